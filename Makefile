@@ -1,0 +1,53 @@
+# natter build. llama.cpp and ggml come from the ollama Go module (compiled by cgo);
+# our binding in engine/ compiles against llama.h from the same module.
+GO        ?= go
+BIN       := bin/natter
+OLLAMA_DIR = $(shell $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama)
+
+# Without SIMD flags the ggml CPU kernels fall back to scalar code (~8x slower prefill).
+ifeq ($(PORTABLE),1)
+OPTFLAGS := -O3
+else
+OPTFLAGS := -O3 -march=native
+endif
+
+export CGO_ENABLED  := 1
+export CGO_CFLAGS   := $(OPTFLAGS)
+export CGO_CXXFLAGS := $(OPTFLAGS)
+export CGO_CPPFLAGS  = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+
+# Models generated for benchmarks live here (git-ignored).
+BENCH_DIR := testdata/bench
+
+.PHONY: all build run test bench fuzz vet fmt clean deps
+
+all: build
+
+deps:
+	$(GO) mod download
+
+build: deps
+	$(GO) build -trimpath -o $(BIN) .
+
+run: build
+	./$(BIN) $(ARGS)
+
+test: deps
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 40m ./...
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./engine/...
+	./$(BIN) bench --generate-if-missing $(BENCH_DIR)/q8_0.gguf -p 512 -n 128 -r 3
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 60s ./engine/gguf
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -l -w .
+
+clean:
+	rm -rf bin

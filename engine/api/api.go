@@ -1,0 +1,125 @@
+// Package api holds the plain data types that cross the engine boundary.
+// It has no cgo, so the UI and other packages can use it (and fake a
+// generator in tests) without compiling llama.cpp.
+package api
+
+import (
+	"context"
+	"time"
+
+	"natter/prompts"
+)
+
+// Sampling controls token selection. Temperature 0 means greedy.
+type Sampling struct {
+	Temperature   float32 `json:"temperature"`
+	TopK          int     `json:"top_k"`
+	TopP          float32 `json:"top_p"`
+	MinP          float32 `json:"min_p"`
+	RepeatPenalty float32 `json:"repeat_penalty"`
+	RepeatLastN   int     `json:"repeat_last_n"`
+	Seed          uint32  `json:"seed"`
+}
+
+// DefaultSampling is what natter uses when the user sets nothing.
+func DefaultSampling() Sampling {
+	return Sampling{Temperature: 0.7, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: 0xFFFFFFFF}
+}
+
+// SeedRandom asks for a random seed.
+const SeedRandom uint32 = 0xFFFFFFFF
+
+// Request is one generation.
+type Request struct {
+	// Messages is the conversation, rendered by Template (or the model's
+	// built-in template when Template is nil). Ignored when Raw is set.
+	Messages []prompts.Message
+	// Template formats Messages; nil means the engine's default
+	// (the model's template via llama.cpp, else ChatML).
+	Template prompts.ChatTemplate
+	// Raw: plain completion of Prompt, no chat template.
+	Raw    bool
+	Prompt string
+	// Tokens, when set with Raw, is the prompt already tokenized (benchmarks,
+	// restored sessions); Prompt is then ignored.
+	Tokens []int32
+
+	Sampling  Sampling
+	MaxTokens int      // <= 0: until end of generation or context full
+	Stop      []string // extra stop sequences, matched on text
+	// IgnoreEOS keeps generating past end-of-generation tokens (benchmarks).
+	IgnoreEOS bool
+}
+
+// EventKind tells what an Event carries.
+type EventKind int
+
+const (
+	EventText  EventKind = iota // Text holds a piece of valid UTF-8 output
+	EventDone                   // Stats is set; the stream closes after it
+	EventError                  // Err is set; the stream closes after it
+)
+
+// Event is one item of a generation stream. The last event of every stream
+// is EventDone or EventError.
+type Event struct {
+	Kind  EventKind
+	Text  string
+	Stats *Stats
+	Err   error
+}
+
+// Stop reasons.
+const (
+	StopEOG       = "eog"        // the model ended its turn
+	StopMaxTokens = "max_tokens" // MaxTokens reached
+	StopSequence  = "stop"       // a stop sequence matched
+	StopCancelled = "cancelled"  // the caller's context was cancelled
+	StopContext   = "context"    // the context window filled up
+)
+
+// Stats describes a finished generation.
+type Stats struct {
+	PromptTokens    int           `json:"prompt_tokens"`
+	CachedTokens    int           `json:"cached_tokens"` // prompt tokens reused from the KV cache
+	GeneratedTokens int           `json:"generated_tokens"`
+	PrefillTime     time.Duration `json:"prefill_ns"`
+	DecodeTime      time.Duration `json:"decode_ns"`
+	PrefillTPS      float64       `json:"prefill_tps"`
+	DecodeTPS       float64       `json:"decode_tps"`
+	TTFT            time.Duration `json:"ttft_ns"`
+	StopReason      string        `json:"stop_reason"`
+	DroppedTurns    int           `json:"dropped_turns"` // oldest turns left out to fit the context
+	ContextUsed     int           `json:"context_used"`  // tokens in the KV cache at the end
+	ContextSize     int           `json:"context_size"`
+	Template        string        `json:"template"` // which formatter produced the prompt
+}
+
+// ModelInfo describes the loaded model.
+type ModelInfo struct {
+	Path         string `json:"path"`
+	Name         string `json:"name"`
+	Arch         string `json:"arch"`
+	Description  string `json:"description"` // llama.cpp's e.g. "llama 1B Q8_0"
+	Quantization string `json:"quantization"`
+	SizeBytes    int64  `json:"size_bytes"`
+	Params       int64  `json:"params"`
+	TrainCtx     int    `json:"train_ctx"`
+	ContextSize  int    `json:"context_size"`
+	ChatTemplate string `json:"chat_template,omitempty"` // tokenizer.chat_template, "" if none
+	BOS          string `json:"bos"`
+	EOS          string `json:"eos"`
+	AddBOS       bool   `json:"add_bos"`
+}
+
+// Generator is what a front end needs from an engine.
+type Generator interface {
+	Generate(ctx context.Context, req Request) (<-chan Event, error)
+	Info() ModelInfo
+	// CountTokens tokenizes text (special tokens parsed when special is true).
+	CountTokens(text string, special bool) (int, error)
+	// RenderPrompt returns the exact prompt text req would send to the model
+	// (after any dropping of old turns to fit the context) and the name of
+	// the formatter that produced it.
+	RenderPrompt(req Request) (text string, template string, err error)
+}

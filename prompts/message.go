@@ -1,0 +1,30 @@
+// Package prompts holds conversations and turns them into model prompts:
+// messages, chat-template rendering, personas and user-editable prompt files.
+// Pure Go: no cgo, no UI.
+package prompts
+
+// Roles used in messages.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+	RoleTool      = "tool"
+)
+
+// Message is one turn of a conversation.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+	// Reasoning is the model's thinking for an assistant turn, kept apart
+	// from Content so templates that take reasoning_content can use it.
+	Reasoning string `json:"reasoning_content,omitempty"`
+}
+
+// ChatTemplate turns a conversation into the exact prompt text a model expects.
+// Implementations: the Jinja renderer (this package) and llama.cpp's built-in
+// formatter (engine package).
+type ChatTemplate interface {
+	// Name says which formatter this is, e.g. "gguf:jinja", "llama.cpp:chatml".
+	Name() string
+	Render(msgs []Message, addGenerationPrompt bool) (string, error)
+}
