@@ -1,0 +1,381 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+// Message statuses.
+const (
+	StatusComplete    = "complete"
+	StatusStreaming   = "streaming"   // a reply being written right now
+	StatusInterrupted = "interrupted" // a reply cut short (cancelled or the process died)
+)
+
+// ErrNotFound: no chat with that id.
+var ErrNotFound = errors.New("no such chat")
+
+// ChatMeta is what a chat is started with.
+type ChatMeta struct {
+	Title        string // optional: "" derives it from the first user message
+	Model        string // model name (or file) used
+	Persona      string
+	SystemPrompt string
+	Template     string // formatter name, e.g. "gguf:jinja"
+	Sampling     *api.Sampling
+}
+
+// ChatSummary is one row of a listing. JSON field names are stable.
+type ChatSummary struct {
+	ID           int64     `json:"id"`
+	Title        string    `json:"title"`
+	Model        string    `json:"model"`
+	Persona      string    `json:"persona"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	MessageCount int       `json:"message_count"`
+}
+
+// Chat is a whole conversation. JSON field names are stable.
+type Chat struct {
+	ID           int64         `json:"id"`
+	Title        string        `json:"title"`
+	Model        string        `json:"model"`
+	Persona      string        `json:"persona"`
+	SystemPrompt string        `json:"system_prompt"`
+	Template     string        `json:"template"`
+	Sampling     *api.Sampling `json:"sampling,omitempty"`
+	CreatedAt    time.Time     `json:"created_at"`
+	UpdatedAt    time.Time     `json:"updated_at"`
+	Messages     []Message     `json:"messages"`
+}
+
+// Message is one saved turn. JSON field names are stable.
+type Message struct {
+	ID        int64      `json:"id"`
+	Role      string     `json:"role"`
+	Content   string     `json:"content"`
+	Reasoning string     `json:"reasoning_content,omitempty"`
+	Status    string     `json:"status"`
+	Model     string     `json:"model,omitempty"`
+	Stats     *api.Stats `json:"stats,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+}
+
+// MessageMeta is optional data saved with a message.
+type MessageMeta struct {
+	Model string
+	Stats *api.Stats
+}
+
+// PromptMessages turns the chat back into what the engine takes: the system
+// prompt (if any) then every turn with content, partial replies included
+// since the user saw them.
+func (c *Chat) PromptMessages() []prompts.Message {
+	var out []prompts.Message
+	if c.SystemPrompt != "" {
+		out = append(out, prompts.Message{Role: prompts.RoleSystem, Content: c.SystemPrompt})
+	}
+	for _, m := range c.Messages {
+		if m.Content == "" && m.Reasoning == "" {
+			continue
+		}
+		out = append(out, prompts.Message{Role: m.Role, Content: m.Content, Reasoning: m.Reasoning})
+	}
+	return out
+}
+
+func nowMS() int64 { return time.Now().UnixMilli() }
+
+func fromMS(ms int64) time.Time { return time.UnixMilli(ms) }
+
+// NewChat starts a chat and returns its id.
+func (s *Store) NewChat(ctx context.Context, meta ChatMeta) (int64, error) {
+	sampling := ""
+	if meta.Sampling != nil {
+		b, err := json.Marshal(meta.Sampling)
+		if err != nil {
+			return 0, err
+		}
+		sampling = string(b)
+	}
+	title, source := cleanTitle(meta.Title), "auto"
+	if title != "" {
+		source = "user"
+	}
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := nowMS()
+		res, err := tx.ExecContext(ctx, `INSERT INTO chats
+			(title, title_source, model, persona, system_prompt, template, sampling, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			title, source, meta.Model, meta.Persona, meta.SystemPrompt, meta.Template, sampling, now, now)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, err
+}
+
+// AddMessage saves a finished message (typically the user's, as soon as it
+// is sent) and returns its id. The first user message names an untitled chat.
+func (s *Store) AddMessage(ctx context.Context, chatID int64, m prompts.Message, meta MessageMeta) (int64, error) {
+	if m.Role == "" {
+		return 0, errors.New("history: message has no role")
+	}
+	stats, err := statsJSON(meta.Stats)
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		now := nowMS()
+		if err := touchChat(ctx, tx, chatID, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO messages
+			(chat_id, role, content, reasoning, status, model, stats, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?)`,
+			chatID, m.Role, m.Content, m.Reasoning, meta.Model, stats, now, now)
+		if err != nil {
+			return err
+		}
+		if id, err = res.LastInsertId(); err != nil {
+			return err
+		}
+		if m.Role == prompts.RoleUser {
+			_, err = tx.ExecContext(ctx, `UPDATE chats SET title = ?
+				WHERE id = ? AND title = '' AND title_source = 'auto'`, TitleFrom(m.Content), chatID)
+		}
+		return err
+	})
+	return id, err
+}
+
+// touchChat bumps updated_at, failing with ErrNotFound for an unknown chat.
+func touchChat(ctx context.Context, tx *sql.Tx, chatID, now int64) error {
+	res, err := tx.ExecContext(ctx, `UPDATE chats SET updated_at = ? WHERE id = ?`, now, chatID)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return fmt.Errorf("chat %d: %w", chatID, ErrNotFound)
+	}
+	return nil
+}
+
+func statsJSON(st *api.Stats) (string, error) {
+	if st == nil {
+		return "", nil
+	}
+	b, err := json.Marshal(st)
+	return string(b), err
+}
+
+// Rename sets a chat's title. An empty title goes back to the one derived
+// from the first user message.
+func (s *Store) Rename(ctx context.Context, chatID int64, title string) error {
+	title = cleanTitle(title)
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if err := touchChat(ctx, tx, chatID, nowMS()); err != nil {
+			return err
+		}
+		if title != "" {
+			_, err := tx.ExecContext(ctx, `UPDATE chats SET title = ?, title_source = 'user' WHERE id = ?`, title, chatID)
+			return err
+		}
+		var first sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT content FROM messages
+			WHERE chat_id = ? AND role = 'user' ORDER BY id LIMIT 1`, chatID).Scan(&first)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE chats SET title = ?, title_source = 'auto' WHERE id = ?`,
+			TitleFrom(first.String), chatID)
+		return err
+	})
+}
+
+// Delete removes a chat and all its messages.
+func (s *Store) Delete(ctx context.Context, chatID int64) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM chats WHERE id = ?`, chatID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("chat %d: %w", chatID, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// List returns chats, most recently updated first; limit <= 0 means all.
+func (s *Store) List(ctx context.Context, limit int) ([]ChatSummary, error) {
+	if limit <= 0 {
+		limit = -1
+	}
+	var out []ChatSummary
+	err := s.read(func(db *sql.DB) error {
+		rows, err := db.QueryContext(ctx, `SELECT c.id, c.title, c.model, c.persona, c.created_at, c.updated_at,
+				(SELECT count(*) FROM messages m WHERE m.chat_id = c.id)
+			FROM chats c ORDER BY c.updated_at DESC, c.id DESC LIMIT ?`, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c ChatSummary
+			var created, updated int64
+			if err := rows.Scan(&c.ID, &c.Title, &c.Model, &c.Persona, &created, &updated, &c.MessageCount); err != nil {
+				return err
+			}
+			c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	return out, err
+}
+
+// Latest returns the most recently updated chat (for `natter -c`), or
+// ErrNotFound when there is none.
+func (s *Store) Latest(ctx context.Context) (*Chat, error) {
+	var id int64
+	err := s.read(func(db *sql.DB) error {
+		return db.QueryRowContext(ctx, `SELECT id FROM chats ORDER BY updated_at DESC, id DESC LIMIT 1`).Scan(&id)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, id)
+}
+
+// Get loads a chat with all its messages. Replies left streaming by a
+// process that has died are marked interrupted first.
+func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
+	s.sweep(ctx)
+	var c Chat
+	err := s.read(func(db *sql.DB) error {
+		var created, updated int64
+		var sampling string
+		err := db.QueryRowContext(ctx, `SELECT id, title, model, persona, system_prompt, template, sampling, created_at, updated_at
+			FROM chats WHERE id = ?`, chatID).Scan(&c.ID, &c.Title, &c.Model, &c.Persona, &c.SystemPrompt, &c.Template, &sampling, &created, &updated)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("chat %d: %w", chatID, ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		c.CreatedAt, c.UpdatedAt = fromMS(created), fromMS(updated)
+		if sampling != "" {
+			var sm api.Sampling
+			if json.Unmarshal([]byte(sampling), &sm) == nil {
+				c.Sampling = &sm
+			}
+		}
+		rows, err := db.QueryContext(ctx, `SELECT id, role, content, reasoning, status, model, stats, created_at, updated_at
+			FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		c.Messages = []Message{}
+		for rows.Next() {
+			var m Message
+			var stats string
+			if err := rows.Scan(&m.ID, &m.Role, &m.Content, &m.Reasoning, &m.Status, &m.Model, &stats, &created, &updated); err != nil {
+				return err
+			}
+			m.CreatedAt, m.UpdatedAt = fromMS(created), fromMS(updated)
+			if stats != "" {
+				var st api.Stats
+				if json.Unmarshal([]byte(stats), &st) == nil {
+					m.Stats = &st
+				}
+			}
+			c.Messages = append(c.Messages, m)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// sweep marks as interrupted the streaming replies whose writer is gone.
+func (s *Store) sweep(ctx context.Context) {
+	if s.path == "" {
+		return
+	}
+	var owners []string
+	s.read(func(db *sql.DB) error {
+		rows, err := db.QueryContext(ctx, `SELECT DISTINCT owner FROM messages WHERE status = 'streaming' AND owner != ?`, s.owner)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var o string
+			if rows.Scan(&o) == nil {
+				owners = append(owners, o)
+			}
+		}
+		return rows.Err()
+	})
+	for _, o := range owners {
+		if ownerAlive(s.path, o) {
+			continue
+		}
+		s.write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'interrupted'
+				WHERE status = 'streaming' AND owner = ?`, o)
+			return err
+		})
+	}
+}
+
+const maxTitleRunes = 60
+
+// TitleFrom derives a chat title from its first user message: the first
+// non-empty line, whitespace collapsed, cut to 60 characters.
+func TitleFrom(text string) string {
+	text = strings.ToValidUTF8(text, "�")
+	for _, line := range strings.Split(text, "\n") {
+		if t := cleanTitle(line); t != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+func cleanTitle(s string) string {
+	s = strings.ToValidUTF8(s, "�")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r)
+	}), " ")
+	if utf8.RuneCountInString(s) > maxTitleRunes {
+		r := []rune(s)
+		s = strings.TrimSpace(string(r[:maxTitleRunes-1])) + "…"
+	}
+	return s
+}

@@ -1,0 +1,213 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"sync"
+	"time"
+
+	"natter/engine/api"
+)
+
+// ReplyWriter saves an assistant reply while it streams. Append never waits
+// for the database: text is checkpointed by a timer at most
+// Options.CheckpointInterval after it arrives, so a process killed mid-reply
+// loses at most that much. A reply never finished by Finish or Interrupt is
+// marked interrupted by the next Store that opens the database.
+type ReplyWriter struct {
+	s        *Store
+	id       int64
+	chatID   int64
+	interval time.Duration
+
+	flushMu sync.Mutex // one database write at a time, in order
+
+	mu        sync.Mutex
+	content   strings.Builder
+	reasoning strings.Builder
+	dirty     bool
+	done      bool
+	timer     *time.Timer
+	lastFlush time.Time
+	err       error // last checkpoint failure
+}
+
+// ReplyMeta is saved with a reply when it starts.
+type ReplyMeta struct {
+	Model string
+}
+
+// BeginReply starts an assistant reply in chatID; it is saved (empty, status
+// streaming) at once.
+func (s *Store) BeginReply(ctx context.Context, chatID int64, meta ReplyMeta) (*ReplyWriter, error) {
+	var id int64
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		now := nowMS()
+		if err := touchChat(ctx, tx, chatID, now); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO messages
+			(chat_id, role, content, status, model, owner, created_at, updated_at)
+			VALUES (?, 'assistant', '', 'streaming', ?, ?, ?, ?)`,
+			chatID, meta.Model, s.owner, now, now)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	w := &ReplyWriter{s: s, id: id, chatID: chatID, interval: s.opts.CheckpointInterval, lastFlush: time.Now()}
+	s.mu.Lock()
+	s.writers[w] = struct{}{}
+	s.mu.Unlock()
+	return w, nil
+}
+
+// ID is the reply's message id.
+func (w *ReplyWriter) ID() int64 { return w.id }
+
+// Append adds reply text.
+func (w *ReplyWriter) Append(text string) { w.add(&w.content, text) }
+
+// AppendReasoning adds thinking text (kept apart from the reply).
+func (w *ReplyWriter) AppendReasoning(text string) { w.add(&w.reasoning, text) }
+
+func (w *ReplyWriter) add(b *strings.Builder, text string) {
+	if text == "" {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return
+	}
+	b.WriteString(text)
+	w.scheduleLocked()
+}
+
+func (w *ReplyWriter) scheduleLocked() {
+	if w.dirty {
+		return // a checkpoint is already pending
+	}
+	w.dirty = true
+	d := w.interval - time.Since(w.lastFlush)
+	if d < 0 {
+		d = 0
+	}
+	w.timer = time.AfterFunc(d, w.checkpoint)
+}
+
+// checkpoint runs on the timer's goroutine.
+func (w *ReplyWriter) checkpoint() {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	w.mu.Lock()
+	if w.done || !w.dirty {
+		w.mu.Unlock()
+		return
+	}
+	content, reasoning := w.content.String(), w.reasoning.String()
+	w.dirty = false
+	w.lastFlush = time.Now()
+	w.mu.Unlock()
+
+	err := w.save(content, reasoning, StatusStreaming, "")
+
+	w.mu.Lock()
+	w.err = err
+	if err != nil && !w.done {
+		w.scheduleLocked() // try again later
+	}
+	w.mu.Unlock()
+}
+
+func (w *ReplyWriter) save(content, reasoning, status, stats string) error {
+	ctx := context.Background()
+	return w.s.write(ctx, func(tx *sql.Tx) error {
+		now := nowMS()
+		q := `UPDATE messages SET content = ?, reasoning = ?, status = ?, updated_at = ? WHERE id = ?`
+		args := []any{content, reasoning, status, now, w.id}
+		if stats != "" {
+			q = `UPDATE messages SET content = ?, reasoning = ?, status = ?, updated_at = ?, stats = ? WHERE id = ?`
+			args = []any{content, reasoning, status, now, stats, w.id}
+		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE chats SET updated_at = ? WHERE id = ?`, now, w.chatID)
+		return err
+	})
+}
+
+// Flush checkpoints now.
+func (w *ReplyWriter) Flush() error {
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return nil
+	}
+	if !w.dirty {
+		err := w.err
+		w.mu.Unlock()
+		return err
+	}
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	w.mu.Unlock()
+	w.checkpoint()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Finish saves the whole reply with its stats. A reply whose generation was
+// cancelled (StopReason "cancelled") is saved as interrupted.
+func (w *ReplyWriter) Finish(stats *api.Stats) error {
+	status := StatusComplete
+	if stats != nil && stats.StopReason == api.StopCancelled {
+		status = StatusInterrupted
+	}
+	js, err := statsJSON(stats)
+	if err != nil {
+		return err
+	}
+	return w.end(status, js)
+}
+
+// Interrupt saves what was received and marks the reply interrupted (the
+// user stopped it or generation failed).
+func (w *ReplyWriter) Interrupt() error { return w.end(StatusInterrupted, "") }
+
+func (w *ReplyWriter) end(status, stats string) error {
+	w.flushMu.Lock()
+	defer w.flushMu.Unlock()
+	w.mu.Lock()
+	if w.done {
+		w.mu.Unlock()
+		return nil
+	}
+	w.done = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
+	content, reasoning := w.content.String(), w.reasoning.String()
+	w.mu.Unlock()
+
+	err := w.save(content, reasoning, status, stats)
+	w.s.mu.Lock()
+	delete(w.s.writers, w)
+	w.s.mu.Unlock()
+	return err
+}
+
+// Content is the reply text so far.
+func (w *ReplyWriter) Content() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.content.String()
+}
