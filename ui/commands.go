@@ -1,0 +1,596 @@
+package ui
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	tea "charm.land/bubbletea/v2"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+type command struct {
+	name, usage, help string
+	run               func(m *Model, arg string) tea.Cmd
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"help", "/help", "keys and commands", func(m *Model, _ string) tea.Cmd { m.overlay = "help"; return nil }},
+		{"new", "/new", "start a fresh chat", cmdNew},
+		{"system", "/system TEXT", "set the system prompt (alone: show it)", cmdSystem},
+		{"retry", "/retry", "regenerate the last reply", cmdRetry},
+		{"edit", "/edit", "edit the last message and resend", cmdEdit},
+		{"undo", "/undo", "drop the last exchange", cmdUndo},
+		{"copy", "/copy [code] [N]", "copy reply N (1 = last) or its code block N", cmdCopy},
+		{"set", "/set KEY VALUE", "temp top-k top-p min-p repeat-penalty seed max-tokens", cmdSet},
+		{"stats", "/stats", "figures for the last reply", cmdStats},
+		{"prompt", "/prompt", "the exact prompt sent to the model", cmdPrompt},
+		{"model", "/model PATH", "switch to another model", cmdModel},
+		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
+		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
+	}
+}
+
+func matchCommands(prefix string) []command {
+	var out []command
+	for _, c := range commands {
+		if strings.HasPrefix("/"+c.name, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (m *Model) runCommand(line string) tea.Cmd {
+	name, arg, _ := strings.Cut(strings.TrimPrefix(line, "/"), " ")
+	name = strings.ToLower(strings.TrimSpace(name))
+	arg = strings.TrimSpace(arg)
+	m.errLine, m.notice = "", ""
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(m, arg)
+		}
+	}
+	m.errLine = fmt.Sprintf("Unknown command /%s — type /help for the list.", name)
+	return nil
+}
+
+func (m *Model) busyStreaming() bool {
+	if m.cur != nil {
+		m.errLine = "A reply is still streaming: press Esc to stop it first."
+		return true
+	}
+	return false
+}
+
+func cmdNew(m *Model, _ string) tea.Cmd {
+	var cmd tea.Cmd
+	if m.cur != nil {
+		cmd = m.stop()
+	}
+	m.msgs = nil
+	m.last = nil
+	if m.fullscreen {
+		m.entries = m.entries[:0]
+		m.addEntry(&entry{kind: entryBanner})
+		m.follow = true
+	} else {
+		m.addNote("── new chat ──")
+	}
+	model, sys := m.modelName(), m.system
+	m.record(func(r Recorder) error { return r.NewChat(model, sys) })
+	return cmd
+}
+
+func cmdSystem(m *Model, arg string) tea.Cmd {
+	if arg == "" {
+		if m.system == "" {
+			m.addNote("No system prompt is set. /system TEXT sets one.")
+		} else {
+			m.addNote("System prompt: " + m.system)
+		}
+		return nil
+	}
+	if m.busyStreaming() {
+		return nil
+	}
+	before := m.request()
+	m.system = arg
+	after := m.request()
+	model, sys, msgs := m.modelName(), m.system, append([]prompts.Message(nil), m.msgs...)
+	m.record(func(r Recorder) error {
+		if err := r.NewChat(model, sys); err != nil {
+			return err
+		}
+		for _, msg := range msgs {
+			if err := r.Append(msg); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cached := 0
+	if m.last != nil {
+		cached = m.last.ContextUsed
+	}
+	if m.gen == nil || cached == 0 {
+		m.addNote("System prompt set. Nothing was cached, so nothing is invalidated.")
+		return nil
+	}
+	gen := m.gen
+	return func() tea.Msg {
+		a, _, err := gen.RenderPrompt(before)
+		if err != nil {
+			return systemCostMsg{err: err}
+		}
+		b, _, err := gen.RenderPrompt(after)
+		if err != nil {
+			return systemCostMsg{err: err}
+		}
+		n := 0
+		for n < len(a) && n < len(b) && a[n] == b[n] {
+			n++
+		}
+		kept, err := gen.CountTokens(a[:n], true)
+		if err != nil {
+			return systemCostMsg{err: err}
+		}
+		return systemCostMsg{invalid: max(cached-kept, 0), cached: cached}
+	}
+}
+
+func cmdRetry(m *Model, _ string) tea.Cmd {
+	if m.busyStreaming() {
+		return nil
+	}
+	if m.gen == nil {
+		m.errLine = "No model is loaded: use /model PATH."
+		return nil
+	}
+	n := len(m.msgs)
+	if n > 0 && m.msgs[n-1].Role == prompts.RoleAssistant {
+		m.msgs = m.msgs[:n-1]
+		n--
+	}
+	if n == 0 || m.msgs[n-1].Role != prompts.RoleUser {
+		m.errLine = "Nothing to retry yet."
+		return nil
+	}
+	keep := n
+	m.record(func(r Recorder) error { return r.Truncate(keep) })
+	m.addNote("↻ retrying the last reply")
+	return m.startGen()
+}
+
+func cmdEdit(m *Model, _ string) tea.Cmd {
+	if m.busyStreaming() {
+		return nil
+	}
+	i := len(m.msgs) - 1
+	for i >= 0 && m.msgs[i].Role != prompts.RoleUser {
+		i--
+	}
+	if i < 0 {
+		m.errLine = "There is no message to edit yet."
+		return nil
+	}
+	text := m.msgs[i].Content
+	m.msgs = m.msgs[:i]
+	keep := i
+	m.record(func(r Recorder) error { return r.Truncate(keep) })
+	m.input.SetValue(text)
+	m.addNote("✎ editing your last message: Enter resends it (everything before it stays in the KV cache).")
+	return nil
+}
+
+func cmdUndo(m *Model, _ string) tea.Cmd {
+	if m.busyStreaming() {
+		return nil
+	}
+	n := len(m.msgs)
+	if n == 0 {
+		m.errLine = "Nothing to undo."
+		return nil
+	}
+	if m.msgs[n-1].Role == prompts.RoleAssistant {
+		n--
+	}
+	if n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
+		n--
+	}
+	m.msgs = m.msgs[:n]
+	keep := n
+	m.record(func(r Recorder) error { return r.Truncate(keep) })
+	m.addNote("↶ dropped the last exchange")
+	return nil
+}
+
+// codeBlocks lists the fenced code blocks of a Markdown text.
+func codeBlocks(md string) []string {
+	var out []string
+	var body []string
+	in := false
+	var c byte
+	var n int
+	for _, l := range strings.Split(md, "\n") {
+		switch {
+		case in && isFenceClose(l, c, n):
+			out = append(out, strings.Join(body, "\n"))
+			in = false
+		case in:
+			body = append(body, l)
+		case isFenceOpen(l):
+			c, n, _ = fenceOf(l)
+			in, body = true, nil
+		}
+	}
+	if in {
+		out = append(out, strings.Join(body, "\n"))
+	}
+	return out
+}
+
+func cmdCopy(m *Model, arg string) tea.Cmd {
+	fields := strings.Fields(arg)
+	code := len(fields) > 0 && fields[0] == "code"
+	if code {
+		fields = fields[1:]
+	}
+	n := 0
+	if len(fields) > 1 {
+		m.errLine = "Usage: /copy [code] [N]"
+		return nil
+	}
+	if len(fields) == 1 {
+		v, err := strconv.Atoi(fields[0])
+		if err != nil || v < 1 {
+			m.errLine = fmt.Sprintf("/copy: %q is not a positive number.", fields[0])
+			return nil
+		}
+		n = v
+	}
+	var replies []string
+	for _, msg := range m.msgs {
+		if msg.Role == prompts.RoleAssistant {
+			replies = append(replies, msg.Content)
+		}
+	}
+	if len(replies) == 0 {
+		m.errLine = "There is no reply to copy yet."
+		return nil
+	}
+	var text, what string
+	if code {
+		last := replies[len(replies)-1]
+		blocks := codeBlocks(last)
+		if len(blocks) == 0 {
+			m.errLine = "The last reply has no code block."
+			return nil
+		}
+		if n == 0 {
+			n = len(blocks)
+		}
+		if n > len(blocks) {
+			m.errLine = fmt.Sprintf("The last reply has %d code blocks.", len(blocks))
+			return nil
+		}
+		text, what = blocks[n-1], fmt.Sprintf("code block %d of the last reply", n)
+	} else {
+		if n == 0 {
+			n = 1
+		}
+		if n > len(replies) {
+			m.errLine = fmt.Sprintf("There are only %d replies.", len(replies))
+			return nil
+		}
+		text = replies[len(replies)-n]
+		what = "the last reply"
+		if n > 1 {
+			what = fmt.Sprintf("reply %d from the end", n)
+		}
+	}
+	m.clipboard = text
+	m.notice = fmt.Sprintf("Copied %s (%s chars) to the clipboard.", what, commas(len([]rune(text))))
+	return tea.SetClipboard(text)
+}
+
+// settings in /set order.
+var settingKeys = []string{"temp", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "max-tokens"}
+
+func (m *Model) settingsText() string {
+	s := m.sampling
+	seed := fmt.Sprint(s.Seed)
+	if s.Seed == api.SeedRandom {
+		seed = "random"
+	}
+	maxT := "unlimited"
+	if m.maxTokens > 0 {
+		maxT = fmt.Sprint(m.maxTokens)
+	}
+	return fmt.Sprintf("temp %g · top-k %d · top-p %g · min-p %g · repeat-penalty %g · seed %s · max-tokens %s",
+		s.Temperature, s.TopK, s.TopP, s.MinP, s.RepeatPenalty, seed, maxT)
+}
+
+func cmdSet(m *Model, arg string) tea.Cmd {
+	f := strings.Fields(arg)
+	if len(f) == 0 {
+		m.addNote(m.settingsText())
+		return nil
+	}
+	if len(f) != 2 {
+		m.errLine = "Usage: /set KEY VALUE (keys: " + strings.Join(settingKeys, ", ") + ")"
+		return nil
+	}
+	key, val := strings.ToLower(f[0]), f[1]
+	float := func(lo, hi float64) (float32, bool) {
+		v, err := strconv.ParseFloat(val, 32)
+		if err != nil || v < lo || v > hi {
+			m.errLine = fmt.Sprintf("/set %s: %q is not a number from %g to %g.", key, val, lo, hi)
+			return 0, false
+		}
+		return float32(v), true
+	}
+	integer := func(lo, hi int) (int, bool) {
+		v, err := strconv.Atoi(val)
+		if err != nil || v < lo || v > hi {
+			m.errLine = fmt.Sprintf("/set %s: %q is not a whole number from %d to %d.", key, val, lo, hi)
+			return 0, false
+		}
+		return v, true
+	}
+	s := m.sampling
+	switch key {
+	case "temp", "temperature":
+		v, ok := float(0, 5)
+		if !ok {
+			return nil
+		}
+		s.Temperature, key = v, "temp"
+	case "top-k", "top_k", "topk":
+		v, ok := integer(0, 1_000_000)
+		if !ok {
+			return nil
+		}
+		s.TopK, key = v, "top-k"
+	case "top-p", "top_p", "topp":
+		v, ok := float(0, 1)
+		if !ok {
+			return nil
+		}
+		s.TopP, key = v, "top-p"
+	case "min-p", "min_p", "minp":
+		v, ok := float(0, 1)
+		if !ok {
+			return nil
+		}
+		s.MinP, key = v, "min-p"
+	case "repeat-penalty", "repeat_penalty":
+		v, ok := float(0.01, 5)
+		if !ok {
+			return nil
+		}
+		s.RepeatPenalty, key = v, "repeat-penalty"
+	case "seed":
+		if val == "random" || val == "-1" {
+			s.Seed = api.SeedRandom
+		} else {
+			v, err := strconv.ParseUint(val, 10, 32)
+			if err != nil || uint32(v) == api.SeedRandom {
+				m.errLine = fmt.Sprintf("/set seed: %q is not a seed (0 to 4294967294, or random).", val)
+				return nil
+			}
+			s.Seed = uint32(v)
+		}
+	case "max-tokens", "max_tokens", "n":
+		v, ok := integer(0, 10_000_000)
+		if !ok {
+			return nil
+		}
+		m.maxTokens, key = v, "max-tokens"
+	default:
+		m.errLine = fmt.Sprintf("/set: unknown key %q (keys: %s).", key, strings.Join(settingKeys, ", "))
+		return nil
+	}
+	m.sampling = s
+	m.notice = fmt.Sprintf("%s set · %s", key, m.settingsText())
+	return nil
+}
+
+func cmdStats(m *Model, _ string) tea.Cmd {
+	s := m.last
+	if s == nil {
+		m.addNote("No reply has finished yet.")
+		return nil
+	}
+	m.addNote(fmt.Sprintf(
+		"prompt %s tokens (%s from cache) · prefill %s (%.1f tok/s)\n"+
+			"generated %s tokens · decode %s (%.2f tok/s) · ttft %s\n"+
+			"context %s/%s · stop: %s · template: %s%s",
+		commas(s.PromptTokens), commas(s.CachedTokens), fmtDur(s.PrefillTime), s.PrefillTPS,
+		commas(s.GeneratedTokens), fmtDur(s.DecodeTime), s.DecodeTPS, fmtDur(s.TTFT),
+		commas(s.ContextUsed), commas(s.ContextSize), s.StopReason, s.Template,
+		map[bool]string{true: fmt.Sprintf(" · %d turns dropped", s.DroppedTurns), false: ""}[s.DroppedTurns > 0]))
+	return nil
+}
+
+func cmdPrompt(m *Model, _ string) tea.Cmd {
+	if m.gen == nil {
+		m.errLine = "No model is loaded: use /model PATH."
+		return nil
+	}
+	gen, req := m.gen, m.request()
+	return func() tea.Msg {
+		text, tmpl, err := gen.RenderPrompt(req)
+		if err != nil {
+			return promptShownMsg{err: err}
+		}
+		n, err := gen.CountTokens(text, true)
+		return promptShownMsg{text: text, tmpl: tmpl, tokens: n, err: err}
+	}
+}
+
+// specialRE matches the usual special-token spellings in rendered prompts.
+var specialRE = regexp.MustCompile(`<\|[^|<>\s]{1,40}\|>|</?s>|\[/?INST\]|\[/?SYSTEM_PROMPT\]|<(?:start|end)_of_turn>|<｜[^｜]{1,40}｜>`)
+
+func (m Model) handlePromptShown(msg promptShownMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil {
+		m.errLine = "/prompt: " + oneLine(msg.err.Error())
+		return m, nil
+	}
+	specials := map[string]bool{}
+	if m.info.BOS != "" {
+		specials[m.info.BOS] = true
+	}
+	if m.info.EOS != "" {
+		specials[m.info.EOS] = true
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("prompt · %s tokens · %s", commas(msg.tokens), msg.tmpl)))
+	body := highlightSpecials(msg.text, specials, m.st.special.Render)
+	b.WriteString(body)
+	m.addEntry(&entry{kind: entryNote, text: b.String()})
+	return m, m.flushPrints()
+}
+
+func highlightSpecials(text string, extra map[string]bool, mark func(...string) string) string {
+	out := specialRE.ReplaceAllStringFunc(text, func(s string) string { return mark(s) })
+	for s := range extra {
+		if !specialRE.MatchString(s) {
+			out = strings.ReplaceAll(out, s, mark(s))
+		}
+	}
+	return out
+}
+
+func cmdModel(m *Model, arg string) tea.Cmd {
+	if arg == "" {
+		if m.gen == nil {
+			m.addNote("No model is loaded. /model PATH loads one.")
+		} else {
+			m.addNote(fmt.Sprintf("%s · %s · %s · ctx %s", m.modelName(), m.info.Description, m.info.Path, commas(m.info.ContextSize)))
+		}
+		return nil
+	}
+	if m.busyStreaming() {
+		return nil
+	}
+	if m.cfg.LoadModel == nil {
+		m.errLine = "/model is not available here."
+		return nil
+	}
+	path := expandHome(arg)
+	m.busy = "loading " + filepath.Base(path) + "…"
+	load := m.cfg.LoadModel
+	return func() tea.Msg {
+		g, err := load(path)
+		return modelLoadedMsg{gen: g, path: path, err: err}
+	}
+}
+
+func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
+	m.busy = ""
+	if msg.err != nil || msg.gen == nil {
+		err := msg.err
+		if err == nil {
+			err = fmt.Errorf("no model returned")
+		}
+		m.errLine = "/model: " + oneLine(err.Error())
+		return m, nil
+	}
+	old := m.gen
+	m.gen = msg.gen
+	m.info = msg.gen.Info()
+	m.last = nil
+	m.addNote(fmt.Sprintf("Switched to %s (%s).", m.modelName(), msg.path))
+	var cmd tea.Cmd
+	if c, ok := old.(io.Closer); ok && old != nil {
+		cmd = func() tea.Msg {
+			if err := c.Close(); err != nil {
+				return errMsg{err}
+			}
+			return nil
+		}
+	}
+	return m, tea.Batch(cmd, m.flushPrints())
+}
+
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, p[2:])
+		}
+	}
+	return p
+}
+
+// markdown exports the conversation.
+func (m Model) markdown() string {
+	var b strings.Builder
+	b.WriteString("# natter chat\n\n")
+	if name := m.modelName(); name != "" {
+		fmt.Fprintf(&b, "Model: %s\n\n", name)
+	}
+	if m.system != "" {
+		fmt.Fprintf(&b, "## System\n\n%s\n\n", m.system)
+	}
+	for _, msg := range m.msgs {
+		switch msg.Role {
+		case prompts.RoleUser:
+			fmt.Fprintf(&b, "## You\n\n%s\n\n", msg.Content)
+		case prompts.RoleAssistant:
+			b.WriteString("## Assistant\n\n")
+			if msg.Reasoning != "" {
+				fmt.Fprintf(&b, "<details><summary>Reasoning</summary>\n\n%s\n\n</details>\n\n", strings.TrimSpace(msg.Reasoning))
+			}
+			fmt.Fprintf(&b, "%s\n\n", msg.Content)
+		default:
+			fmt.Fprintf(&b, "## %s\n\n%s\n\n", msg.Role, msg.Content)
+		}
+	}
+	return b.String()
+}
+
+func cmdSave(m *Model, arg string) tea.Cmd {
+	if arg == "" {
+		m.errLine = "Usage: /save FILE"
+		return nil
+	}
+	path := expandHome(arg)
+	text := m.markdown()
+	return func() tea.Msg {
+		if err := writeFileAtomic(path, []byte(text)); err != nil {
+			return errMsg{fmt.Errorf("/save: %w", err)}
+		}
+		return noteMsg{fmt.Sprintf("Saved the chat to %s.", path)}
+	}
+}
+
+// writeFileAtomic never leaves a half-written file behind (full disk, crash).
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".natter-save-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
+}

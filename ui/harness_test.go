@@ -1,0 +1,233 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+// fakeGen is a scripted engine: the thing under test is the UI, so the
+// generator just replays pieces and reports figures like the real one.
+type fakeGen struct {
+	mu         sync.Mutex
+	info       api.ModelInfo
+	pieces     []string
+	pauseAfter int           // with gate: wait after this many pieces
+	gate       chan struct{} // nil: never pause
+	failWith   error         // Generate fails up front
+	streamErr  error         // the stream ends with this error after the pieces
+	stopReason string
+	reqs       []api.Request
+	cancelled  int
+}
+
+func newFakeGen(pieces ...string) *fakeGen {
+	return &fakeGen{
+		info:   api.ModelInfo{Name: "tiny-llama", Path: "/models/tiny-llama.Q8_0.gguf", Quantization: "Q8_0", ContextSize: 8192, BOS: "<s>", EOS: "</s>"},
+		pieces: pieces,
+	}
+}
+
+func (g *fakeGen) Info() api.ModelInfo { return g.info }
+
+func (g *fakeGen) CountTokens(text string, special bool) (int, error) {
+	return (len(text) + 3) / 4, nil
+}
+
+func (g *fakeGen) RenderPrompt(req api.Request) (string, string, error) {
+	var b strings.Builder
+	for _, m := range req.Messages {
+		fmt.Fprintf(&b, "<|im_start|>%s\n%s<|im_end|>\n", m.Role, m.Content)
+	}
+	b.WriteString("<|im_start|>assistant\n")
+	return b.String(), "fake:chatml", nil
+}
+
+func (g *fakeGen) requests() []api.Request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]api.Request(nil), g.reqs...)
+}
+
+func (g *fakeGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
+	g.mu.Lock()
+	g.reqs = append(g.reqs, req)
+	pieces, gate, pause, serr, reason := g.pieces, g.gate, g.pauseAfter, g.streamErr, g.stopReason
+	g.mu.Unlock()
+	if g.failWith != nil {
+		return nil, g.failWith
+	}
+	prompt, _, _ := g.RenderPrompt(req)
+	promptTok, _ := g.CountTokens(prompt, true)
+	ch := make(chan api.Event) // unbuffered, like an engine that waits for its reader
+	go func() {
+		defer close(ch)
+		done := func(reason string, n int) {
+			ch <- api.Event{Kind: api.EventDone, Stats: &api.Stats{
+				PromptTokens: promptTok, CachedTokens: promptTok * 9 / 10, GeneratedTokens: n,
+				DecodeTPS: 123.4, TTFT: 42 * time.Millisecond, StopReason: reason,
+				ContextUsed: promptTok + n, ContextSize: 8192, Template: "fake:chatml",
+			}}
+		}
+		for i, p := range pieces {
+			if gate != nil && i == pause {
+				select {
+				case <-gate:
+				case <-ctx.Done():
+					g.mu.Lock()
+					g.cancelled++
+					g.mu.Unlock()
+					done(api.StopCancelled, i)
+					return
+				}
+			}
+			select {
+			case ch <- api.Event{Kind: api.EventText, Text: p}:
+			case <-ctx.Done():
+				done(api.StopCancelled, i)
+				return
+			}
+		}
+		if serr != nil {
+			ch <- api.Event{Kind: api.EventError, Err: serr}
+			return
+		}
+		if reason == "" {
+			reason = api.StopEOG
+		}
+		done(reason, len(pieces))
+	}()
+	return ch, nil
+}
+
+// harness drives the model the way a Program does: commands run on their
+// own goroutines and their messages come back through one queue.
+type harness struct {
+	t    testing.TB
+	m    Model
+	msgs chan tea.Msg
+	quit bool
+}
+
+func newHarness(t testing.TB, cfg Config, w, h int) *harness {
+	t.Helper()
+	hs := &harness{t: t, m: New(cfg), msgs: make(chan tea.Msg, 4096)}
+	hs.m.now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	hs.dispatch(hs.m.Init())
+	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
+	hs.settle()
+	return hs
+}
+
+var cmdSliceType = reflect.TypeOf([]tea.Cmd{})
+
+func (h *harness) dispatch(cmd tea.Cmd) {
+	if cmd == nil {
+		return
+	}
+	go func() { h.deliver(cmd()) }()
+}
+
+func (h *harness) deliver(msg tea.Msg) {
+	if msg == nil {
+		return
+	}
+	if b, ok := msg.(tea.BatchMsg); ok {
+		for _, c := range b {
+			h.dispatch(c)
+		}
+		return
+	}
+	// tea.Sequence's message type is unexported; it is a []tea.Cmd.
+	if v := reflect.ValueOf(msg); v.Kind() == reflect.Slice && v.Type().ConvertibleTo(cmdSliceType) {
+		for _, c := range v.Convert(cmdSliceType).Interface().([]tea.Cmd) {
+			if c != nil {
+				h.deliver(c())
+			}
+		}
+		return
+	}
+	h.msgs <- msg
+}
+
+func (h *harness) send(msg tea.Msg) {
+	if _, ok := msg.(tea.QuitMsg); ok {
+		h.quit = true
+		return
+	}
+	nm, cmd := h.m.Update(msg)
+	h.m = nm.(Model)
+	h.dispatch(cmd)
+}
+
+// waitFor processes messages until cond holds.
+func (h *harness) waitFor(what string, cond func(m Model) bool) {
+	h.t.Helper()
+	deadline := time.After(5 * time.Second)
+	for !cond(h.m) {
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-deadline:
+			h.t.Fatalf("timed out waiting for %s; screen:\n%s", what, h.screen())
+		}
+	}
+}
+
+// settle processes messages until none arrive for a while.
+func (h *harness) settle() {
+	for {
+		select {
+		case msg := <-h.msgs:
+			h.send(msg)
+		case <-time.After(150 * time.Millisecond):
+			return
+		}
+	}
+}
+
+func (h *harness) typeText(s string) {
+	for _, r := range s {
+		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+	}
+}
+
+func (h *harness) key(code rune, mod tea.KeyMod) {
+	h.send(tea.KeyPressMsg{Code: code, Mod: mod})
+}
+
+func (h *harness) enter() { h.key(tea.KeyEnter, 0) }
+
+func (h *harness) idle() bool { return h.m.cur == nil && h.m.busy == "" }
+
+// screen is what the terminal shows: in inline mode the scrollback above
+// the live region, cut to the window height.
+func (h *harness) screen() string {
+	view := h.m.View().Content
+	var lines []string
+	if !h.m.fullscreen {
+		for _, s := range h.m.scrollback {
+			lines = append(lines, strings.Split(s, "\n")...)
+		}
+	}
+	lines = append(lines, strings.Split(view, "\n")...)
+	if len(lines) > h.m.height {
+		lines = lines[len(lines)-h.m.height:]
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(ansi.Strip(l), " ")
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (h *harness) lastMsgs() []prompts.Message { return h.m.msgs }

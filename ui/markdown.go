@@ -1,0 +1,403 @@
+package ui
+
+import (
+	"bytes"
+	"strings"
+
+	"charm.land/glamour/v2"
+	"charm.land/glamour/v2/ansi"
+	"charm.land/glamour/v2/styles"
+	"charm.land/lipgloss/v2"
+)
+
+// mdRenderer turns Markdown into terminal lines at a given width.
+type mdRenderer struct {
+	width int
+	tr    *glamour.TermRenderer
+}
+
+// newMarkdown builds a renderer; style is "dark", "light" or "plain".
+func newMarkdown(width int, style string) *mdRenderer {
+	var cfg ansi.StyleConfig
+	switch style {
+	case "light":
+		cfg = styles.LightStyleConfig
+	case "plain":
+		cfg = styles.NoTTYStyleConfig
+	default:
+		cfg = styles.DarkStyleConfig
+	}
+	wrap := max(width-2, 10)
+	tr, err := glamour.NewTermRenderer(glamour.WithStyles(cfg), glamour.WithWordWrap(wrap))
+	if err != nil {
+		tr = nil // render falls back to plain wrapped text
+	}
+	return &mdRenderer{width: width, tr: tr}
+}
+
+// render returns src as styled lines without surrounding blank lines and
+// without the trailing padding glamour adds (padding would make every line
+// full-width and re-wrap badly in the scrollback after a resize).
+func (r *mdRenderer) render(src string) []string {
+	src = strings.ReplaceAll(src, "\t", "    ")
+	var out string
+	var err error
+	if r.tr != nil {
+		out, err = r.tr.Render(src)
+	}
+	if r.tr == nil || err != nil {
+		out = lipgloss.NewStyle().Width(max(r.width-2, 10)).Render(src)
+	}
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		lines[i] = trimPadding(l)
+	}
+	return trimBlank(lines)
+}
+
+// trimPadding removes trailing spaces and the styling wrapped around them,
+// keeping one reset so no style leaks to the next line.
+func trimPadding(l string) string {
+	styled := false
+	for {
+		n := len(l)
+		l = strings.TrimRight(l, " ")
+		if i := strings.LastIndex(l, "\x1b["); i >= 0 && strings.HasSuffix(l, "m") && isSGRParams(l[i+2:len(l)-1]) {
+			l = l[:i]
+			styled = true
+		}
+		if len(l) == n {
+			break
+		}
+	}
+	if styled && strings.Contains(l, "\x1b[") {
+		l += "\x1b[m"
+	}
+	return l
+}
+
+func isSGRParams(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != ';' {
+			return false
+		}
+	}
+	return true
+}
+
+func isBlank(l string) bool {
+	for i := 0; i < len(l); i++ {
+		switch c := l[i]; {
+		case c == ' ':
+		case c == 0x1b:
+			j := i + 1
+			if j < len(l) && l[j] == '[' {
+				for j++; j < len(l) && (l[j] < '@' || l[j] > '~'); j++ {
+				}
+			}
+			i = j
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func trimBlank(lines []string) []string {
+	for len(lines) > 0 && isBlank(lines[0]) {
+		lines = lines[1:]
+	}
+	for len(lines) > 0 && isBlank(lines[len(lines)-1]) {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// Streaming limits: an open code block is committed every codeChunkLines
+// lines and a long list every listChunkLines top-level items, so the part
+// that is re-rendered on each frame stays small however long the reply gets.
+const (
+	codeChunkLines = 12
+	listChunkLines = 8
+)
+
+// block is a finished, rendered piece of a reply.
+type block struct {
+	src   string
+	code  string // fence info for code chunks ("" otherwise)
+	sep   bool   // preceded by a blank line
+	lines []string
+}
+
+type openKind int
+
+const (
+	openNone openKind = iota
+	openPara
+	openList
+)
+
+// streamDoc is a Markdown reply that grows at the end. Finished blocks are
+// rendered once and kept; only the open block at the tail is re-rendered.
+type streamDoc struct {
+	md  *mdRenderer
+	buf []byte
+
+	lineStart  int // start of the incomplete last line
+	blockStart int // start of the open block
+	kind       openKind
+	listItems  int
+	contNext   bool // the open block continues the previous one (no gap)
+
+	inFence    bool
+	fenceChar  byte
+	fenceLen   int
+	fenceInfo  string
+	chunkStart int
+	chunkLines int
+	fenceParts int
+
+	blocks []block
+
+	tail      []string
+	tailSep   bool
+	tailValid bool
+}
+
+func newStreamDoc(md *mdRenderer) *streamDoc {
+	return &streamDoc{md: md, tailValid: true}
+}
+
+func (d *streamDoc) text() string { return string(d.buf) }
+
+// write appends streamed text and commits any blocks it completes.
+func (d *streamDoc) write(s string) {
+	if s == "" {
+		return
+	}
+	d.buf = append(d.buf, s...)
+	for {
+		i := bytes.IndexByte(d.buf[d.lineStart:], '\n')
+		if i < 0 {
+			break
+		}
+		end := d.lineStart + i + 1
+		d.line(d.lineStart, end)
+		d.lineStart = end
+	}
+	d.tailValid = false
+}
+
+// finish commits everything, including an unterminated last line.
+func (d *streamDoc) finish() {
+	if d.lineStart < len(d.buf) {
+		d.line(d.lineStart, len(d.buf))
+		d.lineStart = len(d.buf)
+	}
+	if d.inFence {
+		if d.chunkStart < len(d.buf) || d.fenceParts == 0 {
+			d.commitCode(d.chunkStart, len(d.buf))
+		}
+		d.inFence = false
+	} else {
+		d.commitOpen(len(d.buf))
+	}
+	d.blockStart = len(d.buf)
+	d.tail, d.tailValid = nil, true
+}
+
+func (d *streamDoc) line(start, end int) {
+	l := strings.TrimRight(string(d.buf[start:end]), "\r\n")
+	if d.inFence {
+		if isFenceClose(l, d.fenceChar, d.fenceLen) {
+			if d.chunkStart < start || d.fenceParts == 0 {
+				d.commitCode(d.chunkStart, start)
+			}
+			d.inFence = false
+			d.blockStart, d.kind = end, openNone
+			return
+		}
+		d.chunkLines++
+		if d.chunkLines >= codeChunkLines {
+			d.commitCode(d.chunkStart, end)
+			d.chunkStart, d.chunkLines = end, 0
+		}
+		return
+	}
+	trimmed := strings.TrimSpace(l)
+	switch {
+	case trimmed == "":
+		d.commitOpen(start)
+		d.blockStart = end
+	case isFenceOpen(l):
+		d.commitOpen(start)
+		c, n, info := fenceOf(l)
+		d.inFence, d.fenceChar, d.fenceLen, d.fenceInfo = true, c, n, info
+		d.chunkStart, d.chunkLines, d.fenceParts = end, 0, 0
+		d.blockStart = start
+	case isHeading(l):
+		d.commitOpen(start)
+		d.blocks = append(d.blocks, d.renderBlock(l, "", true))
+		d.blockStart = end
+	case isListItem(l) && l[0] != ' ':
+		if d.kind == openList && d.listItems >= listChunkLines {
+			d.commitOpen(start)
+			d.contNext = true
+		} else if d.kind == openPara {
+			d.commitOpen(start)
+		}
+		if d.kind == openNone {
+			d.kind, d.blockStart, d.listItems = openList, start, 0
+		}
+		d.listItems++
+	default:
+		if d.kind == openNone {
+			d.kind, d.blockStart = openPara, start
+		}
+	}
+}
+
+func (d *streamDoc) commitOpen(end int) {
+	if d.kind != openNone && d.blockStart < end {
+		d.blocks = append(d.blocks, d.renderBlock(string(d.buf[d.blockStart:end]), "", !d.contNext))
+	}
+	d.kind, d.contNext, d.blockStart = openNone, false, end
+}
+
+func (d *streamDoc) commitCode(start, end int) {
+	body := string(d.buf[start:end])
+	b := d.renderBlock(body, d.fenceInfo, d.fenceParts == 0)
+	d.blocks = append(d.blocks, b)
+	d.fenceParts++
+}
+
+func (d *streamDoc) renderBlock(src, code string, sep bool) block {
+	b := block{src: src, code: code, sep: sep}
+	b.lines = d.renderSrc(src, code)
+	return b
+}
+
+func (d *streamDoc) renderSrc(src, code string) []string {
+	if code != "" || d.inFence {
+		body := strings.TrimSuffix(src, "\n")
+		return d.md.render("```" + code + "\n" + body + "\n```")
+	}
+	return d.md.render(src)
+}
+
+// tailLines renders the open block (cached until more text arrives).
+func (d *streamDoc) tailLines() ([]string, bool) {
+	if d.tailValid {
+		return d.tail, d.tailSep
+	}
+	d.tailValid = true
+	if d.inFence {
+		body := strings.TrimSuffix(string(d.buf[d.chunkStart:]), "\n")
+		d.tail = d.md.render("```" + d.fenceInfo + "\n" + body + "\n```")
+		d.tailSep = d.fenceParts == 0
+		return d.tail, d.tailSep
+	}
+	src := string(d.buf[d.blockStart:])
+	if strings.TrimSpace(src) == "" {
+		d.tail = nil
+		return nil, false
+	}
+	d.tail = d.md.render(src)
+	d.tailSep = !d.contNext
+	return d.tail, d.tailSep
+}
+
+// rerender redoes every finished block for a new renderer (resize, theme).
+func (d *streamDoc) rerender(md *mdRenderer) {
+	d.md = md
+	for i := range d.blocks {
+		b := &d.blocks[i]
+		if b.code != "" {
+			body := strings.TrimSuffix(b.src, "\n")
+			b.lines = md.render("```" + b.code + "\n" + body + "\n```")
+		} else {
+			b.lines = md.render(b.src)
+		}
+	}
+	d.tailValid = false
+}
+
+// joinBlocks lays blocks out as lines, blank lines between separate blocks.
+func joinBlocks(dst []string, bs []block) []string {
+	for i, b := range bs {
+		if i > 0 && b.sep {
+			dst = append(dst, "")
+		}
+		dst = append(dst, b.lines...)
+	}
+	return dst
+}
+
+func isFenceOpen(l string) bool {
+	c, n, info := fenceOf(l)
+	return n >= 3 && (c != '`' || !strings.Contains(info, "`"))
+}
+
+func fenceOf(l string) (byte, int, string) {
+	s := l
+	ind := 0
+	for ind < len(s) && ind < 4 && s[ind] == ' ' {
+		ind++
+	}
+	if ind > 3 || ind >= len(s) {
+		return 0, 0, ""
+	}
+	s = s[ind:]
+	c := s[0]
+	if c != '`' && c != '~' {
+		return 0, 0, ""
+	}
+	n := 0
+	for n < len(s) && s[n] == c {
+		n++
+	}
+	if n < 3 {
+		return 0, 0, ""
+	}
+	info := strings.TrimSpace(s[n:])
+	if f := strings.Fields(info); len(f) > 0 {
+		info = f[0]
+	}
+	return c, n, info
+}
+
+func isFenceClose(l string, c byte, n int) bool {
+	t := strings.TrimLeft(l, " ")
+	if len(l)-len(t) > 3 {
+		return false
+	}
+	k := 0
+	for k < len(t) && t[k] == c {
+		k++
+	}
+	return k >= n && strings.TrimSpace(t[k:]) == ""
+}
+
+func isHeading(l string) bool {
+	t := strings.TrimLeft(l, " ")
+	if len(l)-len(t) > 3 {
+		return false
+	}
+	k := 0
+	for k < len(t) && t[k] == '#' {
+		k++
+	}
+	return k >= 1 && k <= 6 && (k == len(t) || t[k] == ' ' || t[k] == '\t')
+}
+
+func isListItem(l string) bool {
+	t := strings.TrimLeft(l, " ")
+	if len(t) >= 2 && (t[0] == '-' || t[0] == '*' || t[0] == '+') && t[1] == ' ' {
+		return true
+	}
+	k := 0
+	for k < len(t) && k < 9 && t[k] >= '0' && t[k] <= '9' {
+		k++
+	}
+	return k > 0 && k+1 < len(t) && (t[k] == '.' || t[k] == ')') && t[k+1] == ' '
+}

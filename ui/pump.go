@@ -1,0 +1,98 @@
+package ui
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"natter/engine/api"
+)
+
+// frameInterval bounds how often streamed text reaches Update: pieces that
+// arrive within one frame are delivered together, so a fast model costs one
+// repaint per frame rather than one per token.
+const frameInterval = 20 * time.Millisecond
+
+// pump drains a generation stream on its own goroutine so the engine never
+// waits for the UI, and hands over whatever has accumulated once per frame.
+type pump struct {
+	id     int
+	mu     sync.Mutex
+	text   strings.Builder
+	pieces int
+	final  *api.Event // EventDone or EventError, once seen
+	closed bool
+	notify chan struct{} // capacity 1: "something new is pending"
+}
+
+// streamMsg carries the text gathered during one frame.
+type streamMsg struct {
+	id     int
+	text   string
+	pieces int        // number of text events (≈ tokens)
+	final  *api.Event // set on the last delivery of a stream
+}
+
+func startPump(id int, ch <-chan api.Event) *pump {
+	p := &pump{id: id, notify: make(chan struct{}, 1)}
+	go p.run(ch)
+	return p
+}
+
+func (p *pump) run(ch <-chan api.Event) {
+	for ev := range ch {
+		p.mu.Lock()
+		switch ev.Kind {
+		case api.EventText:
+			p.text.WriteString(ev.Text)
+			p.pieces++
+		default:
+			if p.final == nil {
+				e := ev
+				p.final = &e
+			}
+		}
+		p.mu.Unlock()
+		p.poke()
+	}
+	p.mu.Lock()
+	if p.final == nil {
+		p.final = &api.Event{Kind: api.EventError, Err: errors.New("the engine closed the stream without finishing")}
+	}
+	p.closed = true
+	p.mu.Unlock()
+	p.poke()
+}
+
+func (p *pump) poke() {
+	select {
+	case p.notify <- struct{}{}:
+	default:
+	}
+}
+
+// take removes and returns what is pending.
+func (p *pump) take() streamMsg {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := streamMsg{id: p.id, text: p.text.String(), pieces: p.pieces}
+	p.text.Reset()
+	p.pieces = 0
+	if p.closed {
+		m.final = p.final
+	}
+	return m
+}
+
+// next waits for pending output, lets one frame's worth accumulate, and
+// delivers it as a single message.
+func (p *pump) next() tea.Cmd {
+	return func() tea.Msg {
+		<-p.notify
+		time.Sleep(frameInterval)
+		return p.take()
+	}
+}

@@ -1,0 +1,369 @@
+// Package ui is natter's interactive chat: one Bubble Tea model that streams
+// replies from an api.Generator, renders them as Markdown, and keeps the
+// conversation. It knows the engine only through engine/api, so its tests
+// run without cgo.
+package ui
+
+import (
+	"context"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"charm.land/bubbles/v2/textarea"
+	tea "charm.land/bubbletea/v2"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+// Config is everything the chat needs from the command line.
+type Config struct {
+	Gen         api.Generator // nil: no model found, show the first-run screen
+	NoModelHelp string        // shown when Gen is nil: where we looked, how to pass a model
+	// LoadModel opens another model for /model PATH; nil disables /model.
+	LoadModel func(path string) (api.Generator, error)
+
+	System    string
+	Persona   string // shown in the header only; its text is expected in System
+	Sampling  api.Sampling
+	MaxTokens int
+	Template  prompts.ChatTemplate // nil: the engine's default
+
+	Fullscreen bool
+	Theme      string // "auto" (or ""), "dark", "light"
+	NoColor    bool   // set by Run when NO_COLOR is present
+
+	Recorder Recorder          // nil: nothing is saved
+	Messages []prompts.Message // a conversation to resume (a leading system message sets System)
+}
+
+// Recorder saves the conversation while it happens. Calls are made in order
+// from one goroutine, never from Update. A reply is announced by zero or more
+// Checkpoint calls with its text so far and ends with exactly one Finish.
+type Recorder interface {
+	NewChat(model, system string) error
+	Append(msg prompts.Message) error // a finished user message
+	Checkpoint(reply prompts.Message) error
+	Finish(reply prompts.Message, stopReason string) error
+	Truncate(keep int) error // keep only the first keep messages (after the system prompt)
+}
+
+// Run shows the chat until the user quits or ctx ends.
+func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
+	if _, ok := os.LookupEnv("NO_COLOR"); ok {
+		cfg.NoColor = true
+	}
+	m := New(cfg)
+	m.baseCtx = ctx
+	opts := []tea.ProgramOption{tea.WithContext(ctx)}
+	if in != nil {
+		opts = append(opts, tea.WithInput(in))
+	}
+	if out != nil {
+		opts = append(opts, tea.WithOutput(out))
+	}
+	p := tea.NewProgram(m, opts...)
+	if m.rec != nil {
+		m.rec.onErr = func(err error) { go p.Send(recordErrMsg{err}) }
+	}
+	final, err := p.Run()
+	if fm, ok := final.(Model); ok {
+		fm.shutdown()
+	} else {
+		m.shutdown()
+	}
+	if err == tea.ErrProgramKilled && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Model is the whole chat state. Sub-parts are plain structs; everything
+// that touches the outside world (the engine, files, $EDITOR, history)
+// happens in a tea.Cmd.
+type Model struct {
+	cfg     Config
+	baseCtx context.Context
+	now     func() time.Time
+
+	gen  api.Generator
+	info api.ModelInfo
+
+	width, height int
+	fullscreen    bool
+	themeName     string // "dark", "light", "plain"
+	themeFixed    bool
+	st            *palette
+	md            *mdRenderer
+
+	input     textarea.Model
+	pastes    map[string]string
+	pasteSeq  int
+	history   []string
+	histIdx   int
+	histDraft string
+
+	system    string
+	msgs      []prompts.Message
+	sampling  api.Sampling
+	maxTokens int
+
+	entries   []*entry
+	cur       *reply
+	clipboard string // last text sent to the clipboard
+	draining  *pump  // a stopped stream still being drained
+	genSeq    int
+	last      *api.Stats
+	busy      string // a slow command is running ("loading model…")
+
+	overlay      string // "help" or ""
+	showThinking bool
+	errLine      string
+	notice       string
+	quitArmed    time.Time
+
+	// inline mode: rendered text waiting to go into the scrollback
+	printQ     []string
+	printing   bool
+	scrollback []string // everything handed to the terminal's scrollback, in order
+
+	// fullscreen transcript scrolling
+	scrollTop int
+	follow    bool
+
+	rec *recQueue
+}
+
+type entryKind int
+
+const (
+	entryUser entryKind = iota
+	entryAssistant
+	entryNote
+	entryError
+	entryBanner
+)
+
+// entry is one item of the visible transcript.
+type entry struct {
+	kind        entryKind
+	text        string
+	think       string
+	thinkTokens int
+	footer      string // "stopped", error text…
+	blocks      []block
+
+	lines []string // rendered for fullscreen at width
+	width int
+	exp   bool // showThinking when lines were rendered
+}
+
+// reply is the answer being streamed.
+type reply struct {
+	id          int
+	doc         *streamDoc
+	split       splitter
+	think       strings.Builder
+	thinkTokens int
+	tokens      int
+	started     time.Time
+	firstAt     time.Time
+	cancel      context.CancelFunc
+	pump        *pump
+	flushed     int  // blocks already printed (inline)
+	thinkShown  bool // reasoning summary printed (inline)
+	lastCkpt    time.Time
+	stopped     bool
+}
+
+// New builds the model; Run uses it, tests drive it directly.
+func New(cfg Config) Model {
+	m := Model{
+		cfg:        cfg,
+		baseCtx:    context.Background(),
+		now:        time.Now,
+		gen:        cfg.Gen,
+		fullscreen: cfg.Fullscreen,
+		system:     cfg.System,
+		sampling:   cfg.Sampling,
+		maxTokens:  cfg.MaxTokens,
+		pastes:     map[string]string{},
+		follow:     true,
+		width:      80,
+		height:     24,
+	}
+	if m.sampling == (api.Sampling{}) {
+		m.sampling = api.DefaultSampling()
+	}
+	if m.gen != nil {
+		m.info = m.gen.Info()
+	}
+	switch {
+	case cfg.NoColor:
+		m.themeName, m.themeFixed = "plain", true
+	case cfg.Theme == "light" || cfg.Theme == "dark":
+		m.themeName, m.themeFixed = cfg.Theme, true
+	default:
+		m.themeName = "dark"
+	}
+	for _, msg := range cfg.Messages {
+		if msg.Role == prompts.RoleSystem && len(m.msgs) == 0 {
+			m.system = msg.Content
+			continue
+		}
+		m.msgs = append(m.msgs, msg)
+	}
+	if cfg.Recorder != nil {
+		m.rec = newRecQueue(cfg.Recorder)
+	}
+	m.input = newInput()
+	m.applyTheme()
+	m.resize(m.width, m.height)
+
+	m.addEntry(&entry{kind: entryBanner})
+	for _, msg := range m.msgs {
+		switch msg.Role {
+		case prompts.RoleUser:
+			m.addEntry(&entry{kind: entryUser, text: msg.Content})
+		case prompts.RoleAssistant:
+			m.addEntry(m.finishedAssistant(msg.Content, msg.Reasoning, ""))
+		}
+	}
+	if m.gen == nil {
+		help := cfg.NoModelHelp
+		if help == "" {
+			help = "No model is loaded. Start natter with -m PATH or set NATTER_MODEL."
+		}
+		m.addEntry(&entry{kind: entryNote, text: help})
+	}
+	if m.rec != nil && len(cfg.Messages) == 0 {
+		model, sys := m.modelName(), m.system
+		m.rec.do(func(r Recorder) error { return r.NewChat(model, sys) })
+	}
+	return m
+}
+
+func newInput() textarea.Model {
+	ta := textarea.New()
+	ta.Prompt = "› "
+	ta.ShowLineNumbers = false
+	ta.Placeholder = "Message natter…  (? for help)"
+	ta.DynamicHeight = true
+	ta.MinHeight = 1
+	ta.MaxHeight = 8
+	ta.MaxWidth = 0
+	ta.CharLimit = 0
+	ta.KeyMap.InsertNewline.SetKeys("shift+enter", "alt+enter", "ctrl+j")
+	ta.KeyMap.LineEnd.SetKeys("end")                   // ctrl+e opens $EDITOR
+	ta.KeyMap.DeleteCharacterForward.SetKeys("delete") // ctrl+d quits on an empty prompt
+	ta.Focus()
+	return ta
+}
+
+// Init asks the terminal for its background (theme) and prints the banner.
+func (m Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.flushPrints()}
+	if !m.themeFixed {
+		cmds = append(cmds, tea.RequestBackgroundColor)
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) shutdown() {
+	if m.cur != nil && m.cur.cancel != nil {
+		m.cur.cancel()
+	}
+	if m.rec != nil {
+		m.rec.close()
+	}
+}
+
+// recQueue runs Recorder calls in order on one goroutine.
+type recQueue struct {
+	r      Recorder
+	mu     sync.Mutex
+	ops    []func(Recorder) error
+	wake   chan struct{}
+	done   chan struct{}
+	closed bool
+	idle   *sync.Cond
+	busy   bool
+	onErr  func(error)
+	errs   []error
+}
+
+type recordErrMsg struct{ err error }
+
+func newRecQueue(r Recorder) *recQueue {
+	q := &recQueue{r: r, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	q.idle = sync.NewCond(&q.mu)
+	go q.loop()
+	return q
+}
+
+func (q *recQueue) do(op func(Recorder) error) {
+	q.mu.Lock()
+	if !q.closed {
+		q.ops = append(q.ops, op)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *recQueue) loop() {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		for len(q.ops) == 0 {
+			q.busy = false
+			q.idle.Broadcast()
+			if q.closed {
+				q.mu.Unlock()
+				return
+			}
+			q.mu.Unlock()
+			<-q.wake
+			q.mu.Lock()
+		}
+		op := q.ops[0]
+		q.ops = q.ops[1:]
+		q.busy = true
+		q.mu.Unlock()
+		if err := op(q.r); err != nil {
+			q.mu.Lock()
+			q.errs = append(q.errs, err)
+			f := q.onErr
+			q.mu.Unlock()
+			if f != nil {
+				f(err)
+			}
+		}
+	}
+}
+
+// wait blocks until every queued call has run.
+func (q *recQueue) wait() {
+	q.mu.Lock()
+	for len(q.ops) > 0 || q.busy {
+		q.idle.Wait()
+	}
+	q.mu.Unlock()
+}
+
+// close runs what is queued and stops the goroutine.
+func (q *recQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	<-q.done
+}

@@ -1,0 +1,747 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"charm.land/bubbles/v2/textarea"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+type (
+	genStartMsg struct {
+		id       int
+		pump     *pump
+		closeTag string
+		err      error
+	}
+	printKickMsg   struct{}
+	printedMsg     struct{}
+	clearNoticeMsg struct{ at time.Time }
+	editorReadyMsg struct {
+		path string
+		err  error
+	}
+	editorDoneMsg struct {
+		path string
+		err  error
+	}
+	editorTextMsg struct {
+		text string
+		err  error
+	}
+	noteMsg        struct{ text string }
+	errMsg         struct{ err error }
+	modelLoadedMsg struct {
+		gen  api.Generator
+		path string
+		err  error
+	}
+	promptShownMsg struct {
+		text, tmpl string
+		tokens     int
+		err        error
+	}
+	systemCostMsg struct {
+		invalid, cached int
+		err             error
+	}
+)
+
+// Update is the single place where state changes.
+func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.resize(msg.Width, msg.Height)
+		return m, nil
+	case tea.BackgroundColorMsg:
+		if !m.themeFixed {
+			name := "light"
+			if msg.IsDark() {
+				name = "dark"
+			}
+			if name != m.themeName {
+				m.themeName = name
+				m.applyTheme()
+			}
+		}
+		return m, nil
+	case tea.KeyPressMsg:
+		return m.handleKey(msg)
+	case tea.PasteMsg:
+		m.handlePaste(msg.Content)
+		return m, nil
+	case tea.MouseWheelMsg:
+		if m.fullscreen {
+			switch msg.Button {
+			case tea.MouseWheelUp:
+				m.scrollBy(-3)
+			case tea.MouseWheelDown:
+				m.scrollBy(3)
+			}
+		}
+		return m, nil
+	case streamMsg:
+		return m.handleStream(msg)
+	case genStartMsg:
+		return m.handleGenStart(msg)
+	case printKickMsg:
+		return m, m.flushPrints()
+	case printedMsg:
+		m.printing = false
+		return m, m.flushPrints()
+	case clearNoticeMsg:
+		if m.quitArmed.Equal(msg.at) {
+			m.quitArmed = time.Time{}
+			m.notice = ""
+		}
+		return m, nil
+	case editorReadyMsg:
+		if msg.err != nil {
+			m.errLine = "editor: " + msg.err.Error()
+			return m, nil
+		}
+		return m, editorCmd(msg.path)
+	case editorDoneMsg:
+		return m, readEditorFile(msg)
+	case editorTextMsg:
+		if msg.err != nil {
+			m.errLine = "editor: " + msg.err.Error()
+			return m, nil
+		}
+		m.input.SetValue(strings.TrimRight(msg.text, "\n"))
+		return m, nil
+	case noteMsg:
+		m.busy = ""
+		m.addNote(msg.text)
+		return m, m.flushPrints()
+	case errMsg:
+		m.busy = ""
+		m.errLine = oneLine(msg.err.Error())
+		return m, nil
+	case recordErrMsg:
+		m.errLine = "history: " + oneLine(msg.err.Error())
+		return m, nil
+	case modelLoadedMsg:
+		return m.handleModelLoaded(msg)
+	case promptShownMsg:
+		return m.handlePromptShown(msg)
+	case systemCostMsg:
+		if msg.err != nil {
+			m.addNote("System prompt set.")
+		} else {
+			m.addNote(fmt.Sprintf("System prompt set. This invalidates %s of %s cached tokens.", commas(msg.invalid), commas(msg.cached)))
+		}
+		return m, m.flushPrints()
+	}
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(msg)
+	return m, cmd
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}
+
+func (m *Model) resize(w, h int) {
+	if w <= 0 || h <= 0 {
+		return
+	}
+	changed := w != m.width || m.md == nil
+	m.width, m.height = w, h
+	m.input.SetWidth(w)
+	if changed {
+		m.md = newMarkdown(w, m.mdStyle())
+		if m.cur != nil {
+			m.cur.doc.rerender(m.md)
+		}
+		for _, e := range m.entries {
+			if e.kind == entryAssistant {
+				d := streamDoc{md: m.md, blocks: e.blocks}
+				d.rerender(m.md)
+				e.blocks = d.blocks
+			}
+			e.lines = nil
+		}
+	}
+}
+
+func (m Model) mdStyle() string {
+	if m.themeName == "plain" {
+		return "plain"
+	}
+	return m.themeName
+}
+
+func (m *Model) applyTheme() {
+	m.st = newPalette(m.themeName)
+	s := textarea.DefaultStyles(m.themeName != "light")
+	if m.themeName == "plain" {
+		s = textarea.Styles{}
+		s.Focused.Placeholder = lipgloss.NewStyle().Faint(true)
+		s.Blurred = s.Focused
+	}
+	s.Focused.CursorLine = lipgloss.NewStyle()
+	s.Focused.Prompt = m.st.user
+	s.Cursor.Blink = false
+	m.input.SetStyles(s)
+	m.md = nil
+	m.resize(m.width, m.height)
+}
+
+// ---- keys ----
+
+func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
+	key := k.String()
+	if key != "ctrl+c" && !m.quitArmed.IsZero() {
+		m.quitArmed, m.notice = time.Time{}, ""
+	}
+	if m.overlay != "" {
+		switch key {
+		case "esc", "?", "q", "enter":
+			m.overlay = ""
+			return m, nil
+		case "ctrl+c", "ctrl+d":
+		default:
+			return m, nil
+		}
+	}
+	switch key {
+	case "ctrl+c":
+		if m.cur != nil {
+			return m, m.stop()
+		}
+		if !m.quitArmed.IsZero() && m.now().Sub(m.quitArmed) < 2*time.Second {
+			return m, m.quit()
+		}
+		at := m.now()
+		m.quitArmed = at
+		m.notice = "Press Ctrl+C again to quit."
+		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return clearNoticeMsg{at: at} })
+	case "esc":
+		if m.cur != nil {
+			return m, m.stop()
+		}
+		m.errLine = ""
+		return m, nil
+	case "ctrl+d":
+		if m.input.Value() == "" {
+			return m, m.quit()
+		}
+		return m, nil
+	case "enter":
+		return m.submit()
+	case "tab":
+		m.complete()
+		return m, nil
+	case "ctrl+t":
+		m.showThinking = !m.showThinking
+		return m, nil
+	case "ctrl+e":
+		return m, openEditor(m.expandPastes(m.input.Value()))
+	case "?":
+		if m.input.Value() == "" {
+			m.overlay = "help"
+			return m, nil
+		}
+	case "up":
+		if m.onFirstLine() && m.histIdx > 0 {
+			if m.histIdx == len(m.history) {
+				m.histDraft = m.input.Value()
+			}
+			m.histIdx--
+			m.input.SetValue(m.history[m.histIdx])
+			return m, nil
+		}
+	case "down":
+		if m.onLastLine() && m.histIdx < len(m.history) {
+			m.histIdx++
+			if m.histIdx == len(m.history) {
+				m.input.SetValue(m.histDraft)
+			} else {
+				m.input.SetValue(m.history[m.histIdx])
+			}
+			return m, nil
+		}
+	case "pgup", "pgdown":
+		if m.fullscreen {
+			step := max(m.transcriptHeight()-2, 1)
+			if key == "pgup" {
+				step = -step
+			}
+			m.scrollBy(step)
+			return m, nil
+		}
+	case "home", "end":
+		if m.fullscreen && m.input.Value() == "" {
+			if key == "home" {
+				m.follow, m.scrollTop = false, 0
+			} else {
+				m.follow = true
+			}
+			return m, nil
+		}
+	}
+	m.errLine = ""
+	var cmd tea.Cmd
+	m.input, cmd = m.input.Update(k)
+	return m, cmd
+}
+
+func (m Model) onFirstLine() bool {
+	return m.input.Line() == 0 && m.input.LineInfo().RowOffset == 0
+}
+
+func (m Model) onLastLine() bool {
+	li := m.input.LineInfo()
+	return m.input.Line() == m.input.LineCount()-1 && li.RowOffset >= li.Height-1
+}
+
+func (m *Model) transcriptHeight() int {
+	return max(m.height-len(m.bottom()), 1)
+}
+
+func (m *Model) scrollBy(n int) {
+	h := m.transcriptHeight()
+	total := m.transcript().count()
+	top := m.scrollTop
+	if m.follow {
+		top = max(total-h, 0)
+	}
+	top = min(max(top+n, 0), max(total-h, 0))
+	m.scrollTop = top
+	m.follow = top >= total-h
+}
+
+// Large pastes become a placeholder in the input and are expanded when the
+// message is sent, so 100 KB of text never has to be laid out as you type.
+const (
+	pasteInlineBytes = 4096
+	pasteInlineLines = 40
+)
+
+func (m *Model) handlePaste(s string) {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	lines := strings.Count(s, "\n") + 1
+	if len(s) <= pasteInlineBytes && lines <= pasteInlineLines {
+		m.input.InsertString(s)
+		return
+	}
+	m.pasteSeq++
+	key := fmt.Sprintf("[paste #%d: %s lines, %s]", m.pasteSeq, commas(lines), humanBytes(len(s)))
+	m.pastes[key] = s
+	m.input.InsertString(key)
+}
+
+func humanBytes(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func (m Model) expandPastes(s string) string {
+	for k, v := range m.pastes {
+		s = strings.ReplaceAll(s, k, v)
+	}
+	return s
+}
+
+func (m *Model) complete() {
+	v := m.input.Value()
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \n") {
+		return
+	}
+	cs := matchCommands(v)
+	if len(cs) == 0 {
+		return
+	}
+	prefix := "/" + cs[0].name
+	for _, c := range cs[1:] {
+		p := "/" + c.name
+		for !strings.HasPrefix(p, prefix) {
+			prefix = prefix[:len(prefix)-1]
+		}
+	}
+	if len(cs) == 1 {
+		prefix += " "
+	}
+	if len(prefix) > len(v) {
+		m.input.SetValue(prefix)
+	}
+}
+
+func (m Model) submit() (tea.Model, tea.Cmd) {
+	raw := m.input.Value()
+	text := m.expandPastes(raw)
+	trimmed := strings.TrimSpace(text)
+	if trimmed == "" {
+		return m, nil
+	}
+	if strings.HasPrefix(trimmed, "/") && !strings.HasPrefix(trimmed, "//") {
+		m.remember(raw)
+		m.input.Reset()
+		cmd := m.runCommand(trimmed)
+		return m, tea.Batch(cmd, m.flushPrints())
+	}
+	if strings.HasPrefix(trimmed, "//") {
+		text = strings.Replace(text, "/", "", 1)
+	}
+	if m.cur != nil {
+		m.errLine = "A reply is still streaming: press Esc to stop it first."
+		return m, nil
+	}
+	if m.gen == nil {
+		m.errLine = "No model is loaded: use /model PATH, or restart with -m PATH."
+		return m, nil
+	}
+	m.remember(raw)
+	m.input.Reset()
+	m.pastes = map[string]string{}
+	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
+	m.msgs = append(m.msgs, msg)
+	m.addEntry(&entry{kind: entryUser, text: text})
+	m.record(func(r Recorder) error { return r.Append(msg) })
+	cmd := m.startGen()
+	return m, tea.Batch(cmd, m.flushPrints())
+}
+
+func (m *Model) remember(s string) {
+	if s != "" && (len(m.history) == 0 || m.history[len(m.history)-1] != s) {
+		m.history = append(m.history, s)
+	}
+	m.histIdx, m.histDraft = len(m.history), ""
+}
+
+func (m *Model) record(op func(Recorder) error) {
+	if m.rec != nil {
+		m.rec.do(op)
+	}
+}
+
+// request is the generation request for the conversation as it stands.
+func (m Model) request() api.Request {
+	var msgs []prompts.Message
+	if m.system != "" {
+		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: m.system})
+	}
+	msgs = append(msgs, m.msgs...)
+	return api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
+}
+
+// ---- generation ----
+
+func (m *Model) startGen() tea.Cmd {
+	m.genSeq++
+	id := m.genSeq
+	ctx, cancel := context.WithCancel(m.baseCtx)
+	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel}
+	m.errLine, m.notice = "", ""
+	gen, req := m.gen, m.request()
+	return func() tea.Msg {
+		var closeTag string
+		if text, _, err := gen.RenderPrompt(req); err == nil {
+			closeTag, _ = promptOpensReasoning(text)
+		}
+		ch, err := gen.Generate(ctx, req)
+		if err != nil {
+			return genStartMsg{id: id, err: err}
+		}
+		return genStartMsg{id: id, pump: startPump(id, ch), closeTag: closeTag}
+	}
+}
+
+func (m Model) handleGenStart(msg genStartMsg) (tea.Model, tea.Cmd) {
+	r := m.cur
+	if r == nil || r.id != msg.id {
+		// Stopped before it started; its pump drains on its own.
+		if msg.pump != nil {
+			return m, msg.pump.next()
+		}
+		return m, nil
+	}
+	if msg.err != nil {
+		m.finishReply("", msg.err, nil)
+		return m, m.flushPrints()
+	}
+	r.pump = msg.pump
+	if msg.closeTag != "" {
+		r.split.startInReasoning(msg.closeTag)
+	}
+	return m, r.pump.next()
+}
+
+func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
+	r := m.cur
+	if r == nil || r.id != msg.id {
+		// A stopped reply still drains; keep its final figures for the status line.
+		if msg.final != nil {
+			if msg.final.Stats != nil && m.cur == nil && msg.id == m.genSeq {
+				m.last = msg.final.Stats
+			}
+			return m, nil
+		}
+		return m, m.pumpFor(msg.id)
+	}
+	m.absorb(r, msg.text, msg.pieces)
+	if msg.final != nil {
+		var err error
+		if msg.final.Kind == api.EventError {
+			err = msg.final.Err
+			if err == nil {
+				err = fmt.Errorf("generation failed")
+			}
+		}
+		m.finishReply("", err, msg.final.Stats)
+		return m, m.flushPrints()
+	}
+	if m.rec != nil && m.now().Sub(r.lastCkpt) >= 2*time.Second {
+		r.lastCkpt = m.now()
+		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.doc.text(), Reasoning: r.think.String()}
+		m.record(func(rc Recorder) error { return rc.Checkpoint(part) })
+	}
+	return m, tea.Batch(r.pump.next(), m.flushPrints())
+}
+
+// pumpFor keeps a stopped stream draining so its final stats arrive.
+func (m Model) pumpFor(id int) tea.Cmd {
+	if m.draining != nil && m.draining.id == id {
+		return m.draining.next()
+	}
+	return nil
+}
+
+// absorb adds streamed text to the reply.
+func (m *Model) absorb(r *reply, text string, pieces int) {
+	if pieces > 0 && r.firstAt.IsZero() {
+		r.firstAt = m.now()
+	}
+	r.tokens += pieces
+	ans, think := r.split.feed(text)
+	if think != "" {
+		if ans == "" {
+			r.thinkTokens += pieces
+		} else {
+			r.thinkTokens += pieces * len(think) / (len(think) + len(ans))
+		}
+		r.think.WriteString(think)
+	} else if ans == "" && r.split.thinking {
+		r.thinkTokens += pieces
+	}
+	r.doc.write(ans)
+	m.flushReply(r, false)
+}
+
+// flushReply sends finished blocks of the streaming reply to the scrollback
+// (inline mode only; fullscreen draws them from the reply itself).
+func (m *Model) flushReply(r *reply, final bool) {
+	if m.fullscreen {
+		return
+	}
+	var lines []string
+	if !r.thinkShown && r.think.Len() > 0 && (len(r.doc.blocks) > r.flushed || final) {
+		lines = append(lines, "")
+		lines = append(lines, m.thinkLines(r.think.String(), r.thinkTokens, false)...)
+		r.thinkShown = true
+	}
+	for _, b := range r.doc.blocks[r.flushed:] {
+		if b.sep || r.flushed == 0 {
+			lines = append(lines, "")
+		}
+		lines = append(lines, b.lines...)
+		r.flushed++
+	}
+	if len(lines) > 0 {
+		m.enqueuePrint(strings.Join(lines, "\n"))
+	}
+}
+
+// stop cancels the reply at once; what was written stays, marked stopped.
+func (m *Model) stop() tea.Cmd {
+	r := m.cur
+	if r == nil {
+		return nil
+	}
+	r.cancel()
+	r.stopped = true
+	m.finishReply("stopped", nil, nil)
+	var cmd tea.Cmd
+	if r.pump != nil {
+		m.draining = r.pump
+		cmd = r.pump.next()
+	}
+	return tea.Batch(cmd, m.flushPrints())
+}
+
+func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
+	r := m.cur
+	m.cur = nil
+	ans, think := r.split.flush()
+	r.think.WriteString(think)
+	r.doc.write(ans)
+	r.doc.finish()
+	content := r.doc.text()
+	reason := api.StopEOG
+	footer := stopNote
+	if stopNote != "" {
+		reason = api.StopCancelled
+	}
+	if stats != nil {
+		m.last = stats
+		reason = stats.StopReason
+		switch stats.StopReason {
+		case api.StopMaxTokens:
+			footer = fmt.Sprintf("stopped at max tokens (%d; /set max-tokens N)", m.maxTokens)
+		case api.StopContext:
+			footer = "stopped: the context window is full (/new starts afresh)"
+		case api.StopCancelled:
+			footer = "stopped"
+		}
+	}
+	if err != nil {
+		footer = "error: " + oneLine(err.Error())
+		reason = "error"
+	}
+	if err != nil && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
+		// Nothing came back: take the question back into the input.
+		if n := len(m.msgs); n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
+			if m.input.Value() == "" {
+				m.input.SetValue(m.msgs[n-1].Content)
+			}
+			m.msgs = m.msgs[:n-1]
+			keep := len(m.msgs)
+			m.record(func(rc Recorder) error { return rc.Truncate(keep) })
+		}
+		m.addEntry(&entry{kind: entryError, text: oneLine(err.Error())})
+		m.errLine = oneLine(err.Error())
+		return
+	}
+	m.flushReply(r, true)
+	e := &entry{kind: entryAssistant, text: content, think: r.think.String(), thinkTokens: r.thinkTokens, blocks: r.doc.blocks, footer: footer}
+	if !m.fullscreen && footer != "" {
+		m.enqueuePrint("\n" + m.footerLine(footer))
+	}
+	m.entries = append(m.entries, e)
+	msg := prompts.Message{Role: prompts.RoleAssistant, Content: content, Reasoning: r.think.String()}
+	m.msgs = append(m.msgs, msg)
+	m.record(func(rc Recorder) error { return rc.Finish(msg, reason) })
+	if stats != nil && stats.DroppedTurns > 0 {
+		m.addNote(fmt.Sprintf("%d oldest turns were left out to fit the context window.", stats.DroppedTurns))
+	}
+}
+
+// finishedAssistant renders a whole stored reply (resumed conversations).
+func (m *Model) finishedAssistant(content, think, footer string) *entry {
+	d := newStreamDoc(m.md)
+	d.write(content)
+	d.finish()
+	return &entry{kind: entryAssistant, text: content, think: think, blocks: d.blocks, footer: footer}
+}
+
+// ---- transcript and scrollback ----
+
+func (m *Model) addEntry(e *entry) {
+	m.entries = append(m.entries, e)
+	if m.fullscreen {
+		return
+	}
+	s := strings.Join(m.renderEntry(e), "\n")
+	if e.kind != entryBanner {
+		s = "\n" + s
+	}
+	m.enqueuePrint(s)
+}
+
+func (m *Model) addNote(s string) { m.addEntry(&entry{kind: entryNote, text: s}) }
+
+func (m *Model) enqueuePrint(s string) {
+	if m.fullscreen {
+		return
+	}
+	m.printQ = append(m.printQ, s)
+	m.scrollback = append(m.scrollback, s)
+}
+
+// flushPrints hands queued text to the terminal. One print is in flight at a
+// time: concurrent commands could otherwise reorder the scrollback.
+func (m *Model) flushPrints() tea.Cmd {
+	if m.printing || len(m.printQ) == 0 {
+		return nil
+	}
+	s := strings.Join(m.printQ, "\n")
+	m.printQ = nil
+	m.printing = true
+	return tea.Sequence(tea.Println(s), func() tea.Msg { return printedMsg{} })
+}
+
+func (m *Model) quit() tea.Cmd {
+	if m.cur != nil {
+		m.stop()
+	}
+	return tea.Sequence(m.flushPrints(), tea.Quit)
+}
+
+// ---- $EDITOR ----
+
+func openEditor(text string) tea.Cmd {
+	return func() tea.Msg {
+		f, err := os.CreateTemp("", "natter-*.md")
+		if err != nil {
+			return editorReadyMsg{err: err}
+		}
+		_, err = io.WriteString(f, text)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return editorReadyMsg{path: f.Name(), err: err}
+	}
+}
+
+func editorCmd(path string) tea.Cmd {
+	ed := os.Getenv("VISUAL")
+	if ed == "" {
+		ed = os.Getenv("EDITOR")
+	}
+	if ed == "" {
+		ed = "vi"
+	}
+	args := strings.Fields(ed)
+	c := exec.Command(args[0], append(args[1:], path)...)
+	return tea.ExecProcess(c, func(err error) tea.Msg { return editorDoneMsg{path: path, err: err} })
+}
+
+func readEditorFile(msg editorDoneMsg) tea.Cmd {
+	return func() tea.Msg {
+		defer os.Remove(msg.path)
+		if msg.err != nil {
+			return editorTextMsg{err: msg.err}
+		}
+		b, err := os.ReadFile(msg.path)
+		if err != nil {
+			return editorTextMsg{err: err}
+		}
+		if !utf8.Valid(b) {
+			b = []byte(strings.ToValidUTF8(string(b), "\uFFFD"))
+		}
+		return editorTextMsg{text: string(b)}
+	}
+}

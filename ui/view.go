@@ -1,0 +1,474 @@
+package ui
+
+import (
+	"fmt"
+	"image/color"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+type palette struct {
+	user, dim, accent, errS, warn, bad, good, status, think, key, box, special lipgloss.Style
+}
+
+func newPalette(name string) *palette {
+	s := &palette{}
+	if name == "plain" {
+		s.user = lipgloss.NewStyle().Bold(true)
+		s.dim = lipgloss.NewStyle().Faint(true)
+		s.accent = lipgloss.NewStyle().Bold(true)
+		s.errS = lipgloss.NewStyle().Bold(true)
+		s.warn = lipgloss.NewStyle().Bold(true)
+		s.bad = lipgloss.NewStyle().Bold(true).Underline(true)
+		s.good = lipgloss.NewStyle()
+		s.status = lipgloss.NewStyle().Faint(true)
+		s.think = lipgloss.NewStyle().Faint(true)
+		s.key = lipgloss.NewStyle().Bold(true)
+		s.box = lipgloss.NewStyle().Border(lipgloss.NormalBorder()).Padding(0, 1)
+		s.special = lipgloss.NewStyle().Reverse(true)
+		return s
+	}
+	dark := name != "light"
+	pick := func(d, l string) color.Color {
+		if dark {
+			return lipgloss.Color(d)
+		}
+		return lipgloss.Color(l)
+	}
+	s.user = lipgloss.NewStyle().Foreground(pick("#8FB8FF", "#1F4FB0")).Bold(true)
+	s.dim = lipgloss.NewStyle().Foreground(pick("#8A8A8A", "#6C6C6C"))
+	s.accent = lipgloss.NewStyle().Foreground(pick("#B4A0FF", "#5A3FC0")).Bold(true)
+	s.errS = lipgloss.NewStyle().Foreground(pick("#FF6B6B", "#C01C28"))
+	s.warn = lipgloss.NewStyle().Foreground(pick("#FFB454", "#A05A00"))
+	s.bad = lipgloss.NewStyle().Foreground(pick("#FF5F5F", "#C01C28")).Bold(true)
+	s.good = lipgloss.NewStyle().Foreground(pick("#9ECE6A", "#2E7D32"))
+	s.status = lipgloss.NewStyle().Foreground(pick("#A0A0A0", "#505050"))
+	s.think = lipgloss.NewStyle().Foreground(pick("#777777", "#8A8A8A")).Italic(true)
+	s.key = lipgloss.NewStyle().Foreground(pick("#B4A0FF", "#5A3FC0")).Bold(true)
+	s.box = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).BorderForeground(pick("#6C6C9C", "#9090C0")).Padding(0, 1)
+	s.special = lipgloss.NewStyle().Foreground(pick("#FFB454", "#A05A00")).Bold(true)
+	return s
+}
+
+// View draws the live part of the screen.
+func (m Model) View() tea.View {
+	var v tea.View
+	if m.fullscreen {
+		v.SetContent(m.fullView())
+		v.AltScreen = true
+		v.MouseMode = tea.MouseModeCellMotion
+	} else {
+		v.SetContent(m.inlineView())
+	}
+	v.WindowTitle = "natter"
+	return v
+}
+
+// bottom is the input area, completion, one message line and the status.
+func (m Model) bottom() []string {
+	var out []string
+	if m.overlay == "help" && !m.fullscreen {
+		out = append(out, strings.Split(m.helpView(), "\n")...)
+	}
+	out = append(out, strings.Split(strings.TrimRight(m.input.View(), "\n"), "\n")...)
+	out = append(out, m.completionLines()...)
+	switch {
+	case m.errLine != "":
+		out = append(out, ansi.Truncate(m.st.errS.Render("✗ "+m.errLine), m.width, "…"))
+	case m.notice != "":
+		out = append(out, ansi.Truncate(m.st.dim.Render(m.notice), m.width, "…"))
+	}
+	out = append(out, m.statusLine())
+	return out
+}
+
+func (m Model) inlineView() string {
+	bottom := m.bottom()
+	var live []string
+	if m.cur != nil {
+		room := max(m.height-len(bottom)-1, 3)
+		live = m.liveReply(room)
+	}
+	// A blank line keeps the input off the last printed message.
+	live = append([]string{""}, live...)
+	if len(live) > 1 {
+		live = append(live, "")
+	}
+	return strings.Join(append(live, bottom...), "\n")
+}
+
+// liveReply is the not-yet-printed part of the streaming reply (inline),
+// cut to its last room lines.
+func (m Model) liveReply(room int) []string {
+	r := m.cur
+	var lines []string
+	if !r.thinkShown && (r.think.Len() > 0 || r.split.thinking) {
+		lines = append(lines, m.thinkLines(r.think.String(), r.thinkTokens, r.split.thinking && r.doc.text() == "")...)
+	}
+	pending := r.doc.blocks[r.flushed:]
+	for i, b := range pending {
+		if len(lines) > 0 && (b.sep || i == 0 && b.sep) {
+			lines = append(lines, "")
+		}
+		lines = append(lines, b.lines...)
+	}
+	tail, sep := r.doc.tailLines()
+	if len(tail) > 0 {
+		if len(lines) > 0 && sep {
+			lines = append(lines, "")
+		}
+		lines = append(lines, tail...)
+	}
+	if len(lines) == 0 {
+		lines = append(lines, m.st.dim.Render("  …"))
+	}
+	if len(lines) > room {
+		lines = lines[len(lines)-room:]
+	}
+	return lines
+}
+
+func (m Model) fullView() string {
+	bottom := m.bottom()
+	h := max(m.height-len(bottom), 1)
+	var body []string
+	if m.overlay == "help" {
+		body = strings.Split(m.helpView(), "\n")
+		if len(body) > h {
+			body = body[:h]
+		}
+	} else {
+		segs := m.transcript()
+		total := segs.count()
+		top := m.scrollTop
+		if m.follow || top > total-h {
+			top = max(total-h, 0)
+		}
+		top = max(top, 0)
+		body = segs.window(top, h)
+	}
+	for len(body) < h {
+		body = append(body, "")
+	}
+	return strings.Join(append(body, bottom...), "\n")
+}
+
+// segments is the transcript as a list of line slices, so a screenful can
+// be cut out without joining the whole conversation on every frame.
+type segments [][]string
+
+func (s segments) count() int {
+	n := 0
+	for _, seg := range s {
+		n += len(seg)
+	}
+	return n
+}
+
+func (s segments) window(top, h int) []string {
+	out := make([]string, 0, h)
+	i := 0
+	for _, seg := range s {
+		if i+len(seg) <= top {
+			i += len(seg)
+			continue
+		}
+		for _, l := range seg[max(top-i, 0):] {
+			if len(out) == h {
+				return out
+			}
+			out = append(out, l)
+		}
+		i += len(seg)
+	}
+	return out
+}
+
+var blankLine = []string{""}
+
+// transcript lists every rendered line of the conversation (fullscreen).
+func (m Model) transcript() segments {
+	var segs segments
+	for i, e := range m.entries {
+		if i > 0 {
+			segs = append(segs, blankLine)
+		}
+		segs = append(segs, m.entryLines(e))
+	}
+	if r := m.cur; r != nil {
+		segs = append(segs, blankLine)
+		if r.think.Len() > 0 || r.split.thinking {
+			segs = append(segs, m.thinkLines(r.think.String(), r.thinkTokens, r.split.thinking && r.doc.text() == ""), blankLine)
+		}
+		for i, b := range r.doc.blocks {
+			if i > 0 && b.sep {
+				segs = append(segs, blankLine)
+			}
+			segs = append(segs, b.lines)
+		}
+		if tail, sep := r.doc.tailLines(); len(tail) > 0 {
+			if len(r.doc.blocks) > 0 && sep {
+				segs = append(segs, blankLine)
+			}
+			segs = append(segs, tail)
+		}
+	}
+	return segs
+}
+
+// entryLines renders an entry at the current width, cached.
+func (m Model) entryLines(e *entry) []string {
+	if e.lines != nil && e.width == m.width && e.exp == m.showThinking {
+		return e.lines
+	}
+	e.lines = m.renderEntry(e)
+	e.width, e.exp = m.width, m.showThinking
+	return e.lines
+}
+
+func (m Model) renderEntry(e *entry) []string {
+	w := max(m.width, 10)
+	switch e.kind {
+	case entryBanner:
+		return []string{ansi.Truncate(m.bannerText(), w, "…")}
+	case entryUser:
+		lines := wrapLines(e.text, w-2)
+		for i, l := range lines {
+			p := "  "
+			if i == 0 {
+				p = "› "
+			}
+			lines[i] = m.st.user.Render(p + l)
+		}
+		return lines
+	case entryNote:
+		lines := wrapLines(e.text, w-2)
+		for i, l := range lines {
+			lines[i] = m.st.dim.Render("  " + l)
+		}
+		return lines
+	case entryError:
+		lines := wrapLines(e.text, w-2)
+		for i, l := range lines {
+			p := "  "
+			if i == 0 {
+				p = "✗ "
+			}
+			lines[i] = m.st.errS.Render(p + l)
+		}
+		return lines
+	}
+	var lines []string
+	if e.think != "" {
+		lines = append(lines, m.thinkLines(e.think, e.thinkTokens, false)...)
+		lines = append(lines, "")
+	}
+	lines = joinBlocks(lines, e.blocks)
+	if e.footer != "" {
+		lines = append(lines, "", m.footerLine(e.footer))
+	}
+	return lines
+}
+
+func (m Model) footerLine(f string) string {
+	if strings.HasPrefix(f, "error") {
+		return m.st.errS.Render("  ✗ " + f)
+	}
+	return m.st.warn.Render("  ■ " + f)
+}
+
+// thinkLines shows reasoning: one dim line when collapsed, the dimmed text
+// when expanded (the last lines only while it is still streaming).
+func (m Model) thinkLines(text string, tokens int, live bool) []string {
+	label := "thought"
+	if live {
+		label = "thinking…"
+	}
+	count := fmt.Sprintf("%s tokens", commas(tokens))
+	if !m.showThinking {
+		return []string{m.st.think.Render(fmt.Sprintf("  ▸ %s · %s  (ctrl+t to show)", label, count))}
+	}
+	out := []string{m.st.think.Render(fmt.Sprintf("  ▾ %s · %s  (ctrl+t to hide)", label, count))}
+	text = strings.TrimSpace(text)
+	if live && len(text) > 2000 {
+		text = "…" + text[len(text)-2000:]
+	}
+	for _, l := range wrapLines(text, max(m.width-4, 10)) {
+		out = append(out, m.st.think.Render("  │ "+l))
+	}
+	if live && len(out) > 9 {
+		out = append(out[:1], out[len(out)-8:]...)
+	}
+	return out
+}
+
+func wrapLines(s string, w int) []string {
+	s = strings.ReplaceAll(s, "\t", "    ")
+	s = lipgloss.Wrap(s, max(w, 1), "")
+	return strings.Split(s, "\n")
+}
+
+func (m Model) bannerText() string {
+	name := "no model"
+	if m.gen != nil {
+		name = m.modelName()
+		if q := m.info.Quantization; q != "" {
+			name += " " + q
+		}
+	}
+	s := m.st.accent.Render("natter") + m.st.dim.Render(" · "+name)
+	if m.cfg.Persona != "" {
+		s += m.st.dim.Render(" · " + m.cfg.Persona)
+	}
+	return s + m.st.dim.Render(" · ? or /help for keys")
+}
+
+func (m Model) modelName() string {
+	if m.gen == nil {
+		return ""
+	}
+	if m.info.Name != "" {
+		return m.info.Name
+	}
+	p := m.info.Path
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		p = p[i+1:]
+	}
+	return strings.TrimSuffix(p, ".gguf")
+}
+
+// statusLine: model, context use, speed, time to first token, cache reuse.
+func (m Model) statusLine() string {
+	st := m.st
+	sep := st.dim.Render(" · ")
+	var parts []string
+	if m.gen == nil {
+		parts = append(parts, st.warn.Render("no model"))
+	} else {
+		name := m.modelName()
+		if q := m.info.Quantization; q != "" {
+			name += " " + q
+		}
+		parts = append(parts, st.status.Render(name))
+	}
+	used, size := 0, m.info.ContextSize
+	if m.last != nil {
+		used = m.last.ContextUsed
+		if m.last.ContextSize > 0 {
+			size = m.last.ContextSize
+		}
+	}
+	if size > 0 {
+		ctx := fmt.Sprintf("ctx %s/%s", commas(used), commas(size))
+		switch frac := float64(used) / float64(size); {
+		case frac >= 0.95:
+			parts = append(parts, st.bad.Render(ctx))
+		case frac >= 0.80:
+			parts = append(parts, st.warn.Render(ctx))
+		default:
+			parts = append(parts, st.status.Render(ctx))
+		}
+	}
+	if r := m.cur; r != nil {
+		live := fmt.Sprintf("● %s tok", commas(r.tokens))
+		if !r.firstAt.IsZero() {
+			if d := m.now().Sub(r.firstAt); d > 200*time.Millisecond && r.tokens > 1 {
+				live += fmt.Sprintf(" · %.1f tok/s", float64(r.tokens-1)/d.Seconds())
+			}
+		} else {
+			live = "● waiting for the first token"
+		}
+		parts = append(parts, st.accent.Render(live))
+	} else if m.busy != "" {
+		parts = append(parts, st.accent.Render("● "+m.busy))
+	} else if s := m.last; s != nil {
+		parts = append(parts, st.status.Render(fmt.Sprintf("%.1f tok/s", s.DecodeTPS)))
+		parts = append(parts, st.status.Render("ttft "+fmtDur(s.TTFT)))
+		parts = append(parts, st.status.Render(fmt.Sprintf("cache %s/%s", commas(s.CachedTokens), commas(s.PromptTokens))))
+	}
+	return ansi.Truncate(strings.Join(parts, sep), max(m.width, 1), "…")
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < 10*time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	default:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	}
+}
+
+// commas formats 8192 as 8,192.
+func commas(n int) string {
+	s := fmt.Sprint(n)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+var helpKeys = [][2]string{
+	{"enter", "send"},
+	{"shift+enter alt+enter ctrl+j", "new line"},
+	{"up / down", "earlier inputs (on the first / last line)"},
+	{"ctrl+e", "edit the input in $EDITOR"},
+	{"esc", "stop the reply (keeps what was written)"},
+	{"ctrl+c", "stop the reply; twice on an idle prompt: quit"},
+	{"ctrl+d", "quit (on an empty prompt)"},
+	{"ctrl+t", "show / hide reasoning"},
+	{"tab", "complete a /command"},
+	{"pgup pgdn home end", "scroll (--fullscreen)"},
+}
+
+func (m Model) helpView() string {
+	var b strings.Builder
+	b.WriteString(m.st.accent.Render("Keys") + "\n")
+	for _, k := range helpKeys {
+		fmt.Fprintf(&b, "  %s  %s\n", m.st.key.Render(fmt.Sprintf("%-28s", k[0])), k[1])
+	}
+	b.WriteString("\n" + m.st.accent.Render("Commands") + "\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %s  %s\n", m.st.key.Render(fmt.Sprintf("%-28s", c.usage)), c.help)
+	}
+	b.WriteString(m.st.dim.Render("esc or ? closes this"))
+	box := m.st.box.Width(min(m.width, 100)).Render(b.String())
+	// Never wider than the terminal, even on a very narrow one.
+	lines := strings.Split(box, "\n")
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, m.width, "")
+	}
+	return strings.Join(lines, "\n")
+}
+
+// completionLines lists the commands matching a partly typed /command.
+func (m Model) completionLines() []string {
+	v := m.input.Value()
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \n") {
+		return nil
+	}
+	var out []string
+	for _, c := range matchCommands(v) {
+		out = append(out, ansi.Truncate("  "+m.st.key.Render(fmt.Sprintf("%-22s", c.usage))+m.st.dim.Render(c.help), m.width, "…"))
+		if len(out) == 6 {
+			break
+		}
+	}
+	return out
+}
