@@ -1,0 +1,346 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+)
+
+// Exit codes of the CLI entry points.
+const (
+	ExitOK        = 0
+	ExitFail      = 1
+	ExitUsage     = 2
+	ExitInterrupt = 130
+)
+
+// parseInterspersed lets flags follow positional arguments
+// (`natter pull NAME -o DIR`), which flag.FlagSet alone does not.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// modelJSON is the stable --json shape of one local model.
+type modelJSON struct {
+	Name          string `json:"name"`
+	Path          string `json:"path"`
+	Source        string `json:"source"`
+	Repo          string `json:"repo,omitempty"`
+	Arch          string `json:"arch"`
+	Params        uint64 `json:"params"`
+	Quantization  string `json:"quantization"`
+	SizeBytes     int64  `json:"size_bytes"`
+	ContextLength uint64 `json:"context_length"`
+	ChatTemplate  bool   `json:"chat_template"`
+	RAMBytes      uint64 `json:"ram_bytes"`
+	RAMContext    int    `json:"ram_context"`
+	Fit           Fit    `json:"fit"`
+	Default       bool   `json:"default"`
+	Error         string `json:"error,omitempty"`
+}
+
+type catalogJSON struct {
+	Name          string `json:"name"`
+	Description   string `json:"description"`
+	Repo          string `json:"repo"`
+	File          string `json:"file"`
+	Pull          string `json:"pull"` // the argument for natter pull
+	Arch          string `json:"arch"`
+	Params        uint64 `json:"params"`
+	Quantization  string `json:"quantization"`
+	SizeBytes     int64  `json:"size_bytes"` // approximate
+	ContextLength uint64 `json:"context_length"`
+	License       string `json:"license"`
+	RAMBytes      uint64 `json:"ram_bytes"`
+	RAMContext    int    `json:"ram_context"`
+	Fit           Fit    `json:"fit"`
+	Downloaded    string `json:"downloaded,omitempty"`
+}
+
+// RunModelsCmd implements `natter models [--json] [--catalog] [--ctx N] [--paths]`.
+func RunModelsCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("natter models", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	asJSON := fs.Bool("json", false, "print JSON")
+	showCatalog := fs.Bool("catalog", false, "show the catalog of recommended models to pull, with a fit mark for this machine")
+	ctxLen := fs.Int("ctx", 0, "context length for the memory estimate (default 4096, capped by each model's trained context)")
+	paths := fs.Bool("paths", false, "show each model's file path")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: natter models [--catalog] [--json] [--ctx N] [--paths]")
+		fmt.Fprintln(stderr, "Lists GGUF models on this machine (natter's folder, $NATTER_MODELS, Hugging Face cache, Ollama, LM Studio, llama.cpp cache).")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return ExitUsage
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "natter models: unexpected argument %q\n", pos[0])
+		fs.Usage()
+		return ExitUsage
+	}
+	if *ctxLen < 0 {
+		fmt.Fprintln(stderr, "natter models: --ctx must be positive")
+		return ExitUsage
+	}
+	avail, memErr := AvailableMemory()
+	if *showCatalog {
+		return printCatalog(stdout, stderr, *asJSON, *ctxLen, avail, memErr)
+	}
+	return printModels(stdout, stderr, *asJSON, *ctxLen, *paths, avail, memErr)
+}
+
+func printModels(stdout, stderr io.Writer, asJSON bool, ctxLen int, paths bool, avail uint64, memErr error) int {
+	srcs := DefaultSources()
+	found := DiscoverIn(srcs)
+	last, _ := LastUsed()
+	rows := make([]modelJSON, 0, len(found))
+	for _, m := range found {
+		r := modelJSON{Name: m.Name, Path: m.Path, Source: m.Source, Repo: m.Repo, Arch: m.Arch,
+			Params: m.Params, Quantization: m.Quantization, SizeBytes: m.FileSize,
+			ContextLength: m.TrainCtx, ChatTemplate: m.HasTemplate, Error: m.Err,
+			Default: last != "" && sameFile(last, m.Path)}
+		if m.Err == "" {
+			est := EstimateMemory(&m.Meta, m.ContextFor(ctxLen))
+			r.RAMBytes, r.RAMContext, r.Fit = est.Total, est.Context, FitFor(est.Total, avail)
+		}
+		rows = append(rows, r)
+	}
+	if asJSON {
+		out := struct {
+			Models          []modelJSON `json:"models"`
+			AvailableMemory uint64      `json:"available_memory_bytes"`
+			Searched        []string    `json:"searched"`
+		}{rows, avail, sourceDirs(srcs)}
+		return writeJSON(stdout, stderr, out)
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(stdout, "No GGUF models found. Looked in:")
+		for _, d := range sourceDirs(srcs) {
+			fmt.Fprintln(stdout, "  "+d)
+		}
+		fmt.Fprintln(stdout, "\nSee recommended models with `natter models --catalog`, then `natter pull NAME`.")
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	head := "  NAME\tARCH\tPARAMS\tQUANT\tSIZE\tCTX\tTEMPLATE\tRAM\tFIT\tSOURCE"
+	if paths {
+		head += "\tPATH"
+	}
+	fmt.Fprintln(tw, head)
+	for _, r := range rows {
+		mark := " "
+		if r.Default {
+			mark = "*"
+		}
+		if r.Error != "" {
+			line := fmt.Sprintf("%s %s\t-\t-\t-\t%s\t-\t-\t-\t-\t%s", mark, r.Name, HumanBytes(uint64(r.SizeBytes)), r.Source)
+			if paths {
+				line += "\t" + r.Path
+			}
+			fmt.Fprintln(tw, line+"\t(unreadable: "+r.Error+")")
+			continue
+		}
+		tmpl := "no"
+		if r.ChatTemplate {
+			tmpl = "yes"
+		}
+		line := fmt.Sprintf("%s %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s", mark, r.Name, orDash(r.Arch),
+			HumanParams(r.Params), orDash(r.Quantization), HumanBytes(uint64(r.SizeBytes)),
+			r.ContextLength, tmpl, HumanBytes(r.RAMBytes), r.Fit.Mark(), r.Source)
+		if paths {
+			line += "\t" + r.Path
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, ramNote(ctxLen, avail, memErr))
+	if last != "" {
+		fmt.Fprintln(stdout, "* the default (last used) model")
+	}
+	return ExitOK
+}
+
+func printCatalog(stdout, stderr io.Writer, asJSON bool, ctxLen int, avail uint64, memErr error) int {
+	entries := CatalogWithFit(ctxLen)
+	if asJSON {
+		rows := make([]catalogJSON, 0, len(entries))
+		for _, e := range entries {
+			rows = append(rows, catalogJSON{Name: e.Name, Description: e.Description, Repo: e.Repo, File: e.File,
+				Pull: e.Name, Arch: e.Arch, Params: e.Params, Quantization: e.Quant, SizeBytes: e.Size,
+				ContextLength: e.Context, License: e.License, RAMBytes: e.Estimate.Total,
+				RAMContext: e.Estimate.Context, Fit: e.Fit, Downloaded: e.Downloaded})
+		}
+		out := struct {
+			Catalog         []catalogJSON `json:"catalog"`
+			AvailableMemory uint64        `json:"available_memory_bytes"`
+		}{rows, avail}
+		return writeJSON(stdout, stderr, out)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FIT\tNAME\tPARAMS\tQUANT\tSIZE\tRAM\tLICENSE\tDESCRIPTION")
+	for _, e := range entries {
+		desc := e.Description
+		if e.Downloaded != "" {
+			desc += " [downloaded]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t~%s\t%s\t%s\t%s\n", e.Fit.Mark(), e.Name, HumanParams(e.Params),
+			e.Quant, HumanBytes(uint64(e.Size)), HumanBytes(e.Estimate.Total), e.License, desc)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(stdout, ramNote(ctxLen, avail, memErr))
+	fmt.Fprintln(stdout, "Download one with `natter pull NAME` (from Hugging Face; sizes are approximate).")
+	return ExitOK
+}
+
+func ramNote(ctxLen int, avail uint64, memErr error) string {
+	if ctxLen <= 0 {
+		ctxLen = DefaultContext
+	}
+	s := fmt.Sprintf("RAM: estimated need at a %d-token context (or the model's own, if smaller). ", ctxLen)
+	if memErr != nil || avail == 0 {
+		return s + "Free memory unknown (FIT ?)."
+	}
+	return s + fmt.Sprintf("Free memory now: %s. FIT: ✓ fits, ~ tight, ✗ too big.", HumanBytes(avail))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func sourceDirs(srcs []Source) []string {
+	var out []string
+	for _, s := range srcs {
+		out = append(out, s.Dir+" ("+s.Kind+")")
+	}
+	return out
+}
+
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+func writeJSON(stdout, stderr io.Writer, v any) int {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintln(stderr, "natter:", err)
+		return ExitFail
+	}
+	return ExitOK
+}
+
+// RunPullCmd implements `natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL [-o DIR] [--sha256 HEX]`.
+// Cancelling ctx (Ctrl+C) keeps the .part and returns ExitInterrupt.
+func RunPullCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runPull(ctx, args, stdout, stderr, PullOptions{})
+}
+
+// runPull lets tests pass options (free-space function, timeouts).
+func runPull(ctx context.Context, args []string, stdout, stderr io.Writer, opts PullOptions) int {
+	fs := flag.NewFlagSet("natter pull", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("o", "", "destination folder (default "+ModelsDir()+")")
+	sum := fs.String("sha256", "", "expected sha256 of the file (hex)")
+	quiet := fs.Bool("q", false, "no progress output")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL [-o DIR] [--sha256 HEX] [-q]")
+		fmt.Fprintln(stderr, "Downloads a GGUF model. NAME is from `natter models --catalog`; QUANT defaults to "+DefaultQuant+".")
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	if err != nil {
+		return ExitUsage
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return ExitUsage
+	}
+	spec := pos[0]
+	if Offline() {
+		fmt.Fprintln(stderr, "natter pull:", ErrOffline)
+		return ExitFail
+	}
+	if *dir != "" {
+		opts.Dir = expandHome(*dir)
+	}
+	opts.SHA256 = *sum
+
+	if e, ok := CatalogLookup(spec); ok {
+		m := e.Meta()
+		if w := CheckFit(&m, 0).Warning(); w != "" {
+			fmt.Fprintln(stderr, "warning: "+w)
+		}
+	}
+
+	var pp *ProgressPrinter
+	if !*quiet {
+		pp = NewProgressPrinter(stdout, IsTerminal(stdout))
+		opts.Progress = pp.Update
+	}
+	res, err := Pull(ctx, spec, opts)
+	if pp != nil {
+		pp.Finish()
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "natter pull:", err)
+		if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+			return ExitInterrupt
+		}
+		return ExitFail
+	}
+	name := strings.TrimSuffix(filepath.Base(res.Path), filepath.Ext(res.Path))
+	switch {
+	case res.AlreadyPresent:
+		fmt.Fprintf(stdout, "%s is already downloaded: %s\n", spec, res.Path)
+	case res.Verified:
+		fmt.Fprintf(stdout, "saved %s (%s, sha256 verified)\n", res.Path, HumanBytes(uint64(res.Size)))
+	default:
+		fmt.Fprintf(stdout, "saved %s (%s)\n", res.Path, HumanBytes(uint64(res.Size)))
+		fmt.Fprintf(stderr, "warning: the server published no sha256 for this file, so it could not be verified (sha256 %s; pass --sha256 HEX to check it)\n", res.SHA256)
+	}
+	if meta, err := ReadMeta(res.Path); err == nil {
+		if w := CheckFit(meta, 0).Warning(); w != "" {
+			fmt.Fprintln(stderr, "warning: "+w)
+		}
+	}
+	if filepath.Dir(res.Path) != ModelsDir() {
+		name = res.Path
+	}
+	fmt.Fprintf(stdout, "chat with it: natter -m %s\n", name)
+	return ExitOK
+}
