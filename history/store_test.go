@@ -1,0 +1,495 @@
+package history
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+var bg = context.Background()
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "natter", "history.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if w := s.TakeWarning(); w != "" {
+		t.Fatalf("unexpected warning on a fresh database: %s", w)
+	}
+	if !s.Persistent() {
+		t.Fatal("fresh database is not persistent")
+	}
+	return s, path
+}
+
+func user(text string) prompts.Message { return prompts.Message{Role: prompts.RoleUser, Content: text} }
+
+func mustChat(t *testing.T, s *Store, meta ChatMeta) int64 {
+	t.Helper()
+	id, err := s.NewChat(bg, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func mustAdd(t *testing.T, s *Store, chat int64, m prompts.Message) int64 {
+	t.Helper()
+	id, err := s.AddMessage(bg, chat, m, MessageMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestDefaultPath(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", "/data/x")
+	if p, _ := DefaultPath(); p != "/data/x/natter/history.db" {
+		t.Errorf("DefaultPath with XDG_DATA_HOME = %q", p)
+	}
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("HOME", "/home/u")
+	if p, _ := DefaultPath(); p != "/home/u/.local/share/natter/history.db" {
+		t.Errorf("DefaultPath without XDG_DATA_HOME = %q", p)
+	}
+	// The spec says relative XDG paths are invalid and must be ignored.
+	t.Setenv("XDG_DATA_HOME", "relative/dir")
+	if p, _ := DefaultPath(); p != "/home/u/.local/share/natter/history.db" {
+		t.Errorf("DefaultPath with relative XDG_DATA_HOME = %q", p)
+	}
+}
+
+func TestChatRoundTrip(t *testing.T) {
+	s, path := openTemp(t)
+	samp := api.DefaultSampling()
+	id := mustChat(t, s, ChatMeta{Model: "tiny-q8", Persona: "coder", SystemPrompt: "Be brief.", Template: "gguf:jinja", Sampling: &samp})
+	mustAdd(t, s, id, user("  \n  How do I reverse a slice\tin Go?\nThanks"))
+	w, err := s.BeginReply(bg, id, ReplyMeta{Model: "tiny-q8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.AppendReasoning("think…")
+	for _, p := range []string{"Use ", "slices.", "Reverse", "."} {
+		w.Append(p)
+	}
+	stats := &api.Stats{PromptTokens: 31, GeneratedTokens: 5, TTFT: 120 * time.Millisecond, StopReason: api.StopEOG}
+	if err := w.Finish(stats); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Finish(stats); err != nil {
+		t.Fatalf("second Finish: %v", err)
+	}
+	s.Close()
+
+	// Reopen: everything must come back from disk.
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c, err := s2.Get(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Title != "How do I reverse a slice in Go?" {
+		t.Errorf("title = %q", c.Title)
+	}
+	if c.Model != "tiny-q8" || c.Persona != "coder" || c.SystemPrompt != "Be brief." || c.Template != "gguf:jinja" {
+		t.Errorf("meta = %+v", c)
+	}
+	if c.Sampling == nil || *c.Sampling != samp {
+		t.Errorf("sampling = %+v", c.Sampling)
+	}
+	if len(c.Messages) != 2 {
+		t.Fatalf("%d messages", len(c.Messages))
+	}
+	r := c.Messages[1]
+	if r.Role != "assistant" || r.Content != "Use slices.Reverse." || r.Reasoning != "think…" || r.Status != StatusComplete || r.Model != "tiny-q8" {
+		t.Errorf("reply = %+v", r)
+	}
+	if r.Stats == nil || *r.Stats != *stats {
+		t.Errorf("stats = %+v", r.Stats)
+	}
+	pm := c.PromptMessages()
+	if len(pm) != 3 || pm[0].Role != "system" || pm[2].Reasoning != "think…" {
+		t.Errorf("PromptMessages = %+v", pm)
+	}
+}
+
+func TestUnknownChat(t *testing.T) {
+	s, _ := openTemp(t)
+	if _, err := s.AddMessage(bg, 99, user("x"), MessageMeta{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AddMessage to unknown chat: %v", err)
+	}
+	if _, err := s.BeginReply(bg, 99, ReplyMeta{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("BeginReply to unknown chat: %v", err)
+	}
+	if _, err := s.Get(bg, 99); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get unknown chat: %v", err)
+	}
+	if err := s.Delete(bg, 99); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Delete unknown chat: %v", err)
+	}
+	if err := s.Rename(bg, 99, "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Rename unknown chat: %v", err)
+	}
+	if _, err := s.Latest(bg); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Latest on empty store: %v", err)
+	}
+	if _, err := s.AddMessage(bg, 1, prompts.Message{Content: "no role"}, MessageMeta{}); err == nil {
+		t.Error("message without role accepted")
+	}
+}
+
+func TestListLatestRenameDelete(t *testing.T) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{Model: "m1"})
+	mustAdd(t, s, a, user("first chat"))
+	b := mustChat(t, s, ChatMeta{Model: "m2", Title: "Given title"})
+	mustAdd(t, s, b, user("second chat"))
+	mustAdd(t, s, b, prompts.Message{Role: "assistant", Content: "ok"})
+	time.Sleep(2 * time.Millisecond) // updated_at has millisecond resolution
+	mustAdd(t, s, a, user("back to the first"))
+
+	list, err := s.List(bg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].ID != a || list[1].ID != b {
+		t.Fatalf("list order = %+v", list)
+	}
+	if list[0].Title != "first chat" || list[0].MessageCount != 2 || list[1].Title != "Given title" || list[1].MessageCount != 2 {
+		t.Errorf("list = %+v", list)
+	}
+	if l, _ := s.List(bg, 1); len(l) != 1 {
+		t.Errorf("limit 1 gave %d", len(l))
+	}
+	latest, err := s.Latest(bg)
+	if err != nil || latest.ID != a {
+		t.Fatalf("Latest = %v, %v", latest, err)
+	}
+
+	if err := s.Rename(bg, a, "  My\nchat  "); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Get(bg, a)
+	if c.Title != "My chat" {
+		t.Errorf("renamed title = %q", c.Title)
+	}
+	// A user title is not replaced by later messages; an empty one reverts.
+	mustAdd(t, s, a, user("another"))
+	if c, _ = s.Get(bg, a); c.Title != "My chat" {
+		t.Errorf("title changed by a message: %q", c.Title)
+	}
+	if err := s.Rename(bg, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ = s.Get(bg, a); c.Title != "first chat" {
+		t.Errorf("reverted title = %q", c.Title)
+	}
+
+	if err := s.Delete(bg, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(bg, b); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted chat still there: %v", err)
+	}
+	if hits, _ := s.Search(bg, "second", SearchOptions{}); len(hits) != 0 {
+		t.Errorf("deleted chat's messages still searchable: %+v", hits)
+	}
+	var n int
+	s.read(func(db *sql.DB) error {
+		return db.QueryRow(`SELECT count(*) FROM messages WHERE chat_id = ?`, b).Scan(&n)
+	})
+	if n != 0 {
+		t.Errorf("%d orphan messages after delete", n)
+	}
+}
+
+func TestTitleFrom(t *testing.T) {
+	cases := map[string]string{
+		"hello":                          "hello",
+		"\n\n  two  words \n next line":  "two words",
+		strings.Repeat("abcdefghij", 10): strings.Repeat("abcdefghij", 5) + "abcdefghi…",
+		"bad \xff utf8":                  "bad � utf8",
+		"tab\tand\x1b[31mred":            "tab and [31mred",
+		"":                               "",
+	}
+	for in, want := range cases {
+		if got := TitleFrom(in); got != want {
+			t.Errorf("TitleFrom(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestSearch(t *testing.T) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, a, user("How do I configure the café's Wi-Fi router?"))
+	mustAdd(t, s, a, prompts.Message{Role: "assistant", Content: "Open the router admin page at 192.168.0.1 and log in."})
+	b := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, b, user("Write a haiku about routers"))
+
+	hits, err := s.Search(bg, "router", SearchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hits) != 2 {
+		t.Fatalf("router: %+v", hits)
+	}
+	for _, h := range hits {
+		if !strings.Contains(h.Snippet, "**router**") {
+			t.Errorf("snippet not highlighted: %q", h.Snippet)
+		}
+		if h.ChatID != a || h.Title == "" {
+			t.Errorf("hit = %+v", h)
+		}
+	}
+	if hits, _ = s.Search(bg, "router*", SearchOptions{}); len(hits) != 3 {
+		t.Errorf("prefix search found %d", len(hits))
+	}
+	// Accent and case folding.
+	if hits, _ = s.Search(bg, "CAFE", SearchOptions{Before: "<", After: ">"}); len(hits) != 1 || !strings.Contains(hits[0].Snippet, "<café") {
+		t.Errorf("CAFE: %+v", hits)
+	}
+	// All words must match.
+	if hits, _ = s.Search(bg, "router haiku", SearchOptions{}); len(hits) != 0 {
+		t.Errorf("router haiku: %+v", hits)
+	}
+	if hits, _ = s.Search(bg, "routers haiku", SearchOptions{}); len(hits) != 1 || hits[0].ChatID != b {
+		t.Errorf("routers haiku: %+v", hits)
+	}
+	// Punctuation and FTS syntax in user input is plain text.
+	if hits, _ = s.Search(bg, `Wi-Fi`, SearchOptions{}); len(hits) != 1 {
+		t.Errorf("Wi-Fi: %+v", hits)
+	}
+	if hits, _ = s.Search(bg, `192.168.0.1`, SearchOptions{}); len(hits) != 1 {
+		t.Errorf("ip: %+v", hits)
+	}
+	for _, q := range []string{`"`, `(`, `router AND`, `NEAR(a b)`, `content:router`, `-router`, `^`, `*`, `"unbalanced`,
+		`a OR`, `'; DROP TABLE chats; --`, "\x00", "\xff\xfe", `{a b}:c`, `router"`, ""} {
+		if _, err := s.Search(bg, q, SearchOptions{}); err != nil {
+			t.Errorf("Search(%q): %v", q, err)
+		}
+	}
+	if hits, _ = s.Search(bg, `"router"`, SearchOptions{}); len(hits) != 2 {
+		t.Errorf("quoted router: %d hits", len(hits))
+	}
+	if hits, _ := s.Search(bg, "router", SearchOptions{Limit: 1}); len(hits) != 1 {
+		t.Errorf("limit: %d", len(hits))
+	}
+}
+
+// Search must accept any text without an error.
+func FuzzSearchQuery(f *testing.F) {
+	for _, q := range []string{"router", `"a" OR b*`, "NEAR(x y, 2)", "a:b", "-x", "(", "é*", "\xff"} {
+		f.Add(q)
+	}
+	s, err := OpenMemory()
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	id, _ := s.NewChat(bg, ChatMeta{})
+	s.AddMessage(bg, id, user("some text about routers and (parentheses) \"quotes\""), MessageMeta{})
+	f.Fuzz(func(t *testing.T, q string) {
+		if _, err := s.Search(bg, q, SearchOptions{}); err != nil {
+			t.Fatalf("Search(%q): %v", q, err)
+		}
+	})
+}
+
+func TestReplyCheckpointsWhileStreaming(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "history.db")
+	s, err := OpenOptions(path, Options{CheckpointInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	id := mustChat(t, s, ChatMeta{})
+	w, err := s.BeginReply(bg, id, ReplyMeta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second Store (own connection, as another process would have) sees
+	// the streaming reply grow without any Flush or Finish.
+	other, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	w.Append("partial ")
+	w.Append("text")
+	waitFor(t, func() bool {
+		c, err := other.Get(bg, id)
+		return err == nil && c.Messages[0].Content == "partial text"
+	})
+	c, _ := other.Get(bg, id)
+	if st := c.Messages[0].Status; st != StatusStreaming {
+		t.Errorf("live reply seen by another store as %q", st)
+	}
+	w.Append(" more")
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ = other.Get(bg, id); c.Messages[0].Content != "partial text more" {
+		t.Errorf("after Flush: %q", c.Messages[0].Content)
+	}
+	if err := w.Finish(&api.Stats{StopReason: api.StopCancelled}); err != nil {
+		t.Fatal(err)
+	}
+	w.Append("ignored after finish")
+	if c, _ = other.Get(bg, id); c.Messages[0].Status != StatusInterrupted || c.Messages[0].Content != "partial text more" {
+		t.Errorf("cancelled reply = %+v", c.Messages[0])
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCloseInterruptsOpenReplies(t *testing.T) {
+	s, path := openTemp(t)
+	id := mustChat(t, s, ChatMeta{})
+	w, _ := s.BeginReply(bg, id, ReplyMeta{})
+	w.Append("half a")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := s.List(bg, 0); err == nil {
+		t.Error("List after Close succeeded")
+	}
+	s2, _ := Open(path)
+	defer s2.Close()
+	c, _ := s2.Get(bg, id)
+	if m := c.Messages[0]; m.Status != StatusInterrupted || m.Content != "half a" {
+		t.Errorf("after Close: %+v", m)
+	}
+}
+
+func TestAbandonedRepliesMarkedInterrupted(t *testing.T) {
+	s, path := openTemp(t)
+	id := mustChat(t, s, ChatMeta{})
+	live, _ := s.BeginReply(bg, id, ReplyMeta{})
+	live.Append("still going")
+	live.Flush()
+	// A reply whose owner has no lock any more (its process died).
+	s.write(bg, func(tx *sql.Tx) error {
+		_, err := tx.Exec(`INSERT INTO messages (chat_id, role, content, status, owner, created_at, updated_at)
+			VALUES (?, 'assistant', 'dead writer', 'streaming', 'feedfacecafebeef', 1, 1)`, id)
+		return err
+	})
+	s2, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	c, _ := s2.Get(bg, id)
+	if c.Messages[0].Status != StatusStreaming {
+		t.Errorf("live reply of another open Store marked %q", c.Messages[0].Status)
+	}
+	if c.Messages[1].Status != StatusInterrupted || c.Messages[1].Content != "dead writer" {
+		t.Errorf("abandoned reply = %+v", c.Messages[1])
+	}
+}
+
+func TestMemoryStore(t *testing.T) {
+	s, err := OpenMemory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Persistent() || s.TakeWarning() != "" {
+		t.Error("memory store: persistent or warned")
+	}
+	id := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, id, user("private"))
+	if hits, _ := s.Search(bg, "private", SearchOptions{}); len(hits) != 1 {
+		t.Errorf("search in memory store: %+v", hits)
+	}
+}
+
+func TestCorruptDatabaseMovedAside(t *testing.T) {
+	for name, damage := range map[string]func(t *testing.T, path string){
+		"garbage": func(t *testing.T, path string) {
+			os.WriteFile(path, []byte(strings.Repeat("this is not sqlite ", 500)), 0o600)
+		},
+		"damaged pages": func(t *testing.T, path string) {
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, _ := s.NewChat(bg, ChatMeta{})
+			for i := 0; i < 200; i++ {
+				s.AddMessage(bg, id, user(strings.Repeat("filler text ", 50)), MessageMeta{})
+			}
+			s.Close()
+			b, _ := os.ReadFile(path)
+			if len(b) < 40000 {
+				t.Fatalf("db only %d bytes", len(b))
+			}
+			for i := 8192; i < len(b)-4096; i += 4096 {
+				copy(b[i:i+200], strings.Repeat("\xde\xad", 100))
+			}
+			os.WriteFile(path, b, 0o600)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "history.db")
+			damage(t, path)
+			orig, _ := os.ReadFile(path)
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			w := s.TakeWarning()
+			if !strings.Contains(w, "damaged") || !strings.Contains(w, ".corrupt-") {
+				t.Fatalf("warning = %q", w)
+			}
+			if s.TakeWarning() != "" {
+				t.Error("warning given twice")
+			}
+			if !s.Persistent() {
+				t.Error("new database not on disk")
+			}
+			asides, _ := filepath.Glob(path + ".corrupt-*")
+			var kept bool
+			for _, a := range asides {
+				if b, _ := os.ReadFile(a); string(b) == string(orig) {
+					kept = true
+				}
+			}
+			if !kept {
+				t.Errorf("damaged file not kept aside: %v", asides)
+			}
+			id := mustChat(t, s, ChatMeta{})
+			mustAdd(t, s, id, user("fresh start"))
+			if l, _ := s.List(bg, 0); len(l) != 1 {
+				t.Errorf("new database has %d chats", len(l))
+			}
+		})
+	}
+}
