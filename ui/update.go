@@ -401,6 +401,10 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		m.remember(raw)
 		m.input.Reset()
 		cmd := m.runCommand(trimmed)
+		if m.errLine != "" && m.input.Value() == "" {
+			// A mistyped command stays in the input to be fixed.
+			m.input.SetValue(raw)
+		}
 		return m, tea.Batch(cmd, m.flushPrints())
 	}
 	if strings.HasPrefix(trimmed, "//") {

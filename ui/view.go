@@ -71,8 +71,12 @@ func (m Model) View() tea.View {
 // bottom is the input area, completion, one message line and the status.
 func (m Model) bottom() []string {
 	var out []string
-	if m.overlay == "help" && !m.fullscreen {
-		out = append(out, strings.Split(m.helpView(), "\n")...)
+	if m.overlay == "help" {
+		// The overlay takes the input's place so it fits small screens.
+		if !m.fullscreen {
+			out = append(out, strings.Split(m.helpView(), "\n")...)
+		}
+		return append(out, m.statusLine())
 	}
 	out = append(out, strings.Split(strings.TrimRight(m.input.View(), "\n"), "\n")...)
 	out = append(out, m.completionLines()...)
@@ -90,7 +94,7 @@ func (m Model) inlineView() string {
 	bottom := m.bottom()
 	var live []string
 	if m.cur != nil {
-		room := max(m.height-len(bottom)-1, 3)
+		room := max(m.height-len(bottom)-3, 3)
 		live = m.liveReply(room)
 	}
 	// A blank line keeps the input off the last printed message.
@@ -425,36 +429,47 @@ func commas(n int) string {
 }
 
 var helpKeys = [][2]string{
-	{"enter", "send"},
-	{"shift+enter alt+enter ctrl+j", "new line"},
-	{"up / down", "earlier inputs (on the first / last line)"},
-	{"ctrl+e", "edit the input in $EDITOR"},
-	{"esc", "stop the reply (keeps what was written)"},
-	{"ctrl+c", "stop the reply; twice on an idle prompt: quit"},
-	{"ctrl+d", "quit (on an empty prompt)"},
-	{"ctrl+t", "show / hide reasoning"},
-	{"tab", "complete a /command"},
-	{"pgup pgdn home end", "scroll (--fullscreen)"},
+	{"enter", "send"}, {"shift+enter", "new line"},
+	{"alt+enter ctrl+j", "new line too"}, {"up down", "earlier inputs"},
+	{"esc", "stop the reply"}, {"ctrl+c", "stop · twice quits"},
+	{"ctrl+d", "quit (empty input)"}, {"ctrl+e", "edit in $EDITOR"},
+	{"ctrl+t", "reasoning on/off"}, {"tab", "complete /command"},
+	{"pgup pgdn", "scroll (fullscreen)"}, {"home end", "top · bottom"},
 }
 
+// helpView is the keys and commands overlay, cut to fit the screen.
 func (m Model) helpView() string {
-	var b strings.Builder
-	b.WriteString(m.st.accent.Render("Keys") + "\n")
-	for _, k := range helpKeys {
-		fmt.Fprintf(&b, "  %s  %s\n", m.st.key.Render(fmt.Sprintf("%-28s", k[0])), k[1])
+	inner := max(min(m.width, 100)-4, 20)
+	var lines []string
+	lines = append(lines, m.st.accent.Render("Keys")+m.st.dim.Render("   (esc closes)"))
+	cell := func(k [2]string) string {
+		return m.st.key.Render(fmt.Sprintf("%-17s", k[0])) + fmt.Sprintf("%-19s", k[1])
 	}
-	b.WriteString("\n" + m.st.accent.Render("Commands") + "\n")
+	twoCols := inner >= 74
+	for i := 0; i < len(helpKeys); i++ {
+		l := "  " + cell(helpKeys[i])
+		if twoCols && i+1 < len(helpKeys) {
+			i++
+			l += " " + cell(helpKeys[i])
+		}
+		lines = append(lines, l)
+	}
+	lines = append(lines, m.st.accent.Render("Commands"))
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %s  %s\n", m.st.key.Render(fmt.Sprintf("%-28s", c.usage)), c.help)
+		lines = append(lines, "  "+m.st.key.Render(fmt.Sprintf("%-18s", c.usage))+c.help)
 	}
-	b.WriteString(m.st.dim.Render("esc or ? closes this"))
-	box := m.st.box.Width(min(m.width, 100)).Render(b.String())
-	// Never wider than the terminal, even on a very narrow one.
-	lines := strings.Split(box, "\n")
 	for i, l := range lines {
-		lines[i] = ansi.Truncate(l, m.width, "")
+		lines[i] = ansi.Truncate(l, inner, "…")
 	}
-	return strings.Join(lines, "\n")
+	if room := m.height - 3; len(lines) > room && room > 0 {
+		lines = append(lines[:max(room-1, 0)], m.st.dim.Render("… (a taller window shows the rest)"))
+	}
+	box := m.st.box.Width(inner + 4).Render(strings.Join(lines, "\n"))
+	out := strings.Split(box, "\n")
+	for i, l := range out {
+		out[i] = ansi.Truncate(l, m.width, "")
+	}
+	return strings.Join(out, "\n")
 }
 
 // completionLines lists the commands matching a partly typed /command.

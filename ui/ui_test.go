@@ -1,0 +1,571 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+func sendAndWait(h *harness, text string) {
+	h.t.Helper()
+	h.typeText(text)
+	h.enter()
+	h.waitFor("the reply to "+text, func(m Model) bool { return m.cur == nil })
+	h.settle()
+}
+
+func TestReplyIsStreamedAndRecorded(t *testing.T) {
+	g := newFakeGen(tokens("Hello **there**.\n\nSecond paragraph.", 2)...)
+	h := newHarness(t, Config{Gen: g, System: "be brief"}, 80, 24)
+	sendAndWait(h, "hi")
+	reqs := g.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("want 1 request, got %d", len(reqs))
+	}
+	want := []prompts.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hi"}}
+	if len(reqs[0].Messages) != 2 || reqs[0].Messages[0] != want[0] || reqs[0].Messages[1] != want[1] {
+		t.Fatalf("request messages = %+v", reqs[0].Messages)
+	}
+	msgs := h.lastMsgs()
+	if got := msgs[len(msgs)-1]; got.Role != "assistant" || got.Content != "Hello **there**.\n\nSecond paragraph." {
+		t.Fatalf("assistant message = %+v", got)
+	}
+	scr := h.screen()
+	for _, s := range []string{"› hi", "Hello there.", "Second paragraph.", "ctx ", "123.4 tok/s", "ttft 42ms", "cache "} {
+		if !strings.Contains(scr, s) {
+			t.Errorf("screen lacks %q:\n%s", s, scr)
+		}
+	}
+	// Each finished block reaches the scrollback exactly once.
+	if n := strings.Count(ansi.Strip(strings.Join(h.m.scrollback, "\n")), "Second paragraph."); n != 1 {
+		t.Errorf("reply printed %d times", n)
+	}
+}
+
+func TestEscStopsAtOnceAndKeepsPartial(t *testing.T) {
+	g := newFakeGen(tokens("Partial answer that goes on and on", 4)...)
+	g.gate, g.pauseAfter = make(chan struct{}), 3
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("go")
+	h.enter()
+	h.waitFor("three tokens", func(m Model) bool { return m.cur != nil && m.cur.tokens == 3 })
+	h.key(tea.KeyEscape, 0)
+	if h.m.cur != nil {
+		t.Fatal("reply still streaming right after Esc")
+	}
+	last := h.m.msgs[len(h.m.msgs)-1]
+	if last.Role != "assistant" || last.Content != "Partial answ" {
+		t.Fatalf("partial reply not kept: %+v", last)
+	}
+	h.waitFor("final stats of the stopped reply", func(m Model) bool { return m.last != nil })
+	g.mu.Lock()
+	c := g.cancelled
+	g.mu.Unlock()
+	if c != 1 {
+		t.Fatalf("engine context not cancelled (cancelled=%d)", c)
+	}
+	if m := h.m.last; m.StopReason != api.StopCancelled {
+		t.Errorf("stop reason %q", m.StopReason)
+	}
+	if !strings.Contains(h.screen(), "■ stopped") {
+		t.Errorf("no stopped mark:\n%s", h.screen())
+	}
+}
+
+func TestCtrlC(t *testing.T) {
+	g := newFakeGen("a", "b", "c")
+	g.gate, g.pauseAfter = make(chan struct{}), 1
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.m.now = func() time.Time { return clock }
+	h.typeText("x")
+	h.enter()
+	h.waitFor("a token", func(m Model) bool { return m.cur != nil && m.cur.tokens == 1 })
+	h.key('c', tea.ModCtrl)
+	if h.m.cur != nil || h.quit {
+		t.Fatal("ctrl+c while streaming must stop the reply, not quit")
+	}
+	h.settle()
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if h.quit {
+		t.Fatal("one ctrl+c on an idle prompt quit")
+	}
+	if !strings.Contains(h.screen(), "Ctrl+C again") {
+		t.Errorf("no hint:\n%s", h.screen())
+	}
+	clock = clock.Add(2500 * time.Millisecond)
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if h.quit {
+		t.Fatal("ctrl+c 2.5 s after the first quit")
+	}
+	clock = clock.Add(time.Second)
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if !h.quit {
+		t.Fatal("second ctrl+c within 2 s did not quit")
+	}
+}
+
+func TestCtrlDQuitsOnlyOnEmptyInput(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	h.typeText("draft")
+	h.key('d', tea.ModCtrl)
+	h.settle()
+	if h.quit {
+		t.Fatal("ctrl+d with text in the input quit")
+	}
+	h.m.input.Reset()
+	h.key('d', tea.ModCtrl)
+	h.settle()
+	if !h.quit {
+		t.Fatal("ctrl+d on an empty prompt did not quit")
+	}
+}
+
+func TestNewlineKeysAndHistory(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("one")
+	h.key(tea.KeyEnter, tea.ModShift)
+	h.typeText("two")
+	h.key(tea.KeyEnter, tea.ModAlt)
+	h.typeText("three")
+	h.key('j', tea.ModCtrl)
+	h.typeText("four")
+	h.enter()
+	h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+	reqs := g.requests()
+	if got := reqs[0].Messages[0].Content; got != "one\ntwo\nthree\nfour" {
+		t.Fatalf("sent %q", got)
+	}
+	sendAndWait(h, "second")
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "second" {
+		t.Fatalf("up recalled %q", v)
+	}
+	// The recalled text has one line, so up goes further back.
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "one\ntwo\nthree\nfour" {
+		t.Fatalf("second up recalled %q", v)
+	}
+	// The cursor is on the last of four lines: up moves inside the text.
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "one\ntwo\nthree\nfour" || h.m.input.Line() != 2 {
+		t.Fatalf("up inside a multi-line input changed it: %q line %d", v, h.m.input.Line())
+	}
+	h.key(tea.KeyDown, 0)
+	h.key(tea.KeyDown, 0)
+	if v := h.m.input.Value(); v != "second" {
+		t.Fatalf("down went to %q", v)
+	}
+	h.key(tea.KeyDown, 0)
+	if v := h.m.input.Value(); v != "" {
+		t.Fatalf("down past the newest gave %q, want the empty draft", v)
+	}
+}
+
+func TestLargePasteIsKeptWhole(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	var b strings.Builder
+	for b.Len() < 100<<10 {
+		b.WriteString("line of pasted text with some words in it\r\n")
+	}
+	paste := b.String()
+	h.typeText("summarise: ")
+	h.send(tea.PasteMsg{Content: paste})
+	if v := h.m.input.Value(); len(v) > 200 || !strings.Contains(v, "[paste #1:") {
+		t.Fatalf("input holds %d bytes: %.80q", len(v), v)
+	}
+	h.enter()
+	h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+	want := "summarise: " + strings.ReplaceAll(paste, "\r\n", "\n")
+	if got := g.requests()[0].Messages[0].Content; got != want {
+		t.Fatalf("sent %d bytes, want %d", len(got), len(want))
+	}
+}
+
+func TestCommandsChangeTheConversation(t *testing.T) {
+	g := newFakeGen(tokens("Here:\n\n```sh\necho hi\n```\n\nand\n\n```py\nprint(1)\n```\n", 5)...)
+	h := newHarness(t, Config{Gen: g}, 100, 30)
+	sendAndWait(h, "first")
+	sendAndWait(h, "second")
+
+	h.typeText("/set temp 0")
+	h.enter()
+	h.typeText("/set max-tokens 64")
+	h.enter()
+	h.typeText("/retry")
+	h.enter()
+	h.waitFor("retry", func(m Model) bool { return m.cur == nil })
+	reqs := g.requests()
+	r := reqs[len(reqs)-1]
+	if r.Sampling.Temperature != 0 || r.MaxTokens != 64 {
+		t.Fatalf("settings not applied: %+v max %d", r.Sampling, r.MaxTokens)
+	}
+	if n := len(r.Messages); n != 3 || r.Messages[2].Content != "second" {
+		t.Fatalf("retry request = %+v", r.Messages)
+	}
+	if n := len(h.m.msgs); n != 4 {
+		t.Fatalf("after retry %d messages, want 4", n)
+	}
+
+	h.typeText("/copy code")
+	h.enter()
+	if h.m.clipboard != "print(1)" {
+		t.Errorf("/copy code copied %q", h.m.clipboard)
+	}
+	h.typeText("/copy code 1")
+	h.enter()
+	if h.m.clipboard != "echo hi" {
+		t.Errorf("/copy code 1 copied %q", h.m.clipboard)
+	}
+	h.typeText("/copy 2")
+	h.enter()
+	if h.m.clipboard != h.m.msgs[1].Content {
+		t.Errorf("/copy 2 copied %q", h.m.clipboard)
+	}
+
+	h.typeText("/undo")
+	h.enter()
+	if n := len(h.m.msgs); n != 2 {
+		t.Fatalf("after /undo %d messages, want 2", n)
+	}
+	h.typeText("/edit")
+	h.enter()
+	if v := h.m.input.Value(); v != "first" || len(h.m.msgs) != 0 {
+		t.Fatalf("/edit: input %q, %d messages", v, len(h.m.msgs))
+	}
+	h.m.input.SetValue("first, edited")
+	h.enter()
+	h.waitFor("edited reply", func(m Model) bool { return m.cur == nil })
+	reqs = g.requests()
+	if r := reqs[len(reqs)-1]; len(r.Messages) != 1 || r.Messages[0].Content != "first, edited" {
+		t.Fatalf("edited request = %+v", r.Messages)
+	}
+
+	h.typeText("/new")
+	h.enter()
+	if len(h.m.msgs) != 0 {
+		t.Fatal("/new kept messages")
+	}
+}
+
+func TestBadCommandsKeepInput(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	before := h.m.sampling
+	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/copy", "/wat", "/copy code x", "/save"} {
+		h.typeText(c)
+		h.enter()
+		if h.m.errLine == "" {
+			t.Errorf("%s: no error", c)
+		}
+		if strings.Contains(h.m.errLine, "\n") {
+			t.Errorf("%s: error is not one line: %q", c, h.m.errLine)
+		}
+		if v := h.m.input.Value(); v != c {
+			t.Errorf("%s: input became %q", c, v)
+		}
+		h.m.input.Reset()
+	}
+	if h.m.sampling != before {
+		t.Errorf("bad values changed settings: %+v", h.m.sampling)
+	}
+}
+
+func TestSystemPromptReportsInvalidatedTokens(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g, System: "old system prompt"}, 100, 30)
+	sendAndWait(h, "hello")
+	cached := h.m.last.ContextUsed
+	h.typeText("/system new system prompt")
+	h.enter()
+	h.settle()
+	// The prompts differ right after "<|im_start|>system\n" (20 bytes → 5 tokens).
+	want := "This invalidates " + commas(cached-5) + " of " + commas(cached) + " cached tokens."
+	if !strings.Contains(h.screen(), want) {
+		t.Fatalf("want %q in:\n%s", want, h.screen())
+	}
+	sendAndWait(h, "again")
+	reqs := g.requests()
+	if got := reqs[len(reqs)-1].Messages[0].Content; got != "new system prompt" {
+		t.Fatalf("system prompt sent = %q", got)
+	}
+}
+
+func TestPromptShowsSpecialTokens(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g}, 100, 30)
+	h.typeText("/prompt")
+	h.enter()
+	h.settle()
+	out := strings.Join(h.m.scrollback, "\n")
+	if !strings.Contains(out, h.m.st.special.Render("<|im_start|>")) {
+		t.Fatalf("special token not highlighted:\n%q", out)
+	}
+	if !strings.Contains(ansi.Strip(out), "prompt · 6 tokens · fake:chatml") {
+		t.Fatalf("no token count:\n%s", ansi.Strip(out))
+	}
+}
+
+func TestSaveWritesMarkdown(t *testing.T) {
+	g := newFakeGen("The **answer**.")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	sendAndWait(h, "question")
+	path := filepath.Join(t.TempDir(), "chat.md")
+	h.typeText("/save " + path)
+	h.enter()
+	h.settle()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := string(b); !strings.Contains(s, "## You\n\nquestion") || !strings.Contains(s, "## Assistant\n\nThe **answer**.") {
+		t.Fatalf("saved:\n%s", s)
+	}
+	h.typeText("/save " + filepath.Join(t.TempDir(), "missing", "dir", "x.md"))
+	h.enter()
+	h.settle()
+	if !strings.Contains(h.m.errLine, "/save") {
+		t.Fatalf("no error for an unwritable path: %q", h.m.errLine)
+	}
+}
+
+func TestFirstRunWithoutModel(t *testing.T) {
+	help := "No model found. Looked in ~/.natter/models. Pass -m PATH or set NATTER_MODEL."
+	loaded := newFakeGen("loaded!")
+	cfg := Config{NoModelHelp: help, LoadModel: func(p string) (api.Generator, error) {
+		if p != "/m/x.gguf" {
+			return nil, errors.New("no such file")
+		}
+		return loaded, nil
+	}}
+	h := newHarness(t, cfg, 80, 24)
+	if !strings.Contains(h.screen(), "Pass -m PATH or set NATTER_MODEL.") || !strings.Contains(h.screen(), "no model") {
+		t.Fatalf("first-run screen:\n%s", h.screen())
+	}
+	h.typeText("hello")
+	h.enter()
+	if h.m.errLine == "" || h.m.input.Value() != "hello" {
+		t.Fatalf("sending without a model: err %q, input %q", h.m.errLine, h.m.input.Value())
+	}
+	h.m.input.Reset()
+	h.typeText("/model /m/missing.gguf")
+	h.enter()
+	h.waitFor("load failure", func(m Model) bool { return m.busy == "" })
+	h.settle()
+	if !strings.Contains(h.m.errLine, "no such file") {
+		t.Fatalf("err %q", h.m.errLine)
+	}
+	h.m.input.Reset()
+	h.typeText("/model /m/x.gguf")
+	h.enter()
+	h.waitFor("model", func(m Model) bool { return m.gen != nil })
+	sendAndWait(h, "hello")
+	if !strings.Contains(h.screen(), "loaded!") {
+		t.Fatalf("no reply from the loaded model:\n%s", h.screen())
+	}
+}
+
+func TestGenerateErrorGivesMessageBack(t *testing.T) {
+	g := newFakeGen()
+	g.failWith = errors.New("kv cache exploded\nwith details")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("precious words")
+	h.enter()
+	h.settle()
+	if h.m.cur != nil || len(h.m.msgs) != 0 {
+		t.Fatalf("cur %v, msgs %+v", h.m.cur, h.m.msgs)
+	}
+	if h.m.input.Value() != "precious words" {
+		t.Fatalf("input lost: %q", h.m.input.Value())
+	}
+	if h.m.errLine != "kv cache exploded …" {
+		t.Fatalf("error line %q", h.m.errLine)
+	}
+}
+
+func TestReasoningCollapsedAndToggled(t *testing.T) {
+	g := newFakeGen(tokens("<think>secret plan</think>Visible answer.", 3)...)
+	h := newHarness(t, Config{Gen: g, Fullscreen: true}, 80, 24)
+	sendAndWait(h, "q")
+	scr := h.screen()
+	if strings.Contains(scr, "secret plan") || !strings.Contains(scr, "▸ thought") || !strings.Contains(scr, "Visible answer.") {
+		t.Fatalf("collapsed:\n%s", scr)
+	}
+	h.key('t', tea.ModCtrl)
+	if scr := h.screen(); !strings.Contains(scr, "secret plan") {
+		t.Fatalf("expanded:\n%s", scr)
+	}
+	last := h.m.msgs[len(h.m.msgs)-1]
+	if last.Content != "Visible answer." || last.Reasoning != "secret plan" {
+		t.Fatalf("stored %+v", last)
+	}
+}
+
+// A template that opens the reasoning block itself: the reply starts inside it.
+type thinkGen struct{ *fakeGen }
+
+func (g thinkGen) RenderPrompt(req api.Request) (string, string, error) {
+	s, t, err := g.fakeGen.RenderPrompt(req)
+	return s + "<think>\n", t, err
+}
+
+func TestReasoningOpenedByThePrompt(t *testing.T) {
+	g := thinkGen{newFakeGen(tokens("hmm, let me see</think>\n\nDone.", 4)...)}
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	sendAndWait(h, "q")
+	last := h.m.msgs[len(h.m.msgs)-1]
+	if strings.TrimSpace(last.Content) != "Done." || !strings.Contains(last.Reasoning, "let me see") {
+		t.Fatalf("stored %+v", last)
+	}
+}
+
+func TestStatusLineContextColours(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen(), Theme: "dark"}, 100, 24)
+	for _, c := range []struct {
+		used  int
+		style func(...string) string
+	}{{1000, h.m.st.status.Render}, {6600, h.m.st.warn.Render}, {7800, h.m.st.bad.Render}} {
+		h.m.last = &api.Stats{ContextUsed: c.used, ContextSize: 8192}
+		want := c.style("ctx " + commas(c.used) + "/8,192")
+		if s := h.m.statusLine(); !strings.Contains(s, want) {
+			t.Errorf("used %d: status %q lacks %q", c.used, s, want)
+		}
+	}
+}
+
+func TestNoColor(t *testing.T) {
+	g := newFakeGen(tokens(replyMarkdown, 5)...)
+	h := newHarness(t, Config{Gen: g, NoColor: true}, 80, 24)
+	sendAndWait(h, "code please")
+	all := strings.Join(h.m.scrollback, "\n") + h.m.View().Content
+	if strings.Contains(all, "38;5;") || strings.Contains(all, "38;2;") {
+		t.Fatalf("colour escapes with NO_COLOR:\n%q", all)
+	}
+}
+
+func TestResizeMidStreamReflows(t *testing.T) {
+	g := newFakeGen(tokens(strings.Repeat("A fairly long sentence that must wrap at the width. ", 12)+"\n\n"+replyMarkdown, 4)...)
+	g.gate, g.pauseAfter = make(chan struct{}), 120
+	h := newHarness(t, Config{Gen: g, Fullscreen: true}, 100, 30)
+	h.typeText("long")
+	h.enter()
+	h.waitFor("streaming", func(m Model) bool { return m.cur != nil && m.cur.tokens == 120 })
+	h.send(tea.WindowSizeMsg{Width: 44, Height: 20})
+	close(g.gate)
+	h.waitFor("end", func(m Model) bool { return m.cur == nil })
+	scr := h.m.View().Content
+	lines := strings.Split(scr, "\n")
+	if len(lines) != 20 {
+		t.Errorf("view has %d lines, want 20", len(lines))
+	}
+	for _, l := range lines {
+		if w := ansi.StringWidth(l); w > 44 {
+			t.Errorf("line wider than 44 (%d): %q", w, ansi.Strip(l))
+		}
+	}
+	// And the whole transcript, not just the visible part.
+	for _, l := range h.m.transcript().window(0, 1000) {
+		if w := ansi.StringWidth(l); w > 44 {
+			t.Errorf("transcript line wider than 44 (%d): %q", w, ansi.Strip(l))
+		}
+	}
+}
+
+func TestFullscreenScrollStopsFollowing(t *testing.T) {
+	var b strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&b, "Paragraph %d.\n\n", i)
+	}
+	g := newFakeGen(tokens(b.String(), 6)...)
+	h := newHarness(t, Config{Gen: g, Fullscreen: true}, 80, 20)
+	sendAndWait(h, "long")
+	bottom := h.m.View().Content
+	h.key(tea.KeyPgUp, 0)
+	if h.m.follow || h.m.View().Content == bottom {
+		t.Fatal("pgup did not scroll")
+	}
+	up := h.m.View().Content
+	g.mu.Lock()
+	g.pieces = tokens("More text arriving.", 3)
+	g.mu.Unlock()
+	sendAndWait(h, "more")
+	top10 := func(s string) string { return strings.Join(strings.Split(s, "\n")[:10], "\n") }
+	if top10(h.m.View().Content) != top10(up) || h.m.follow {
+		t.Fatal("new reply yanked a scrolled-up reader to the bottom")
+	}
+	h.send(tea.MouseWheelMsg{Button: tea.MouseWheelDown})
+	h.key(tea.KeyEnd, 0)
+	if !h.m.follow || !strings.Contains(ansi.Strip(h.m.View().Content), "More text arriving.") {
+		t.Fatalf("end did not return to the tail:\n%s", ansi.Strip(h.m.View().Content))
+	}
+}
+
+// recorder logs calls; the real one is SQLite in package history.
+type recorder struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (r *recorder) log(s string) error {
+	r.mu.Lock()
+	r.calls = append(r.calls, s)
+	r.mu.Unlock()
+	return nil
+}
+func (r *recorder) NewChat(model, system string) error { return r.log("new " + model + " " + system) }
+func (r *recorder) Append(m prompts.Message) error     { return r.log("append " + m.Role + " " + m.Content) }
+func (r *recorder) Checkpoint(m prompts.Message) error { return r.log("checkpoint") }
+func (r *recorder) Finish(m prompts.Message, reason string) error {
+	return r.log("finish " + m.Content + " " + reason)
+}
+func (r *recorder) Truncate(keep int) error { return r.log("truncate " + commas(keep)) }
+
+func TestRecorderSeesTheConversation(t *testing.T) {
+	g := newFakeGen("fine")
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, System: "sys", Recorder: rec}, 80, 24)
+	sendAndWait(h, "how are you")
+	h.typeText("/retry")
+	h.enter()
+	h.waitFor("retry", func(m Model) bool { return m.cur == nil })
+	h.m.rec.wait()
+	want := []string{"new tiny-llama sys", "append user how are you", "finish fine eog", "truncate 1", "finish fine eog"}
+	rec.mu.Lock()
+	got := append([]string(nil), rec.calls...)
+	rec.mu.Unlock()
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("calls:\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	h.typeText("/re")
+	if v := h.m.View().Content; !strings.Contains(ansi.Strip(v), "/retry") {
+		t.Fatalf("no completion list:\n%s", ansi.Strip(v))
+	}
+	h.key(tea.KeyTab, 0)
+	if v := h.m.input.Value(); v != "/retry " {
+		t.Fatalf("tab gave %q", v)
+	}
+	h.m.input.SetValue("/s")
+	h.key(tea.KeyTab, 0)
+	if v := h.m.input.Value(); v != "/s" {
+		t.Fatalf("ambiguous /s completed to %q", v)
+	}
+}
