@@ -198,6 +198,9 @@ func fAttr(r *renderer, v Value, a callArgs) (Value, error) {
 
 func fCenter(r *renderer, v Value, a callArgs) (Value, error) {
 	w, _ := intVal(a.kwarg("width", 0, int64(80)))
+	if err := r.checkSize(int(min(max(w, 0), 1<<40))); err != nil {
+		return nil, err
+	}
 	return pyCenter(toStr(v), int(w), " "), nil
 }
 
@@ -669,14 +672,12 @@ func fRound(r *renderer, v Value, a callArgs) (Value, error) {
 	}
 	p := math.Pow(10, float64(prec))
 	switch method {
-	case "common":
-		x := f * p
-		if x >= 0 {
-			x = math.Floor(x + 0.5)
-		} else {
-			x = math.Ceil(x - 0.5)
+	case "common": // Python's round(): correctly rounded, ties to even
+		if prec >= 0 && prec < 300 {
+			x, _ := strconv.ParseFloat(strconv.FormatFloat(f, 'f', int(prec), 64), 64)
+			return x, nil
 		}
-		return x / p, nil
+		return math.RoundToEven(f*p) / p, nil
 	case "ceil":
 		return math.Ceil(f*p) / p, nil
 	case "floor":
@@ -928,6 +929,11 @@ func (r *renderer) percentFormat(f string, arg Value) (Value, error) {
 		}
 		if i >= len(rs) {
 			return nil, r.errf("incomplete format")
+		}
+		for _, part := range strings.FieldsFunc(spec, func(c rune) bool { return c < '0' || c > '9' }) {
+			if w, _ := strconv.Atoi(part); w > 1<<16 || len(part) > 6 {
+				return nil, r.errf("format width too large")
+			}
 		}
 		c := rs[i]
 		if c == '%' {

@@ -164,7 +164,9 @@ func strMethod(r *renderer, s string, name string) Value {
 	case "zfill", "ljust", "rjust", "center":
 		return m(func(a callArgs) (Value, error) {
 			w, _ := intVal(a.kwarg("width", 0, int64(0)))
-			w = min(w, 1<<20)
+			if err := r.checkSize(int(min(max(w, 0), 1<<40))); err != nil {
+				return nil, err
+			}
 			fill := toStr(a.kwarg("fillchar", 1, " "))
 			n := int64(len([]rune(s)))
 			if w <= n {

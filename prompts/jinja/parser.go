@@ -358,11 +358,22 @@ func (p *parser) parseTargets() ([]string, error) {
 		p.next()
 	}
 	for {
-		n, err := p.expectName()
-		if err != nil {
-			return nil, err
+		if p.isOp("(") {
+			inner, err := p.parseTargets()
+			if err != nil {
+				return nil, err
+			}
+			if len(inner) != 1 {
+				return nil, p.errf(p.cur().line, "nested tuple unpacking is not supported")
+			}
+			names = append(names, inner[0])
+		} else {
+			n, err := p.expectName()
+			if err != nil {
+				return nil, err
+			}
+			names = append(names, n)
 		}
-		names = append(names, n)
 		if !p.isOp(",") {
 			break
 		}

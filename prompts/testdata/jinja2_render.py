@@ -3,7 +3,8 @@
 Jinja2 configured the way Hugging Face transformers' apply_chat_template does.
 
 stdin: {"templates": [{"name", "path"}], "cases": [{"name", "messages", "tools",
-        "add_generation_prompt", "bos_token", "eos_token", "vars"}], "now": "ISO time"}
+        "add_generation_prompt", "bos_token", "eos_token", "vars"}],
+        "snippets": [{"name", "source", "vars"}], "now": "ISO time"}
 stdout: [{"template", "case", "ok", "output" | "error"}]
 """
 import json
@@ -56,7 +57,15 @@ env.globals["raise_exception"] = raise_exception
 env.globals["strftime_now"] = strftime_now
 
 out = []
-for t in req["templates"]:
+# Snippets: small templates with their own variables (edge-case tests).
+for sn in req.get("snippets") or []:
+    res = {"template": sn["name"], "case": ""}
+    try:
+        res.update(ok=True, output=env.from_string(sn["source"]).render(**(sn.get("vars") or {})))
+    except Exception as e:  # noqa: BLE001
+        res.update(ok=False, error=f"{type(e).__name__}: {e}")
+    out.append(res)
+for t in req.get("templates") or []:
     with open(t["path"], encoding="utf-8") as f:
         src = f.read()
     try:

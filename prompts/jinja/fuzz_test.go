@@ -1,0 +1,49 @@
+package jinja
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzRender feeds arbitrary template source to the parser and renderer:
+// they must return output or an error, never panic or hang.
+func FuzzRender(f *testing.F) {
+	seeds := []string{
+		"{% for m in messages %}<|{{ m.role }}|>{{ m.content | trim }}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}",
+		"{%- set ns = namespace(x=0) -%}{%- for m in messages[::-1] -%}{%- set ns.x = ns.x + 1 -%}{%- endfor -%}{{ ns.x }}",
+		"{% macro f(n) %}{% if n %}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(3) }}",
+		"{{ messages[0]['content'].split('x')[-1].strip() | tojson(indent=2) }}",
+		"{% if messages[0].role == 'system' %}{{ raise_exception('no') }}{% endif %}",
+		"{{ tools | selectattr('type', 'equalto', 'function') | map(attribute='function') | list | tojson }}",
+		"{% set x %}{{ bos_token }}{% endset %}{{ x ~ eos_token }}{# c #}{% raw %}{{ {% endraw %}",
+		"{% filter upper %}{{ 'a' * 3 }}{% endfilter %}{{ '%s-%d' % ('a', 1) }}{{ strftime_now('%d %b %Y') }}",
+		"{{ {'a': [1, 2.5, none, true]}.items() | list }}{{ (1, 2)[0] }}{{ 'é'[0:1] }}",
+		"{% for a, b in [[1, 2]] if a %}{{ loop.cycle(1, 2) }}{% else %}{% endfor %}{% call(x) m() %}{% endcall %}",
+	}
+	for _, s := range seeds {
+		f.Add(s)
+	}
+	msgs := []any{
+		map[string]any{"role": "system", "content": "sys"},
+		map[string]any{"role": "user", "content": "hi {{ x }}"},
+	}
+	tools := []any{map[string]any{"type": "function", "function": map[string]any{"name": "f"}}}
+	f.Fuzz(func(t *testing.T, src string) {
+		tm, err := Parse("fuzz", src)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz") {
+				t.Fatalf("error without template name: %v", err)
+			}
+			return
+		}
+		vars := map[string]any{"messages": msgs, "tools": tools, "add_generation_prompt": true, "bos_token": "<s>", "eos_token": "</s>"}
+		out, err := tm.Render(vars, Options{
+			Limits: Limits{MaxOutput: 1 << 16, MaxSteps: 20000, MaxDepth: 50},
+			Now:    func() time.Time { return time.Unix(0, 0) },
+		})
+		if err == nil && len(out) > 1<<16 {
+			t.Fatalf("output %d bytes exceeds the limit", len(out))
+		}
+	})
+}
