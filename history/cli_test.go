@@ -1,0 +1,214 @@
+package history
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"natter/engine/api"
+)
+
+func run(t *testing.T, s *Store, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := RunCmd(args, &out, &errb, s)
+	return code, out.String(), errb.String()
+}
+
+func cliStore(t *testing.T) (*Store, int64, int64) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{Model: "tiny-q8", Persona: "coder"})
+	mustAdd(t, s, a, user("Explain goroutines please"))
+	w, _ := s.BeginReply(bg, a, ReplyMeta{Model: "tiny-q8"})
+	w.Append("Goroutines are lightweight threads.\x1b[2J")
+	w.Finish(&api.Stats{GeneratedTokens: 7})
+	b := mustChat(t, s, ChatMeta{Model: "other"})
+	mustAdd(t, s, b, user("What is a channel?"))
+	return s, a, b
+}
+
+func jsonKeys(t *testing.T, raw string) []string {
+	t.Helper()
+	var v []map[string]any
+	if err := json.Unmarshal([]byte(raw), &v); err != nil {
+		t.Fatalf("not a JSON array: %v\n%s", err, raw)
+	}
+	if len(v) == 0 {
+		t.Fatal("empty JSON array")
+	}
+	var keys []string
+	for k := range v[0] {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func TestCLIList(t *testing.T) {
+	s, _ := openTemp(t)
+	if code, out, _ := run(t, s); code != 0 || !strings.Contains(out, "no saved chats") {
+		t.Errorf("empty list: %d %q", code, out)
+	}
+	if code, out, _ := run(t, s, "list", "--json"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("empty list --json: %d %q", code, out)
+	}
+	s.Close()
+
+	s, a, b := cliStore(t)
+	code, out, _ := run(t, s, "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[1], strconv.FormatInt(b, 10)+" ") ||
+		!strings.Contains(lines[2], "Explain goroutines please") || !strings.Contains(lines[2], "tiny-q8") {
+		t.Errorf("list: %d\n%s", code, out)
+	}
+	code, out, _ = run(t, s, "list", "--json", "--limit", "1")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	want := []string{"created_at", "id", "message_count", "model", "persona", "title", "updated_at"}
+	if got := jsonKeys(t, out); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("list JSON fields = %v, want %v", got, want)
+	}
+	var list []ChatSummary
+	json.Unmarshal([]byte(out), &list)
+	if len(list) != 1 || list[0].ID != b {
+		t.Errorf("list --limit 1 = %+v", list)
+	}
+	_ = a
+}
+
+func TestCLISearch(t *testing.T) {
+	s, a, _ := cliStore(t)
+	code, out, _ := run(t, s, "search", "lightweight", "threads")
+	if code != 0 || !strings.Contains(out, "**lightweight** **threads**") || !strings.HasPrefix(out, strconv.FormatInt(a, 10)+" ") {
+		t.Errorf("search: %d %q", code, out)
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Errorf("escape sequence from a message reached the terminal: %q", out)
+	}
+	code, out, _ = run(t, s, "search", "--json", "goroutines")
+	want := []string{"chat_id", "created_at", "message_id", "role", "snippet", "title"}
+	if got := jsonKeys(t, out); code != 0 || strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("search JSON fields = %v", got)
+	}
+	if code, out, _ = run(t, s, "search", "nothing-like-this"); code != 0 || !strings.Contains(out, "no matches") {
+		t.Errorf("no match: %d %q", code, out)
+	}
+	if code, out, _ = run(t, s, "search", "--json", "zzz"); code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Errorf("no match --json: %d %q", code, out)
+	}
+	if code, _, _ = run(t, s, "search", `"(`); code != 0 {
+		t.Errorf("punctuation query: exit %d", code)
+	}
+	if code, _, errs := run(t, s, "search"); code != 2 || !strings.Contains(errs, "QUERY") {
+		t.Errorf("missing query: %d %q", code, errs)
+	}
+}
+
+func TestCLIShowExportRm(t *testing.T) {
+	s, a, b := cliStore(t)
+	id := strconv.FormatInt(a, 10)
+	code, out, _ := run(t, s, "show", id)
+	if code != 0 || !strings.Contains(out, "# Explain goroutines please") || !strings.Contains(out, "## Assistant") ||
+		!strings.Contains(out, "Goroutines are lightweight threads.[2J") {
+		t.Errorf("show: %d\n%s", code, out)
+	}
+	if strings.Contains(out, "\x1b") {
+		t.Error("show printed an escape sequence")
+	}
+	code, out, _ = run(t, s, "show", "#"+id, "--json")
+	var c Chat
+	if err := json.Unmarshal([]byte(out), &c); code != 0 || err != nil || c.ID != a || len(c.Messages) != 2 || c.Messages[1].Stats.GeneratedTokens != 7 {
+		t.Errorf("show --json: %d %v %+v", code, err, c)
+	}
+
+	dir := t.TempDir()
+	file := filepath.Join(dir, "chat.json")
+	// Flags after and before the ID.
+	if code, _, errs := run(t, s, "export", id, "--format", "json", "-o", file); code != 0 {
+		t.Fatalf("export: %d %s", code, errs)
+	}
+	raw, _ := os.ReadFile(file)
+	var fromFile Chat
+	if err := json.Unmarshal(raw, &fromFile); err != nil || fromFile.Messages[0].Content != "Explain goroutines please" {
+		t.Errorf("exported JSON: %v %s", err, raw)
+	}
+	code, out, _ = run(t, s, "export", "--format", "md", id)
+	if code != 0 || !strings.HasPrefix(out, "# Explain goroutines please\n") || !strings.Contains(out, "## User\n\nExplain goroutines please\n") {
+		t.Errorf("export md: %d\n%s", code, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"show", "999"}, 1},
+		{[]string{"show", "abc"}, 2},
+		{[]string{"show"}, 2},
+		{[]string{"show", "1", "2"}, 2},
+		{[]string{"export", id, "--format", "xml"}, 2},
+		{[]string{"export", "999", "--format", "md"}, 1},
+		{[]string{"export", id, "-o", filepath.Join(dir, "missing", "x.md")}, 1},
+		{[]string{"frobnicate"}, 2},
+		{[]string{"list", "--bogus"}, 2},
+		{[]string{"list", "extra"}, 2},
+		{[]string{"rm"}, 2},
+		{[]string{"rm", "0"}, 2},
+		{[]string{"rm", "999"}, 1},
+		{[]string{"help"}, 0},
+		{[]string{"list", "-h"}, 0},
+	} {
+		if code, _, _ := run(t, s, tc.args...); code != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.args, code, tc.code)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "missing")); err == nil {
+		t.Error("failed export created a directory")
+	}
+
+	if code, out, _ := run(t, s, "rm", id); code != 0 || !strings.Contains(out, "deleted chat "+id) {
+		t.Errorf("rm: %d %q", code, out)
+	}
+	if code, _, _ := run(t, s, "show", id); code != 1 {
+		t.Error("removed chat still shown")
+	}
+	if _, err := s.Get(bg, b); err != nil {
+		t.Errorf("rm removed another chat: %v", err)
+	}
+	if code, _, errs := RunCmdNil(); code != 1 || !strings.Contains(errs, "NATTER_NO_HISTORY") {
+		t.Errorf("nil store: %d %q", code, errs)
+	}
+}
+
+func RunCmdNil() (int, string, string) {
+	var out, errb bytes.Buffer
+	return RunCmd([]string{"list"}, &out, &errb, nil), out.String(), errb.String()
+}
+
+func TestNoHistory(t *testing.T) {
+	for v, want := range map[string]bool{"1": true, "true": true, "YES": true, "": false, "0": false, "no": false} {
+		t.Setenv("NATTER_NO_HISTORY", v)
+		if NoHistory() != want {
+			t.Errorf("NATTER_NO_HISTORY=%q: %v", v, !want)
+		}
+	}
+}
+
+func TestParseID(t *testing.T) {
+	for in, want := range map[string]int64{"42": 42, "#7": 7, " 3 ": 3} {
+		if got, err := ParseID(in); err != nil || got != want {
+			t.Errorf("ParseID(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "x", "#", "1e3", "99999999999999999999"} {
+		if _, err := ParseID(in); err == nil {
+			t.Errorf("ParseID(%q) accepted", in)
+		}
+	}
+}
+
