@@ -285,6 +285,9 @@ func (c *Cache) scanLocked() []*entry {
 		}
 		p := filepath.Join(c.dir, de.Name())
 		e, err := readHeader(p)
+		if err == nil && e.name != entryName(e.modelID, e.tokens) {
+			err = errBadFile // the header was damaged: it no longer matches the name
+		}
 		if errors.Is(err, errBadFile) {
 			os.Remove(p)
 			continue
