@@ -8,12 +8,16 @@ import (
 	"charm.land/glamour/v2/ansi"
 	"charm.land/glamour/v2/styles"
 	"charm.land/lipgloss/v2"
+	xansi "github.com/charmbracelet/x/ansi"
 )
 
 // mdRenderer turns Markdown into terminal lines at a given width.
 type mdRenderer struct {
 	width int
 	tr    *glamour.TermRenderer
+	text  lipgloss.Style // lite rendering of the open tail
+	code  lipgloss.Style
+	bold  lipgloss.Style
 }
 
 // newMarkdown builds a renderer; style is "dark", "light" or "plain".
@@ -32,8 +36,54 @@ func newMarkdown(width int, style string) *mdRenderer {
 	if err != nil {
 		tr = nil // render falls back to plain wrapped text
 	}
-	return &mdRenderer{width: width, tr: tr}
+	r := &mdRenderer{width: width, tr: tr, text: lipgloss.NewStyle(), code: lipgloss.NewStyle(), bold: lipgloss.NewStyle().Bold(true)}
+	switch style {
+	case "light":
+		r.text = r.text.Foreground(lipgloss.Color("234"))
+		r.code = r.code.Foreground(lipgloss.Color("238"))
+		r.bold = r.bold.Foreground(lipgloss.Color("234"))
+	case "dark":
+		r.text = r.text.Foreground(lipgloss.Color("252"))
+		r.code = r.code.Foreground(lipgloss.Color("251"))
+		r.bold = r.bold.Foreground(lipgloss.Color("252"))
+	}
+	return r
 }
+
+// lite renders the open tail of a streaming reply. Glamour costs about a
+// millisecond per call, too much to pay on every token, so the tail gets a
+// cheap approximation (wrapped, markers tidied) and the finished block is
+// rendered properly once.
+func (r *mdRenderer) lite(src string, code bool) []string {
+	src = strings.ReplaceAll(src, "\t", "    ")
+	var out []string
+	if code {
+		for _, l := range strings.Split(strings.TrimSuffix(src, "\n"), "\n") {
+			out = append(out, "    "+r.code.Render(xansi.Truncate(l, max(r.width-6, 4), "")))
+		}
+		return out
+	}
+	w := max(r.width-4, 10)
+	for _, l := range strings.Split(strings.TrimRight(src, "\n"), "\n") {
+		t := strings.TrimLeft(l, " ")
+		ind := strings.Repeat(" ", min(len(l)-len(t), 8))
+		st := r.text
+		switch {
+		case strings.HasPrefix(t, "#"):
+			t, st = strings.TrimLeft(t, "# "), r.bold
+		case isListItem(t) && (t[0] == '-' || t[0] == '*' || t[0] == '+'):
+			t = "• " + t[2:]
+		}
+		t = liteInline.Replace(t)
+		for _, wl := range strings.Split(lipgloss.Wrap(ind+t, w, ""), "\n") {
+			out = append(out, "  "+st.Render(wl))
+		}
+	}
+	return trimBlank(out)
+}
+
+// liteInline drops emphasis and code markers the way the full render does.
+var liteInline = strings.NewReplacer("**", "", "__", "", "`", "")
 
 // render returns src as styled lines without surrounding blank lines and
 // without the trailing padding glamour adds (padding would make every line
@@ -123,10 +173,11 @@ const (
 
 // block is a finished, rendered piece of a reply.
 type block struct {
-	src   string
-	code  string // fence info for code chunks ("" otherwise)
-	sep   bool   // preceded by a blank line
-	lines []string
+	src    string
+	code   string // fence info (language) of a code chunk
+	isCode bool
+	sep    bool // preceded by a blank line
+	lines  []string
 }
 
 type openKind int
@@ -266,23 +317,18 @@ func (d *streamDoc) commitOpen(end int) {
 
 func (d *streamDoc) commitCode(start, end int) {
 	body := string(d.buf[start:end])
-	b := d.renderBlock(body, d.fenceInfo, d.fenceParts == 0)
+	b := block{src: body, code: d.fenceInfo, isCode: true, sep: d.fenceParts == 0}
+	b.lines = renderCode(d.md, body, d.fenceInfo)
 	d.blocks = append(d.blocks, b)
 	d.fenceParts++
 }
 
-func (d *streamDoc) renderBlock(src, code string, sep bool) block {
-	b := block{src: src, code: code, sep: sep}
-	b.lines = d.renderSrc(src, code)
-	return b
+func (d *streamDoc) renderBlock(src, _ string, sep bool) block {
+	return block{src: src, sep: sep, lines: d.md.render(src)}
 }
 
-func (d *streamDoc) renderSrc(src, code string) []string {
-	if code != "" || d.inFence {
-		body := strings.TrimSuffix(src, "\n")
-		return d.md.render("```" + code + "\n" + body + "\n```")
-	}
-	return d.md.render(src)
+func renderCode(md *mdRenderer, body, lang string) []string {
+	return md.render("```" + lang + "\n" + strings.TrimSuffix(body, "\n") + "\n```")
 }
 
 // tailLines renders the open block (cached until more text arrives).
@@ -292,8 +338,7 @@ func (d *streamDoc) tailLines() ([]string, bool) {
 	}
 	d.tailValid = true
 	if d.inFence {
-		body := strings.TrimSuffix(string(d.buf[d.chunkStart:]), "\n")
-		d.tail = d.md.render("```" + d.fenceInfo + "\n" + body + "\n```")
+		d.tail = d.md.lite(string(d.buf[d.chunkStart:]), true)
 		d.tailSep = d.fenceParts == 0
 		return d.tail, d.tailSep
 	}
@@ -302,7 +347,7 @@ func (d *streamDoc) tailLines() ([]string, bool) {
 		d.tail = nil
 		return nil, false
 	}
-	d.tail = d.md.render(src)
+	d.tail = d.md.lite(src, false)
 	d.tailSep = !d.contNext
 	return d.tail, d.tailSep
 }
@@ -312,9 +357,8 @@ func (d *streamDoc) rerender(md *mdRenderer) {
 	d.md = md
 	for i := range d.blocks {
 		b := &d.blocks[i]
-		if b.code != "" {
-			body := strings.TrimSuffix(b.src, "\n")
-			b.lines = md.render("```" + b.code + "\n" + body + "\n```")
+		if b.isCode {
+			b.lines = renderCode(md, b.src, b.code)
 		} else {
 			b.lines = md.render(b.src)
 		}

@@ -528,7 +528,9 @@ func (r *recorder) log(s string) error {
 	return nil
 }
 func (r *recorder) NewChat(model, system string) error { return r.log("new " + model + " " + system) }
-func (r *recorder) Append(m prompts.Message) error     { return r.log("append " + m.Role + " " + m.Content) }
+func (r *recorder) Append(m prompts.Message) error {
+	return r.log("append " + m.Role + " " + m.Content)
+}
 func (r *recorder) Checkpoint(m prompts.Message) error { return r.log("checkpoint") }
 func (r *recorder) Finish(m prompts.Message, reason string) error {
 	return r.log("finish " + m.Content + " " + reason)

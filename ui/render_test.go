@@ -1,0 +1,225 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+)
+
+// longReply builds a Markdown reply of about n tokens (4-byte pieces) with
+// headings, paragraphs, lists and code blocks, like a model's long answer.
+func longReply(n int) []string {
+	var b strings.Builder
+	for i := 0; b.Len() < n*4; i++ {
+		fmt.Fprintf(&b, "## Step %d\n\nHere we explain the **next part** of the program, with `inline code` and a little more prose so the paragraph wraps.\n\n", i)
+		fmt.Fprintf(&b, "- first point %d\n- second point\n- third point with more words\n\n", i)
+		b.WriteString("```go\n")
+		for j := 0; j < 18; j++ {
+			fmt.Fprintf(&b, "\tx%d := compute(%d, \"value\") // line %d\n", j, i*j, j)
+		}
+		b.WriteString("```\n\n")
+	}
+	return tokens(b.String(), 4)[:n]
+}
+
+// feed streams pieces straight into Update, one message per token, and draws
+// the view each time: the worst case, with no frame coalescing at all.
+func feed(m Model, pieces []string) Model {
+	for _, p := range pieces {
+		nm, _ := m.Update(streamMsg{id: m.cur.id, text: p, pieces: 1})
+		m = nm.(Model)
+		_ = m.View()
+	}
+	return m
+}
+
+func streamingModel(fullscreen bool) Model {
+	m := New(Config{Gen: newFakeGen(), Fullscreen: fullscreen, Theme: "dark"})
+	nm, _ := m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m = nm.(Model)
+	m.startGen()
+	return m
+}
+
+// BenchmarkStreamToken measures Update+View per streamed token at the start
+// (tokens 0–400) and at the end (tokens 3600–4000) of a 4,000-token reply.
+// The per-token cost must not grow with the length of the reply.
+func BenchmarkStreamToken(b *testing.B) {
+	pieces := longReply(4000)
+	for _, full := range []bool{false, true} {
+		mode := "inline"
+		if full {
+			mode = "fullscreen"
+		}
+		for _, part := range []struct {
+			name     string
+			from, to int
+		}{{"start", 0, 400}, {"end", 3600, 4000}} {
+			b.Run(mode+"/"+part.name, func(b *testing.B) {
+				for b.Loop() {
+					b.StopTimer()
+					m := feedUntimed(streamingModel(full), pieces[:part.from])
+					b.StartTimer()
+					m = feed(m, pieces[part.from:part.to])
+					b.StopTimer()
+					m.cur.cancel()
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*(part.to-part.from)), "ns/token")
+			})
+		}
+	}
+}
+
+func feedUntimed(m Model, pieces []string) Model {
+	for _, p := range pieces {
+		nm, _ := m.Update(streamMsg{id: m.cur.id, text: p, pieces: 1})
+		m = nm.(Model)
+	}
+	_ = m.View()
+	return m
+}
+
+// BenchmarkPaste100KB: a 100 KB bracketed paste, then one frame.
+func BenchmarkPaste100KB(b *testing.B) {
+	paste := strings.Repeat("some pasted text, a line of it\n", 100<<10/31)
+	for b.Loop() {
+		b.StopTimer()
+		m := New(Config{Gen: newFakeGen()})
+		b.StartTimer()
+		nm, _ := m.Update(tea.PasteMsg{Content: paste})
+		_ = nm.(Model).View()
+	}
+}
+
+// Streaming in any split must give the same blocks as the whole text.
+func TestStreamDocSplitInvariance(t *testing.T) {
+	text := strings.Join(longReply(600), "")
+	md := newMarkdown(90, "dark")
+	whole := newStreamDoc(md)
+	whole.write(text)
+	whole.finish()
+	for _, n := range []int{2, 17} {
+		d := newStreamDoc(md)
+		for _, p := range tokens(text, n) {
+			d.write(p)
+			d.tailLines()
+		}
+		d.finish()
+		if d.text() != text {
+			t.Fatalf("split %d: text differs", n)
+		}
+		// Compared without colours: chroma's shade for comments is not
+		// always the same from one render to the next.
+		a, b := joinBlocks(nil, whole.blocks), joinBlocks(nil, d.blocks)
+		if ansi.Strip(strings.Join(a, "\n")) != ansi.Strip(strings.Join(b, "\n")) {
+			t.Fatalf("split %d: rendering differs", n)
+		}
+	}
+}
+
+// Finished blocks are rendered once; the tail is all that is redone.
+func TestStreamDocCommitsBlocks(t *testing.T) {
+	d := newStreamDoc(newMarkdown(80, "dark"))
+	d.write("# Title\n\nFirst paragraph.\n\n```go\n")
+	if len(d.blocks) != 2 {
+		t.Fatalf("want heading and paragraph committed, got %d blocks", len(d.blocks))
+	}
+	for i := range codeChunkLines + 3 {
+		d.write(fmt.Sprintf("line%d()\n", i))
+	}
+	if len(d.blocks) != 3 {
+		t.Fatalf("a long open code block should commit a chunk: %d blocks", len(d.blocks))
+	}
+	tail, _ := d.tailLines()
+	if len(tail) == 0 || len(tail) > 6 {
+		t.Fatalf("tail has %d lines", len(tail))
+	}
+	d.write("```\nAfter.")
+	d.finish()
+	if got := codeBlocks(d.text()); len(got) != 1 || !strings.HasPrefix(got[0], "line0()") {
+		t.Fatalf("code blocks %q", got)
+	}
+}
+
+func TestSplitterMarkersAcrossPieces(t *testing.T) {
+	cases := []struct{ in, ans, think string }{
+		{"<think>abc</think>answer", "answer", "abc"},
+		{"plain < text with <thin and <b>", "plain < text with <thin and <b>", ""},
+		{"[THINK]x[/THINK]y", "y", "x"},
+		{"<|channel|>analysis<|message|>plan<|end|><|start|>assistant<|channel|>final<|message|>Hi", "Hi", "plan"},
+		{"<think>unterminated", "", "unterminated"},
+	}
+	for _, c := range cases {
+		for n := 1; n <= len(c.in); n++ {
+			var s splitter
+			var a, r strings.Builder
+			for i := 0; i < len(c.in); i += n {
+				x, y := s.feed(c.in[i:min(i+n, len(c.in))])
+				a.WriteString(x)
+				r.WriteString(y)
+			}
+			x, y := s.flush()
+			a.WriteString(x)
+			r.WriteString(y)
+			if a.String() != c.ans || r.String() != c.think {
+				t.Fatalf("%q in pieces of %d: answer %q reasoning %q", c.in, n, a.String(), r.String())
+			}
+		}
+	}
+}
+
+// The splitter never loses or invents text, whatever arrives.
+func FuzzSplitter(f *testing.F) {
+	for _, s := range []string{"<think>a</think>b", "<thi", "[THINK]x", "<|channel|>analysis<|message|>p<|end|>q", "\xff<think>"} {
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, in string, n int) {
+		n = n%7 + 1
+		if n < 1 {
+			n = 1
+		}
+		var s splitter
+		total := 0
+		for i := 0; i < len(in); i += n {
+			a, r := s.feed(in[i:min(i+n, len(in))])
+			total += len(a) + len(r)
+		}
+		a, r := s.flush()
+		total += len(a) + len(r)
+		if total > len(in) {
+			t.Fatalf("splitter produced %d bytes from %d", total, len(in))
+		}
+	})
+}
+
+// Any Markdown, valid or not, streams without panicking, keeps its text and
+// stays within the width.
+func FuzzStreamDoc(f *testing.F) {
+	for _, s := range []string{replyMarkdown, "```\nopen", "~~~~py\nx\n~~~\n", "1. a\n2. b\n\n# h\n---\n", "\xff\xfe", "| a | b |\n|---|---|\n| 1 | 2 |\n"} {
+		f.Add(s, 5)
+	}
+	md := newMarkdown(40, "dark")
+	f.Fuzz(func(t *testing.T, in string, n int) {
+		if !utf8.ValidString(in) {
+			in = strings.ToValidUTF8(in, "?")
+		}
+		n = n%9 + 1
+		if n < 1 {
+			n = 1
+		}
+		d := newStreamDoc(md)
+		for _, p := range tokens(in, n) {
+			d.write(p)
+			d.tailLines()
+		}
+		d.finish()
+		if d.text() != in {
+			t.Fatal("text changed")
+		}
+	})
+}
