@@ -211,4 +211,3 @@ func TestParseID(t *testing.T) {
 		}
 	}
 }
-
