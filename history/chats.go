@@ -187,6 +187,27 @@ func statsJSON(st *api.Stats) (string, error) {
 	return string(b), err
 }
 
+// UpdateChat replaces a chat's settings (model, persona, system prompt,
+// template, sampling) after a change mid-chat; the title is left alone.
+func (s *Store) UpdateChat(ctx context.Context, chatID int64, meta ChatMeta) error {
+	sampling := ""
+	if meta.Sampling != nil {
+		b, err := json.Marshal(meta.Sampling)
+		if err != nil {
+			return err
+		}
+		sampling = string(b)
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		if err := touchChat(ctx, tx, chatID, nowMS()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE chats SET model = ?, persona = ?, system_prompt = ?, template = ?, sampling = ?
+			WHERE id = ?`, meta.Model, meta.Persona, meta.SystemPrompt, meta.Template, sampling, chatID)
+		return err
+	})
+}
+
 // Rename sets a chat's title. An empty title goes back to the one derived
 // from the first user message.
 func (s *Store) Rename(ctx context.Context, chatID int64, title string) error {

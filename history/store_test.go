@@ -493,3 +493,81 @@ func TestCorruptDatabaseMovedAside(t *testing.T) {
 		})
 	}
 }
+
+func TestUpdateChat(t *testing.T) {
+	s, _ := openTemp(t)
+	id := mustChat(t, s, ChatMeta{Model: "a", Persona: "p1", SystemPrompt: "one", Title: "kept"})
+	samp := api.Sampling{Temperature: 0, TopK: 1}
+	if err := s.UpdateChat(bg, id, ChatMeta{Model: "b", Persona: "p2", SystemPrompt: "two", Template: "t", Sampling: &samp}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Get(bg, id)
+	if c.Model != "b" || c.Persona != "p2" || c.SystemPrompt != "two" || c.Template != "t" || *c.Sampling != samp || c.Title != "kept" {
+		t.Errorf("after UpdateChat: %+v", c)
+	}
+	if err := s.UpdateChat(bg, 999, ChatMeta{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("UpdateChat unknown: %v", err)
+	}
+}
+
+// A data directory that cannot be created: the chat goes on in memory.
+func TestUncreatableDirectory(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, []byte("x"), 0o600)
+	path := filepath.Join(file, "natter", "history.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Persistent() {
+		t.Fatal("persistent under a regular file")
+	}
+	if w := s.TakeWarning(); !strings.Contains(w, "memory") {
+		t.Errorf("warning = %q", w)
+	}
+	id := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, id, user("still works"))
+	if c, err := s.Get(bg, id); err != nil || len(c.Messages) != 1 {
+		t.Errorf("memory chat: %+v %v", c, err)
+	}
+}
+
+// Whatever the bytes, a message comes back exactly as saved.
+func TestOddContentRoundTrips(t *testing.T) {
+	s, path := openTemp(t)
+	id := mustChat(t, s, ChatMeta{})
+	odd := []string{
+		"invalid \xff\xfe utf8",
+		"nul \x00 inside",
+		"emoji 👩‍💻 and RTL שלום",
+		"\x1b[31mescape\x1b[0m",
+		strings.Repeat("large message ", 400_000), // ~5.6 MB
+		"",
+	}
+	for _, o := range odd {
+		mustAdd(t, s, id, prompts.Message{Role: "assistant", Content: o, Reasoning: o})
+	}
+	s.Close()
+	s, _ = Open(path)
+	defer s.Close()
+	c, err := s.Get(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range odd {
+		if c.Messages[i].Content != o || c.Messages[i].Reasoning != o {
+			t.Errorf("message %d: %.40q, want %.40q", i, c.Messages[i].Content, o)
+		}
+	}
+	if hits, err := s.Search(bg, "שלום", SearchOptions{}); err != nil || len(hits) != 1 {
+		t.Errorf("search: %v %v", hits, err)
+	}
+	var buf strings.Builder
+	if err := s.Export(bg, id, "json", &buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Export(bg, id, "html", &buf); err == nil {
+		t.Error("unknown export format accepted")
+	}
+}
