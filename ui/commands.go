@@ -165,8 +165,7 @@ func cmdRetry(m *Model, _ string) tea.Cmd {
 		m.errLine = "Nothing to retry yet."
 		return nil
 	}
-	keep := n
-	m.record(func(r Recorder) error { return r.Truncate(keep) })
+	m.recordRewrite()
 	m.addNote("↻ retrying the last reply")
 	return m.startGen()
 }
@@ -185,8 +184,7 @@ func cmdEdit(m *Model, _ string) tea.Cmd {
 	}
 	text := m.msgs[i].Content
 	m.msgs = m.msgs[:i]
-	keep := i
-	m.record(func(r Recorder) error { return r.Truncate(keep) })
+	m.recordRewrite()
 	m.input.SetValue(text)
 	m.addNote("✎ editing your last message: Enter resends it (everything before it stays in the KV cache).")
 	return nil
@@ -208,8 +206,7 @@ func cmdUndo(m *Model, _ string) tea.Cmd {
 		n--
 	}
 	m.msgs = m.msgs[:n]
-	keep := n
-	m.record(func(r Recorder) error { return r.Truncate(keep) })
+	m.recordRewrite()
 	m.addNote("↶ dropped the last exchange")
 	return nil
 }

@@ -41,18 +41,31 @@ type Config struct {
 }
 
 // Recorder saves the conversation while it happens. Calls are made in order
-// from one goroutine, never from Update. A reply is announced by zero or more
-// Checkpoint calls with its text so far and ends with exactly one Finish.
+// on one goroutine of their own, never from Update, so a slow disk never
+// stalls the screen. A reply is reported by zero or more Checkpoint calls
+// carrying its whole text so far (it only grows) and then exactly one Finish.
 type Recorder interface {
+	// NewChat starts a conversation (at start-up, /new, /system).
 	NewChat(model, system string) error
-	Append(msg prompts.Message) error // a finished user message
+	// Append adds a finished message: the user's turns, and every kept turn
+	// after a NewChat that re-saves an existing conversation (/system).
+	Append(msg prompts.Message) error
+	// Checkpoint saves the reply being streamed (about every 2 s).
 	Checkpoint(reply prompts.Message) error
-	Finish(reply prompts.Message, stopReason string) error
-	Truncate(keep int) error // keep only the first keep messages (after the system prompt)
+	// Finish ends the reply. stats is nil when the user stopped it before the
+	// engine reported; stopReason is an api.Stop* value or "error".
+	Finish(reply prompts.Message, stats *api.Stats, stopReason string) error
+	// Rewrite says the conversation was cut back (/undo, /retry, /edit, a
+	// failed turn): after the system prompt it now holds exactly msgs.
+	Rewrite(msgs []prompts.Message) error
 }
 
 // Run shows the chat until the user quits or ctx ends.
 func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
+	return run(ctx, cfg, in, out)
+}
+
+func run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, extra ...tea.ProgramOption) error {
 	if _, ok := os.LookupEnv("NO_COLOR"); ok {
 		cfg.NoColor = true
 	}
@@ -65,7 +78,7 @@ func Run(ctx context.Context, cfg Config, in io.Reader, out io.Writer) error {
 	if out != nil {
 		opts = append(opts, tea.WithOutput(out))
 	}
-	p := tea.NewProgram(m, opts...)
+	p := tea.NewProgram(m, append(opts, extra...)...)
 	if m.rec != nil {
 		m.rec.onErr = func(err error) { go p.Send(recordErrMsg{err}) }
 	}
@@ -128,6 +141,7 @@ type Model struct {
 	// inline mode: rendered text waiting to go into the scrollback
 	printQ     []string
 	printing   bool
+	quitting   bool
 	scrollback []string // everything handed to the terminal's scrollback, in order
 
 	// fullscreen transcript scrolling
@@ -265,7 +279,8 @@ func newInput() textarea.Model {
 
 // Init asks the terminal for its background (theme) and prints the banner.
 func (m Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{m.flushPrints()}
+	// Init cannot change the model, so the first print is started by a message.
+	cmds := []tea.Cmd{func() tea.Msg { return printKickMsg{} }}
 	if !m.themeFixed {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}

@@ -532,10 +532,16 @@ func (r *recorder) Append(m prompts.Message) error {
 	return r.log("append " + m.Role + " " + m.Content)
 }
 func (r *recorder) Checkpoint(m prompts.Message) error { return r.log("checkpoint") }
-func (r *recorder) Finish(m prompts.Message, reason string) error {
-	return r.log("finish " + m.Content + " " + reason)
+func (r *recorder) Finish(m prompts.Message, st *api.Stats, reason string) error {
+	return r.log(fmt.Sprintf("finish %s %s stats=%v", m.Content, reason, st != nil))
 }
-func (r *recorder) Truncate(keep int) error { return r.log("truncate " + commas(keep)) }
+func (r *recorder) Rewrite(msgs []prompts.Message) error {
+	var parts []string
+	for _, m := range msgs {
+		parts = append(parts, m.Role+":"+m.Content)
+	}
+	return r.log("rewrite " + strings.Join(parts, ","))
+}
 
 func TestRecorderSeesTheConversation(t *testing.T) {
 	g := newFakeGen("fine")
@@ -546,7 +552,7 @@ func TestRecorderSeesTheConversation(t *testing.T) {
 	h.enter()
 	h.waitFor("retry", func(m Model) bool { return m.cur == nil })
 	h.m.rec.wait()
-	want := []string{"new tiny-llama sys", "append user how are you", "finish fine eog", "truncate 1", "finish fine eog"}
+	want := []string{"new tiny-llama sys", "append user how are you", "finish fine eog stats=true", "rewrite user:how are you", "finish fine eog stats=true"}
 	rec.mu.Lock()
 	got := append([]string(nil), rec.calls...)
 	rec.mu.Unlock()
@@ -569,5 +575,45 @@ func TestCompletion(t *testing.T) {
 	h.key(tea.KeyTab, 0)
 	if v := h.m.input.Value(); v != "/s" {
 		t.Fatalf("ambiguous /s completed to %q", v)
+	}
+}
+
+func TestRecorderCheckpointsALongReply(t *testing.T) {
+	g := newFakeGen(tokens("a long reply that keeps going for a while", 2)...)
+	g.gate, g.pauseAfter = make(chan struct{}), 6
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, Recorder: rec}, 80, 24)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.m.now = func() time.Time { clock = clock.Add(time.Second); return clock }
+	h.typeText("go")
+	h.enter()
+	h.waitFor("six tokens", func(m Model) bool { return m.cur != nil && m.cur.tokens == 6 })
+	close(g.gate)
+	h.waitFor("end", func(m Model) bool { return m.cur == nil })
+	h.m.rec.wait()
+	rec.mu.Lock()
+	calls := strings.Join(rec.calls, "|")
+	rec.mu.Unlock()
+	if !strings.Contains(calls, "checkpoint|") || strings.Index(calls, "checkpoint") > strings.Index(calls, "finish") {
+		t.Fatalf("no checkpoint before finish: %s", calls)
+	}
+}
+
+func TestQuitFlushesScrollbackFirst(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	h.m.printing = true // a print is still in flight
+	h.m.enqueuePrint("last words")
+	h.typeText("/quit")
+	h.enter()
+	if h.quit {
+		t.Fatal("quit before the pending print")
+	}
+	h.send(printedMsg{})
+	h.settle()
+	if !h.quit {
+		t.Fatal("did not quit after the scrollback was flushed")
+	}
+	if h.m.View().Content != "" {
+		t.Fatal("the live region is not cleared on quit")
 	}
 }

@@ -99,6 +99,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.flushPrints()
 	case printedMsg:
 		m.printing = false
+		if m.quitting && len(m.printQ) == 0 {
+			return m, tea.Quit
+		}
 		return m, m.flushPrints()
 	case clearNoticeMsg:
 		if m.quitArmed.Equal(msg.at) {
@@ -442,6 +445,12 @@ func (m *Model) record(op func(Recorder) error) {
 	}
 }
 
+// recordRewrite tells the recorder the conversation was cut back.
+func (m *Model) recordRewrite() {
+	msgs := append([]prompts.Message(nil), m.msgs...)
+	m.record(func(r Recorder) error { return r.Rewrite(msgs) })
+}
+
 // request is the generation request for the conversation as it stands.
 func (m Model) request() api.Request {
 	var msgs []prompts.Message
@@ -632,8 +641,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 				m.input.SetValue(m.msgs[n-1].Content)
 			}
 			m.msgs = m.msgs[:n-1]
-			keep := len(m.msgs)
-			m.record(func(rc Recorder) error { return rc.Truncate(keep) })
+			m.recordRewrite()
 		}
 		m.addEntry(&entry{kind: entryError, text: oneLine(err.Error())})
 		m.errLine = oneLine(err.Error())
@@ -647,7 +655,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	m.entries = append(m.entries, e)
 	msg := prompts.Message{Role: prompts.RoleAssistant, Content: content, Reasoning: r.think.String()}
 	m.msgs = append(m.msgs, msg)
-	m.record(func(rc Recorder) error { return rc.Finish(msg, reason) })
+	m.record(func(rc Recorder) error { return rc.Finish(msg, stats, reason) })
 	if stats != nil && stats.DroppedTurns > 0 {
 		m.addNote(fmt.Sprintf("%d oldest turns were left out to fit the context window.", stats.DroppedTurns))
 	}
@@ -697,11 +705,17 @@ func (m *Model) flushPrints() tea.Cmd {
 	return tea.Sequence(tea.Println(s), func() tea.Msg { return printedMsg{} })
 }
 
+// quit stops any reply and leaves once everything queued for the scrollback
+// has been printed.
 func (m *Model) quit() tea.Cmd {
 	if m.cur != nil {
 		m.stop()
 	}
-	return tea.Sequence(m.flushPrints(), tea.Quit)
+	m.quitting = true
+	if !m.printing && len(m.printQ) == 0 {
+		return tea.Quit
+	}
+	return m.flushPrints()
 }
 
 // ---- $EDITOR ----

@@ -57,6 +57,10 @@ func newPalette(name string) *palette {
 // View draws the live part of the screen.
 func (m Model) View() tea.View {
 	var v tea.View
+	if m.quitting && !m.fullscreen {
+		// Leave the transcript, not a stale input box, in the terminal.
+		return v
+	}
 	if m.fullscreen {
 		v.SetContent(m.fullView())
 		v.AltScreen = true
