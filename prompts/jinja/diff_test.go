@@ -72,14 +72,23 @@ func renderCase(tmpl *Template, raw Value) (string, error) {
 // output, or an error from both.
 func TestDifferentialJinja2(t *testing.T) {
 	dir := sharedTemplatesDir(t)
+	dirs := []string{dir}
+	// More templates can be checked ad hoc: NATTER_JINJA_TEMPLATES=dir1:dir2.
+	if extra := os.Getenv("NATTER_JINJA_TEMPLATES"); extra != "" {
+		dirs = append(dirs, filepath.SplitList(extra)...)
+	}
 	if _, err := exec.LookPath("python3"); err != nil {
 		t.Skip("python3 not installed; install python3-jinja2 to run the differential test")
 	}
 	if err := exec.Command("python3", "-c", "import jinja2").Run(); err != nil {
 		t.Skip("python3 jinja2 not installed (apt-get install python3-jinja2); skipping differential test")
 	}
-	paths, _ := filepath.Glob(filepath.Join(dir, "*.jinja"))
-	sort.Strings(paths)
+	var paths []string
+	for _, d := range dirs {
+		ps, _ := filepath.Glob(filepath.Join(d, "*.jinja"))
+		sort.Strings(ps)
+		paths = append(paths, ps...)
+	}
 	if len(paths) == 0 {
 		t.Skip("no templates in " + dir)
 	}
@@ -97,7 +106,7 @@ func TestDifferentialJinja2(t *testing.T) {
 	}
 	var trefs []tref
 	for _, p := range paths {
-		trefs = append(trefs, tref{filepath.Base(p), p})
+		trefs = append(trefs, tref{p, p})
 	}
 	req, _ := json.Marshal(map[string]any{"templates": trefs, "cases": cases, "now": diffNow.Format("2006-01-02T15:04:05")})
 	cmd := exec.Command("python3", "../testdata/jinja2_render.py")
@@ -129,7 +138,7 @@ func TestDifferentialJinja2(t *testing.T) {
 	}
 	identical, bothErr, failed := 0, 0, 0
 	for _, p := range paths {
-		name := filepath.Base(p)
+		name := p
 		src, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)

@@ -61,6 +61,8 @@ var edgeSnippets = []struct{ name, src, vars string }{
 	{"is-and-filter-precedence", "{{ -1 | abs }}{{ 1 + 2 | string }}{{ not x is defined }}{{ xs | length > 1 }}", `{"xs":[1,2]}`},
 	{"string-escapes", "{{ 'tab\\there' }}|{{ \"nl\\nx\" }}|{{ '\\u00e9\\x41' }}|{{ 'a' 'b' }}", ``},
 	{"loop-over-string-and-dict-items-filter", "{% for c in 'héj' %}{{ c }}.{% endfor %}{% for k, v in d | dictsort %}{{ k }}{{ v }}{% endfor %}", `{"d":{"b":1,"a":2}}`},
+	{"with-block", "{% set a = 1 %}{% with a = 2, b = a %}{{ a }}{{ b }}{% endwith %}{{ a }}{% block body %}[{{ a }}]{% endblock %}", ``},
+	{"python-case-and-space", "{{ 'straße'.upper() }}|{{ 'İx'.lower() | length }}|{{ '\x1cab\x1f'.strip() }}|{{ 'a\x1cb'.split() }}|{{ 'ǆemal'.title() }}|{{ 'ß' | upper }}", ``},
 	// Errors: both engines must fail.
 	{"err-raise", "{{ raise_exception('boom') }}", ``},
 	{"err-undefined-attr", "{{ x.y }}", ``},

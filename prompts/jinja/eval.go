@@ -244,6 +244,17 @@ func (r *renderer) execNode(n node, sc *scope) error {
 			}
 		}
 		return r.write(toStr(v))
+	case *withNode:
+		r.at(n.line)
+		inner := newScope(sc)
+		for i, name := range n.names {
+			v, err := r.eval(n.vals[i], sc)
+			if err != nil {
+				return err
+			}
+			inner.vars[name] = v
+		}
+		return r.exec(n.body, inner)
 	case *breakNode:
 		return errBreak
 	case *continueNode:
@@ -1476,6 +1487,13 @@ func checkNames(name string, body []node, soft bool) error {
 				err = checkNames(name, n.body, soft)
 			}
 		case *filterBlockNode:
+			err = checkNames(name, n.body, soft)
+		case *withNode:
+			for _, v := range n.vals {
+				if err = walkExpr(v); err != nil {
+					return err
+				}
+			}
 			err = checkNames(name, n.body, soft)
 		}
 		if err != nil {

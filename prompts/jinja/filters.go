@@ -36,7 +36,7 @@ func init() {
 		"last":        fLast,
 		"length":      fLength,
 		"list":        fList,
-		"lower":       strFilter(strings.ToLower),
+		"lower":       strFilter(pyLower),
 		"map":         fMap,
 		"max":         fMinMax(1),
 		"min":         fMinMax(-1),
@@ -56,9 +56,9 @@ func init() {
 		"trim":        fTrim,
 		"truncate":    fTruncate,
 		"unique":      fUnique,
-		"upper":       strFilter(strings.ToUpper),
+		"upper":       strFilter(pyUpper),
 		"wordcount": func(r *renderer, v Value, a callArgs) (Value, error) {
-			return int64(len(strings.Fields(toStr(v)))), nil
+			return int64(len(pyFields(toStr(v)))), nil
 		},
 		"batch":  fBatch,
 		"format": fFormat,
@@ -113,11 +113,11 @@ func init() {
 		"escaped": func(r *renderer, v Value, a callArgs) (bool, error) { return false, nil }, // see evalTest
 		"lower": func(r *renderer, v Value, a callArgs) (bool, error) {
 			s := toStr(v)
-			return strings.ToLower(s) == s && hasCased(s), nil
+			return pyLower(s) == s && hasCased(s), nil
 		},
 		"upper": func(r *renderer, v Value, a callArgs) (bool, error) {
 			s := toStr(v)
-			return strings.ToUpper(s) == s && hasCased(s), nil
+			return pyUpper(s) == s && hasCased(s), nil
 		},
 		"in": func(r *renderer, v Value, a callArgs) (bool, error) {
 			return r.contains(a.kwarg("seq", 0, nil), v)
@@ -253,7 +253,7 @@ func fDictsort(r *renderer, v Value, a callArgs) (Value, error) {
 	err := sortValues(items, func(it Value) (Value, error) {
 		k := it.(*List).Items[pos]
 		if s, ok := k.(string); ok && !cs {
-			return strings.ToLower(s), nil
+			return pyLower(s), nil
 		}
 		return k, nil
 	}, rev)
@@ -518,7 +518,7 @@ func fMinMax(sign int) filterFunc {
 				}
 			}
 			if s, ok := x.(string); ok && !cs {
-				return strings.ToLower(s), nil
+				return pyLower(s), nil
 			}
 			return x, nil
 		}
@@ -703,7 +703,7 @@ func fSort(r *renderer, v Value, a callArgs) (Value, error) {
 			}
 		}
 		if s, ok := x.(string); ok && !cs {
-			return strings.ToLower(s), nil
+			return pyLower(s), nil
 		}
 		return x, nil
 	}, rev)
@@ -774,7 +774,7 @@ func fTrim(r *renderer, v Value, a callArgs) (Value, error) {
 func pyStrip(s string, chars Value, left, right bool) string {
 	var f func(rune) bool
 	if chars == nil || isUndef(chars) {
-		f = unicode.IsSpace
+		f = pyIsSpace
 	} else {
 		cs := toStr(chars)
 		f = func(c rune) bool { return strings.ContainsRune(cs, c) }
@@ -831,7 +831,7 @@ func fUnique(r *renderer, v Value, a callArgs) (Value, error) {
 			}
 		}
 		if s, ok := k.(string); ok && !cs {
-			k = strings.ToLower(s)
+			k = pyLower(s)
 		}
 		if !hashable(k) {
 			return nil, r.errf("unhashable type: '%s'", typeName(k))
@@ -992,15 +992,15 @@ func jinjaTitle(s string) string {
 	var b strings.Builder
 	start := true
 	for _, c := range s {
-		if unicode.IsSpace(c) || strings.ContainsRune("-({[<", c) {
+		if pyIsSpace(c) || strings.ContainsRune("-({[<", c) {
 			b.WriteRune(c)
 			start = true
 			continue
 		}
 		if start {
-			b.WriteString(strings.ToUpper(string(c)))
+			b.WriteString(pyUpper(string(c)))
 		} else {
-			b.WriteString(strings.ToLower(string(c)))
+			b.WriteString(pyLower(string(c)))
 		}
 		start = false
 	}
@@ -1032,7 +1032,7 @@ func pyCapitalize(s string) string {
 	if len(rs) == 0 {
 		return s
 	}
-	return string(unicode.ToTitle(rs[0])) + strings.ToLower(string(rs[1:]))
+	return string(unicode.ToTitle(rs[0])) + pyLower(string(rs[1:]))
 }
 
 func pyCenter(s string, width int, fill string) string {

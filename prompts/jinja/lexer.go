@@ -71,7 +71,7 @@ type lexer struct {
 	lineSt bool // the previous tag ended with a newline (for lstrip_blocks)
 }
 
-func isSpaceNoNL(r rune) bool { return r != '\n' && unicode.IsSpace(r) }
+func isSpaceNoNL(r rune) bool { return r != '\n' && pyIsSpace(r) }
 
 // tokenize splits source into tokens following Jinja2's lexer with
 // trim_blocks and lstrip_blocks enabled.
@@ -121,7 +121,7 @@ func (lx *lexer) run() error {
 		}
 		text := lx.src[lx.pos:start]
 		if sign == '-' {
-			text = strings.TrimRightFunc(text, unicode.IsSpace)
+			text = strings.TrimRightFunc(text, pyIsSpace)
 		} else if sign != '+' && kind != '{' {
 			lpos := strings.LastIndexByte(text, '\n') + 1
 			if lpos > 0 || lx.lineSt {
@@ -173,7 +173,7 @@ func (lx *lexer) afterClose(minus bool, trim bool) {
 	if minus {
 		for end < len(lx.src) {
 			r, n := utf8.DecodeRuneInString(lx.src[end:])
-			if !unicode.IsSpace(r) {
+			if !pyIsSpace(r) {
 				break
 			}
 			end += n
@@ -202,11 +202,11 @@ func (lx *lexer) comment(start int) error {
 
 func (lx *lexer) isRaw() bool {
 	s := lx.src[lx.pos:]
-	t := strings.TrimLeftFunc(s, unicode.IsSpace)
+	t := strings.TrimLeftFunc(s, pyIsSpace)
 	if !strings.HasPrefix(t, "raw") {
 		return false
 	}
-	t = strings.TrimLeftFunc(t[3:], unicode.IsSpace)
+	t = strings.TrimLeftFunc(t[3:], pyIsSpace)
 	return strings.HasPrefix(t, "%}") || strings.HasPrefix(t, "-%}")
 }
 
@@ -229,13 +229,13 @@ func (lx *lexer) raw(start int) error {
 			sign = lx.src[k]
 			k++
 		}
-		t := strings.TrimLeftFunc(lx.src[k:], unicode.IsSpace)
+		t := strings.TrimLeftFunc(lx.src[k:], pyIsSpace)
 		if strings.HasPrefix(t, "endraw") {
-			rest := strings.TrimLeftFunc(t[6:], unicode.IsSpace)
+			rest := strings.TrimLeftFunc(t[6:], pyIsSpace)
 			if strings.HasPrefix(rest, "%}") || strings.HasPrefix(rest, "-%}") {
 				text := lx.src[lx.pos : i+j]
 				if sign == '-' {
-					text = strings.TrimRightFunc(text, unicode.IsSpace)
+					text = strings.TrimRightFunc(text, pyIsSpace)
 				}
 				lx.addData(text, i+j)
 				endPos := len(lx.src) - len(rest)

@@ -18,9 +18,9 @@ func strMethod(r *renderer, s string, name string) Value {
 			return pyStrip(s, a.kwarg("chars", 0, nil), name != "rstrip", name != "lstrip"), nil
 		})
 	case "upper":
-		return m(func(a callArgs) (Value, error) { return strings.ToUpper(s), nil })
+		return m(func(a callArgs) (Value, error) { return pyUpper(s), nil })
 	case "lower", "casefold":
-		return m(func(a callArgs) (Value, error) { return strings.ToLower(s), nil })
+		return m(func(a callArgs) (Value, error) { return pyLower(s), nil })
 	case "title":
 		return m(func(a callArgs) (Value, error) { return pyTitle(s), nil })
 	case "capitalize":
@@ -236,7 +236,7 @@ func strPredicate(s, name string) bool {
 				return false
 			}
 		case "isspace":
-			if !unicode.IsSpace(c) {
+			if !pyIsSpace(c) {
 				return false
 			}
 		case "isupper":
@@ -258,7 +258,7 @@ func strPredicate(s, name string) bool {
 }
 
 func splitWhitespace(s string, maxs int, fromRight bool) []string {
-	fields := strings.FieldsFunc(s, unicode.IsSpace)
+	fields := strings.FieldsFunc(s, pyIsSpace)
 	if maxs < 0 || len(fields) <= maxs+1 {
 		return fields
 	}
@@ -267,22 +267,22 @@ func splitWhitespace(s string, maxs int, fromRight bool) []string {
 		rest := s
 		var out []string
 		for i := 0; i < maxs; i++ {
-			rest = strings.TrimLeftFunc(rest, unicode.IsSpace)
-			j := strings.IndexFunc(rest, unicode.IsSpace)
+			rest = strings.TrimLeftFunc(rest, pyIsSpace)
+			j := strings.IndexFunc(rest, pyIsSpace)
 			out = append(out, rest[:j])
 			rest = rest[j:]
 		}
-		return append(out, strings.TrimLeftFunc(rest, unicode.IsSpace))
+		return append(out, strings.TrimLeftFunc(rest, pyIsSpace))
 	}
 	rest := s
 	var out []string
 	for i := 0; i < maxs; i++ {
-		rest = strings.TrimRightFunc(rest, unicode.IsSpace)
-		j := strings.LastIndexFunc(rest, unicode.IsSpace)
+		rest = strings.TrimRightFunc(rest, pyIsSpace)
+		j := strings.LastIndexFunc(rest, pyIsSpace)
 		out = append([]string{rest[j+1:]}, out...)
 		rest = rest[:j+1]
 	}
-	return append([]string{strings.TrimRightFunc(rest, unicode.IsSpace)}, out...)
+	return append([]string{strings.TrimRightFunc(rest, pyIsSpace)}, out...)
 }
 
 func rsplitN(s, sep string, n int) []string {

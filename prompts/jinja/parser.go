@@ -60,6 +60,12 @@ type (
 		body    []node
 		line    int
 	}
+	withNode struct { // {% with %} and {% block %}: a body in its own scope
+		names []string
+		vals  []expr
+		body  []node
+		line  int
+	}
 	breakNode    struct{}
 	continueNode struct{}
 )
@@ -302,6 +308,29 @@ func (p *parser) statement() (node, error) {
 			return &breakNode{}, nil
 		}
 		return &continueNode{}, nil
+	case "with":
+		return p.parseWith(t.line)
+	case "block": // without inheritance a block just renders in place
+		if _, err := p.expectName(); err != nil {
+			return nil, err
+		}
+		if p.isName("scoped") || p.isName("required") {
+			p.next()
+		}
+		if err := p.expectBlockEnd(); err != nil {
+			return nil, err
+		}
+		body, _, err := p.subparse([]string{"endblock"})
+		if err != nil {
+			return nil, err
+		}
+		if p.cur().kind == tName {
+			p.next()
+		}
+		if err := p.expectBlockEnd(); err != nil {
+			return nil, err
+		}
+		return &withNode{body: body}, nil
 	case "generation": // transformers' assistant-mask extension: renders its body
 		if err := p.expectBlockEnd(); err != nil {
 			return nil, err
@@ -317,6 +346,39 @@ func (p *parser) statement() (node, error) {
 	}
 	return nil, p.errf(t.line, "encountered unknown tag '%s'", t.val)
 }
+
+func (p *parser) parseWith(line int) (node, error) {
+	n := &withNode{line: line}
+	for !p.cur().isBlockEnd() {
+		if len(n.names) > 0 {
+			if err := p.expectOp(","); err != nil {
+				return nil, err
+			}
+		}
+		name, err := p.expectName()
+		if err != nil {
+			return nil, err
+		}
+		if err := p.expectOp("="); err != nil {
+			return nil, err
+		}
+		e, err := p.parseExpr(true)
+		if err != nil {
+			return nil, err
+		}
+		n.names = append(n.names, name)
+		n.vals = append(n.vals, e)
+	}
+	p.next()
+	body, _, err := p.subparse([]string{"endwith"})
+	if err != nil {
+		return nil, err
+	}
+	n.body = body
+	return n, p.expectBlockEnd()
+}
+
+func (t token) isBlockEnd() bool { return t.kind == tBlockEnd || t.kind == tEOF }
 
 func (p *parser) parseIf() (node, error) {
 	n := &ifNode{}

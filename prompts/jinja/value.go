@@ -519,3 +519,35 @@ func FromGo(v any) Value {
 	}
 	return v
 }
+
+// pyIsSpace is Python's str.isspace for one character (it also counts the
+// ASCII separators 0x1c-0x1f, which Go's unicode.IsSpace does not).
+func pyIsSpace(r rune) bool { return unicode.IsSpace(r) || r >= 0x1c && r <= 0x1f }
+
+func pyFields(s string) []string { return strings.FieldsFunc(s, pyIsSpace) }
+
+// Full case mappings Python applies that Go's simple mappings lack.
+var upperSpecial = strings.NewReplacer("ß", "SS", "ﬀ", "FF", "ﬁ", "FI", "ﬂ", "FL", "ﬃ", "FFI", "ﬄ", "FFL", "ﬅ", "ST", "ﬆ", "ST", "ŉ", "ʼN")
+
+func pyUpper(s string) string {
+	if !isASCII(s) {
+		s = upperSpecial.Replace(s)
+	}
+	return strings.ToUpper(s)
+}
+
+func pyLower(s string) string {
+	if !isASCII(s) {
+		s = strings.ReplaceAll(s, "İ", "i\u0307")
+	}
+	return strings.ToLower(s)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
