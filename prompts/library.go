@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+	"text/template/parse"
 	"time"
 )
 
@@ -100,13 +101,69 @@ func (p *Prompt) Data(v Vars) map[string]any {
 	return d
 }
 
+// maxPromptOutput bounds a rendered system prompt.
+const maxPromptOutput = 1 << 20
+
+type limitedWriter struct{ b strings.Builder }
+
+var errPromptTooLong = errors.New("the prompt renders to more than 1 MiB")
+
+func (w *limitedWriter) Write(p []byte) (int, error) {
+	if w.b.Len()+len(p) > maxPromptOutput {
+		return 0, errPromptTooLong
+	}
+	return w.b.Write(p)
+}
+
 // Render produces the system prompt.
 func (p *Prompt) Render(v Vars) (string, error) {
-	var b strings.Builder
-	if err := p.body.Execute(&b, p.Data(v)); err != nil {
+	var w limitedWriter
+	if err := p.body.Execute(&w, p.Data(v)); err != nil {
+		if errors.Is(err, errPromptTooLong) {
+			return "", &FileError{Path: p.Path, Line: p.bodyLine, Col: 1, Msg: errPromptTooLong.Error()}
+		}
 		return "", templateFileError(p.Path, p.bodyLine, p.Text, err)
 	}
-	return strings.TrimSpace(b.String()), nil
+	return strings.TrimSpace(w.b.String()), nil
+}
+
+// findNumericRange finds {{range N}} (Go 1.22 range over int), the only
+// way a prompt's data (all strings) could make a template loop for long.
+func findNumericRange(n parse.Node) parse.Node {
+	switch x := n.(type) {
+	case *parse.ListNode:
+		if x == nil {
+			return nil
+		}
+		for _, c := range x.Nodes {
+			if f := findNumericRange(c); f != nil {
+				return f
+			}
+		}
+	case *parse.RangeNode:
+		for _, cmd := range x.Pipe.Cmds {
+			for _, a := range cmd.Args {
+				if _, ok := a.(*parse.NumberNode); ok {
+					return x
+				}
+			}
+		}
+		if f := findNumericRange(x.List); f != nil {
+			return f
+		}
+		return findNumericRange(x.ElseList)
+	case *parse.IfNode:
+		if f := findNumericRange(x.List); f != nil {
+			return f
+		}
+		return findNumericRange(x.ElseList)
+	case *parse.WithNode:
+		if f := findNumericRange(x.List); f != nil {
+			return f
+		}
+		return findNumericRange(x.ElseList)
+	}
+	return nil
 }
 
 var tmplErrRe = regexp.MustCompile(`^template: [^:]*:(\d+)(?::(\d+))?: (?:executing "[^"]*" at <([^>]*)>: )?(.*)$`)
@@ -237,6 +294,15 @@ func ParsePrompt(path, name, source, text string) (*Prompt, error) {
 	t, err := template.New(path).Option("missingkey=error").Parse(body)
 	if err != nil {
 		return nil, templateFileError(path, bodyLine, text, err)
+	}
+	for _, tt := range t.Templates() {
+		if tt.Tree == nil {
+			continue
+		}
+		if n := findNumericRange(tt.Tree.Root); n != nil {
+			loc, _ := tt.ErrorContext(n)
+			return nil, templateFileError(path, bodyLine, text, fmt.Errorf("template: %s: range over a number is not allowed in prompts", loc))
+		}
 	}
 	p.body = t
 	// Try it once so typos in variable names fail at load time.

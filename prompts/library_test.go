@@ -70,6 +70,7 @@ func TestFrontMatterErrors(t *testing.T) {
 		{"---\nname: x\n---\nline one\nHello {{.Nmae}}\n", 5, 9, "Nmae"},
 		{"---\nname: x\n---\n\nbad {{if}}", 5, 1, "missing value for if"},
 		{"---\nname: x\n---\nok\n{{ nosuch .X }}", 5, 4, `function "nosuch" not defined`},
+		{"---\nname: x\n---\nok\nxx{{range 1000000000}}{{range 1000000000}}.{{end}}{{end}}", 5, 11, "range over a number"},
 	}
 	for _, c := range cases {
 		_, err := ParsePrompt("p.md", "p", SourceUser, c.text)
@@ -209,4 +210,34 @@ func TestHotReloadKeepsLastGoodVersion(t *testing.T) {
 	waitFor("removal", func() bool { return render() == "<missing>" })
 	cancel()
 	<-done
+}
+
+// FuzzParsePrompt: any prompt file loads or fails with a FileError; never a
+// panic or a hang.
+func FuzzParsePrompt(f *testing.F) {
+	for _, s := range []string{
+		"---\nname: x\ndescription: d\ntemperature: 0.5\nvars:\n  To: English\n---\nTranslate to {{.To}} on {{.OS}}.",
+		"---\nsampling:\n  top_k: 40\n---\n{{if .User}}Hi {{.User}}{{else}}Hi{{end}}",
+		"no front matter {{.Date}} {{.Time}}",
+		"---\ndescription: 'it''s' # c\n---\n{{range $i, $c := .Model}}{{end}}",
+		"---\n---\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		p, err := ParsePrompt("f.md", "f", SourceUser, text)
+		if err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("not a FileError: %v", err)
+			}
+			return
+		}
+		if _, err := p.Render(Vars{Model: "m", Now: fixedNow}); err != nil {
+			var fe *FileError
+			if !errors.As(err, &fe) {
+				t.Fatalf("render error without position: %v", err)
+			}
+		}
+	})
 }

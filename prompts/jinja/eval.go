@@ -147,6 +147,17 @@ func (r *renderer) checkSize(n int) error {
 	return nil
 }
 
+// maxListLen bounds lists built by + and *, which cost far more memory per
+// item than output bytes.
+const maxListLen = 1 << 20
+
+func (r *renderer) checkLen(n int) error {
+	if n > maxListLen || n > r.opts.MaxOutput {
+		return r.errf("list would exceed %d items", min(maxListLen, r.opts.MaxOutput))
+	}
+	return nil
+}
+
 func (r *renderer) write(s string) error {
 	if err := r.checkSize(r.out.Len() + len(s)); err != nil {
 		return err
@@ -701,7 +712,7 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 			return nil, r.errf("can only concatenate str (not \"%s\") to str", typeName(rv))
 		case *List:
 			if b, ok := rv.(*List); ok && a.Tuple == b.Tuple && !a.Gen && !b.Gen {
-				if err := r.checkSize(len(a.Items) + len(b.Items)); err != nil {
+				if err := r.checkLen(len(a.Items) + len(b.Items)); err != nil {
 					return nil, err
 				}
 				items := append(append(make([]Value, 0, len(a.Items)+len(b.Items)), a.Items...), b.Items...)
@@ -851,7 +862,7 @@ func (r *renderer) repeat(s Value, n int64) (Value, error) {
 		}
 		return strings.Repeat(x, int(n)), nil
 	case *List:
-		if err := r.checkSize(len(x.Items) * int(min(n, 1<<40))); err != nil {
+		if err := r.checkLen(len(x.Items) * int(min(n, 1<<40))); err != nil {
 			return nil, err
 		}
 		out := &List{Tuple: x.Tuple}
