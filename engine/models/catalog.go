@@ -89,7 +89,7 @@ var catalog = []CatalogEntry{
 		Repo: "unsloth/Phi-4-mini-instruct-GGUF", File: "Phi-4-mini-instruct-Q4_K_M.gguf",
 		Arch: "phi3", Params: 3_840_000_000, Quant: "Q4_K_M", Size: 2_490_000_000, Context: 131072, License: "MIT",
 		layers: 32, embd: 3072, heads: 24, kvHeads: 8, headDim: 128, vocab: 200064},
-	{Name: "qwen3-4b", Description: "Qwen3 4B, with thinking mode: best quality here, needs ~3.5 GB",
+	{Name: "qwen3-4b", Description: "Qwen3 4B, with thinking mode: the strongest here",
 		Repo: "unsloth/Qwen3-4B-GGUF", File: "Qwen3-4B-Q4_K_M.gguf",
 		Arch: "qwen3", Params: 4_020_000_000, Quant: "Q4_K_M", Size: 2_500_000_000, Context: 40960, License: "Apache-2.0",
 		layers: 36, embd: 2560, heads: 32, kvHeads: 8, headDim: 128, vocab: 151936},

@@ -326,7 +326,7 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 	name := strings.TrimSuffix(filepath.Base(res.Path), filepath.Ext(res.Path))
 	switch {
 	case res.AlreadyPresent:
-		fmt.Fprintf(stdout, "%s is already downloaded: %s\n", spec, res.Path)
+		fmt.Fprintf(stdout, "%s is already on disk: %s\n", spec, res.Path)
 	case res.Verified:
 		fmt.Fprintf(stdout, "saved %s (%s, sha256 verified)\n", res.Path, HumanBytes(uint64(res.Size)))
 	default:

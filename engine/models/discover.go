@@ -99,7 +99,8 @@ type found struct {
 func Discover() []Model { return DiscoverIn(DefaultSources()) }
 
 // DiscoverIn scans srcs in order. The same file reached twice (a symlink,
-// or a folder listed twice) is listed once, under the first source.
+// or a folder listed twice) is listed once, under the first source; Ollama
+// tags naming one blob are each listed.
 func DiscoverIn(srcs []Source) []Model {
 	var cands []found
 	for _, s := range srcs {
@@ -117,21 +118,27 @@ func DiscoverIn(srcs []Source) []Model {
 	if err != nil {
 		avail = 0
 	}
-	seen := map[string]bool{}
+	seen := map[string]string{} // real path -> source that listed it
 	var out []Model
 	for _, c := range cands {
 		real, err := filepath.EvalSymlinks(c.path)
 		if err != nil {
 			continue
 		}
-		if seen[real] {
+		// Ollama tags that share a blob are aliases users know apart,
+		// so each is listed; other duplicates are one file seen twice.
+		if src, dup := seen[real]; dup && !(src == SourceOllama && c.source == SourceOllama) {
 			continue
 		}
-		seen[real] = true
+		seen[real] = c.source
 		m := Model{Name: c.name, Path: c.path, Source: c.source, Repo: c.repo}
 		meta, err := ReadMeta(c.path)
+		if err == nil && meta.Params == 0 {
+			err = errNoTensors
+		}
 		if err != nil {
-			m.Err = err.Error()
+			// The reader's message names the path, which is listed already.
+			m.Err = strings.TrimPrefix(err.Error(), c.path+": ")
 			if fi, serr := os.Stat(c.path); serr == nil {
 				m.FileSize = fi.Size()
 			}

@@ -145,6 +145,23 @@ func (f Fit) MarshalText() ([]byte, error) {
 	return []byte("unknown"), nil
 }
 
+// UnmarshalText reads what MarshalText writes.
+func (f *Fit) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "ok":
+		*f = FitOK
+	case "tight":
+		*f = FitTight
+	case "no":
+		*f = FitNo
+	case "unknown":
+		*f = FitUnknown
+	default:
+		return fmt.Errorf("unknown fit %q", b)
+	}
+	return nil
+}
+
 // FitFor classifies need against available bytes (0 available: unknown).
 func FitFor(need, available uint64) Fit {
 	switch {
@@ -257,6 +274,16 @@ func CheckFit(m *Meta, ctx int) FitReport {
 		}
 	}
 	return r
+}
+
+// CheckFitPath reads the model file's header and runs CheckFit: the check
+// to run before loading a model with a context of ctx tokens (0: default).
+func CheckFitPath(path string, ctx int) (FitReport, error) {
+	m, err := ReadMeta(path)
+	if err != nil {
+		return FitReport{}, err
+	}
+	return CheckFit(m, ctx), nil
 }
 
 // smallerCatalogModel names the largest catalog model that fits comfortably.

@@ -10,9 +10,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -159,8 +161,16 @@ func Pull(ctx context.Context, spec string, opts PullOptions) (*PullResult, erro
 	if err != nil {
 		return nil, err
 	}
-	// A catalog name or a plain file URL can be checked against the disk
-	// before any network use.
+	// A catalog model already on disk elsewhere (HF cache, LM Studio, ...)
+	// is used where it is, without any network use.
+	if e, ok := CatalogLookup(spec); ok && opts.Dir == "" {
+		for _, c := range listCandidates(DefaultSources()) {
+			if filepath.Base(c.path) == e.File && isRegular(c.path) {
+				fi, _ := os.Stat(c.path)
+				return &PullResult{Path: c.path, Size: fi.Size(), AlreadyPresent: true}, nil
+			}
+		}
+	}
 	p.t, err = p.resolveTarget(ctx, spec)
 	if err != nil {
 		return nil, err
@@ -588,6 +598,9 @@ func (p *puller) copyBody(ctx context.Context, cancel context.CancelCauseFunc, f
 		if n > 0 {
 			watchdog.Reset(stall)
 			if _, err := f.Write(buf[:n]); err != nil {
+				if errors.Is(err, syscall.ENOSPC) {
+					return fmt.Errorf("%w: the disk filled up while writing %s: %v", ErrNoSpace, p.part, err)
+				}
 				return fmt.Errorf("writing %s: %w", p.part, err)
 			}
 			p.hash.Write(buf[:n])

@@ -309,6 +309,11 @@ func TestPullRejectsNonGGUF(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
 		t.Errorf("left behind: %v", ents)
 	}
+	// A well-formed GGUF without tensors is no model either.
+	srv.files[tKey] = emptyGGUF()
+	if _, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir)); !errors.Is(err, ErrNotGGUF) || !strings.Contains(err.Error(), "no tensors") {
+		t.Fatalf("tensorless GGUF: %v", err)
+	}
 }
 
 func TestPullHTTPErrors(t *testing.T) {
@@ -610,3 +615,41 @@ func mustRead(t *testing.T, p string) []byte {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestPullUnknownLength(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	content := tinyBytes(t)
+	srv.add("x/tiny.gguf", content)
+	var last Progress
+	opts := pullOpts(srv, t.TempDir())
+	opts.Progress = func(p Progress) { last = p }
+	res, err := Pull(context.Background(), srv.URL+"/chunked/x/tiny.gguf", opts)
+	if err != nil || res.Verified || !bytes.Equal(mustRead(t, res.Path), content) {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if last.Phase != PhaseDone || last.Total != int64(len(content)) {
+		t.Errorf("last progress %+v", last)
+	}
+}
+
+func TestPullCatalogUsesFileAlreadyOnDisk(t *testing.T) {
+	home := isolate(t)
+	srv := newHFServer(t)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	if HasLocalModels() {
+		t.Fatal("empty home has models")
+	}
+	p := filepath.Join(home, ".lmstudio/models/bartowski/Qwen2.5-0.5B-Instruct-GGUF", tFile)
+	tinyModel(t, p, "", true)
+	if !HasLocalModels() {
+		t.Fatal("LM Studio model not seen")
+	}
+	res, err := Pull(context.Background(), "qwen2.5-0.5b", PullOptions{})
+	if err != nil || !res.AlreadyPresent || res.Path != p {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if len(srv.log()) != 0 {
+		t.Errorf("requests made: %v", srv.log())
+	}
+}

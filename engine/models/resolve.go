@@ -88,6 +88,11 @@ func resolveIn(arg string, srcs []Source) (string, error) {
 	return "", &NotFoundError{Name: arg, Similar: similarNames(arg, cands)}
 }
 
+// HasLocalModels reports whether any GGUF file is in a place natter looks
+// (without reading headers), e.g. to choose between a first-run download
+// offer and a model picker.
+func HasLocalModels() bool { return len(listCandidates(DefaultSources())) > 0 }
+
 // looksLikePath: names never end in .gguf or start with ./, ../, / or ~.
 func looksLikePath(s string) bool {
 	return strings.HasSuffix(strings.ToLower(s), ".gguf") || filepath.IsAbs(s) ||

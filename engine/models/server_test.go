@@ -46,7 +46,14 @@ func newHFServer(t *testing.T) *hfServer {
 	return s
 }
 
-func (s *hfServer) add(key string, b []byte) { s.files[key] = b }
+func (s *hfServer) add(key string, b []byte) { s.set(func() { s.files[key] = b }) }
+
+// set changes knobs while requests may be in flight.
+func (s *hfServer) set(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+}
 
 func (s *hfServer) log() []string {
 	s.mu.Lock()
@@ -98,6 +105,16 @@ func (s *hfServer) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("X-Linked-Size", fmt.Sprint(len(s.files[key])))
 		http.Redirect(w, r, "/cdn/"+key, http.StatusFound)
+	case strings.HasPrefix(p, "chunked/"): // no length: the size is unknown until the end
+		b, ok := s.files[strings.TrimPrefix(p, "chunked/")]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		for i := 0; i < len(b); i += 4096 {
+			w.Write(b[i:min(i+4096, len(b))])
+			w.(http.Flusher).Flush()
+		}
 	case strings.HasPrefix(p, "plain/"):
 		s.serveFile(w, r, strings.TrimPrefix(p, "plain/"))
 	default:
@@ -131,7 +148,9 @@ func (s *hfServer) serveTree(w http.ResponseWriter, p string) {
 }
 
 func (s *hfServer) serveFile(w http.ResponseWriter, r *http.Request, key string) {
+	s.mu.Lock()
 	b, ok := s.files[key]
+	s.mu.Unlock()
 	if !ok {
 		http.NotFound(w, r)
 		return
@@ -149,8 +168,9 @@ func (s *hfServer) serveFile(w http.ResponseWriter, r *http.Request, key string)
 	if cut {
 		s.cutOnce--
 	}
+	stall := s.stallAfter
 	s.mu.Unlock()
-	if cut || s.stallAfter {
+	if cut || stall {
 		start := 0
 		if rng := r.Header.Get("Range"); rng != "" {
 			fmt.Sscanf(rng, "bytes=%d-", &start)
@@ -163,7 +183,7 @@ func (s *hfServer) serveFile(w http.ResponseWriter, r *http.Request, key string)
 		half := start + (len(b)-start)/2
 		w.Write(b[start:half])
 		w.(http.Flusher).Flush()
-		if s.stallAfter {
+		if stall {
 			select {
 			case <-r.Context().Done():
 			case <-s.release:

@@ -254,6 +254,9 @@ func (p *puller) pickQuant(repo, quant string, files []hfFile) (*target, error) 
 // pick Q4_K_M and Q8_0 does not pick Q8_0_L.
 func hasQuantToken(name, quant string) bool {
 	n, q := strings.ToUpper(path.Base(name)), strings.ToUpper(quant)
+	if q == "" {
+		return false
+	}
 	for i := 0; ; {
 		j := strings.Index(n[i:], q)
 		if j < 0 {
