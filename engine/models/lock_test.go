@@ -1,10 +1,10 @@
 package models
 
 import (
-	"context"
-	"fmt"
 	"bufio"
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
