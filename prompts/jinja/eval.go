@@ -1035,7 +1035,9 @@ func (r *renderer) getAttr(obj Value, name string) (Value, error) {
 // getAttrOnly resolves Python attributes: methods of builtin types,
 // namespace and loop fields, then (for dicts) keys.
 func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
-	missing := Undefined{Hint: fmt.Sprintf("'%s object' has no attribute '%s'", typeName(obj), name)}
+	missing := func() Value {
+		return Undefined{Hint: fmt.Sprintf("'%s object' has no attribute '%s'", typeName(obj), name)}
+	}
 	switch x := obj.(type) {
 	case Undefined:
 		return nil, r.undefinedErr(x)
@@ -1043,7 +1045,7 @@ func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
 		if v, ok := x.D.Get(name); ok {
 			return v, nil
 		}
-		return missing, nil
+		return missing(), nil
 	case *loopObj:
 		return x.attr(r, name), nil
 	case *Dict:
@@ -1053,7 +1055,7 @@ func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
 		if v, ok := x.Get(name); ok {
 			return v, nil
 		}
-		return missing, nil
+		return missing(), nil
 	case string:
 		if m := strMethod(r, x, name); m != nil {
 			return m, nil
@@ -1076,7 +1078,7 @@ func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
 	if unsafeMethod(obj, name) {
 		return Undefined{Hint: fmt.Sprintf("access to attribute '%s' of '%s' object is unsafe.", name, typeName(obj))}, nil
 	}
-	return missing, nil
+	return missing(), nil
 }
 
 func unsafeMethod(obj Value, name string) bool {
