@@ -305,6 +305,8 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 		if w := CheckFit(&m, 0).Warning(); w != "" {
 			fmt.Fprintln(stderr, "warning: "+w)
 		}
+	} else {
+		opts.Warn = func(w string) { fmt.Fprintln(stderr, "warning: "+w) }
 	}
 
 	var pp *ProgressPrinter

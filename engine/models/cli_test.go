@@ -255,3 +255,29 @@ func TestProgressPrinter(t *testing.T) {
 		t.Error("helpers")
 	}
 }
+
+func TestPullCmdWarnsWhenTooBig(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	content := tinyBytes(t)
+	srv.add("x/tiny.gguf", content)
+	fakeMemory(t, uint64(len(content))) // less than the file plus the runtime
+	var out, errb bytes.Buffer
+	code := RunPullCmd(context.Background(), []string{srv.URL + "/plain/x/tiny.gguf", "-o", t.TempDir(), "-q"}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	// Before the download (file size) and after it (full estimate from the header).
+	if !strings.Contains(errb.String(), "will not run well here") || !strings.Contains(errb.String(), "smaller") || strings.Count(errb.String(), "warning:") < 3 {
+		t.Errorf("warnings: %s", errb.String())
+	}
+
+	// A catalog model is checked before any request.
+	fakeMemory(t, 1_000_000_000)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	errb.Reset()
+	RunPullCmd(context.Background(), []string{"qwen3-4b", "-q"}, &out, &errb)
+	if !strings.Contains(errb.String(), "warning: this model needs about") || !strings.Contains(errb.String(), "HTTP 404") {
+		t.Errorf("catalog warning: %s", errb.String())
+	}
+}

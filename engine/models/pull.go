@@ -93,6 +93,9 @@ type PullOptions struct {
 	// FreeSpace reports the bytes free in dir; default statfs. An error
 	// skips the check (unknown).
 	FreeSpace func(dir string) (uint64, error)
+	// Warn receives advice that does not stop the pull (the file will not
+	// fit in free memory).
+	Warn func(string)
 	// Validate checks the finished .part before it is renamed; default ValidateGGUF.
 	Validate func(path string) error
 
@@ -133,6 +136,7 @@ type puller struct {
 	resumed   int64
 	total     int64
 	attempt   int
+	warned    bool
 	serverSHA string
 
 	lastReport time.Time
@@ -394,6 +398,19 @@ func (p *puller) expectedSHA() string {
 	return p.serverSHA
 }
 
+// warnMemory tells the caller, once, when the file alone is larger than
+// the memory free now (the full estimate needs the header, read after).
+func (p *puller) warnMemory() {
+	if p.warned || p.opts.Warn == nil {
+		return
+	}
+	p.warned = true
+	if avail, err := AvailableMemory(); err == nil && uint64(p.total)+runtimeOverhead > avail {
+		p.opts.Warn(fmt.Sprintf("%s is %s but only %s of memory is free: it will not run well here; a smaller quantization or model would fit better",
+			p.t.FileName, HumanBytes(uint64(p.total)), HumanBytes(avail)))
+	}
+}
+
 // retryableError marks failures worth another attempt (a dropped or
 // stalled connection, a 5xx).
 type retryableError struct{ err error }
@@ -545,6 +562,7 @@ func (p *puller) download(ctx context.Context) error {
 			return fmt.Errorf("%w in %s: %s needed, %s free", ErrNoSpace, p.dir,
 				HumanBytes(need), HumanBytes(free))
 		}
+		p.warnMemory()
 	}
 
 	f, err := os.OpenFile(p.part, os.O_WRONLY|os.O_CREATE, 0o644)
