@@ -291,6 +291,9 @@ func ParsePrompt(path, name, source, text string) (*Prompt, error) {
 			}
 		}
 	}
+	if strings.TrimSpace(body) == "" {
+		return nil, &FileError{Path: path, Line: bodyLine, Col: 1, Msg: "the prompt text after the front matter is empty"}
+	}
 	t, err := template.New(path).Option("missingkey=error").Parse(body)
 	if err != nil {
 		return nil, templateFileError(path, bodyLine, text, err)
@@ -526,12 +529,33 @@ func (l *Library) Watch(ctx context.Context, interval time.Duration, onChange fu
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// Errors already reported by LoadLibrary are not reported again.
 	var lastErr string
+	if err := errors.Join(l.Errors()...); err != nil {
+		lastErr = err.Error()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		// Let a file that is being written settle before reading it, so a
+		// half-written save is not taken for the new version.
+		s1, _ := l.scan()
+		l.mu.RLock()
+		same := sameStamps(s1, l.stamps)
+		l.mu.RUnlock()
+		if same {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(min(interval/2, 100*time.Millisecond)):
+		}
+		if s2, _ := l.scan(); !sameStamps(s1, s2) {
+			continue
 		}
 		changed, err := l.Reload()
 		es := ""
@@ -543,4 +567,18 @@ func (l *Library) Watch(ctx context.Context, interval time.Duration, onChange fu
 		}
 		lastErr = es
 	}
+}
+
+// SystemPrompt renders the named prompt; an unknown name gets an error
+// listing the names that exist.
+func (l *Library) SystemPrompt(name string, v Vars) (string, *Prompt, error) {
+	p, ok := l.Get(name)
+	if !ok {
+		return "", nil, fmt.Errorf("no prompt named %q (available: %s)", name, strings.Join(l.Names(), ", "))
+	}
+	text, err := p.Render(v)
+	if err != nil {
+		return "", p, err
+	}
+	return text, p, nil
 }

@@ -70,6 +70,7 @@ func TestFrontMatterErrors(t *testing.T) {
 		{"---\nname: x\n---\nline one\nHello {{.Nmae}}\n", 5, 9, "Nmae"},
 		{"---\nname: x\n---\n\nbad {{if}}", 5, 1, "missing value for if"},
 		{"---\nname: x\n---\nok\n{{ nosuch .X }}", 5, 4, `function "nosuch" not defined`},
+		{"---\nname: x\n---\n  \n", 4, 1, "empty"},
 		{"---\nname: x\n---\nok\nxx{{range 1000000000}}{{range 1000000000}}.{{end}}{{end}}", 5, 11, "range over a number"},
 	}
 	for _, c := range cases {
@@ -240,4 +241,34 @@ func FuzzParsePrompt(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSystemPrompt(t *testing.T) {
+	lib, err := LoadLibrary("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, p, err := lib.SystemPrompt("translator", Vars{Extra: map[string]string{"To": "Welsh"}})
+	if err != nil || p.Name != "translator" || !strings.Contains(text, "into Welsh.") {
+		t.Fatalf("%q %v", text, err)
+	}
+	if _, _, err := lib.SystemPrompt("nope", Vars{}); err == nil || !strings.Contains(err.Error(), "coder, concise, default") {
+		t.Fatalf("unknown name: %v", err)
+	}
+}
+
+func TestWatchDoesNotRepeatStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "bad.md"), []byte("---\ntemperature: x\n---\n"), 0o644)
+	lib, err := LoadLibrary(dir)
+	if err == nil {
+		t.Fatal("want startup error")
+	}
+	calls := make(chan error, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	lib.Watch(ctx, 10*time.Millisecond, func(err error) { calls <- err })
+	if len(calls) != 0 {
+		t.Fatalf("startup error reported again by Watch: %v", <-calls)
+	}
 }

@@ -241,13 +241,16 @@ type FileTemplate struct {
 // LoadFileTemplate reads a chat template file; the first read must succeed.
 func LoadFileTemplate(path, name string, opt JinjaOptions) (*FileTemplate, error) {
 	ft := &FileTemplate{path: path, name: name, opt: opt}
-	if _, err := ft.refresh(); err != nil {
-		return nil, err
+	for try := 0; try < 20; try++ {
+		if _, err := ft.refresh(); err != nil {
+			return nil, err
+		}
+		if ft.cur != nil {
+			return ft, nil
+		}
+		time.Sleep(10 * time.Millisecond) // the file is being written
 	}
-	if ft.cur == nil {
-		return nil, ft.lastErr
-	}
-	return ft, nil
+	return nil, fmt.Errorf("%s: the file keeps changing", path)
 }
 
 // refresh re-reads the file if it changed; changed reports a successful reload.
@@ -267,7 +270,14 @@ func (ft *FileTemplate) refresh() (changed bool, err error) {
 		ft.lastErr = err
 		return false, err
 	}
+	if st2, err := os.Stat(ft.path); err != nil || !st2.ModTime().Equal(st.ModTime()) || st2.Size() != int64(len(data)) {
+		return false, nil // being written; try again on the next render
+	}
 	ft.modTime, ft.size = st.ModTime(), st.Size()
+	if strings.TrimSpace(string(data)) == "" {
+		ft.lastErr = fmt.Errorf("%s: the template file is empty", ft.path)
+		return false, ft.lastErr
+	}
 	t, err := NewJinja(ft.name, string(data), ft.opt)
 	if err != nil {
 		ft.lastErr = fmt.Errorf("%s: %w", ft.path, err)

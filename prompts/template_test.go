@@ -139,6 +139,10 @@ func TestFileTemplateHotReloadKeepsLastGood(t *testing.T) {
 	if e := ft.Err(); !errors.As(e, &je) || je.Line != 2 || !strings.Contains(e.Error(), p) {
 		t.Fatalf("error should name file and line 2: %v", e)
 	}
+	writeLater(t, p, "")
+	if out, _ := ft.Render(msgs, false); out != "v2:a" || ft.Err() == nil {
+		t.Fatalf("empty file should keep v2: %q %v", out, ft.Err())
+	}
 	writeLater(t, p, "v3")
 	if out, _ := ft.Render(msgs, false); out != "v3" || ft.Err() != nil {
 		t.Fatalf("fixed file: %q %v", out, ft.Err())

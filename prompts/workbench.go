@@ -1,13 +1,17 @@
 package prompts
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 )
 
 // ChainConfig says how to pick a conversation's chat template.
 type ChainConfig struct {
-	// Override is the --chat-template value (NAME or FILE); "" uses the model's.
+	// Override is the --chat-template value (NAME or FILE); "" uses
+	// ConfigDir/templates/ModelName.jinja when that exists, else the model's.
 	Override  string
+	ModelName string // model file name without .gguf, for per-model overrides
 	ConfigDir string // for NAME overrides (ConfigDir())
 	// ModelTemplate is the GGUF's tokenizer.chat_template ("" if none).
 	ModelTemplate string
@@ -35,6 +39,11 @@ func (b brokenTemplate) Render([]Message, bool) (string, error) {
 // so Chain.FallbackReason explains the fallback.
 func BuildChain(c ChainConfig) (*Chain, error) {
 	var primary ChatTemplate
+	if c.Override == "" && c.ModelName != "" && c.ConfigDir != "" && !strings.ContainsAny(c.ModelName, `/\`) {
+		if _, err := os.Stat(filepath.Join(c.ConfigDir, "templates", c.ModelName+".jinja")); err == nil {
+			c.Override = c.ModelName
+		}
+	}
 	switch {
 	case c.Override != "":
 		path, name, err := ResolveChatTemplate(c.Override, c.ConfigDir)

@@ -60,6 +60,18 @@ func TestBuildChainOverride(t *testing.T) {
 	if info := DescribeTemplate(c); info.Path != p || !strings.Contains(info.Origin, "user override") {
 		t.Fatalf("%+v", info)
 	}
+	// Named after the model: picked up without --chat-template.
+	c, err = BuildChain(ChainConfig{ModelName: "plain", ConfigDir: cfg, ModelTemplate: "ignored"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, used, _ := c.RenderWith([]Message{{Role: RoleUser, Content: "hi"}}, true); used != "user:plain" {
+		t.Fatalf("per-model override not used: %s", used)
+	}
+	c, _ = BuildChain(ChainConfig{ModelName: "other", ConfigDir: cfg, ModelTemplate: "M"})
+	if out, used, _ := c.RenderWith(nil, true); used != "gguf:jinja" || out != "M" {
+		t.Fatalf("%q %s", out, used)
+	}
 	if _, err := BuildChain(ChainConfig{Override: "missing", ConfigDir: cfg}); err == nil {
 		t.Fatal("unknown override must be an error")
 	}
