@@ -3,6 +3,8 @@ package jinja
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +73,75 @@ func renderCase(tmpl *Template, raw Value) (string, error) {
 // Python Jinja2 (configured like transformers) and requires byte-identical
 // output, or an error from both.
 func TestDifferentialJinja2(t *testing.T) {
+	convData, err := os.ReadFile("../testdata/conversations.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []json.RawMessage
+	if err := json.Unmarshal(convData, &cases); err != nil {
+		t.Fatal(err)
+	}
+	differential(t, cases)
+}
+
+// TestDifferentialRandomConversations does the same with generated
+// conversations: random roles, whitespace, Unicode and template-like text.
+func TestDifferentialRandomConversations(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short mode")
+	}
+	n, seed := 25, uint64(2026)
+	// Longer ad-hoc runs: NATTER_JINJA_RANDOM=count[,seed].
+	if v := os.Getenv("NATTER_JINJA_RANDOM"); v != "" {
+		fmt.Sscanf(strings.Replace(v, ",", " ", 1), "%d %d", &n, &seed)
+	}
+	rng := rand.New(rand.NewPCG(4, seed))
+	var cases []json.RawMessage
+	for i := 0; i < n; i++ {
+		b, _ := json.Marshal(randomCase(rng, i))
+		cases = append(cases, b)
+	}
+	differential(t, cases)
+}
+
+var contentPieces = []string{"hello", "world", " ", "  ", "\n", "\n\n", "\t", "é", "日本語", "👍🏽", "{{ x }}", "{% if %}",
+	"{#", "#}", "<|im_end|>", "<think>", "</think>", "\"", "'", "\\", "[INST]", "</s>", "%s", "{}", "\u2028", "\r\n", "0", "None", "true"}
+
+func randomContent(rng *rand.Rand) string {
+	var b strings.Builder
+	for n := rng.IntN(8); n > 0; n-- {
+		p := contentPieces[rng.IntN(len(contentPieces))]
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+func randomCase(rng *rand.Rand, i int) map[string]any {
+	var msgs []any
+	if rng.IntN(2) == 0 {
+		msgs = append(msgs, map[string]any{"role": "system", "content": randomContent(rng)})
+	}
+	turns := 1 + rng.IntN(4)
+	for j := 0; j < turns; j++ {
+		msgs = append(msgs, map[string]any{"role": "user", "content": randomContent(rng)})
+		if j == turns-1 && rng.IntN(2) == 0 {
+			break
+		}
+		a := map[string]any{"role": "assistant", "content": randomContent(rng)}
+		if rng.IntN(3) == 0 {
+			a["reasoning_content"] = randomContent(rng)
+		}
+		msgs = append(msgs, a)
+	}
+	c := map[string]any{"name": fmt.Sprintf("random-%d", i), "messages": msgs,
+		"add_generation_prompt": rng.IntN(3) != 0, "bos_token": "<s>", "eos_token": "</s>"}
+	if rng.IntN(3) == 0 {
+		c["vars"] = map[string]any{"enable_thinking": rng.IntN(2) == 0}
+	}
+	return c
+}
+
+func differential(t *testing.T, cases []json.RawMessage) {
 	dir := sharedTemplatesDir(t)
 	dirs := []string{dir}
 	// More templates can be checked ad hoc: NATTER_JINJA_TEMPLATES=dir1:dir2.
@@ -91,14 +162,6 @@ func TestDifferentialJinja2(t *testing.T) {
 	}
 	if len(paths) == 0 {
 		t.Skip("no templates in " + dir)
-	}
-	convData, err := os.ReadFile("../testdata/conversations.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []json.RawMessage
-	if err := json.Unmarshal(convData, &cases); err != nil {
-		t.Fatal(err)
 	}
 	type tref struct {
 		Name string `json:"name"`
