@@ -617,3 +617,75 @@ func TestQuitFlushesScrollbackFirst(t *testing.T) {
 		t.Fatal("the live region is not cleared on quit")
 	}
 }
+
+func TestEditorRoundTrip(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	h.typeText("draft text")
+	// The editor itself needs a terminal; its two file steps do not.
+	msg := openEditor(h.m.expandPastes(h.m.input.Value()))().(editorReadyMsg)
+	if msg.err != nil {
+		t.Fatal(msg.err)
+	}
+	b, err := os.ReadFile(msg.path)
+	if err != nil || string(b) != "draft text" {
+		t.Fatalf("temp file holds %q (%v)", b, err)
+	}
+	if err := os.WriteFile(msg.path, []byte("edited\nin the editor\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.send(readEditorFile(editorDoneMsg{path: msg.path})())
+	if v := h.m.input.Value(); v != "edited\nin the editor" {
+		t.Fatalf("input after editing: %q", v)
+	}
+	if _, err := os.Stat(msg.path); !os.IsNotExist(err) {
+		t.Fatal("temp file left behind")
+	}
+	// A failed editor keeps the input as it was.
+	h.send(editorTextMsg{err: errors.New("exit status 1")})
+	if v := h.m.input.Value(); v != "edited\nin the editor" || !strings.Contains(h.m.errLine, "editor") {
+		t.Fatalf("after a failed editor: input %q, err %q", v, h.m.errLine)
+	}
+}
+
+// Whatever is on screen, the live region never outgrows the window.
+func TestViewFitsTheWindow(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		for _, sz := range [][2]int{{80, 24}, {40, 12}, {120, 40}} {
+			g := newFakeGen(tokens(strings.Repeat("word ", 400)+"\n\n```\n"+strings.Repeat("code line\n", 60), 5)...)
+			g.gate, g.pauseAfter = make(chan struct{}), 300
+			h := newHarness(t, Config{Gen: g, Fullscreen: full}, sz[0], sz[1])
+			check := func(what string) {
+				t.Helper()
+				v := h.m.View().Content
+				lines := strings.Split(v, "\n")
+				if len(lines) > sz[1] {
+					t.Errorf("full=%v %dx%d %s: %d lines", full, sz[0], sz[1], what, len(lines))
+				}
+				if full && len(lines) != sz[1] {
+					t.Errorf("full=%v %dx%d %s: fullscreen view has %d lines", full, sz[0], sz[1], what, len(lines))
+				}
+				for _, l := range lines {
+					if w := ansi.StringWidth(l); w > sz[0] {
+						t.Errorf("full=%v %dx%d %s: line of width %d: %q", full, sz[0], sz[1], what, w, ansi.Strip(l))
+						break
+					}
+				}
+			}
+			check("empty")
+			h.typeText("?")
+			check("help")
+			h.key(tea.KeyEscape, 0)
+			for range 12 {
+				h.typeText("a long line of input text ")
+				h.key(tea.KeyEnter, tea.ModShift)
+			}
+			check("tall input")
+			h.enter()
+			h.waitFor("streaming", func(m Model) bool { return m.cur != nil && m.cur.tokens == 300 })
+			check("streaming")
+			close(g.gate)
+			h.waitFor("done", func(m Model) bool { return m.cur == nil })
+			check("done")
+		}
+	}
+}

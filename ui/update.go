@@ -573,7 +573,7 @@ func (m *Model) flushReply(r *reply, final bool) {
 	var lines []string
 	if !r.thinkShown && r.think.Len() > 0 && (len(r.doc.blocks) > r.flushed || final) {
 		lines = append(lines, "")
-		lines = append(lines, m.thinkLines(r.think.String(), r.thinkTokens, false)...)
+		lines = append(lines, m.thinkLinesHint(r.think.String(), r.thinkTokens, false, false)...)
 		r.thinkShown = true
 	}
 	for _, b := range r.doc.blocks[r.flushed:] {

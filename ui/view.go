@@ -82,6 +82,9 @@ func (m Model) bottom() []string {
 		}
 		return append(out, m.statusLine())
 	}
+	if m.fullscreen {
+		out = append(out, m.st.dim.Render(strings.Repeat("─", max(m.width, 1))))
+	}
 	out = append(out, strings.Split(strings.TrimRight(m.input.View(), "\n"), "\n")...)
 	out = append(out, m.completionLines()...)
 	switch {
@@ -292,15 +295,25 @@ func (m Model) footerLine(f string) string {
 // thinkLines shows reasoning: one dim line when collapsed, the dimmed text
 // when expanded (the last lines only while it is still streaming).
 func (m Model) thinkLines(text string, tokens int, live bool) []string {
+	return m.thinkLinesHint(text, tokens, live, true)
+}
+
+// thinkLinesHint: hint is false for text going into the scrollback, where
+// the toggle key can no longer change it.
+func (m Model) thinkLinesHint(text string, tokens int, live, hint bool) []string {
 	label := "thought"
 	if live {
 		label = "thinking…"
 	}
 	count := fmt.Sprintf("%s tokens", commas(tokens))
-	if !m.showThinking {
-		return []string{m.st.think.Render(fmt.Sprintf("  ▸ %s · %s  (ctrl+t to show)", label, count))}
+	show, hide := "  (ctrl+t to show)", "  (ctrl+t to hide)"
+	if !hint {
+		show, hide = "", ""
 	}
-	out := []string{m.st.think.Render(fmt.Sprintf("  ▾ %s · %s  (ctrl+t to hide)", label, count))}
+	if !m.showThinking {
+		return []string{m.st.think.Render(fmt.Sprintf("  ▸ %s · %s%s", label, count, show))}
+	}
+	out := []string{m.st.think.Render(fmt.Sprintf("  ▾ %s · %s%s", label, count, hide))}
 	text = strings.TrimSpace(text)
 	if live && len(text) > 2000 {
 		text = "…" + text[len(text)-2000:]
@@ -465,7 +478,7 @@ func (m Model) helpView() string {
 	for i, l := range lines {
 		lines[i] = ansi.Truncate(l, inner, "…")
 	}
-	if room := m.height - 3; len(lines) > room && room > 0 {
+	if room := m.height - 4; len(lines) > room && room > 0 {
 		lines = append(lines[:max(room-1, 0)], m.st.dim.Render("… (a taller window shows the rest)"))
 	}
 	box := m.st.box.Width(inner + 4).Render(strings.Join(lines, "\n"))
