@@ -14,7 +14,9 @@ endif
 export CGO_ENABLED  := 1
 export CGO_CFLAGS   := $(OPTFLAGS)
 export CGO_CXXFLAGS := $(OPTFLAGS)
-export CGO_CPPFLAGS  = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(OLLAMA_DIR)/ml/backend/ggml/ggml/include
+GGML_DIR   = $(OLLAMA_DIR)/ml/backend/ggml/ggml
+# The last two are for engine/ggmlamx, which builds ggml's AMX kernels.
+export CGO_CPPFLAGS  = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(GGML_DIR)/include -I$(GGML_DIR)/src -I$(GGML_DIR)/src/ggml-cpu
 
 # Models generated for benchmarks live here (git-ignored).
 BENCH_DIR := testdata/bench

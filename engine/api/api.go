@@ -21,9 +21,10 @@ type Sampling struct {
 	Seed          uint32  `json:"seed"`
 }
 
-// DefaultSampling is what natter uses when the user sets nothing.
+// DefaultSampling is what natter uses when the user sets nothing (llama.cpp's
+// defaults, so greedy output matches upstream tools).
 func DefaultSampling() Sampling {
-	return Sampling{Temperature: 0.7, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.1, RepeatLastN: 64, Seed: 0xFFFFFFFF}
+	return Sampling{Temperature: 0.8, TopK: 40, TopP: 0.95, MinP: 0.05, RepeatPenalty: 1.0, RepeatLastN: 64, Seed: SeedRandom}
 }
 
 // SeedRandom asks for a random seed.

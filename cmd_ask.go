@@ -1,0 +1,303 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"golang.org/x/term"
+
+	"natter/engine"
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+func init() {
+	register("ask", "answer one prompt and exit (stdin is included as context)", runAsk)
+	register("bench", "measure prompt (pp) and generation (tg) speed", runBench)
+	register("version", "print version and llama.cpp build features", runVersion)
+}
+
+// modelFlags are the flags every command that loads a model takes.
+type modelFlags struct {
+	model     string
+	ctx       int
+	threads   int
+	batch     int
+	flashAttn string
+	cacheType string
+	verbose   bool
+}
+
+func (m *modelFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&m.model, "m", "", "model: a GGUF path (default $NATTER_MODEL)")
+	fs.StringVar(&m.model, "model", "", "same as -m")
+	fs.IntVar(&m.ctx, "ctx", 0, "context size in tokens (0 = min(4096, the model's))")
+	fs.IntVar(&m.threads, "t", engine.PhysicalCores(), "CPU threads")
+	fs.IntVar(&m.threads, "threads", engine.PhysicalCores(), "same as -t")
+	fs.IntVar(&m.batch, "batch", 2048, "prompt batch size")
+	fs.StringVar(&m.flashAttn, "flash-attn", "auto", "flash attention: auto, on, off")
+	fs.StringVar(&m.cacheType, "cache-type", "f16", "KV cache type: f16, q8_0, q4_0, f32, bf16")
+	fs.BoolVar(&m.verbose, "verbose", false, "show llama.cpp logs on stderr")
+}
+
+func (m *modelFlags) check() error {
+	switch {
+	case m.ctx < 0 || m.ctx > 0 && m.ctx < 16:
+		return fmt.Errorf("--ctx %d: must be 0 (automatic) or at least 16", m.ctx)
+	case m.threads < 1 || m.threads > 1024:
+		return fmt.Errorf("--threads %d: must be between 1 and 1024", m.threads)
+	case m.batch < 1:
+		return fmt.Errorf("--batch %d: must be at least 1", m.batch)
+	}
+	switch m.flashAttn {
+	case "auto", "on", "off":
+	default:
+		return fmt.Errorf("--flash-attn %q: want auto, on or off", m.flashAttn)
+	}
+	switch m.cacheType {
+	case "f16", "q8_0", "q4_0", "f32", "bf16":
+	default:
+		return fmt.Errorf("--cache-type %q: want f16, q8_0, q4_0, f32 or bf16", m.cacheType)
+	}
+	return nil
+}
+
+// resolveModel finds the model to load: the flag, else $NATTER_MODEL.
+func (m *modelFlags) resolveModel() (string, error) {
+	p := m.model
+	if p == "" {
+		p = os.Getenv("NATTER_MODEL")
+	}
+	if p == "" {
+		return "", errors.New("no model: pass -m PATH or set NATTER_MODEL to a GGUF file")
+	}
+	return resolveModelName(p)
+}
+
+// setupLogs sends llama.cpp logs to the state dir's log file (or stderr with
+// --verbose) and returns a function that closes it.
+func (m *modelFlags) setupLogs() func() {
+	if m.verbose {
+		engine.SetLogOutput(os.Stderr)
+		return func() {}
+	}
+	dir := stateDir()
+	if err := os.MkdirAll(dir, 0o700); err == nil {
+		if f, err := os.OpenFile(dir+"/llama.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+			engine.SetLogOutput(f)
+			return func() { engine.SetLogOutput(nil); f.Close() }
+		}
+	}
+	engine.SetLogOutput(nil)
+	return func() {}
+}
+
+func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Engine, error) {
+	return engine.Load(engine.Options{
+		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
+		FlashAttn: m.flashAttn, CacheType: m.cacheType, Progress: progress,
+	})
+}
+
+// samplingFlags are the generation flags of ask and the chat.
+type samplingFlags struct {
+	temp, topP, minP, repeatPenalty float64
+	topK, maxTokens                 int
+	seed                            int64
+}
+
+func (s *samplingFlags) register(fs *flag.FlagSet) {
+	d := api.DefaultSampling()
+	fs.Float64Var(&s.temp, "temp", float64(d.Temperature), "temperature (0 = greedy)")
+	fs.IntVar(&s.topK, "top-k", d.TopK, "top-k sampling (0 = off)")
+	fs.Float64Var(&s.topP, "top-p", float64(d.TopP), "top-p sampling (1 = off)")
+	fs.Float64Var(&s.minP, "min-p", float64(d.MinP), "min-p sampling (0 = off)")
+	fs.Float64Var(&s.repeatPenalty, "repeat-penalty", float64(d.RepeatPenalty), "repeat penalty (1 = off)")
+	fs.Int64Var(&s.seed, "seed", -1, "random seed (-1 = random)")
+	fs.IntVar(&s.maxTokens, "n", -1, "maximum tokens to generate (-1 = until the model stops)")
+	fs.IntVar(&s.maxTokens, "max-tokens", -1, "same as -n")
+}
+
+func (s *samplingFlags) sampling() (api.Sampling, error) {
+	bad := func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) }
+	switch {
+	case bad(s.temp) || s.temp < 0 || s.temp > 100:
+		return api.Sampling{}, fmt.Errorf("--temp %v: must be between 0 and 100", s.temp)
+	case s.topK < 0:
+		return api.Sampling{}, fmt.Errorf("--top-k %d: must not be negative", s.topK)
+	case bad(s.topP) || s.topP < 0 || s.topP > 1:
+		return api.Sampling{}, fmt.Errorf("--top-p %v: must be between 0 and 1", s.topP)
+	case bad(s.minP) || s.minP < 0 || s.minP > 1:
+		return api.Sampling{}, fmt.Errorf("--min-p %v: must be between 0 and 1", s.minP)
+	case bad(s.repeatPenalty) || s.repeatPenalty <= 0 || s.repeatPenalty > 10:
+		return api.Sampling{}, fmt.Errorf("--repeat-penalty %v: must be above 0 and at most 10", s.repeatPenalty)
+	case s.seed < -1 || s.seed >= math.MaxUint32:
+		return api.Sampling{}, fmt.Errorf("--seed %d: must be -1 or between 0 and %d", s.seed, uint32(math.MaxUint32-1))
+	case s.maxTokens < -1 || s.maxTokens == 0:
+		return api.Sampling{}, fmt.Errorf("-n %d: must be -1 or positive", s.maxTokens)
+	}
+	out := api.DefaultSampling()
+	out.Temperature, out.TopK, out.TopP = float32(s.temp), s.topK, float32(s.topP)
+	out.MinP, out.RepeatPenalty = float32(s.minP), float32(s.repeatPenalty)
+	if s.seed >= 0 {
+		out.Seed = uint32(s.seed)
+	}
+	return out, nil
+}
+
+func runAsk(args []string) int {
+	fs := newFlagSet("ask", "ask [flags] PROMPT...   (or: natter ask - < prompt.txt)")
+	var mf modelFlags
+	var sf samplingFlags
+	mf.register(fs)
+	sf.register(fs)
+	system := fs.String("system", "", "system prompt")
+	raw := fs.Bool("raw", false, "plain completion: no chat template")
+	stats := fs.Bool("stats", false, "print generation statistics to stderr")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagError(fs, err)
+	}
+	if err := mf.check(); err != nil {
+		return usageError(fs, "%v", err)
+	}
+	sampling, err := sf.sampling()
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	prompt, err := askPrompt(pos, os.Stdin)
+	if err != nil {
+		if errors.Is(err, errNoPrompt) {
+			return usageError(fs, "%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+		return exitError
+	}
+	path, err := mf.resolveModel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+		return exitError
+	}
+	defer mf.setupLogs()()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	eng, err := mf.load(path, func(float32) bool { return ctx.Err() == nil })
+	if err != nil {
+		if ctx.Err() != nil {
+			return exitInterrupted
+		}
+		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+		return exitError
+	}
+	defer eng.Close()
+
+	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens}
+	if *raw {
+		req.Raw, req.Prompt = true, prompt
+	} else {
+		if *system != "" {
+			req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleSystem, Content: *system})
+		}
+		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt})
+	}
+	return streamAnswer(ctx, eng, req, os.Stdout, *stats)
+}
+
+// streamAnswer prints the generation as it arrives; on interrupt the partial
+// answer stays printed and the status is 130.
+func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out io.Writer, showStats bool) int {
+	ch, err := eng.Generate(ctx, req)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+		return exitError
+	}
+	w := bufio.NewWriter(out)
+	last := byte('\n')
+	status := exitOK
+	for ev := range ch {
+		switch ev.Kind {
+		case api.EventText:
+			w.WriteString(ev.Text)
+			last = ev.Text[len(ev.Text)-1]
+			if w.Flush() != nil {
+				status = exitError // stdout closed (e.g. piped into head)
+			}
+		case api.EventError:
+			w.Flush()
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", ev.Err)
+			status = exitError
+		case api.EventDone:
+			if last != '\n' {
+				w.WriteByte('\n')
+			}
+			w.Flush()
+			if showStats {
+				printStats(os.Stderr, ev.Stats)
+			}
+			if ev.Stats.StopReason == api.StopCancelled && ctx.Err() != nil {
+				status = exitInterrupted
+			}
+		}
+	}
+	return status
+}
+
+func printStats(w io.Writer, s *api.Stats) {
+	fmt.Fprintf(w, "prompt: %d tokens (%d reused from cache), %.1f tok/s\n", s.PromptTokens, s.CachedTokens, s.PrefillTPS)
+	fmt.Fprintf(w, "reply: %d tokens, %.1f tok/s, first token after %s\n", s.GeneratedTokens, s.DecodeTPS, s.TTFT.Round(100000))
+	fmt.Fprintf(w, "context: %d/%d tokens, stop: %s, template: %s", s.ContextUsed, s.ContextSize, s.StopReason, s.Template)
+	if s.DroppedTurns > 0 {
+		fmt.Fprintf(w, ", %d oldest turns left out", s.DroppedTurns)
+	}
+	fmt.Fprintln(w)
+}
+
+var errNoPrompt = errors.New("no prompt: give it as arguments, or pipe it in")
+
+// maxStdin bounds what ask reads from a pipe (the context limit applies anyway).
+const maxStdin = 64 << 20
+
+// askPrompt builds the prompt from the arguments and piped stdin:
+// "natter ask -" reads the prompt from stdin; otherwise piped stdin is
+// added after the question as context.
+func askPrompt(args []string, stdin *os.File) (string, error) {
+	question := strings.TrimSpace(strings.Join(args, " "))
+	fromStdin := question == "-"
+	piped := false
+	if st, err := stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice == 0 && !term.IsTerminal(int(stdin.Fd())) {
+		piped = true
+	}
+	var input string
+	if fromStdin || piped {
+		b, err := io.ReadAll(io.LimitReader(stdin, maxStdin+1))
+		if err != nil {
+			return "", fmt.Errorf("reading stdin: %w", err)
+		}
+		if len(b) > maxStdin {
+			return "", fmt.Errorf("stdin is larger than %d MiB", maxStdin>>20)
+		}
+		input = strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	switch {
+	case fromStdin:
+		question = strings.TrimSpace(input)
+	case strings.TrimSpace(input) != "" && question != "":
+		question = question + "\n\n" + strings.TrimRight(input, "\n")
+	case question == "":
+		question = strings.TrimSpace(input)
+	}
+	if question == "" {
+		return "", errNoPrompt
+	}
+	return question, nil
+}

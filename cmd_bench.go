@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/cpu"
+
+	"natter/engine"
+	"natter/engine/api"
+)
+
+// benchResult is one line of `natter bench --json` (field names are stable).
+type benchResult struct {
+	Model           string    `json:"model"`
+	ModelBytes      int64     `json:"model_bytes"`
+	ModelParams     int64     `json:"model_params"`
+	Test            string    `json:"test"`
+	Threads         int       `json:"threads"`
+	TokensPerSecond float64   `json:"tokens_per_second"`
+	Stddev          float64   `json:"stddev"`
+	Repetitions     int       `json:"repetitions"`
+	Samples         []float64 `json:"samples"`
+}
+
+func runBench(args []string) int {
+	fs := newFlagSet("bench", "bench -m PATH [-p 512] [-n 128] [-r 3] [-t N] [--json]")
+	var mf modelFlags
+	mf.register(fs)
+	p := fs.Int("p", 512, "prompt tokens for the prefill test (0 = skip)")
+	n := fs.Int("n", 128, "tokens to generate for the decode test (0 = skip)")
+	reps := fs.Int("r", 3, "repetitions of each test")
+	asJSON := fs.Bool("json", false, "print one JSON object per test")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagError(fs, err)
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q", pos[0])
+	}
+	if err := mf.check(); err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if *p < 0 || *n < 0 || *p == 0 && *n == 0 || *reps < 1 {
+		return usageError(fs, "-p and -n must be >= 0 (not both 0) and -r >= 1")
+	}
+	path, err := mf.resolveModel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
+		return exitError
+	}
+	defer mf.setupLogs()()
+	if mf.ctx == 0 {
+		mf.ctx = max(*p+*n+8, 64)
+	}
+	info := engine.SystemInfo()
+	if *asJSON {
+		fmt.Fprintln(os.Stderr, "system_info:", info)
+	} else {
+		fmt.Println("system_info:", info)
+	}
+	if w := simdWarning(info); w != "" {
+		fmt.Fprintln(os.Stderr, w)
+	}
+	eng, err := mf.load(path, nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
+		return exitError
+	}
+	defer eng.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	mi := eng.Info()
+	var results []benchResult
+	run := func(test string, tokens int, measure func() (float64, error)) error {
+		if _, err := measure(); err != nil { // warm-up, as llama-bench does
+			return err
+		}
+		r := benchResult{Model: filepath.Base(path), ModelBytes: mi.SizeBytes, ModelParams: mi.Params,
+			Test: fmt.Sprintf("%s%d", test, tokens), Threads: eng.Options().Threads, Repetitions: *reps}
+		for range *reps {
+			v, err := measure()
+			if err != nil {
+				return err
+			}
+			r.Samples = append(r.Samples, v)
+		}
+		r.TokensPerSecond, r.Stddev = meanStddev(r.Samples)
+		results = append(results, r)
+		return nil
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	vocab := benchVocab(eng)
+	if *p > 0 {
+		err = run("pp", *p, func() (float64, error) {
+			toks := make([]int32, *p)
+			for i := range toks {
+				toks[i] = vocab[rng.IntN(len(vocab))]
+			}
+			s, err := benchGenerate(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
+			return s.PrefillTPS, err
+		})
+	}
+	if err == nil && *n > 0 {
+		err = run("tg", *n, func() (float64, error) {
+			// n decodes: the first token comes from the prompt's logits.
+			toks := []int32{vocab[rng.IntN(len(vocab))]}
+			s, err := benchGenerate(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: *n + 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
+			return s.DecodeTPS, err
+		})
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
+		return exitError
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		for _, r := range results {
+			enc.Encode(r)
+		}
+		return exitOK
+	}
+	printBenchTable(os.Stdout, mi, results)
+	return exitOK
+}
+
+// benchVocab lists ordinary tokens to build random prompts from.
+func benchVocab(eng *engine.Engine) []int32 {
+	var out []int32
+	for id := int32(0); len(out) < 4096; id++ {
+		t := eng.TokenText(id)
+		if t == "" {
+			if id > 1<<20 {
+				break
+			}
+			if len(out) > 0 && id > 300000 {
+				break
+			}
+			continue
+		}
+		if !strings.HasPrefix(t, "<") {
+			out = append(out, id)
+		}
+		if id > 200000 {
+			break
+		}
+	}
+	return out
+}
+
+// benchGenerate runs one cold generation and returns its stats.
+func benchGenerate(ctx context.Context, eng *engine.Engine, req api.Request) (*api.Stats, error) {
+	if err := eng.Reset(); err != nil {
+		return nil, err
+	}
+	ch, err := eng.Generate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	var stats *api.Stats
+	var gerr error
+	for ev := range ch {
+		switch ev.Kind {
+		case api.EventDone:
+			stats = ev.Stats
+		case api.EventError:
+			gerr = ev.Err
+		}
+	}
+	if gerr != nil {
+		return nil, gerr
+	}
+	if stats.StopReason == api.StopCancelled {
+		return nil, context.Canceled
+	}
+	return stats, nil
+}
+
+func meanStddev(xs []float64) (float64, float64) {
+	var sum float64
+	for _, x := range xs {
+		sum += x
+	}
+	mean := sum / float64(len(xs))
+	if len(xs) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range xs {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / float64(len(xs)-1))
+}
+
+func printBenchTable(w io.Writer, mi api.ModelInfo, rs []benchResult) {
+	fmt.Fprintf(w, "| %-30s | %10s | %10s | %-7s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s")
+	fmt.Fprintf(w, "| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", strings.Repeat("-", 30), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 7), strings.Repeat("-", 6), strings.Repeat("-", 7), strings.Repeat("-", 19))
+	name := mi.Description
+	if name == "" {
+		name = mi.Name
+	}
+	for _, r := range rs {
+		fmt.Fprintf(w, "| %-30s | %6.2f MiB | %10s | %-7s | %7d | %8s | %20s |\n", name, float64(r.ModelBytes)/(1<<20),
+			humanCount(r.ModelParams), "CPU", r.Threads, r.Test, fmt.Sprintf("%.2f ± %.2f", r.TokensPerSecond, r.Stddev))
+	}
+}
+
+func humanCount(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.2f B", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.2f M", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.2f K", float64(n)/1e3)
+	}
+	return fmt.Sprint(n)
+}
+
+func runVersion(args []string) int {
+	fs := newFlagSet("version", "version")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return flagError(fs, err)
+	}
+	fmt.Println("natter", version)
+	info := engine.SystemInfo()
+	fmt.Println("llama.cpp:", info)
+	if w := simdWarning(info); w != "" {
+		fmt.Println(w)
+	}
+	return exitOK
+}
+
+// version is set at link time (-ldflags "-X main.version=...").
+var version = "dev"
+
+// simdWarning says when the CPU could run faster kernels than were compiled in.
+func simdWarning(info string) string {
+	if cpu.X86.HasAVX2 && !strings.Contains(info, "AVX2 = 1") {
+		return "warning: this CPU supports AVX2 but natter was built without it, so prompts process several times slower.\n" +
+			"         Rebuild with `make build` (it sets -march=native), not PORTABLE=1."
+	}
+	return ""
+}

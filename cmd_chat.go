@@ -1,0 +1,16 @@
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// runChat opens the interactive chat.
+func runChat(args []string) int {
+	fmt.Fprintln(os.Stderr, "natter: the interactive chat is not built yet; use `natter ask`.")
+	usage(os.Stderr)
+	return exitUsage
+}
+
+// resolveModelName maps -m to a file path.
+func resolveModelName(p string) (string, error) { return p, nil }

@@ -1,0 +1,647 @@
+// Package engine runs a GGUF model in-process through llama.cpp. It is the
+// only package that uses cgo. One goroutine owns the llama context; every
+// generation is a stream of events; the KV cache is reused across requests
+// that share a token prefix.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"natter/engine/api"
+	"natter/engine/gguf"
+	"natter/prompts"
+)
+
+// Options configure Load.
+type Options struct {
+	ModelPath   string
+	ContextSize int    // tokens; 0 = min(4096, the model's trained context)
+	BatchSize   int    // logical batch; 0 = 2048
+	Threads     int    // 0 = physical cores
+	FlashAttn   string // "auto" (default), "on", "off"
+	CacheType   string // KV cache type: "f16" (default), "q8_0", ...
+	// Progress is called while the weights load (0..1); returning false aborts.
+	Progress func(float32) bool
+}
+
+// Engine is a loaded model with its context. Its methods are safe for
+// concurrent use; generations run one at a time in request order.
+type Engine struct {
+	opts     Options
+	model    *model
+	lc       *llamaContext
+	info     api.ModelInfo
+	specials []special
+	builtin  prompts.ChatTemplate
+
+	jobs      chan func()
+	quit      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// Owned by the worker goroutine.
+	cached  []Token // tokens whose K/V are in the cache, in order
+	piece   []byte
+	lastGen []Token // tokens of the last generation (tests compare runs)
+}
+
+// ErrClosed is returned by calls on a closed engine.
+var ErrClosed = errors.New("engine closed")
+
+// Validate checks a model file with the pure-Go GGUF reader. llama.cpp aborts
+// the process on some malformed files, so nothing reaches it unchecked.
+func Validate(path string) (*gguf.File, error) {
+	return gguf.Open(path)
+}
+
+// Load validates the file, loads the model and creates its context.
+func Load(opts Options) (*Engine, error) {
+	f, err := Validate(opts.ModelPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ContextSize < 0 || opts.BatchSize < 0 || opts.Threads < 0 {
+		return nil, errors.New("context size, batch size and threads must not be negative")
+	}
+	if opts.Threads == 0 {
+		opts.Threads = PhysicalCores()
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = 2048
+	}
+	m, err := loadModel(opts.ModelPath, opts.Progress)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ContextSize == 0 {
+		opts.ContextSize = 4096
+		if t := m.nCtxTrain(); t > 0 && t < opts.ContextSize {
+			opts.ContextSize = t
+		}
+	}
+	opts.BatchSize = min(opts.BatchSize, opts.ContextSize)
+	lc, err := newContext(m, contextParams{nCtx: opts.ContextSize, nBatch: opts.BatchSize, threads: opts.Threads, flashAttn: opts.FlashAttn, cacheType: opts.CacheType})
+	if err != nil {
+		m.Close()
+		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
+	}
+	e := &Engine{opts: opts, model: m, lc: lc, jobs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
+	e.specials = m.loadSpecials()
+	e.info = e.modelInfo(f)
+	e.builtin = newBuiltinTemplate(m)
+	go e.worker()
+	return e, nil
+}
+
+func (e *Engine) modelInfo(f *gguf.File) api.ModelInfo {
+	st, _ := os.Stat(e.opts.ModelPath)
+	var size int64
+	if st != nil {
+		size = st.Size()
+	}
+	return api.ModelInfo{
+		Path:         e.opts.ModelPath,
+		Name:         f.Name(),
+		Arch:         f.Arch(),
+		Description:  e.model.desc(),
+		Quantization: f.Quantization(),
+		SizeBytes:    size,
+		Params:       e.model.nParams(),
+		TrainCtx:     e.model.nCtxTrain(),
+		ContextSize:  e.lc.nCtx(),
+		ChatTemplate: e.model.chatTemplate(),
+		BOS:          e.model.tokenText(e.model.bos()),
+		EOS:          e.model.tokenText(e.model.eos()),
+		AddBOS:       e.model.addBOS(),
+	}
+}
+
+func (e *Engine) worker() {
+	defer close(e.done)
+	for {
+		select {
+		case job := <-e.jobs:
+			job()
+		case <-e.quit:
+			return
+		}
+	}
+}
+
+// do runs fn on the worker goroutine and waits for it.
+func (e *Engine) do(fn func()) error {
+	finished := make(chan struct{})
+	select {
+	case e.jobs <- func() { defer close(finished); fn() }:
+	case <-e.quit:
+		return ErrClosed
+	}
+	<-finished
+	return nil
+}
+
+// Close stops the worker (after the running generation ends) and frees the
+// context and model. It is safe to call more than once.
+func (e *Engine) Close() error {
+	e.closeOnce.Do(func() {
+		e.lc.setAbort(true)
+		close(e.quit)
+		<-e.done
+		e.lc.Close()
+		e.model.Close()
+	})
+	return nil
+}
+
+// Info describes the loaded model.
+func (e *Engine) Info() api.ModelInfo { return e.info }
+
+// Options returns the effective options (threads and context resolved).
+func (e *Engine) Options() Options { return e.opts }
+
+// Tokenize converts text to tokens (special: control-token text is parsed).
+// The vocabulary is read-only, so this does not wait for a generation.
+func (e *Engine) Tokenize(text string, special bool) ([]Token, error) {
+	return e.model.tokenize(text, false, special)
+}
+
+// CountTokens implements api.Generator.
+func (e *Engine) CountTokens(text string, special bool) (int, error) {
+	t, err := e.Tokenize(text, special)
+	return len(t), err
+}
+
+// Detokenize returns the text of tokens, special tokens included.
+func (e *Engine) Detokenize(toks []Token) string {
+	var b []byte
+	for _, t := range toks {
+		b = append(b, e.model.piece(t, nil, true)...)
+	}
+	return string(b)
+}
+
+// lastGenerated returns the tokens of the last generation.
+func (e *Engine) lastGenerated() []Token {
+	var out []Token
+	_ = e.do(func() { out = append([]Token(nil), e.lastGen...) })
+	return out
+}
+
+// detokenizeBytes concatenates token bytes as generation emits them.
+func (e *Engine) detokenizeBytes(toks []Token) []byte {
+	var b []byte
+	for _, t := range toks {
+		b = append(b, e.model.piece(t, nil, false)...)
+	}
+	return b
+}
+
+// TokenText is a token's text in the vocabulary ("" when out of range).
+func (e *Engine) TokenText(t Token) string { return e.model.tokenText(t) }
+
+// Reset empties the KV cache, so the next request is processed cold.
+func (e *Engine) Reset() error {
+	return e.do(func() { e.lc.clear(); e.cached = e.cached[:0] })
+}
+
+// CachedTokens returns a copy of the tokens held in the KV cache.
+func (e *Engine) CachedTokens() []Token {
+	var out []Token
+	_ = e.do(func() { out = append([]Token(nil), e.cached...) })
+	return out
+}
+
+// SaveState returns the tokens in the KV cache and the serialised cache.
+func (e *Engine) SaveState() (toks []Token, state []byte, err error) {
+	if derr := e.do(func() {
+		if len(e.cached) == 0 {
+			err = errors.New("nothing cached")
+			return
+		}
+		toks = append([]Token(nil), e.cached...)
+		state, err = e.lc.stateGet()
+	}); derr != nil {
+		return nil, nil, derr
+	}
+	return toks, state, err
+}
+
+// LoadState restores a cache saved by SaveState for the same model. On any
+// error the cache is left empty, so the next request is simply processed cold.
+func (e *Engine) LoadState(toks []Token, state []byte) error {
+	var err error
+	if derr := e.do(func() {
+		e.lc.clear()
+		e.cached = e.cached[:0]
+		if len(toks) == 0 || len(toks) > e.lc.nCtx() {
+			err = errors.New("saved state does not fit this context")
+			return
+		}
+		if err = e.lc.stateSet(state); err != nil {
+			e.lc.clear()
+			return
+		}
+		e.cached = append(e.cached, toks...)
+	}); derr != nil {
+		return derr
+	}
+	return err
+}
+
+// RenderPrompt implements api.Generator: the exact text req sends to the
+// model, after dropping old turns to fit the context.
+func (e *Engine) RenderPrompt(req api.Request) (string, string, error) {
+	p, err := e.buildPrompt(req)
+	if err != nil {
+		return "", "", err
+	}
+	return p.text, p.template, nil
+}
+
+type builtPrompt struct {
+	tokens   []Token
+	text     string
+	template string
+	dropped  int
+}
+
+// reserve is how much room a request leaves for the reply when fitting.
+func (e *Engine) reserve(req api.Request) int {
+	r := e.lc.nCtx() / 4
+	if req.MaxTokens > 0 && req.MaxTokens < r {
+		r = req.MaxTokens
+	}
+	return r
+}
+
+func (e *Engine) buildPrompt(req api.Request) (builtPrompt, error) {
+	nCtx := e.lc.nCtx()
+	if req.Raw {
+		toks := req.Tokens
+		if toks == nil {
+			var err error
+			if toks, err = e.model.tokenize(req.Prompt, true, false); err != nil {
+				return builtPrompt{}, err
+			}
+		}
+		if len(toks) >= nCtx {
+			return builtPrompt{}, fmt.Errorf("the prompt is %d tokens but the context holds %d; raise --ctx", len(toks), nCtx)
+		}
+		return builtPrompt{tokens: toks, text: req.Prompt, template: "raw"}, nil
+	}
+	tmpl := req.Template
+	if tmpl == nil {
+		tmpl = e.builtin
+	}
+	msgs := req.Messages
+	dropped := 0
+	for {
+		text, err := tmpl.Render(msgs, true)
+		if err != nil {
+			return builtPrompt{}, fmt.Errorf("chat template %s: %w", tmpl.Name(), err)
+		}
+		name := tmpl.Name()
+		if u, ok := tmpl.(interface{ Used() string }); ok && u.Used() != "" {
+			name = u.Used()
+		}
+		spans, err := contentSpans(text, msgs)
+		if err != nil {
+			return builtPrompt{}, err
+		}
+		toks, err := e.model.tokenizePrompt(text, e.specials, spans)
+		if err != nil {
+			return builtPrompt{}, err
+		}
+		if len(toks)+e.reserve(req) <= nCtx || len(toks) < nCtx && !canDrop(msgs) {
+			if len(toks) >= nCtx {
+				break
+			}
+			return builtPrompt{tokens: toks, text: text, template: name, dropped: dropped}, nil
+		}
+		if !canDrop(msgs) {
+			return builtPrompt{}, fmt.Errorf("the conversation needs %d tokens but the context holds %d; raise --ctx or shorten the message", len(toks), nCtx)
+		}
+		msgs = dropOldestTurn(msgs)
+		dropped++
+	}
+	return builtPrompt{}, fmt.Errorf("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+}
+
+// canDrop reports whether a turn can go: something other than system
+// messages must stand before the last user message.
+func canDrop(msgs []prompts.Message) bool {
+	last := lastUser(msgs)
+	for i := 0; i < last; i++ {
+		if msgs[i].Role != prompts.RoleSystem {
+			return true
+		}
+	}
+	return false
+}
+
+func lastUser(msgs []prompts.Message) int {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == prompts.RoleUser {
+			return i
+		}
+	}
+	return len(msgs) - 1
+}
+
+// dropOldestTurn removes the first non-system message and the replies that
+// follow it up to the next user message. System messages stay.
+func dropOldestTurn(msgs []prompts.Message) []prompts.Message {
+	out := make([]prompts.Message, 0, len(msgs))
+	i := 0
+	for i < len(msgs) && msgs[i].Role == prompts.RoleSystem {
+		out = append(out, msgs[i])
+		i++
+	}
+	i++ // the oldest turn's first message
+	for i < len(msgs) && msgs[i].Role != prompts.RoleUser && msgs[i].Role != prompts.RoleSystem {
+		i++
+	}
+	return append(out, msgs[i:]...)
+}
+
+// Generate starts a generation. The returned channel delivers text pieces
+// (valid UTF-8, stop sequences removed) and ends with one EventDone or
+// EventError, then closes. Cancelling ctx stops it within one token, or
+// within one abort check during prefill. Callers must drain the channel.
+func (e *Engine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
+	if err := validateSampling(req.Sampling); err != nil {
+		return nil, err
+	}
+	ch := make(chan api.Event, 256)
+	job := func() { e.generate(ctx, req, ch) }
+	select {
+	case e.jobs <- job:
+		return ch, nil
+	case <-e.quit:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func validateSampling(s api.Sampling) error {
+	switch {
+	case s.Temperature < 0:
+		return errors.New("temperature must be >= 0")
+	case s.TopK < 0:
+		return errors.New("top-k must be >= 0")
+	case s.TopP < 0 || s.TopP > 1:
+		return errors.New("top-p must be in [0, 1]")
+	case s.MinP < 0 || s.MinP > 1:
+		return errors.New("min-p must be in [0, 1]")
+	case s.RepeatPenalty < 0:
+		return errors.New("repeat penalty must be >= 0")
+	}
+	return nil
+}
+
+// sendFinal delivers the last event even if ctx was cancelled (the buffer
+// has room then, since nothing else is sent), and closes the stream.
+func sendFinal(ctx context.Context, ch chan<- api.Event, ev api.Event) {
+	select {
+	case ch <- ev:
+	case <-ctx.Done():
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+	close(ch)
+}
+
+func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Event) {
+	start := time.Now()
+	fail := func(err error) { sendFinal(ctx, ch, api.Event{Kind: api.EventError, Err: err}) }
+	if err := ctx.Err(); err != nil {
+		fail(err)
+		return
+	}
+	p, err := e.buildPrompt(req)
+	if err != nil {
+		fail(err)
+		return
+	}
+	toks := p.tokens
+	if len(toks) == 0 {
+		fail(errors.New("empty prompt"))
+		return
+	}
+	nCtx := e.lc.nCtx()
+	stats := &api.Stats{PromptTokens: len(toks), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template}
+
+	// Reuse the longest common prefix of what is cached; at least the last
+	// prompt token is decoded again, since its logits are needed.
+	n := commonPrefix(e.cached, toks)
+	if n == len(toks) {
+		n--
+	}
+	if n < len(e.cached) {
+		if !e.lc.removeFrom(n) {
+			e.lc.clear()
+			n = 0
+		}
+		e.cached = e.cached[:n]
+	}
+	stats.CachedTokens = n
+
+	e.lc.setAbort(false)
+	stopWatch := context.AfterFunc(ctx, func() { e.lc.setAbort(true) })
+	defer func() {
+		stopWatch()
+		e.lc.setAbort(false)
+	}()
+
+	t0 := time.Now()
+	if err := e.lc.decode(toks[n:], n, true); err != nil {
+		// Part of the batch may sit in the cache: drop it to stay consistent.
+		if !e.lc.removeFrom(n) {
+			e.lc.clear()
+			e.cached = e.cached[:0]
+		}
+		if errors.Is(err, errAborted) || ctx.Err() != nil {
+			stats.StopReason = api.StopCancelled
+			stats.ContextUsed = len(e.cached)
+			sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
+			return
+		}
+		fail(err)
+		return
+	}
+	e.cached = append(e.cached, toks[n:]...)
+	stats.PrefillTime = time.Since(t0)
+	if d := stats.PrefillTime.Seconds(); d > 0 {
+		stats.PrefillTPS = float64(len(toks)-n) / d
+	}
+
+	smp := newSampler(samplingParams{
+		temperature: req.Sampling.Temperature, topK: req.Sampling.TopK, topP: req.Sampling.TopP,
+		minP: req.Sampling.MinP, repeatPenalty: req.Sampling.RepeatPenalty,
+		repeatLastN: req.Sampling.RepeatLastN, seed: req.Sampling.Seed,
+	})
+	defer smp.Close()
+
+	var asm utf8Assembler
+	stopm := stopMatcher{stops: nonEmpty(req.Stop)}
+	emit := func(s string) bool {
+		if s == "" {
+			return true
+		}
+		select {
+		case ch <- api.Event{Kind: api.EventText, Text: s}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	decodes := 0
+	e.lastGen = e.lastGen[:0]
+	var tDecode time.Time
+	for {
+		tok := e.sample(smp)
+		if stats.GeneratedTokens == 0 {
+			stats.TTFT = time.Since(start)
+			tDecode = time.Now()
+		}
+		if !req.IgnoreEOS && e.model.isEOG(tok) {
+			stats.StopReason = api.StopEOG
+			break
+		}
+		stats.GeneratedTokens++
+		e.lastGen = append(e.lastGen, tok)
+		e.piece = e.model.piece(tok, e.piece, false)
+		out, stopped := stopm.push(asm.push(e.piece))
+		if !emit(out) {
+			stats.StopReason = api.StopCancelled
+			break
+		}
+		if stopped {
+			stats.StopReason = api.StopSequence
+			break
+		}
+		if req.MaxTokens > 0 && stats.GeneratedTokens >= req.MaxTokens {
+			stats.StopReason = api.StopMaxTokens
+			break
+		}
+		if ctx.Err() != nil {
+			stats.StopReason = api.StopCancelled
+			break
+		}
+		if len(e.cached) >= nCtx {
+			stats.StopReason = api.StopContext
+			break
+		}
+		if err := e.lc.decode([]Token{tok}, len(e.cached), true); err != nil {
+			if errors.Is(err, errAborted) || ctx.Err() != nil {
+				stats.StopReason = api.StopCancelled
+			} else {
+				stats.StopReason = api.StopContext
+			}
+			e.lc.removeFrom(len(e.cached))
+			break
+		}
+		e.cached = append(e.cached, tok)
+		decodes++
+	}
+	if stats.StopReason != api.StopSequence && stats.StopReason != api.StopCancelled {
+		out, stopped := stopm.push(asm.flush())
+		if !stopped {
+			out += stopm.flush()
+		}
+		emit(out)
+	}
+	stats.DecodeTime = time.Since(tDecode)
+	if d := stats.DecodeTime.Seconds(); d > 0 && decodes > 0 {
+		stats.DecodeTPS = float64(decodes) / d
+	}
+	stats.ContextUsed = len(e.cached)
+	sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
+}
+
+func (e *Engine) sample(s *sampler) Token { return s.sample(e.lc) }
+
+func commonPrefix(a, b []Token) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
+
+func nonEmpty(ss []string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// builtinTemplate formats with llama.cpp's llama_chat_apply_template, using
+// the model's own template (detected heuristically) or ChatML when it has none.
+type builtinTemplate struct {
+	tmpl string
+	name string
+}
+
+func newBuiltinTemplate(m *model) *builtinTemplate {
+	t := m.chatTemplate()
+	if t == "" {
+		return &builtinTemplate{tmpl: "chatml", name: "llama.cpp chatml (the model has no template)"}
+	}
+	// llama.cpp recognises templates by heuristics; find out now whether it
+	// knows this one, so the name always says which format is really used.
+	if _, err := applyTemplate(t, []string{"user"}, []string{"hi"}, true); err != nil {
+		return &builtinTemplate{tmpl: "chatml", name: "llama.cpp chatml (model template not recognised)"}
+	}
+	return &builtinTemplate{tmpl: t, name: "llama.cpp built-in (model template)"}
+}
+
+func (b *builtinTemplate) Name() string { return b.name }
+
+func (b *builtinTemplate) Render(msgs []prompts.Message, addGen bool) (string, error) {
+	roles := make([]string, len(msgs))
+	contents := make([]string, len(msgs))
+	for i, m := range msgs {
+		roles[i], contents[i] = m.Role, m.Content
+	}
+	return applyTemplate(b.tmpl, roles, contents, addGen)
+}
+
+// BuiltinTemplate returns llama.cpp's formatter for this model, for use as a
+// fallback behind an exact Jinja renderer.
+func (e *Engine) BuiltinTemplate() prompts.ChatTemplate { return e.builtin }
+
+// PhysicalCores counts distinct physical cores (hyper-threads share a
+// core), which is the thread count llama.cpp runs fastest with.
+func PhysicalCores() int {
+	if runtime.GOOS == "linux" {
+		seen := map[string]bool{}
+		cpus, _ := filepath.Glob("/sys/devices/system/cpu/cpu[0-9]*/topology/thread_siblings_list")
+		for _, p := range cpus {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				seen[strings.TrimSpace(string(b))] = true
+			}
+		}
+		if len(seen) > 0 {
+			return len(seen)
+		}
+	}
+	return max(1, runtime.NumCPU())
+}
