@@ -185,6 +185,19 @@ func (r *reader) need(n uint64) error {
 		}
 		return r.fail(ErrTruncated, "%s ends %s but the file has %d bytes", r.what, end, r.size)
 	}
+	return r.within(n)
+}
+
+// maxHeaderBytes caps the metadata and tensor infos, which are held in
+// memory: real files need a few MB, and a huge value in a huge file should
+// not take GBs of RAM. A variable so tests can lower it.
+var maxHeaderBytes uint64 = 256 << 20
+
+// within fails if n more bytes would pass maxHeaderBytes.
+func (r *reader) within(n uint64) error {
+	if n > maxHeaderBytes || r.pos > maxHeaderBytes-n {
+		return r.fail(ErrCorrupt, "%s at byte %d takes the metadata past natter's limit of %d MiB", r.what, r.pos, maxHeaderBytes>>20)
+	}
 	return nil
 }
 
@@ -233,13 +246,17 @@ func (r *reader) str() (string, error) {
 	if n > r.size-r.pos {
 		return "", r.fail(ErrTruncated, "%s: string of %d bytes at byte %d runs past the end of the file (%d bytes)", r.what, n, r.pos, r.size)
 	}
+	if err := r.within(n); err != nil {
+		return "", err
+	}
 	if n <= 256 && n <= uint64(r.br.Size()) {
 		b, err := r.br.Peek(int(n))
 		if err != nil {
 			return "", r.ioErr(err)
 		}
 		if int(n) > cap(r.arena)-len(r.arena) {
-			r.arena = make([]byte, 0, 64<<10)
+			// Chunks of 64 KiB, smaller near the end of a small file.
+			r.arena = make([]byte, 0, max(n, min(64<<10, r.size-r.pos)))
 		}
 		start := len(r.arena)
 		r.arena = append(r.arena, b...)
@@ -253,7 +270,7 @@ func (r *reader) str() (string, error) {
 		return "", r.ioErr(err)
 	}
 	r.pos += n
-	return string(b), nil
+	return unsafe.String(unsafe.SliceData(b), n), nil // b is not kept elsewhere
 }
 
 // scalar reads one value of fixed-size type t.
@@ -335,6 +352,9 @@ func (r *reader) array(depth int) (any, error) {
 	if n > (r.size-r.pos)/minSize {
 		return nil, r.fail(ErrTruncated, "%s: array of %d %s values at byte %d needs at least %d bytes but only %d remain",
 			r.what, n, valueTypeNames[et], r.pos, satMul(n, minSize), r.size-r.pos)
+	}
+	if err := r.within(n * minSize); err != nil {
+		return nil, err
 	}
 	switch et {
 	case vString:
@@ -548,6 +568,8 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 		switch {
 		case name == "":
 			return nil, r.fail(ErrCorrupt, "%s has an empty name", r.what)
+		case strings.IndexByte(name, 0) >= 0:
+			return nil, r.fail(ErrCorrupt, "%s: name contains a NUL byte", r.what)
 		case len(name) > maxNameLen:
 			return nil, r.fail(ErrCorrupt, "%s: name is %d bytes, longer than ggml's limit of %d", r.what, len(name), maxNameLen)
 		}
@@ -644,6 +666,17 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 			return nil, &Error{Path: path, Kind: ErrCorrupt, Msg: fmt.Sprintf("%v: tensors %d (%q, bytes %d-%d) and %d (%q, from byte %d) overlap",
 				ErrCorrupt, order[k-1], a.Name, a.Offset, a.Offset+a.Size, order[k], b.Name, b.Offset)}
 		}
+	}
+	// llama.cpp (gguf.cpp) also insists that tensors follow each other in
+	// order, each at the next aligned offset; it refuses anything else with
+	// only a log line, so say it here.
+	var next uint64
+	for i, t := range f.Tensors {
+		if t.Offset != next {
+			return nil, &Error{Path: path, Kind: ErrCorrupt, Msg: fmt.Sprintf("%v: tensor %d (%q) data is at offset %d but llama.cpp requires %d (tensors must be stored in order, each at the next aligned offset)",
+				ErrCorrupt, i, t.Name, t.Offset, next)}
+		}
+		next += (t.Size + f.Alignment - 1) / f.Alignment * f.Alignment
 	}
 	if err := f.checkLlama(); err != nil {
 		return nil, err

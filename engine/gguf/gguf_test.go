@@ -265,6 +265,26 @@ func TestCorruptions(t *testing.T) {
 			b.align(32)
 			b.fill(128, 0)
 		}, ErrCorrupt, `tensors 0 ("a", bytes 0-64) and 1 ("b", from byte 32) overlap`},
+		{"tensors out of file order", func(b *builder) {
+			b.header(3, 2, 0)
+			b.tensor("a", []uint64{4}, TypeF32, 32)
+			b.tensor("b", []uint64{4}, TypeF32, 0)
+			b.align(32)
+			b.fill(48, 0)
+		}, ErrCorrupt, `tensor 0 ("a") data is at offset 32 but llama.cpp requires 0`},
+		{"gap between tensors", func(b *builder) {
+			b.header(3, 2, 0)
+			b.tensor("a", []uint64{4}, TypeF32, 0)
+			b.tensor("b", []uint64{4}, TypeF32, 64)
+			b.align(32)
+			b.fill(80, 0)
+		}, ErrCorrupt, `tensor 1 ("b") data is at offset 64 but llama.cpp requires 32`},
+		{"NUL in tensor name", func(b *builder) {
+			b.header(3, 1, 0)
+			b.tensor("a\x00b", []uint64{4}, TypeF32, 0)
+			b.align(32)
+			b.fill(16, 0)
+		}, ErrCorrupt, "NUL byte"},
 		{"duplicate tensor", func(b *builder) {
 			b.header(3, 2, 2)
 			validKVs(b)
@@ -392,6 +412,34 @@ func TestCorruptions(t *testing.T) {
 	}
 }
 
+func TestHeaderLimit(t *testing.T) {
+	defer func(old uint64) { maxHeaderBytes = old }(maxHeaderBytes)
+	maxHeaderBytes = 1 << 20
+	var b builder
+	b.header(3, 0, 2)
+	b.kv("a", strings.Repeat("x", 600<<10))
+	b.kv("b", make([]uint8, 600<<10))
+	_, err := parseBytes(b.b)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), `key 1 ("b") at byte`) || !strings.Contains(err.Error(), "limit of 1 MiB") {
+		t.Fatalf("got %v", err)
+	}
+	b = builder{}
+	b.header(3, 0, 1)
+	b.kv("a", strings.Repeat("x", 2<<20))
+	if _, err := parseBytes(b.b); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "limit of 1 MiB") {
+		t.Fatalf("got %v", err)
+	}
+	// Tensor data does not count.
+	b = builder{}
+	b.header(3, 1, 0)
+	b.tensor("w", []uint64{1 << 20}, TypeF32, 0)
+	b.align(32)
+	b.fill(4<<20, 0)
+	if _, err := parseBytes(b.b); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // The same checks pass for what they should accept.
 func TestAcceptedVariants(t *testing.T) {
 	cases := map[string]func(b *builder){
@@ -409,13 +457,6 @@ func TestAcceptedVariants(t *testing.T) {
 			b.tensor("a", []uint64{3}, TypeF32, 0)
 			b.tensor("b", []uint64{3}, TypeI8, 12)
 			b.fill(15, 0)
-		},
-		"tensors out of file order": func(b *builder) {
-			b.header(3, 2, 0)
-			b.tensor("a", []uint64{4}, TypeF32, 32)
-			b.tensor("b", []uint64{4}, TypeF32, 0)
-			b.align(32)
-			b.fill(48, 0)
 		},
 		"empty array": func(b *builder) {
 			b.header(3, 0, 1)

@@ -153,7 +153,7 @@ func TestVocab(t *testing.T) {
 			}
 		}
 	}
-	for _, p := range []string{"▁", "▁the", "▁once", "▁upon", "▁time", "▁hello", "▁world", "é", "日本語", "a", "~"} {
+	for _, p := range []string{"▁", "▁the", "▁once", "▁upon", "▁time", "▁hello", "▁world", "é", "日本語", "a", "~", "user", "assistant", "system"} {
 		if !seen[p] {
 			t.Errorf("missing piece %q", p)
 		}

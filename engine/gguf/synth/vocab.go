@@ -62,14 +62,19 @@ var suffixes = []string{
 	"n't", "'m", "'re", "'ll", "'ve",
 }
 
+// roles are ChatML role names as they follow <|im_start|> (no space).
+// Appended last so the ids of earlier pieces stay stable.
+var roles = []string{"user", "assistant", "system", "tool"}
+
 // multibyte pieces exercise UTF-8 handling; anything else outside the
 // vocab falls back to byte tokens.
 var multibyte = []string{"é", "ü", "ñ", "ö", "日", "本", "語", "日本", "日本語", "▁é"}
 
 // Vocab returns the synthetic SentencePiece vocabulary: ids 0-4 are the
 // special tokens above, 5-260 the byte tokens <0x00>..<0xFF>, then normal
-// pieces: "▁", printable ASCII characters, multi-byte characters, and
-// "▁"-prefixed English words and suffixes with all their prefixes. A piece's
+// pieces: "▁", printable ASCII characters, multi-byte characters,
+// "▁"-prefixed English words, suffixes, and ChatML role names, each with all
+// its prefixes. A piece's
 // score is its length in characters, so longer pieces win SPM merges.
 func Vocab() (tokens []string, scores []float32, types []int32) {
 	add := func(tok string, score float32, typ int32) {
@@ -118,6 +123,9 @@ func Vocab() (tokens []string, scores []float32, types []int32) {
 	}
 	for _, s := range suffixes {
 		text(s)
+	}
+	for _, r := range roles {
+		text(r)
 	}
 	return tokens, scores, types
 }
