@@ -112,12 +112,13 @@ type Model struct {
 	st            *palette
 	md            *mdRenderer
 
-	input     textarea.Model
-	pastes    map[string]string
-	pasteSeq  int
-	history   []string
-	histIdx   int
-	histDraft string
+	input      textarea.Model
+	inputCache *viewCache
+	pastes     map[string]string
+	pasteSeq   int
+	history    []string
+	histIdx    int
+	histDraft  string
 
 	system    string
 	msgs      []prompts.Message

@@ -85,7 +85,7 @@ func (m Model) bottom() []string {
 	if m.fullscreen {
 		out = append(out, m.st.dim.Render(strings.Repeat("─", max(m.width, 1))))
 	}
-	out = append(out, strings.Split(strings.TrimRight(m.input.View(), "\n"), "\n")...)
+	out = append(out, m.inputLines()...)
 	out = append(out, m.completionLines()...)
 	switch {
 	case m.errLine != "":
@@ -95,6 +95,25 @@ func (m Model) bottom() []string {
 	}
 	out = append(out, m.statusLine())
 	return out
+}
+
+// inputLines draws the input box. Streaming repaints the screen many times a
+// second while the input sits still, so its drawing is reused until it changes.
+func (m Model) inputLines() []string {
+	key := fmt.Sprintf("%d|%d|%d|%d|%p|%s", m.width, m.input.Line(), m.input.Column(), m.input.Height(), m.st, m.input.Value())
+	if c := m.inputCache; c != nil && c.key == key {
+		return c.lines
+	}
+	lines := strings.Split(strings.TrimRight(m.input.View(), "\n"), "\n")
+	if m.inputCache != nil {
+		m.inputCache.key, m.inputCache.lines = key, lines
+	}
+	return lines
+}
+
+type viewCache struct {
+	key   string
+	lines []string
 }
 
 func (m Model) inlineView() string {
