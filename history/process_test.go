@@ -53,25 +53,28 @@ func writeChat(path, tag string, n int) error {
 		return err
 	}
 	defer s.Close()
+	if !s.Persistent() {
+		return fmt.Errorf("%s: Open went to memory: %s", tag, s.TakeWarning())
+	}
 	id, err := s.NewChat(bg, ChatMeta{Title: tag})
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: NewChat: %w", tag, err)
 	}
 	for i := 0; i < n; i++ {
 		if _, err := s.AddMessage(bg, id, user(fmt.Sprintf("%s question %d", tag, i)), MessageMeta{}); err != nil {
-			return err
+			return fmt.Errorf("%s: AddMessage %d: %w", tag, i, err)
 		}
 		w, err := s.BeginReply(bg, id, ReplyMeta{Model: tag})
 		if err != nil {
-			return err
+			return fmt.Errorf("%s: BeginReply %d: %w", tag, i, err)
 		}
 		w.Append(fmt.Sprintf("%s answer ", tag))
 		if err := w.Flush(); err != nil {
-			return err
+			return fmt.Errorf("%s: Flush %d: %w", tag, i, err)
 		}
 		w.Append(strconv.Itoa(i))
 		if err := w.Finish(&api.Stats{GeneratedTokens: i}); err != nil {
-			return err
+			return fmt.Errorf("%s: Finish %d: %w", tag, i, err)
 		}
 	}
 	if !s.Persistent() {

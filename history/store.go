@@ -34,6 +34,9 @@ const (
 // the database lock. Our transactions are a few milliseconds long.
 const busyTimeout = 10 * time.Second
 
+// busyRetries is how many more times a write tries after timing out.
+const busyRetries = 3
+
 // Options tune Open. The zero value is what natter uses.
 type Options struct {
 	// CheckpointInterval is the most time a streaming reply stays unsaved
@@ -339,6 +342,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return errClosed
 	}
 	err := runTx(ctx, s.db, fn)
+	// The busy timeout is per attempt, and SQLite's busy handler is not
+	// fair: under heavy contention a writer can be starved past it. A
+	// busy database is not a failing disk, so wait again.
+	for try := 0; try < busyRetries && sqliteCode(err) == codeBusy && ctx.Err() == nil; try++ {
+		err = runTx(ctx, s.db, fn)
+	}
 	if err != nil && s.onDisk && (isDiskFailure(err) || isCorrupt(err)) {
 		if merr := s.useMemory(ctx, err); merr != nil {
 			return errors.Join(err, merr)
