@@ -38,7 +38,7 @@ func TestModelsCmdJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, out)
 	}
-	if doc.Avail != 8<<30 || len(doc.Search) == 0 || len(doc.Models) != 15 {
+	if doc.Avail != 8<<30 || len(doc.Search) == 0 || len(doc.Models) != 16 {
 		t.Fatalf("avail %d, %d sources, %d models", doc.Avail, len(doc.Search), len(doc.Models))
 	}
 	fields := []string{"name", "path", "source", "arch", "params", "quantization", "size_bytes",

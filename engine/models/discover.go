@@ -186,7 +186,12 @@ func scanDir(dir, kind string) []found {
 	}
 	var out []found
 	entries := 0
-	root := filepath.Clean(dir)
+	// WalkDir does not descend into a root that is a symlink, and model
+	// folders often are (another disk; ~/.cache/lm-studio -> ~/.lmstudio).
+	root, err := filepath.EvalSymlinks(filepath.Clean(dir))
+	if err != nil {
+		return nil
+	}
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if p == root {
@@ -222,6 +227,10 @@ func scanDir(dir, kind string) []found {
 // Files of the snapshot that refs/main names come first; other snapshots
 // add only files that the main one lacks.
 func scanHFCache(dir string) []found {
+	dir, err := filepath.EvalSymlinks(dir) // so paths below match scanDir's
+	if err != nil {
+		return nil
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil

@@ -59,7 +59,10 @@ func buildLayout(t *testing.T) *layout {
 	link(filepath.Join(l.dirA, "alpha.gguf"), "b/alpha-link.gguf")
 	put("b/notes.txt", []byte("x"))
 	put("b/.hidden/secret.gguf", plain)
-	t.Setenv("NATTER_MODELS", l.dirA+string(os.PathListSeparator)+l.dirB)
+	// A listed folder may itself be a symlink (to another disk).
+	put("elsewhere/gamma.gguf", plain)
+	link(filepath.Join(home, "elsewhere"), "c-link")
+	t.Setenv("NATTER_MODELS", l.dirA+string(os.PathListSeparator)+l.dirB+string(os.PathListSeparator)+filepath.Join(home, "c-link"))
 
 	// Hugging Face cache: refs/main names rev1; rev0 holds an older copy.
 	hf := ".cache/huggingface/hub/models--bartowski--Tiny-GGUF"
@@ -138,7 +141,7 @@ func TestDiscoverLayouts(t *testing.T) {
 	}
 	want := []string{
 		"natter:own-chat", "natter:broken", "natter:vocab-only",
-		"NATTER_MODELS:alpha", "NATTER_MODELS:beta",
+		"NATTER_MODELS:alpha", "NATTER_MODELS:beta", "NATTER_MODELS:gamma",
 		"huggingface:Tiny-Q8_0", "huggingface:Tiny-F32",
 		"ollama:qwen2.5:0.5b", "ollama:smol:latest", "ollama:someone/mine:v1", "ollama:hf.co/bartowski/Foo-GGUF:Q4_K_M",
 		"lmstudio:Foo-Q4_K_M", "lmstudio:Bar-Q8_0",
@@ -190,6 +193,26 @@ func TestDiscoverLayouts(t *testing.T) {
 		if _, ok := byName[bad]; ok {
 			t.Errorf("bad manifest listed: %s", bad)
 		}
+	}
+}
+
+// The HF cache reached through a symlink lists the same files once.
+func TestDiscoverHFCacheBehindSymlink(t *testing.T) {
+	l := buildLayout(t)
+	real := filepath.Join(l.home, ".cache/huggingface/hub")
+	t.Setenv("HF_HUB_CACHE", filepath.Join(l.home, "hub-link"))
+	if err := os.Symlink(real, filepath.Join(l.home, "hub-link")); err != nil {
+		t.Fatal(err)
+	}
+	var hf []string
+	for _, m := range Discover() {
+		if m.Source == SourceHF {
+			hf = append(hf, m.Name)
+		}
+	}
+	sort.Strings(hf)
+	if fmt.Sprint(hf) != "[Tiny-F32 Tiny-Q8_0]" {
+		t.Errorf("HF models via symlink: %v", hf)
 	}
 }
 
