@@ -56,6 +56,35 @@ func TestRunProgram(t *testing.T) {
 	io.WriteString(inW, "\r")
 	waitOut("fake engine.")
 	waitOut("123.4 tok/s")
+	// alt+enter (ESC CR) and ctrl+j (LF) insert newlines; CR sends.
+	io.WriteString(inW, "one\x1b\rtwo\nthree")
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(inW, "\r")
+	waitFor := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for len(g.requests()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("request %d never came:\n%s", n, ansi.Strip(out.String()))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitFor(2)
+	if got := g.requests()[1].Messages[2].Content; got != "one\ntwo\nthree" {
+		t.Fatalf("multi-line input sent as %q", got)
+	}
+	// A 100 KB bracketed paste arrives whole.
+	paste := strings.Repeat("pasted line\n", 100<<10/12)
+	time.Sleep(300 * time.Millisecond)
+	io.WriteString(inW, "\x1b[200~"+paste+"\x1b[201~")
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(inW, "\r")
+	waitFor(3)
+	if got := g.requests()[2].Messages[4].Content; got != paste {
+		t.Fatalf("paste sent as %d bytes, want %d", len(got), len(paste))
+	}
+	time.Sleep(300 * time.Millisecond)
 	io.WriteString(inW, "\x04") // ctrl+d on the empty prompt
 	select {
 	case err := <-done:
@@ -69,7 +98,7 @@ func TestRunProgram(t *testing.T) {
 	if n := strings.Count(ansi.Strip(out.String()), "? or /help for keys"); n != 1 {
 		t.Errorf("banner printed %d times:\n%s", n, ansi.Strip(out.String()))
 	}
-	if n := len(g.requests()); n != 1 || g.requests()[0].Messages[0].Content != "hello" {
+	if n := len(g.requests()); n != 3 || g.requests()[0].Messages[0].Content != "hello" {
 		t.Fatalf("requests: %+v", g.requests())
 	}
 }

@@ -689,3 +689,37 @@ func TestViewFitsTheWindow(t *testing.T) {
 		}
 	}
 }
+
+func TestStopBeforeFirstTokenGivesMessageBack(t *testing.T) {
+	g := newFakeGen("never", "shown")
+	g.gate, g.pauseAfter = make(chan struct{}), 0
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("slow question")
+	h.enter()
+	h.key(tea.KeyEscape, 0)
+	h.settle()
+	if h.m.cur != nil || len(h.m.msgs) != 0 || h.m.input.Value() != "slow question" {
+		t.Fatalf("cur %v msgs %+v input %q", h.m.cur, h.m.msgs, h.m.input.Value())
+	}
+}
+
+func TestFootersForMaxTokensAndErrors(t *testing.T) {
+	g := newFakeGen("cut", " short")
+	g.stopReason = api.StopMaxTokens
+	h := newHarness(t, Config{Gen: g, MaxTokens: 2}, 80, 24)
+	sendAndWait(h, "q")
+	if !strings.Contains(h.screen(), "■ stopped at max tokens (2; /set max-tokens N)") {
+		t.Fatalf("no max-tokens footer:\n%s", h.screen())
+	}
+	g.mu.Lock()
+	g.stopReason, g.streamErr = "", errors.New("decode failed")
+	g.mu.Unlock()
+	sendAndWait(h, "again")
+	if !strings.Contains(h.screen(), "✗ error: decode failed") {
+		t.Fatalf("no error footer:\n%s", h.screen())
+	}
+	// The partial text of a failed reply is kept, like a stopped one.
+	if last := h.m.msgs[len(h.m.msgs)-1]; last.Content != "cut short" {
+		t.Fatalf("last message %+v", last)
+	}
+}

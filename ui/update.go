@@ -634,8 +634,9 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		footer = "error: " + oneLine(err.Error())
 		reason = "error"
 	}
-	if err != nil && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
-		// Nothing came back: take the question back into the input.
+	if (err != nil || stopNote != "") && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
+		// Nothing came back: take the question back into the input rather
+		// than leave an empty turn in the conversation.
 		if n := len(m.msgs); n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
 			if m.input.Value() == "" {
 				m.input.SetValue(m.msgs[n-1].Content)
@@ -643,8 +644,12 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 			m.msgs = m.msgs[:n-1]
 			m.recordRewrite()
 		}
-		m.addEntry(&entry{kind: entryError, text: oneLine(err.Error())})
-		m.errLine = oneLine(err.Error())
+		if err != nil {
+			m.addEntry(&entry{kind: entryError, text: oneLine(err.Error())})
+			m.errLine = oneLine(err.Error())
+		} else {
+			m.addNote("Stopped before the first token; your message is back in the input.")
+		}
 		return
 	}
 	m.flushReply(r, true)
