@@ -248,14 +248,54 @@ func (s *Store) Delete(ctx context.Context, chatID int64) error {
 
 // List returns chats, most recently updated first; limit <= 0 means all.
 func (s *Store) List(ctx context.Context, limit int) ([]ChatSummary, error) {
+	return s.listWhere(ctx, "", limit)
+}
+
+// FindChats is for a searchable picker: chats whose title or any message
+// matches query (every word, as in Search), most recently updated first.
+// An empty query lists all chats.
+func (s *Store) FindChats(ctx context.Context, query string, limit int) ([]ChatSummary, error) {
+	if strings.TrimSpace(query) == "" {
+		return s.List(ctx, limit)
+	}
+	match := ftsQuery(query)
+	if match == "" {
+		return []ChatSummary{}, nil
+	}
+	// Title: every word as a case-insensitive substring.
+	var conds []string
+	var args []any
+	for _, w := range strings.Fields(strings.ToValidUTF8(query, " ")) {
+		w = strings.Trim(w, "*")
+		if w == "" {
+			continue
+		}
+		conds = append(conds, `c.title LIKE ? ESCAPE '\'`)
+		args = append(args, "%"+likeEscape(w)+"%")
+	}
+	titleCond := "0"
+	if len(conds) > 0 {
+		titleCond = strings.Join(conds, " AND ")
+	}
+	where := `WHERE (` + titleCond + `) OR c.id IN (SELECT m.chat_id FROM messages_fts
+		JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?)`
+	return s.listWhere(ctx, where, limit, append(args, match)...)
+}
+
+func likeEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+func (s *Store) listWhere(ctx context.Context, where string, limit int, args ...any) ([]ChatSummary, error) {
 	if limit <= 0 {
 		limit = -1
 	}
-	var out []ChatSummary
+	out := []ChatSummary{}
 	err := s.read(func(db *sql.DB) error {
 		rows, err := db.QueryContext(ctx, `SELECT c.id, c.title, c.model, c.persona, c.created_at, c.updated_at,
 				(SELECT count(*) FROM messages m WHERE m.chat_id = c.id)
-			FROM chats c ORDER BY c.updated_at DESC, c.id DESC LIMIT ?`, limit)
+			FROM chats c `+where+` ORDER BY c.updated_at DESC, c.id DESC LIMIT ?`, append(args, limit)...)
 		if err != nil {
 			return err
 		}
@@ -274,12 +314,14 @@ func (s *Store) List(ctx context.Context, limit int) ([]ChatSummary, error) {
 	return out, err
 }
 
-// Latest returns the most recently updated chat (for `natter -c`), or
-// ErrNotFound when there is none.
+// Latest returns the most recently updated chat that has messages (for
+// `natter -c`), or ErrNotFound when there is none.
 func (s *Store) Latest(ctx context.Context) (*Chat, error) {
 	var id int64
 	err := s.read(func(db *sql.DB) error {
-		return db.QueryRowContext(ctx, `SELECT id FROM chats ORDER BY updated_at DESC, id DESC LIMIT 1`).Scan(&id)
+		return db.QueryRowContext(ctx, `SELECT id FROM chats c
+			WHERE EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id)
+			ORDER BY updated_at DESC, id DESC LIMIT 1`).Scan(&id)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound

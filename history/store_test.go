@@ -571,3 +571,59 @@ func TestOddContentRoundTrips(t *testing.T) {
 		t.Error("unknown export format accepted")
 	}
 }
+
+func TestFindChats(t *testing.T) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{Title: "Trip to Lisbon_2025 100%"})
+	mustAdd(t, s, a, user("what to pack"))
+	b := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, b, user("a question about Lisbon trams"))
+	c := mustChat(t, s, ChatMeta{Title: "unrelated"})
+	mustAdd(t, s, c, user("nothing here"))
+	ids := func(q string) []int64 {
+		t.Helper()
+		l, err := s.FindChats(bg, q, 0)
+		if err != nil {
+			t.Fatalf("FindChats(%q): %v", q, err)
+		}
+		var out []int64
+		for _, x := range l {
+			out = append(out, x.ID)
+		}
+		return out
+	}
+	if got := ids("lisbon"); len(got) != 2 || got[0] != b || got[1] != a {
+		t.Errorf("lisbon: %v", got)
+	}
+	if got := ids("pack"); len(got) != 1 || got[0] != a {
+		t.Errorf("pack (message only): %v", got)
+	}
+	if got := ids("TRIP"); len(got) != 1 || got[0] != a {
+		t.Errorf("TRIP (title only): %v", got)
+	}
+	if got := ids("100%"); len(got) != 1 || got[0] != a {
+		t.Errorf("100%% (LIKE wildcard as text): %v", got)
+	}
+	if got := ids("n_2"); len(got) != 1 || got[0] != a {
+		t.Errorf("n_2: %v", got)
+	}
+	if got := ids("_"); len(got) != 0 {
+		t.Errorf("lone punctuation matched: %v", got)
+	}
+	if got := ids(""); len(got) != 3 {
+		t.Errorf("empty query: %v", got)
+	}
+	if got := ids(`"(`); len(got) != 0 {
+		t.Errorf("punctuation: %v", got)
+	}
+}
+
+func TestLatestSkipsEmptyChats(t *testing.T) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, a, user("real chat"))
+	mustChat(t, s, ChatMeta{}) // opened and left without a message
+	if c, err := s.Latest(bg); err != nil || c.ID != a {
+		t.Errorf("Latest = %+v, %v", c, err)
+	}
+}
