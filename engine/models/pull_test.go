@@ -366,6 +366,14 @@ func TestPullSlowServerTimesOut(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("took %v", d)
 	}
+	// The repository listing has the same limit.
+	start = time.Now()
+	if _, err = Pull(context.Background(), "hf.co/o/r:Q8_0", opts); !errors.Is(err, ErrNoAnswer) || !strings.Contains(err.Error(), "listing o/r") {
+		t.Fatalf("listing: want ErrNoAnswer, got %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("listing took %v", d)
+	}
 }
 
 func TestPullStalledServer(t *testing.T) {

@@ -179,6 +179,9 @@ func (f hfFile) sha256() string {
 // hfListFiles asks GET /api/models/OWNER/REPO/tree/main?recursive=true.
 func (p *puller) hfListFiles(ctx context.Context, repo string) ([]hfFile, error) {
 	u := p.base + "/api/models/" + repo + "/tree/main?recursive=true"
+	// The listing is small: bound the whole exchange, body included.
+	ctx, cancel := context.WithTimeout(ctx, 2*p.opts.HeaderTimeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
