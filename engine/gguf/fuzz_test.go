@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -99,4 +101,30 @@ func TestFuzzSeedsValid(t *testing.T) {
 	if valid < 3 {
 		t.Errorf("only %d valid seeds", valid)
 	}
+}
+
+// FuzzRead drives Open, the path natter uses, through a real file (the
+// Makefile's fuzz target runs this one).
+func FuzzRead(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(dir, "fuzz.gguf")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		gf, err := Open(path)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), path+": ") || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error does not name the file on one line: %q", err)
+			}
+			return
+		}
+		checkInvariants(t, gf, len(data))
+		if gf.Path != path || gf.Name() == "" {
+			t.Fatalf("path %q name %q", gf.Path, gf.Name())
+		}
+	})
 }

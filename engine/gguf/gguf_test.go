@@ -694,14 +694,24 @@ func BenchmarkParseVocab150k(b *testing.B) {
 	}
 }
 
-func BenchmarkOpenRealLlama2Vocab(b *testing.B) {
-	p := filepath.Join(sharedDir(b, "models"), "llama-2-tiny-random.gguf")
-	if _, err := os.Stat(p); err != nil {
-		b.Skip("llama-2-tiny-random.gguf absent")
-	}
-	for b.Loop() {
-		if _, err := Open(p); err != nil {
-			b.Fatal(err)
+// Real tokenizers: Llama 2 (32k tokens with scores) and DeepSeek LLM
+// (102k tokens plus merges).
+func BenchmarkOpenReal(b *testing.B) {
+	models := sharedDir(b, "models")
+	for _, name := range []string{"llama-2-tiny-random.gguf", "vocab/ggml-vocab-deepseek-llm.gguf"} {
+		p := filepath.Join(models, name)
+		st, err := os.Stat(p)
+		if err != nil {
+			b.Logf("%s absent; skipping", p)
+			continue
 		}
+		b.Run(filepath.Base(name), func(b *testing.B) {
+			b.SetBytes(st.Size())
+			for b.Loop() {
+				if _, err := Open(p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
