@@ -232,9 +232,9 @@ func (s *Store) Rename(ctx context.Context, chatID int64, title string) error {
 	})
 }
 
-// Delete removes a chat and all its messages.
+// Delete removes a chat and all its messages, then calls the OnDelete hook.
 func (s *Store) Delete(ctx context.Context, chatID int64) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `DELETE FROM chats WHERE id = ?`, chatID)
 		if err != nil {
 			return err
@@ -244,7 +244,28 @@ func (s *Store) Delete(ctx context.Context, chatID int64) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	hook := s.onDelete
+	s.mu.Unlock()
+	if hook != nil {
+		hook(chatID)
+	}
+	return nil
 }
+
+// OnDelete sets a function called after a chat is deleted, e.g. to remove
+// its saved KV states: kv.RemoveTag(history.ChatTag(id)).
+func (s *Store) OnDelete(f func(chatID int64)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onDelete = f
+}
+
+// ChatTag is the kvcache tag for a chat's KV states.
+func ChatTag(chatID int64) string { return fmt.Sprintf("chat:%d", chatID) }
 
 // List returns chats, most recently updated first; limit <= 0 means all.
 func (s *Store) List(ctx context.Context, limit int) ([]ChatSummary, error) {

@@ -3,6 +3,7 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"natter/engine/api"
+	"natter/history/kvcache"
 )
 
 func run(t *testing.T, s *Store, args ...string) (int, string, string) {
@@ -209,5 +211,33 @@ func TestParseID(t *testing.T) {
 		if _, err := ParseID(in); err == nil {
 			t.Errorf("ParseID(%q) accepted", in)
 		}
+	}
+}
+
+// `natter history rm` also forgets the chat's KV states when main wires the
+// hook as documented.
+func TestCLIRmRemovesKVStates(t *testing.T) {
+	s, a, b := cliStore(t)
+	kv, err := kvcache.Open(kvcache.DefaultDir(s.Path()), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.OnDelete(func(id int64) { kv.RemoveTag(ChatTag(id)) })
+	toksA, toksB := []int32{1, 2, 3, 4}, []int32{5, 6, 7, 8}
+	for id, toks := range map[int64][]int32{a: toksA, b: toksB} {
+		err := kv.PutTagged("model", ChatTag(id), toks, func(w io.Writer) error { _, err := w.Write([]byte("kv")); return err })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, _ := run(t, s, "rm", strconv.FormatInt(a, 10)); code != 0 {
+		t.Fatal(code)
+	}
+	kv.SetMinPrefix(1)
+	if _, ok := kv.Lookup("model", toksA); ok {
+		t.Error("deleted chat's KV state kept")
+	}
+	if _, ok := kv.Lookup("model", toksB); !ok {
+		t.Error("other chat's KV state removed")
 	}
 }

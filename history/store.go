@@ -64,6 +64,7 @@ type Store struct {
 	warning  string // pending one-time warning
 	closed   bool
 	writers  map[*ReplyWriter]struct{}
+	onDelete func(chatID int64)
 }
 
 // DefaultPath is $XDG_DATA_HOME/natter/history.db, falling back to

@@ -627,3 +627,20 @@ func TestLatestSkipsEmptyChats(t *testing.T) {
 		t.Errorf("Latest = %+v, %v", c, err)
 	}
 }
+
+func TestDeleteHook(t *testing.T) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{})
+	var got []int64
+	s.OnDelete(func(id int64) { got = append(got, id) })
+	s.Delete(bg, 999)
+	if err := s.Delete(bg, a); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != a {
+		t.Errorf("hook calls = %v", got)
+	}
+	if ChatTag(42) != "chat:42" {
+		t.Error(ChatTag(42))
+	}
+}

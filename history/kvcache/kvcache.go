@@ -129,6 +129,16 @@ func (c *Cache) Put(modelID string, tokens []int32, state []byte) error {
 // PutFunc is Put for a state written by write (e.g. the engine's SaveState),
 // so the state need not be held in memory twice.
 func (c *Cache) PutFunc(modelID string, tokens []int32, write func(w io.Writer) error) error {
+	return c.PutTagged(modelID, "", tokens, write)
+}
+
+// PutTagged is PutFunc with a tag naming what the state belongs to (e.g.
+// "chat:42"), so RemoveTag can delete it with the chat: a KV state holds the
+// conversation in another form.
+func (c *Cache) PutTagged(modelID, tag string, tokens []int32, write func(w io.Writer) error) error {
+	if len(tag) > maxIDLen {
+		return errors.New("kvcache: tag too long")
+	}
 	if len(tokens) == 0 || len(tokens) > maxTokens {
 		return fmt.Errorf("kvcache: bad token count %d", len(tokens))
 	}
@@ -142,7 +152,7 @@ func (c *Cache) PutFunc(modelID string, tokens []int32, write func(w io.Writer) 
 	defer os.Remove(tmp.Name()) // no-op after the rename
 	crc := crc32.New(castagnoli)
 	bw := bufio.NewWriterSize(io.MultiWriter(tmp, crc), 1<<20)
-	writeHeader(bw, modelID, tokens)
+	writeHeader(bw, modelID, tag, tokens)
 	cw := &countWriter{w: bw}
 	err = write(cw)
 	if err == nil && cw.n == 0 {
@@ -196,14 +206,16 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func writeHeader(w io.Writer, modelID string, tokens []int32) {
+func writeHeader(w io.Writer, modelID, tag string, tokens []int32) {
 	var b [4]byte
 	io.WriteString(w, magic)
 	binary.LittleEndian.PutUint32(b[:], version)
 	w.Write(b[:])
-	binary.LittleEndian.PutUint32(b[:], uint32(len(modelID)))
-	w.Write(b[:])
-	io.WriteString(w, modelID)
+	for _, s := range []string{modelID, tag} {
+		binary.LittleEndian.PutUint32(b[:], uint32(len(s)))
+		w.Write(b[:])
+		io.WriteString(w, s)
+	}
 	binary.LittleEndian.PutUint32(b[:], uint32(len(tokens)))
 	w.Write(b[:])
 	binary.Write(w, binary.LittleEndian, tokens)
@@ -213,6 +225,7 @@ func writeHeader(w io.Writer, modelID string, tokens []int32) {
 type entry struct {
 	name    string
 	modelID string
+	tag     string
 	tokens  []int32
 	hdrLen  int64
 	size    int64
@@ -241,35 +254,52 @@ func readHeader(path string) (*entry, error) {
 var errBadFile = errors.New("not a valid state file")
 
 func parseHeader(r io.Reader, size int64) (*entry, error) {
-	var fixed [12]byte
+	var fixed [8]byte
 	if _, err := io.ReadFull(r, fixed[:]); err != nil {
 		return nil, errBadFile
 	}
 	if string(fixed[:4]) != magic || binary.LittleEndian.Uint32(fixed[4:8]) != version {
 		return nil, errBadFile
 	}
-	idLen := binary.LittleEndian.Uint32(fixed[8:12])
-	if idLen == 0 || idLen > maxIDLen {
+	hdrLen := int64(8)
+	readU32 := func() (uint32, bool) {
+		var b [4]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, false
+		}
+		hdrLen += 4
+		return binary.LittleEndian.Uint32(b[:]), true
+	}
+	readStr := func() (string, bool) {
+		n, ok := readU32()
+		if !ok || n > maxIDLen || hdrLen+int64(n) > size {
+			return "", false
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", false
+		}
+		hdrLen += int64(n)
+		return string(b), true
+	}
+	id, ok := readStr()
+	if !ok || id == "" {
 		return nil, errBadFile
 	}
-	id := make([]byte, idLen)
-	if _, err := io.ReadFull(r, id); err != nil {
+	tag, ok := readStr()
+	if !ok {
 		return nil, errBadFile
 	}
-	var nb [4]byte
-	if _, err := io.ReadFull(r, nb[:]); err != nil {
+	n, ok := readU32()
+	if !ok || n == 0 || n > maxTokens || hdrLen+4*int64(n)+trailerLen+1 > size {
 		return nil, errBadFile
 	}
-	n := binary.LittleEndian.Uint32(nb[:])
-	hdrLen := int64(12+idLen+4) + 4*int64(n)
-	if n == 0 || n > maxTokens || hdrLen+trailerLen+1 > size {
-		return nil, errBadFile
-	}
+	hdrLen += 4 * int64(n)
 	tokens := make([]int32, n)
 	if err := binary.Read(r, binary.LittleEndian, tokens); err != nil {
 		return nil, errBadFile
 	}
-	return &entry{modelID: string(id), tokens: tokens, hdrLen: hdrLen, size: size}, nil
+	return &entry{modelID: id, tag: tag, tokens: tokens, hdrLen: hdrLen, size: size}, nil
 }
 
 // scan reads every entry header; files that cannot be parsed are removed.
@@ -372,7 +402,7 @@ func readState(path string, want *entry) ([]byte, error) {
 		return nil, errBadFile
 	}
 	e, err := parseHeader(bytes.NewReader(data[:want.hdrLen]), int64(len(data)))
-	if err != nil || e.modelID != want.modelID || !equalTokens(e.tokens, want.tokens) {
+	if err != nil || e.modelID != want.modelID || e.tag != want.tag || !equalTokens(e.tokens, want.tokens) {
 		return nil, errBadFile
 	}
 	stateLen := binary.LittleEndian.Uint64(body[len(body)-8:])
@@ -394,6 +424,29 @@ func (c *Cache) Discard(h Hit) error {
 		return nil
 	}
 	return err
+}
+
+// RemoveTag deletes every entry saved with tag and reports how many.
+func (c *Cache) RemoveTag(tag string) (int, error) {
+	if tag == "" {
+		return 0, errors.New("kvcache: empty tag")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	var firstErr error
+	for _, e := range c.scanLocked() {
+		if e.tag != tag {
+			continue
+		}
+		err := os.Remove(filepath.Join(c.dir, e.name))
+		if err == nil {
+			n++
+		} else if !errors.Is(err, os.ErrNotExist) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return n, firstErr
 }
 
 // dropSupersededLocked removes entries of modelID whose tokens are a strict

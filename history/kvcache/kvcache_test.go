@@ -148,7 +148,7 @@ func TestDamagedFilesIgnoredAndRemoved(t *testing.T) {
 		"garbage": func(p string) { os.WriteFile(p, bytes.Repeat([]byte("garbage!"), 1000), 0o600) },
 		"huge token count": func(p string) {
 			b, _ := os.ReadFile(p)
-			off := 12 + len("m")
+			off := 12 + len("m") + 4 // after the model id and the empty tag
 			copy(b[off:], []byte{0xff, 0xff, 0xff, 0x7f})
 			os.WriteFile(p, b, 0o600)
 		},
@@ -209,6 +209,38 @@ func TestLRUEviction(t *testing.T) {
 	tmps, _ := filepath.Glob(filepath.Join(c.Dir(), "*.tmp"))
 	if len(tmps) != 0 {
 		t.Errorf("temporary files left: %v", tmps)
+	}
+}
+
+func TestRemoveTag(t *testing.T) {
+	c := openCache(t, 0)
+	put := func(tag string, s []int32) {
+		t.Helper()
+		if err := c.PutTagged("m", tag, s, func(w io.Writer) error { _, err := w.Write([]byte("state")); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, a2, b := seq(1, 50), seq(2, 50), seq(3, 50)
+	put("chat:1", a1)
+	put("chat:1", a2)
+	put("chat:2", b)
+	c.Put("m", seq(4, 50), []byte("untagged"))
+	if n, err := c.RemoveTag("chat:1"); n != 2 || err != nil {
+		t.Errorf("RemoveTag = %d, %v", n, err)
+	}
+	for _, s := range [][]int32{a1, a2} {
+		if _, ok := c.Lookup("m", s); ok {
+			t.Error("state of a removed chat still found")
+		}
+	}
+	if h, ok := c.Lookup("m", b); !ok || string(h.State) != "state" {
+		t.Error("another chat's state removed")
+	}
+	if _, ok := c.Lookup("m", seq(4, 50)); !ok {
+		t.Error("untagged state removed")
+	}
+	if _, err := c.RemoveTag(""); err == nil {
+		t.Error("empty tag accepted")
 	}
 }
 
