@@ -1,0 +1,151 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"natter/engine/api"
+	"natter/engine/gguf/synth"
+	"natter/prompts"
+)
+
+// Benchmarks run on a generated model; NATTER_BENCH_MODEL points them at
+// another file (make bench passes the ~0.4B Q8_0 one).
+func benchEngine(b *testing.B, ctx int) *Engine {
+	b.Helper()
+	path := os.Getenv("NATTER_BENCH_MODEL")
+	if path == "" {
+		path = synthModel(b, mediumSpec())
+	}
+	e, err := Load(Options{ModelPath: path, ContextSize: ctx})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { e.Close() })
+	return e
+}
+
+func benchRun(b *testing.B, e *Engine, req api.Request) *api.Stats {
+	b.Helper()
+	ch, err := e.Generate(context.Background(), req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var st *api.Stats
+	for ev := range ch {
+		if ev.Kind == api.EventError {
+			b.Fatal(ev.Err)
+		}
+		if ev.Kind == api.EventDone {
+			st = ev.Stats
+		}
+	}
+	return st
+}
+
+func randomTokens(n int) []Token {
+	toks := make([]Token, n)
+	for i := range toks {
+		toks[i] = Token(synth.TokFirstText + (i*7919)%400)
+	}
+	return toks
+}
+
+// BenchmarkPrefill512 is llama-bench's pp512 through the engine.
+func BenchmarkPrefill512(b *testing.B) {
+	e := benchEngine(b, 1024)
+	req := api.Request{Raw: true, Tokens: randomTokens(512), MaxTokens: 1, IgnoreEOS: true, Sampling: greedy()}
+	var tps float64
+	for b.Loop() {
+		e.Reset()
+		tps += benchRun(b, e, req).PrefillTPS
+	}
+	b.ReportMetric(tps/float64(b.N), "tok/s")
+}
+
+// BenchmarkDecode128 is llama-bench's tg128 through the engine (sampling included).
+func BenchmarkDecode128(b *testing.B) {
+	e := benchEngine(b, 1024)
+	req := api.Request{Raw: true, Tokens: randomTokens(1), MaxTokens: 129, IgnoreEOS: true, Sampling: greedy()}
+	var tps float64
+	for b.Loop() {
+		e.Reset()
+		tps += benchRun(b, e, req).DecodeTPS
+	}
+	b.ReportMetric(tps/float64(b.N), "tok/s")
+}
+
+// conversation builds a chat of about n prompt tokens.
+func conversation(n int) []prompts.Message {
+	msgs := []prompts.Message{{Role: prompts.RoleSystem, Content: "You are a helpful assistant."}}
+	for i := 0; i < n/110; i++ {
+		msgs = append(msgs,
+			prompts.Message{Role: prompts.RoleUser, Content: longPrompt(50)},
+			prompts.Message{Role: prompts.RoleAssistant, Content: longPrompt(50)})
+	}
+	return append(msgs, prompts.Message{Role: prompts.RoleUser, Content: "and then?"})
+}
+
+// BenchmarkFollowUpTTFT: time to first token of a follow-up turn in a
+// ~2,000-token chat, with the KV prefix reused (warm) and without (cold).
+func BenchmarkFollowUpTTFT(b *testing.B) {
+	for _, warm := range []bool{true, false} {
+		name := "cold"
+		if warm {
+			name = "warm"
+		}
+		b.Run(name, func(b *testing.B) {
+			e := benchEngine(b, 4096)
+			msgs := conversation(2000)
+			req := api.Request{Messages: msgs, MaxTokens: 1, Sampling: greedy()}
+			benchRun(b, e, req)
+			var ttft float64
+			for b.Loop() {
+				if !warm {
+					e.Reset()
+				}
+				st := benchRun(b, e, req)
+				ttft += st.TTFT.Seconds()
+			}
+			b.ReportMetric(ttft/float64(b.N)*1000, "ms-ttft")
+		})
+	}
+}
+
+// BenchmarkResumeTTFT: first reply after resuming a saved ~2,000-token chat,
+// restoring the saved KV state versus re-processing the history.
+func BenchmarkResumeTTFT(b *testing.B) {
+	e := benchEngine(b, 4096)
+	msgs := conversation(2000)
+	benchRun(b, e, api.Request{Messages: msgs, MaxTokens: 1, Sampling: greedy()})
+	toks, state, err := e.SaveState()
+	if err != nil {
+		b.Fatal(err)
+	}
+	next := append(append([]prompts.Message(nil), msgs...), prompts.Message{Role: prompts.RoleAssistant, Content: "ok"}, prompts.Message{Role: prompts.RoleUser, Content: "more please"})
+	req := api.Request{Messages: next, MaxTokens: 1, Sampling: greedy()}
+	b.Run("restore", func(b *testing.B) {
+		var ttft float64
+		for b.Loop() {
+			t0 := time.Now() // the restore counts toward the first token
+			if err := e.LoadState(toks, state); err != nil {
+				b.Fatal(err)
+			}
+			restore := time.Since(t0)
+			st := benchRun(b, e, req)
+			ttft += (restore + st.TTFT).Seconds()
+		}
+		b.ReportMetric(ttft/float64(b.N)*1000, "ms-ttft")
+	})
+	b.Run("reprocess", func(b *testing.B) {
+		var ttft float64
+		for b.Loop() {
+			e.Reset()
+			st := benchRun(b, e, req)
+			ttft += st.TTFT.Seconds()
+		}
+		b.ReportMetric(ttft/float64(b.N)*1000, "ms-ttft")
+	})
+}
