@@ -241,3 +241,34 @@ func TestCLIRmRemovesKVStates(t *testing.T) {
 		t.Error("other chat's KV state removed")
 	}
 }
+
+// Any arguments: no panic, a defined exit code, nothing written to files
+// other than an -o target inside the test directory.
+func FuzzRunCmd(f *testing.F) {
+	for _, s := range []string{"list", "search\x00a b", "show\x001", "export\x001\x00--format\x00json", "rm\x00#2", "list\x00--limit\x00-3", "\x00", "show\x00--json\x00--\x001"} {
+		f.Add(s)
+	}
+	s, err := OpenMemory()
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.Close()
+	id, _ := s.NewChat(bg, ChatMeta{})
+	s.AddMessage(bg, id, user("hello there"), MessageMeta{})
+	f.Fuzz(func(t *testing.T, joined string) {
+		args := strings.Split(joined, "\x00")
+		for i, a := range args {
+			if a == "-o" || strings.HasPrefix(a, "-o=") || strings.HasPrefix(a, "--o") {
+				args[i] = "--json" // keep the fuzzer from writing files
+			}
+		}
+		if len(args) > 0 && (args[0] == "rm" || args[0] == "delete") {
+			args[0] = "show"
+		}
+		var out, errb bytes.Buffer
+		code := RunCmd(args, &out, &errb, s)
+		if code < 0 || code > 2 {
+			t.Fatalf("%q: exit %d", args, code)
+		}
+	})
+}

@@ -344,6 +344,15 @@ type Hit struct {
 	name   string
 }
 
+// Reuse is how many leading prompt tokens to keep from the restored state
+// for a prompt of promptLen tokens: the shared prefix, less one when it
+// covers the whole prompt, since the last prompt token must be decoded
+// again to produce logits. The engine drops KV positions >= Reuse and
+// decodes prompt[Reuse:].
+func (h Hit) Reuse(promptLen int) int {
+	return max(0, min(h.PrefixLen, promptLen-1))
+}
+
 // Lookup returns the saved state for modelID sharing the longest prefix
 // with tokens (at least the minimum prefix). ok is false on a miss.
 func (c *Cache) Lookup(modelID string, tokens []int32) (Hit, bool) {

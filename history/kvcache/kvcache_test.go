@@ -68,6 +68,12 @@ func TestPutLookup(t *testing.T) {
 	if h, ok = c.Lookup("model-a", q); !ok || h.PrefixLen != 80 || h.Tokens != 100 {
 		t.Errorf("diverging lookup: %v prefix=%d tokens=%d", ok, h.PrefixLen, h.Tokens)
 	}
+	if n := h.Reuse(150); n != 80 {
+		t.Errorf("Reuse(150) with prefix 80 = %d", n)
+	}
+	if n := (Hit{PrefixLen: 100}).Reuse(100); n != 99 {
+		t.Errorf("Reuse of a fully covered prompt = %d, want 99", n)
+	}
 	// Shorter prompt than the saved sequence.
 	if h, ok = c.Lookup("model-a", toks[:50]); !ok || h.PrefixLen != 50 {
 		t.Errorf("short lookup: %v %d", ok, h.PrefixLen)
