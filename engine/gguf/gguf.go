@@ -731,6 +731,43 @@ func (f *File) checkLlama() error {
 	if i, j, dup := firstDuplicate(tokens); dup {
 		return fail("tokenizer.ggml.tokens: tokens %d and %d are both %q", i, j, tokenText(tokens, i))
 	}
+	return f.checkHparams(fail)
+}
+
+// checkHparams mirrors the GGML_ASSERTs of llama_model::load_hparams that
+// depend only on metadata (llama-model.cpp).
+func (f *File) checkHparams(fail func(string, ...any) error) error {
+	a := f.Arch()
+	if a == "" {
+		return nil
+	}
+	if v, ok := f.Get(a + ".rope.scaling.type"); ok {
+		switch v {
+		case "none", "linear", "yarn", "longrope":
+		default:
+			if s, isStr := v.(string); isStr {
+				return fail("%s.rope.scaling.type %q is not one llama.cpp knows (none, linear, yarn, longrope)", a, s)
+			}
+		}
+	}
+	u := func(key string) uint64 { n, _ := f.Uint(a + "." + key); return n }
+	experts, used := u("expert_count"), u("expert_used_count")
+	groups, groupsUsed := u("expert_group_count"), u("expert_group_used_count")
+	const maxExperts = 512 // LLAMA_MAX_EXPERTS
+	switch {
+	case experts > maxExperts:
+		return fail("%s.expert_count %d is more than llama.cpp's limit of %d", a, experts, maxExperts)
+	case used > experts:
+		return fail("%s.expert_used_count %d is more than expert_count %d", a, used, experts)
+	case experts > 0 && used == 0:
+		return fail("%s.expert_count is %d but expert_used_count is 0", a, experts)
+	case experts > 0 && groups >= experts:
+		return fail("%s.expert_group_count %d must be less than expert_count %d", a, groups, experts)
+	case experts > 0 && groups > 1 && (experts%groups != 0 || groupsUsed == 0 || groupsUsed >= groups):
+		return fail("%s: %d experts in %d groups with %d groups used is not a valid split", a, experts, groups, groupsUsed)
+	case experts == 0 && groups != 0:
+		return fail("%s.expert_group_count is %d but the model has no experts", a, groups)
+	}
 	return nil
 }
 

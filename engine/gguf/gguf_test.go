@@ -104,10 +104,15 @@ func TestEveryTruncationOfSynthHeader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every byte of the header, then a stride through the tensor data.
+	// Every byte of the header's start and end (KVs, tensor infos), a
+	// prime stride through the vocabulary arrays and the tensor data
+	// (TestEveryTruncation covers every byte of a smaller file).
 	step := func(n int) int {
-		if n < int(f.DataOffset)+64 {
+		switch {
+		case n < 2048 || (n > int(f.DataOffset)-4096 && n < int(f.DataOffset)+64):
 			return 1
+		case n < int(f.DataOffset):
+			return 7
 		}
 		return 997
 	}
@@ -386,6 +391,41 @@ func TestCorruptions(t *testing.T) {
 			b.header(3, 0, 1)
 			b.kv("tokenizer.ggml.tokens", []string{"a", "b", "a"})
 		}, ErrCorrupt, `tokens 0 and 2 are both "a"`},
+		{"unknown rope scaling", func(b *builder) {
+			b.header(3, 0, 2)
+			b.kv("general.architecture", "llama")
+			b.kv("llama.rope.scaling.type", "su")
+		}, ErrCorrupt, `llama.rope.scaling.type "su" is not one llama.cpp knows`},
+		{"too many experts", func(b *builder) {
+			b.header(3, 0, 3)
+			b.kv("general.architecture", "qwen3moe")
+			b.kv("qwen3moe.expert_count", uint32(1024))
+			b.kv("qwen3moe.expert_used_count", uint32(8))
+		}, ErrCorrupt, "expert_count 1024 is more than llama.cpp's limit of 512"},
+		{"more experts used than exist", func(b *builder) {
+			b.header(3, 0, 3)
+			b.kv("general.architecture", "llama")
+			b.kv("llama.expert_count", uint32(8))
+			b.kv("llama.expert_used_count", uint32(9))
+		}, ErrCorrupt, "expert_used_count 9 is more than expert_count 8"},
+		{"experts but none used", func(b *builder) {
+			b.header(3, 0, 2)
+			b.kv("general.architecture", "llama")
+			b.kv("llama.expert_count", uint32(8))
+		}, ErrCorrupt, "expert_used_count is 0"},
+		{"experts used without experts", func(b *builder) {
+			b.header(3, 0, 2)
+			b.kv("general.architecture", "llama")
+			b.kv("llama.expert_used_count", uint32(2))
+		}, ErrCorrupt, "expert_used_count 2 is more than expert_count 0"},
+		{"bad expert groups", func(b *builder) {
+			b.header(3, 0, 5)
+			b.kv("general.architecture", "deepseek2")
+			b.kv("deepseek2.expert_count", uint32(256))
+			b.kv("deepseek2.expert_used_count", uint32(8))
+			b.kv("deepseek2.expert_group_count", uint32(6))
+			b.kv("deepseek2.expert_group_used_count", uint32(4))
+		}, ErrCorrupt, "256 experts in 6 groups"},
 		{"empty tokens collide after renaming", func(b *builder) {
 			b.header(3, 0, 1)
 			b.kv("tokenizer.ggml.tokens", []string{"[EMPTY_1]", ""})
@@ -465,6 +505,15 @@ func TestAcceptedVariants(t *testing.T) {
 		"one empty token": func(b *builder) {
 			b.header(3, 0, 1)
 			b.kv("tokenizer.ggml.tokens", []string{"a", ""})
+		},
+		"valid experts": func(b *builder) {
+			b.header(3, 0, 6)
+			b.kv("general.architecture", "deepseek2")
+			b.kv("deepseek2.expert_count", uint32(256))
+			b.kv("deepseek2.expert_used_count", uint32(8))
+			b.kv("deepseek2.expert_group_count", uint32(8))
+			b.kv("deepseek2.expert_group_used_count", uint32(4))
+			b.kv("deepseek2.rope.scaling.type", "yarn")
 		},
 		"invalid UTF-8 in a token": func(b *builder) {
 			b.header(3, 0, 1)
