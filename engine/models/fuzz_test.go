@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,4 +56,29 @@ func mustWriteF(f *testing.F, p string, b []byte) {
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		f.Fatal(err)
 	}
+}
+
+// Whatever the argument, resolving it never panics and never yields a file
+// name that could leave the models folder.
+func FuzzPullSpec(f *testing.F) {
+	for _, s := range []string{"qwen3-1.7b", "hf.co/o/r:Q4_K_M", "hf.co/o/r/sub/f.gguf", "https://h/x/%2e%2e%2fy.gguf",
+		"hf.co/o/r/resolve/main/../../x.gguf", "http://", "hf.co/", "hf.co/o/r:", "https://huggingface.co/o/r/blob/main/a.gguf"} {
+		f.Add(s)
+	}
+	srv := newHFServer(f)
+	srv.add("o/r/f-Q4_K_M.gguf", []byte("x"))
+	srv.add("o/r/sub/../../../evil-Q8_0.gguf", []byte("x"))
+	p, err := newPuller(PullOptions{Dir: "/models", HFBaseURL: srv.URL})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		tg, err := p.resolveTarget(context.Background(), spec)
+		if err != nil {
+			return
+		}
+		if joinInside("/models", tg.FileName) == "" {
+			t.Fatalf("%q gives unsafe file name %q", spec, tg.FileName)
+		}
+	})
 }

@@ -35,7 +35,7 @@ type hfServer struct {
 	release  chan struct{}
 }
 
-func newHFServer(t *testing.T) *hfServer {
+func newHFServer(t testing.TB) *hfServer {
 	s := &hfServer{files: map[string][]byte{}, sha: map[string]string{}, release: make(chan struct{})}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(func() {
