@@ -33,7 +33,7 @@ func FuzzParse(f *testing.F) {
 		gf, err := parseBytes(data)
 		if err != nil {
 			msg := err.Error()
-			if msg == "" || strings.Contains(msg, "\n") {
+			if msg == "" || strings.Contains(msg, "\n") || len(msg) > 600 {
 				t.Fatalf("bad error message %q", msg)
 			}
 			if !errors.Is(err, ErrNotGGUF) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrTruncated) && !errors.Is(err, ErrCorrupt) {

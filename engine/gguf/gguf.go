@@ -20,7 +20,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 )
 
@@ -528,9 +530,9 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.what = fmt.Sprintf("key %d (%q)", i, key)
+		r.what = fmt.Sprintf("key %d (%s)", i, short(key))
 		if j, dup := f.index[key]; dup {
-			return nil, r.fail(ErrCorrupt, "duplicate key %q (entries %d and %d)", key, j, i)
+			return nil, r.fail(ErrCorrupt, "duplicate key %s (entries %d and %d)", short(key), j, i)
 		}
 		t, err := r.valueType()
 		if err != nil {
@@ -564,7 +566,7 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.what = fmt.Sprintf("tensor info %d (%q)", i, name)
+		r.what = fmt.Sprintf("tensor info %d (%s)", i, short(name))
 		switch {
 		case name == "":
 			return nil, r.fail(ErrCorrupt, "%s has an empty name", r.what)
@@ -684,6 +686,20 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 	return f, nil
 }
 
+// short quotes s for an error message, cut to 80 bytes so a hostile key
+// cannot make a huge one.
+func short(s string) string {
+	const n = 80
+	if len(s) <= n {
+		return strconv.Quote(s)
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
 func cmpU64(a, b uint64) int {
 	switch {
 	case a < b:
@@ -729,7 +745,7 @@ func (f *File) checkLlama() error {
 	}
 	// llama.cpp asserts that token texts are unique; it renames empty ones.
 	if i, j, dup := firstDuplicate(tokens); dup {
-		return fail("tokenizer.ggml.tokens: tokens %d and %d are both %q", i, j, tokenText(tokens, i))
+		return fail("tokenizer.ggml.tokens: tokens %d and %d are both %s", i, j, short(tokenText(tokens, i)))
 	}
 	return f.checkHparams(fail)
 }
@@ -746,7 +762,7 @@ func (f *File) checkHparams(fail func(string, ...any) error) error {
 		case "none", "linear", "yarn", "longrope":
 		default:
 			if s, isStr := v.(string); isStr {
-				return fail("%s.rope.scaling.type %q is not one llama.cpp knows (none, linear, yarn, longrope)", a, s)
+				return fail("%s.rope.scaling.type %s is not one llama.cpp knows (none, linear, yarn, longrope)", a, short(s))
 			}
 		}
 	}

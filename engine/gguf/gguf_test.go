@@ -214,6 +214,11 @@ func TestCorruptions(t *testing.T) {
 			b.kv("general.name", "a")
 			b.kv("general.name", "b")
 		}, ErrCorrupt, `duplicate key "general.name"`},
+		{"long key in message", func(b *builder) {
+			b.header(3, 0, 2)
+			b.kv(strings.Repeat("k", 5000), "a")
+			b.kv(strings.Repeat("k", 5000), "b")
+		}, ErrCorrupt, `duplicate key "` + strings.Repeat("k", 80) + `"… (5000 bytes) (entries 0 and 1)`},
 		{"alignment not power of two", func(b *builder) {
 			b.header(3, 0, 1)
 			b.kv("general.alignment", uint32(48))
