@@ -137,33 +137,30 @@ func TestFullDiskTmpfs(t *testing.T) {
 	checkDegraded(t, s, path, func() { remount(t, dir, "size=4m") })
 }
 
-func TestReadOnlyDatabase(t *testing.T) {
-	var dir string
-	var makeRO, makeRW func()
+// readOnlyDir gives a directory and functions that make it (and all in
+// it) read-only and writable again: a remounted tmpfs as root, else modes.
+func readOnlyDir(t *testing.T) (dir string, makeRO, makeRW func()) {
 	if os.Getuid() == 0 {
 		dir = mountTmpfs(t, "4m")
-		makeRO = func() { remount(t, dir, "ro") }
-		makeRW = func() { remount(t, dir, "rw") }
-	} else {
-		dir = t.TempDir()
-		makeRO = func() {
-			filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-				if err == nil {
-					os.Chmod(p, info.Mode().Perm()&^0o222)
-				}
-				return nil
-			})
-		}
-		makeRW = func() {
-			filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-				if err == nil {
-					os.Chmod(p, info.Mode().Perm()|0o200)
-				}
-				return nil
-			})
-		}
-		t.Cleanup(makeRW)
+		return dir, func() { remount(t, dir, "ro") }, func() { remount(t, dir, "rw") }
 	}
+	dir = t.TempDir()
+	chmod := func(clear, set os.FileMode) func() {
+		return func() {
+			filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+				if err == nil {
+					os.Chmod(p, info.Mode().Perm()&^clear|set)
+				}
+				return nil
+			})
+		}
+	}
+	t.Cleanup(chmod(0, 0o200))
+	return dir, chmod(0o222, 0), chmod(0, 0o200)
+}
+
+func TestReadOnlyDatabase(t *testing.T) {
+	dir, makeRO, makeRW := readOnlyDir(t)
 	path := filepath.Join(dir, "natter", "history.db")
 	s, err := Open(path)
 	if err != nil {
@@ -207,5 +204,37 @@ func TestReadOnlyDatabase(t *testing.T) {
 	defer s.Close()
 	if l, _ := s.List(bg, 0); len(l) != 1 {
 		t.Errorf("after read-only session, disk has %d chats", len(l))
+	}
+}
+
+// A read-only database of an older schema: migrated in memory, readable,
+// searchable, and left untouched on disk.
+func TestReadOnlyOldSchema(t *testing.T) {
+	dir, makeRO, makeRW := readOnlyDir(t)
+	path := filepath.Join(dir, "history.db")
+	db := buildVersion(t, path, 1)
+	seed[1](t, db)
+	db.Close()
+	before, _ := os.ReadFile(path)
+	makeRO()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Persistent() || !strings.Contains(s.TakeWarning(), "memory") {
+		t.Error("read-only old database: no memory fallback and warning")
+	}
+	c, err := s.Get(bg, 7)
+	if err != nil || len(c.Messages) != 2 || c.Messages[1].Status != StatusComplete {
+		t.Fatalf("old chat: %+v %v", c, err)
+	}
+	if hits, _ := s.Search(bg, "lighthouses", SearchOptions{}); len(hits) != 1 {
+		t.Errorf("search: %+v", hits)
+	}
+	mustAdd(t, s, 7, user("more"))
+	s.Close()
+	makeRW()
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("read-only database changed")
 	}
 }

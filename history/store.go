@@ -117,7 +117,11 @@ func OpenOptions(path string, opts Options) (*Store, error) {
 			// Unknown failure: still keep the chat going in memory.
 			err = fmt.Errorf("history: %w", err)
 		}
-		return s, s.useMemory(ctx, err)
+		if merr := s.useMemory(ctx, err); merr != nil {
+			return nil, merr
+		}
+		s.sweep(ctx)
+		return s, nil
 	}
 	s.db, s.onDisk = db, true
 	if l, lerr := acquireOwner(path, s.owner); lerr == nil {

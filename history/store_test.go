@@ -644,3 +644,25 @@ func TestDeleteHook(t *testing.T) {
 		t.Error(ChatTag(42))
 	}
 }
+
+func TestPathWithURICharacters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "my dir #1?x=%20", "history.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, id, user("saved"))
+	if !s.Persistent() {
+		t.Fatalf("not persistent: %s", s.TakeWarning())
+	}
+	s.Close()
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Fatalf("database not at %q: %v", path, err)
+	}
+	s, _ = Open(path)
+	defer s.Close()
+	if c, err := s.Get(bg, id); err != nil || len(c.Messages) != 1 {
+		t.Errorf("reopened: %+v %v", c, err)
+	}
+}
