@@ -11,7 +11,7 @@ import (
 )
 
 // ProgressPrinter draws pull progress for the CLI: one redrawn line with a
-// bar on a terminal, plain lines (at most every 10% or 10 s) otherwise, so
+// bar on a terminal, plain lines (at each 10% or every 5 s) otherwise, so
 // logs and pipes stay readable.
 type ProgressPrinter struct {
 	w         io.Writer
@@ -55,7 +55,7 @@ func (pp *ProgressPrinter) Update(p Progress) {
 	}
 	switch {
 	case p.Phase != pp.phase:
-	case p.Phase == PhaseDownloading && (tenth > pp.lastTenth || now.Sub(pp.lastLine) >= 10*time.Second):
+	case p.Phase == PhaseDownloading && (tenth > pp.lastTenth || now.Sub(pp.lastLine) >= 5*time.Second):
 	default:
 		return
 	}
