@@ -102,18 +102,7 @@ func Discover() []Model { return DiscoverIn(DefaultSources()) }
 // or a folder listed twice) is listed once, under the first source; Ollama
 // tags naming one blob are each listed.
 func DiscoverIn(srcs []Source) []Model {
-	var cands []found
-	for _, s := range srcs {
-		switch s.Kind {
-		case SourceHF:
-			cands = append(cands, scanHFCache(s.Dir)...)
-		case SourceOllama:
-			cands = append(cands, scanOllama(s.Dir)...)
-		default:
-			cands = append(cands, scanDir(s.Dir, s.Kind)...)
-		}
-	}
-
+	cands := listCandidates(srcs)
 	avail, err := AvailableMemory()
 	if err != nil {
 		avail = 0
