@@ -209,6 +209,7 @@ type streamDoc struct {
 	fenceParts int
 
 	blocks []block
+	flat   []string // the blocks laid out as lines (joinBlocks), kept up to date
 
 	tail      []string
 	tailSep   bool
@@ -288,7 +289,7 @@ func (d *streamDoc) line(start, end int) {
 		d.blockStart = start
 	case isHeading(l):
 		d.commitOpen(start)
-		d.blocks = append(d.blocks, d.renderBlock(l, "", true))
+		d.addBlock(d.renderBlock(l, "", true))
 		d.blockStart = end
 	case isListItem(l) && l[0] != ' ':
 		if d.kind == openList && d.listItems >= listChunkLines {
@@ -310,7 +311,7 @@ func (d *streamDoc) line(start, end int) {
 
 func (d *streamDoc) commitOpen(end int) {
 	if d.kind != openNone && d.blockStart < end {
-		d.blocks = append(d.blocks, d.renderBlock(string(d.buf[d.blockStart:end]), "", !d.contNext))
+		d.addBlock(d.renderBlock(string(d.buf[d.blockStart:end]), "", !d.contNext))
 	}
 	d.kind, d.contNext, d.blockStart = openNone, false, end
 }
@@ -319,7 +320,7 @@ func (d *streamDoc) commitCode(start, end int) {
 	body := string(d.buf[start:end])
 	b := block{src: body, code: d.fenceInfo, isCode: true, sep: d.fenceParts == 0}
 	b.lines = renderCode(d.md, body, d.fenceInfo)
-	d.blocks = append(d.blocks, b)
+	d.addBlock(b)
 	d.fenceParts++
 }
 
@@ -329,6 +330,14 @@ func (d *streamDoc) renderBlock(src, _ string, sep bool) block {
 
 func renderCode(md *mdRenderer, body, lang string) []string {
 	return md.render("```" + lang + "\n" + strings.TrimSuffix(body, "\n") + "\n```")
+}
+
+func (d *streamDoc) addBlock(b block) {
+	if len(d.blocks) > 0 && b.sep {
+		d.flat = append(d.flat, "")
+	}
+	d.flat = append(d.flat, b.lines...)
+	d.blocks = append(d.blocks, b)
 }
 
 // tailLines renders the open block (cached until more text arrives).
@@ -363,6 +372,7 @@ func (d *streamDoc) rerender(md *mdRenderer) {
 			b.lines = md.render(b.src)
 		}
 	}
+	d.flat = joinBlocks(nil, d.blocks)
 	d.tailValid = false
 }
 

@@ -206,6 +206,7 @@ func New(cfg Config) Model {
 		sampling:   cfg.Sampling,
 		maxTokens:  cfg.MaxTokens,
 		pastes:     map[string]string{},
+		inputCache: &viewCache{},
 		follow:     true,
 		width:      80,
 		height:     24,

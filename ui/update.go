@@ -422,8 +422,7 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.remember(raw)
-	m.input.Reset()
-	m.pastes = map[string]string{}
+	m.input.Reset() // pastes stay: history recall may bring a placeholder back
 	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
 	m.msgs = append(m.msgs, msg)
 	m.addEntry(&entry{kind: entryUser, text: text})
@@ -537,7 +536,7 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 
 // pumpFor keeps a stopped stream draining so its final stats arrive.
 func (m Model) pumpFor(id int) tea.Cmd {
-	if m.draining != nil && m.draining.id == id {
+	if m.draining != nil && m.draining.id == id && id == m.genSeq {
 		return m.draining.next()
 	}
 	return nil
@@ -597,12 +596,10 @@ func (m *Model) stop() tea.Cmd {
 	r.cancel()
 	r.stopped = true
 	m.finishReply("stopped", nil, nil)
-	var cmd tea.Cmd
-	if r.pump != nil {
-		m.draining = r.pump
-		cmd = r.pump.next()
-	}
-	return tea.Batch(cmd, m.flushPrints())
+	// A started stream always has one next() waiting; its messages are now
+	// stale and keep it draining until the engine's final figures arrive.
+	m.draining = r.pump
+	return m.flushPrints()
 }
 
 func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {

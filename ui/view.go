@@ -234,12 +234,7 @@ func (m Model) transcript() segments {
 		if r.think.Len() > 0 || r.split.thinking {
 			segs = append(segs, m.thinkLines(r.think.String(), r.thinkTokens, r.split.thinking && r.doc.text() == ""), blankLine)
 		}
-		for i, b := range r.doc.blocks {
-			if i > 0 && b.sep {
-				segs = append(segs, blankLine)
-			}
-			segs = append(segs, b.lines)
-		}
+		segs = append(segs, r.doc.flat)
 		if tail, sep := r.doc.tailLines(); len(tail) > 0 {
 			if len(r.doc.blocks) > 0 && sep {
 				segs = append(segs, blankLine)
