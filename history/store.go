@@ -162,17 +162,44 @@ func (s *Store) openDisk(ctx context.Context) (*sql.DB, error) {
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
 	fail := func(err error) (*sql.DB, error) { db.Close(); return nil, err }
-	var check string
-	if err := db.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&check); err != nil {
-		return fail(err)
-	}
-	if check != "ok" {
-		return fail(errIntegrity)
+	// A full check reads every page (~5 ms/MiB): done for ordinary sizes,
+	// and for a big file only after a session has seen damage in it.
+	// Otherwise damage shows up as SQLITE_CORRUPT when touched.
+	st, statErr := os.Stat(s.path)
+	_, markErr := os.Stat(s.path + checkMarker)
+	if statErr != nil || st.Size() <= fullCheckLimit || markErr == nil {
+		var check string
+		if err := db.QueryRowContext(ctx, `PRAGMA quick_check`).Scan(&check); err != nil {
+			return fail(err)
+		}
+		if check != "ok" {
+			return fail(errIntegrity)
+		}
+		os.Remove(s.path + checkMarker)
+	} else {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
+			return fail(err)
+		}
 	}
 	if err := migrate(ctx, db, SchemaVersion); err != nil {
 		return fail(err)
 	}
 	return db, nil
+}
+
+// Databases up to this size get a full integrity check at every Open.
+var fullCheckLimit int64 = 32 << 20
+
+// checkMarker (next to the database) asks the next Open for a full check.
+const checkMarker = ".needs-check"
+
+// noteCorrupt records damage seen mid-session so the next Open checks
+// (and if need be moves aside) the whole file.
+func (s *Store) noteCorrupt(err error) {
+	if s.onDisk && isCorrupt(err) {
+		os.WriteFile(s.path+checkMarker, []byte(err.Error()+"\n"), 0o600)
+	}
 }
 
 // useMemory switches the Store to an in-memory database holding a copy of
@@ -353,6 +380,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for try := 0; try < busyRetries && sqliteCode(err) == codeBusy && ctx.Err() == nil; try++ {
 		err = runTx(ctx, s.db, fn)
 	}
+	s.noteCorrupt(err)
 	if err != nil && s.onDisk && (isDiskFailure(err) || isCorrupt(err)) {
 		if merr := s.useMemory(ctx, err); merr != nil {
 			return errors.Join(err, merr)
@@ -369,7 +397,9 @@ func (s *Store) read(fn func(db *sql.DB) error) error {
 	if s.closed {
 		return errClosed
 	}
-	return fn(s.db)
+	err := fn(s.db)
+	s.noteCorrupt(err)
+	return err
 }
 
 func runTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -664,5 +665,56 @@ func TestPathWithURICharacters(t *testing.T) {
 	defer s.Close()
 	if c, err := s.Get(bg, id); err != nil || len(c.Messages) != 1 {
 		t.Errorf("reopened: %+v %v", c, err)
+	}
+}
+
+// A big database is not fully checked at every Open; damage found while
+// using it makes the next Open check it and move it aside.
+func TestBigDatabaseCheckedAfterDamageSeen(t *testing.T) {
+	defer func(old int64) { fullCheckLimit = old }(fullCheckLimit)
+	fullCheckLimit = 0
+	path := filepath.Join(t.TempDir(), "history.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mustChat(t, s, ChatMeta{})
+	for i := 0; i < 300; i++ {
+		mustAdd(t, s, id, user(fmt.Sprintf("%d %s", i, strings.Repeat("filler text ", 60))))
+	}
+	s.Close()
+	b, _ := os.ReadFile(path)
+	for i := len(b) / 2; i < len(b)-4096; i += 4096 {
+		copy(b[i:i+300], strings.Repeat("\xde\xad", 150))
+	}
+	os.WriteFile(path, b, 0o600)
+
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := s.TakeWarning(); w != "" {
+		t.Fatalf("big database fully checked at Open: %s", w)
+	}
+	_, err = s.Get(bg, id)
+	s.Search(bg, "filler", SearchOptions{})
+	s.AddMessage(bg, id, user("after damage"), MessageMeta{})
+	s.Close()
+	if err == nil {
+		t.Skip("damage not hit by reading the chat")
+	}
+	if _, err := os.Stat(path + checkMarker); err != nil {
+		t.Fatalf("damage seen but no check requested: %v", err)
+	}
+	s, err = Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if w := s.TakeWarning(); !strings.Contains(w, "moved to") {
+		t.Errorf("after damage seen, warning = %q", w)
+	}
+	if _, err := os.Stat(path + checkMarker); err == nil {
+		t.Error("check marker left behind")
 	}
 }
