@@ -52,6 +52,7 @@ func TestGolden(t *testing.T) {
 			h.enter()
 			h.waitFor("40 tokens", func(m Model) bool { return m.cur != nil && m.cur.tokens == 40 })
 		}},
+		{"nomodel", nil, func(h *harness) {}},
 		{"help", func() *fakeGen { return newFakeGen() }, func(h *harness) {
 			h.typeText("?")
 		}},
@@ -70,7 +71,13 @@ func TestGolden(t *testing.T) {
 						mode = "fullscreen"
 					}
 					t.Run(fmt.Sprintf("%s_%dx%d", mode, sz[0], sz[1]), func(t *testing.T) {
-						h := newHarness(t, Config{Gen: sc.gen(), Fullscreen: full, Theme: "dark"}, sz[0], sz[1])
+						cfg := Config{Fullscreen: full, Theme: "dark"}
+						if sc.gen != nil {
+							cfg.Gen = sc.gen()
+						} else {
+							cfg.NoModelHelp = "No model found (looked in $NATTER_MODEL, ~/.config/natter/config.toml, ~/.local/share/natter/models).\nStart with natter -m PATH/TO/model.gguf, or set NATTER_MODEL=PATH."
+						}
+						h := newHarness(t, cfg, sz[0], sz[1])
 						sc.run(h)
 						h.settle()
 						golden.RequireEqual(t, h.screen())

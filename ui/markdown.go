@@ -73,8 +73,10 @@ func (r *mdRenderer) lite(src string, code bool) []string {
 			t, st = strings.TrimLeft(t, "# "), r.bold
 		case isListItem(t) && (t[0] == '-' || t[0] == '*' || t[0] == '+'):
 			t = "• " + t[2:]
+		case strings.HasPrefix(t, "> ") || t == ">":
+			t = "│ " + strings.TrimPrefix(strings.TrimPrefix(t, ">"), " ")
 		}
-		t = liteInline.Replace(t)
+		t = liteInline.Replace(liteCode(t))
 		for _, wl := range strings.Split(lipgloss.Wrap(ind+t, w, ""), "\n") {
 			out = append(out, "  "+st.Render(wl))
 		}
@@ -82,8 +84,32 @@ func (r *mdRenderer) lite(src string, code bool) []string {
 	return trimBlank(out)
 }
 
-// liteInline drops emphasis and code markers the way the full render does.
-var liteInline = strings.NewReplacer("**", "", "__", "", "`", "")
+// liteInline drops emphasis markers the way the full render does.
+var liteInline = strings.NewReplacer("**", "", "__", "")
+
+// liteCode pads `inline code` with no-break spaces, as glamour draws it.
+func liteCode(t string) string {
+	if !strings.Contains(t, "`") {
+		return t
+	}
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(t, '`')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(t[i+1:], '`')
+		if j < 0 {
+			b.WriteString(t[:i])
+			t = t[i+1:]
+			continue
+		}
+		b.WriteString(t[:i] + "\u00a0" + t[i+1:i+1+j] + "\u00a0")
+		t = t[i+2+j:]
+	}
+	b.WriteString(t)
+	return b.String()
+}
 
 // render returns src as styled lines without surrounding blank lines and
 // without the trailing padding glamour adds (padding would make every line

@@ -223,3 +223,20 @@ func FuzzStreamDoc(f *testing.F) {
 		}
 	})
 }
+
+// While a paragraph streams it is drawn cheaply; when it is finished glamour
+// draws it. The two must agree, or text would jump when a block completes.
+func TestLiteTailMatchesFinalRender(t *testing.T) {
+	md := newMarkdown(60, "dark")
+	for _, src := range []string{
+		"Here we explain the **next part** of the program, with `inline code` and a little more prose so the paragraph wraps over several lines of text.",
+		"- short item\n- another one\n  - nested item",
+		"> a quote here",
+		"1. one\n2. two",
+	} {
+		a, b := md.render(src), md.lite(src, false)
+		if ansi.Strip(strings.Join(a, "\n")) != ansi.Strip(strings.Join(b, "\n")) {
+			t.Errorf("%q:\nfinal:\n%s\nlite:\n%s", src, ansi.Strip(strings.Join(a, "\n")), ansi.Strip(strings.Join(b, "\n")))
+		}
+	}
+}
