@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // A Store holds an exclusive flock on <db>-owners/<token> for its lifetime.
@@ -57,4 +58,21 @@ func ownerAlive(dbPath, token string) bool {
 	}
 	os.Remove(p)
 	return false
+}
+
+// cleanOwners removes lock files of Stores that died. A file younger than a
+// minute is left alone: its Store may not have locked it yet.
+func cleanOwners(dbPath string) {
+	dir := ownerDir(dbPath)
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, de := range des {
+		info, err := de.Info()
+		if err != nil || time.Since(info.ModTime()) < time.Minute {
+			continue
+		}
+		ownerAlive(dbPath, de.Name()) // removes the file if its owner is gone
+	}
 }

@@ -247,6 +247,9 @@ func TestKilledMidStream(t *testing.T) {
 	if mustHave == 0 || len(chunks) < mustHave {
 		t.Errorf("only %d chunks saved; %d were appended more than 1.5 s before the kill", len(chunks), mustHave)
 	}
+	if locks, _ := filepath.Glob(filepath.Join(ownerDir(path), "*")); len(locks) != 1 {
+		t.Errorf("lock files: %v, want only the live Store's", locks)
+	}
 	// The database is sound and takes new writes.
 	mustAdd(t, s, chat, user("are you there?"))
 	var check string

@@ -124,6 +124,7 @@ func OpenOptions(path string, opts Options) (*Store, error) {
 		return s, nil
 	}
 	s.db, s.onDisk = db, true
+	cleanOwners(path)
 	if l, lerr := acquireOwner(path, s.owner); lerr == nil {
 		s.lock = l
 	}
