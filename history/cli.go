@@ -102,7 +102,7 @@ func RunCmd(args []string, stdout, stderr io.Writer, store *Store) int {
 		fmt.Fprintln(tw, "ID\tUPDATED\tMSGS\tMODEL\tTITLE")
 		for _, c := range chats {
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", c.ID, c.UpdatedAt.Local().Format("2006-01-02 15:04"),
-				c.MessageCount, oneLine(c.Model), oneLine(c.Title))
+				c.MessageCount, oneLine(c.Model), orUntitled(oneLine(c.Title)))
 		}
 		tw.Flush()
 	case "search":
@@ -126,7 +126,7 @@ func RunCmd(args []string, stdout, stderr io.Writer, store *Store) int {
 			return 0
 		}
 		for _, h := range hits {
-			fmt.Fprintf(stdout, "%d  %s  (%s, %s)\n    %s\n", h.ChatID, oneLine(h.Title), h.Role,
+			fmt.Fprintf(stdout, "%d  %s  (%s, %s)\n    %s\n", h.ChatID, orUntitled(oneLine(h.Title)), h.Role,
 				h.CreatedAt.Local().Format("2006-01-02 15:04"), oneLineKeepSGR(h.Snippet, opts))
 		}
 	case "show", "export":
@@ -320,4 +320,11 @@ func oneLineKeepSGR(s string, o SearchOptions) string {
 	}
 	s = oneLine(s)
 	return strings.ReplaceAll(strings.ReplaceAll(s, a, o.Before), b, o.After)
+}
+
+func orUntitled(title string) string {
+	if title == "" {
+		return "(untitled)"
+	}
+	return title
 }
