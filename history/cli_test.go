@@ -3,7 +3,6 @@ package history
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -225,8 +224,7 @@ func TestCLIRmRemovesKVStates(t *testing.T) {
 	s.OnDelete(func(id int64) { kv.RemoveTag(ChatTag(id)) })
 	toksA, toksB := []int32{1, 2, 3, 4}, []int32{5, 6, 7, 8}
 	for id, toks := range map[int64][]int32{a: toksA, b: toksB} {
-		err := kv.PutTagged("model", ChatTag(id), toks, func(w io.Writer) error { _, err := w.Write([]byte("kv")); return err })
-		if err != nil {
+		if err := kv.PutTagged("model", ChatTag(id), toks, []byte("kv")); err != nil {
 			t.Fatal(err)
 		}
 	}

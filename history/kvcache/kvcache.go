@@ -117,25 +117,25 @@ func entryName(modelID string, tokens []int32) string {
 
 // Put saves state as the KV state after tokens for modelID.
 func (c *Cache) Put(modelID string, tokens []int32, state []byte) error {
+	return c.PutTagged(modelID, "", tokens, state)
+}
+
+// PutTagged is Put with a tag naming what the state belongs to (e.g.
+// history.ChatTag(id)), so RemoveTag can delete it with the chat: a KV state
+// holds the conversation in another form.
+func (c *Cache) PutTagged(modelID, tag string, tokens []int32, state []byte) error {
 	if int64(len(state)) > c.limit {
 		return ErrTooLarge
 	}
-	return c.PutFunc(modelID, tokens, func(w io.Writer) error {
+	return c.PutFunc(modelID, tag, tokens, func(w io.Writer) error {
 		_, err := w.Write(state)
 		return err
 	})
 }
 
-// PutFunc is Put for a state written by write (e.g. the engine's SaveState),
-// so the state need not be held in memory twice.
-func (c *Cache) PutFunc(modelID string, tokens []int32, write func(w io.Writer) error) error {
-	return c.PutTagged(modelID, "", tokens, write)
-}
-
-// PutTagged is PutFunc with a tag naming what the state belongs to (e.g.
-// "chat:42"), so RemoveTag can delete it with the chat: a KV state holds the
-// conversation in another form.
-func (c *Cache) PutTagged(modelID, tag string, tokens []int32, write func(w io.Writer) error) error {
+// PutFunc is PutTagged for a state produced by write, so a large state
+// need not be held in memory twice.
+func (c *Cache) PutFunc(modelID, tag string, tokens []int32, write func(w io.Writer) error) error {
 	if len(tag) > maxIDLen {
 		return errors.New("kvcache: tag too long")
 	}
@@ -336,21 +336,13 @@ type Hit struct {
 	// State. It can equal the looked-up length; the engine must still decode
 	// at least one token itself to get logits.
 	PrefixLen int
-	// Tokens is how many tokens State covers. When it exceeds PrefixLen the
-	// saved sequence went on differently: after restoring, drop KV positions
-	// >= PrefixLen (llama_memory_seq_rm(mem, seq, PrefixLen, -1)).
-	Tokens int
+	// Tokens is the sequence State was saved after (what the engine's
+	// LoadState takes). Beyond PrefixLen it differs from the looked-up
+	// sequence: the engine's prefix reuse drops those KV positions
+	// (llama_memory_seq_rm(mem, seq, PrefixLen, -1)).
+	Tokens []int32
 	State  []byte
 	name   string
-}
-
-// Reuse is how many leading prompt tokens to keep from the restored state
-// for a prompt of promptLen tokens: the shared prefix, less one when it
-// covers the whole prompt, since the last prompt token must be decoded
-// again to produce logits. The engine drops KV positions >= Reuse and
-// decodes prompt[Reuse:].
-func (h Hit) Reuse(promptLen int) int {
-	return max(0, min(h.PrefixLen, promptLen-1))
 }
 
 // Lookup returns the saved state for modelID sharing the longest prefix
@@ -391,7 +383,7 @@ func (c *Cache) Lookup(modelID string, tokens []int32) (Hit, bool) {
 		}
 		now := time.Now()
 		os.Chtimes(p, now, now) // mark as recently used
-		return Hit{PrefixLen: cd.cp, Tokens: len(cd.e.tokens), State: state, name: cd.e.name}, true
+		return Hit{PrefixLen: cd.cp, Tokens: cd.e.tokens, State: state, name: cd.e.name}, true
 	}
 	return Hit{}, false
 }

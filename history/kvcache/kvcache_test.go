@@ -55,8 +55,8 @@ func TestPutLookup(t *testing.T) {
 	}
 	// The saved sequence is a prefix of the new prompt.
 	h, ok := c.Lookup("model-a", toks[:150])
-	if !ok || h.PrefixLen != 100 || h.Tokens != 100 || !bytes.Equal(h.State, st) {
-		t.Fatalf("prefix lookup: ok=%v prefix=%d tokens=%d", ok, h.PrefixLen, h.Tokens)
+	if !ok || h.PrefixLen != 100 || !equalTokens(h.Tokens, toks[:100]) || !bytes.Equal(h.State, st) {
+		t.Fatalf("prefix lookup: ok=%v prefix=%d tokens=%d", ok, h.PrefixLen, len(h.Tokens))
 	}
 	// Exactly the saved sequence.
 	if h, ok = c.Lookup("model-a", toks[:100]); !ok || h.PrefixLen != 100 {
@@ -65,14 +65,8 @@ func TestPutLookup(t *testing.T) {
 	// The prompt diverges from the saved sequence at 80.
 	q := append([]int32(nil), toks[:150]...)
 	q[80] = -1
-	if h, ok = c.Lookup("model-a", q); !ok || h.PrefixLen != 80 || h.Tokens != 100 {
-		t.Errorf("diverging lookup: %v prefix=%d tokens=%d", ok, h.PrefixLen, h.Tokens)
-	}
-	if n := h.Reuse(150); n != 80 {
-		t.Errorf("Reuse(150) with prefix 80 = %d", n)
-	}
-	if n := (Hit{PrefixLen: 100}).Reuse(100); n != 99 {
-		t.Errorf("Reuse of a fully covered prompt = %d, want 99", n)
+	if h, ok = c.Lookup("model-a", q); !ok || h.PrefixLen != 80 || len(h.Tokens) != 100 {
+		t.Errorf("diverging lookup: %v prefix=%d tokens=%d", ok, h.PrefixLen, len(h.Tokens))
 	}
 	// Shorter prompt than the saved sequence.
 	if h, ok = c.Lookup("model-a", toks[:50]); !ok || h.PrefixLen != 50 {
@@ -209,7 +203,7 @@ func TestLRUEviction(t *testing.T) {
 	if err := c.Put("m", seq(5, 100), state(5, 4*size)); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized state: %v", err)
 	}
-	if err := c.PutFunc("m", seq(6, 100), func(w io.Writer) error { _, err := w.Write(state(6, 4*size)); return err }); !errors.Is(err, ErrTooLarge) {
+	if err := c.PutFunc("m", "", seq(6, 100), func(w io.Writer) error { _, err := w.Write(state(6, 4*size)); return err }); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("oversized streamed state: %v", err)
 	}
 	tmps, _ := filepath.Glob(filepath.Join(c.Dir(), "*.tmp"))
@@ -222,7 +216,7 @@ func TestRemoveTag(t *testing.T) {
 	c := openCache(t, 0)
 	put := func(tag string, s []int32) {
 		t.Helper()
-		if err := c.PutTagged("m", tag, s, func(w io.Writer) error { _, err := w.Write([]byte("state")); return err }); err != nil {
+		if err := c.PutTagged("m", tag, s, []byte("state")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -262,7 +256,7 @@ func TestBadPuts(t *testing.T) {
 		t.Error("empty state accepted")
 	}
 	failing := errors.New("engine failed")
-	if err := c.PutFunc("m", []int32{1}, func(w io.Writer) error { w.Write([]byte("part")); return failing }); !errors.Is(err, failing) {
+	if err := c.PutFunc("m", "", []int32{1}, func(w io.Writer) error { w.Write([]byte("part")); return failing }); !errors.Is(err, failing) {
 		t.Errorf("writer error: %v", err)
 	}
 	if n := len(entries(t, c)); n != 0 {
