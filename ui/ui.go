@@ -142,6 +142,7 @@ type Model struct {
 	// inline mode: rendered text waiting to go into the scrollback
 	printQ     []string
 	printing   bool
+	opened     bool // the opening entries went to the scrollback
 	quitting   bool
 	scrollback []string // everything handed to the terminal's scrollback, in order
 
@@ -239,13 +240,14 @@ func New(cfg Config) Model {
 	m.applyTheme()
 	m.resize(m.width, m.height)
 
-	m.addEntry(&entry{kind: entryBanner})
+	// The opening entries are printed once the real width is known.
+	m.entries = append(m.entries, &entry{kind: entryBanner})
 	for _, msg := range m.msgs {
 		switch msg.Role {
 		case prompts.RoleUser:
-			m.addEntry(&entry{kind: entryUser, text: msg.Content})
+			m.entries = append(m.entries, &entry{kind: entryUser, text: msg.Content})
 		case prompts.RoleAssistant:
-			m.addEntry(m.finishedAssistant(msg.Content, msg.Reasoning, ""))
+			m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))
 		}
 	}
 	if m.gen == nil {
@@ -253,7 +255,7 @@ func New(cfg Config) Model {
 		if help == "" {
 			help = "No model is loaded. Start natter with -m PATH or set NATTER_MODEL."
 		}
-		m.addEntry(&entry{kind: entryNote, text: help})
+		m.entries = append(m.entries, &entry{kind: entryNote, text: help})
 	}
 	if m.rec != nil && len(cfg.Messages) == 0 {
 		model, sys := m.modelName(), m.system
@@ -281,8 +283,7 @@ func newInput() textarea.Model {
 
 // Init asks the terminal for its background (theme) and prints the banner.
 func (m Model) Init() tea.Cmd {
-	// Init cannot change the model, so the first print is started by a message.
-	cmds := []tea.Cmd{func() tea.Msg { return printKickMsg{} }}
+	var cmds []tea.Cmd
 	if !m.themeFixed {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}

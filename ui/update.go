@@ -25,7 +25,6 @@ type (
 		closeTag string
 		err      error
 	}
-	printKickMsg   struct{}
 	printedMsg     struct{}
 	clearNoticeMsg struct{ at time.Time }
 	editorReadyMsg struct {
@@ -63,6 +62,23 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
+		if !m.opened {
+			m.opened = true
+			for i, e := range m.entries {
+				if e.kind == entryAssistant {
+					// Stored replies were laid out before the width was known.
+					d := streamDoc{md: m.md, blocks: e.blocks}
+					d.rerender(m.md)
+					e.blocks = d.blocks
+				}
+				s := strings.Join(m.renderEntry(e), "\n")
+				if i > 0 {
+					s = "\n" + s
+				}
+				m.enqueuePrint(s)
+			}
+			return m, m.flushPrints()
+		}
 		return m, nil
 	case tea.BackgroundColorMsg:
 		if !m.themeFixed {
@@ -95,8 +111,6 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleStream(msg)
 	case genStartMsg:
 		return m.handleGenStart(msg)
-	case printKickMsg:
-		return m, m.flushPrints()
 	case printedMsg:
 		m.printing = false
 		if m.quitting && len(m.printQ) == 0 {
