@@ -46,6 +46,7 @@ func Parse(name, src string) (*Template, error) {
 	if err := checkNames(name, body, false); err != nil {
 		return nil, err
 	}
+	foldStatements(body)
 	return &Template{name: name, body: body}, nil
 }
 
@@ -76,6 +77,9 @@ type renderer struct {
 	steps   int
 	depth   int
 	line    int
+	// folding: evaluating a constant {{ }} expression, which Jinja2's
+	// code generator evaluates at compile time through getitem.
+	folding bool
 }
 
 var (
@@ -191,7 +195,9 @@ func (r *renderer) execNode(n node, sc *scope) error {
 		return r.write(n.s)
 	case *outputNode:
 		r.at(n.line)
+		r.folding = isConstExpr(n.e)
 		v, err := r.eval(n.e, sc)
+		r.folding = false
 		if err != nil {
 			return err
 		}
@@ -540,6 +546,17 @@ func (r *renderer) eval(e expr, sc *scope) (Value, error) {
 			l = rv
 		}
 		return true, nil
+	case *foldExpr:
+		// Jinja2's optimizer evaluates constant expressions at compile
+		// time and keeps the result only if it is a plain constant.
+		saved := r.folding
+		r.folding = true
+		v, err := r.eval(e.x, sc)
+		r.folding = saved
+		if err == nil && (saved || safeConst(v)) {
+			return v, nil
+		}
+		return r.eval(e.x, sc)
 	case *condExpr:
 		t, err := r.eval(e.test, sc)
 		if err != nil {
@@ -673,6 +690,9 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 		s := toStr(l) + toStr(rv)
 		return s, r.checkSize(len(s))
 	}
+	if s, ok := l.(string); ok && op == "%" {
+		return r.percentFormat(s, rv) // an undefined argument acts as an empty mapping
+	}
 	if u, ok := l.(Undefined); ok {
 		return nil, r.undefinedErr(u)
 	}
@@ -781,6 +801,9 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 			}
 			return m, nil
 		case "**":
+			if ai == 0 && bi < 0 {
+				return nil, r.errf("0.0 cannot be raised to a negative power")
+			}
 			if bi >= 0 {
 				res := int64(1)
 				for i := int64(0); i < bi; i++ {
@@ -810,7 +833,7 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 		if bf == 0 {
 			return nil, r.errf("float floor division by zero")
 		}
-		return math.Floor(af / bf), nil
+		return pyFloorDiv(af, bf), nil
 	case "%":
 		if bf == 0 {
 			return nil, r.errf("float modulo")
@@ -821,6 +844,12 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 		}
 		return m, nil
 	case "**":
+		if af == 0 && bf < 0 {
+			return nil, r.errf("0.0 cannot be raised to a negative power")
+		}
+		if af < 0 && bf != math.Trunc(bf) {
+			return nil, r.errf("complex results are not supported")
+		}
 		return math.Pow(af, bf), nil
 	}
 	return bad()
@@ -913,6 +942,12 @@ func (r *renderer) evalSlice(e *sliceExpr, sc *scope) (Value, error) {
 	case Undefined:
 		return nil, r.undefinedErr(x)
 	default:
+		// Jinja2 compiles slices to a plain Python subscript (TypeError), but
+		// its optimizer folds constant ones through getitem, which yields
+		// an undefined value instead.
+		if r.folding {
+			return Undefined{Hint: fmt.Sprintf("'%s' object is not subscriptable", typeName(obj))}, nil
+		}
 		return nil, r.errf("'%s' object is not subscriptable", typeName(obj))
 	}
 	idx, err := sliceIndices(n, bounds)
@@ -997,7 +1032,7 @@ func (r *renderer) getItem(obj, key Value) (Value, error) {
 		}
 	case *List:
 		if x.Gen {
-			return nil, r.errf("'generator' object is not subscriptable")
+			return Undefined{Hint: "'generator' object is not subscriptable"}, nil
 		}
 		if i, ok := intVal(key); ok {
 			if i < 0 {
@@ -1064,8 +1099,15 @@ func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
 		if m, ok := strMethod(r, string(x), name).(Func); ok {
 			return Func(func(r *renderer, a callArgs) (Value, error) {
 				v, err := m(r, a)
-				if s, ok := v.(string); ok {
-					return Markup(s), err
+				switch x := v.(type) {
+				case string:
+					return Markup(x), err
+				case *List: // split, partition, ...: parts stay Markup
+					for i, it := range x.Items {
+						if s, ok := it.(string); ok {
+							x.Items[i] = Markup(s)
+						}
+					}
 				}
 				return v, err
 			}), nil
@@ -1328,6 +1370,9 @@ func (r *renderer) applyFilter(f *filterExpr, v Value, sc *scope) (Value, error)
 	if err := r.step(); err != nil {
 		return nil, err
 	}
+	if n, ok := filterArity[f.name]; ok && len(a.pos) > n {
+		return nil, r.errf("filter '%s' takes at most %d arguments, got %d", f.name, n, len(a.pos))
+	}
 	return r.callFilter(f.name, fn, v, a)
 }
 
@@ -1369,6 +1414,9 @@ func (r *renderer) evalTest(e *testExpr, sc *scope) (Value, error) {
 	fn, ok := tests[e.name]
 	if !ok {
 		return nil, r.errf("No test named '%s'.", e.name)
+	}
+	if want := testArity[e.name]; len(a.pos)+a.kw.Len() > want && e.name != "filter" && e.name != "test" {
+		return nil, r.errf("test '%s' takes %d arguments, got %d", e.name, want, len(a.pos)+a.kw.Len())
 	}
 	if e.name == "escaped" {
 		_, isM := v.(Markup)
@@ -1514,4 +1562,290 @@ func checkNames(name string, body []node, soft bool) error {
 		}
 	}
 	return nil
+}
+
+// safeConst is Jinja2's has_safe_repr: values the optimizer may inline.
+func safeConst(v Value) bool {
+	switch x := v.(type) {
+	case nil, bool, int64, float64, string, Markup:
+		return true
+	case *List:
+		if x.Gen {
+			return false
+		}
+		for _, it := range x.Items {
+			if !safeConst(it) {
+				return false
+			}
+		}
+		return true
+	case *Dict:
+		for _, k := range x.keys {
+			if !safeConst(k) || !safeConst(x.vals[dictKey(k)]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// isConstExpr reports whether Jinja2's optimizer would fold e to a constant.
+func isConstExpr(e expr) bool {
+	switch x := e.(type) {
+	case nil:
+		return true
+	case *constExpr:
+		return true
+	case *listExpr:
+		for _, it := range x.items {
+			if !isConstExpr(it) {
+				return false
+			}
+		}
+		return true
+	case *dictExpr:
+		for i := range x.keys {
+			if !isConstExpr(x.keys[i]) || !isConstExpr(x.vals[i]) {
+				return false
+			}
+		}
+		return true
+	case *unaryExpr:
+		return isConstExpr(x.x)
+	case *condExpr:
+		return isConstExpr(x.test) && isConstExpr(x.yes) && isConstExpr(x.no)
+	case *compareExpr:
+		if !isConstExpr(x.first) {
+			return false
+		}
+		for _, r := range x.rest {
+			if !isConstExpr(r) {
+				return false
+			}
+		}
+		return true
+	case *binExpr:
+		return isConstExpr(x.l) && isConstExpr(x.r)
+	case *sliceExpr:
+		return isConstExpr(x.obj) && isConstExpr(x.lo) && isConstExpr(x.hi) && isConstExpr(x.step)
+	case *itemExpr:
+		return isConstExpr(x.obj) && isConstExpr(x.key)
+	case *attrExpr:
+		return isConstExpr(x.obj)
+	case *testExpr:
+		for _, a := range x.args {
+			if !isConstExpr(a) {
+				return false
+			}
+		}
+		return len(x.kwargs) == 0 && isConstExpr(x.x)
+	case *filterExpr:
+		for _, a := range x.args {
+			if !isConstExpr(a) {
+				return false
+			}
+		}
+		for _, k := range x.kwargs {
+			if !isConstExpr(k.e) {
+				return false
+			}
+		}
+		return x.x != nil && isConstExpr(x.x)
+	case *foldExpr:
+		return true
+	}
+	return false
+}
+
+// hasSlice reports whether e contains a slice, the one place where folding
+// changes the result.
+func hasSlice(e expr) bool {
+	found := false
+	walkExprs(e, func(x expr) {
+		if _, ok := x.(*sliceExpr); ok {
+			found = true
+		}
+	})
+	return found
+}
+
+// foldConstants wraps maximal constant subexpressions that contain a slice
+// in foldExpr nodes.
+func foldConstants(e expr) expr {
+	if e == nil {
+		return nil
+	}
+	if isConstExpr(e) {
+		if hasSlice(e) {
+			return &foldExpr{x: e}
+		}
+		return e
+	}
+	switch x := e.(type) {
+	case *attrExpr:
+		x.obj = foldConstants(x.obj)
+	case *itemExpr:
+		x.obj, x.key = foldConstants(x.obj), foldConstants(x.key)
+	case *sliceExpr:
+		x.obj, x.lo, x.hi, x.step = foldConstants(x.obj), foldConstants(x.lo), foldConstants(x.hi), foldConstants(x.step)
+	case *callExpr:
+		x.fn, x.star, x.dstar = foldConstants(x.fn), foldConstants(x.star), foldConstants(x.dstar)
+		for i := range x.args {
+			x.args[i] = foldConstants(x.args[i])
+		}
+		for i := range x.kwargs {
+			x.kwargs[i].e = foldConstants(x.kwargs[i].e)
+		}
+	case *filterExpr:
+		x.x = foldConstants(x.x)
+		for i := range x.args {
+			x.args[i] = foldConstants(x.args[i])
+		}
+		for i := range x.kwargs {
+			x.kwargs[i].e = foldConstants(x.kwargs[i].e)
+		}
+	case *testExpr:
+		x.x = foldConstants(x.x)
+		for i := range x.args {
+			x.args[i] = foldConstants(x.args[i])
+		}
+	case *binExpr:
+		x.l, x.r = foldConstants(x.l), foldConstants(x.r)
+	case *unaryExpr:
+		x.x = foldConstants(x.x)
+	case *compareExpr:
+		x.first = foldConstants(x.first)
+		for i := range x.rest {
+			x.rest[i] = foldConstants(x.rest[i])
+		}
+	case *condExpr:
+		x.test, x.yes, x.no = foldConstants(x.test), foldConstants(x.yes), foldConstants(x.no)
+	case *listExpr:
+		for i := range x.items {
+			x.items[i] = foldConstants(x.items[i])
+		}
+	case *dictExpr:
+		for i := range x.keys {
+			x.keys[i], x.vals[i] = foldConstants(x.keys[i]), foldConstants(x.vals[i])
+		}
+	}
+	return e
+}
+
+// walkExprs calls f on e and every subexpression.
+func walkExprs(e expr, f func(expr)) {
+	if e == nil {
+		return
+	}
+	f(e)
+	switch x := e.(type) {
+	case *attrExpr:
+		walkExprs(x.obj, f)
+	case *itemExpr:
+		walkExprs(x.obj, f)
+		walkExprs(x.key, f)
+	case *sliceExpr:
+		for _, c := range []expr{x.obj, x.lo, x.hi, x.step} {
+			walkExprs(c, f)
+		}
+	case *callExpr:
+		for _, c := range append([]expr{x.fn, x.star, x.dstar}, x.args...) {
+			walkExprs(c, f)
+		}
+		for _, k := range x.kwargs {
+			walkExprs(k.e, f)
+		}
+	case *filterExpr:
+		for _, c := range append([]expr{x.x}, x.args...) {
+			walkExprs(c, f)
+		}
+		for _, k := range x.kwargs {
+			walkExprs(k.e, f)
+		}
+	case *testExpr:
+		for _, c := range append([]expr{x.x}, x.args...) {
+			walkExprs(c, f)
+		}
+	case *binExpr:
+		walkExprs(x.l, f)
+		walkExprs(x.r, f)
+	case *unaryExpr:
+		walkExprs(x.x, f)
+	case *compareExpr:
+		for _, c := range append([]expr{x.first}, x.rest...) {
+			walkExprs(c, f)
+		}
+	case *condExpr:
+		for _, c := range []expr{x.test, x.yes, x.no} {
+			walkExprs(c, f)
+		}
+	case *listExpr:
+		for _, c := range x.items {
+			walkExprs(c, f)
+		}
+	case *dictExpr:
+		for i := range x.keys {
+			walkExprs(x.keys[i], f)
+			walkExprs(x.vals[i], f)
+		}
+	case *foldExpr:
+		walkExprs(x.x, f)
+	}
+}
+
+// foldStatements applies foldConstants to every expression of body.
+func foldStatements(body []node) {
+	for _, n := range body {
+		switch n := n.(type) {
+		case *outputNode:
+			n.e = foldConstants(n.e)
+		case *ifNode:
+			for i := range n.conds {
+				n.conds[i] = foldConstants(n.conds[i])
+				foldStatements(n.bodies[i])
+			}
+			foldStatements(n.els)
+		case *forNode:
+			n.iter, n.cond = foldConstants(n.iter), foldConstants(n.cond)
+			foldStatements(n.body)
+			foldStatements(n.els)
+		case *setNode:
+			n.e = foldConstants(n.e)
+		case *setBlockNode:
+			foldStatements(n.body)
+		case *macroNode:
+			for i := range n.defaults {
+				n.defaults[i] = foldConstants(n.defaults[i])
+			}
+			foldStatements(n.body)
+		case *callBlockNode:
+			foldStatements(n.body)
+		case *filterBlockNode:
+			foldStatements(n.body)
+		case *withNode:
+			for i := range n.vals {
+				n.vals[i] = foldConstants(n.vals[i])
+			}
+			foldStatements(n.body)
+		}
+	}
+}
+
+// pyFloorDiv is CPython's float floor division (exact via fmod, so that
+// 1 // 0.1 == 9.0).
+func pyFloorDiv(vx, wx float64) float64 {
+	mod := math.Mod(vx, wx)
+	div := (vx - mod) / wx
+	if mod != 0 && (wx < 0) != (mod < 0) {
+		div -= 1.0
+	}
+	if div == 0 {
+		return math.Copysign(0, vx/wx)
+	}
+	fd := math.Floor(div)
+	if div-fd > 0.5 {
+		fd += 1.0
+	}
+	return fd
 }

@@ -58,7 +58,10 @@ func init() {
 		"unique":      fUnique,
 		"upper":       strFilter(pyUpper),
 		"wordcount": func(r *renderer, v Value, a callArgs) (Value, error) {
-			return int64(len(pyFields(toStr(v)))), nil
+			// Jinja2 counts matches of \w+.
+			return int64(len(strings.FieldsFunc(toStr(v), func(c rune) bool {
+				return !(c == '_' || unicode.IsLetter(c) || unicode.IsDigit(c) || unicode.Is(unicode.Mn, c))
+			}))), nil
 		},
 		"batch":  fBatch,
 		"format": fFormat,
@@ -94,7 +97,7 @@ func init() {
 		},
 		"callable": func(r *renderer, v Value, a callArgs) (bool, error) {
 			switch v.(type) {
-			case Func, *macro:
+			case Func, *macro, Undefined, *loopObj: // Undefined and LoopContext define __call__
 				return true, nil
 			}
 			return false, nil
@@ -135,6 +138,19 @@ func init() {
 		}
 	}
 }
+
+// filterArity is the most positional arguments each filter takes (after
+// the value), as in Jinja2's signatures; absent means any number.
+var filterArity = map[string]int{"abs": 0, "attr": 1, "capitalize": 0, "center": 1, "count": 0, "d": 2, "default": 2,
+	"dictsort": 3, "e": 0, "escape": 0, "forceescape": 0, "first": 0, "float": 1, "indent": 3, "int": 2, "items": 0,
+	"join": 2, "last": 0, "length": 0, "list": 0, "lower": 0, "max": 2, "min": 2, "replace": 3, "reverse": 0,
+	"round": 2, "safe": 0, "sort": 3, "string": 0, "sum": 2, "title": 0, "tojson": 4, "trim": 1, "truncate": 4,
+	"unique": 2, "upper": 0, "wordcount": 0, "batch": 2}
+
+// testArity is the number of arguments each test takes besides the value.
+var testArity = map[string]int{"divisibleby": 1, "sameas": 1, "in": 1, "filter": 0, "test": 0,
+	"eq": 1, "equalto": 1, "==": 1, "ne": 1, "!=": 1, "lt": 1, "lessthan": 1, "<": 1, "le": 1, "<=": 1,
+	"gt": 1, "greaterthan": 1, ">": 1, "ge": 1, ">=": 1}
 
 func cmpTest(op string) testFunc {
 	return func(r *renderer, v Value, a callArgs) (bool, error) {
@@ -292,6 +308,9 @@ func fLast(r *renderer, v Value, a callArgs) (Value, error) {
 }
 
 func fFloat(r *renderer, v Value, a callArgs) (Value, error) {
+	if u, ok := v.(Undefined); ok { // int(Undefined) raises in Jinja2
+		return nil, r.undefinedErr(u)
+	}
 	def := a.kwarg("default", 0, 0.0)
 	switch x := v.(type) {
 	case float64:
@@ -310,6 +329,9 @@ func fFloat(r *renderer, v Value, a callArgs) (Value, error) {
 }
 
 func fInt(r *renderer, v Value, a callArgs) (Value, error) {
+	if u, ok := v.(Undefined); ok { // int(Undefined) raises in Jinja2
+		return nil, r.undefinedErr(u)
+	}
 	def := a.kwarg("default", 0, int64(0))
 	base, _ := intVal(a.kwarg("base", 1, int64(10)))
 	switch x := v.(type) {
@@ -345,7 +367,11 @@ func fIndent(r *renderer, v Value, a callArgs) (Value, error) {
 	} else if n, ok := intVal(w); ok {
 		ind = strings.Repeat(" ", int(max(0, min(n, 1<<16))))
 	}
-	s := toStr(v) + "\n"
+	str, ok := v.(string)
+	if !ok { // Jinja2 appends "\n" to the value itself
+		return nil, r.errf("unsupported operand type(s) for +=: '%s' and 'str'", typeName(v))
+	}
+	s := str + "\n"
 	lines := pySplitlines(s)
 	var rv string
 	if blank {
@@ -670,6 +696,9 @@ func fRound(r *renderer, v Value, a callArgs) (Value, error) {
 	if !ok {
 		return nil, r.errf("type %s doesn't define __round__ method", typeName(v))
 	}
+	if n, isInt := intVal(v); isInt && method == "common" && prec >= 0 {
+		return n, nil // round(int, n) stays an int
+	}
 	p := math.Pow(10, float64(prec))
 	switch method {
 	case "common": // Python's round(): correctly rounded, ties to even
@@ -980,7 +1009,10 @@ func (r *renderer) percentFormat(f string, arg Value) (Value, error) {
 			return nil, err
 		}
 	}
-	if mapping == nil && ai < len(args) {
+	// Python treats a non-tuple argument with __getitem__ (dict, list) as
+	// a mapping and does not complain about it being unused.
+	l, isList := arg.(*List)
+	if mapping == nil && !(isList && !l.Tuple) && !isUndef(arg) && ai < len(args) {
 		return nil, r.errf("not all arguments converted during string formatting")
 	}
 	return b.String(), nil

@@ -147,7 +147,8 @@ type (
 		keys, vals []expr
 		line       int
 	}
-	kwarg struct {
+	foldExpr struct{ x expr } // a constant subexpression Jinja2 folds at compile time
+	kwarg    struct {
 		name string
 		e    expr
 	}
@@ -167,6 +168,7 @@ func (e *compareExpr) lineNo() int { return e.line }
 func (e *condExpr) lineNo() int    { return e.line }
 func (e *listExpr) lineNo() int    { return e.line }
 func (e *dictExpr) lineNo() int    { return e.line }
+func (e *foldExpr) lineNo() int    { return e.x.lineNo() }
 
 const maxParseDepth = 200
 
@@ -1044,8 +1046,8 @@ func (p *parser) parseSubscript(obj expr, line int) (expr, error) {
 		parts[idx] = e
 	}
 	if !isSlice {
-		if parts[0] == nil {
-			return nil, p.errf(line, "expected subscript")
+		if parts[0] == nil { // x[] subscripts with an empty tuple, as in Jinja2
+			parts[0] = &listExpr{tuple: true, line: line}
 		}
 		return &itemExpr{obj: obj, key: parts[0], line: line}, nil
 	}
