@@ -723,3 +723,54 @@ func TestFootersForMaxTokensAndErrors(t *testing.T) {
 		t.Fatalf("last message %+v", last)
 	}
 }
+
+func TestResumeConversation(t *testing.T) {
+	g := newFakeGen("welcome back")
+	msgs := []prompts.Message{
+		{Role: "system", Content: "stored system"},
+		{Role: "user", Content: "earlier question"},
+		{Role: "assistant", Content: "earlier **answer**", Reasoning: "old thoughts"},
+	}
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, Messages: msgs, Recorder: rec}, 80, 24)
+	scr := h.screen()
+	if !strings.Contains(scr, "› earlier question") || !strings.Contains(scr, "earlier answer") {
+		t.Fatalf("resumed transcript:\n%s", scr)
+	}
+	sendAndWait(h, "next")
+	r := g.requests()[0]
+	if len(r.Messages) != 4 || r.Messages[0].Content != "stored system" || r.Messages[2].Reasoning != "old thoughts" {
+		t.Fatalf("request %+v", r.Messages)
+	}
+	h.m.rec.wait()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.calls) == 0 || strings.HasPrefix(rec.calls[0], "new ") {
+		t.Fatalf("a resumed chat must not start a new one: %q", rec.calls)
+	}
+}
+
+func TestStatsAndSettingsListing(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("x")}, 100, 30)
+	h.typeText("/stats")
+	h.enter()
+	if !strings.Contains(h.screen(), "No reply has finished yet.") {
+		t.Fatalf("stats before a reply:\n%s", h.screen())
+	}
+	sendAndWait(h, "q")
+	h.typeText("/stats")
+	h.enter()
+	h.typeText("/set seed 42")
+	h.enter()
+	h.typeText("/set")
+	h.enter()
+	scr := h.screen()
+	for _, s := range []string{"generated 1 tokens", "decode", "123.40 tok/s", "stop: eog", "template: fake:chatml", "seed 42", "temp 0.8", "max-tokens unlimited"} {
+		if !strings.Contains(scr, s) {
+			t.Errorf("lacks %q:\n%s", s, scr)
+		}
+	}
+	if h.m.sampling.Seed != 42 {
+		t.Fatalf("seed %d", h.m.sampling.Seed)
+	}
+}
