@@ -208,6 +208,70 @@ func (s *Store) UpdateChat(ctx context.Context, chatID int64, meta ChatMeta) err
 	})
 }
 
+// ReplaceMessages makes chatID hold exactly msgs (after /undo, /retry,
+// /edit). Messages that stay the same keep their ids, stats and times.
+func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompts.Message) error {
+	return s.write(ctx, func(tx *sql.Tx) error {
+		now := nowMS()
+		if err := touchChat(ctx, tx, chatID, now); err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, role, content, reasoning FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
+		if err != nil {
+			return err
+		}
+		type row struct {
+			id                       int64
+			role, content, reasoning string
+		}
+		var have []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.role, &r.content, &r.reasoning); err != nil {
+				rows.Close()
+				return err
+			}
+			have = append(have, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		keep := 0
+		for keep < len(have) && keep < len(msgs) {
+			h, m := have[keep], msgs[keep]
+			if h.role != m.Role || h.content != m.Content || h.reasoning != m.Reasoning {
+				break
+			}
+			keep++
+		}
+		if keep < len(have) {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE chat_id = ? AND id >= ?`, chatID, have[keep].id); err != nil {
+				return err
+			}
+		}
+		for _, m := range msgs[keep:] {
+			if m.Role == "" {
+				return errors.New("history: message has no role")
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages
+				(chat_id, role, content, reasoning, status, created_at, updated_at)
+				VALUES (?, ?, ?, ?, 'complete', ?, ?)`, chatID, m.Role, m.Content, m.Reasoning, now, now); err != nil {
+				return err
+			}
+		}
+		first := ""
+		for _, m := range msgs {
+			if m.Role == prompts.RoleUser {
+				first = m.Content
+				break
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE chats SET title = ? WHERE id = ? AND title_source = 'auto'`, TitleFrom(first), chatID)
+		return err
+	})
+}
+
 // Rename sets a chat's title. An empty title goes back to the one derived
 // from the first user message.
 func (s *Store) Rename(ctx context.Context, chatID int64, title string) error {

@@ -70,6 +70,21 @@ func (s *Store) BeginReply(ctx context.Context, chatID int64, meta ReplyMeta) (*
 // ID is the reply's message id.
 func (w *ReplyWriter) ID() int64 { return w.id }
 
+// Set replaces the whole reply text so far (for callers that hold the
+// full text rather than pieces).
+func (w *ReplyWriter) Set(content, reasoning string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done || (content == w.content.String() && reasoning == w.reasoning.String()) {
+		return
+	}
+	w.content.Reset()
+	w.content.WriteString(content)
+	w.reasoning.Reset()
+	w.reasoning.WriteString(reasoning)
+	w.scheduleLocked()
+}
+
 // Append adds reply text.
 func (w *ReplyWriter) Append(text string) { w.add(&w.content, text) }
 

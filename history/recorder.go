@@ -1,0 +1,192 @@
+package history
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"natter/engine/api"
+	"natter/prompts"
+)
+
+// Recorder saves a chat as the UI reports it. Its methods match the UI's
+// Recorder interface (ui.Recorder), so main passes it as Config.Recorder.
+// Calls come in order from one goroutine; Recorder is safe anyway.
+//
+// When saving falls back to memory (full disk, read-only database) the
+// call that noticed returns a *Warning once; the data was kept in memory.
+type Recorder struct {
+	s    *Store
+	meta ChatMeta
+
+	mu   sync.Mutex
+	sess *Session
+	w    *ReplyWriter
+}
+
+// Warning is returned once by a Recorder method when history stopped being
+// saved to disk (or a damaged database was replaced). The call itself
+// succeeded.
+type Warning struct{ Msg string }
+
+func (w *Warning) Error() string { return strings.TrimPrefix(w.Msg, "history: ") }
+
+// NewRecorder records a new conversation. meta gives the settings saved with
+// it (persona, template, sampling); model and system prompt come with each
+// NewChat call. The chat is created with its first message.
+func (s *Store) NewRecorder(meta ChatMeta) *Recorder {
+	return &Recorder{s: s, meta: meta, sess: s.NewSession(meta)}
+}
+
+// ResumeRecorder records into saved chat id. The returned Chat's
+// PromptMessages are what the UI should show and continue (Config.Messages).
+func (s *Store) ResumeRecorder(ctx context.Context, id int64) (*Recorder, *Chat, error) {
+	sess, c, err := s.ResumeSession(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Recorder{s: s, meta: sess.meta, sess: sess}, c, nil
+}
+
+// ChatID is the chat being recorded, 0 while it has no message yet.
+func (r *Recorder) ChatID() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.sess.ID()
+}
+
+func (r *Recorder) done(err error) error {
+	if err != nil {
+		return err
+	}
+	if w := r.s.TakeWarning(); w != "" {
+		return &Warning{Msg: w}
+	}
+	return nil
+}
+
+// NewChat starts a new conversation (start-up, /new, /system).
+func (r *Recorder) NewChat(model, system string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endReplyLocked()
+	meta := r.meta
+	meta.Title = ""
+	meta.Model, meta.SystemPrompt = model, system
+	r.meta = meta
+	r.sess = r.s.NewSession(meta)
+	return r.done(nil)
+}
+
+// Append saves a finished message.
+func (r *Recorder) Append(msg prompts.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endReplyLocked()
+	_, err := r.sess.Add(context.Background(), msg, MessageMeta{Model: r.meta.Model})
+	return r.done(err)
+}
+
+// Checkpoint saves the reply streamed so far. It only updates memory; the
+// ReplyWriter's timer writes it within the checkpoint interval (500 ms), so
+// calling it often is cheap.
+func (r *Recorder) Checkpoint(reply prompts.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.beginLocked(); err != nil {
+		return r.done(err)
+	}
+	r.w.Set(reply.Content, reply.Reasoning)
+	return r.done(nil)
+}
+
+// Finish saves the whole reply. stopReason "cancelled" or "error" marks it
+// interrupted.
+func (r *Recorder) Finish(reply prompts.Message, stats *api.Stats, stopReason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.beginLocked(); err != nil {
+		return r.done(err)
+	}
+	w := r.w
+	r.w = nil
+	w.Set(reply.Content, reply.Reasoning)
+	status := StatusComplete
+	if stopReason == api.StopCancelled || stopReason == "error" {
+		status = StatusInterrupted
+	}
+	js, err := statsJSON(stats)
+	if err != nil {
+		return err
+	}
+	return r.done(w.end(status, js))
+}
+
+// Rewrite makes the saved conversation hold exactly msgs after the system
+// prompt (/undo, /retry, /edit, a failed turn).
+func (r *Recorder) Rewrite(msgs []prompts.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endReplyLocked()
+	ctx := context.Background()
+	id := r.sess.ID()
+	if id == 0 {
+		for _, m := range msgs {
+			if _, err := r.sess.Add(ctx, m, MessageMeta{Model: r.meta.Model}); err != nil {
+				return r.done(err)
+			}
+		}
+		return r.done(nil)
+	}
+	return r.done(r.s.ReplaceMessages(ctx, id, msgs))
+}
+
+// Resume switches to saved chat id (/resume, the /history picker) and
+// returns it for display.
+func (r *Recorder) Resume(ctx context.Context, id int64) (*Chat, error) {
+	sess, c, err := r.s.ResumeSession(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endReplyLocked()
+	r.sess, r.meta = sess, sess.meta
+	return c, r.done(nil)
+}
+
+// Rename sets the chat's title (/rename); before the first message it is
+// kept for when the chat is created.
+func (r *Recorder) Rename(title string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done(r.sess.Rename(context.Background(), title))
+}
+
+func (r *Recorder) beginLocked() error {
+	if r.w != nil {
+		return nil
+	}
+	w, err := r.sess.BeginReply(context.Background(), ReplyMeta{Model: r.meta.Model})
+	if err != nil {
+		return err
+	}
+	r.w = w
+	return nil
+}
+
+// endReplyLocked closes a reply the UI never finished.
+func (r *Recorder) endReplyLocked() {
+	if r.w != nil {
+		r.w.Interrupt()
+		r.w = nil
+	}
+}
+
+// Close interrupts a reply still open. The Store is closed by its owner.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.endReplyLocked()
+	return nil
+}
