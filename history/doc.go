@@ -3,34 +3,43 @@
 // `natter history` command. Package history/kvcache stores model KV states
 // so a resumed chat need not be re-processed.
 //
-// Typical use by a front end:
-//
-//	st, _ := history.Open(path)   // history.OpenMemory() for --no-save
-//	defer st.Close()
-//	sess := st.NewSession(history.ChatMeta{Model: ..., Sampling: &s})
-//	sess.Add(ctx, userMsg, history.MessageMeta{})      // when sent
-//	w, _ := sess.BeginReply(ctx, history.ReplyMeta{Model: ...})
-//	for ev := range events { w.Append(ev.Text) }       // saved every 500 ms
-//	w.Finish(ev.Stats)                                 // or w.Interrupt() on error
-//	if msg := st.TakeWarning(); msg != "" { show(msg) } // after any call
-//
 // Saving never stops a chat: if the disk refuses a write the Store carries
-// on in memory and TakeWarning says so once. Open itself only fails if not
-// even a memory database can be made.
+// on in memory and reports it once (TakeWarning, or a *Warning from a
+// Recorder call). Open only fails if not even a memory database can be made.
 //
-// Wiring in main:
+// Wiring in main (the UI takes a *Recorder as ui.Config.Recorder):
 //
-//	save := !noSaveFlag && !history.NoHistory()
 //	path, _ := history.DefaultPath()
-//	st := history.Open(path) if save, else history.OpenMemory()
-//	kv, _ := kvcache.Open(kvcache.DefaultDir(path), 0) // only if save
-//	st.OnDelete(func(id int64) { kv.RemoveTag(history.ChatTag(id)) })
-//	`natter history ...`      → os.Exit(history.RunCmd(args, os.Stdout, os.Stderr, st))
-//	`natter -c`               → c, err := st.Latest(ctx); then st.ResumeSession(ctx, c.ID)
-//	`natter --resume ID`      → history.ParseID(arg); st.ResumeSession(ctx, id)
-//	`natter --resume` (no ID) → picker over st.FindChats(ctx, query, limit)
+//	var st *history.Store
+//	if noSave || history.NoHistory() {
+//		st, _ = history.OpenMemory() // /history etc. still work, nothing on disk
+//	} else {
+//		st, _ = history.Open(path)
+//	}
+//	defer st.Close()
+//	if w := st.TakeWarning(); w != "" { fmt.Fprintln(os.Stderr, w) }
 //
-// Resuming: Chat.PromptMessages gives the engine the conversation back
-// (system prompt first). KV states are saved with kvcache.PutTagged after a
-// reply and restored via kvcache.Lookup before the first new reply.
+//	`natter history ...`  os.Exit(history.RunCmd(args, os.Stdout, os.Stderr, st))
+//	new chat              rec := st.NewRecorder(history.ChatMeta{Persona: p, Template: t, Sampling: &s})
+//	`natter -c`           c, err := st.Latest(ctx); rec, c, err = st.ResumeRecorder(ctx, c.ID)
+//	`natter --resume ID`  id, err := history.ParseID(arg); rec, c, err := st.ResumeRecorder(ctx, id)
+//	`--resume` (no ID)    a picker over st.FindChats(ctx, query, 50)
+//	then                  cfg.Recorder = rec; cfg.Messages = c.PromptMessages()
+//	`natter ask`          rec := st.NewRecorder(...); rec.NewChat(model, system);
+//	                      rec.Append(user); rec.Checkpoint(partial)…; rec.Finish(reply, stats, stats.StopReason)
+//
+// KV states (resume without re-processing), when saving is on:
+//
+//	kv, _ := kvcache.Open(kvcache.DefaultDir(path), kvcache.DefaultLimit)
+//	id, _ := kvcache.ModelIdentity(modelPath) // + "/" + what else shapes the state (n_ctx, KV type)
+//	rec.AfterFinish(func(chat int64) {
+//		if toks, state, err := eng.SaveState(); err == nil {
+//			kv.PutTagged(id, history.ChatTag(chat), toks, state)
+//		}
+//	})
+//	st.OnDelete(func(chat int64) { kv.RemoveTag(history.ChatTag(chat)) })
+//	// on resume, before the first request: tokens of the rendered chat
+//	if hit, ok := kv.Lookup(id, promptTokens); ok {
+//		if eng.LoadState(hit.Tokens, hit.State) != nil { kv.Discard(hit) }
+//	}
 package history

@@ -19,9 +19,20 @@ type Recorder struct {
 	s    *Store
 	meta ChatMeta
 
-	mu   sync.Mutex
-	sess *Session
-	w    *ReplyWriter
+	mu          sync.Mutex
+	sess        *Session
+	w           *ReplyWriter
+	afterFinish func(chatID int64)
+}
+
+// AfterFinish sets a function run after each reply is saved, on the
+// Recorder's caller goroutine (not the UI's): main uses it to save the KV
+// state, e.g. toks, st, _ := eng.SaveState();
+// kv.PutTagged(modelID, ChatTag(id), toks, st).
+func (r *Recorder) AfterFinish(f func(chatID int64)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.afterFinish = f
 }
 
 // Warning is returned once by a Recorder method when history stopped being
@@ -119,7 +130,14 @@ func (r *Recorder) Finish(reply prompts.Message, stats *api.Stats, stopReason st
 	if err != nil {
 		return err
 	}
-	return r.done(w.end(status, js))
+	err = w.end(status, js)
+	if hook := r.afterFinish; hook != nil && err == nil {
+		id := r.sess.ID()
+		r.mu.Unlock()
+		hook(id)
+		r.mu.Lock()
+	}
+	return r.done(err)
 }
 
 // Rewrite makes the saved conversation hold exactly msgs after the system

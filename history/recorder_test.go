@@ -135,18 +135,25 @@ func TestResumeRecorder(t *testing.T) {
 	must(t, r.Append(user("first")))
 	must(t, r.Finish(asst("answer"), nil, api.StopEOG))
 	id := r.ChatID()
+	var finished []int64
+	r.AfterFinish(func(chat int64) { finished = append(finished, chat) })
+	must(t, r.Append(user("again")))
+	must(t, r.Finish(asst("answer 2"), nil, api.StopEOG))
+	if len(finished) != 1 || finished[0] != id {
+		t.Errorf("AfterFinish calls = %v", finished)
+	}
 
 	r2, c, err := s.ResumeRecorder(bg, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pm := c.PromptMessages()
-	if len(pm) != 3 || pm[0].Content != "sys" || pm[2].Content != "answer" {
+	if len(pm) != 5 || pm[0].Content != "sys" || pm[4].Content != "answer 2" {
 		t.Fatalf("PromptMessages = %+v", pm)
 	}
 	must(t, r2.Append(user("second")))
 	must(t, r2.Rename("renamed"))
-	if c, _ = s.Get(bg, id); len(c.Messages) != 3 || c.Title != "renamed" || r2.ChatID() != id {
+	if c, _ = s.Get(bg, id); len(c.Messages) != 5 || c.Title != "renamed" || r2.ChatID() != id {
 		t.Errorf("resumed chat = %+v", c)
 	}
 	// /resume inside a chat switches.
@@ -156,7 +163,7 @@ func TestResumeRecorder(t *testing.T) {
 		t.Fatal(err)
 	}
 	must(t, r3.Append(user("third")))
-	if c, _ = s.Get(bg, id); len(c.Messages) != 4 {
+	if c, _ = s.Get(bg, id); len(c.Messages) != 6 {
 		t.Errorf("after /resume: %d messages", len(c.Messages))
 	}
 	if _, err := r3.Resume(bg, 999); !errors.Is(err, ErrNotFound) {
