@@ -17,6 +17,7 @@ import (
 
 	"natter/engine"
 	"natter/engine/api"
+	"natter/engine/models"
 	"natter/prompts"
 )
 
@@ -71,14 +72,12 @@ func (m *modelFlags) check() error {
 	return nil
 }
 
-// resolveModel finds the model to load: the flag, else $NATTER_MODEL.
+// resolveModel finds the model to load: the flag, else $NATTER_MODEL, else
+// the last model used.
 func (m *modelFlags) resolveModel() (string, error) {
 	p := m.model
 	if p == "" {
 		p = os.Getenv("NATTER_MODEL")
-	}
-	if p == "" {
-		return "", errors.New("no model: pass -m PATH or set NATTER_MODEL to a GGUF file")
 	}
 	return resolveModelName(p)
 }
@@ -101,11 +100,23 @@ func (m *modelFlags) setupLogs() func() {
 	return func() {}
 }
 
+// load validates and loads the model, warns when it may not fit in memory,
+// and remembers it as the default for next time.
 func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Engine, error) {
-	return engine.Load(engine.Options{
+	if _, err := engine.Validate(path); err != nil {
+		return nil, err
+	}
+	if w := fitWarning(path, m.ctx); w != "" {
+		fmt.Fprintln(os.Stderr, w)
+	}
+	e, err := engine.Load(engine.Options{
 		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
 		FlashAttn: m.flashAttn, CacheType: m.cacheType, Progress: progress,
 	})
+	if err == nil {
+		_ = models.Remember(path) // best effort: only a convenience
+	}
+	return e, err
 }
 
 // samplingFlags are the generation flags of ask and the chat.

@@ -11,6 +11,3 @@ func runChat(args []string) int {
 	usage(os.Stderr)
 	return exitUsage
 }
-
-// resolveModelName maps -m to a file path.
-func resolveModelName(p string) (string, error) { return p, nil }

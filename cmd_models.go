@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"natter/engine/models"
+)
+
+func init() {
+	register("models", "list local models (--catalog: recommended downloads)", func(args []string) int {
+		return models.RunModelsCmd(args, os.Stdout, os.Stderr)
+	})
+	register("pull", "download a model: NAME, hf.co/OWNER/REPO[:QUANT] or URL", func(args []string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return models.RunPullCmd(ctx, args, os.Stdout, os.Stderr)
+	})
+}
+
+// resolveModelName maps -m (a path, a local model name, a catalog name, or
+// "" for the last model used) to a file path.
+func resolveModelName(p string) (string, error) { return models.Resolve(p) }
+
+// fitWarning says when the model will likely not fit in free memory.
+func fitWarning(path string, ctx int) string {
+	rep, err := models.CheckFitPath(path, ctx)
+	if err != nil {
+		return ""
+	}
+	if w := rep.Warning(); w != "" {
+		return fmt.Sprintf("warning: %s", w)
+	}
+	return ""
+}
