@@ -324,3 +324,31 @@ func TestLogsStayOffStderr(t *testing.T) {
 		t.Fatalf("no llama.cpp log in the state dir: %v", err)
 	}
 }
+
+func TestAskPeakRSSWithinBudget(t *testing.T) {
+	spec := synth.Spec{NLayer: 8, NEmbd: 768, NFF: 2048, NHead: 12, NHeadKV: 4, NCtxTrain: 2048, Type: synth.Q8_0, Seed: 3, Name: "rss"}
+	path := filepath.Join(t.TempDir(), "rss.gguf")
+	if err := synth.Write(path, spec); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := natterCmd("ask", "-m", path, "--ctx", "2048", "--raw", "-n", "16", "Once upon a time")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Skip("DID NOT RUN: no rusage on this platform")
+	}
+	peak := ru.Maxrss * 1024 // kilobytes on Linux
+	// f16 K and V: 2 * layers * ctx * kv_heads * head_dim * 2 bytes.
+	kv := int64(2 * spec.NLayer * 2048 * spec.NHeadKV * (spec.NEmbd / spec.NHead) * 2)
+	budget := st.Size() + kv + 150<<20
+	t.Logf("peak RSS %.1f MiB; model %.1f MiB + KV %.1f MiB + 150 MiB = %.1f MiB", float64(peak)/(1<<20), float64(st.Size())/(1<<20), float64(kv)/(1<<20), float64(budget)/(1<<20))
+	if peak > budget {
+		t.Fatalf("peak RSS %d bytes exceeds model + KV cache + 150 MiB = %d", peak, budget)
+	}
+}
