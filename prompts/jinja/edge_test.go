@@ -15,6 +15,7 @@ import (
 var edgeSnippets = []struct{ name, src, vars string }{
 	{"trim-lstrip", "a\n  {% if true %}\n    b\n  {% endif %}\nc\n", ``},
 	{"minus-plus", "x  \n  {%- if true -%}  \n y {%+ if true %}z{% endif %}\n{{- ' w ' -}}\n v", ``},
+	{"plus-close", "{% if true +%}\nx{% endif %}{# c +#}\ny {%+ if true +%}  \n  z{% endif +%}\n", ``},
 	{"comment-lstrip", "a\n   {# c #}\nb {#- c -#} d", ``},
 	{"var-no-trim", "{{ 1 }}\n{{ 2 }}\n", ``},
 	{"raw", "{% raw %}{{ x }}{% endraw %}\n{%- raw -%} {% y %} {%- endraw %}", ``},

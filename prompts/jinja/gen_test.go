@@ -72,7 +72,26 @@ func genStmt(rng *rand.Rand, depth int) string {
 	if depth <= 0 {
 		return "{{" + ws() + " " + genExpr(rng, 2) + " " + ws() + "}}" + nl()
 	}
-	switch rng.IntN(5) {
+	switch rng.IntN(12) {
+	case 5:
+		return "{%" + ws() + " macro mac(a, b='B') " + ws() + "%}" + nl() + "<{{ a }}|{{ b }}>" + genStmt(rng, depth-1) +
+			"{%" + ws() + " endmacro " + ws() + "%}" + nl() + "{{ mac(" + genExpr(rng, 1) + ") }}{{ mac(1, b=" + genExpr(rng, 1) + ") }}"
+	case 6:
+		return "{% set ns = namespace(c=0, s='') %}{% for loopvar in " + genExpr(rng, 1) + " %}{% set ns.c = ns.c + 1 %}{% set ns.s = ns.s ~ loopvar %}" +
+			[]string{"", "{% if loop.index > 1 %}{% break %}{% endif %}", "{% if loop.first %}{% continue %}{% endif %}"}[rng.IntN(3)] +
+			genStmt(rng, depth-1) + "{% endfor %}" + nl() + "{{ ns.c }}/{{ ns.s }}"
+	case 7:
+		return "{%" + ws() + " for k, v in " + []string{"d.items()", "d | dictsort", "[[1, 2], [3, 4]]", "msgs | map(attribute='role') | list", "d | items"}[rng.IntN(5)] +
+			[]string{"", " if k", " if v is string"}[rng.IntN(3)] + " " + ws() + "%}" + nl() + "{{ k }}={{ v }}{{ loop.cycle('x', 'y') }};" +
+			"{%" + ws() + " else " + ws() + "%}empty{%" + ws() + " endfor " + ws() + "%}" + nl()
+	case 8:
+		return "{% set blk " + []string{"", "| upper", "| trim"}[rng.IntN(3)] + " %}" + nl() + genStmt(rng, depth-1) + "{% endset %}[{{ blk }}]" + nl()
+	case 9:
+		return "{% filter " + []string{"upper", "trim", "replace('a', 'b')", "indent(2)", "title"}[rng.IntN(5)] + " %}" + nl() + genStmt(rng, depth-1) + "{% endfilter %}" + nl()
+	case 10:
+		return "{%+ if " + genExpr(rng, 1) + " %}" + nl() + genStmt(rng, depth-1) + "{%- elif " + genExpr(rng, 1) + " +%}" + nl() + "elif{% endif %}" + nl()
+	case 11:
+		return "{% macro wrap(t) %}[{{ t }}:{{ caller() }}]{% endmacro %}{% call wrap(" + genExpr(rng, 1) + ") %}" + nl() + genStmt(rng, depth-1) + "{% endcall %}" + nl()
 	case 0:
 		return "{%" + ws() + " if " + genExpr(rng, 2) + " " + ws() + "%}" + nl() + genStmt(rng, depth-1) +
 			"{%" + ws() + " else " + ws() + "%}" + nl() + genStmt(rng, depth-1) + "{%" + ws() + " endif " + ws() + "%}" + nl()

@@ -194,9 +194,10 @@ func (lx *lexer) comment(start int) error {
 	}
 	body := lx.src[lx.pos : lx.pos+i]
 	minus := strings.HasSuffix(body, "-")
+	plus := strings.HasSuffix(body, "+") // "+#}" keeps the newline
 	lx.line += strings.Count(lx.src[start:lx.pos+i+2], "\n")
 	lx.pos += i + 2
-	lx.afterClose(minus, true)
+	lx.afterClose(minus, !plus)
 	return nil
 }
 
@@ -287,6 +288,12 @@ func (lx *lexer) inside(begin tokKind, start int) error {
 				lx.emit(endKind, "", lx.line)
 				lx.pos += 3
 				lx.afterClose(true, false)
+				return nil
+			}
+			if begin == tBlockBegin && strings.HasPrefix(rest, "+"+closer) { // "+%}" keeps the newline
+				lx.emit(endKind, "", lx.line)
+				lx.pos += 3
+				lx.afterClose(false, false)
 				return nil
 			}
 			if strings.HasPrefix(rest, closer) {
