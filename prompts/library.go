@@ -19,6 +19,22 @@ import (
 	"time"
 )
 
+// Prompt files are Markdown with optional front matter:
+//
+//	---
+//	name: translator            # default: the file name without .md
+//	description: Translates the user's text.
+//	temperature: 0.3            # optional sampling overrides: temperature,
+//	                            # top_k, top_p, min_p, repeat_penalty,
+//	                            # max_tokens (also under "sampling:")
+//	vars:                       # the prompt's own variables and defaults
+//	  To: English
+//	---
+//	Translate every message into {{.To}}. Today is {{.Date}}.
+//
+// The body is a Go text/template that sees Date, Time, OS, Model, User and
+// the vars; an unknown variable is an error when the file is loaded.
+
 //go:embed builtin/*.md
 var builtinFS embed.FS
 

@@ -207,3 +207,16 @@ func TestParseJSONKeepsOrderAndTypes(t *testing.T) {
 		}
 	}
 }
+
+func TestMacroRecursionDepth(t *testing.T) {
+	// 150 nested macro calls fit the default limit (200), as in Jinja2
+	// where templates recurse over deep JSON schemas.
+	src := "{% macro f(n) %}{% if n > 0 %}({{ f(n - 1) }}){% endif %}{% endmacro %}{{ f(150) }}"
+	out, err := renderString("deep", src, nil)
+	if err != nil || len(out) != 300 {
+		t.Fatalf("%d %v", len(out), err)
+	}
+	if _, err := renderString("deeper", strings.Replace(src, "150", "5000", 1), nil); err == nil || !strings.Contains(err.Error(), "recursion") {
+		t.Fatalf("want recursion error, got %v", err)
+	}
+}

@@ -70,13 +70,14 @@ func (s *scope) lookup(name string) (Value, bool) {
 }
 
 type renderer struct {
-	t       *Template
-	opts    Options
-	globals map[string]Value
-	out     *strings.Builder
-	steps   int
-	depth   int
-	line    int
+	t          *Template
+	opts       Options
+	globals    map[string]Value
+	out        *strings.Builder
+	steps      int
+	depth      int // expression nesting
+	macroDepth int
+	line       int
 	// folding: evaluating a constant {{ }} expression, which Jinja2's
 	// code generator evaluates at compile time through getitem.
 	folding bool
@@ -1273,9 +1274,9 @@ func (r *renderer) call(fn Value, a callArgs) (Value, error) {
 }
 
 func (r *renderer) callMacro(m *macro, a callArgs) (Value, error) {
-	r.depth++
-	defer func() { r.depth-- }()
-	if r.depth > r.opts.MaxDepth {
+	r.macroDepth++
+	defer func() { r.macroDepth-- }()
+	if r.macroDepth > r.opts.MaxDepth {
 		return nil, r.errf("maximum recursion depth exceeded in macro '%s'", m.name)
 	}
 	sc := newScope(m.scope)
