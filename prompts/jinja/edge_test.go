@@ -19,6 +19,7 @@ var edgeSnippets = []struct{ name, src, vars string }{
 	{"comment-lstrip", "a\n   {# c #}\nb {#- c -#} d", ``},
 	{"var-no-trim", "{{ 1 }}\n{{ 2 }}\n", ``},
 	{"raw", "{% raw %}{{ x }}{% endraw %}\n{%- raw -%} {% y %} {%- endraw %}", ``},
+	{"raw-whitespace", "a\n  {% raw %}\n  x {{ y }}\n  {% endraw %}\nb|{%- raw -%}  x  {%- endraw -%}  c", ``},
 	{"trailing-newline", "abc\n", ``},
 	{"crlf", "a\r\n{% if true %}\r\nb\r\n{% endif %}\r\n", ``},
 	{"loop-vars", "{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.previtem }}{{ loop.nextitem }}{{ loop.cycle('a','b') }};{% endfor %}", `{"xs":["p","q","r"]}`},

@@ -216,7 +216,7 @@ func (lx *lexer) raw(start int) error {
 	minus := close > 0 && lx.src[lx.pos+close-1] == '-'
 	lx.line += strings.Count(lx.src[start:lx.pos+close+2], "\n")
 	lx.pos += close + 2
-	lx.afterClose(minus, true)
+	lx.afterClose(minus, false) // Jinja2 does not trim the newline after {% raw %}
 	// find {% endraw %}
 	i := lx.pos
 	for {
@@ -237,6 +237,11 @@ func (lx *lexer) raw(start int) error {
 				text := lx.src[lx.pos : i+j]
 				if sign == '-' {
 					text = strings.TrimRightFunc(text, pyIsSpace)
+				} else if sign != '+' {
+					lpos := strings.LastIndexByte(text, '\n') + 1
+					if rest := text[lpos:]; lpos > 0 && rest != "" && strings.TrimLeftFunc(rest, isSpaceNoNL) == "" {
+						text = text[:lpos]
+					}
 				}
 				lx.addData(text, i+j)
 				endPos := len(lx.src) - len(rest)
