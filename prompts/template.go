@@ -38,7 +38,12 @@ type JinjaTemplate struct {
 // NewJinja parses source. name says where it came from ("gguf:jinja",
 // "user:NAME", "file:PATH") and prefixes error positions.
 func NewJinja(name, source string, opt JinjaOptions) (*JinjaTemplate, error) {
-	t, err := jinja.Parse(name, source)
+	return newJinja(name, name, source, opt)
+}
+
+// newJinja names errors after file (e.g. a path) and the template after name.
+func newJinja(name, file, source string, opt JinjaOptions) (*JinjaTemplate, error) {
+	t, err := jinja.Parse(file, source)
 	if err != nil {
 		return nil, err
 	}
@@ -278,9 +283,9 @@ func (ft *FileTemplate) refresh() (changed bool, err error) {
 		ft.lastErr = fmt.Errorf("%s: the template file is empty", ft.path)
 		return false, ft.lastErr
 	}
-	t, err := NewJinja(ft.name, string(data), ft.opt)
+	t, err := newJinja(ft.name, ft.path, string(data), ft.opt)
 	if err != nil {
-		ft.lastErr = fmt.Errorf("%s: %w", ft.path, err)
+		ft.lastErr = err
 		return false, ft.lastErr
 	}
 	ft.cur, ft.lastErr = t, nil

@@ -136,7 +136,7 @@ func TestFileTemplateHotReloadKeepsLastGood(t *testing.T) {
 		t.Fatalf("broken edit should keep v2: %q %v", out, err)
 	}
 	var je *jinja.Error
-	if e := ft.Err(); !errors.As(e, &je) || je.Line != 2 || !strings.Contains(e.Error(), p) {
+	if e := ft.Err(); !errors.As(e, &je) || je.Line != 2 || !strings.HasPrefix(e.Error(), p+":2: ") {
 		t.Fatalf("error should name file and line 2: %v", e)
 	}
 	writeLater(t, p, "")
