@@ -8,7 +8,6 @@ import (
 	"charm.land/glamour/v2/ansi"
 	"charm.land/glamour/v2/styles"
 	"charm.land/lipgloss/v2"
-	xansi "github.com/charmbracelet/x/ansi"
 )
 
 // mdRenderer turns Markdown into terminal lines at a given width.
@@ -16,8 +15,8 @@ type mdRenderer struct {
 	width int
 	tr    *glamour.TermRenderer
 	text  lipgloss.Style // lite rendering of the open tail
-	code  lipgloss.Style
 	bold  lipgloss.Style
+	paint *codePainter
 }
 
 // newMarkdown builds a renderer; style is "dark", "light" or "plain".
@@ -36,15 +35,13 @@ func newMarkdown(width int, style string) *mdRenderer {
 	if err != nil {
 		tr = nil // render falls back to plain wrapped text
 	}
-	r := &mdRenderer{width: width, tr: tr, text: lipgloss.NewStyle(), code: lipgloss.NewStyle(), bold: lipgloss.NewStyle().Bold(true)}
+	r := &mdRenderer{width: width, tr: tr, text: lipgloss.NewStyle(), bold: lipgloss.NewStyle().Bold(true), paint: newCodePainter(cfg)}
 	switch style {
 	case "light":
 		r.text = r.text.Foreground(lipgloss.Color("234"))
-		r.code = r.code.Foreground(lipgloss.Color("238"))
 		r.bold = r.bold.Foreground(lipgloss.Color("234"))
 	case "dark":
 		r.text = r.text.Foreground(lipgloss.Color("252"))
-		r.code = r.code.Foreground(lipgloss.Color("251"))
 		r.bold = r.bold.Foreground(lipgloss.Color("252"))
 	}
 	return r
@@ -58,10 +55,7 @@ func (r *mdRenderer) lite(src string, code bool) []string {
 	src = strings.ReplaceAll(src, "\t", "    ")
 	var out []string
 	if code {
-		for _, l := range strings.Split(strings.TrimSuffix(src, "\n"), "\n") {
-			out = append(out, "    "+r.code.Render(xansi.Truncate(l, max(r.width-6, 4), "")))
-		}
-		return out
+		return r.paint.plain(src, r.width)
 	}
 	w := max(r.width-4, 10)
 	for _, l := range strings.Split(strings.TrimRight(src, "\n"), "\n") {
@@ -240,6 +234,9 @@ type streamDoc struct {
 	tail      []string
 	tailSep   bool
 	tailValid bool
+
+	painted                  []string // highlighted finished lines of the open code chunk
+	paintedStart, paintedEnd int
 }
 
 func newStreamDoc(md *mdRenderer) *streamDoc {
@@ -355,7 +352,7 @@ func (d *streamDoc) renderBlock(src, _ string, sep bool) block {
 }
 
 func renderCode(md *mdRenderer, body, lang string) []string {
-	return md.render("```" + lang + "\n" + strings.TrimSuffix(body, "\n") + "\n```")
+	return md.paint.paint(body, lang, md.width)
 }
 
 func (d *streamDoc) addBlock(b block) {
@@ -373,7 +370,23 @@ func (d *streamDoc) tailLines() ([]string, bool) {
 	}
 	d.tailValid = true
 	if d.inFence {
-		d.tail = d.md.lite(string(d.buf[d.chunkStart:]), true)
+		// Finished lines of the open chunk are highlighted one by one as they
+		// complete (once per line, not per token); the committed chunk is
+		// highlighted again as a whole, with its multi-line context. The line
+		// still being written is drawn plain until its newline arrives.
+		if d.paintedStart != d.chunkStart || d.paintedEnd < d.chunkStart {
+			d.painted, d.paintedStart, d.paintedEnd = d.painted[:0], d.chunkStart, d.chunkStart
+		}
+		for d.paintedEnd < d.lineStart {
+			i := bytes.IndexByte(d.buf[d.paintedEnd:d.lineStart], '\n')
+			end := d.paintedEnd + i + 1
+			d.painted = append(d.painted, d.md.paint.paint(string(d.buf[d.paintedEnd:end]), d.fenceInfo, d.md.width)...)
+			d.paintedEnd = end
+		}
+		d.tail = append(d.tail[:0], d.painted...)
+		if d.lineStart < len(d.buf) {
+			d.tail = append(d.tail, d.md.paint.plain(string(d.buf[d.lineStart:]), d.md.width)...)
+		}
 		d.tailSep = d.fenceParts == 0
 		return d.tail, d.tailSep
 	}
