@@ -210,9 +210,6 @@ func exportFile(ctx context.Context, store *Store, id int64, format, path string
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fail(err)
-	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fail(err)
 	}

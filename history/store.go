@@ -153,6 +153,11 @@ func (s *Store) openDisk(ctx context.Context) (*sql.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
 		return nil, err
 	}
+	// Chats are private: create the file owner-only (SQLite gives its WAL
+	// and shared-memory files the same mode).
+	if f, err := os.OpenFile(s.path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+		f.Close()
+	}
 	db, err := sql.Open("sqlite", s.dsn())
 	if err != nil {
 		return nil, err

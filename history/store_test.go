@@ -31,6 +31,11 @@ func openTemp(t *testing.T) (*Store, string) {
 	if !s.Persistent() {
 		t.Fatal("fresh database is not persistent")
 	}
+	for _, p := range []string{path, path + "-wal", filepath.Dir(path)} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm()&0o077 != 0 {
+			t.Fatalf("%s: mode %v, %v (chats must be private)", p, st.Mode(), err)
+		}
+	}
 	return s, path
 }
 
