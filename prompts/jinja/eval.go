@@ -19,7 +19,7 @@ type Template struct {
 // exhaust memory. Zero fields take the defaults.
 type Limits struct {
 	MaxOutput int // bytes of output and of any one string value (default 64 MiB)
-	MaxSteps  int // loop iterations + macro calls + filter calls (default 10M)
+	MaxSteps  int // loop iterations + macro calls + filter calls (default 1M)
 	MaxDepth  int // macro call nesting (default 200)
 }
 
@@ -58,7 +58,16 @@ type scope struct {
 	parent *scope
 }
 
-func newScope(parent *scope) *scope { return &scope{vars: map[string]Value{}, parent: parent} }
+func newScope(parent *scope) *scope { return &scope{parent: parent} }
+
+// set binds name in this scope (the map is made on first use: most loop
+// iterations only bind the loop variables).
+func (s *scope) set(name string, v Value) {
+	if s.vars == nil {
+		s.vars = make(map[string]Value, 4)
+	}
+	s.vars[name] = v
+}
 
 func (s *scope) lookup(name string) (Value, bool) {
 	for c := s; c != nil; c = c.parent {
@@ -94,7 +103,7 @@ func (t *Template) Render(vars map[string]any, opts Options) (out string, err er
 		opts.MaxOutput = 64 << 20
 	}
 	if opts.MaxSteps <= 0 {
-		opts.MaxSteps = 10_000_000
+		opts.MaxSteps = 1_000_000
 	}
 	if opts.MaxDepth <= 0 {
 		opts.MaxDepth = 200
@@ -237,7 +246,7 @@ func (r *renderer) execNode(n node, sc *scope) error {
 		}
 		return r.assign(sc, []string{n.target}, n.nsAttr, v)
 	case *macroNode:
-		sc.vars[n.name] = &macro{name: n.name, params: n.params, defaults: n.defaults, body: n.body, scope: sc}
+		sc.set(n.name, &macro{name: n.name, params: n.params, defaults: n.defaults, body: n.body, scope: sc})
 		return nil
 	case *callBlockNode:
 		r.at(n.line)
@@ -270,7 +279,7 @@ func (r *renderer) execNode(n node, sc *scope) error {
 			if err != nil {
 				return err
 			}
-			inner.vars[name] = v
+			inner.set(name, v)
 		}
 		return r.exec(n.body, inner)
 	case *breakNode:
@@ -295,7 +304,7 @@ func (r *renderer) assign(sc *scope, targets []string, nsAttr string, v Value) e
 		return nil
 	}
 	if len(targets) == 1 {
-		sc.vars[targets[0]] = v
+		sc.set(targets[0], v)
 		return nil
 	}
 	items, err := r.iterate(v)
@@ -306,7 +315,7 @@ func (r *renderer) assign(sc *scope, targets []string, nsAttr string, v Value) e
 		return r.errf("cannot unpack %d values into %d names", len(items), len(targets))
 	}
 	for i, t := range targets {
-		sc.vars[t] = items[i]
+		sc.set(t, items[i])
 	}
 	return nil
 }
@@ -355,7 +364,7 @@ func (r *renderer) execFor(n *forNode, sc *scope) error {
 		}
 		lp.index = i
 		isc := newScope(sc)
-		isc.vars["loop"] = lp
+		isc.set("loop", lp)
 		if err := r.bindTargets(isc, n.targets, it); err != nil {
 			return err
 		}
@@ -372,7 +381,7 @@ func (r *renderer) execFor(n *forNode, sc *scope) error {
 
 func (r *renderer) bindTargets(sc *scope, targets []string, it Value) error {
 	if len(targets) == 1 {
-		sc.vars[targets[0]] = it
+		sc.set(targets[0], it)
 		return nil
 	}
 	parts, err := r.iterate(it)
@@ -386,7 +395,7 @@ func (r *renderer) bindTargets(sc *scope, targets []string, it Value) error {
 		return r.errf("not enough values to unpack (expected %d, got %d)", len(targets), len(parts))
 	}
 	for i, t := range targets {
-		sc.vars[t] = parts[i]
+		sc.set(t, parts[i])
 	}
 	return nil
 }
@@ -1288,11 +1297,11 @@ func (r *renderer) callMacro(m *macro, a callArgs) (Value, error) {
 			if _, dup := kw.Get(p); dup {
 				return nil, r.errf("macro '%s' got multiple values for argument '%s'", m.name, p)
 			}
-			sc.vars[p] = a.pos[i]
+			sc.set(p, a.pos[i])
 			continue
 		}
 		if v, ok := kw.Get(p); ok {
-			sc.vars[p] = v
+			sc.set(p, v)
 			delete(kw.vals, dictKey(p))
 			kw.keys = removeKey(kw.keys, p)
 			continue
@@ -1302,22 +1311,22 @@ func (r *renderer) callMacro(m *macro, a callArgs) (Value, error) {
 			if err != nil {
 				return nil, err
 			}
-			sc.vars[p] = v
+			sc.set(p, v)
 			continue
 		}
-		sc.vars[p] = Undefined{Hint: fmt.Sprintf("parameter '%s' was not provided", p)}
+		sc.set(p, Undefined{Hint: fmt.Sprintf("parameter '%s' was not provided", p)})
 	}
 	var extra []Value
 	if len(a.pos) > len(m.params) {
 		extra = a.pos[len(m.params):]
 	}
-	sc.vars["varargs"] = &List{Items: extra, Tuple: true}
+	sc.set("varargs", &List{Items: extra, Tuple: true})
 	if c, ok := kw.Get("caller"); ok {
-		sc.vars["caller"] = c
+		sc.set("caller", c)
 		delete(kw.vals, dictKey("caller"))
 		kw.keys = removeKey(kw.keys, "caller")
 	}
-	sc.vars["kwargs"] = kw
+	sc.set("kwargs", kw)
 	s, err := r.capture(m.body, sc)
 	if err == errBreak || err == errContinue {
 		return nil, r.errf("%v", err)
