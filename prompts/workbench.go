@@ -76,6 +76,9 @@ type TemplateInfo struct {
 	// ones before it failed.
 	InUse          string
 	FallbackReason string
+	// ReloadError: the file was edited into a broken state; the last good
+	// version is still in use.
+	ReloadError string
 }
 
 // DescribeTemplate explains t; for a chain it describes the first member
@@ -104,6 +107,9 @@ func DescribeTemplate(t ChatTemplate) TemplateInfo {
 		info.Source = x.Source()
 	case *FileTemplate:
 		info.Source, info.Path = x.Source(), x.Path()
+		if err := x.Err(); err != nil {
+			info.ReloadError = err.Error()
+		}
 	case brokenTemplate:
 		info.FallbackReason = x.err.Error()
 	}

@@ -57,9 +57,15 @@ func TestBuildChainOverride(t *testing.T) {
 	if err != nil || out != "user: hi\n" || used != "user:plain" {
 		t.Fatalf("%q %q %v", out, used, err)
 	}
-	if info := DescribeTemplate(c); info.Path != p || !strings.Contains(info.Origin, "user override") {
+	if info := DescribeTemplate(c); info.Path != p || !strings.Contains(info.Origin, "user override") || info.ReloadError != "" {
 		t.Fatalf("%+v", info)
 	}
+	writeLater(t, p, "{% if %}")
+	out, _, err = c.RenderWith([]Message{{Role: RoleUser, Content: "hi"}}, true)
+	if info := DescribeTemplate(c); err != nil || out != "user: hi\n" || !strings.Contains(info.ReloadError, p+":1:") {
+		t.Fatalf("broken edit: %q %v %+v", out, err, info)
+	}
+	writeLater(t, p, "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}")
 	// Named after the model: picked up without --chat-template.
 	c, err = BuildChain(ChainConfig{ModelName: "plain", ConfigDir: cfg, ModelTemplate: "ignored"})
 	if err != nil {
