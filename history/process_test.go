@@ -194,6 +194,33 @@ func TestKilledMidStream(t *testing.T) {
 	if chat == 0 {
 		t.Fatalf("helper did not start: %q", sc.Text())
 	}
+	// Another "terminal" writes its own chat all along, across the kill.
+	stop := make(chan struct{})
+	parentDone := make(chan error, 1)
+	parentTurns := 0
+	go func() {
+		ps, err := Open(path)
+		if err != nil {
+			parentDone <- err
+			return
+		}
+		defer ps.Close()
+		id, _ := ps.NewChat(bg, ChatMeta{Title: "parent"})
+		for {
+			select {
+			case <-stop:
+				parentDone <- nil
+				return
+			default:
+			}
+			if _, err := ps.AddMessage(bg, id, user(fmt.Sprint("q", parentTurns)), MessageMeta{}); err != nil {
+				parentDone <- err
+				return
+			}
+			parentTurns++
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
 	// Remember when each chunk was appended (as seen from here).
 	var seen []time.Time
 	for sc.Scan() {
@@ -207,6 +234,11 @@ func TestKilledMidStream(t *testing.T) {
 	}
 	killed := time.Now()
 	cmd.Wait()
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	if err := <-parentDone; err != nil {
+		t.Fatalf("the other writer failed: %v", err)
+	}
 
 	s, err := Open(path)
 	if err != nil {
@@ -249,6 +281,16 @@ func TestKilledMidStream(t *testing.T) {
 	}
 	if locks, _ := filepath.Glob(filepath.Join(ownerDir(path), "*")); len(locks) != 1 {
 		t.Errorf("lock files: %v, want only the live Store's", locks)
+	}
+	list, _ := s.List(bg, 0)
+	var parent *Chat
+	for _, l := range list {
+		if l.Title == "parent" {
+			parent, _ = s.Get(bg, l.ID)
+		}
+	}
+	if parent == nil || len(parent.Messages) != parentTurns || parentTurns < 10 {
+		t.Errorf("the other writer's chat lost messages: %d turns written", parentTurns)
 	}
 	// The database is sound and takes new writes.
 	mustAdd(t, s, chat, user("are you there?"))
