@@ -64,7 +64,7 @@ func (r *mdRenderer) lite(src string, code bool) []string {
 		st := r.text
 		switch {
 		case strings.HasPrefix(t, "#"):
-			t, st = strings.TrimLeft(t, "# "), r.bold
+			st = r.bold // glamour keeps the #s too
 		case isListItem(t) && (t[0] == '-' || t[0] == '*' || t[0] == '+'):
 			t = "• " + t[2:]
 		case strings.HasPrefix(t, "> ") || t == ">":

@@ -240,3 +240,39 @@ func TestLiteTailMatchesFinalRender(t *testing.T) {
 		}
 	}
 }
+
+func TestCodePainterWrapsInsteadOfCutting(t *testing.T) {
+	p := newMarkdown(40, "dark").paint
+	code := "x := \"" + strings.Repeat("abcdefghij", 20) + "\" // 全角の文字も\nnext()"
+	lines := p.paint(code, "go", 40)
+	var got strings.Builder
+	for _, l := range lines {
+		if w := ansi.StringWidth(l); w > 40 {
+			t.Fatalf("line of width %d: %q", w, ansi.Strip(l))
+		}
+		s := ansi.Strip(l)
+		if !strings.HasPrefix(s, codeMargin) {
+			t.Fatalf("line without the code margin: %q", s)
+		}
+		got.WriteString(strings.TrimPrefix(s, codeMargin))
+	}
+	if want := strings.ReplaceAll(code, "\n", ""); got.String() != want {
+		t.Fatalf("text changed:\n%q\n%q", got.String(), want)
+	}
+}
+
+func TestCodeColoursFollowTheTheme(t *testing.T) {
+	code := "func main() { return }"
+	dark := strings.Join(newMarkdown(80, "dark").paint.paint(code, "go", 80), "\n")
+	light := strings.Join(newMarkdown(80, "light").paint.paint(code, "go", 80), "\n")
+	plain := strings.Join(newMarkdown(80, "plain").paint.paint(code, "go", 80), "\n")
+	if dark == light {
+		t.Fatal("dark and light code colours are the same")
+	}
+	if !strings.Contains(dark, "\x1b[") || strings.Contains(plain, "\x1b[") {
+		t.Fatalf("dark %q plain %q", dark, plain)
+	}
+	if ansi.Strip(dark) != "    "+code || plain != "    "+code {
+		t.Fatalf("text changed: %q %q", ansi.Strip(dark), plain)
+	}
+}

@@ -265,6 +265,8 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case "tab":
 		m.complete()
 		return m, nil
+	case "ctrl+z":
+		return m, tea.Suspend
 	case "ctrl+t":
 		m.showThinking = !m.showThinking
 		return m, nil
