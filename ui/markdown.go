@@ -312,7 +312,7 @@ func (d *streamDoc) line(start, end int) {
 		d.blockStart = start
 	case isHeading(l):
 		d.commitOpen(start)
-		d.addBlock(d.renderBlock(l, "", true))
+		d.addBlock(d.renderBlock(l, true))
 		d.blockStart = end
 	case isListItem(l) && l[0] != ' ':
 		if d.kind == openList && d.listItems >= listChunkLines {
@@ -334,7 +334,7 @@ func (d *streamDoc) line(start, end int) {
 
 func (d *streamDoc) commitOpen(end int) {
 	if d.kind != openNone && d.blockStart < end {
-		d.addBlock(d.renderBlock(string(d.buf[d.blockStart:end]), "", !d.contNext))
+		d.addBlock(d.renderBlock(string(d.buf[d.blockStart:end]), !d.contNext))
 	}
 	d.kind, d.contNext, d.blockStart = openNone, false, end
 }
@@ -347,7 +347,7 @@ func (d *streamDoc) commitCode(start, end int) {
 	d.fenceParts++
 }
 
-func (d *streamDoc) renderBlock(src, _ string, sep bool) block {
+func (d *streamDoc) renderBlock(src string, sep bool) block {
 	return block{src: src, sep: sep, lines: d.md.render(src)}
 }
 
