@@ -322,9 +322,12 @@ func (r *renderer) assign(sc *scope, targets []string, nsAttr string, v Value) e
 
 // loopObj is the "loop" variable inside for loops.
 type loopObj struct {
-	index  int
-	items  []Value
-	parent *loopObj
+	depth       int                        // recursion depth of a recursive loop
+	recurse     func(Value) (Value, error) // loop(...) in a recursive loop
+	index       int
+	items       []Value
+	lastChanged Value // for loop.changed()
+	changedSet  bool
 }
 
 func (r *renderer) execFor(n *forNode, sc *scope) error {
@@ -333,6 +336,11 @@ func (r *renderer) execFor(n *forNode, sc *scope) error {
 	if err != nil {
 		return err
 	}
+	return r.runLoop(n, sc, seq, 0)
+}
+
+// runLoop runs a for loop over seq; depth counts recursive loop(...) calls.
+func (r *renderer) runLoop(n *forNode, sc *scope, seq Value, depth int) error {
 	items, err := r.iterate(seq)
 	if err != nil {
 		return err
@@ -357,7 +365,22 @@ func (r *renderer) execFor(n *forNode, sc *scope) error {
 	if len(items) == 0 {
 		return r.exec(n.els, sc)
 	}
-	lp := &loopObj{items: items}
+	lp := &loopObj{items: items, depth: depth}
+	if n.recursive {
+		lp.recurse = func(v Value) (Value, error) {
+			r.macroDepth++
+			defer func() { r.macroDepth-- }()
+			if r.macroDepth > r.opts.MaxDepth {
+				return nil, r.errf("maximum recursion depth exceeded in recursive loop")
+			}
+			saved := r.out
+			r.out = &strings.Builder{}
+			err := r.runLoop(n, sc, v, depth+1)
+			s := r.out.String()
+			r.out = saved
+			return s, err
+		}
+	}
 	for i, it := range items {
 		if err := r.step(); err != nil {
 			return err
@@ -1167,9 +1190,9 @@ func (l *loopObj) attr(r *renderer, name string) Value {
 	case "length":
 		return int64(n)
 	case "depth":
-		return int64(1)
+		return int64(l.depth + 1)
 	case "depth0":
-		return int64(0)
+		return int64(l.depth)
 	case "previtem":
 		if l.index > 0 {
 			return l.items[l.index-1]
@@ -1180,6 +1203,15 @@ func (l *loopObj) attr(r *renderer, name string) Value {
 			return l.items[l.index+1]
 		}
 		return Undefined{Hint: "there is no next item"}
+	case "changed":
+		return Func(func(r *renderer, a callArgs) (Value, error) {
+			v := &List{Items: a.pos, Tuple: true}
+			if l.changedSet && equal(l.lastChanged, v) {
+				return false, nil
+			}
+			l.lastChanged, l.changedSet = v, true
+			return true, nil
+		})
 	case "cycle":
 		return Func(func(r *renderer, a callArgs) (Value, error) {
 			if len(a.pos) == 0 {
@@ -1278,6 +1310,14 @@ func (r *renderer) call(fn Value, a callArgs) (Value, error) {
 		return r.callMacro(f, a)
 	case Undefined:
 		return nil, r.undefinedErr(f)
+	case *loopObj:
+		if f.recurse == nil {
+			return nil, r.errf("Tried to call non recursive loop.  Maybe you forgot the 'recursive' modifier.")
+		}
+		if len(a.pos) != 1 {
+			return nil, r.errf("loop() takes exactly one argument")
+		}
+		return f.recurse(a.pos[0])
 	}
 	return nil, r.errf("'%s' object is not callable", typeName(fn))
 }

@@ -507,6 +507,37 @@ func builtinGlobals(r *renderer) map[string]Value {
 			}
 			return nil, r.errf("%s", msg)
 		}),
+		"joiner": Func(func(r *renderer, a callArgs) (Value, error) {
+			sep := toStr(a.kwarg("sep", 0, ", "))
+			used := false
+			return Func(func(r *renderer, _ callArgs) (Value, error) {
+				if !used {
+					used = true
+					return "", nil
+				}
+				return sep, nil
+			}), nil
+		}),
+		"cycler": Func(func(r *renderer, a callArgs) (Value, error) {
+			if len(a.pos) == 0 {
+				return nil, r.errf("at least one item has to be provided")
+			}
+			d := NewDict()
+			items, pos := a.pos, 0
+			d.Set("current", items[0])
+			d.Set("next", Func(func(r *renderer, _ callArgs) (Value, error) {
+				v := items[pos]
+				pos = (pos + 1) % len(items)
+				d.Set("current", items[pos])
+				return v, nil
+			}))
+			d.Set("reset", Func(func(r *renderer, _ callArgs) (Value, error) {
+				pos = 0
+				d.Set("current", items[0])
+				return nil, nil
+			}))
+			return &Namespace{D: d}, nil
+		}),
 		"strftime_now": Func(func(r *renderer, a callArgs) (Value, error) {
 			if len(a.pos) == 0 {
 				return nil, r.errf("strftime_now() missing format")

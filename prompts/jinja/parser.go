@@ -21,12 +21,13 @@ type (
 		els    []node
 	}
 	forNode struct {
-		targets []string
-		iter    expr
-		cond    expr
-		body    []node
-		els     []node
-		line    int
+		recursive bool
+		targets   []string
+		iter      expr
+		cond      expr
+		body      []node
+		els       []node
+		line      int
 	}
 	setNode struct {
 		targets []string // one name, or several for tuple unpacking
@@ -474,7 +475,8 @@ func (p *parser) parseFor(line int) (node, error) {
 		}
 	}
 	if p.isName("recursive") {
-		return nil, p.errf(p.cur().line, "recursive loops are not supported")
+		p.next()
+		n.recursive = true
 	}
 	if err := p.expectBlockEnd(); err != nil {
 		return nil, err
