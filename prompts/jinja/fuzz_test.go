@@ -20,6 +20,9 @@ func FuzzRender(f *testing.F) {
 		"{% filter upper %}{{ 'a' * 3 }}{% endfilter %}{{ '%s-%d' % ('a', 1) }}{{ strftime_now('%d %b %Y') }}",
 		"{{ {'a': [1, 2.5, none, true]}.items() | list }}{{ (1, 2)[0] }}{{ 'é'[0:1] }}",
 		"{% for a, b in [[1, 2]] if a %}{{ loop.cycle(1, 2) }}{% else %}{% endfor %}{% call(x) m() %}{% endcall %}",
+		"{% for n in tools recursive %}{{ loop.depth }}{{ loop(n.function.items() | list) if n is mapping }}{% endfor %}",
+		"  {%- raw %} {{ x }} {% endraw -%}\n{%+ if true +%}\n{#- c -#}{% endif %}{% with a = 1 %}{{ a }}{% endwith %}",
+		"{{ ('<'|safe + '<') ~ ('%s-%s' % (1, none)) ~ 'x'.center(3) ~ (1 // 0.1) ~ [1, 2][::-1] | join }}",
 	}
 	for _, s := range seeds {
 		f.Add(s)
