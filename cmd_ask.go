@@ -12,12 +12,14 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 
 	"natter/engine"
 	"natter/engine/api"
 	"natter/engine/models"
+	"natter/history"
 	"natter/prompts"
 )
 
@@ -174,6 +176,8 @@ func runAsk(args []string) int {
 	system := fs.String("system", "", "system prompt")
 	raw := fs.Bool("raw", false, "plain completion: no chat template")
 	stats := fs.Bool("stats", false, "print generation statistics to stderr")
+	noSave := fs.Bool("no-save", false, "do not save this exchange in the history")
+	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past the model's end of turn")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(fs, err)
@@ -212,7 +216,7 @@ func runAsk(args []string) int {
 	}
 	defer eng.Close()
 
-	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens}
+	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens, IgnoreEOS: *ignoreEOS}
 	if *raw {
 		req.Raw, req.Prompt = true, prompt
 	} else {
@@ -221,12 +225,27 @@ func runAsk(args []string) int {
 		}
 		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt})
 	}
-	return streamAnswer(ctx, eng, req, os.Stdout, *stats)
+	st := openHistory(*noSave)
+	defer st.Close()
+	rec := st.NewRecorder(history.ChatMeta{Model: eng.Info().Name, SystemPrompt: *system, Sampling: &sampling})
+	defer rec.Close()
+	if err := rec.NewChat(eng.Info().Name, *system); err == nil {
+		if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt}); err != nil {
+			fmt.Fprintln(os.Stderr, "warning:", err)
+		}
+	}
+	return streamAnswer(ctx, eng, req, os.Stdout, *stats, rec)
+}
+
+// replySink saves a reply while it streams (the history recorder).
+type replySink interface {
+	Checkpoint(reply prompts.Message) error
+	Finish(reply prompts.Message, stats *api.Stats, stopReason string) error
 }
 
 // streamAnswer prints the generation as it arrives; on interrupt the partial
 // answer stays printed and the status is 130.
-func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out io.Writer, showStats bool) int {
+func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out io.Writer, showStats bool, sink replySink) int {
 	ch, err := eng.Generate(ctx, req)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
@@ -235,19 +254,28 @@ func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out 
 	w := bufio.NewWriter(out)
 	last := byte('\n')
 	status := exitOK
+	var reply strings.Builder
+	lastSave := time.Now()
 	for ev := range ch {
 		switch ev.Kind {
 		case api.EventText:
 			w.WriteString(ev.Text)
+			reply.WriteString(ev.Text)
 			last = ev.Text[len(ev.Text)-1]
 			if w.Flush() != nil {
 				status = exitError // stdout closed (e.g. piped into head)
 			}
+			if time.Since(lastSave) > 250*time.Millisecond {
+				sink.Checkpoint(prompts.Message{Role: prompts.RoleAssistant, Content: reply.String()})
+				lastSave = time.Now()
+			}
 		case api.EventError:
 			w.Flush()
 			fmt.Fprintf(os.Stderr, "natter ask: %v\n", ev.Err)
+			sink.Finish(prompts.Message{Role: prompts.RoleAssistant, Content: reply.String()}, nil, "error")
 			status = exitError
 		case api.EventDone:
+			sink.Finish(prompts.Message{Role: prompts.RoleAssistant, Content: reply.String()}, ev.Stats, ev.Stats.StopReason)
 			if last != '\n' {
 				w.WriteByte('\n')
 			}

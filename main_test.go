@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,7 +237,7 @@ func TestBadModelFilesExit1WithOneLine(t *testing.T) {
 }
 
 func TestAskInterruptKeepsPartialAnswer(t *testing.T) {
-	cmd := natterCmd("ask", "--raw", "-m", tinyModel, "--temp", "1", "--ctx", "512", "Once upon a time")
+	cmd := natterCmd("ask", "--raw", "-m", tinyModel, "--temp", "1", "--ignore-eos", "--ctx", "8192", "Once upon a time")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -350,5 +351,43 @@ func TestAskPeakRSSWithinBudget(t *testing.T) {
 	t.Logf("peak RSS %.1f MiB; model %.1f MiB + KV %.1f MiB + 150 MiB = %.1f MiB", float64(peak)/(1<<20), float64(st.Size())/(1<<20), float64(kv)/(1<<20), float64(budget)/(1<<20))
 	if peak > budget {
 		t.Fatalf("peak RSS %d bytes exceeds model + KV cache + 150 MiB = %d", peak, budget)
+	}
+}
+
+func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
+	home := t.TempDir()
+	run := func(args ...string) (string, int) {
+		cmd := natterCmd(args...)
+		cmd.Env = append(cmd.Env, "NATTER_NO_HISTORY=", "XDG_DATA_HOME="+home, "XDG_STATE_HOME="+home)
+		out, err := cmd.Output()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return string(out) + string(ee.Stderr), ee.ExitCode()
+		}
+		return string(out), 0
+	}
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "what is a zebra"); st != 0 {
+		t.Fatalf("ask: %d %s", st, out)
+	}
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--no-save", "secret question"); st != 0 {
+		t.Fatalf("ask --no-save: %d %s", st, out)
+	}
+	out, st := run("history", "list", "--json")
+	if st != 0 {
+		t.Fatalf("history: %d %s", st, out)
+	}
+	var chats []map[string]any
+	if err := json.Unmarshal([]byte(out), &chats); err != nil {
+		t.Fatalf("history --json: %v\n%s", err, out)
+	}
+	if len(chats) != 1 || !strings.Contains(fmt.Sprint(chats[0]["title"]), "zebra") {
+		t.Fatalf("want exactly the saved zebra chat, got %v", chats)
+	}
+	found, _ := run("history", "search", "zebra")
+	if !strings.Contains(found, "zebra") {
+		t.Fatalf("search did not find the question: %s", found)
+	}
+	if secret, _ := run("history", "search", "secret"); strings.Contains(secret, "secret question") {
+		t.Fatalf("--no-save exchange was saved: %s", secret)
 	}
 }
