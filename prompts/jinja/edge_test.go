@@ -22,6 +22,8 @@ var edgeSnippets = []struct{ name, src, vars string }{
 	{"raw-whitespace", "a\n  {% raw %}\n  x {{ y }}\n  {% endraw %}\nb|{%- raw -%}  x  {%- endraw -%}  c", ``},
 	{"joiner-cycler-changed", "{% set j = joiner(' | ') %}{% set c = cycler('odd', 'even') %}{% for x in [1, 1, 2, 3, 3] %}{{ j() }}{{ c.next() }}{% if loop.changed(x) %}*{{ x }}{% endif %}{% endfor %}{{ c.current }}", ``},
 	{"recursive-loop", "{% for n in tree recursive %}<{{ n.name }}:{{ loop.depth }}{% if n.kids %}[{{ loop(n.kids) }}]{% endif %}>{% endfor %}", `{"tree":[{"name":"a","kids":[{"name":"b","kids":[{"name":"c"}]},{"name":"d"}]},{"name":"e"}]}`},
+	{"string-line-continuation", "{%- set m = \"first \\\nsecond\\\n\\\nthird \\\"q\\\"\" %}{{ m }}|{{ m == user[-1] }}", `{"user":[{"a":1},"first second\n\nthird \"q\""]}`},
+	{"octal-escapes", "{{ 'a\\101\\0b\\12c\\1234' | tojson }}", ``},
 	{"trailing-newline", "abc\n", ``},
 	{"crlf", "a\r\n{% if true %}\r\nb\r\n{% endif %}\r\n", ``},
 	{"loop-vars", "{% for x in xs %}{{ loop.index }}{{ loop.index0 }}{{ loop.revindex }}{{ loop.revindex0 }}{{ loop.first }}{{ loop.last }}{{ loop.length }}{{ loop.previtem }}{{ loop.nextitem }}{{ loop.cycle('a','b') }};{% endfor %}", `{"xs":["p","q","r"]}`},

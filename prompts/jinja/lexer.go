@@ -438,8 +438,13 @@ func (lx *lexer) str(s string) (string, int, error) {
 				b.WriteByte(12)
 			case 'v':
 				b.WriteByte(11)
-			case '0':
-				b.WriteByte(0)
+			case '0', '1', '2', '3', '4', '5', '6', '7': // octal, up to 3 digits
+				v := rune(e - '0')
+				for k := 0; k < 2 && i < len(s) && s[i] >= '0' && s[i] <= '7'; k++ {
+					v = v*8 + rune(s[i]-'0')
+					i++
+				}
+				b.WriteRune(v)
 			case '\n':
 			case 'x', 'u', 'U':
 				w := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
