@@ -62,11 +62,12 @@ optionally "tools".
 
 // RunTemplateCmd runs "natter template ARGS...".
 func RunTemplateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer, modelTemplate ModelTemplateFunc) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, templateUsage)
-		if len(args) == 0 {
-			return ExitUsage
-		}
+		return ExitUsage
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" || len(args) > 1 && args[0] == "render" && (args[1] == "-h" || args[1] == "--help") {
+		fmt.Fprint(stdout, templateUsage)
 		return ExitOK
 	}
 	if args[0] != "render" {

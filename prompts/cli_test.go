@@ -61,6 +61,9 @@ func TestTemplateRenderCmdErrors(t *testing.T) {
 	if code, _, errs = runTemplate(t, "", nil, "render", "--template", syntax, "--messages", badJSON); code != ExitError || !strings.Contains(errs, "invalid JSON") {
 		t.Fatalf("bad json: %d %q", code, errs)
 	}
+	if code, out, _ := runTemplate(t, "", nil, "render", "--help"); code != ExitOK || !strings.HasPrefix(out, "usage: natter template render") {
+		t.Fatalf("help: %d %q", code, out)
+	}
 	for _, args := range [][]string{
 		{},
 		{"bogus"},
