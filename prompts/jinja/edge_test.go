@@ -225,3 +225,27 @@ func TestMacroRecursionDepth(t *testing.T) {
 		t.Fatalf("want recursion error, got %v", err)
 	}
 }
+
+func TestConcurrentRenders(t *testing.T) {
+	tm, err := Parse("c", benchTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := benchVars(3)
+	want, err := tm.Render(vars, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string)
+	for i := 0; i < 8; i++ {
+		go func() {
+			out, _ := tm.Render(vars, Options{})
+			done <- out
+		}()
+	}
+	for i := 0; i < 8; i++ {
+		if got := <-done; got != want {
+			t.Fatal("concurrent render differs")
+		}
+	}
+}
