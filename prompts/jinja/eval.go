@@ -1129,8 +1129,8 @@ func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
 			return m, nil
 		}
 	case Markup:
-		if m, ok := strMethod(r, string(x), name).(Func); ok {
-			return Func(func(r *renderer, a callArgs) (Value, error) {
+		if m, ok := strMethod(r, string(x), name).(callable); ok {
+			return callable(func(r *renderer, a callArgs) (Value, error) {
 				v, err := m(r, a)
 				switch x := v.(type) {
 				case string:
@@ -1204,7 +1204,7 @@ func (l *loopObj) attr(r *renderer, name string) Value {
 		}
 		return Undefined{Hint: "there is no next item"}
 	case "changed":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			v := &List{Items: a.pos, Tuple: true}
 			if l.changedSet && equal(l.lastChanged, v) {
 				return false, nil
@@ -1213,7 +1213,7 @@ func (l *loopObj) attr(r *renderer, name string) Value {
 			return true, nil
 		})
 	case "cycle":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			if len(a.pos) == 0 {
 				return nil, r.errf("no items for cycling given")
 			}
@@ -1223,8 +1223,8 @@ func (l *loopObj) attr(r *renderer, name string) Value {
 	return Undefined{Hint: fmt.Sprintf("'LoopContext object' has no attribute '%s'", name)}
 }
 
-// Func is a callable value (builtin function or bound method).
-type Func func(r *renderer, a callArgs) (Value, error)
+// callable is a builtin function or bound method value.
+type callable func(r *renderer, a callArgs) (Value, error)
 
 type callArgs struct {
 	pos []Value
@@ -1304,7 +1304,7 @@ func (r *renderer) call(fn Value, a callArgs) (Value, error) {
 		return nil, err
 	}
 	switch f := fn.(type) {
-	case Func:
+	case callable:
 		return f(r, a)
 	case *macro:
 		return r.callMacro(f, a)

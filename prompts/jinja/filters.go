@@ -97,7 +97,7 @@ func init() {
 		},
 		"callable": func(r *renderer, v Value, a callArgs) (bool, error) {
 			switch v.(type) {
-			case Func, *macro, Undefined, *loopObj: // Undefined and LoopContext define __call__
+			case callable, *macro, Undefined, *loopObj: // Undefined and LoopContext define __call__
 				return true, nil
 			}
 			return false, nil

@@ -10,7 +10,7 @@ import (
 
 func strMethod(r *renderer, s string, name string) Value {
 	m := func(f func(a callArgs) (Value, error)) Value {
-		return Func(func(r *renderer, a callArgs) (Value, error) { return f(a) })
+		return callable(func(r *renderer, a callArgs) (Value, error) { return f(a) })
 	}
 	switch name {
 	case "strip", "lstrip", "rstrip":
@@ -356,7 +356,7 @@ func (r *renderer) braceFormat(f string, a callArgs) (Value, error) {
 func dictMethod(r *renderer, d *Dict, name string) Value {
 	switch name {
 	case "get":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			if len(a.pos) == 0 {
 				return nil, r.errf("get expected at least 1 argument, got 0")
 			}
@@ -372,13 +372,13 @@ func dictMethod(r *renderer, d *Dict, name string) Value {
 			return nil, nil
 		})
 	case "items":
-		return Func(func(r *renderer, a callArgs) (Value, error) { return dictItems(d), nil })
+		return callable(func(r *renderer, a callArgs) (Value, error) { return dictItems(d), nil })
 	case "keys":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			return &List{Items: append([]Value(nil), d.keys...)}, nil
 		})
 	case "values":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			l := &List{}
 			for _, k := range d.keys {
 				l.Items = append(l.Items, d.vals[dictKey(k)])
@@ -386,7 +386,7 @@ func dictMethod(r *renderer, d *Dict, name string) Value {
 			return l, nil
 		})
 	case "copy":
-		return Func(func(r *renderer, a callArgs) (Value, error) { return d.copy(), nil })
+		return callable(func(r *renderer, a callArgs) (Value, error) { return d.copy(), nil })
 	}
 	return nil
 }
@@ -394,7 +394,7 @@ func dictMethod(r *renderer, d *Dict, name string) Value {
 func listMethod(r *renderer, l *List, name string) Value {
 	switch name {
 	case "index":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			for i, it := range l.Items {
 				if len(a.pos) > 0 && equal(it, a.pos[0]) {
 					return int64(i), nil
@@ -403,7 +403,7 @@ func listMethod(r *renderer, l *List, name string) Value {
 			return nil, r.errf("value is not in list")
 		})
 	case "count":
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			n := 0
 			for _, it := range l.Items {
 				if len(a.pos) > 0 && equal(it, a.pos[0]) {
@@ -416,7 +416,7 @@ func listMethod(r *renderer, l *List, name string) Value {
 		if l.Tuple {
 			return nil
 		}
-		return Func(func(r *renderer, a callArgs) (Value, error) {
+		return callable(func(r *renderer, a callArgs) (Value, error) {
 			return &List{Items: append([]Value(nil), l.Items...)}, nil
 		})
 	}
@@ -425,7 +425,7 @@ func listMethod(r *renderer, l *List, name string) Value {
 
 func builtinGlobals(r *renderer) map[string]Value {
 	return map[string]Value{
-		"range": Func(func(r *renderer, a callArgs) (Value, error) {
+		"range": callable(func(r *renderer, a callArgs) (Value, error) {
 			var start, stop, step int64 = 0, 0, 1
 			ints := make([]int64, len(a.pos))
 			for i, v := range a.pos {
@@ -457,7 +457,7 @@ func builtinGlobals(r *renderer) map[string]Value {
 			}
 			return l, nil
 		}),
-		"namespace": Func(func(r *renderer, a callArgs) (Value, error) {
+		"namespace": callable(func(r *renderer, a callArgs) (Value, error) {
 			d := NewDict()
 			for _, p := range a.pos {
 				pd, ok := p.(*Dict)
@@ -473,7 +473,7 @@ func builtinGlobals(r *renderer) map[string]Value {
 			}
 			return &Namespace{D: d}, nil
 		}),
-		"dict": Func(func(r *renderer, a callArgs) (Value, error) {
+		"dict": callable(func(r *renderer, a callArgs) (Value, error) {
 			d := NewDict()
 			for _, p := range a.pos {
 				switch x := p.(type) {
@@ -500,17 +500,17 @@ func builtinGlobals(r *renderer) map[string]Value {
 			}
 			return d, nil
 		}),
-		"raise_exception": Func(func(r *renderer, a callArgs) (Value, error) {
+		"raise_exception": callable(func(r *renderer, a callArgs) (Value, error) {
 			msg := ""
 			if len(a.pos) > 0 {
 				msg = toStr(a.pos[0])
 			}
 			return nil, r.errf("%s", msg)
 		}),
-		"joiner": Func(func(r *renderer, a callArgs) (Value, error) {
+		"joiner": callable(func(r *renderer, a callArgs) (Value, error) {
 			sep := toStr(a.kwarg("sep", 0, ", "))
 			used := false
-			return Func(func(r *renderer, _ callArgs) (Value, error) {
+			return callable(func(r *renderer, _ callArgs) (Value, error) {
 				if !used {
 					used = true
 					return "", nil
@@ -518,27 +518,27 @@ func builtinGlobals(r *renderer) map[string]Value {
 				return sep, nil
 			}), nil
 		}),
-		"cycler": Func(func(r *renderer, a callArgs) (Value, error) {
+		"cycler": callable(func(r *renderer, a callArgs) (Value, error) {
 			if len(a.pos) == 0 {
 				return nil, r.errf("at least one item has to be provided")
 			}
 			d := NewDict()
 			items, pos := a.pos, 0
 			d.Set("current", items[0])
-			d.Set("next", Func(func(r *renderer, _ callArgs) (Value, error) {
+			d.Set("next", callable(func(r *renderer, _ callArgs) (Value, error) {
 				v := items[pos]
 				pos = (pos + 1) % len(items)
 				d.Set("current", items[pos])
 				return v, nil
 			}))
-			d.Set("reset", Func(func(r *renderer, _ callArgs) (Value, error) {
+			d.Set("reset", callable(func(r *renderer, _ callArgs) (Value, error) {
 				pos = 0
 				d.Set("current", items[0])
 				return nil, nil
 			}))
 			return &Namespace{D: d}, nil
 		}),
-		"strftime_now": Func(func(r *renderer, a callArgs) (Value, error) {
+		"strftime_now": callable(func(r *renderer, a callArgs) (Value, error) {
 			if len(a.pos) == 0 {
 				return nil, r.errf("strftime_now() missing format")
 			}
