@@ -774,3 +774,17 @@ func TestStatsAndSettingsListing(t *testing.T) {
 		t.Fatalf("seed %d", h.m.sampling.Seed)
 	}
 }
+
+func TestStatusLineNarrowKeepsTheEssentials(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 44, 24)
+	h.m.last = &api.Stats{ContextUsed: 1532, ContextSize: 8192, DecodeTPS: 51.25, TTFT: 120 * time.Millisecond, CachedTokens: 1480, PromptTokens: 1532}
+	s := ansi.Strip(h.m.statusLine())
+	if !strings.Contains(s, "ctx 1,532/8,192") || !strings.Contains(s, "51.2 tok/s") || strings.Contains(s, "…") {
+		t.Fatalf("narrow status %q", s)
+	}
+	h.send(tea.WindowSizeMsg{Width: 120, Height: 24})
+	s = ansi.Strip(h.m.statusLine())
+	if want := "tiny-llama Q8_0 · ctx 1,532/8,192 · 51.2 tok/s · ttft 120ms · cache 1,480/1,532"; s != want {
+		t.Fatalf("status %q, want %q", s, want)
+	}
+}

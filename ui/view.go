@@ -377,18 +377,22 @@ func (m Model) modelName() string {
 }
 
 // statusLine: model, context use, speed, time to first token, cache reuse.
+// On a narrow terminal the least useful figures go first.
 func (m Model) statusLine() string {
 	st := m.st
-	sep := st.dim.Render(" · ")
-	var parts []string
+	type part struct {
+		text string
+		drop int // higher goes first when space is short
+	}
+	var parts []part
 	if m.gen == nil {
-		parts = append(parts, st.warn.Render("no model"))
+		parts = append(parts, part{st.warn.Render("no model"), 0})
 	} else {
 		name := m.modelName()
 		if q := m.info.Quantization; q != "" {
 			name += " " + q
 		}
-		parts = append(parts, st.status.Render(name))
+		parts = append(parts, part{st.status.Render(name), 2})
 	}
 	used, size := 0, m.info.ContextSize
 	if m.last != nil {
@@ -401,12 +405,13 @@ func (m Model) statusLine() string {
 		ctx := fmt.Sprintf("ctx %s/%s", commas(used), commas(size))
 		switch frac := float64(used) / float64(size); {
 		case frac >= 0.95:
-			parts = append(parts, st.bad.Render(ctx))
+			ctx = st.bad.Render(ctx)
 		case frac >= 0.80:
-			parts = append(parts, st.warn.Render(ctx))
+			ctx = st.warn.Render(ctx)
 		default:
-			parts = append(parts, st.status.Render(ctx))
+			ctx = st.status.Render(ctx)
 		}
+		parts = append(parts, part{ctx, 0})
 	}
 	if r := m.cur; r != nil {
 		live := fmt.Sprintf("● %s tok", commas(r.tokens))
@@ -417,15 +422,43 @@ func (m Model) statusLine() string {
 		} else {
 			live = "● waiting for the first token"
 		}
-		parts = append(parts, st.accent.Render(live))
+		parts = append(parts, part{st.accent.Render(live), 0})
 	} else if m.busy != "" {
-		parts = append(parts, st.accent.Render("● "+m.busy))
+		parts = append(parts, part{st.accent.Render("● " + m.busy), 0})
 	} else if s := m.last; s != nil {
-		parts = append(parts, st.status.Render(fmt.Sprintf("%.1f tok/s", s.DecodeTPS)))
-		parts = append(parts, st.status.Render("ttft "+fmtDur(s.TTFT)))
-		parts = append(parts, st.status.Render(fmt.Sprintf("cache %s/%s", commas(s.CachedTokens), commas(s.PromptTokens))))
+		if s.DecodeTPS > 0 {
+			parts = append(parts, part{st.status.Render(fmt.Sprintf("%.1f tok/s", s.DecodeTPS)), 1})
+		}
+		if s.TTFT > 0 {
+			parts = append(parts, part{st.status.Render("ttft " + fmtDur(s.TTFT)), 4})
+		}
+		if s.PromptTokens > 0 {
+			parts = append(parts, part{st.status.Render(fmt.Sprintf("cache %s/%s", commas(s.CachedTokens), commas(s.PromptTokens))), 3})
+		}
 	}
-	return ansi.Truncate(strings.Join(parts, sep), max(m.width, 1), "…")
+	sep := st.dim.Render(" · ")
+	join := func() string {
+		var ss []string
+		for _, p := range parts {
+			ss = append(ss, p.text)
+		}
+		return strings.Join(ss, sep)
+	}
+	line := join()
+	for lipgloss.Width(line) > m.width {
+		worst := -1
+		for i, p := range parts {
+			if p.drop > 0 && (worst < 0 || p.drop > parts[worst].drop) {
+				worst = i
+			}
+		}
+		if worst < 0 {
+			break
+		}
+		parts = append(parts[:worst], parts[worst+1:]...)
+		line = join()
+	}
+	return ansi.Truncate(line, max(m.width, 1), "…")
 }
 
 func fmtDur(d time.Duration) string {
