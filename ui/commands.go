@@ -452,7 +452,7 @@ func (m Model) handlePromptShown(msg promptShownMsg) (tea.Model, tea.Cmd) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("prompt · %s tokens · %s", commas(msg.tokens), msg.tmpl)))
-	body := highlightSpecials(msg.text, specials, m.st.special.Render)
+	body := highlightSpecials(cleanText(msg.text), specials, m.st.special.Render)
 	b.WriteString(body)
 	m.addEntry(&entry{kind: entryNote, text: b.String()})
 	return m, m.flushPrints()

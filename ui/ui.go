@@ -182,7 +182,9 @@ type reply struct {
 	id          int
 	doc         *streamDoc
 	split       splitter
+	answer      strings.Builder // the reply exactly as the model wrote it
 	think       strings.Builder
+	thinkShow   strings.Builder // think, made safe to draw
 	thinkTokens int
 	tokens      int
 	started     time.Time
@@ -245,7 +247,7 @@ func New(cfg Config) Model {
 	for _, msg := range m.msgs {
 		switch msg.Role {
 		case prompts.RoleUser:
-			m.entries = append(m.entries, &entry{kind: entryUser, text: msg.Content})
+			m.entries = append(m.entries, &entry{kind: entryUser, text: cleanText(msg.Content)})
 		case prompts.RoleAssistant:
 			m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))
 		}

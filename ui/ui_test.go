@@ -788,3 +788,31 @@ func TestStatusLineNarrowKeepsTheEssentials(t *testing.T) {
 		t.Fatalf("status %q, want %q", s, want)
 	}
 }
+
+// Model output cannot drive the terminal: escape sequences are drawn as
+// U+FFFD, while the conversation keeps the exact text.
+func TestEscapeSequencesFromTheModelAreNeutralised(t *testing.T) {
+	evil := "hi \x1b]52;c;ZXZpbA==\x07 and \x1b[2J\x1b[31mred\r\n<think>\x1b]0;title\x07</think>done"
+	g := newFakeGen(tokens(evil, 3)...)
+	for _, full := range []bool{false, true} {
+		h := newHarness(t, Config{Gen: g, Fullscreen: full}, 80, 24)
+		h.send(tea.PasteMsg{Content: strings.Repeat("pasted \x1b[5m line\n", 300)})
+		h.enter()
+		h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+		h.settle()
+		h.key('t', tea.ModCtrl)
+		out := strings.Join(h.m.scrollback, "\n") + h.m.View().Content
+		for _, e := range h.m.entries {
+			out += strings.Join(h.m.entryLines(e), "\n")
+		}
+		for _, bad := range []string{"\x1b]52", "\x1b]0;", "\x1b[2J", "\x1b[5m", "\x07", "\r"} {
+			if strings.Contains(out, bad) {
+				t.Fatalf("full=%v: %q reached the terminal", full, bad)
+			}
+		}
+		last := h.m.msgs[len(h.m.msgs)-1]
+		if last.Content != "hi \x1b]52;c;ZXZpbA==\x07 and \x1b[2J\x1b[31mred\r\ndone" || last.Reasoning != "\x1b]0;title\x07" {
+			t.Fatalf("stored %q / %q", last.Content, last.Reasoning)
+		}
+	}
+}

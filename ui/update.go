@@ -167,7 +167,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(cleanText(s))
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		s = s[:i] + " …"
 	}
@@ -441,7 +441,7 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	m.input.Reset() // pastes stay: history recall may bring a placeholder back
 	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
 	m.msgs = append(m.msgs, msg)
-	m.addEntry(&entry{kind: entryUser, text: text})
+	m.addEntry(&entry{kind: entryUser, text: cleanText(text)})
 	m.record(func(r Recorder) error { return r.Append(msg) })
 	cmd := m.startGen()
 	return m, tea.Batch(cmd, m.flushPrints())
@@ -544,7 +544,7 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 	}
 	if m.rec != nil && m.now().Sub(r.lastCkpt) >= 2*time.Second {
 		r.lastCkpt = m.now()
-		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.doc.text(), Reasoning: r.think.String()}
+		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.answer.String(), Reasoning: r.think.String()}
 		m.record(func(rc Recorder) error { return rc.Checkpoint(part) })
 	}
 	return m, tea.Batch(r.pump.next(), m.flushPrints())
@@ -572,10 +572,12 @@ func (m *Model) absorb(r *reply, text string, pieces int) {
 			r.thinkTokens += pieces * len(think) / (len(think) + len(ans))
 		}
 		r.think.WriteString(think)
+		r.thinkShow.WriteString(cleanText(think))
 	} else if ans == "" && r.split.thinking {
 		r.thinkTokens += pieces
 	}
-	r.doc.write(ans)
+	r.answer.WriteString(ans)
+	r.doc.write(cleanText(ans))
 	m.flushReply(r, false)
 }
 
@@ -588,7 +590,7 @@ func (m *Model) flushReply(r *reply, final bool) {
 	var lines []string
 	if !r.thinkShown && r.think.Len() > 0 && (len(r.doc.blocks) > r.flushed || final) {
 		lines = append(lines, "")
-		lines = append(lines, m.thinkLinesHint(r.think.String(), r.thinkTokens, false, false)...)
+		lines = append(lines, m.thinkLinesHint(r.thinkShow.String(), r.thinkTokens, false, false)...)
 		r.thinkShown = true
 	}
 	for _, b := range r.doc.blocks[r.flushed:] {
@@ -623,9 +625,11 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	m.cur = nil
 	ans, think := r.split.flush()
 	r.think.WriteString(think)
-	r.doc.write(ans)
+	r.thinkShow.WriteString(cleanText(think))
+	r.answer.WriteString(ans)
+	r.doc.write(cleanText(ans))
 	r.doc.finish()
-	content := r.doc.text()
+	content := r.answer.String()
 	reason := api.StopEOG
 	footer := stopNote
 	if stopNote != "" {
@@ -666,7 +670,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		return
 	}
 	m.flushReply(r, true)
-	e := &entry{kind: entryAssistant, text: content, think: r.think.String(), thinkTokens: r.thinkTokens, blocks: r.doc.blocks, footer: footer}
+	e := &entry{kind: entryAssistant, text: content, think: r.thinkShow.String(), thinkTokens: r.thinkTokens, blocks: r.doc.blocks, footer: footer}
 	if !m.fullscreen && footer != "" {
 		m.enqueuePrint("\n" + m.footerLine(footer))
 	}
@@ -682,9 +686,9 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 // finishedAssistant renders a whole stored reply (resumed conversations).
 func (m *Model) finishedAssistant(content, think, footer string) *entry {
 	d := newStreamDoc(m.md)
-	d.write(content)
+	d.write(cleanText(content))
 	d.finish()
-	return &entry{kind: entryAssistant, text: content, think: think, blocks: d.blocks, footer: footer}
+	return &entry{kind: entryAssistant, text: content, think: cleanText(think), blocks: d.blocks, footer: footer}
 }
 
 // ---- transcript and scrollback ----
@@ -780,4 +784,35 @@ func readEditorFile(msg editorDoneMsg) tea.Cmd {
 		}
 		return editorTextMsg{text: string(b)}
 	}
+}
+
+// cleanText makes text safe to draw: the model (or a paste, or a file) must
+// not be able to send escape sequences to the terminal, so control
+// characters other than newline and tab are shown as U+FFFD.
+func cleanText(s string) string {
+	clean := true
+	for _, r := range s {
+		if isControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ReplaceAll(s, "\r\n", "\n") {
+		switch {
+		case r == '\r':
+		case isControl(r):
+			b.WriteRune('\uFFFD')
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f || (r >= 0x80 && r < 0xa0)
 }
