@@ -60,7 +60,7 @@ func (m *Model) runCommand(line string) tea.Cmd {
 			return c.run(m, arg)
 		}
 	}
-	m.errLine = fmt.Sprintf("Unknown command /%s — type /help for the list.", name)
+	m.errLine = fmt.Sprintf("Unknown command /%s: /help lists them (start with // to send a message beginning with /).", name)
 	return nil
 }
 

@@ -816,3 +816,12 @@ func TestEscapeSequencesFromTheModelAreNeutralised(t *testing.T) {
 		}
 	}
 }
+
+func TestDoubleSlashSendsALiteralSlash(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	sendAndWait(h, "//usr/bin is a directory")
+	if got := g.requests()[0].Messages[0].Content; got != "/usr/bin is a directory" {
+		t.Fatalf("sent %q", got)
+	}
+}

@@ -64,13 +64,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.resize(msg.Width, msg.Height)
 		if !m.opened {
 			m.opened = true
+			// resize has laid stored replies out again for the real width.
 			for i, e := range m.entries {
-				if e.kind == entryAssistant {
-					// Stored replies were laid out before the width was known.
-					d := streamDoc{md: m.md, blocks: e.blocks}
-					d.rerender(m.md)
-					e.blocks = d.blocks
-				}
 				s := strings.Join(m.renderEntry(e), "\n")
 				if i > 0 {
 					s = "\n" + s
