@@ -178,6 +178,10 @@ func runAsk(args []string) int {
 	stats := fs.Bool("stats", false, "print generation statistics to stderr")
 	noSave := fs.Bool("no-save", false, "do not save this exchange in the history")
 	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past the model's end of turn")
+	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
+	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
+	var vars multiVar
+	fs.Var(&vars, "var", "persona variable KEY=VALUE (repeatable)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(fs, err)
@@ -220,6 +224,23 @@ func runAsk(args []string) int {
 	if *raw {
 		req.Raw, req.Prompt = true, prompt
 	} else {
+		if *persona != "" {
+			text, p, err := personaPrompt(*persona, eng.Info().Name, vars)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+				return exitError
+			}
+			if *system == "" {
+				*system = text
+			}
+			applyOverrides(&req, p.Sampling, setFlags(fs))
+		}
+		chain, err := chatTemplate(eng, *tmplFlag)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+			return exitError
+		}
+		req.Template = chain
 		if *system != "" {
 			req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleSystem, Content: *system})
 		}
@@ -235,6 +256,36 @@ func runAsk(args []string) int {
 		}
 	}
 	return streamAnswer(ctx, eng, req, os.Stdout, *stats, rec)
+}
+
+// setFlags is the set of flag names given on the command line.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
+// applyOverrides applies a persona's sampling settings where the user gave
+// no flag of their own.
+func applyOverrides(req *api.Request, o prompts.SamplingOverrides, set map[string]bool) {
+	if o.Temperature != nil && !set["temp"] {
+		req.Sampling.Temperature = *o.Temperature
+	}
+	if o.TopK != nil && !set["top-k"] {
+		req.Sampling.TopK = *o.TopK
+	}
+	if o.TopP != nil && !set["top-p"] {
+		req.Sampling.TopP = *o.TopP
+	}
+	if o.MinP != nil && !set["min-p"] {
+		req.Sampling.MinP = *o.MinP
+	}
+	if o.RepeatPenalty != nil && !set["repeat-penalty"] {
+		req.Sampling.RepeatPenalty = *o.RepeatPenalty
+	}
+	if o.MaxTokens != nil && !set["n"] && !set["max-tokens"] {
+		req.MaxTokens = *o.MaxTokens
+	}
 }
 
 // replySink saves a reply while it streams (the history recorder).

@@ -1,13 +1,281 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"natter/engine"
+	"natter/engine/api"
+	"natter/engine/models"
+	"natter/history"
+	"natter/prompts"
+	"natter/ui"
 )
 
-// runChat opens the interactive chat.
+// chatGen is the engine as the chat sees it: it formats with the model's
+// own chat-template chain, so /model switches templates with the model.
+type chatGen struct {
+	*engine.Engine
+	chain *prompts.Chain
+}
+
+func (g *chatGen) withTemplate(req api.Request) api.Request {
+	if req.Template == nil && !req.Raw && g.chain != nil {
+		req.Template = g.chain
+	}
+	return req
+}
+
+func (g *chatGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
+	return g.Engine.Generate(ctx, g.withTemplate(req))
+}
+
+func (g *chatGen) RenderPrompt(req api.Request) (string, string, error) {
+	return g.Engine.RenderPrompt(g.withTemplate(req))
+}
+
+// runChat opens the interactive chat (natter with no command).
 func runChat(args []string) int {
-	fmt.Fprintln(os.Stderr, "natter: the interactive chat is not built yet; use `natter ask`.")
-	usage(os.Stderr)
-	return exitUsage
+	fs := newFlagSet("natter", "[flags]   (the chat; see also natter COMMAND -h)")
+	var mf modelFlags
+	var sf samplingFlags
+	mf.register(fs)
+	sf.register(fs)
+	system := fs.String("system", "", "system prompt")
+	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
+	var vars multiVar
+	fs.Var(&vars, "var", "persona variable KEY=VALUE (repeatable)")
+	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
+	fullscreen := fs.Bool("fullscreen", false, "full-screen layout with a scrollable transcript")
+	theme := fs.String("theme", "auto", "colour theme: auto, dark, light")
+	cont := fs.Bool("c", false, "continue the most recent chat")
+	fs.BoolVar(cont, "continue", false, "same as -c")
+	resume := fs.String("resume", "", "resume a saved chat: ID, or \"pick\" to choose")
+	noSave := fs.Bool("no-save", false, "private chat: save nothing to the history")
+	pos, err := parseInterspersed(fs, resumeArgs(args))
+	if err != nil {
+		return flagError(fs, err)
+	}
+	if len(pos) > 0 {
+		return usageError(fs, "unexpected argument %q (to ask one question, use natter ask)", pos[0])
+	}
+	if err := mf.check(); err != nil {
+		return usageError(fs, "%v", err)
+	}
+	switch *theme {
+	case "auto", "dark", "light":
+	default:
+		return usageError(fs, "--theme %q: want auto, dark or light", *theme)
+	}
+	sampling, err := sf.sampling()
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if !term.IsTerminal(int(os.Stdout.Fd())) || !term.IsTerminal(int(os.Stdin.Fd())) {
+		fmt.Fprintln(os.Stderr, "natter: the chat needs a terminal; for scripts and pipes use `natter ask`")
+		return exitUsage
+	}
+	defer mf.setupLogs()()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+
+	st := openHistory(*noSave)
+	defer st.Close()
+
+	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: *fullscreen, Theme: *theme, System: *system}
+	var gen *chatGen
+	path, err := mf.resolveModel()
+	if err != nil {
+		cfg.NoModelHelp = noModelHelp(err)
+	} else if gen, err = loadChatModel(&mf, path, *tmplFlag); err != nil {
+		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+		return exitError
+	}
+	modelName := ""
+	if gen != nil {
+		cfg.Gen = gen
+		modelName = gen.Info().Name
+		defer func() { gen.Close() }()
+	}
+	cfg.LoadModel = func(p string) (api.Generator, error) {
+		rp, err := resolveModelName(p)
+		if err != nil {
+			return nil, err
+		}
+		g, err := loadChatModel(&mf, rp, *tmplFlag)
+		if err != nil {
+			return nil, err
+		}
+		gen = g
+		return g, nil
+	}
+
+	if *persona != "" {
+		text, p, err := personaPrompt(*persona, modelName, vars)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+			return exitError
+		}
+		if cfg.System == "" {
+			cfg.System = text
+		}
+		cfg.Persona = p.Name
+		req := api.Request{Sampling: cfg.Sampling, MaxTokens: cfg.MaxTokens}
+		applyOverrides(&req, p.Sampling, setFlags(fs))
+		cfg.Sampling, cfg.MaxTokens = req.Sampling, req.MaxTokens
+	}
+
+	meta := history.ChatMeta{Model: modelName, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
+	var rec *history.Recorder
+	switch {
+	case *cont || *resume != "":
+		id, err := pickChat(ctx, st, *cont, *resume)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+			return exitError
+		}
+		r, c, err := st.ResumeRecorder(ctx, id)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+			return exitError
+		}
+		rec, cfg.Messages = r, c.PromptMessages()
+	default:
+		rec = st.NewRecorder(meta)
+	}
+	defer rec.Close()
+	cfg.Recorder = rec
+
+	if gen != nil {
+		kv := openKVStates(st, gen.Engine)
+		rec.AfterFinish(func(chat int64) {
+			if g := gen; g != nil {
+				kv.save(g.Engine, chat)
+			}
+		})
+		if len(cfg.Messages) > 0 {
+			// Resuming: restore the saved KV state so the history is not
+			// processed again.
+			if toks, err := gen.PromptTokens(gen.withTemplate(api.Request{Messages: cfg.Messages})); err == nil {
+				kv.restore(gen.Engine, toks)
+			}
+		}
+	}
+	if err := ui.Run(ctx, cfg, nil, nil); err != nil {
+		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// resumeArgs lets --resume take an optional value: "--resume" alone (or
+// followed by a flag) means "pick".
+func resumeArgs(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--resume" || a == "-resume" {
+			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				out = append(out, "--resume="+args[i+1])
+				i++
+			} else {
+				out = append(out, "--resume=pick")
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// pickChat finds the chat to resume: the latest (-c), a given ID, or one
+// chosen from a list of recent chats.
+func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (int64, error) {
+	if latest {
+		c, err := st.Latest(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if c == nil {
+			return 0, fmt.Errorf("no saved chat to continue")
+		}
+		return c.ID, nil
+	}
+	if arg != "pick" {
+		return history.ParseID(arg)
+	}
+	chats, err := st.List(ctx, 20)
+	if err != nil {
+		return 0, err
+	}
+	if len(chats) == 0 {
+		return 0, fmt.Errorf("no saved chats yet")
+	}
+	fmt.Println("Recent chats:")
+	for i, c := range chats {
+		fmt.Printf("%3d. #%-5d %-50.50s %s\n", i+1, c.ID, c.Title, c.UpdatedAt.Local().Format("Jan 2 15:04"))
+	}
+	fmt.Print("Resume which (number, or #ID)? ")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil {
+		return 0, fmt.Errorf("no chat chosen")
+	}
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, "#") {
+		return history.ParseID(line)
+	}
+	var n int
+	if _, err := fmt.Sscan(line, &n); err != nil || n < 1 || n > len(chats) {
+		return 0, fmt.Errorf("%q is not one of the numbers shown", line)
+	}
+	return chats[n-1].ID, nil
+}
+
+// loadChatModel loads a model for the chat with a progress line.
+func loadChatModel(mf *modelFlags, path string, tmplOverride string) (*chatGen, error) {
+	start := time.Now()
+	shown := false
+	progress := func(p float32) bool {
+		if time.Since(start) > 300*time.Millisecond {
+			fmt.Fprintf(os.Stderr, "\rLoading %s… %3.0f%%", path, p*100)
+			shown = true
+		}
+		return true
+	}
+	eng, err := mf.load(path, progress)
+	if shown {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		return nil, err
+	}
+	chain, err := chatTemplate(eng, tmplOverride)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	return &chatGen{Engine: eng, chain: chain}, nil
+}
+
+// noModelHelp explains the first-run situation: where natter looked and
+// how to give it a model.
+func noModelHelp(err error) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v\n\nnatter looked for GGUF models in:\n", err)
+	for _, s := range models.DefaultSources() {
+		fmt.Fprintf(&b, "  • %s (%s)\n", s.Dir, s.Kind)
+	}
+	b.WriteString("\nTo chat, do one of:\n")
+	b.WriteString("  • natter -m PATH/TO/model.gguf\n")
+	b.WriteString("  • export NATTER_MODEL=PATH/TO/model.gguf\n")
+	b.WriteString("  • natter models --catalog, then natter pull NAME (e.g. natter pull qwen2.5-0.5b)\n")
+	return b.String()
 }

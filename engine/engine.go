@@ -266,6 +266,13 @@ func (e *Engine) RenderPrompt(req api.Request) (string, string, error) {
 	return p.text, p.template, nil
 }
 
+// PromptTokens returns the tokens req would feed the model (after fitting
+// the context), e.g. to look up a saved KV state before the first turn.
+func (e *Engine) PromptTokens(req api.Request) ([]Token, error) {
+	p, err := e.buildPrompt(req)
+	return p.tokens, err
+}
+
 type builtPrompt struct {
 	tokens   []Token
 	text     string
