@@ -417,10 +417,15 @@ func validateSampling(s api.Sampling) error {
 
 // sendFinal delivers the last event even if ctx was cancelled (the buffer
 // has room then, since nothing else is sent), and closes the stream.
-func sendFinal(ctx context.Context, ch chan<- api.Event, ev api.Event) {
+func (e *Engine) sendFinal(ctx context.Context, ch chan<- api.Event, ev api.Event) {
 	select {
 	case ch <- ev:
 	case <-ctx.Done():
+		select {
+		case ch <- ev:
+		default:
+		}
+	case <-e.quit:
 		select {
 		case ch <- ev:
 		default:
@@ -431,7 +436,7 @@ func sendFinal(ctx context.Context, ch chan<- api.Event, ev api.Event) {
 
 func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Event) {
 	start := time.Now()
-	fail := func(err error) { sendFinal(ctx, ch, api.Event{Kind: api.EventError, Err: err}) }
+	fail := func(err error) { e.sendFinal(ctx, ch, api.Event{Kind: api.EventError, Err: err}) }
 	if err := ctx.Err(); err != nil {
 		fail(err)
 		return
@@ -481,7 +486,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		if errors.Is(err, errAborted) || ctx.Err() != nil {
 			stats.StopReason = api.StopCancelled
 			stats.ContextUsed = len(e.cached)
-			sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
+			e.sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
 			return
 		}
 		fail(err)
@@ -510,6 +515,8 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		case ch <- api.Event{Kind: api.EventText, Text: s}:
 			return true
 		case <-ctx.Done():
+			return false
+		case <-e.quit: // Close must not wait on a reader that went away
 			return false
 		}
 	}
@@ -574,7 +581,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		stats.DecodeTPS = float64(decodes) / d
 	}
 	stats.ContextUsed = len(e.cached)
-	sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
+	e.sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
 }
 
 func (e *Engine) sample(s *sampler) Token { return s.sample(e.lc) }

@@ -522,3 +522,26 @@ func TestBadModelFilesGetClearErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+func TestCloseDuringGenerationWithoutReader(t *testing.T) {
+	e, err := Load(Options{ModelPath: synthModel(t, tinySpec()), ContextSize: 4096, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := e.Generate(context.Background(), api.Request{Raw: true, Prompt: "Once", Sampling: greedy(), IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nobody reads ch, so the worker fills the buffer and blocks; Close
+	// must still stop it and return.
+	closed := make(chan struct{})
+	go func() { e.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(60 * time.Second):
+		t.Fatal("Close blocked on a generation nobody reads")
+	}
+	// The stream still ends (range returns only once it is closed).
+	for range ch {
+	}
+}
