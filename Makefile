@@ -49,8 +49,15 @@ bench: build
 	./$(BIN) bench -m $(BENCH_DIR)/q4_0.gguf -p 512 -n 128 -r 3
 	NATTER_BENCH_MODEL=$(BENCH_DIR)/q8_0.gguf $(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./engine
 
+# Each fuzzer for FUZZTIME (their seed corpora also run in make test).
+FUZZTIME ?= 60s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 60s ./engine/gguf
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./engine/gguf
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./prompts/jinja
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePrompt$$' -fuzztime $(FUZZTIME) ./prompts
+	$(GO) test -run '^$$' -fuzz '^FuzzSearchQuery$$' -fuzztime $(FUZZTIME) ./history
+	$(GO) test -run '^$$' -fuzz '^FuzzStreamDoc$$' -fuzztime $(FUZZTIME) ./ui
+	$(GO) test -run '^$$' -fuzz '^FuzzPullSpec$$' -fuzztime $(FUZZTIME) ./engine/models
 
 vet:
 	$(GO) vet ./...
