@@ -33,7 +33,11 @@ func init() {
 		{"copy", "/copy [code] [N]", "copy a reply, or a code block (OSC 52)", cmdCopy},
 		{"set", "/set KEY VALUE", "change a sampling setting (alone: list)", cmdSet},
 		{"stats", "/stats", "figures for the last reply", cmdStats},
-		{"prompt", "/prompt", "the exact prompt sent to the model", cmdPrompt},
+		{"prompt", "/prompt [NAME]", "the exact prompt sent; NAME switches persona", cmdPrompt},
+		{"template", "/template", "the chat template and where it came from", cmdTemplate},
+		{"history", "/history [QUERY]", "find a saved chat and resume it", cmdHistory},
+		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
+		{"rename", "/rename TITLE", "rename this chat", cmdRename},
 		{"model", "/model PATH", "switch to another model", cmdModel},
 		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
 		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
@@ -103,8 +107,15 @@ func cmdSystem(m *Model, arg string) tea.Cmd {
 	if m.busyStreaming() {
 		return nil
 	}
+	m.persona = ""
+	return m.setSystem(arg, "System prompt set.")
+}
+
+// setSystem changes the system prompt, saves the conversation under it and
+// says how much of the KV cache that costs; label starts the note.
+func (m *Model) setSystem(text, label string) tea.Cmd {
 	before := m.request()
-	m.system = arg
+	m.system = text
 	after := m.request()
 	model, sys, msgs := m.modelName(), m.system, append([]prompts.Message(nil), m.msgs...)
 	m.record(func(r Recorder) error {
@@ -123,18 +134,18 @@ func cmdSystem(m *Model, arg string) tea.Cmd {
 		cached = m.last.ContextUsed
 	}
 	if m.gen == nil || cached == 0 {
-		m.addNote("System prompt set. Nothing was cached, so nothing is invalidated.")
+		m.addNote(label + " Nothing was cached, so nothing is invalidated.")
 		return nil
 	}
 	gen := m.gen
 	return func() tea.Msg {
 		a, _, err := gen.RenderPrompt(before)
 		if err != nil {
-			return systemCostMsg{err: err}
+			return systemCostMsg{label: label, err: err}
 		}
 		b, _, err := gen.RenderPrompt(after)
 		if err != nil {
-			return systemCostMsg{err: err}
+			return systemCostMsg{label: label, err: err}
 		}
 		n := 0
 		for n < len(a) && n < len(b) && a[n] == b[n] {
@@ -142,9 +153,9 @@ func cmdSystem(m *Model, arg string) tea.Cmd {
 		}
 		kept, err := gen.CountTokens(a[:n], true)
 		if err != nil {
-			return systemCostMsg{err: err}
+			return systemCostMsg{label: label, err: err}
 		}
-		return systemCostMsg{invalid: max(cached-kept, 0), cached: cached}
+		return systemCostMsg{label: label, invalid: max(cached-kept, 0), cached: cached}
 	}
 }
 
@@ -419,7 +430,10 @@ func cmdStats(m *Model, _ string) tea.Cmd {
 	return nil
 }
 
-func cmdPrompt(m *Model, _ string) tea.Cmd {
+func cmdPrompt(m *Model, arg string) tea.Cmd {
+	if arg != "" {
+		return cmdPersona(m, arg)
+	}
 	if m.gen == nil {
 		m.errLine = "No model is loaded: use /model PATH."
 		return nil
@@ -484,13 +498,7 @@ func cmdModel(m *Model, arg string) tea.Cmd {
 		m.errLine = "/model is not available here."
 		return nil
 	}
-	path := expandHome(arg)
-	m.busy = "loading " + filepath.Base(path) + "…"
-	load := m.cfg.LoadModel
-	return func() tea.Msg {
-		g, err := load(path)
-		return modelLoadedMsg{gen: g, path: path, err: err}
-	}
+	return m.loadModel(expandHome(arg))
 }
 
 func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
@@ -507,7 +515,16 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 	m.gen = msg.gen
 	m.info = msg.gen.Info()
 	m.last = nil
-	m.addNote(fmt.Sprintf("Switched to %s (%s).", m.modelName(), msg.path))
+	if old == nil {
+		m.addNote(fmt.Sprintf("Loaded %s (%s). Say hello!", m.modelName(), msg.path))
+		if len(m.msgs) == 0 {
+			// The chat was opened without a model: save it under this one.
+			model, sys := m.modelName(), m.system
+			m.record(func(r Recorder) error { return r.NewChat(model, sys) })
+		}
+	} else {
+		m.addNote(fmt.Sprintf("Switched to %s (%s).", m.modelName(), msg.path))
+	}
 	var cmd tea.Cmd
 	if c, ok := old.(io.Closer); ok && old != nil {
 		cmd = func() tea.Msg {

@@ -123,6 +123,7 @@ func newHarness(t testing.TB, cfg Config, w, h int) *harness {
 	t.Helper()
 	hs := &harness{t: t, m: New(cfg), msgs: make(chan tea.Msg, 4096)}
 	hs.m.now = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+	hs.m.baseCtx = t.Context() // ends watchers and downloads with the test
 	hs.dispatch(hs.m.Init())
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	hs.settle()

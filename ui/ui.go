@@ -38,6 +38,78 @@ type Config struct {
 
 	Recorder Recorder          // nil: nothing is saved
 	Messages []prompts.Message // a conversation to resume (a leading system message sets System)
+
+	// Personas are the named system prompts for /prompt NAME; nil disables it.
+	Personas Personas
+	// History finds and reopens saved chats (/history, /resume, /rename);
+	// nil: history is off.
+	History History
+
+	// Catalog lists models to download on the first-run screen (no model);
+	// nil shows only NoModelHelp. It must not touch the network.
+	Catalog func() []CatalogItem
+	// Pull downloads a catalog model and returns its path; cancelling ctx
+	// stops it, keeping the partial file for a later resume.
+	Pull func(ctx context.Context, name string, progress func(PullProgress)) (string, error)
+	// Offline: downloads are forbidden (NATTER_OFFLINE).
+	Offline bool
+}
+
+// Personas renders named system prompts.
+type Personas interface {
+	Names() []string
+	// SystemPrompt renders persona name for the given model.
+	SystemPrompt(name, model string) (string, error)
+	// Watch calls onChange after persona files change on disk, until ctx
+	// ends; err reports a broken file (its last good version stays in use).
+	Watch(ctx context.Context, onChange func(err error))
+}
+
+// History is the saved-chat store as the chat uses it.
+type History interface {
+	// FindChats lists chats matching query (all when empty), newest first.
+	FindChats(ctx context.Context, query string, limit int) ([]ChatSummary, error)
+	// Resume makes chat id the one being recorded and returns it. The UI
+	// calls Resume and Rename in order with the Recorder's calls.
+	Resume(ctx context.Context, id int64) (*SavedChat, error)
+	// Rename sets the title of the chat being recorded.
+	Rename(title string) error
+}
+
+// ChatSummary is one row of the /history picker.
+type ChatSummary struct {
+	ID       int64
+	Title    string
+	Model    string
+	Persona  string
+	Updated  time.Time
+	Messages int
+}
+
+// SavedChat is a resumed conversation: Messages as the engine takes them (a
+// leading system message is the system prompt).
+type SavedChat struct {
+	ID       int64
+	Title    string
+	Persona  string
+	Messages []prompts.Message
+}
+
+// CatalogItem is a downloadable model on the first-run screen.
+type CatalogItem struct {
+	Name, Description string
+	Size              int64  // bytes, approximate
+	FitMark, Fit      string // e.g. "✓", "fits"
+	Downloaded        string // local path when already on disk
+}
+
+// PullProgress is a download's progress.
+type PullProgress struct {
+	Phase       string // connecting, downloading, verifying, done
+	Done, Total int64  // Total -1: unknown
+	Speed       float64
+	ETA         time.Duration // -1: unknown
+	Warning     string        // e.g. memory or disk space concerns
 }
 
 // Recorder saves the conversation while it happens. Calls are made in order
@@ -50,7 +122,8 @@ type Recorder interface {
 	// Append adds a finished message: the user's turns, and every kept turn
 	// after a NewChat that re-saves an existing conversation (/system).
 	Append(msg prompts.Message) error
-	// Checkpoint saves the reply being streamed (about every 2 s).
+	// Checkpoint saves the reply being streamed (at most every 500 ms while
+	// text arrives).
 	Checkpoint(reply prompts.Message) error
 	// Finish ends the reply. stats is nil when the user stopped it before the
 	// engine reported; stopReason is an api.Stop* value or "error".
@@ -151,6 +224,14 @@ type Model struct {
 	follow    bool
 
 	rec *recQueue
+
+	persona   string     // current persona name ("" none)
+	personaCh chan error // persona file changes, from Personas.Watch
+	pager     *pager     // /template
+	picker    *chatPicker
+	catalog   []CatalogItem
+	catSel    int
+	pull      *pullState
 }
 
 type entryKind int
@@ -206,6 +287,7 @@ func New(cfg Config) Model {
 		gen:        cfg.Gen,
 		fullscreen: cfg.Fullscreen,
 		system:     cfg.System,
+		persona:    cfg.Persona,
 		sampling:   cfg.Sampling,
 		maxTokens:  cfg.MaxTokens,
 		pastes:     map[string]string{},
@@ -252,6 +334,12 @@ func New(cfg Config) Model {
 			m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))
 		}
 	}
+	if cfg.Personas != nil {
+		m.personaCh = make(chan error, 1)
+	}
+	if m.gen == nil && cfg.Catalog != nil {
+		m.catalog = cfg.Catalog()
+	}
 	if m.gen == nil {
 		help := cfg.NoModelHelp
 		if help == "" {
@@ -289,12 +377,18 @@ func (m Model) Init() tea.Cmd {
 	if !m.themeFixed {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
+	if m.personaCh != nil {
+		cmds = append(cmds, m.startPersonaWatch(), m.waitPersonas())
+	}
 	return tea.Batch(cmds...)
 }
 
 func (m *Model) shutdown() {
 	if m.cur != nil && m.cur.cancel != nil {
 		m.cur.cancel()
+	}
+	if m.pull != nil {
+		m.pull.cancel()
 	}
 	if m.rec != nil {
 		m.rec.close()

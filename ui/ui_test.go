@@ -564,6 +564,10 @@ func TestRecorderSeesTheConversation(t *testing.T) {
 func TestCompletion(t *testing.T) {
 	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
 	h.typeText("/re")
+	if v := ansi.Strip(h.m.View().Content); !strings.Contains(v, "/retry") || !strings.Contains(v, "/resume") {
+		t.Fatalf("no completion list:\n%s", v)
+	}
+	h.typeText("t")
 	if v := h.m.View().Content; !strings.Contains(ansi.Strip(v), "/retry") {
 		t.Fatalf("no completion list:\n%s", ansi.Strip(v))
 	}

@@ -52,6 +52,7 @@ type (
 		err        error
 	}
 	systemCostMsg struct {
+		label           string
 		invalid, cached int
 		err             error
 	}
@@ -148,11 +149,29 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleModelLoaded(msg)
 	case promptShownMsg:
 		return m.handlePromptShown(msg)
+	case personasChangedMsg:
+		return m.handlePersonasChanged(msg)
+	case personaMsg:
+		return m.handlePersona(msg)
+	case chatsFoundMsg:
+		return m.handleChatsFound(msg)
+	case chatResumedMsg:
+		return m.handleChatResumed(msg)
+	case pullProgressMsg:
+		return m.handlePullProgress(msg)
+	case pullWarnMsg:
+		if msg.ps == m.pull {
+			m.addNote("⚠ " + cleanText(msg.text))
+			return m, tea.Batch(msg.ps.wait(), m.flushPrints())
+		}
+		return m, nil
+	case pullDoneMsg:
+		return m.handlePullDone(msg)
 	case systemCostMsg:
 		if msg.err != nil {
-			m.addNote("System prompt set.")
+			m.addNote(msg.label)
 		} else {
-			m.addNote(fmt.Sprintf("System prompt set. This invalidates %s of %s cached tokens.", commas(msg.invalid), commas(msg.cached)))
+			m.addNote(fmt.Sprintf("%s This invalidates %s of %s cached tokens.", msg.label, commas(msg.invalid), commas(msg.cached)))
 		}
 		return m, m.flushPrints()
 	}
@@ -222,10 +241,21 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	if key != "ctrl+c" && !m.quitArmed.IsZero() {
 		m.quitArmed, m.notice = time.Time{}, ""
 	}
+	if m.picker != nil {
+		return m.pickerKey(k)
+	}
+	if m.overlay == "pager" && m.pager != nil && key != "ctrl+c" && key != "ctrl+d" {
+		return m.pagerKey(key)
+	}
+	if m.showCatalog() && m.overlay == "" {
+		if nm, cmd, ok := m.catalogKey(key); ok {
+			return nm, cmd
+		}
+	}
 	if m.overlay != "" {
 		switch key {
 		case "esc", "?", "q", "enter":
-			m.overlay = ""
+			m.overlay, m.pager = "", nil
 			return m, nil
 		case "ctrl+c", "ctrl+d":
 		default:
@@ -382,6 +412,17 @@ func (m Model) expandPastes(s string) string {
 
 func (m *Model) complete() {
 	v := m.input.Value()
+	if arg, ok := strings.CutPrefix(v, "/prompt "); ok && !strings.ContainsAny(arg, " \n") {
+		names := m.personaNames(arg)
+		if len(names) == 0 {
+			return
+		}
+		prefix := commonPrefix(names)
+		if len(prefix) > len(arg) {
+			m.input.SetValue("/prompt " + prefix)
+		}
+		return
+	}
 	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \n") {
 		return
 	}
@@ -402,6 +443,16 @@ func (m *Model) complete() {
 	if len(prefix) > len(v) {
 		m.input.SetValue(prefix)
 	}
+}
+
+func commonPrefix(ss []string) string {
+	p := ss[0]
+	for _, s := range ss[1:] {
+		for !strings.HasPrefix(s, p) {
+			p = p[:len(p)-1]
+		}
+	}
+	return p
 }
 
 func (m Model) submit() (tea.Model, tea.Cmd) {
@@ -537,13 +588,16 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		m.finishReply("", err, msg.final.Stats)
 		return m, m.flushPrints()
 	}
-	if m.rec != nil && m.now().Sub(r.lastCkpt) >= 2*time.Second {
+	if m.rec != nil && m.now().Sub(r.lastCkpt) >= checkpointEvery {
 		r.lastCkpt = m.now()
 		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.answer.String(), Reasoning: r.think.String()}
 		m.record(func(rc Recorder) error { return rc.Checkpoint(part) })
 	}
 	return m, tea.Batch(r.pump.next(), m.flushPrints())
 }
+
+// checkpointEvery bounds how much of a streaming reply a crash can lose.
+const checkpointEvery = 500 * time.Millisecond
 
 // pumpFor keeps a stopped stream draining so its final stats arrive.
 func (m Model) pumpFor(id int) tea.Cmd {

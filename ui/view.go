@@ -75,15 +75,18 @@ func (m Model) View() tea.View {
 // bottom is the input area, completion, one message line and the status.
 func (m Model) bottom() []string {
 	var out []string
-	if m.overlay == "help" {
+	if ov := m.overlayView(); ov != "" {
 		// The overlay takes the input's place so it fits small screens.
 		if !m.fullscreen {
-			out = append(out, strings.Split(m.helpView(), "\n")...)
+			out = append(out, strings.Split(ov, "\n")...)
 		}
 		return append(out, m.statusLine())
 	}
 	if m.fullscreen {
 		out = append(out, m.st.dim.Render(strings.Repeat("─", max(m.width, 1))))
+	}
+	if m.showCatalog() {
+		out = append(out, m.catalogLines()...)
 	}
 	out = append(out, m.inputLines()...)
 	out = append(out, m.completionLines()...)
@@ -166,8 +169,8 @@ func (m Model) fullView() string {
 	bottom := m.bottom()
 	h := max(m.height-len(bottom), 1)
 	var body []string
-	if m.overlay == "help" {
-		body = strings.Split(m.helpView(), "\n")
+	if ov := m.overlayView(); ov != "" {
+		body = strings.Split(ov, "\n")
 		if len(body) > h {
 			body = body[:h]
 		}
@@ -356,8 +359,8 @@ func (m Model) bannerText() string {
 		}
 	}
 	s := m.st.accent.Render("natter") + m.st.dim.Render(" · "+name)
-	if m.cfg.Persona != "" {
-		s += m.st.dim.Render(" · " + m.cfg.Persona)
+	if m.persona != "" {
+		s += m.st.dim.Render(" · persona " + m.persona)
 	}
 	return s + m.st.dim.Render(" · ? or /help for keys")
 }
@@ -436,6 +439,12 @@ func (m Model) statusLine() string {
 			parts = append(parts, part{st.status.Render(fmt.Sprintf("cache %s/%s", commas(s.CachedTokens), commas(s.PromptTokens))), 3})
 		}
 	}
+	if m.persona != "" {
+		parts = append(parts, part{st.status.Render("persona " + m.persona), 5})
+	}
+	if s := m.last; s != nil && s.Template != "" && m.cur == nil {
+		parts = append(parts, part{st.status.Render("template " + s.Template), 6})
+	}
 	sep := st.dim.Render(" · ")
 	join := func() string {
 		var ss []string
@@ -501,6 +510,19 @@ var helpKeys = [][2]string{
 	{"pgup pgdn", "scroll (fullscreen)"}, {"home end", "top · bottom"},
 }
 
+// overlayView is the open overlay, "" when none.
+func (m Model) overlayView() string {
+	switch {
+	case m.picker != nil:
+		return m.pickerView()
+	case m.overlay == "pager" && m.pager != nil:
+		return m.pagerView()
+	case m.overlay == "help":
+		return m.helpView()
+	}
+	return ""
+}
+
 // helpView is the keys and commands overlay, cut to fit the screen.
 func (m Model) helpView() string {
 	inner := max(min(m.width, 100)-4, 20)
@@ -539,6 +561,16 @@ func (m Model) helpView() string {
 // completionLines lists the commands matching a partly typed /command.
 func (m Model) completionLines() []string {
 	v := m.input.Value()
+	if arg, ok := strings.CutPrefix(v, "/prompt "); ok && !strings.ContainsAny(arg, " \n") {
+		var out []string
+		for _, n := range m.personaNames(arg) {
+			out = append(out, ansi.Truncate("  "+m.st.key.Render(n), m.width, "…"))
+			if len(out) == 6 {
+				break
+			}
+		}
+		return out
+	}
 	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \n") {
 		return nil
 	}

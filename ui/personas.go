@@ -1,0 +1,158 @@
+package ui
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"natter/prompts"
+)
+
+// LibraryPersonas serves /prompt NAME from a prompts.Library; vars gives
+// User, OS and --var values (Model is filled in per call).
+func LibraryPersonas(lib *prompts.Library, vars prompts.Vars, interval time.Duration) Personas {
+	return libPersonas{lib: lib, vars: vars, interval: interval}
+}
+
+type libPersonas struct {
+	lib      *prompts.Library
+	vars     prompts.Vars
+	interval time.Duration
+}
+
+func (p libPersonas) Names() []string { return p.lib.Names() }
+
+func (p libPersonas) SystemPrompt(name, model string) (string, error) {
+	v := p.vars
+	v.Model = model
+	text, _, err := p.lib.SystemPrompt(name, v)
+	return text, err
+}
+
+func (p libPersonas) Watch(ctx context.Context, onChange func(error)) {
+	p.lib.Watch(ctx, p.interval, onChange)
+}
+
+type (
+	personasChangedMsg struct{ err error }
+	personaMsg         struct {
+		name, text string
+		reload     bool
+		err        error
+	}
+)
+
+// startPersonaWatch runs Personas.Watch for the life of the chat; changes
+// arrive through personaCh, the latest one winning.
+func (m Model) startPersonaWatch() tea.Cmd {
+	p, ch, ctx := m.cfg.Personas, m.personaCh, m.baseCtx
+	return func() tea.Msg {
+		go p.Watch(ctx, func(err error) {
+			for {
+				select {
+				case ch <- err:
+					return
+				default:
+				}
+				select {
+				case old := <-ch:
+					if err == nil {
+						err = old // keep a pending error visible
+					}
+				default:
+				}
+			}
+		})
+		return nil
+	}
+}
+
+func (m Model) waitPersonas() tea.Cmd {
+	ch, ctx := m.personaCh, m.baseCtx
+	return func() tea.Msg {
+		select {
+		case err := <-ch:
+			return personasChangedMsg{err}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (m Model) handlePersonasChanged(msg personasChangedMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil {
+		m.errLine = "persona files: " + oneLine(msg.err.Error()) + " (the last good version stays in use)"
+	}
+	cmds := []tea.Cmd{m.waitPersonas()}
+	if m.persona != "" {
+		cmds = append(cmds, m.renderPersona(m.persona, true))
+	}
+	return m, tea.Batch(cmds...)
+}
+
+func (m Model) renderPersona(name string, reload bool) tea.Cmd {
+	p, model := m.cfg.Personas, m.modelName()
+	return func() tea.Msg {
+		text, err := p.SystemPrompt(name, model)
+		return personaMsg{name: name, text: text, reload: reload, err: err}
+	}
+}
+
+// cmdPersona switches to a named persona (/prompt NAME).
+func cmdPersona(m *Model, name string) tea.Cmd {
+	if m.cfg.Personas == nil {
+		m.errLine = "/prompt NAME: no persona library is available here."
+		return nil
+	}
+	if m.busyStreaming() {
+		return nil
+	}
+	return m.renderPersona(name, false)
+}
+
+func (m Model) handlePersona(msg personaMsg) (tea.Model, tea.Cmd) {
+	if msg.reload && msg.name != m.persona {
+		return m, nil // switched persona meanwhile
+	}
+	if msg.err != nil {
+		if msg.reload {
+			m.errLine = fmt.Sprintf("persona %s: %s (keeping the last good version)", msg.name, oneLine(msg.err.Error()))
+		} else {
+			m.errLine = "/prompt: " + oneLine(msg.err.Error())
+		}
+		return m, nil
+	}
+	if msg.reload && msg.text == m.system {
+		return m, nil
+	}
+	if m.cur != nil {
+		// A reply is streaming: the edit applies from the next message.
+		m.system = msg.text
+		m.notice = fmt.Sprintf("Persona %s changed on disk; the next message uses it.", msg.name)
+		return m, nil
+	}
+	m.persona = msg.name
+	label := fmt.Sprintf("Persona %s: system prompt set.", msg.name)
+	if msg.reload {
+		label = fmt.Sprintf("Persona %s changed on disk: system prompt updated.", msg.name)
+	}
+	cmd := m.setSystem(msg.text, label)
+	return m, tea.Batch(cmd, m.flushPrints())
+}
+
+// personaNames lists personas starting with prefix.
+func (m Model) personaNames(prefix string) []string {
+	if m.cfg.Personas == nil {
+		return nil
+	}
+	var out []string
+	for _, n := range m.cfg.Personas.Names() {
+		if strings.HasPrefix(n, prefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
