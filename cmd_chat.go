@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -40,6 +41,74 @@ func (g *chatGen) Generate(ctx context.Context, req api.Request) (<-chan api.Eve
 
 func (g *chatGen) RenderPrompt(req api.Request) (string, string, error) {
 	return g.Engine.RenderPrompt(g.withTemplate(req))
+}
+
+// ChatTemplate is the chain /template describes (ui.TemplateSource).
+func (g *chatGen) ChatTemplate() prompts.ChatTemplate {
+	if g.chain == nil {
+		return nil
+	}
+	return g.chain
+}
+
+// chatHistory is the history store as the chat's /history, /resume and
+// /rename see it (ui.History).
+type chatHistory struct {
+	st  *history.Store
+	rec *history.Recorder
+	// resumed runs after a switch to another chat (KV state restore).
+	resumed func(msgs []prompts.Message)
+}
+
+func (h *chatHistory) FindChats(ctx context.Context, query string, limit int) ([]ui.ChatSummary, error) {
+	cs, err := h.st.FindChats(ctx, query, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ui.ChatSummary, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, ui.ChatSummary{ID: c.ID, Title: c.Title, Model: c.Model, Persona: c.Persona, Updated: c.UpdatedAt, Messages: c.MessageCount})
+	}
+	return out, nil
+}
+
+func (h *chatHistory) Resume(ctx context.Context, id int64) (*ui.SavedChat, error) {
+	c, err := h.rec.Resume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	msgs := c.PromptMessages()
+	if h.resumed != nil {
+		h.resumed(msgs)
+	}
+	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs}, nil
+}
+
+func (h *chatHistory) Rename(title string) error { return h.rec.Rename(title) }
+
+// catalogItems is the first-run screen's list (no network: sizes and fit
+// come from the built-in catalog and this machine's free memory).
+func catalogItems(ctxSize int) []ui.CatalogItem {
+	var out []ui.CatalogItem
+	for _, c := range models.CatalogWithFit(ctxSize) {
+		out = append(out, ui.CatalogItem{Name: c.Name, Description: c.Description, Size: c.Size,
+			FitMark: c.Fit.Mark(), Fit: c.Fit.String(), Downloaded: c.Downloaded})
+	}
+	return out
+}
+
+// pullForChat downloads a catalog model with progress shown in the chat.
+func pullForChat(ctx context.Context, name string, progress func(ui.PullProgress)) (string, error) {
+	res, err := models.Pull(ctx, name, models.PullOptions{
+		Progress: func(p models.Progress) {
+			progress(ui.PullProgress{Phase: p.Phase, Done: p.Done, Total: p.Total, Speed: p.Speed, ETA: p.ETA})
+		},
+		Warn: func(w string) { progress(ui.PullProgress{Warning: w}) },
+	})
+	if err != nil {
+		return "", err
+	}
+	return res.Path, nil
 }
 
 // runChat opens the interactive chat (natter with no command).
@@ -91,11 +160,25 @@ func runChat(args []string) int {
 	defer st.Close()
 
 	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: *fullscreen, Theme: *theme, System: *system}
-	var gen *chatGen
+	// gen and kv change with /model (a tea command goroutine) and are read
+	// after each reply (the recorder's goroutine).
+	var (
+		mu  sync.Mutex
+		gen *chatGen
+		kv  *kvStates
+	)
+	current := func() (*chatGen, *kvStates) {
+		mu.Lock()
+		defer mu.Unlock()
+		return gen, kv
+	}
 	path, err := mf.resolveModel()
 	if err != nil {
 		cfg.NoModelHelp = noModelHelp(err)
-	} else if gen, err = loadChatModel(&mf, path, *tmplFlag); err != nil {
+		cfg.Catalog = func() []ui.CatalogItem { return catalogItems(mf.ctx) }
+		cfg.Pull = pullForChat
+		cfg.Offline = models.Offline()
+	} else if gen, err = loadChatModel(&mf, path, *tmplFlag, false); err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
 	}
@@ -103,31 +186,51 @@ func runChat(args []string) int {
 	if gen != nil {
 		cfg.Gen = gen
 		modelName = gen.Info().Name
-		defer func() { gen.Close() }()
 	}
+	defer func() {
+		if g, _ := current(); g != nil {
+			g.Close()
+		}
+	}()
 	cfg.LoadModel = func(p string) (api.Generator, error) {
 		rp, err := resolveModelName(p)
 		if err != nil {
 			return nil, err
 		}
-		g, err := loadChatModel(&mf, rp, *tmplFlag)
+		g, err := loadChatModel(&mf, rp, *tmplFlag, true)
 		if err != nil {
 			return nil, err
 		}
-		gen = g
+		k := openKVStates(st, g.Engine)
+		mu.Lock()
+		gen, kv = g, k
+		mu.Unlock()
 		return g, nil
 	}
 
+	env := promptsEnv(modelName)
+	lib, libErr := prompts.LoadLibrary(env.PromptsDir())
+	extra, err := personaVars(vars)
+	if err != nil {
+		return usageError(fs, "%v", err)
+	}
+	if lib != nil {
+		cfg.Personas = ui.LibraryPersonas(lib, prompts.Vars{User: env.User, OS: env.OS, Extra: extra}, time.Second)
+	}
 	if *persona != "" {
-		text, p, err := personaPrompt(*persona, modelName, vars)
+		if lib == nil {
+			fmt.Fprintf(os.Stderr, "natter: %v\n", libErr)
+			return exitError
+		}
+		text, p, err := lib.SystemPrompt(*persona, prompts.Vars{Model: modelName, User: env.User, OS: env.OS, Extra: extra})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 			return exitError
 		}
 		if cfg.System == "" {
 			cfg.System = text
+			cfg.Persona = p.Name // the header names it; /prompt edits re-render it
 		}
-		cfg.Persona = p.Name
 		req := api.Request{Sampling: cfg.Sampling, MaxTokens: cfg.MaxTokens}
 		applyOverrides(&req, p.Sampling, setFlags(fs))
 		cfg.Sampling, cfg.MaxTokens = req.Sampling, req.MaxTokens
@@ -148,27 +251,36 @@ func runChat(args []string) int {
 			return exitError
 		}
 		rec, cfg.Messages = r, c.PromptMessages()
+		cfg.Persona = c.Persona
 	default:
 		rec = st.NewRecorder(meta)
 	}
 	defer rec.Close()
 	cfg.Recorder = rec
 
-	if gen != nil {
-		kv := openKVStates(st, gen.Engine)
-		rec.AfterFinish(func(chat int64) {
-			if g := gen; g != nil {
-				kv.save(g.Engine, chat)
-			}
-		})
-		if len(cfg.Messages) > 0 {
-			// Resuming: restore the saved KV state so the history is not
-			// processed again.
-			if toks, err := gen.PromptTokens(gen.withTemplate(api.Request{Messages: cfg.Messages})); err == nil {
-				kv.restore(gen.Engine, toks)
-			}
+	// restoreKV loads the saved KV state of a resumed conversation so its
+	// history is not processed again.
+	restoreKV := func(msgs []prompts.Message) {
+		g, k := current()
+		if g == nil || k == nil || len(msgs) == 0 {
+			return
+		}
+		if toks, err := g.PromptTokens(g.withTemplate(api.Request{Messages: msgs})); err == nil {
+			k.restore(g.Engine, toks)
 		}
 	}
+	if !*noSave && !history.NoHistory() {
+		cfg.History = &chatHistory{st: st, rec: rec, resumed: restoreKV}
+	}
+	if gen != nil {
+		kv = openKVStates(st, gen.Engine)
+	}
+	rec.AfterFinish(func(chat int64) {
+		if g, k := current(); g != nil {
+			k.save(g.Engine, chat)
+		}
+	})
+	restoreKV(cfg.Messages)
 	if err := ui.Run(ctx, cfg, nil, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
@@ -239,20 +351,27 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 	return chats[n-1].ID, nil
 }
 
-// loadChatModel loads a model for the chat with a progress line.
-func loadChatModel(mf *modelFlags, path string, tmplOverride string) (*chatGen, error) {
-	start := time.Now()
-	shown := false
-	progress := func(p float32) bool {
-		if time.Since(start) > 300*time.Millisecond {
-			fmt.Fprintf(os.Stderr, "\rLoading %s… %3.0f%%", path, p*100)
-			shown = true
+// loadChatModel loads a model for the chat with a progress line; quiet
+// (inside the running chat, which shows its own) prints nothing.
+func loadChatModel(mf *modelFlags, path string, tmplOverride string, quiet bool) (*chatGen, error) {
+	var eng *engine.Engine
+	var err error
+	if quiet {
+		eng, err = loadQuiet(mf, path)
+	} else {
+		start := time.Now()
+		shown := false
+		progress := func(p float32) bool {
+			if time.Since(start) > 300*time.Millisecond {
+				fmt.Fprintf(os.Stderr, "\rLoading %s… %3.0f%%", path, p*100)
+				shown = true
+			}
+			return true
 		}
-		return true
-	}
-	eng, err := mf.load(path, progress)
-	if shown {
-		fmt.Fprint(os.Stderr, "\r\033[K")
+		eng, err = mf.load(path, progress)
+		if shown {
+			fmt.Fprint(os.Stderr, "\r\033[K")
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -263,6 +382,35 @@ func loadChatModel(mf *modelFlags, path string, tmplOverride string) (*chatGen, 
 		return nil, err
 	}
 	return &chatGen{Engine: eng, chain: chain}, nil
+}
+
+// loadQuiet is modelFlags.load without writing to the terminal, which the
+// chat owns while it runs.
+func loadQuiet(mf *modelFlags, path string) (*engine.Engine, error) {
+	if _, err := engine.Validate(path); err != nil {
+		return nil, err
+	}
+	e, err := engine.Load(engine.Options{
+		ModelPath: path, ContextSize: mf.ctx, BatchSize: mf.batch, Threads: mf.threads,
+		FlashAttn: mf.flashAttn, CacheType: mf.cacheType,
+	})
+	if err == nil {
+		_ = models.Remember(path)
+	}
+	return e, err
+}
+
+// personaVars parses --var KEY=VALUE values.
+func personaVars(vars []string) (map[string]string, error) {
+	extra := map[string]string{}
+	for _, kv := range vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--var %q: want KEY=VALUE", kv)
+		}
+		extra[k] = v
+	}
+	return extra, nil
 }
 
 // noModelHelp explains the first-run situation: where natter looked and

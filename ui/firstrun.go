@@ -217,7 +217,7 @@ func (m Model) pullLine(ps *pullState) string {
 	}
 	switch p.Phase {
 	case "connecting", "":
-		return m.st.accent.Render("↓ " + ps.name + ": connecting…") + m.st.dim.Render("  (esc stops)")
+		return m.st.accent.Render("↓ "+ps.name+": connecting…") + m.st.dim.Render("  (esc stops)")
 	case "verifying":
 		return m.st.accent.Render("↓ " + ps.name + ": verifying the file…")
 	}

@@ -123,8 +123,9 @@ func (m Model) pagerKey(key string) (tea.Model, tea.Cmd) {
 func (m Model) pagerInner() int { return max(min(m.width, 120)-4, 20) }
 
 // pagerRoom is how many text lines fit: the box borders, a title and a
-// hint line and the status line take the rest.
-func (m Model) pagerRoom() int { return max(m.height-5, 1) }
+// hint line, the status line and the blank line above (inline) take the
+// rest.
+func (m Model) pagerRoom() int { return max(m.height-6, 1) }
 
 func (m Model) clampPager() {
 	p := m.pager

@@ -1,0 +1,534 @@
+package ui
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
+
+	"natter/engine/api"
+	"natter/history"
+	"natter/prompts"
+)
+
+func typeLine(h *harness, s string) {
+	h.m.input.Reset()
+	h.typeText(s)
+	h.enter()
+}
+
+func lastRequest(t *testing.T, g *fakeGen) api.Request {
+	t.Helper()
+	reqs := g.requests()
+	if len(reqs) == 0 {
+		t.Fatal("no request was sent")
+	}
+	return reqs[len(reqs)-1]
+}
+
+// A persona comes from real prompt files; edits on disk are picked up while
+// the chat runs and a broken edit keeps the last good version.
+func TestPersonaSwitchCompletionAndReload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pirate.md")
+	if err := os.WriteFile(file, []byte("You are a pirate talking to {{.User}} on {{.Model}}.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lib, err := prompts.LoadLibrary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newFakeGen("Arr.")
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, Recorder: rec, Personas: LibraryPersonas(lib, prompts.Vars{User: "ann", OS: "linux"}, 20*time.Millisecond)}, 100, 30)
+
+	h.typeText("/prompt pi")
+	if v := ansi.Strip(h.m.View().Content); !strings.Contains(v, "pirate") {
+		t.Fatalf("no persona completion:\n%s", v)
+	}
+	h.key(tea.KeyTab, 0)
+	if v := h.m.input.Value(); v != "/prompt pirate" {
+		t.Fatalf("tab gave %q", v)
+	}
+	h.enter()
+	h.waitFor("persona", func(m Model) bool { return m.persona == "pirate" })
+	want := "You are a pirate talking to ann on tiny-llama."
+	if h.m.system != want {
+		t.Fatalf("system %q", h.m.system)
+	}
+	if !strings.Contains(h.m.statusLine(), "persona pirate") {
+		t.Fatalf("status line %q", ansi.Strip(h.m.statusLine()))
+	}
+	sendAndWait(h, "ahoy")
+	if got := lastRequest(t, g).Messages[0]; got.Role != prompts.RoleSystem || got.Content != want {
+		t.Fatalf("system message sent: %+v", got)
+	}
+
+	// An edit on disk re-renders the persona.
+	if err := os.WriteFile(file, []byte("You are a polite pirate, {{.User}}. Say arr often.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("reloaded persona", func(m Model) bool { return strings.Contains(m.system, "polite pirate, ann") })
+	h.settle()
+	if !strings.Contains(h.screen(), "Persona pirate changed on disk") {
+		t.Fatalf("no reload note:\n%s", h.screen())
+	}
+
+	// A broken edit: one error line, the last good version stays.
+	good := h.m.system
+	if err := os.WriteFile(file, []byte("You are {{.User broken and longer than before\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("error line", func(m Model) bool { return strings.Contains(m.errLine, "pirate.md") })
+	h.settle()
+	if h.m.system != good {
+		t.Fatalf("broken edit changed the system prompt to %q", h.m.system)
+	}
+	if strings.Contains(h.m.errLine, "\n") {
+		t.Fatalf("error is not one line: %q", h.m.errLine)
+	}
+	sendAndWait(h, "still there?")
+	if got := lastRequest(t, g).Messages[0].Content; got != good {
+		t.Fatalf("sent system %q", got)
+	}
+
+	// Unknown names are errors that list the choices; /system leaves the persona.
+	typeLine(h, "/prompt nosuch")
+	h.waitFor("error", func(m Model) bool { return strings.Contains(m.errLine, "nosuch") })
+	if !strings.Contains(h.m.errLine, "pirate") || h.m.persona != "pirate" {
+		t.Fatalf("err %q persona %q", h.m.errLine, h.m.persona)
+	}
+	h.m.errLine = ""
+	typeLine(h, "/system plain")
+	h.settle()
+	if h.m.persona != "" || strings.Contains(h.m.statusLine(), "persona") {
+		t.Fatalf("persona %q after /system", h.m.persona)
+	}
+}
+
+// --prompt NAME at start: the header names the persona.
+func TestPersonaInHeader(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen(), System: "be brief", Persona: "concise"}, 80, 24)
+	if !strings.Contains(h.screen(), "natter · tiny-llama Q8_0 · persona concise") {
+		t.Fatalf("header:\n%s", h.screen())
+	}
+}
+
+// templateGen formats with a real template chain, as main's chatGen does.
+type templateGen struct {
+	*fakeGen
+	chain *prompts.Chain
+}
+
+func (g templateGen) ChatTemplate() prompts.ChatTemplate { return g.chain }
+
+func TestTemplateOverlay(t *testing.T) {
+	var src strings.Builder
+	src.WriteString("{%- for message in messages %}\n")
+	for i := range 60 {
+		src.WriteString("{#- line " + string(rune('a'+i%26)) + " of a long template #}\n")
+	}
+	src.WriteString("{{ '<|' + message.role + '|>' + message.content }}\n{%- endfor %}\nEND-OF-TEMPLATE")
+	chain, err := prompts.BuildChain(prompts.ChainConfig{ModelTemplate: src.String(), Builtin: nil})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := templateGen{newFakeGen("ok"), chain}
+	h := newHarness(t, Config{Gen: g}, 100, 30)
+	sendAndWait(h, "hi")
+	if !strings.Contains(ansi.Strip(h.m.statusLine()), "template fake:chatml") {
+		t.Fatalf("status line does not name the template: %q", ansi.Strip(h.m.statusLine()))
+	}
+	typeLine(h, "/template")
+	scr := h.screen()
+	for _, s := range []string{"Chat template · gguf:jinja", "the model file (GGUF tokenizer.chat_template)", "{%- for message in messages %}", "lines 1–"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("overlay lacks %q:\n%s", s, scr)
+		}
+	}
+	if strings.Contains(scr, "END-OF-TEMPLATE") {
+		t.Fatalf("a long source should need scrolling:\n%s", scr)
+	}
+	if n := len(strings.Split(h.m.View().Content, "\n")); n > h.m.height {
+		t.Fatalf("view is %d lines in a %d-line window", n, h.m.height)
+	}
+	h.key(tea.KeyEnd, 0)
+	if !strings.Contains(h.screen(), "END-OF-TEMPLATE") {
+		t.Fatalf("end does not reach the last line:\n%s", h.screen())
+	}
+	h.typeText("x") // other keys do not reach the input
+	if h.m.input.Value() != "" {
+		t.Fatalf("input %q", h.m.input.Value())
+	}
+	h.key(tea.KeyEscape, 0)
+	if h.m.pager != nil || strings.Contains(h.screen(), "Chat template") {
+		t.Fatalf("esc did not close:\n%s", h.screen())
+	}
+
+	// A model template that does not parse: the overlay says why it fell back.
+	broken, err := prompts.BuildChain(prompts.ChainConfig{ModelTemplate: "{% for x in %}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g2 := templateGen{newFakeGen("ok"), broken}
+	h2 := newHarness(t, Config{Gen: g2, Fullscreen: true}, 100, 30)
+	if _, err := broken.Render([]prompts.Message{{Role: "user", Content: "x"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	typeLine(h2, "/template")
+	scr = h2.screen()
+	for _, s := range []string{"chatml", "fell back", "gguf:jinja", "last prompt   chatml"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("fallback overlay lacks %q:\n%s", s, scr)
+		}
+	}
+}
+
+// testHistory is main's adapter over the real SQLite store.
+type testHistory struct {
+	st  *history.Store
+	rec *history.Recorder
+}
+
+func (h testHistory) FindChats(ctx context.Context, q string, limit int) ([]ChatSummary, error) {
+	cs, err := h.st.FindChats(ctx, q, limit)
+	var out []ChatSummary
+	for _, c := range cs {
+		out = append(out, ChatSummary{ID: c.ID, Title: c.Title, Model: c.Model, Persona: c.Persona, Updated: c.UpdatedAt, Messages: c.MessageCount})
+	}
+	return out, err
+}
+
+func (h testHistory) Resume(ctx context.Context, id int64) (*SavedChat, error) {
+	c, err := h.rec.Resume(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: c.PromptMessages()}, nil
+}
+
+func (h testHistory) Rename(title string) error { return h.rec.Rename(title) }
+
+func saveChat(t *testing.T, st *history.Store, system string, turns ...string) int64 {
+	t.Helper()
+	r := st.NewRecorder(history.ChatMeta{})
+	if err := r.NewChat("old-model", system); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range turns {
+		if i%2 == 0 {
+			if err := r.Append(prompts.Message{Role: prompts.RoleUser, Content: s}); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := r.Finish(prompts.Message{Role: prompts.RoleAssistant, Content: s}, &api.Stats{}, api.StopEOG); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r.ChatID()
+}
+
+func TestHistoryPickerResumeAndRename(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	penguins := saveChat(t, st, "You like birds.", "tell me about penguins", "Penguins are flightless birds.")
+	saveChat(t, st, "", "what is a monad", "A monoid in the category of endofunctors.")
+
+	g := newFakeGen("They swim well.")
+	rec := st.NewRecorder(history.ChatMeta{})
+	defer rec.Close()
+	h := newHarness(t, Config{Gen: g, Recorder: rec, History: testHistory{st, rec}}, 100, 30)
+	sendAndWait(h, "an unrelated start")
+
+	typeLine(h, "/history")
+	h.waitFor("chats", func(m Model) bool { return m.picker != nil && !m.picker.loading })
+	scr := h.screen()
+	for _, s := range []string{"History", "tell me about penguins", "what is a monad", "an unrelated start"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("picker lacks %q:\n%s", s, scr)
+		}
+	}
+	h.typeText("flightless") // matches a message, not the title
+	h.waitFor("search", func(m Model) bool { return !m.picker.loading && m.picker.query == "flightless" })
+	if len(h.m.picker.items) != 1 || h.m.picker.items[0].ID != penguins {
+		t.Fatalf("search found %+v", h.m.picker.items)
+	}
+	h.key(tea.KeyBackspace, 0)
+	h.typeText("zzz")
+	h.waitFor("no match", func(m Model) bool { return !m.picker.loading && m.picker.query == "flightleszzz" })
+	if !strings.Contains(h.screen(), "no saved chat matches") {
+		t.Fatalf("empty result:\n%s", h.screen())
+	}
+	h.send(tea.KeyPressMsg{Code: 'u', Mod: tea.ModCtrl})
+	h.typeText("penguins")
+	h.waitFor("search", func(m Model) bool { return !m.picker.loading && len(m.picker.items) == 1 })
+	h.enter()
+	h.waitFor("resumed", func(m Model) bool { return m.picker == nil && m.busy == "" && len(m.msgs) == 2 })
+	h.settle()
+	if h.m.system != "You like birds." || h.m.msgs[0].Content != "tell me about penguins" {
+		t.Fatalf("system %q msgs %+v", h.m.system, h.m.msgs)
+	}
+	if !strings.Contains(h.screen(), "resumed chat #") || !strings.Contains(h.screen(), "Penguins are flightless birds.") {
+		t.Fatalf("resumed conversation not shown:\n%s", h.screen())
+	}
+
+	sendAndWait(h, "do they swim?")
+	req := lastRequest(t, g)
+	if len(req.Messages) != 4 || req.Messages[0].Content != "You like birds." || req.Messages[2].Content != "Penguins are flightless birds." {
+		t.Fatalf("request after resume: %+v", req.Messages)
+	}
+	typeLine(h, "/rename Penguin facts")
+	h.m.rec.wait()
+	c, err := st.Get(context.Background(), penguins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Title != "Penguin facts" || len(c.Messages) != 4 || c.Messages[3].Content != "They swim well." {
+		t.Fatalf("saved chat: title %q, %d messages %+v", c.Title, len(c.Messages), c.Messages)
+	}
+
+	typeLine(h, "/resume 99999")
+	h.waitFor("error", func(m Model) bool { return m.errLine != "" })
+	if !strings.Contains(h.m.errLine, "99999") || len(h.m.msgs) != 4 {
+		t.Fatalf("err %q, msgs %d", h.m.errLine, len(h.m.msgs))
+	}
+	h.m.errLine = ""
+	typeLine(h, "/resume abc")
+	if !strings.Contains(h.m.errLine, "not a chat number") {
+		t.Fatalf("err %q", h.m.errLine)
+	}
+}
+
+func TestHistoryOff(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	for _, c := range []string{"/history", "/resume 3", "/rename x"} {
+		h.m.errLine = ""
+		typeLine(h, c)
+		if !strings.Contains(h.m.errLine, "History is off") {
+			t.Fatalf("%s: err %q", c, h.m.errLine)
+		}
+	}
+}
+
+// fakePuller stands in for models.Pull (tested in engine/models): the UI
+// is the thing under test here.
+type fakePuller struct {
+	mu     sync.Mutex
+	names  []string
+	dir    string
+	step   chan struct{} // each receive lets one progress report through; nil: no waiting
+	blocks bool          // wait for cancellation
+	err    error
+}
+
+func (p *fakePuller) pull(ctx context.Context, name string, progress func(PullProgress)) (string, error) {
+	p.mu.Lock()
+	p.names = append(p.names, name)
+	p.mu.Unlock()
+	part := filepath.Join(p.dir, name+".gguf.part")
+	if err := os.WriteFile(part, []byte("GGUF partial"), 0o600); err != nil {
+		return "", err
+	}
+	progress(PullProgress{Phase: "connecting", Total: -1, ETA: -1})
+	progress(PullProgress{Warning: "this model needs about 1 GB; 900 MB is free"})
+	for i := 1; i <= 4; i++ {
+		if p.step != nil {
+			select {
+			case <-p.step:
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+		}
+		progress(PullProgress{Phase: "downloading", Done: int64(i) * 100 << 20, Total: 400 << 20, Speed: 10 << 20, ETA: time.Duration(4-i) * 10 * time.Second})
+	}
+	if p.blocks {
+		<-ctx.Done()
+		return "", ctx.Err()
+	}
+	if p.err != nil {
+		return "", p.err
+	}
+	final := filepath.Join(p.dir, name+".gguf")
+	return final, os.Rename(part, final)
+}
+
+func (p *fakePuller) calls() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.names...)
+}
+
+func testCatalog() []CatalogItem {
+	return []CatalogItem{
+		{Name: "small-one", Description: "a small model", Size: 398 << 20, FitMark: "✓", Fit: "fits"},
+		{Name: "mid-one", Description: "a middle model", Size: 986 << 20, FitMark: "~", Fit: "tight"},
+		{Name: "big-one", Description: "a big model", Size: 2500 << 20, FitMark: "✗", Fit: "too big"},
+	}
+}
+
+func TestFirstRunPicksDownloadsAndLoads(t *testing.T) {
+	dir := t.TempDir()
+	p := &fakePuller{dir: dir, step: make(chan struct{})}
+	loaded := newFakeGen("Hello from the new model.")
+	var loadedPath string
+	rec := &recorder{}
+	cfg := Config{NoModelHelp: "No model found.", Catalog: testCatalog, Pull: p.pull, Recorder: rec,
+		LoadModel: func(path string) (api.Generator, error) {
+			loadedPath = path
+			return loaded, nil
+		}}
+	h := newHarness(t, cfg, 100, 30)
+	scr := h.screen()
+	for _, s := range []string{"No model found.", "Pick a model to download", "› small-one", "398 MB", "✓ fits", "big-one"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("first-run screen lacks %q:\n%s", s, scr)
+		}
+	}
+	if len(p.calls()) != 0 {
+		t.Fatal("something was downloaded before the user picked")
+	}
+	h.key(tea.KeyDown, 0)
+	h.key(tea.KeyDown, 0)
+	h.key(tea.KeyDown, 0) // stays on the last
+	h.key(tea.KeyUp, 0)
+	if !strings.Contains(h.screen(), "› mid-one") {
+		t.Fatalf("selection:\n%s", h.screen())
+	}
+	h.enter()
+	h.waitFor("connecting", func(m Model) bool { return m.pull != nil })
+	h.waitFor("warning", func(m Model) bool { return strings.Contains(h.screen(), "900 MB is free") })
+	p.step <- struct{}{}
+	p.step <- struct{}{}
+	h.waitFor("half", func(m Model) bool { return m.pull != nil && m.pull.last.Done == 200<<20 })
+	scr = h.screen()
+	if !strings.Contains(scr, "↓ mid-one") || !strings.Contains(scr, " 50% ") || !strings.Contains(scr, "200 MB / 400 MB") || !strings.Contains(scr, "esc stops") {
+		t.Fatalf("no progress bar:\n%s", scr)
+	}
+	p.step <- struct{}{}
+	p.step <- struct{}{}
+	h.waitFor("model", func(m Model) bool { return m.gen != nil && m.busy == "" })
+	if want := filepath.Join(dir, "mid-one.gguf"); loadedPath != want {
+		t.Fatalf("loaded %q, want %q", loadedPath, want)
+	}
+	if got := p.calls(); len(got) != 1 || got[0] != "mid-one" {
+		t.Fatalf("pulled %v", got)
+	}
+	h.settle()
+	if strings.Contains(h.screen(), "Pick a model") {
+		t.Fatalf("catalog still shown:\n%s", h.screen())
+	}
+	sendAndWait(h, "hi")
+	if !strings.Contains(h.screen(), "Hello from the new model.") {
+		t.Fatalf("no reply:\n%s", h.screen())
+	}
+	h.m.rec.wait()
+	rec.mu.Lock()
+	calls := strings.Join(rec.calls, "|")
+	rec.mu.Unlock()
+	if !strings.Contains(calls, "new tiny-llama ") {
+		t.Fatalf("the chat is not saved under the loaded model: %s", calls)
+	}
+}
+
+func TestFirstRunEscStopsTheDownload(t *testing.T) {
+	dir := t.TempDir()
+	p := &fakePuller{dir: dir, blocks: true}
+	h := newHarness(t, Config{Catalog: testCatalog, Pull: p.pull, LoadModel: func(string) (api.Generator, error) {
+		return nil, errors.New("must not load")
+	}}, 100, 30)
+	h.enter()
+	h.waitFor("progress", func(m Model) bool { return m.pull != nil && m.pull.last.Done == 400<<20 })
+	h.key(tea.KeyEscape, 0)
+	h.waitFor("stopped", func(m Model) bool { return m.pull == nil })
+	h.settle()
+	if !strings.Contains(h.screen(), "partial file is kept") {
+		t.Fatalf("no note:\n%s", h.screen())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "small-one.gguf.part")); err != nil {
+		t.Fatalf("partial file: %v", err)
+	}
+	if h.m.gen != nil || !strings.Contains(h.screen(), "› small-one") {
+		t.Fatalf("the picker is not back:\n%s", h.screen())
+	}
+
+	// A failed download says why and leaves the picker.
+	p.blocks, p.err = false, errors.New("server said 404\nmore")
+	h.enter()
+	h.waitFor("error", func(m Model) bool { return m.pull == nil && m.errLine != "" })
+	if h.m.errLine != "download small-one: server said 404 …" {
+		t.Fatalf("err %q", h.m.errLine)
+	}
+}
+
+func TestFirstRunOffline(t *testing.T) {
+	p := &fakePuller{dir: t.TempDir()}
+	cat := testCatalog()
+	cat[2].Downloaded = "/models/big-one.gguf"
+	var loadedPath string
+	h := newHarness(t, Config{Catalog: func() []CatalogItem { return cat }, Pull: p.pull, Offline: true,
+		LoadModel: func(path string) (api.Generator, error) { loadedPath = path; return newFakeGen(), nil }}, 100, 30)
+	if !strings.Contains(h.screen(), "Downloads are off (NATTER_OFFLINE is set)") || !strings.Contains(h.screen(), "on disk") {
+		t.Fatalf("offline screen:\n%s", h.screen())
+	}
+	h.enter()
+	if !strings.Contains(h.m.errLine, "NATTER_OFFLINE") || h.m.pull != nil {
+		t.Fatalf("err %q", h.m.errLine)
+	}
+	h.key(tea.KeyDown, 0)
+	h.key(tea.KeyDown, 0)
+	h.enter()
+	h.waitFor("loaded", func(m Model) bool { return m.gen != nil })
+	if loadedPath != "/models/big-one.gguf" || len(p.calls()) != 0 {
+		t.Fatalf("loaded %q, pulls %v", loadedPath, p.calls())
+	}
+}
+
+// The streaming reply is checkpointed at least every 500 ms of new text.
+func TestCheckpointEvery500ms(t *testing.T) {
+	g := newFakeGen(tokens("a reply that pauses", 2)...)
+	g.gate, g.pauseAfter = make(chan struct{}), 3
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, Recorder: rec}, 80, 24)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.m.now = func() time.Time { return clock }
+	count := func() int {
+		h.m.rec.wait()
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		return strings.Count(strings.Join(rec.calls, "|"), "checkpoint")
+	}
+	h.typeText("go")
+	h.enter()
+	h.waitFor("paused", func(m Model) bool { return m.cur != nil && m.cur.tokens == 3 })
+	h.settle()
+	base := count()
+	id := h.m.cur.id
+	for range 10 { // 1 s of text in 100 ms steps
+		clock = clock.Add(100 * time.Millisecond)
+		h.send(streamMsg{id: id, text: "y", pieces: 1})
+	}
+	if n := count() - base; n != 2 {
+		t.Fatalf("%d checkpoints in 1 s of streaming, want 2", n)
+	}
+	clock = clock.Add(499 * time.Millisecond)
+	h.send(streamMsg{id: id, text: "z", pieces: 1})
+	if n := count() - base; n != 2 {
+		t.Fatalf("checkpoint after 499 ms")
+	}
+	clock = clock.Add(time.Millisecond)
+	h.send(streamMsg{id: id, text: "z", pieces: 1})
+	if n := count() - base; n != 3 {
+		t.Fatalf("no checkpoint after 500 ms")
+	}
+	close(g.gate)
+	h.waitFor("end", func(m Model) bool { return m.cur == nil })
+}
