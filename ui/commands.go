@@ -24,7 +24,7 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{"help", "/help", "keys and commands", func(m *Model, _ string) tea.Cmd { m.overlay = "help"; return nil }},
+		{"help", "/help", "keys and commands", func(m *Model, _ string) tea.Cmd { m.overlay, m.helpTop = "help", 0; return nil }},
 		{"new", "/new", "start a fresh chat", cmdNew},
 		{"system", "/system TEXT", "set the system prompt", cmdSystem},
 		{"retry", "/retry", "regenerate the last reply", cmdRetry},
@@ -465,7 +465,7 @@ func (m Model) handlePromptShown(msg promptShownMsg) (tea.Model, tea.Cmd) {
 		specials[m.info.EOS] = true
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("prompt · %s tokens · %s", commas(msg.tokens), msg.tmpl)))
+	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("prompt · %s tokens · template %s", commas(msg.tokens), msg.tmpl)))
 	body := highlightSpecials(cleanText(msg.text), specials, m.st.special.Render)
 	b.WriteString(body)
 	m.addEntry(&entry{kind: entryNote, text: b.String()})

@@ -102,7 +102,7 @@ func TestPersonaSwitchCompletionAndReload(t *testing.T) {
 	// Unknown names are errors that list the choices; /system leaves the persona.
 	typeLine(h, "/prompt nosuch")
 	h.waitFor("error", func(m Model) bool { return strings.Contains(m.errLine, "nosuch") })
-	if !strings.Contains(h.m.errLine, "pirate") || h.m.persona != "pirate" {
+	if !strings.Contains(h.m.errLine, "pirate") || h.m.persona != "pirate" || h.m.input.Value() != "/prompt nosuch" {
 		t.Fatalf("err %q persona %q", h.m.errLine, h.m.persona)
 	}
 	h.m.errLine = ""
@@ -531,4 +531,48 @@ func TestCheckpointEvery500ms(t *testing.T) {
 	}
 	close(g.gate)
 	h.waitFor("end", func(m Model) bool { return m.cur == nil })
+}
+
+func TestHelpScrollsWhenItDoesNotFit(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	h.typeText("?")
+	if strings.Contains(h.screen(), "/quit") || !strings.Contains(h.screen(), "↑↓ scroll") {
+		t.Fatalf("help:\n%s", h.screen())
+	}
+	for range 30 {
+		h.key(tea.KeyDown, 0)
+	}
+	scr := h.screen()
+	if !strings.Contains(scr, "/quit") || !strings.Contains(scr, "of 25") {
+		t.Fatalf("scrolled help:\n%s", scr)
+	}
+	if n := len(strings.Split(h.m.View().Content, "\n")); n > 24 {
+		t.Fatalf("help is %d lines in 24", n)
+	}
+}
+
+// builtinFormatter stands for llama.cpp's formatter: no Jinja source.
+type builtinFormatter struct{}
+
+func (builtinFormatter) Name() string { return "llama.cpp chatml (the model has no template)" }
+func (builtinFormatter) Render(msgs []prompts.Message, gen bool) (string, error) {
+	return "formatted", nil
+}
+
+func TestTemplateOverlayBuiltinFormatter(t *testing.T) {
+	chain, err := prompts.BuildChain(prompts.ChainConfig{Builtin: builtinFormatter{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chain.Render([]prompts.Message{{Role: "user", Content: "x"}}, true); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, Config{Gen: templateGen{newFakeGen(), chain}}, 120, 30)
+	typeLine(h, "/template")
+	scr := h.screen()
+	for _, s := range []string{"in use: llama.cpp chatml", "the source of chatml (the template in use has no Jinja source)", "<|im_start|>"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("overlay lacks %q:\n%s", s, scr)
+		}
+	}
 }

@@ -188,7 +188,8 @@ func (m Model) catalogLines() []string {
 		head = "Downloads are off (NATTER_OFFLINE is set); models on disk can still be picked."
 	}
 	out := []string{m.st.accent.Render(ansi.Truncate(head, w, "…"))}
-	room := max(min(len(m.catalog), m.height-8), 1)
+	// A few rows at a time keep the help above the picker in view.
+	room := max(min(len(m.catalog), m.height-8, 8), 1)
 	top := max(min(m.catSel-room/2, len(m.catalog)-room), 0)
 	for i := top; i < len(m.catalog) && i < top+room; i++ {
 		it := m.catalog[i]

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +85,7 @@ func (m Model) waitPersonas() tea.Cmd {
 
 func (m Model) handlePersonasChanged(msg personasChangedMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
-		m.errLine = "persona files: " + oneLine(msg.err.Error()) + " (the last good version stays in use)"
+		m.errLine = "persona file broken, keeping its last good version: " + oneLine(msg.err.Error())
 	}
 	cmds := []tea.Cmd{m.waitPersonas()}
 	if m.persona != "" {
@@ -108,6 +109,12 @@ func cmdPersona(m *Model, name string) tea.Cmd {
 		return nil
 	}
 	if m.busyStreaming() {
+		return nil
+	}
+	names := m.cfg.Personas.Names()
+	if !slices.Contains(names, name) {
+		// Said at once, so the mistyped command stays in the input.
+		m.errLine = fmt.Sprintf("/prompt: no persona named %q (available: %s)", name, strings.Join(names, ", "))
 		return nil
 	}
 	return m.renderPersona(name, false)

@@ -58,7 +58,11 @@ func cmdTemplate(m *Model, _ string) tea.Cmd {
 	if m.last != nil {
 		last = m.last.Template
 	}
-	m.pager = &pager{title: "Chat template · " + info.Name, text: templateText(info, last)}
+	title := "Chat template · " + info.Name
+	if info.InUse != "" && info.InUse != info.Name {
+		title = "Chat template · in use: " + info.InUse
+	}
+	m.pager = &pager{title: title, text: templateText(info, last)}
 	m.overlay = "pager"
 	return nil
 }
@@ -82,6 +86,9 @@ func templateText(info prompts.TemplateInfo, last string) string {
 		inUse = "(no prompt rendered yet)"
 	}
 	row("last prompt", inUse)
+	if inUse != info.Name && !strings.HasPrefix(inUse, "(") {
+		row("shown", "the source of "+info.Name+" (the template in use has no Jinja source)")
+	}
 	row("fell back", info.FallbackReason)
 	if info.ReloadError != "" {
 		row("broken edit", info.ReloadError+" (the last good version stays in use)")

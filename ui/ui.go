@@ -206,7 +206,8 @@ type Model struct {
 	last      *api.Stats
 	busy      string // a slow command is running ("loading model…")
 
-	overlay      string // "help" or ""
+	overlay      string // "help", "pager" or ""
+	helpTop      int    // first help line shown when it does not fit
 	showThinking bool
 	errLine      string
 	notice       string

@@ -257,6 +257,11 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		case "esc", "?", "q", "enter":
 			m.overlay, m.pager = "", nil
 			return m, nil
+		case "up", "down", "pgup", "pgdown":
+			n := len(m.helpLines(max(min(m.width, 100)-4, 20)))
+			step := map[string]int{"up": -1, "down": 1, "pgup": -(m.height - 6), "pgdown": m.height - 6}[key]
+			m.helpTop = min(max(m.helpTop+step, 0), max(n-(m.height-5), 0))
+			return m, nil
 		case "ctrl+c", "ctrl+d":
 		default:
 			return m, nil
@@ -299,7 +304,7 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, openEditor(m.expandPastes(m.input.Value()))
 	case "?":
 		if m.input.Value() == "" {
-			m.overlay = "help"
+			m.overlay, m.helpTop = "help", 0
 			return m, nil
 		}
 	case "up":

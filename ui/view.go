@@ -526,6 +526,23 @@ func (m Model) overlayView() string {
 // helpView is the keys and commands overlay, cut to fit the screen.
 func (m Model) helpView() string {
 	inner := max(min(m.width, 100)-4, 20)
+	lines := m.helpLines(inner)
+	if room := m.height - 4; len(lines) > room && room > 1 {
+		top := min(max(m.helpTop, 0), len(lines)-(room-1))
+		end := top + room - 1
+		hint := fmt.Sprintf("lines %d–%d of %d · ↑↓ scroll", top+1, end, len(lines))
+		lines = append(lines[top:end:end], m.st.dim.Render(ansi.Truncate(hint, inner, "…")))
+	}
+	box := m.st.box.Width(inner + 4).Render(strings.Join(lines, "\n"))
+	out := strings.Split(box, "\n")
+	for i, l := range out {
+		out[i] = ansi.Truncate(l, m.width, "")
+	}
+	return strings.Join(out, "\n")
+}
+
+// helpLines is the help overlay's text at width inner.
+func (m Model) helpLines(inner int) []string {
 	var lines []string
 	lines = append(lines, m.st.accent.Render("Keys")+m.st.dim.Render("   (esc closes)"))
 	cell := func(k [2]string) string {
@@ -547,15 +564,7 @@ func (m Model) helpView() string {
 	for i, l := range lines {
 		lines[i] = ansi.Truncate(l, inner, "…")
 	}
-	if room := m.height - 4; len(lines) > room && room > 0 {
-		lines = append(lines[:max(room-1, 0)], m.st.dim.Render("… (a taller window shows the rest)"))
-	}
-	box := m.st.box.Width(inner + 4).Render(strings.Join(lines, "\n"))
-	out := strings.Split(box, "\n")
-	for i, l := range out {
-		out[i] = ansi.Truncate(l, m.width, "")
-	}
-	return strings.Join(out, "\n")
+	return lines
 }
 
 // completionLines lists the commands matching a partly typed /command.
