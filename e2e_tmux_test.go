@@ -1,0 +1,678 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"natter/engine/models/netcheck"
+)
+
+// End-to-end tests of the chat in a real terminal: tmux runs bash, bash runs
+// the natter binary built by TestMain, and the tests type into the pane and
+// read the screen back. Each test has its own tmux server (-L) and session,
+// and kills only that session.
+
+const (
+	paneW, paneH = 100, 30
+	waitLong     = 30 * time.Second // generous: the machine is shared
+)
+
+type pane struct {
+	t       *testing.T
+	socket  string
+	name    string
+	home    string
+	lastCmd string
+}
+
+// newPane starts bash --norc in a detached 100x30 tmux session with an
+// isolated environment; env adds or overrides variables.
+func newPane(t *testing.T, env ...string) *pane {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("DID NOT RUN: tmux not installed")
+	}
+	home := t.TempDir()
+	tag := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	p := &pane{
+		t:      t,
+		socket: fmt.Sprintf("natter-e2e-%d", os.Getpid()),
+		name:   fmt.Sprintf("natter-e2e-%s-%d", tag, os.Getpid()),
+		home:   home,
+	}
+	vars := []string{
+		"PATH=" + os.Getenv("PATH"),
+		"TERM=screen-256color",
+		"LANG=C.UTF-8",
+		"PS1=$ ",
+		"HISTFILE=", // bash writes no history into the temp home as it dies
+		"HOME=" + home,
+		"XDG_STATE_HOME=" + filepath.Join(home, "state"),
+		"XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"),
+		"XDG_CACHE_HOME=" + filepath.Join(home, "cache"),
+		"NATTER_MODEL=",
+		"NATTER_NO_HISTORY=1",
+	}
+	vars = append(vars, env...)
+	args := []string{"-L", p.socket, "-f", "/dev/null", "new-session", "-d", "-s", p.name,
+		"-x", strconv.Itoa(paneW), "-y", strconv.Itoa(paneH), "-c", home, "env", "-i"}
+	args = append(args, vars...)
+	args = append(args, "bash", "--norc", "--noprofile")
+	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+		t.Fatalf("tmux new-session: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		out, _ := exec.Command("tmux", "-L", p.socket, "display-message", "-p", "-t", p.name, "#{pane_pid}").Output()
+		shell := strings.TrimSpace(string(out))
+		exec.Command("tmux", "-L", p.socket, "kill-session", "-t", p.name).Run()
+		// Let the shell (and a natter still running) die before the temp
+		// home is removed.
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if _, err := os.Stat("/proc/" + shell); err != nil {
+				break
+			}
+		}
+	})
+	// Let the shell draw its prompt so typed keys are not lost.
+	p.waitFor("shell prompt", func(s string) bool { return strings.Contains(s, "$") })
+	return p
+}
+
+func (p *pane) tmux(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", p.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+// typeText types text literally (no key names) without pressing Enter.
+func (p *pane) typeText(s string) { p.t.Helper(); p.tmux("send-keys", "-t", p.name, "-l", s) }
+
+// keys sends named keys (Enter, Escape, C-c, C-d…).
+func (p *pane) keys(k ...string) {
+	p.t.Helper()
+	p.tmux(append([]string{"send-keys", "-t", p.name}, k...)...)
+}
+
+// line types text and presses Enter.
+func (p *pane) line(s string) { p.t.Helper(); p.typeText(s); p.keys("Enter") }
+
+// screen is what the pane shows now.
+func (p *pane) screen() string { p.t.Helper(); return p.tmux("capture-pane", "-p", "-t", p.name) }
+
+// all is the scrollback plus the screen.
+func (p *pane) all() string {
+	p.t.Helper()
+	return p.tmux("capture-pane", "-p", "-S", "-", "-E", "-", "-t", p.name)
+}
+
+func (p *pane) format(f string) string {
+	p.t.Helper()
+	return strings.TrimSpace(p.tmux("display-message", "-p", "-t", p.name, f))
+}
+
+// waitFor polls the screen until ok holds, failing with the screen after
+// waitLong.
+func (p *pane) waitFor(what string, ok func(screen string) bool) string {
+	p.t.Helper()
+	deadline := time.Now().Add(waitLong)
+	for {
+		s := p.screen()
+		if ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %s; the screen:\n%s", what, s)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// natter runs the binary in the shell (then prints its exit status) and
+// waits for the chat's status line.
+func (p *pane) natter(args ...string) {
+	p.t.Helper()
+	q := make([]string, 0, len(args)+1)
+	for _, a := range append([]string{natterBin}, args...) {
+		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	p.lastCmd = strings.Join(q, " ")
+	p.line("clear; " + p.lastCmd + "; echo natter-exit=$?")
+	p.waitFor("the chat", func(s string) bool {
+		return strings.Contains(s, "Message natter") && strings.Contains(statusOf(s), "ctx ")
+	})
+}
+
+var exitRE = regexp.MustCompile(`(?m)^natter-exit=(\d+)$`)
+
+// exited waits for natter to end and returns its exit status.
+func (p *pane) exited() int {
+	p.t.Helper()
+	s := p.waitFor("natter to exit", func(s string) bool { return exitRE.MatchString(s) })
+	n, _ := strconv.Atoi(exitRE.FindStringSubmatch(s)[1])
+	return n
+}
+
+// statusOf is the chat's status line: the last non-blank line of the screen.
+func statusOf(screen string) string {
+	lines := strings.Split(strings.TrimRight(screen, "\n "), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+var (
+	liveRE = regexp.MustCompile(`● ([\d,]+) tok`)
+	doneRE = regexp.MustCompile(`ctx ([\d,]+)/([\d,]+) · ([\d.]+) tok/s`)
+)
+
+func streaming(s string) bool { return liveRE.MatchString(statusOf(s)) }
+
+// liveTokens is the token count of the reply being streamed, or -1.
+func liveTokens(s string) int {
+	m := liveRE.FindStringSubmatch(statusOf(s))
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(strings.ReplaceAll(m[1], ",", ""))
+	return n
+}
+
+// finished reports a status line with the finished reply's figures.
+func finished(s string) bool { return doneRE.MatchString(statusOf(s)) && !streaming(s) }
+
+func atoiCommas(s string) int { n, _ := strconv.Atoi(strings.ReplaceAll(s, ",", "")); return n }
+
+// replyAfter returns the text of the reply that follows the line marker
+// (a user message "› …" or a note) in the transcript, up to its footer or
+// the input prompt.
+func replyAfter(transcript, marker string) string {
+	i := strings.LastIndex(transcript, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := transcript[i+len(marker):]
+	var out []string
+	for _, l := range strings.Split(rest, "\n")[1:] {
+		tl := strings.TrimSpace(l)
+		if strings.HasPrefix(tl, "›") || strings.HasPrefix(tl, "■") || strings.HasPrefix(tl, "↻") {
+			break
+		}
+		out = append(out, strings.TrimRight(l, " "))
+	}
+	return strings.TrimSpace(strings.Join(out, "\n"))
+}
+
+// chatCase is a model to chat with, plus the flags that make its replies
+// long (for stop and resize) or short.
+type chatCase struct {
+	name      string
+	model     func(t *testing.T) string
+	wantName  string   // model name in the status line
+	longArgs  []string // a reply that lasts seconds
+	shortArgs []string // a reply that ends quickly, at max tokens
+}
+
+func chatCases() []chatCase {
+	return []chatCase{
+		{
+			name:     "synth",
+			model:    func(*testing.T) string { return chatModel },
+			wantName: "synth-chat",
+			// Random weights: greedy decoding loops without reaching the end
+			// of turn, so the reply runs to -n.
+			longArgs:  []string{"--temp", "0", "--ctx", "4096", "-n", "2000"},
+			shortArgs: []string{"-n", "16"},
+		},
+		{
+			name:      "stories260K",
+			model:     func(t *testing.T) string { return sharedModel(t, "stories260K.gguf") },
+			wantName:  "llama",
+			longArgs:  []string{"--ctx", "2048"},
+			shortArgs: []string{"-n", "16"},
+		},
+	}
+}
+
+func forEachModel(t *testing.T, f func(t *testing.T, c chatCase, model string)) {
+	for _, c := range chatCases() {
+		t.Run(c.name, func(t *testing.T) { f(t, c, c.model(t)) })
+	}
+}
+
+func chatArgs(model string, extra ...string) []string {
+	return append([]string{"-t", "1", "-m", model}, extra...)
+}
+
+func TestTmuxChatStreamsReplyWithStatus(t *testing.T) {
+	forEachModel(t, func(t *testing.T, c chatCase, model string) {
+		p := newPane(t)
+		p.natter(chatArgs(model, c.longArgs...)...)
+		s := p.screen()
+		if st := statusOf(s); !strings.Contains(st, c.wantName) || !strings.Contains(st, "ctx 0/") {
+			t.Fatalf("status line before chatting %q lacks the model name %q or ctx 0/N", st, c.wantName)
+		}
+		p.line("Once upon a time")
+		// The reply streams: the status line counts its tokens while the
+		// text grows on screen.
+		s = p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 10 })
+		first := replyAfter(s, "› Once upon a time")
+		if first == "" {
+			t.Fatalf("streaming (%q) but no reply text on screen:\n%s", statusOf(s), s)
+		}
+		s = p.waitFor("the reply to finish", finished)
+		m := doneRE.FindStringSubmatch(statusOf(s))
+		used, size := atoiCommas(m[1]), atoiCommas(m[2])
+		tps, _ := strconv.ParseFloat(m[3], 64)
+		if used <= 10 || size <= 0 || used > size || tps <= 0 {
+			t.Fatalf("implausible figures in the status line %q", statusOf(s))
+		}
+		if !strings.Contains(statusOf(s), c.wantName) {
+			t.Errorf("status line %q lost the model name", statusOf(s))
+		}
+		all := p.all()
+		if reply := replyAfter(all, "› Once upon a time"); len(reply) < len(first) {
+			t.Fatalf("the finished reply (%d bytes) is shorter than what streamed (%d):\n%s", len(reply), len(first), all)
+		}
+		t.Logf("status after the reply: %s", statusOf(s))
+		p.keys("C-d")
+		if st := p.exited(); st != 0 {
+			t.Fatalf("exit status %d after Ctrl+D", st)
+		}
+	})
+}
+
+func TestTmuxEscStopsReply(t *testing.T) {
+	forEachModel(t, func(t *testing.T, c chatCase, model string) {
+		p := newPane(t)
+		p.natter(chatArgs(model, c.longArgs...)...)
+		p.line("Tell me a long story")
+		p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 20 })
+		p.keys("Escape")
+		s := p.waitFor("the stop marker", func(s string) bool {
+			return regexp.MustCompile(`(?m)^\s*■ stopped\s*$`).MatchString(s) && !streaming(s)
+		})
+		if strings.Contains(s, "context window is full") || strings.Contains(s, "max tokens") {
+			t.Fatalf("the reply ended by itself, not by Esc:\n%s", s)
+		}
+		if reply := replyAfter(p.all(), "› Tell me a long story"); reply == "" {
+			t.Fatalf("the stopped reply's text is gone:\n%s", p.all())
+		}
+		// The input works again: a second message gets its own reply.
+		p.line("And another")
+		p.waitFor("a second reply", func(s string) bool {
+			return strings.Contains(s, "› And another") && liveTokens(s) > 0
+		})
+		p.keys("Escape")
+		p.waitFor("the second stop", func(s string) bool { return !streaming(s) && strings.Contains(statusOf(s), "tok/s") })
+		p.keys("C-d")
+		if st := p.exited(); st != 0 {
+			t.Fatalf("exit status %d", st)
+		}
+	})
+}
+
+func TestTmuxRetryGreedyIsRepeatable(t *testing.T) {
+	forEachModel(t, func(t *testing.T, c chatCase, model string) {
+		p := newPane(t)
+		p.natter(chatArgs(model, c.shortArgs...)...)
+		p.line("Once upon a time")
+		p.waitFor("the first reply", finished)
+		first := replyAfter(p.all(), "› Once upon a time")
+		if first == "" {
+			t.Fatalf("no first reply:\n%s", p.all())
+		}
+
+		p.line("/set temp 0")
+		p.waitFor("the /set acknowledgement", func(s string) bool { return strings.Contains(s, "temp set · temp 0 ·") })
+
+		// A retried reply is over when its footer is drawn: the status line
+		// alone may still show the previous reply's figures.
+		const note = "↻ retrying the last reply"
+		retry := func(n int) string {
+			t.Helper()
+			before := strings.Count(p.all(), note)
+			p.line("/retry")
+			p.waitFor(fmt.Sprintf("retry %d to stop at max tokens", n), func(s string) bool {
+				all := p.all()
+				i := strings.LastIndex(all, note)
+				return strings.Count(all, note) == before+1 && strings.Contains(all[i:], "■ stopped at max tokens") && finished(s)
+			})
+			return replyAfter(p.all(), note)
+		}
+		a, b := retry(1), retry(2)
+		if a == "" {
+			t.Fatalf("/retry produced no reply:\n%s", p.all())
+		}
+		if a != b {
+			t.Fatalf("two greedy /retry runs differ:\n--- first\n%s\n--- second\n%s", a, b)
+		}
+		t.Logf("greedy reply (%d bytes), identical twice; the sampled one was %d bytes", len(a), len(first))
+		p.keys("C-d")
+		if st := p.exited(); st != 0 {
+			t.Fatalf("exit status %d", st)
+		}
+	})
+}
+
+func TestTmuxResizeWhileStreaming(t *testing.T) {
+	forEachModel(t, func(t *testing.T, c chatCase, model string) {
+		p := newPane(t)
+		p.natter(chatArgs(model, c.longArgs...)...)
+		p.line("Once upon a time")
+		s := p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 10 })
+		for _, size := range [][2]int{{60, 20}, {paneW, paneH}, {40, 12}, {paneW, paneH}} {
+			before := liveTokens(s)
+			p.tmux("resize-window", "-t", p.name, "-x", strconv.Itoa(size[0]), "-y", strconv.Itoa(size[1]))
+			// The chat redraws for the new size and keeps streaming: more
+			// tokens, a status line that fits and, when there is room, still
+			// names the model.
+			s = p.waitFor(fmt.Sprintf("tokens to keep flowing at %dx%d with the status line intact", size[0], size[1]), func(s string) bool {
+				st := statusOf(s)
+				return (liveTokens(s) > before || finished(s)) && strings.Contains(st, "ctx ") &&
+					len([]rune(st)) <= size[0] && (size[0] < paneW || strings.Contains(st, c.wantName))
+			})
+			if exitRE.MatchString(s) {
+				t.Fatalf("natter exited on resize to %dx%d:\n%s", size[0], size[1], s)
+			}
+			if got := p.format("#{pane_width}x#{pane_height}"); got != fmt.Sprintf("%dx%d", size[0], size[1]) {
+				t.Fatalf("pane is %s, want %dx%d", got, size[0], size[1])
+			}
+		}
+		p.keys("Escape")
+		p.waitFor("the reply to end with the full status line", func(s string) bool {
+			return finished(s) && strings.Contains(statusOf(s), c.wantName)
+		})
+		p.keys("C-d")
+		if st := p.exited(); st != 0 {
+			t.Fatalf("exit status %d", st)
+		}
+	})
+}
+
+// saneTerminal checks that the shell in the pane works normally after natter
+// quit: normal screen, cursor shown, no mouse reporting, echo and canonical
+// input on.
+func saneTerminal(t *testing.T, p *pane) {
+	t.Helper()
+	for f, want := range map[string]string{
+		"#{alternate_on}": "0", "#{cursor_flag}": "1", "#{mouse_any_flag}": "0",
+		"#{mouse_button_flag}": "0", "#{mouse_all_flag}": "0", "#{wrap_flag}": "1",
+	} {
+		if got := p.format(f); got != want {
+			t.Errorf("after natter quit %s = %q, want %q", f, got, want)
+		}
+	}
+	p.line(`echo "flags: $(stty -a | tr ' ;' '\n\n' | grep -E '^-?(icanon|echo|isig|icrnl|opost)$' | tr '\n' ' ')"; echo ok-$((6*7))-done`)
+	s := p.waitFor("the shell's echo", func(s string) bool {
+		return regexp.MustCompile(`(?m)^ok-42-done$`).MatchString(s)
+	})
+	// The typed command line itself is echoed as typed.
+	if !strings.Contains(s, "echo ok-$((6*7))-done") {
+		t.Errorf("typed input was not echoed:\n%s", s)
+	}
+	m := regexp.MustCompile(`(?m)^flags: (.*)$`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no stty output:\n%s", s)
+	}
+	flags := strings.Fields(m[1])
+	for _, f := range []string{"icanon", "echo", "isig", "icrnl", "opost"} {
+		if !slices.Contains(flags, f) {
+			t.Errorf("stty: %s is off after natter quit (%v)\n%s", f, flags, s)
+		}
+	}
+}
+
+func TestTmuxQuitLeavesTerminalSane(t *testing.T) {
+	quits := []struct {
+		name string
+		quit func(p *pane)
+	}{
+		{"ctrl+d", func(p *pane) { p.keys("C-d") }},
+		{"ctrl+c twice", func(p *pane) {
+			p.keys("C-c")
+			p.waitFor("the quit hint", func(s string) bool { return strings.Contains(s, "Ctrl+C again") })
+			p.keys("C-c")
+		}},
+	}
+	for _, q := range quits {
+		t.Run(q.name, func(t *testing.T) {
+			p := newPane(t)
+			p.natter(chatArgs(chatModel, "-n", "16")...)
+			p.line("Hello")
+			p.waitFor("the reply", finished)
+			q.quit(p)
+			if st := p.exited(); st != 0 {
+				t.Fatalf("exit status %d", st)
+			}
+			saneTerminal(t, p)
+		})
+	}
+	t.Run("ctrl+c stops a reply first", func(t *testing.T) {
+		p := newPane(t)
+		p.natter(chatArgs(chatModel, "--temp", "0", "--ctx", "8192", "-n", "8000")...)
+		p.line("Hello")
+		p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 10 })
+		p.keys("C-c")
+		s := p.waitFor("the reply to stop", func(s string) bool { return finished(s) })
+		if exitRE.MatchString(s) {
+			t.Fatalf("one Ctrl+C during a reply quit natter:\n%s", s)
+		}
+		p.keys("C-c")
+		p.waitFor("the quit hint", func(s string) bool { return strings.Contains(s, "Ctrl+C again") })
+		p.keys("C-c")
+		if st := p.exited(); st != 0 {
+			t.Fatalf("exit status %d", st)
+		}
+		saneTerminal(t, p)
+	})
+}
+
+func TestTmuxFirstRunWithoutModel(t *testing.T) {
+	p := newPane(t)
+	p.lastCmd = natterBin + " -t 1"
+	p.line("clear; " + p.lastCmd + "; echo natter-exit=$?")
+	s := p.waitFor("the first-run help", func(s string) bool {
+		return strings.Contains(s, "natter -m") && strings.Contains(statusOf(s), "no model")
+	})
+	for _, want := range []string{
+		"natter looked for GGUF models in:",
+		p.home, // where it looked: under the (empty) home
+		"natter -m PATH/TO/model.gguf",
+		"export NATTER_MODEL=",
+	} {
+		if !strings.Contains(p.all(), want) {
+			t.Errorf("first-run screen lacks %q:\n%s", want, s)
+		}
+	}
+	// Chatting without a model says so and does not hang.
+	p.line("hello?")
+	p.waitFor("an answer without a model", func(s string) bool {
+		return strings.Contains(s, "No model is loaded")
+	})
+	if streaming(p.screen()) {
+		t.Fatal("a reply started without a model")
+	}
+	p.keys("C-u") // clear the input, if the message went back there
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		// Ctrl+D on a non-empty input does nothing; say what was on screen.
+		t.Fatalf("exit status %d:\n%s", st, p.screen())
+	}
+	saneTerminal(t, p)
+}
+
+// childPID finds the process running natterBin under the pane's shell.
+func childPID(t *testing.T, p *pane) int {
+	t.Helper()
+	shell, err := strconv.Atoi(p.format("#{pane_pid}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces, so cut at the last ')'.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(shell) {
+			if exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); exe == natterBin {
+				return pid
+			}
+		}
+	}
+	t.Fatalf("no natter process under the pane's shell %d", shell)
+	return 0
+}
+
+func TestTmuxChatOpensNoNetworkSockets(t *testing.T) {
+	// The check can fail: it sees a socket this test process holds.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if own, err := netcheck.InetSockets(os.Getpid()); err != nil || len(own) == 0 {
+		t.Fatalf("netcheck does not see this test's own listener: %v %v", own, err)
+	}
+
+	p := newPane(t)
+	p.natter(chatArgs(chatModel, "--temp", "0", "--ctx", "8192", "-n", "8000")...)
+	pid := childPID(t, p)
+	check := func(when string) {
+		t.Helper()
+		socks, err := netcheck.InetSockets(pid)
+		if err != nil {
+			t.Fatalf("%s: %v", when, err)
+		}
+		if len(socks) > 0 {
+			t.Fatalf("%s: natter holds network sockets: %v", when, socks)
+		}
+	}
+	check("at start")
+	p.line("Hello")
+	p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 10 })
+	check("while streaming")
+	p.keys("Escape")
+	p.waitFor("the reply to stop", finished)
+	p.line("/retry")
+	p.waitFor("the retried reply", func(s string) bool { return liveTokens(s) > 10 })
+	p.keys("Escape")
+	p.waitFor("the reply to stop", finished)
+	check("after replies")
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}
+
+func TestTmuxHistoryContinue(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(chatModel, "--temp", "0", "-n", "24")...)
+	p.line("tell me about zebras")
+	p.waitFor("the reply", finished)
+	reply := replyAfter(p.all(), "› tell me about zebras")
+	if reply == "" {
+		t.Fatalf("no reply:\n%s", p.all())
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	if _, err := os.Stat(filepath.Join(p.home, "data", "natter")); err != nil {
+		t.Fatalf("nothing saved under XDG_DATA_HOME: %v", err)
+	}
+
+	p.natter(chatArgs(chatModel, "-c")...)
+	s := p.waitFor("the earlier conversation", func(s string) bool { return strings.Contains(s, "› tell me about zebras") })
+	if got := replyAfter(p.all(), "› tell me about zebras"); got != reply {
+		t.Fatalf("the continued chat shows a different reply:\n--- saved\n%s\n--- shown\n%s\n%s", reply, got, s)
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}
+
+// TestTmuxDecodeSpeedVsBench logs (does not assert) the decode speed the
+// chat shows after a reply next to natter bench's tg figure and natter ask's
+// for the very same greedy reply, all on one thread with stories260K. The
+// machine is shared, so each figure is the best of a few runs.
+func TestTmuxDecodeSpeedVsBench(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t)
+	const prompt = "Once upon a time"
+	chat := func(n string) float64 {
+		p.natter(chatArgs(model, "--temp", "0", "--ctx", "2048", "-n", n)...)
+		p.line(prompt)
+		s := p.waitFor("the reply", finished)
+		tps, _ := strconv.ParseFloat(doneRE.FindStringSubmatch(statusOf(s))[3], 64)
+		t.Logf("chat -n %s: %s", n, statusOf(s))
+		p.keys("C-d")
+		if st := p.exited(); st != 0 {
+			t.Fatalf("exit status %d", st)
+		}
+		return tps
+	}
+	askRE := regexp.MustCompile(`reply: (\d+) tokens, ([\d.]+) tok/s`)
+	ask := func(n string) float64 {
+		_, errOut, st := natter(t, "", "ask", "-t", "1", "-m", model, "--temp", "0", "--ctx", "2048", "-n", n, "--stats", prompt)
+		m := askRE.FindStringSubmatch(errOut)
+		if st != 0 || m == nil {
+			t.Fatalf("ask: %d %s", st, errOut)
+		}
+		tps, _ := strconv.ParseFloat(m[2], 64)
+		t.Logf("ask -n %s: %s tokens, %.1f tok/s", n, m[1], tps)
+		return tps
+	}
+	bench := func() float64 {
+		out, errOut, st := natter(t, "", "bench", "-m", model, "-p", "16", "-n", "256", "-r", "3", "-t", "1", "--json")
+		if st != 0 {
+			t.Fatalf("bench: %d %s", st, errOut)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var r struct {
+				Test string  `json:"test"`
+				TPS  float64 `json:"tokens_per_second"`
+			}
+			if json.Unmarshal([]byte(l), &r) == nil && r.Test == "tg256" {
+				t.Logf("bench tg256: %.1f tok/s", r.TPS)
+				return r.TPS
+			}
+		}
+		t.Fatalf("no tg256 figure in:\n%s", out)
+		return 0
+	}
+	best := func(runs int, f func() float64) float64 {
+		b := 0.0
+		for range runs {
+			b = max(b, f())
+		}
+		return b
+	}
+	tg := best(2, bench)
+	chat256 := best(3, func() float64 { return chat("256") })
+	ask256 := best(3, func() float64 { return ask("256") })
+	chatLong := best(1, func() float64 { return chat("-1") })
+	askLong := best(1, func() float64 { return ask("-1") })
+	t.Logf("bench tg256 %.1f tok/s; 256-token greedy reply: chat %.1f (%.0f%% of bench), ask %.1f (%.0f%%); "+
+		"reply to a full 2048 context: chat %.1f, ask %.1f (chat %.0f%% of ask)",
+		tg, chat256, 100*chat256/tg, ask256, 100*ask256/tg, chatLong, askLong, 100*chatLong/askLong)
+}
