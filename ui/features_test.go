@@ -576,3 +576,50 @@ func TestTemplateOverlayBuiltinFormatter(t *testing.T) {
 		}
 	}
 }
+
+func TestMessagesWaitWhileAModelLoads(t *testing.T) {
+	release := make(chan struct{})
+	next := newFakeGen("from the second model")
+	h := newHarness(t, Config{Gen: newFakeGen("first"), LoadModel: func(string) (api.Generator, error) {
+		<-release
+		return next, nil
+	}}, 80, 24)
+	typeLine(h, "/model /m/second.gguf")
+	h.typeText("hello")
+	h.enter()
+	if !strings.Contains(h.m.errLine, "loading second.gguf") || h.m.input.Value() != "hello" || len(h.m.msgs) != 0 {
+		t.Fatalf("err %q input %q msgs %d", h.m.errLine, h.m.input.Value(), len(h.m.msgs))
+	}
+	close(release)
+	h.waitFor("switch", func(m Model) bool { return m.gen == next && m.busy == "" })
+	h.enter()
+	h.waitFor("reply", func(m Model) bool { return len(m.msgs) == 2 && m.cur == nil })
+	if len(next.requests()) != 1 {
+		t.Fatal("the message did not go to the new model")
+	}
+}
+
+func TestPasteIntoHistorySearch(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	saveChat(t, st, "", "how do penguins sleep", "Standing up.")
+	saveChat(t, st, "", "what is rust", "A language.")
+	rec := st.NewRecorder(history.ChatMeta{})
+	defer rec.Close()
+	h := newHarness(t, Config{Gen: newFakeGen(), Recorder: rec, History: testHistory{st, rec}}, 100, 30)
+	typeLine(h, "/history")
+	h.send(tea.PasteMsg{Content: "penguins\nsleep\x1b[31m"})
+	h.waitFor("search", func(m Model) bool { return !m.picker.loading })
+	if q := h.m.picker.query; q != "penguins sleep\uFFFD[31m" {
+		t.Fatalf("query %q", q)
+	}
+	h.m.picker.query = ""
+	h.send(tea.PasteMsg{Content: "penguins sleep"})
+	h.waitFor("search", func(m Model) bool { return !m.picker.loading })
+	if len(h.m.picker.items) != 1 || h.m.input.Value() != "" {
+		t.Fatalf("items %+v, input %q", h.m.picker.items, h.m.input.Value())
+	}
+}

@@ -91,6 +91,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m.handleKey(msg)
 	case tea.PasteMsg:
+		if m.picker != nil {
+			// A paste into the history search is a query, on one line.
+			q := strings.Join(strings.Fields(cleanText(msg.Content)), " ")
+			if q != "" {
+				m.picker.query += q
+				return m, m.findChats()
+			}
+			return m, nil
+		}
 		m.handlePaste(msg.Content)
 		return m, nil
 	case tea.MouseWheelMsg:
@@ -486,6 +495,12 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	}
 	if m.gen == nil {
 		m.errLine = "No model is loaded: use /model PATH, or restart with -m PATH."
+		return m, nil
+	}
+	if m.busy != "" {
+		// Loading a model or opening a saved chat: the message would go to
+		// the wrong one.
+		m.errLine = "Just a moment: " + m.busy
 		return m, nil
 	}
 	m.remember(raw)
