@@ -215,7 +215,7 @@ func runChat(args []string) int {
 		return usageError(fs, "%v", err)
 	}
 	if lib != nil {
-		cfg.Personas = ui.LibraryPersonas(lib, prompts.Vars{User: env.User, OS: env.OS, Extra: extra}, time.Second)
+		cfg.Personas = ui.LibraryPersonas(lib, prompts.Vars{User: env.User, OS: env.OS, Extra: extra}, time.Second, setFlags(fs))
 	}
 	if *persona != "" {
 		if lib == nil {

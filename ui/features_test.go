@@ -47,7 +47,19 @@ func TestPersonaSwitchCompletionAndReload(t *testing.T) {
 	}
 	g := newFakeGen("Arr.")
 	rec := &recorder{}
-	h := newHarness(t, Config{Gen: g, Recorder: rec, Personas: LibraryPersonas(lib, prompts.Vars{User: "ann", OS: "linux"}, 20*time.Millisecond)}, 100, 30)
+	h := newHarness(t, Config{Gen: g, Recorder: rec, Personas: LibraryPersonas(lib, prompts.Vars{User: "ann", OS: "linux"}, 20*time.Millisecond, map[string]bool{"top-k": true})}, 100, 30)
+
+	// A built-in persona with its own settings; top-k was set on the
+	// command line, so it stays.
+	h.m.sampling.TopK = 7
+	typeLine(h, "/prompt translator")
+	h.waitFor("translator", func(m Model) bool { return m.persona == "translator" })
+	if h.m.sampling.Temperature != 0.3 || h.m.sampling.TopK != 7 {
+		t.Fatalf("sampling %+v", h.m.sampling)
+	}
+	if !strings.Contains(h.screen(), "its settings: temp 0.3") {
+		t.Fatalf("settings not reported:\n%s", h.screen())
+	}
 
 	h.typeText("/prompt pi")
 	if v := ansi.Strip(h.m.View().Content); !strings.Contains(v, "pirate") {

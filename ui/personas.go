@@ -13,15 +13,84 @@ import (
 )
 
 // LibraryPersonas serves /prompt NAME from a prompts.Library; vars gives
-// User, OS and --var values (Model is filled in per call).
-func LibraryPersonas(lib *prompts.Library, vars prompts.Vars, interval time.Duration) Personas {
-	return libPersonas{lib: lib, vars: vars, interval: interval}
+// User, OS and --var values (Model is filled in per call). flagsSet names
+// the sampling flags given on the command line ("temp", "top-k", "top-p",
+// "min-p", "repeat-penalty", "n" or "max-tokens"): a persona's own settings
+// do not override those.
+func LibraryPersonas(lib *prompts.Library, vars prompts.Vars, interval time.Duration, flagsSet map[string]bool) Personas {
+	return libPersonas{lib: lib, vars: vars, interval: interval, set: flagsSet}
 }
 
 type libPersonas struct {
 	lib      *prompts.Library
 	vars     prompts.Vars
 	interval time.Duration
+	set      map[string]bool
+}
+
+// PersonaSampling is optionally implemented by Personas: a persona's own
+// sampling settings, applied when the user switches to it.
+type PersonaSampling interface {
+	Sampling(name string) prompts.SamplingOverrides
+}
+
+func (p libPersonas) Sampling(name string) prompts.SamplingOverrides {
+	pr, ok := p.lib.Get(name)
+	if !ok {
+		return prompts.SamplingOverrides{}
+	}
+	o := pr.Sampling
+	if p.set["temp"] {
+		o.Temperature = nil
+	}
+	if p.set["top-k"] {
+		o.TopK = nil
+	}
+	if p.set["top-p"] {
+		o.TopP = nil
+	}
+	if p.set["min-p"] {
+		o.MinP = nil
+	}
+	if p.set["repeat-penalty"] {
+		o.RepeatPenalty = nil
+	}
+	if p.set["n"] || p.set["max-tokens"] {
+		o.MaxTokens = nil
+	}
+	return o
+}
+
+// applySampling applies a persona's settings and says which changed.
+func (m *Model) applySampling(o prompts.SamplingOverrides) string {
+	var changed []string
+	s := m.sampling
+	if o.Temperature != nil && *o.Temperature != s.Temperature {
+		s.Temperature = *o.Temperature
+		changed = append(changed, fmt.Sprintf("temp %g", s.Temperature))
+	}
+	if o.TopK != nil && *o.TopK != s.TopK {
+		s.TopK = *o.TopK
+		changed = append(changed, fmt.Sprintf("top-k %d", s.TopK))
+	}
+	if o.TopP != nil && *o.TopP != s.TopP {
+		s.TopP = *o.TopP
+		changed = append(changed, fmt.Sprintf("top-p %g", s.TopP))
+	}
+	if o.MinP != nil && *o.MinP != s.MinP {
+		s.MinP = *o.MinP
+		changed = append(changed, fmt.Sprintf("min-p %g", s.MinP))
+	}
+	if o.RepeatPenalty != nil && *o.RepeatPenalty != s.RepeatPenalty {
+		s.RepeatPenalty = *o.RepeatPenalty
+		changed = append(changed, fmt.Sprintf("repeat-penalty %g", s.RepeatPenalty))
+	}
+	if o.MaxTokens != nil && *o.MaxTokens != m.maxTokens {
+		m.maxTokens = *o.MaxTokens
+		changed = append(changed, fmt.Sprintf("max-tokens %d", m.maxTokens))
+	}
+	m.sampling = s
+	return strings.Join(changed, " · ")
 }
 
 func (p libPersonas) Names() []string { return p.lib.Names() }
@@ -143,6 +212,11 @@ func (m Model) handlePersona(msg personaMsg) (tea.Model, tea.Cmd) {
 	}
 	m.persona = msg.name
 	label := fmt.Sprintf("Persona %s: system prompt set.", msg.name)
+	if ps, ok := m.cfg.Personas.(PersonaSampling); ok && !msg.reload {
+		if c := m.applySampling(ps.Sampling(msg.name)); c != "" {
+			label = fmt.Sprintf("Persona %s: system prompt set; its settings: %s.", msg.name, c)
+		}
+	}
 	if msg.reload {
 		label = fmt.Sprintf("Persona %s changed on disk: system prompt updated.", msg.name)
 	}
