@@ -6,6 +6,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/golden"
+
+	"natter/prompts"
 )
 
 const replyMarkdown = "## Reversing a string\n\nIn Go, strings are **bytes**, so reverse the runes:\n\n" +
@@ -60,6 +62,21 @@ func TestGolden(t *testing.T) {
 			h.typeText("/frobnicate now")
 			h.enter()
 		}},
+		{"firstrun", nil, func(h *harness) {
+			h.key(tea.KeyDown, 0)
+		}},
+		{"template", func() *fakeGen { return newFakeGen() }, func(h *harness) {
+			h.typeText("/template")
+			h.enter()
+		}},
+	}
+	// Extra settings per scenario.
+	configs := map[string]func(c *Config){
+		"firstrun": func(c *Config) { c.Catalog = testCatalog },
+		"template": func(c *Config) {
+			chain, _ := prompts.BuildChain(prompts.ChainConfig{ModelTemplate: "{%- for m in messages %}\n{{- '<|' + m.role + '|>\\n' + m.content + '\\n' }}\n{%- endfor %}\n{%- if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"})
+			c.Gen = templateGen{c.Gen.(*fakeGen), chain}
+		},
 	}
 	sizes := [][2]int{{80, 24}, {120, 40}}
 	for _, sc := range scenarios {
@@ -76,6 +93,9 @@ func TestGolden(t *testing.T) {
 							cfg.Gen = sc.gen()
 						} else {
 							cfg.NoModelHelp = "No model found (looked in $NATTER_MODEL, ~/.config/natter/config.toml, ~/.local/share/natter/models).\nStart with natter -m PATH/TO/model.gguf, or set NATTER_MODEL=PATH."
+						}
+						if f := configs[sc.name]; f != nil {
+							f(&cfg)
 						}
 						h := newHarness(t, cfg, sz[0], sz[1])
 						sc.run(h)
