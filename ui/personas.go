@@ -204,6 +204,10 @@ func (m Model) handlePersona(msg personaMsg) (tea.Model, tea.Cmd) {
 	if msg.reload && msg.text == m.system {
 		return m, nil
 	}
+	if m.cur != nil && !msg.reload {
+		m.errLine = "A reply started meanwhile: /prompt " + msg.name + " again once it ends."
+		return m, nil
+	}
 	if m.cur != nil {
 		// A reply is streaming: the edit applies from the next message.
 		m.system = msg.text

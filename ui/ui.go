@@ -117,7 +117,8 @@ type PullProgress struct {
 // stalls the screen. A reply is reported by zero or more Checkpoint calls
 // carrying its whole text so far (it only grows) and then exactly one Finish.
 type Recorder interface {
-	// NewChat starts a conversation (at start-up, /new, /system).
+	// NewChat starts a conversation (at start-up, /new, /system, /prompt NAME,
+	// the first model loaded on the first-run screen).
 	NewChat(model, system string) error
 	// Append adds a finished message: the user's turns, and every kept turn
 	// after a NewChat that re-saves an existing conversation (/system).
