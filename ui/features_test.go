@@ -635,3 +635,16 @@ func TestPasteIntoHistorySearch(t *testing.T) {
 		t.Fatalf("items %+v, input %q", h.m.picker.items, h.m.input.Value())
 	}
 }
+
+func TestShortTemplateName(t *testing.T) {
+	for in, want := range map[string]string{
+		"gguf:jinja": "gguf:jinja",
+		"llama.cpp chatml (the model has no template)":               "llama.cpp chatml",
+		"file:/work/shared/templates/Qwen-Qwen2.5-7B-Instruct.jinja": "file:Qwen-Qwen2.5-7B-Instruct.jinja",
+		"user:mine": "user:mine",
+	} {
+		if got := shortTemplate(in); got != want {
+			t.Errorf("shortTemplate(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

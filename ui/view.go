@@ -443,7 +443,7 @@ func (m Model) statusLine() string {
 		parts = append(parts, part{st.status.Render("persona " + m.persona), 5})
 	}
 	if s := m.last; s != nil && s.Template != "" && m.cur == nil {
-		parts = append(parts, part{st.status.Render("template " + s.Template), 6})
+		parts = append(parts, part{st.status.Render("template " + shortTemplate(s.Template)), 6})
 	}
 	sep := st.dim.Render(" · ")
 	join := func() string {
@@ -468,6 +468,20 @@ func (m Model) statusLine() string {
 		line = join()
 	}
 	return ansi.Truncate(line, max(m.width, 1), "…")
+}
+
+// shortTemplate keeps a template name short enough for the status line:
+// no explanation in brackets, a file's base name only (/template has all).
+func shortTemplate(name string) string {
+	if i := strings.Index(name, " ("); i > 0 {
+		name = name[:i]
+	}
+	if kind, path, ok := strings.Cut(name, ":"); ok && strings.ContainsAny(path, `/\`) {
+		if i := strings.LastIndexAny(path, `/\`); i >= 0 {
+			name = kind + ":" + path[i+1:]
+		}
+	}
+	return name
 }
 
 func fmtDur(d time.Duration) string {
