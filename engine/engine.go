@@ -497,6 +497,14 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	if d := stats.PrefillTime.Seconds(); d > 0 {
 		stats.PrefillTPS = float64(len(toks)-n) / d
 	}
+	// Tell the front end what the prompt cost before the reply streams
+	// (the status line's context figure).
+	pre := *stats
+	pre.ContextUsed = len(e.cached)
+	select {
+	case ch <- api.Event{Kind: api.EventPrefill, Stats: &pre}:
+	default: // the buffer is empty at this point; never block here
+	}
 
 	smp := newSampler(samplingParams{
 		temperature: req.Sampling.Temperature, topK: req.Sampling.TopK, topP: req.Sampling.TopP,

@@ -81,10 +81,11 @@ func testThreads(spec synth.Spec) int {
 }
 
 type result struct {
-	text   string
-	pieces []string
-	stats  *api.Stats
-	err    error
+	text    string
+	pieces  []string
+	prefill *api.Stats
+	stats   *api.Stats
+	err     error
 }
 
 func collect(t testing.TB, ch <-chan api.Event, onText func(int)) result {
@@ -98,6 +99,11 @@ func collect(t testing.TB, ch <-chan api.Event, onText func(int)) result {
 			if onText != nil {
 				onText(len(r.pieces))
 			}
+		case api.EventPrefill:
+			if r.prefill != nil || r.pieces != nil {
+				panic("prefill event sent twice or after text")
+			}
+			r.prefill = ev.Stats
 		case api.EventDone:
 			r.stats = ev.Stats
 		case api.EventError:
@@ -163,6 +169,9 @@ func TestPrefixReuseMatchesColdRun(t *testing.T) {
 	req.Messages = msgs
 	warm := run(t, e, req)
 	warmToks := append([]Token(nil), e.lastGenerated()...)
+	if warm.prefill == nil || warm.prefill.PromptTokens != warm.stats.PromptTokens || warm.prefill.CachedTokens != warm.stats.CachedTokens || warm.prefill.ContextUsed != warm.stats.PromptTokens {
+		t.Fatalf("prefill event %+v does not match the final stats %+v", warm.prefill, warm.stats)
+	}
 	if warm.stats.CachedTokens < 20 {
 		t.Fatalf("follow-up reused only %d of %d prompt tokens", warm.stats.CachedTokens, warm.stats.PromptTokens)
 	}

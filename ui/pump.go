@@ -24,8 +24,10 @@ type pump struct {
 	text   strings.Builder
 	pieces int
 	final  *api.Event // EventDone or EventError, once seen
-	closed bool
-	notify chan struct{} // capacity 1: "something new is pending"
+	// prefill: the prompt figures, once the engine has processed it.
+	prefill *api.Stats
+	closed  bool
+	notify  chan struct{} // capacity 1: "something new is pending"
 }
 
 // streamMsg carries the text gathered during one frame.
@@ -34,6 +36,9 @@ type streamMsg struct {
 	text   string
 	pieces int        // number of text events (≈ tokens)
 	final  *api.Event // set on the last delivery of a stream
+	// prefill holds the prompt figures once the engine has processed it
+	// (context use while the reply streams); nil before.
+	prefill *api.Stats
 }
 
 func startPump(id int, ch <-chan api.Event) *pump {
@@ -49,7 +54,9 @@ func (p *pump) run(ch <-chan api.Event) {
 		case api.EventText:
 			p.text.WriteString(ev.Text)
 			p.pieces++
-		default:
+		case api.EventPrefill:
+			p.prefill = ev.Stats
+		case api.EventDone, api.EventError:
 			if p.final == nil {
 				e := ev
 				p.final = &e
@@ -78,7 +85,7 @@ func (p *pump) poke() {
 func (p *pump) take() streamMsg {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m := streamMsg{id: p.id, text: p.text.String(), pieces: p.pieces}
+	m := streamMsg{id: p.id, text: p.text.String(), pieces: p.pieces, prefill: p.prefill}
 	p.text.Reset()
 	p.pieces = 0
 	if p.closed {

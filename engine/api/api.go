@@ -59,10 +59,14 @@ const (
 	EventText  EventKind = iota // Text holds a piece of valid UTF-8 output
 	EventDone                   // Stats is set; the stream closes after it
 	EventError                  // Err is set; the stream closes after it
+	// EventPrefill: the prompt is processed. Stats holds the prompt figures
+	// (PromptTokens, CachedTokens, DroppedTurns, PrefillTPS, ContextUsed,
+	// ContextSize, Template). Sent at most once, before any text.
+	EventPrefill
 )
 
 // Event is one item of a generation stream. The last event of every stream
-// is EventDone or EventError.
+// is EventDone or EventError. Consumers ignore kinds they do not know.
 type Event struct {
 	Kind  EventKind
 	Text  string

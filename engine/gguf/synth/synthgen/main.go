@@ -13,7 +13,7 @@ import (
 func main() {
 	out := flag.String("o", "", "output file (required)")
 	typ := flag.String("type", "q8_0", "weight type: f32, f16, q8_0, q4_0")
-	size := flag.String("size", "400m", "model size: tiny or 400m")
+	size := flag.String("size", "400m", "model size: tiny, 400m, or wide (0.35B with 2048-wide layers, the shape ggml's AMX kernels take)")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -33,6 +33,9 @@ func main() {
 		spec.Type = t
 	case "400m":
 		spec = synth.Bench400M(t)
+	case "wide":
+		spec = synth.Spec{NLayer: 6, NEmbd: 2048, NFF: 6144, NHead: 16, NHeadKV: 4, NCtxTrain: 4096,
+			Type: t, Seed: 2048, Name: "synth-wide-" + t.String()}
 	default:
 		fmt.Fprintf(os.Stderr, "synthgen: unknown size %q\n", *size)
 		os.Exit(2)
