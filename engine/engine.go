@@ -319,7 +319,7 @@ func (e *Engine) buildPrompt(req api.Request) (builtPrompt, error) {
 		if u, ok := tmpl.(interface{ Used() string }); ok && u.Used() != "" {
 			name = u.Used()
 		}
-		spans, err := contentSpans(text, msgs)
+		spans, err := contentSpans(text, msgs, e.specials)
 		if err != nil {
 			return builtPrompt{}, err
 		}

@@ -40,9 +40,13 @@ func (m *model) loadSpecials() []special {
 type span struct{ start, end int }
 
 // contentSpans finds where each message's content sits in the rendered
-// prompt, in order. Those ranges are tokenized as plain text, so a user who
-// types "<|im_end|>" gets the characters, never the control token.
-func contentSpans(rendered string, msgs []prompts.Message) ([]span, error) {
+// prompt. Those ranges are tokenized as plain text, so a user who types
+// "<|im_end|>" gets the characters, never the control token. Templates may
+// reorder messages (some put the system prompt into the last user turn) or
+// trim them, so each is looked for after the previous one, then anywhere
+// free. Content the template rewrote can go unprotected only when it holds
+// no special-token text; otherwise the prompt is refused.
+func contentSpans(rendered string, msgs []prompts.Message, specials []special) ([]span, error) {
 	var spans []span
 	pos := 0
 	for i, m := range msgs {
@@ -50,25 +54,52 @@ func contentSpans(rendered string, msgs []prompts.Message) ([]span, error) {
 			if c == "" {
 				continue
 			}
-			s, ok := findFrom(rendered, c, pos)
+			s, ok := locate(rendered, c, pos, spans)
 			if !ok {
-				// Templates commonly strip content; look for the trimmed text.
-				t := strings.TrimSpace(c)
-				if t == "" {
-					continue
+				s, ok = locate(rendered, strings.TrimSpace(c), pos, spans)
+			}
+			if !ok {
+				if c == m.Reasoning || !hasSpecial(c, specials) {
+					continue // nothing in it could become a control token
 				}
-				if s, ok = findFrom(rendered, t, pos); !ok {
-					if c == m.Reasoning {
-						continue // many templates drop earlier reasoning
-					}
-					return nil, fmt.Errorf("message %d (%s): the chat template changed its text, so it cannot be tokenized safely", i+1, m.Role)
-				}
+				return nil, fmt.Errorf("message %d (%s): the chat template changed its text, so it cannot be tokenized safely", i+1, m.Role)
 			}
 			spans = append(spans, s)
 			pos = s.end
 		}
 	}
 	return spans, nil
+}
+
+// locate finds sub in s at or after from, else anywhere it overlaps no
+// span already taken.
+func locate(s, sub string, from int, taken []span) (span, bool) {
+	if sub == "" {
+		return span{}, false
+	}
+	if sp, ok := findFrom(s, sub, from); ok && !overlaps(taken, sp.start, sp.end) {
+		return sp, true
+	}
+	for at := 0; at <= len(s); {
+		sp, ok := findFrom(s, sub, at)
+		if !ok {
+			return span{}, false
+		}
+		if !overlaps(taken, sp.start, sp.end) {
+			return sp, true
+		}
+		at = sp.start + 1
+	}
+	return span{}, false
+}
+
+func hasSpecial(text string, specials []special) bool {
+	for _, sp := range specials {
+		if strings.Contains(text, sp.text) {
+			return true
+		}
+	}
+	return false
 }
 
 func findFrom(s, sub string, from int) (span, bool) {
