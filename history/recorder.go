@@ -89,6 +89,18 @@ func (r *Recorder) NewChat(model, system string) error {
 	return r.done(nil)
 }
 
+// SetSystem changes the system prompt and persona of the chat being
+// recorded in place (/system, /prompt NAME, a persona file edited on disk):
+// the conversation goes on, so it stays one chat in the history.
+func (r *Recorder) SetSystem(system, persona string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	meta := r.meta
+	meta.SystemPrompt, meta.Persona = system, persona
+	r.meta = meta
+	return r.done(r.sess.SetMeta(context.Background(), meta))
+}
+
 // Append saves a finished message.
 func (r *Recorder) Append(msg prompts.Message) error {
 	r.mu.Lock()

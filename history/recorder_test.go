@@ -19,6 +19,7 @@ type uiRecorder interface {
 	Checkpoint(reply prompts.Message) error
 	Finish(reply prompts.Message, stats *api.Stats, stopReason string) error
 	Rewrite(msgs []prompts.Message) error
+	SetSystem(system, persona string) error
 }
 
 var _ uiRecorder = (*Recorder)(nil)
@@ -202,5 +203,56 @@ func TestRecorderWarnsOnceWhenDiskFills(t *testing.T) {
 	}
 	if c, _ := s.Get(bg, r.ChatID()); len(c.Messages) != 300 {
 		t.Errorf("%d messages kept, want 300", len(c.Messages))
+	}
+}
+
+// A persona switch (or /system) mid-chat changes the saved chat in place:
+// still one chat, its messages kept, the new prompt and persona stored and
+// the next turns added to it.
+func TestRecorderSetSystemKeepsOneChat(t *testing.T) {
+	s, _ := openTemp(t)
+	r := s.NewRecorder(ChatMeta{Persona: "helper"})
+	// Before the first message nothing is saved; the change is kept for it.
+	must(t, r.NewChat("tiny", "sys one"))
+	must(t, r.SetSystem("sys two", "pirate"))
+	must(t, r.Append(user("ahoy")))
+	must(t, r.Finish(asst("arr"), &api.Stats{}, api.StopEOG))
+	id := r.ChatID()
+	c, err := s.Get(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SystemPrompt != "sys two" || c.Persona != "pirate" {
+		t.Fatalf("before the first message: chat = %+v", c)
+	}
+
+	must(t, r.SetSystem("sys three", "poet"))
+	must(t, r.Append(user("a verse?")))
+	must(t, r.Finish(asst("roses"), &api.Stats{}, api.StopEOG))
+	must(t, r.SetSystem("no persona", ""))
+
+	l, err := s.List(bg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 1 || l[0].ID != id {
+		t.Fatalf("chats after persona switches: %+v", l)
+	}
+	c, err = s.Get(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SystemPrompt != "no persona" || c.Persona != "" || c.Model != "tiny" || c.Title != "ahoy" {
+		t.Errorf("chat = %+v", c)
+	}
+	var got []string
+	for _, m := range c.Messages {
+		got = append(got, m.Content)
+	}
+	if strings.Join(got, "|") != "ahoy|arr|a verse?|roses" {
+		t.Fatalf("messages = %q", got)
+	}
+	if pm := c.PromptMessages(); len(pm) != 5 || pm[0].Content != "no persona" {
+		t.Fatalf("prompt messages = %+v", pm)
 	}
 }

@@ -111,24 +111,14 @@ func cmdSystem(m *Model, arg string) tea.Cmd {
 	return m.setSystem(arg, "System prompt set.")
 }
 
-// setSystem changes the system prompt, saves the conversation under it and
+// setSystem changes the system prompt, saves it with the conversation and
 // says how much of the KV cache that costs; label starts the note.
 func (m *Model) setSystem(text, label string) tea.Cmd {
 	before := m.request()
 	m.system = text
 	after := m.request()
-	model, sys, msgs := m.modelName(), m.system, append([]prompts.Message(nil), m.msgs...)
-	m.record(func(r Recorder) error {
-		if err := r.NewChat(model, sys); err != nil {
-			return err
-		}
-		for _, msg := range msgs {
-			if err := r.Append(msg); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	sys, persona := m.system, m.persona
+	m.record(func(r Recorder) error { return r.SetSystem(sys, persona) })
 	cached := 0
 	if m.last != nil {
 		cached = m.last.ContextUsed

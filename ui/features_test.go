@@ -648,3 +648,70 @@ func TestShortTemplateName(t *testing.T) {
 		}
 	}
 }
+
+// Switching persona, a persona file edited on disk and /system mid-chat
+// change the saved chat in place (real SQLite): one chat in the history,
+// every turn in it, the latest system prompt and persona stored.
+func TestPersonaSwitchKeepsOneSavedChat(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "pirate.md")
+	if err := os.WriteFile(file, []byte("You are a pirate.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lib, err := prompts.LoadLibrary(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := st.NewRecorder(history.ChatMeta{})
+	defer rec.Close()
+	g := newFakeGen("Arr.")
+	h := newHarness(t, Config{Gen: g, Recorder: rec, Personas: LibraryPersonas(lib, prompts.Vars{User: "ann"}, 20*time.Millisecond, nil)}, 100, 30)
+	sendAndWait(h, "hello")
+	typeLine(h, "/prompt pirate")
+	h.waitFor("persona", func(m Model) bool { return m.persona == "pirate" })
+	sendAndWait(h, "ahoy")
+	if err := os.WriteFile(file, []byte("You are a polite pirate.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFor("reloaded persona", func(m Model) bool { return strings.Contains(m.system, "polite pirate") })
+	h.settle()
+	sendAndWait(h, "and now?")
+	h.m.rec.wait()
+
+	chats, err := st.List(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chats) != 1 {
+		t.Fatalf("%d chats saved, want 1: %+v", len(chats), chats)
+	}
+	c, err := st.Get(context.Background(), chats[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Persona != "pirate" || c.SystemPrompt != "You are a polite pirate." {
+		t.Fatalf("saved persona %q system %q", c.Persona, c.SystemPrompt)
+	}
+	var turns []string
+	for _, m := range c.Messages {
+		turns = append(turns, m.Content)
+	}
+	if got := strings.Join(turns, "|"); got != "hello|Arr.|ahoy|Arr.|and now?|Arr." {
+		t.Fatalf("saved turns %q", got)
+	}
+
+	typeLine(h, "/system plain")
+	h.settle()
+	h.m.rec.wait()
+	if chats, _ := st.List(context.Background(), 0); len(chats) != 1 {
+		t.Fatalf("/system saved another chat: %+v", chats)
+	}
+	if c, _ := st.Get(context.Background(), chats[0].ID); c.SystemPrompt != "plain" || c.Persona != "" {
+		t.Fatalf("after /system: persona %q system %q", c.Persona, c.SystemPrompt)
+	}
+}

@@ -211,6 +211,8 @@ func (m Model) handlePersona(msg personaMsg) (tea.Model, tea.Cmd) {
 	if m.cur != nil {
 		// A reply is streaming: the edit applies from the next message.
 		m.system = msg.text
+		sys, persona := m.system, m.persona
+		m.record(func(r Recorder) error { return r.SetSystem(sys, persona) })
 		m.notice = fmt.Sprintf("Persona %s changed on disk; the next message uses it.", msg.name)
 		return m, nil
 	}

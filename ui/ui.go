@@ -117,11 +117,10 @@ type PullProgress struct {
 // stalls the screen. A reply is reported by zero or more Checkpoint calls
 // carrying its whole text so far (it only grows) and then exactly one Finish.
 type Recorder interface {
-	// NewChat starts a conversation (at start-up, /new, /system, /prompt NAME,
-	// the first model loaded on the first-run screen).
+	// NewChat starts a conversation (at start-up, /new, the first model
+	// loaded on the first-run screen).
 	NewChat(model, system string) error
-	// Append adds a finished message: the user's turns, and every kept turn
-	// after a NewChat that re-saves an existing conversation (/system).
+	// Append adds a finished message (the user's turns).
 	Append(msg prompts.Message) error
 	// Checkpoint saves the reply being streamed (at most every 500 ms while
 	// text arrives).
@@ -132,6 +131,10 @@ type Recorder interface {
 	// Rewrite says the conversation was cut back (/undo, /retry, /edit, a
 	// failed turn): after the system prompt it now holds exactly msgs.
 	Rewrite(msgs []prompts.Message) error
+	// SetSystem changes the system prompt and persona ("" none) of the
+	// conversation being recorded, in place (/system, /prompt NAME, a
+	// persona file edited on disk): it stays one chat.
+	SetSystem(system, persona string) error
 }
 
 // Run shows the chat until the user quits or ctx ends.

@@ -532,6 +532,9 @@ func (r *recorder) Append(m prompts.Message) error {
 	return r.log("append " + m.Role + " " + m.Content)
 }
 func (r *recorder) Checkpoint(m prompts.Message) error { return r.log("checkpoint") }
+func (r *recorder) SetSystem(system, persona string) error {
+	return r.log("system " + persona + " " + system)
+}
 func (r *recorder) Finish(m prompts.Message, st *api.Stats, reason string) error {
 	return r.log(fmt.Sprintf("finish %s %s stats=%v", m.Content, reason, st != nil))
 }
