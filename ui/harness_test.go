@@ -79,6 +79,16 @@ func (g *fakeGen) Generate(ctx context.Context, req api.Request) (<-chan api.Eve
 				ContextUsed: promptTok + n, ContextSize: 8192, Template: "fake:chatml",
 			}}
 		}
+		// Like the engine: the prompt figures before the first token.
+		select {
+		case ch <- api.Event{Kind: api.EventPrefill, Stats: &api.Stats{
+			PromptTokens: promptTok, CachedTokens: promptTok * 9 / 10,
+			ContextUsed: promptTok, ContextSize: 8192, Template: "fake:chatml",
+		}}:
+		case <-ctx.Done():
+			done(api.StopCancelled, 0)
+			return
+		}
 		for i, p := range pieces {
 			if gate != nil && i == pause {
 				select {

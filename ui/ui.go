@@ -281,6 +281,9 @@ type reply struct {
 	thinkShown  bool // reasoning summary printed (inline)
 	lastCkpt    time.Time
 	stopped     bool
+	// prefill: the engine's prompt figures for this turn (nil until the
+	// prompt is processed); with tokens it gives live context use.
+	prefill *api.Stats
 }
 
 // New builds the model; Run uses it, tests drive it directly.

@@ -832,3 +832,31 @@ func TestDoubleSlashSendsALiteralSlash(t *testing.T) {
 		t.Fatalf("sent %q", got)
 	}
 }
+
+// While a reply streams the status line counts the context as it fills:
+// the prompt as the engine reported it plus the tokens so far, and this
+// turn's cache reuse.
+func TestStatusLineContextMovesWhileStreaming(t *testing.T) {
+	g := newFakeGen(tokens(strings.Repeat("word ", 40), 5)...)
+	g.gate, g.pauseAfter = make(chan struct{}), 10
+	h := newHarness(t, Config{Gen: g}, 120, 30)
+	// An earlier turn's figures must not stand in for this one's.
+	h.m.last = &api.Stats{ContextUsed: 5, ContextSize: 8192, PromptTokens: 3, CachedTokens: 1}
+	h.typeText("count with me")
+	h.enter()
+	h.waitFor("10 tokens", func(m Model) bool { return m.cur != nil && m.cur.tokens == 10 })
+	prompt, _, _ := g.RenderPrompt(lastRequest(t, g))
+	p, _ := g.CountTokens(prompt, true)
+	st := ansi.Strip(h.m.statusLine())
+	if want := fmt.Sprintf("ctx %s/8,192", commas(p+10)); !strings.Contains(st, want) {
+		t.Fatalf("status %q lacks %q", st, want)
+	}
+	if want := fmt.Sprintf("cache %s/%s", commas(p*9/10), commas(p)); !strings.Contains(st, want) {
+		t.Fatalf("status %q lacks this turn's %q", st, want)
+	}
+	close(g.gate)
+	h.waitFor("the end", func(m Model) bool { return m.cur == nil })
+	if want := fmt.Sprintf("ctx %s/8,192", commas(p+40)); !strings.Contains(ansi.Strip(h.m.statusLine()), want) {
+		t.Fatalf("final status %q lacks %q", ansi.Strip(h.m.statusLine()), want)
+	}
+}

@@ -596,6 +596,9 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.pumpFor(msg.id)
 	}
+	if msg.prefill != nil {
+		r.prefill = msg.prefill
+	}
 	m.absorb(r, msg.text, msg.pieces)
 	if msg.final != nil {
 		var err error

@@ -9,6 +9,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"natter/engine/api"
 )
 
 type palette struct {
@@ -404,6 +406,18 @@ func (m Model) statusLine() string {
 			size = m.last.ContextSize
 		}
 	}
+	var pre *api.Stats
+	if m.cur != nil {
+		pre = m.cur.prefill
+	}
+	if pre != nil {
+		// Streaming: the prompt as processed plus the reply so far.
+		used = pre.ContextUsed + m.cur.tokens
+		if pre.ContextSize > 0 {
+			size = pre.ContextSize
+			used = min(used, size)
+		}
+	}
 	if size > 0 {
 		ctx := fmt.Sprintf("ctx %s/%s", commas(used), commas(size))
 		switch frac := float64(used) / float64(size); {
@@ -426,6 +440,9 @@ func (m Model) statusLine() string {
 			live = "● waiting for the first token"
 		}
 		parts = append(parts, part{st.accent.Render(live), 0})
+		if pre != nil && pre.PromptTokens > 0 {
+			parts = append(parts, part{st.status.Render(fmt.Sprintf("cache %s/%s", commas(pre.CachedTokens), commas(pre.PromptTokens))), 3})
+		}
 	} else if m.busy != "" {
 		parts = append(parts, part{st.accent.Render("● " + m.busy), 0})
 	} else if s := m.last; s != nil {
