@@ -5,6 +5,7 @@ package engine
 #include <stdbool.h>
 #include <stdint.h>
 #include "llama.h"
+#include "ggml-cpu.h"
 
 extern void natterLog(int level, char *text, void *user_data);
 extern bool natterProgress(float progress, void *user_data);
@@ -290,12 +291,16 @@ type contextParams struct {
 	cacheType             string
 }
 
-// llamaContext wraps a llama_context with its abort flag and batch.
+// llamaContext wraps a llama_context with its abort flag, batch and thread
+// pool.
 type llamaContext struct {
 	c      *C.struct_llama_context
 	abort  *C.int
 	batch  C.struct_llama_batch
 	nBatch int
+	// pool keeps ggml's worker threads alive between decodes; without it
+	// ggml creates and joins threads for every token.
+	pool *C.struct_ggml_threadpool
 }
 
 func newContext(m *model, p contextParams) (*llamaContext, error) {
@@ -327,6 +332,10 @@ func newContext(m *model, p contextParams) (*llamaContext, error) {
 		return nil, errors.New("llama.cpp could not create a context (out of memory?)")
 	}
 	lc := &llamaContext{c: c, nBatch: p.nBatch}
+	tpp := C.ggml_threadpool_params_default(C.int(p.threads))
+	if lc.pool = C.ggml_threadpool_new(&tpp); lc.pool != nil {
+		C.llama_attach_threadpool(c, lc.pool, lc.pool)
+	}
 	lc.abort = (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
 	C.natter_set_abort(c, lc.abort)
 	lc.batch = C.llama_batch_init(C.int32_t(p.nBatch), 0, 1)
@@ -337,7 +346,14 @@ func (lc *llamaContext) Close() error {
 	if lc == nil || lc.c == nil {
 		return nil
 	}
+	if lc.pool != nil {
+		C.llama_detach_threadpool(lc.c)
+	}
 	C.llama_free(lc.c)
+	if lc.pool != nil {
+		C.ggml_threadpool_free(lc.pool)
+		lc.pool = nil
+	}
 	C.llama_batch_free(lc.batch)
 	C.free(unsafe.Pointer(lc.abort))
 	lc.c, lc.abort = nil, nil
