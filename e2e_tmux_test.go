@@ -177,6 +177,47 @@ var (
 	doneRE = regexp.MustCompile(`ctx ([\d,]+)/([\d,]+) · ([\d.]+) tok/s`)
 )
 
+// screenRows is the screen down to its last non-blank row, untrimmed.
+func screenRows(s string) []string {
+	return strings.Split(strings.TrimRight(s, "\n "), "\n")
+}
+
+// checkLiveArea checks, after a reply, that the input box and status line
+// are whole and where they belong: the status line last, from its first
+// column on, the empty input's placeholder right above it, and typed text
+// showing in the prompt. It clears what it typed.
+func (p *pane) checkLiveArea(wantName string) {
+	p.t.Helper()
+	rows := screenRows(p.screen())
+	n := len(rows)
+	if n < 2 || !strings.HasPrefix(rows[n-1], wantName) || !strings.Contains(rows[n-1], "ctx ") ||
+		!strings.HasPrefix(rows[n-2], "› Message natter") {
+		p.t.Fatalf("the input box and status line are not the last two rows:\n%s", strings.Join(rows, "\n"))
+	}
+	p.typeText("xyz")
+	s := p.waitFor("typed text in the prompt", func(s string) bool {
+		rows := screenRows(s)
+		n := len(rows)
+		return n >= 2 && strings.HasPrefix(rows[n-2], "› xyz") && strings.HasPrefix(rows[n-1], wantName)
+	})
+	if strings.Contains(s, "  xyz") {
+		p.t.Fatalf("typed text drawn off the prompt:\n%s", s)
+	}
+	p.keys("C-u")
+	p.waitFor("the input to clear", func(s string) bool { return strings.Contains(s, "› Message natter") })
+}
+
+var ctxRE = regexp.MustCompile(`ctx ([\d,]+)/`)
+
+// ctxUsed is the context use the status line shows, or -1.
+func ctxUsed(s string) int {
+	m := ctxRE.FindStringSubmatch(statusOf(s))
+	if m == nil {
+		return -1
+	}
+	return atoiCommas(m[1])
+}
+
 func streaming(s string) bool { return liveRE.MatchString(statusOf(s)) }
 
 // liveTokens is the token count of the reply being streamed, or -1.
@@ -271,6 +312,14 @@ func TestTmuxChatStreamsReplyWithStatus(t *testing.T) {
 		if first == "" {
 			t.Fatalf("streaming (%q) but no reply text on screen:\n%s", statusOf(s), s)
 		}
+		// The context figure counts the prompt and the reply as it streams.
+		used0 := ctxUsed(s)
+		if used0 <= 0 || !strings.Contains(statusOf(s), "cache ") {
+			t.Fatalf("streaming status line %q lacks live context use or this turn's cache figure", statusOf(s))
+		}
+		p.waitFor("the context figure to grow while streaming", func(s string) bool {
+			return (streaming(s) && ctxUsed(s) > used0) || finished(s)
+		})
 		s = p.waitFor("the reply to finish", finished)
 		m := doneRE.FindStringSubmatch(statusOf(s))
 		used, size := atoiCommas(m[1]), atoiCommas(m[2])
@@ -286,6 +335,7 @@ func TestTmuxChatStreamsReplyWithStatus(t *testing.T) {
 			t.Fatalf("the finished reply (%d bytes) is shorter than what streamed (%d):\n%s", len(reply), len(first), all)
 		}
 		t.Logf("status after the reply: %s", statusOf(s))
+		p.checkLiveArea(c.wantName)
 		p.keys("C-d")
 		if st := p.exited(); st != 0 {
 			t.Fatalf("exit status %d after Ctrl+D", st)
@@ -394,6 +444,7 @@ func TestTmuxResizeWhileStreaming(t *testing.T) {
 		p.waitFor("the reply to end with the full status line", func(s string) bool {
 			return finished(s) && strings.Contains(statusOf(s), c.wantName)
 		})
+		p.checkLiveArea(c.wantName)
 		p.keys("C-d")
 		if st := p.exited(); st != 0 {
 			t.Fatalf("exit status %d", st)

@@ -127,6 +127,10 @@ type harness struct {
 	m    Model
 	msgs chan tea.Msg
 	quit bool
+	// onPrint sees each tea.Println as the program would carry it out, and
+	// onFrame each frame (the program draws after every update); nil: none.
+	onPrint func(text string)
+	onFrame func(view string)
 }
 
 func newHarness(t testing.TB, cfg Config, w, h int) *harness {
@@ -176,9 +180,18 @@ func (h *harness) send(msg tea.Msg) {
 		h.quit = true
 		return
 	}
+	if h.onPrint != nil {
+		// Bubble Tea's print message type is unexported: its only field is the text.
+		if v := reflect.ValueOf(msg); v.Kind() == reflect.Struct && v.Type().String() == "tea.printLineMessage" {
+			h.onPrint(v.Field(0).String())
+		}
+	}
 	nm, cmd := h.m.Update(msg)
 	h.m = nm.(Model)
 	h.dispatch(cmd)
+	if h.onFrame != nil {
+		h.onFrame(h.m.View().Content)
+	}
 }
 
 // waitFor processes messages until cond holds.

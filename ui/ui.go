@@ -220,7 +220,8 @@ type Model struct {
 	// inline mode: rendered text waiting to go into the scrollback
 	printQ     []string
 	printing   bool
-	opened     bool // the opening entries went to the scrollback
+	frames     *frameLog // heights of recent inline frames (shared by copies)
+	opened     bool      // the opening entries went to the scrollback
 	quitting   bool
 	scrollback []string // everything handed to the terminal's scrollback, in order
 
@@ -300,6 +301,7 @@ func New(cfg Config) Model {
 		maxTokens:  cfg.MaxTokens,
 		pastes:     map[string]string{},
 		inputCache: &viewCache{},
+		frames:     &frameLog{},
 		follow:     true,
 		width:      80,
 		height:     24,

@@ -13,6 +13,7 @@ import (
 	"charm.land/bubbles/v2/textarea"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 
 	"natter/engine/api"
 	"natter/prompts"
@@ -789,14 +790,49 @@ func (m *Model) enqueuePrint(s string) {
 
 // flushPrints hands queued text to the terminal. One print is in flight at a
 // time: concurrent commands could otherwise reorder the scrollback.
+//
+// Bubble Tea inserts a print above the live area by scrolling the screen
+// and moving the cursor up by the print's height plus the live area's height
+// as it last drew it; when the two add up to more than the screen, the
+// cursor stops at the top row and the renderer loses track of where the live
+// area is (the input box and status line vanish until a resize). So a print
+// never takes more rows than the tallest recent frame leaves free; the rest
+// goes out in further prints.
 func (m *Model) flushPrints() tea.Cmd {
 	if m.printing || len(m.printQ) == 0 {
 		return nil
 	}
-	s := strings.Join(m.printQ, "\n")
+	lines := strings.Split(strings.Join(m.printQ, "\n"), "\n")
+	room := m.printRoom()
+	n, rows := 0, 0
+	for n < len(lines) {
+		r := 1
+		if m.width > 0 {
+			r = max(1, (ansi.StringWidth(lines[n])+m.width-1)/m.width)
+		}
+		if n > 0 && rows+r > room {
+			break
+		}
+		rows += r
+		n++
+	}
 	m.printQ = nil
+	if n < len(lines) {
+		m.printQ = []string{strings.Join(lines[n:], "\n")}
+	}
 	m.printing = true
-	return tea.Sequence(tea.Println(s), func() tea.Msg { return printedMsg{} })
+	return tea.Sequence(tea.Println(strings.Join(lines[:n], "\n")), func() tea.Msg { return printedMsg{} })
+}
+
+// printRoom is how many rows a print may take: the screen less the tallest
+// live area the renderer may still have on screen (a recent frame) or is
+// about to draw (this update's).
+func (m *Model) printRoom() int {
+	h := m.frames.recent()
+	if !m.fullscreen && !m.quitting {
+		h = max(h, strings.Count(m.inlineView(), "\n")+1)
+	}
+	return max(m.height-h, 1)
 }
 
 // quit stops any reply and leaves once everything queued for the scrollback

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"strings"
+	"sync"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -68,7 +69,9 @@ func (m Model) View() tea.View {
 		v.AltScreen = true
 		v.MouseMode = tea.MouseModeCellMotion
 	} else {
-		v.SetContent(m.inlineView())
+		c := m.inlineView()
+		m.frames.drawn(m.now(), strings.Count(c, "\n")+1)
+		v.SetContent(c)
 	}
 	v.WindowTitle = "natter"
 	return v
@@ -121,12 +124,61 @@ type viewCache struct {
 	lines []string
 }
 
+// frameLog remembers the heights of recent inline frames. The renderer
+// draws the latest frame on its own clock (at most a few frames behind), so
+// the frame on screen when a print goes out is one of those drawn lately.
+type frameLog struct {
+	mu          sync.Mutex
+	since       time.Time // start of the current window
+	cur, prev   int       // tallest frame of this window and of the one before
+	last        int       // the latest frame
+	initialised bool
+}
+
+// frameWindow is well over the renderer's frame interval.
+const frameWindow = 250 * time.Millisecond
+
+func (f *frameLog) drawn(now time.Time, h int) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch d := now.Sub(f.since); {
+	case !f.initialised:
+		f.since, f.initialised = now, true
+	case d > 2*frameWindow:
+		// Nothing drawn for a while: only the latest frame can be on screen.
+		f.prev, f.cur, f.since = f.last, 0, now
+	case d > frameWindow:
+		f.prev, f.cur, f.since = f.cur, 0, now
+	}
+	f.cur = max(f.cur, h)
+	f.last = h
+}
+
+// recent is the tallest frame that may be on screen.
+func (f *frameLog) recent() int {
+	if f == nil {
+		return 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return max(f.cur, f.prev, f.last)
+}
+
+// liveRoom is how many lines the streaming reply may take in inline mode:
+// a third of the screen stays free so finished text can be printed above
+// the live area in pieces of a useful size (see flushPrints).
+func (m Model) liveRoom(bottom int) int {
+	return max(m.height-m.height/3-bottom-2, 3)
+}
+
 func (m Model) inlineView() string {
 	bottom := m.bottom()
 	var live []string
 	if m.cur != nil {
-		room := max(m.height-len(bottom)-3, 3)
-		live = m.liveReply(room)
+		live = m.liveReply(m.liveRoom(len(bottom)))
 	}
 	// A blank line keeps the input off the last printed message.
 	live = append([]string{""}, live...)
