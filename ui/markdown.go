@@ -3,6 +3,8 @@ package ui
 import (
 	"bytes"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"charm.land/glamour/v2"
 	"charm.land/glamour/v2/ansi"
@@ -52,12 +54,19 @@ func newMarkdown(width int, style string) *mdRenderer {
 // cheap approximation (wrapped, markers tidied) and the finished block is
 // rendered properly once.
 func (r *mdRenderer) lite(src string, code bool) []string {
+	if code {
+		return r.paint.plain(strings.ReplaceAll(src, "\t", "    "), r.width)
+	}
+	return trimBlank(r.liteLines(src))
+}
+
+// liteLines is lite for whole lines of prose, blank lines kept: each line
+// is drawn on its own, so lines can be drawn apart and joined.
+func (r *mdRenderer) liteLines(src string) []string {
 	src = strings.ReplaceAll(src, "\t", "    ")
 	var out []string
-	if code {
-		return r.paint.plain(src, r.width)
-	}
-	w := max(r.width-4, 10)
+	// glamour wraps at width-2 inside a margin of 2 on each side
+	w := max(r.width-6, 10)
 	for _, l := range strings.Split(strings.TrimRight(src, "\n"), "\n") {
 		t := strings.TrimLeft(l, " ")
 		ind := strings.Repeat(" ", min(len(l)-len(t), 8))
@@ -75,7 +84,7 @@ func (r *mdRenderer) lite(src string, code bool) []string {
 			out = append(out, "  "+st.Render(wl))
 		}
 	}
-	return trimBlank(out)
+	return out
 }
 
 // liteInline drops emphasis markers the way the full render does.
@@ -191,6 +200,16 @@ const (
 	listChunkLines = 8
 )
 
+// A paragraph written as one long line (no line breaks at all, as models
+// often write) is committed in pieces: once its open line wraps to more
+// than paraChunkLines lines, all but the last paraKeepLines are rendered
+// as a block of their own, cut at a wrap point so the paragraph reads the
+// same. What is redrawn per frame stays a few lines long.
+const (
+	paraChunkLines = 8
+	paraKeepLines  = 2
+)
+
 // block is a finished, rendered piece of a reply.
 type block struct {
 	src    string
@@ -237,6 +256,13 @@ type streamDoc struct {
 
 	painted                  []string // highlighted finished lines of the open code chunk
 	paintedStart, paintedEnd int
+
+	// lite lines of the open block's finished lines (liteFrom..liteTo),
+	// so only its last line is drawn again as text arrives
+	lited          []string
+	liteFrom       int
+	liteTo         int
+	paraRetryAfter int // a long line that could not be cut: wait for this much text
 }
 
 func newStreamDoc(md *mdRenderer) *streamDoc {
@@ -260,7 +286,79 @@ func (d *streamDoc) write(s string) {
 		d.line(d.lineStart, end)
 		d.lineStart = end
 	}
+	d.chunkLongLine()
 	d.tailValid = false
+}
+
+// chunkLongLine commits the wrapped lines of a long open paragraph line
+// that can no longer change (see paraChunkLines).
+func (d *streamDoc) chunkLongLine() {
+	if d.inFence || len(d.buf) < d.paraRetryAfter {
+		return
+	}
+	from := max(d.lineStart, d.blockStart)
+	w := max(d.md.width-4, 10)
+	if len(d.buf)-from < paraChunkLines*w {
+		return // cannot wrap to that many lines yet
+	}
+	if from == d.blockStart && d.lineStart == d.blockStart {
+		// A fresh line: only plain prose, nothing its start could make
+		// into a heading, list, quote, table or code.
+		r, _ := utf8.DecodeRune(d.buf[from:])
+		if !unicode.IsLetter(r) && !strings.ContainsRune(`"'(“‘¿¡`, r) {
+			return
+		}
+	} else if d.blockStart < d.lineStart && d.kind != openPara {
+		return
+	}
+	line := d.buf[from:]
+	lines := d.md.lite(string(line), false)
+	if len(lines) <= paraChunkLines {
+		d.paraRetryAfter = len(d.buf) + w
+		return
+	}
+	keep := len(lines) - paraKeepLines
+	var spaces []int
+	for i, c := range line {
+		if c == ' ' && i > 0 && line[i-1] != ' ' {
+			spaces = append(spaces, i)
+		}
+	}
+	// The longest prefix ending before a space that wraps to at most keep
+	// lines: the cut falls where the wrap breaks the line anyway.
+	lo, hi := 0, len(spaces)-1
+	best := -1
+	for lo <= hi {
+		mid := (lo + hi) / 2
+		if len(d.md.lite(string(line[:spaces[mid]]), false)) <= keep {
+			best, lo = mid, mid+1
+		} else {
+			hi = mid - 1
+		}
+	}
+	// Emphasis or code left open would show its markers in both halves.
+	for best >= 0 && !closedMarkup(d.buf[d.blockStart:from+spaces[best]]) {
+		best--
+	}
+	if best < 0 {
+		d.paraRetryAfter = len(d.buf) + 2*w
+		return
+	}
+	cut := from + spaces[best]
+	d.addBlock(d.renderBlock(string(d.buf[d.blockStart:cut]), !d.contNext))
+	for cut < len(d.buf) && d.buf[cut] == ' ' {
+		cut++
+	}
+	d.blockStart, d.contNext = cut, true
+	if d.kind == openPara {
+		// The rest of the line opens the block again.
+		d.kind = openNone
+	}
+}
+
+// closedMarkup reports whether s leaves no inline code or emphasis open.
+func closedMarkup(s []byte) bool {
+	return bytes.Count(s, []byte("`"))%2 == 0 && bytes.Count(s, []byte("*"))%2 == 0
 }
 
 // finish commits everything, including an unterminated last line.
@@ -327,7 +425,8 @@ func (d *streamDoc) line(start, end int) {
 		d.listItems++
 	default:
 		if d.kind == openNone {
-			d.kind, d.blockStart = openPara, start
+			// max: a long line may have been committed in part already.
+			d.kind, d.blockStart = openPara, max(start, d.blockStart)
 		}
 	}
 }
@@ -390,12 +489,24 @@ func (d *streamDoc) tailLines() ([]string, bool) {
 		d.tailSep = d.fenceParts == 0
 		return d.tail, d.tailSep
 	}
-	src := string(d.buf[d.blockStart:])
-	if strings.TrimSpace(src) == "" {
+	if len(bytes.TrimSpace(d.buf[d.blockStart:])) == 0 {
 		d.tail = nil
 		return nil, false
 	}
-	d.tail = d.md.lite(src, false)
+	// The lite drawing goes line by line, so finished lines of the open
+	// block are drawn once and kept; only the last line is drawn again.
+	if d.liteFrom != d.blockStart || d.liteTo < d.blockStart {
+		d.lited, d.liteFrom, d.liteTo = d.lited[:0], d.blockStart, d.blockStart
+	}
+	if d.liteTo < d.lineStart {
+		d.lited = append(d.lited, d.md.liteLines(string(d.buf[d.liteTo:d.lineStart]))...)
+		d.liteTo = d.lineStart
+	}
+	d.tail = append(d.tail[:0], d.lited...)
+	if d.lineStart < len(d.buf) {
+		d.tail = append(d.tail, d.md.liteLines(string(d.buf[max(d.lineStart, d.blockStart):]))...)
+	}
+	d.tail = trimBlank(d.tail)
 	d.tailSep = !d.contNext
 	return d.tail, d.tailSep
 }

@@ -84,3 +84,36 @@ func TestPumpReportsAStreamThatEndsEarly(t *testing.T) {
 		t.Fatalf("final = %+v", final)
 	}
 }
+
+// A buffered stream (the engine's) is read in batches; nothing is lost or
+// reordered, and the end still arrives.
+func TestPumpReadsABufferedStreamWhole(t *testing.T) {
+	ch := make(chan api.Event, 256)
+	p := startPump(3, ch)
+	var want strings.Builder
+	go func() {
+		for i := range 20000 {
+			s := string(rune('a' + i%26))
+			want.WriteString(s)
+			ch <- api.Event{Kind: api.EventText, Text: s}
+		}
+		ch <- api.Event{Kind: api.EventDone, Stats: &api.Stats{GeneratedTokens: 20000}}
+		close(ch)
+	}()
+	var b strings.Builder
+	pieces := 0
+	for {
+		m := p.next()().(streamMsg)
+		pieces += m.pieces
+		b.WriteString(m.text)
+		if m.final != nil {
+			if m.final.Kind != api.EventDone || m.final.Stats.GeneratedTokens != 20000 {
+				t.Fatalf("final %+v", m.final)
+			}
+			break
+		}
+	}
+	if pieces != 20000 || b.String() != want.String() {
+		t.Fatalf("%d pieces, %d bytes, same text: %v", pieces, b.Len(), b.String() == want.String())
+	}
+}

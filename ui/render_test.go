@@ -48,13 +48,28 @@ func streamingModel(fullscreen bool) Model {
 // BenchmarkStreamToken measures Update+View per streamed token at the start
 // (tokens 0–400) and at the end (tokens 3600–4000) of a 4,000-token reply.
 // The per-token cost must not grow with the length of the reply.
+//
+// "prose" is a reply with no paragraph break at all (a model rambling on):
+// one open paragraph that grows to the end.
 func BenchmarkStreamToken(b *testing.B) {
-	pieces := longReply(4000)
-	for _, full := range []bool{false, true} {
-		mode := "inline"
-		if full {
-			mode = "fullscreen"
+	replies := map[string][]string{
+		"markdown": longReply(4000),
+		"prose":    tokens(strings.Repeat("and then the story went on a little further, ", 400), 4)[:4000],
+	}
+	for _, kind := range []string{"markdown", "prose"} {
+		pieces := replies[kind]
+		for _, full := range []bool{false, true} {
+			mode := kind + "/inline"
+			if full {
+				mode = kind + "/fullscreen"
+			}
+			benchStream(b, pieces, full, mode)
 		}
+	}
+}
+
+func benchStream(b *testing.B, pieces []string, full bool, mode string) {
+	{
 		for _, part := range []struct {
 			name     string
 			from, to int
@@ -274,5 +289,38 @@ func TestCodeColoursFollowTheTheme(t *testing.T) {
 	}
 	if ansi.Strip(dark) != "    "+code || plain != "    "+code {
 		t.Fatalf("text changed: %q %q", ansi.Strip(dark), plain)
+	}
+}
+
+// A paragraph streamed as one long line is committed in pieces as it grows,
+// so only its last lines are drawn per frame; the pieces are cut where the
+// paragraph wraps anyway, so it reads exactly as if drawn whole.
+func TestLongLineIsCommittedInPiecesInvisibly(t *testing.T) {
+	for _, text := range []string{
+		strings.Repeat("and then the story went on a little further, ", 120),
+		strings.Repeat("Some **bold words** here and `code spans` there, then more plain words follow. ", 50),
+	} {
+		for _, width := range []int{100, 61} {
+			md := newMarkdown(width, "dark")
+			d := newStreamDoc(md)
+			maxTail := 0
+			for _, p := range tokens(text, 4) {
+				d.write(p)
+				tail, _ := d.tailLines()
+				maxTail = max(maxTail, len(tail))
+			}
+			if len(d.blocks) < 3 {
+				t.Fatalf("width %d: %d blocks committed while streaming", width, len(d.blocks))
+			}
+			if maxTail > paraChunkLines+1 {
+				t.Errorf("width %d: the open tail grew to %d lines", width, maxTail)
+			}
+			d.finish()
+			got := ansi.Strip(strings.Join(d.flat, "\n"))
+			want := ansi.Strip(strings.Join(md.render(text), "\n"))
+			if got != want {
+				t.Fatalf("width %d: pieces differ from the whole:\n--- pieces\n%s\n--- whole\n%s", width, got, want)
+			}
+		}
 	}
 }

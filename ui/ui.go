@@ -148,7 +148,8 @@ func run(ctx context.Context, cfg Config, in io.Reader, out io.Writer, extra ...
 	}
 	m := New(cfg)
 	m.baseCtx = ctx
-	opts := []tea.ProgramOption{tea.WithContext(ctx)}
+	// The renderer repaints at the pump's rate (frameInterval), not 60 fps.
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(30)}
 	if in != nil {
 		opts = append(opts, tea.WithInput(in))
 	}
