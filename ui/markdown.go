@@ -216,6 +216,7 @@ type block struct {
 	code   string // fence info (language) of a code chunk
 	isCode bool
 	sep    bool // preceded by a blank line
+	cont   bool // the rest of a long line cut while streaming (joined with a space)
 	lines  []string
 }
 
@@ -238,6 +239,7 @@ type streamDoc struct {
 	kind       openKind
 	listItems  int
 	contNext   bool // the open block continues the previous one (no gap)
+	cutNext    bool // the open block is the rest of a long line cut in pieces
 
 	inFence    bool
 	fenceChar  byte
@@ -345,11 +347,13 @@ func (d *streamDoc) chunkLongLine() {
 		return
 	}
 	cut := from + spaces[best]
-	d.addBlock(d.renderBlock(string(d.buf[d.blockStart:cut]), !d.contNext))
+	b := d.renderBlock(string(d.buf[d.blockStart:cut]), !d.contNext)
+	b.cont = d.cutNext
+	d.addBlock(b)
 	for cut < len(d.buf) && d.buf[cut] == ' ' {
 		cut++
 	}
-	d.blockStart, d.contNext = cut, true
+	d.blockStart, d.contNext, d.cutNext = cut, true, true
 	if d.kind == openPara {
 		// The rest of the line opens the block again.
 		d.kind = openNone
@@ -433,9 +437,25 @@ func (d *streamDoc) line(start, end int) {
 
 func (d *streamDoc) commitOpen(end int) {
 	if d.kind != openNone && d.blockStart < end {
-		d.addBlock(d.renderBlock(string(d.buf[d.blockStart:end]), !d.contNext))
+		b := d.renderBlock(string(d.buf[d.blockStart:end]), !d.contNext)
+		b.cont = d.cutNext
+		d.addBlock(b)
 	}
-	d.kind, d.contNext, d.blockStart = openNone, false, end
+	d.kind, d.contNext, d.cutNext, d.blockStart = openNone, false, false, end
+}
+
+// joinCuts puts the pieces of long lines cut while streaming back together
+// (a finished reply laid out again at another width must not show the cuts).
+func joinCuts(bs []block) []block {
+	var out []block
+	for _, b := range bs {
+		if n := len(out); b.cont && n > 0 && !out[n-1].isCode {
+			out[n-1].src += " " + b.src
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func (d *streamDoc) commitCode(start, end int) {

@@ -321,6 +321,13 @@ func TestLongLineIsCommittedInPiecesInvisibly(t *testing.T) {
 			if got != want {
 				t.Fatalf("width %d: pieces differ from the whole:\n--- pieces\n%s\n--- whole\n%s", width, got, want)
 			}
+			// Laid out again at another width (a resize), the pieces join up.
+			md2 := newMarkdown(width-17, "dark")
+			d2 := streamDoc{md: md2, blocks: joinCuts(d.blocks)}
+			d2.rerender(md2)
+			if got, want := ansi.Strip(strings.Join(d2.flat, "\n")), ansi.Strip(strings.Join(md2.render(text), "\n")); got != want {
+				t.Fatalf("width %d→%d: the pieces did not join up:\n%s", width, width-17, got)
+			}
 		}
 	}
 }

@@ -212,7 +212,7 @@ func (m *Model) resize(w, h int) {
 		}
 		for _, e := range m.entries {
 			if e.kind == entryAssistant {
-				d := streamDoc{md: m.md, blocks: e.blocks}
+				d := streamDoc{md: m.md, blocks: joinCuts(e.blocks)}
 				d.rerender(m.md)
 				e.blocks = d.blocks
 			}
