@@ -25,6 +25,7 @@ type benchResult struct {
 	ModelParams     int64     `json:"model_params"`
 	Test            string    `json:"test"`
 	Threads         int       `json:"threads"`
+	Depth           int       `json:"depth"`
 	TokensPerSecond float64   `json:"tokens_per_second"`
 	Stddev          float64   `json:"stddev"`
 	Repetitions     int       `json:"repetitions"`
@@ -38,6 +39,7 @@ func runBench(args []string) int {
 	p := fs.Int("p", 512, "prompt tokens for the prefill test (0 = skip)")
 	n := fs.Int("n", 128, "tokens to generate for the decode test (0 = skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
+	depth := fs.Int("d", 0, "context depth: tokens already in the cache before each test (like llama-bench -d)")
 	asJSON := fs.Bool("json", false, "print one JSON object per test")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -49,8 +51,8 @@ func runBench(args []string) int {
 	if err := mf.check(); err != nil {
 		return usageError(fs, "%v", err)
 	}
-	if *p < 0 || *n < 0 || *p == 0 && *n == 0 || *reps < 1 {
-		return usageError(fs, "-p and -n must be >= 0 (not both 0) and -r >= 1")
+	if *p < 0 || *n < 0 || *p == 0 && *n == 0 || *reps < 1 || *depth < 0 {
+		return usageError(fs, "-p, -n and -d must be >= 0 (-p and -n not both 0) and -r >= 1")
 	}
 	path, err := mf.resolveModel()
 	if err != nil {
@@ -59,7 +61,7 @@ func runBench(args []string) int {
 	}
 	defer mf.setupLogs()()
 	if mf.ctx == 0 {
-		mf.ctx = max(*p+*n+8, 64)
+		mf.ctx = max(*depth+*p+*n+8, 64)
 	}
 	info := engine.SystemInfo()
 	if *asJSON {
@@ -85,8 +87,12 @@ func runBench(args []string) int {
 		if _, err := measure(); err != nil { // warm-up, as llama-bench does
 			return err
 		}
+		name := fmt.Sprintf("%s%d", test, tokens)
+		if *depth > 0 {
+			name += fmt.Sprintf(" @ d%d", *depth)
+		}
 		r := benchResult{Model: filepath.Base(path), ModelBytes: mi.SizeBytes, ModelParams: mi.Params,
-			Test: fmt.Sprintf("%s%d", test, tokens), Threads: eng.Options().Threads, Repetitions: *reps}
+			Test: name, Threads: eng.Options().Threads, Depth: *depth, Repetitions: *reps}
 		for range *reps {
 			v, err := measure()
 			if err != nil {
@@ -102,19 +108,24 @@ func runBench(args []string) int {
 	vocab := benchVocab(eng)
 	if *p > 0 {
 		err = run("pp", *p, func() (float64, error) {
-			toks := make([]int32, *p)
-			for i := range toks {
-				toks[i] = vocab[rng.IntN(len(vocab))]
+			prefix := randomTokens(rng, vocab, *depth)
+			if err := benchPrefix(ctx, eng, prefix); err != nil {
+				return 0, err
 			}
-			s, err := benchGenerate(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
+			toks := append(prefix, randomTokens(rng, vocab, *p)...)
+			s, err := runGeneration(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
 			return s.PrefillTPS, err
 		})
 	}
 	if err == nil && *n > 0 {
 		err = run("tg", *n, func() (float64, error) {
-			// n decodes: the first token comes from the prompt's logits.
-			toks := []int32{vocab[rng.IntN(len(vocab))]}
-			s, err := benchGenerate(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: *n + 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
+			// n decodes after depth+1 prompt tokens: the first generated
+			// token comes from the prompt's logits.
+			toks := randomTokens(rng, vocab, *depth+1)
+			if err := benchPrefix(ctx, eng, nil); err != nil {
+				return 0, err
+			}
+			s, err := runGeneration(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: *n + 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
 			return s.DecodeTPS, err
 		})
 	}
@@ -157,11 +168,31 @@ func benchVocab(eng *engine.Engine) []int32 {
 	return out
 }
 
-// benchGenerate runs one cold generation and returns its stats.
-func benchGenerate(ctx context.Context, eng *engine.Engine, req api.Request) (*api.Stats, error) {
-	if err := eng.Reset(); err != nil {
-		return nil, err
+func randomTokens(rng *rand.Rand, vocab []int32, n int) []int32 {
+	toks := make([]int32, n)
+	for i := range toks {
+		toks[i] = vocab[rng.IntN(len(vocab))]
 	}
+	return toks
+}
+
+// benchPrefix empties the KV cache, then fills it with prefix (the test's
+// depth), which the measured request then reuses.
+func benchPrefix(ctx context.Context, eng *engine.Engine, prefix []int32) error {
+	if err := eng.Reset(); err != nil {
+		return err
+	}
+	if len(prefix) == 0 {
+		return nil
+	}
+	// One token more than the prefix, as a prompt's last token is always
+	// decoded again; the measured request then starts right after prefix.
+	_, err := runGeneration(ctx, eng, api.Request{Raw: true, Tokens: prefix, MaxTokens: 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
+	return err
+}
+
+// runGeneration runs one generation and returns its stats.
+func runGeneration(ctx context.Context, eng *engine.Engine, req api.Request) (*api.Stats, error) {
 	ch, err := eng.Generate(ctx, req)
 	if err != nil {
 		return nil, err

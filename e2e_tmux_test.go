@@ -694,7 +694,9 @@ func TestTmuxDecodeSpeedVsBench(t *testing.T) {
 		return tps
 	}
 	bench := func() float64 {
-		out, errOut, st := natter(t, "", "bench", "-m", model, "-p", "16", "-n", "256", "-r", "3", "-t", "1", "--json")
+		// The chat's prompt is 46 tokens (ChatML around "Once upon a time"),
+		// so the bench decodes at the same positions: depth 45 plus one.
+		out, errOut, st := natter(t, "", "bench", "-m", model, "-p", "0", "-d", "45", "-n", "256", "-r", "3", "-t", "1", "--json")
 		if st != 0 {
 			t.Fatalf("bench: %d %s", st, errOut)
 		}
@@ -703,12 +705,12 @@ func TestTmuxDecodeSpeedVsBench(t *testing.T) {
 				Test string  `json:"test"`
 				TPS  float64 `json:"tokens_per_second"`
 			}
-			if json.Unmarshal([]byte(l), &r) == nil && r.Test == "tg256" {
-				t.Logf("bench tg256: %.1f tok/s", r.TPS)
+			if json.Unmarshal([]byte(l), &r) == nil && r.Test == "tg256 @ d45" {
+				t.Logf("bench tg256 @ d45: %.1f tok/s", r.TPS)
 				return r.TPS
 			}
 		}
-		t.Fatalf("no tg256 figure in:\n%s", out)
+		t.Fatalf("no tg256 @ d45 figure in:\n%s", out)
 		return 0
 	}
 	best := func(runs int, f func() float64) float64 {
@@ -723,7 +725,7 @@ func TestTmuxDecodeSpeedVsBench(t *testing.T) {
 	ask256 := best(3, func() float64 { return ask("256") })
 	chatLong := best(1, func() float64 { return chat("-1") })
 	askLong := best(1, func() float64 { return ask("-1") })
-	t.Logf("bench tg256 %.1f tok/s; 256-token greedy reply: chat %.1f (%.0f%% of bench), ask %.1f (%.0f%%); "+
+	t.Logf("bench tg256 @ d45 %.1f tok/s; 256-token greedy reply: chat %.1f (%.0f%% of bench), ask %.1f (%.0f%%); "+
 		"reply to a full 2048 context: chat %.1f, ask %.1f (chat %.0f%% of ask)",
 		tg, chat256, 100*chat256/tg, ask256, 100*ask256/tg, chatLong, askLong, 100*chatLong/askLong)
 }
