@@ -105,9 +105,8 @@ func (m *modelFlags) setupLogs() func() {
 // load validates and loads the model, warns when it may not fit in memory,
 // and remembers it as the default for next time.
 func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Engine, error) {
-	if _, err := engine.Validate(path); err != nil {
-		return nil, err
-	}
+	// engine.Load validates the file; the fit check only warns (and stays
+	// quiet about a bad file, which Load then reports).
 	if w := fitWarning(path, m.ctx); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}

@@ -146,23 +146,6 @@ func (m *model) desc() string {
 	return string(buf[:min(int(n), len(buf)-1)])
 }
 
-// meta returns a metadata value as llama.cpp formats it, "" when absent.
-func (m *model) meta(key string) string {
-	ckey := C.CString(key)
-	defer C.free(unsafe.Pointer(ckey))
-	buf := make([]byte, 512)
-	for {
-		n := C.llama_model_meta_val_str(m.c, ckey, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
-		if n < 0 {
-			return ""
-		}
-		if int(n) < len(buf) {
-			return string(buf[:n])
-		}
-		buf = make([]byte, int(n)+1)
-	}
-}
-
 func (m *model) chatTemplate() string {
 	t := C.llama_model_chat_template(m.c, nil)
 	if t == nil {
@@ -477,9 +460,4 @@ type samplingParams struct {
 	temperature, topP, minP, repeatPenalty float32
 	topK, repeatLastN                      int
 	seed                                   uint32
-}
-
-// openLogFile opens (appending) the file llama.cpp logs go to.
-func openLogFile(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 }
