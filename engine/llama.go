@@ -43,7 +43,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"runtime/cgo"
 	"strings"
 	"sync"
