@@ -147,22 +147,9 @@ func runBench(args []string) int {
 // benchVocab lists ordinary tokens to build random prompts from.
 func benchVocab(eng *engine.Engine) []int32 {
 	var out []int32
-	for id := int32(0); len(out) < 4096; id++ {
-		t := eng.TokenText(id)
-		if t == "" {
-			if id > 1<<20 {
-				break
-			}
-			if len(out) > 0 && id > 300000 {
-				break
-			}
-			continue
-		}
-		if !strings.HasPrefix(t, "<") {
+	for id := int32(0); int(id) < eng.VocabSize() && len(out) < 4096; id++ {
+		if t := eng.TokenText(id); t != "" && !strings.HasPrefix(t, "<") {
 			out = append(out, id)
-		}
-		if id > 200000 {
-			break
 		}
 	}
 	return out

@@ -400,19 +400,6 @@ func loadQuiet(mf *modelFlags, path string) (*engine.Engine, error) {
 	return e, err
 }
 
-// personaVars parses --var KEY=VALUE values.
-func personaVars(vars []string) (map[string]string, error) {
-	extra := map[string]string{}
-	for _, kv := range vars {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return nil, fmt.Errorf("--var %q: want KEY=VALUE", kv)
-		}
-		extra[k] = v
-	}
-	return extra, nil
-}
-
 // noModelHelp explains the first-run situation: where natter looked and
 // how to give it a model.
 func noModelHelp(err error) string {

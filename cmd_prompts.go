@@ -88,13 +88,9 @@ func personaPrompt(name, model string, vars []string) (string, *prompts.Prompt, 
 	if lib == nil {
 		return "", nil, err
 	}
-	extra := map[string]string{}
-	for _, kv := range vars {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return "", nil, fmt.Errorf("--var %q: want KEY=VALUE", kv)
-		}
-		extra[k] = v
+	extra, err := personaVars(vars)
+	if err != nil {
+		return "", nil, err
 	}
 	return lib.SystemPrompt(name, prompts.Vars{Model: model, User: env.User, OS: env.OS, Extra: extra})
 }
@@ -104,3 +100,16 @@ type multiVar []string
 
 func (m *multiVar) String() string     { return strings.Join(*m, ",") }
 func (m *multiVar) Set(s string) error { *m = append(*m, s); return nil }
+
+// personaVars parses --var KEY=VALUE values.
+func personaVars(vars []string) (map[string]string, error) {
+	extra := map[string]string{}
+	for _, kv := range vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, fmt.Errorf("--var %q: want KEY=VALUE", kv)
+		}
+		extra[k] = v
+	}
+	return extra, nil
+}

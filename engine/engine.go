@@ -204,6 +204,9 @@ func (e *Engine) detokenizeBytes(toks []Token) []byte {
 	return b
 }
 
+// VocabSize is the number of tokens in the model's vocabulary.
+func (e *Engine) VocabSize() int { return e.model.nVocab() }
+
 // TokenText is a token's text in the vocabulary ("" when out of range).
 func (e *Engine) TokenText(t Token) string { return e.model.tokenText(t) }
 
