@@ -535,7 +535,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	e.lastGen = e.lastGen[:0]
 	var tDecode time.Time
 	for {
-		tok := e.sample(smp)
+		tok := smp.sample(e.lc)
 		if stats.GeneratedTokens == 0 {
 			stats.TTFT = time.Since(start)
 			tDecode = time.Now()
@@ -594,8 +594,6 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	stats.ContextUsed = len(e.cached)
 	e.sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
 }
-
-func (e *Engine) sample(s *sampler) Token { return s.sample(e.lc) }
 
 func commonPrefix(a, b []Token) int {
 	n := min(len(a), len(b))
