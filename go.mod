@@ -3,7 +3,7 @@ module natter
 go 1.26.7
 
 require (
-	charm.land/bubbles/v2 v2.2.1
+	charm.land/bubbles/v2 v2.1.1
 	charm.land/bubbletea/v2 v2.1.1
 	charm.land/glamour/v2 v2.0.1
 	charm.land/lipgloss/v2 v2.1.0
@@ -11,7 +11,7 @@ require (
 	github.com/charmbracelet/colorprofile v0.4.3
 	github.com/charmbracelet/x/ansi v0.11.9
 	github.com/charmbracelet/x/exp/golden v0.1.0
-	github.com/ollama/ollama v0.17.4
+	github.com/ollama/ollama v0.24.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.36.0
 	modernc.org/sqlite v1.62.0
