@@ -1,0 +1,227 @@
+// Package goengine runs GGUF models through Ollama's Go model engine (the
+// `model`, `ml`, `kvcache` and `tokenizer` packages of the
+// github.com/ollama/ollama module, on the same ggml as the llama.cpp path).
+// It exists for the architectures the vendored llama.cpp lacks (qwen35,
+// qwen35moe, gemma4). This first slice runs text generation with prefix reuse
+// and natter's own sampler; it is not yet wired into the commands.
+package goengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/ollama/ollama/kvcache"
+	"github.com/ollama/ollama/ml"
+	"github.com/ollama/ollama/model"
+	"github.com/ollama/ollama/model/input"
+	_ "github.com/ollama/ollama/model/models" // registers the architectures
+	"github.com/ollama/ollama/tokenizer"
+
+	"natter/engine/gguf"
+)
+
+// Options configure Load.
+type Options struct {
+	ModelPath   string
+	ContextSize int // tokens; 0 = min(4096, trained context)
+	BatchSize   int // 0 = 512
+	Threads     int // 0 = ggml's default
+}
+
+// Engine is a loaded model. It is not safe for concurrent use: the caller
+// (natter's engine front) serialises requests on one goroutine.
+type Engine struct {
+	m      model.Model
+	tok    tokenizer.Tokenizer
+	cache  kvcache.Cache
+	nCtx   int
+	nBatch int
+	cached []int32 // tokens whose state is in the cache, in order
+	closed bool
+}
+
+// Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
+// trusts its input), then loads it into Ollama's engine.
+func Load(opts Options) (e *Engine, err error) {
+	f, err := gguf.Open(opts.ModelPath)
+	if err != nil {
+		return nil, err
+	}
+	if opts.ContextSize < 0 || opts.BatchSize < 0 || opts.Threads < 0 {
+		return nil, errors.New("context size, batch size and threads must not be negative")
+	}
+	// Ollama's backend panics on allocation failures; turn any panic during
+	// load into an error so a bad file never takes natter down.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: the Go engine could not load the model: %v", opts.ModelPath, r)
+			if e != nil {
+				e.Close()
+				e = nil
+			}
+		}
+	}()
+	m, err := model.New(opts.ModelPath, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: ml.FlashAttentionDisabled})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
+	}
+	tok, ok := m.(tokenizer.Tokenizer)
+	if !ok {
+		m.Backend().Close()
+		return nil, fmt.Errorf("%s: the Go engine has no tokenizer for architecture %q", opts.ModelPath, f.Arch())
+	}
+	e = &Engine{m: m, tok: tok, cache: m.Config().Cache, nCtx: opts.ContextSize, nBatch: opts.BatchSize}
+	if e.nCtx == 0 {
+		e.nCtx = 4096
+		if t := int(f.ContextLength()); t > 0 && t < e.nCtx {
+			e.nCtx = t
+		}
+	}
+	if e.nBatch == 0 {
+		e.nBatch = 512
+	}
+	e.nBatch = min(e.nBatch, e.nCtx)
+	if e.cache != nil {
+		e.cache.Init(m.Backend(), ml.DTypeF16, 1, e.nCtx, e.nBatch)
+	}
+	if err := m.Backend().Load(context.Background(), func(float32) {}); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
+	}
+	return e, nil
+}
+
+// Close frees the cache and the model. It is safe to call more than once.
+func (e *Engine) Close() error {
+	if e == nil || e.closed {
+		return nil
+	}
+	e.closed = true
+	if e.cache != nil {
+		e.cache.Close()
+	}
+	e.m.Backend().Close()
+	return nil
+}
+
+// ContextSize is the number of tokens the cache holds.
+func (e *Engine) ContextSize() int { return e.nCtx }
+
+// Tokenize encodes text (control-token text is parsed, as Ollama does) with
+// the model's BOS when addSpecial is set.
+func (e *Engine) Tokenize(text string, addSpecial bool) ([]int32, error) {
+	return e.tok.Encode(text, addSpecial)
+}
+
+// Piece is the text of one token.
+func (e *Engine) Piece(t int32) (string, error) { return e.tok.Decode([]int32{t}) }
+
+// IsEOS reports an end-of-generation token.
+func (e *Engine) IsEOS(t int32) bool { return e.tok.Is(t, tokenizer.SpecialEOS) }
+
+// CachedTokens is how many prompt tokens the last Prefill reused.
+func (e *Engine) CachedTokens() []int32 { return append([]int32(nil), e.cached...) }
+
+// Prefill makes the cache hold exactly toks and returns the logits after the
+// last one and how many tokens were reused from the cache. Recurrent models
+// restore from a checkpoint or start over, as the cache allows.
+func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, reused int, err error) {
+	if len(toks) == 0 {
+		return nil, 0, errors.New("empty prompt")
+	}
+	if len(toks) >= e.nCtx {
+		return nil, 0, fmt.Errorf("the prompt is %d tokens but the context holds %d", len(toks), e.nCtx)
+	}
+	n := 0
+	for n < len(e.cached) && n < len(toks) && e.cached[n] == toks[n] {
+		n++
+	}
+	if n == len(toks) {
+		n-- // the last token is decoded again for its logits
+	}
+	if e.cache != nil && n > 0 {
+		if cc, ok := e.cache.(kvcache.CheckpointCache); ok {
+			if r, ok := cc.PrepareRestore(0, int32(n)); ok {
+				n = int(r)
+			} else {
+				n = 0
+			}
+		} else if !e.cache.CanResume(0, int32(n)) {
+			n = 0
+		}
+	}
+	if err := e.truncate(n); err != nil {
+		return nil, 0, err
+	}
+	for i := n; i < len(toks); i += e.nBatch {
+		if err := ctx.Err(); err != nil {
+			return nil, n, err
+		}
+		end := min(i+e.nBatch, len(toks))
+		if logits, err = e.forward(toks[i:end], i); err != nil {
+			return nil, n, err
+		}
+	}
+	return logits, n, nil
+}
+
+// Decode feeds one sampled token and returns the next logits.
+func (e *Engine) Decode(tok int32) ([]float32, error) {
+	if len(e.cached) >= e.nCtx {
+		return nil, errors.New("the context window is full")
+	}
+	return e.forward([]int32{tok}, len(e.cached))
+}
+
+func (e *Engine) truncate(n int) error {
+	if n >= len(e.cached) {
+		return nil
+	}
+	if e.cache != nil {
+		if err := e.cache.Remove(0, int32(n), math.MaxInt32); err != nil {
+			if n == 0 {
+				return err
+			}
+			if err := e.cache.Remove(0, 0, math.MaxInt32); err != nil {
+				return err
+			}
+			n = 0
+		}
+	}
+	e.cached = e.cached[:n]
+	return nil
+}
+
+// forward runs one batch at position pos and returns the logits of its last
+// token. A panic inside Ollama's graph code becomes an error.
+func (e *Engine) forward(toks []int32, pos int) (logits []float32, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the Go engine failed: %v", r)
+		}
+	}()
+	mctx := e.m.Backend().NewContext()
+	defer mctx.Close()
+	b := input.Batch{Positions: make([]int32, len(toks)), Sequences: make([]int, len(toks))}
+	for i := range toks {
+		b.Positions[i] = int32(pos + i)
+	}
+	b.Inputs = mctx.Input().FromInts(toks, len(toks))
+	b.Outputs = mctx.Input().FromInts([]int32{int32(len(toks) - 1)}, 1)
+	mctx.SetBatchSize(len(toks))
+	out, err := model.Forward(mctx, e.m, b)
+	if err != nil {
+		// The cache may have taken part of the batch: start clean.
+		e.cached = e.cached[:0]
+		if e.cache != nil {
+			_ = e.cache.Remove(0, 0, math.MaxInt32)
+		}
+		return nil, err
+	}
+	mctx.Compute(out)
+	logits = append([]float32(nil), out.Floats()...)
+	e.cached = append(e.cached, toks...)
+	return logits, nil
+}

@@ -1,0 +1,92 @@
+package goengine
+
+import (
+	"math"
+	"math/rand/v2"
+	"sort"
+)
+
+// Sampler picks tokens from logits with llama.cpp's default chain order
+// (top-k, top-p, min-p, temperature, then a seeded draw). Temperature 0 is
+// greedy. Ollama's own sampler package cannot be built from the module zip.
+type Sampler struct {
+	Temperature float32
+	TopK        int
+	TopP, MinP  float32
+	rng         *rand.Rand
+}
+
+// NewSampler returns a sampler drawing from a PCG stream seeded by seed.
+func NewSampler(temp float32, topK int, topP, minP float32, seed uint64) *Sampler {
+	return &Sampler{Temperature: temp, TopK: topK, TopP: topP, MinP: minP, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+type cand struct {
+	id int32
+	l  float32
+}
+
+// Sample returns the chosen token id. Ties in greedy mode go to the lowest
+// id, as in llama.cpp's argmax.
+func (s *Sampler) Sample(logits []float32) int32 {
+	if s.Temperature <= 0 {
+		best := 0
+		for i, l := range logits {
+			if l > logits[best] {
+				best = i
+			}
+		}
+		return int32(best)
+	}
+	cs := make([]cand, len(logits))
+	for i, l := range logits {
+		cs[i] = cand{int32(i), l}
+	}
+	sort.SliceStable(cs, func(a, b int) bool { return cs[a].l > cs[b].l })
+	if s.TopK > 0 && s.TopK < len(cs) {
+		cs = cs[:s.TopK]
+	}
+	p := softmax(cs, 1)
+	if s.TopP > 0 && s.TopP < 1 {
+		var sum float64
+		for i := range p {
+			sum += p[i]
+			if sum >= float64(s.TopP) {
+				cs, p = cs[:i+1], p[:i+1]
+				break
+			}
+		}
+	}
+	if s.MinP > 0 {
+		limit := p[0] * float64(s.MinP)
+		k := len(p)
+		for k > 1 && p[k-1] < limit {
+			k--
+		}
+		cs = cs[:k]
+	}
+	p = softmax(cs, s.Temperature)
+	r := s.rng.Float64()
+	var acc float64
+	for i := range p {
+		acc += p[i]
+		if r < acc {
+			return cs[i].id
+		}
+	}
+	return cs[len(cs)-1].id
+}
+
+func softmax(cs []cand, temp float32) []float64 {
+	p := make([]float64, len(cs))
+	maxL := float64(cs[0].l) / float64(temp)
+	var sum float64
+	for i, c := range cs {
+		p[i] = math.Exp(float64(c.l)/float64(temp) - maxL)
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] /= sum
+	}
+	return p
+}
