@@ -107,6 +107,9 @@ func (m *modelFlags) setupLogs() func() {
 func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Engine, error) {
 	// engine.Load validates the file; the fit check only warns (and stays
 	// quiet about a bad file, which Load then reports).
+	if err := checkLoad(path, m, func(s string) { fmt.Fprintln(os.Stderr, s) }); err != nil {
+		return nil, err
+	}
 	if w := fitWarning(path, m.ctx); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}

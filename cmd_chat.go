@@ -390,6 +390,9 @@ func loadQuiet(mf *modelFlags, path string) (*engine.Engine, error) {
 	if _, err := engine.Validate(path); err != nil {
 		return nil, err
 	}
+	if err := checkLoad(path, mf, func(string) {}); err != nil {
+		return nil, err
+	}
 	e, err := engine.Load(engine.Options{
 		ModelPath: path, ContextSize: mf.ctx, BatchSize: mf.batch, Threads: mf.threads,
 		FlashAttn: mf.flashAttn, CacheType: mf.cacheType,

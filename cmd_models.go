@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"natter/engine/models"
@@ -35,4 +36,21 @@ func fitWarning(path string, ctx int) string {
 		return fmt.Sprintf("warning: %s", w)
 	}
 	return ""
+}
+
+// checkLoad runs the checks that must pass before a model loads: the
+// requested context must fit in free memory (llama.cpp would spend a long
+// time and gigabytes before failing), and more threads than logical CPUs
+// only slow generation down, so they are capped with a note.
+func checkLoad(path string, m *modelFlags, note func(string)) error {
+	if meta, err := models.ReadMeta(path); err == nil {
+		if err := models.CheckContext(meta, m.ctx); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if n := runtime.NumCPU(); m.threads > n {
+		note(fmt.Sprintf("note: -t %d is more than this machine's %d logical CPUs; using %d", m.threads, n, n))
+		m.threads = n
+	}
+	return nil
 }

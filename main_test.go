@@ -410,3 +410,19 @@ func TestSIMDWarning(t *testing.T) {
 		t.Fatalf("warning does not say how to fix it: %q", got)
 	}
 }
+
+// A context that cannot fit in memory is refused before llama.cpp allocates
+// anything, and more threads than CPUs are capped with a note.
+func TestAskExtremeCtxAndThreads(t *testing.T) {
+	_, errOut, st := natter(t, "", "ask", "-m", chatModel, "--ctx", "1000000000", "--no-save", "hi")
+	if st != 1 || !strings.Contains(errOut, "--ctx 1000000000 needs about") || !strings.Contains(errOut, "fits") {
+		t.Fatalf("exit %d, stderr:\n%s", st, errOut)
+	}
+	out, errOut, st := natter(t, "", "ask", "-m", chatModel, "-t", "1000", "--temp", "0", "-n", "3", "--no-save", "hi")
+	if st != 0 || strings.TrimSpace(out) == "" {
+		t.Fatalf("-t 1000: exit %d, stderr:\n%s", st, errOut)
+	}
+	if !strings.Contains(errOut, "logical CPUs; using") {
+		t.Fatalf("-t 1000 was not capped with a note:\n%s", errOut)
+	}
+}
