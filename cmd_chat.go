@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -308,16 +309,19 @@ func resumeArgs(args []string) []string {
 	return out
 }
 
+// errNoChatsYet answers -c and --resume before anything was saved.
+var errNoChatsYet = errors.New("there are no saved chats yet: start one with `natter` (chats are saved as you go), then `natter -c` continues the latest")
+
 // pickChat finds the chat to resume: the latest (-c), a given ID, or one
 // chosen from a list of recent chats.
 func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (int64, error) {
 	if latest {
 		c, err := st.Latest(ctx)
+		if errors.Is(err, history.ErrNotFound) || err == nil && c == nil {
+			return 0, errNoChatsYet
+		}
 		if err != nil {
 			return 0, err
-		}
-		if c == nil {
-			return 0, fmt.Errorf("no saved chat to continue")
 		}
 		return c.ID, nil
 	}
@@ -329,7 +333,7 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 		return 0, err
 	}
 	if len(chats) == 0 {
-		return 0, fmt.Errorf("no saved chats yet")
+		return 0, errNoChatsYet
 	}
 	fmt.Println("Recent chats:")
 	for i, c := range chats {

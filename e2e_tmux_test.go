@@ -729,3 +729,15 @@ func TestTmuxDecodeSpeedVsBench(t *testing.T) {
 		"reply to a full 2048 context: chat %.1f, ask %.1f (chat %.0f%% of ask)",
 		tg, chat256, 100*chat256/tg, ask256, 100*ask256/tg, chatLong, askLong, 100*chatLong/askLong)
 }
+
+// -c before any chat was saved says there is none yet and how to start one.
+func TestTmuxContinueWithNoChatsYet(t *testing.T) {
+	p := newPane(t)
+	p.line("clear; '" + natterBin + "' -c -m '" + chatModel + "'; echo natter-exit=$?")
+	if st := p.exited(); st != 1 {
+		t.Fatalf("exit status %d:\n%s", st, p.screen())
+	}
+	if s := p.screen(); !strings.Contains(s, "no saved chats yet") || !strings.Contains(s, "start one with `natter`") {
+		t.Fatalf("no helpful message:\n%s", s)
+	}
+}
