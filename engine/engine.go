@@ -283,22 +283,46 @@ type builtPrompt struct {
 	dropped  int
 }
 
+// promptEnv is what building a prompt needs from a backend.
+type promptEnv struct {
+	nCtx    int
+	builtin prompts.ChatTemplate
+	// raw tokenizes a plain completion prompt (BOS added as the model wants).
+	raw func(text string) ([]Token, error)
+	// chat tokenizes a rendered chat prompt; spans are message contents,
+	// which must never produce control tokens.
+	chat     func(text string, spans []span) ([]Token, error)
+	specials []special
+}
+
+func (e *Engine) env() promptEnv {
+	return promptEnv{
+		nCtx: e.lc.nCtx(), builtin: e.builtin, specials: e.specials,
+		raw: func(text string) ([]Token, error) { return e.model.tokenize(text, true, false) },
+		chat: func(text string, spans []span) ([]Token, error) {
+			return e.model.tokenizePrompt(text, e.specials, spans)
+		},
+	}
+}
+
 // reserve is how much room a request leaves for the reply when fitting.
-func (e *Engine) reserve(req api.Request) int {
-	r := e.lc.nCtx() / 4
+func reserve(nCtx int, req api.Request) int {
+	r := nCtx / 4
 	if req.MaxTokens > 0 && req.MaxTokens < r {
 		r = req.MaxTokens
 	}
 	return r
 }
 
-func (e *Engine) buildPrompt(req api.Request) (builtPrompt, error) {
-	nCtx := e.lc.nCtx()
+func (e *Engine) buildPrompt(req api.Request) (builtPrompt, error) { return buildPrompt(e.env(), req) }
+
+func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
+	nCtx := env.nCtx
 	if req.Raw {
 		toks := req.Tokens
 		if toks == nil {
 			var err error
-			if toks, err = e.model.tokenize(req.Prompt, true, false); err != nil {
+			if toks, err = env.raw(req.Prompt); err != nil {
 				return builtPrompt{}, err
 			}
 		}
@@ -309,7 +333,7 @@ func (e *Engine) buildPrompt(req api.Request) (builtPrompt, error) {
 	}
 	tmpl := req.Template
 	if tmpl == nil {
-		tmpl = e.builtin
+		tmpl = env.builtin
 	}
 	msgs := req.Messages
 	dropped := 0
@@ -322,15 +346,15 @@ func (e *Engine) buildPrompt(req api.Request) (builtPrompt, error) {
 		if u, ok := tmpl.(interface{ Used() string }); ok && u.Used() != "" {
 			name = u.Used()
 		}
-		spans, err := contentSpans(text, msgs, e.specials)
+		spans, err := contentSpans(text, msgs, env.specials)
 		if err != nil {
 			return builtPrompt{}, err
 		}
-		toks, err := e.model.tokenizePrompt(text, e.specials, spans)
+		toks, err := env.chat(text, spans)
 		if err != nil {
 			return builtPrompt{}, err
 		}
-		if len(toks)+e.reserve(req) <= nCtx || len(toks) < nCtx && !canDrop(msgs) {
+		if len(toks)+reserve(nCtx, req) <= nCtx || len(toks) < nCtx && !canDrop(msgs) {
 			if len(toks) >= nCtx {
 				break
 			}

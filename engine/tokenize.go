@@ -188,20 +188,27 @@ func overlaps(spans []span, s, e int) bool {
 // tokenizePrompt tokenizes a rendered chat prompt: the template's scaffolding
 // may produce control tokens, the protected spans (message contents) never do.
 func (m *model) tokenizePrompt(text string, specials []special, protected []span) ([]Token, error) {
+	plain := func(s string) ([]Token, error) { return m.tokenize(s, false, false) }
+	return tokenizeChat(text, specials, protected, plain, m.bos(), m.addBOS())
+}
+
+// tokenizeChat is tokenizePrompt for any backend: plain tokenizes raw text
+// without parsing special tokens.
+func tokenizeChat(text string, specials []special, protected []span, plain func(string) ([]Token, error), bos Token, addBOS bool) ([]Token, error) {
 	var out []Token
 	for _, f := range partition(text, specials, protected) {
 		if f.id >= 0 {
 			out = append(out, f.id)
 			continue
 		}
-		toks, err := m.tokenize(text[f.start:f.end], false, false)
+		toks, err := plain(text[f.start:f.end])
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, toks...)
 	}
-	if m.addBOS() && (len(out) == 0 || out[0] != m.bos()) {
-		out = append([]Token{m.bos()}, out...)
+	if addBOS && (len(out) == 0 || out[0] != bos) {
+		out = append([]Token{bos}, out...)
 	}
 	return out, nil
 }

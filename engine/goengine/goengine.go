@@ -225,3 +225,13 @@ func (e *Engine) forward(toks []int32, pos int) (logits []float32, err error) {
 	e.cached = append(e.cached, toks...)
 	return logits, nil
 }
+
+// Vocabulary is the model's vocabulary (token texts and types).
+func (e *Engine) Vocabulary() *tokenizer.Vocabulary { return e.tok.Vocabulary() }
+
+// PieceBytes is the bytes of one token as generation emits them (a byte
+// token is one raw byte, so UTF-8 is reassembled by the caller).
+func (e *Engine) PieceBytes(t int32) ([]byte, error) {
+	s, err := e.tok.Decode([]int32{t})
+	return []byte(s), err
+}

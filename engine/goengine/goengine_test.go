@@ -1,4 +1,4 @@
-package goengine
+package goengine_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"natter/engine"
 	"natter/engine/api"
 	"natter/engine/gguf/synth"
+	"natter/engine/goengine"
 )
 
 const stories = "../../../shared/models/stories260K.gguf"
@@ -23,13 +24,13 @@ func needStories(t *testing.T) string {
 }
 
 // greedy generates n tokens after prompt with the Go engine.
-func greedy(t *testing.T, e *Engine, prompt []int32, n int) []int32 {
+func greedy(t *testing.T, e *goengine.Engine, prompt []int32, n int) []int32 {
 	t.Helper()
 	logits, _, err := e.Prefill(context.Background(), prompt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewSampler(0, 0, 0, 0, 1)
+	s := goengine.NewSampler(0, 0, 0, 0, 1)
 	var out []int32
 	for range n {
 		tok := s.Sample(logits)
@@ -78,7 +79,7 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 		want = append(want, int32(tok))
 	}
 
-	e, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +97,7 @@ func TestGreedyMatchesLlamaCpp(t *testing.T) {
 // Reusing the cached prefix gives the same tokens as a cold run.
 func TestPrefixReuseEqualsCold(t *testing.T) {
 	path := needStories(t)
-	e, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestPrefixReuseEqualsCold(t *testing.T) {
 	}
 	warm := greedy(t, e, follow, 10)
 
-	cold, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	cold, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,7 @@ func TestTruncatedFileIsAnError(t *testing.T) {
 	if err := os.WriteFile(bad, b[:len(b)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(Options{ModelPath: bad}); err == nil {
+	if _, err := goengine.Load(goengine.Options{ModelPath: bad}); err == nil {
 		t.Fatal("a truncated file loaded")
 	} else {
 		t.Log(err)
@@ -143,21 +144,21 @@ func TestTruncatedFileIsAnError(t *testing.T) {
 
 func TestSamplerGreedyAndSeeded(t *testing.T) {
 	logits := []float32{0.1, 2, 1.9, -3}
-	if got := NewSampler(0, 0, 0, 0, 1).Sample(logits); got != 1 {
+	if got := goengine.NewSampler(0, 0, 0, 0, 1).Sample(logits); got != 1 {
 		t.Fatalf("greedy picked %d", got)
 	}
-	a, b := NewSampler(1, 40, 0.95, 0.05, 7), NewSampler(1, 40, 0.95, 0.05, 7)
+	a, b := goengine.NewSampler(1, 40, 0.95, 0.05, 7), goengine.NewSampler(1, 40, 0.95, 0.05, 7)
 	for range 50 {
 		if x, y := a.Sample(logits), b.Sample(logits); x != y {
 			t.Fatal("the same seed drew different tokens")
 		}
 	}
 	// top-k 1 is greedy whatever the temperature.
-	if got := NewSampler(5, 1, 1, 0, 3).Sample(logits); got != 1 {
+	if got := goengine.NewSampler(5, 1, 1, 0, 3).Sample(logits); got != 1 {
 		t.Fatalf("top-k 1 picked %d", got)
 	}
 	// min-p 0.9 keeps only tokens within 90% of the best: ids 1 and 2.
-	s := NewSampler(1, 0, 1, 0.9, 9)
+	s := goengine.NewSampler(1, 0, 1, 0.9, 9)
 	for range 100 {
 		if got := s.Sample(logits); got != 1 && got != 2 {
 			t.Fatalf("min-p let token %d through", got)

@@ -1,4 +1,4 @@
-package goengine
+package goengine_test
 
 import (
 	"os"
