@@ -41,8 +41,21 @@ func NewJinja(name, source string, opt JinjaOptions) (*JinjaTemplate, error) {
 	return newJinja(name, name, source, opt)
 }
 
+// MaxTemplateSize is the largest chat template accepted, in bytes. Real
+// templates are under 64 KB (the largest in the test set is 14 KB); a
+// larger one is hostile or broken, and parsing and rendering it would
+// cost time and memory before any useful error.
+const MaxTemplateSize = 1 << 20
+
+// ErrTemplateTooLarge is wrapped by the error for a template over
+// MaxTemplateSize.
+var ErrTemplateTooLarge = errors.New("chat template too large")
+
 // newJinja names errors after file (e.g. a path) and the template after name.
 func newJinja(name, file, source string, opt JinjaOptions) (*JinjaTemplate, error) {
+	if len(source) > MaxTemplateSize {
+		return nil, fmt.Errorf("%s: %w: %d bytes, over the limit of %d (1 MiB)", file, ErrTemplateTooLarge, len(source), MaxTemplateSize)
+	}
 	t, err := jinja.Parse(file, source)
 	if err != nil {
 		return nil, err
@@ -269,6 +282,11 @@ func (ft *FileTemplate) refresh() (changed bool, err error) {
 	}
 	if ft.cur != nil && st.ModTime().Equal(ft.modTime) && st.Size() == ft.size {
 		return false, nil
+	}
+	if st.Size() > MaxTemplateSize { // refuse before reading it into memory
+		ft.modTime, ft.size = st.ModTime(), st.Size()
+		ft.lastErr = fmt.Errorf("%s: %w: %d bytes, over the limit of %d (1 MiB)", ft.path, ErrTemplateTooLarge, st.Size(), MaxTemplateSize)
+		return false, ft.lastErr
 	}
 	data, err := os.ReadFile(ft.path)
 	if err != nil {

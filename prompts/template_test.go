@@ -193,3 +193,36 @@ func TestSpecialSpansAndSegments(t *testing.T) {
 		t.Fatalf("guess %v", sp)
 	}
 }
+
+func TestTemplateSizeLimit(t *testing.T) {
+	// Just at the limit parses: a comment padded to MaxTemplateSize bytes.
+	at := "{{ messages[0].content }}{#" + strings.Repeat("x", MaxTemplateSize-len("{{ messages[0].content }}{##}")) + "#}"
+	if len(at) != MaxTemplateSize {
+		t.Fatalf("test template is %d bytes", len(at))
+	}
+	tm, err := NewJinja("gguf:jinja", at, JinjaOptions{})
+	if err != nil {
+		t.Fatalf("template of exactly the limit: %v", err)
+	}
+	if out, err := tm.Render([]Message{{Role: "user", Content: "hi"}}, false); err != nil || out != "hi" {
+		t.Fatalf("render = %q, %v", out, err)
+	}
+	// One byte over is refused with an error naming the source and the limit.
+	_, err = NewJinja("gguf:jinja", at+" ", JinjaOptions{})
+	if !errors.Is(err, ErrTemplateTooLarge) {
+		t.Fatalf("over the limit: got %v", err)
+	}
+	for _, want := range []string{"gguf:jinja", "1048577 bytes", "1048576"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	// A huge template file is refused too.
+	path := filepath.Join(t.TempDir(), "big.jinja")
+	if err := os.WriteFile(path, []byte(strings.Repeat("a", 50<<20)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadFileTemplate(path, "big", JinjaOptions{}); !errors.Is(err, ErrTemplateTooLarge) {
+		t.Fatalf("50 MB file: got %v", err)
+	}
+}

@@ -43,6 +43,9 @@ func Parse(name, src string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkDepth(name, body); err != nil {
+		return nil, err
+	}
 	if err := checkNames(name, body, false); err != nil {
 		return nil, err
 	}
@@ -1484,6 +1487,7 @@ func (r *renderer) evalTest(e *testExpr, sc *scope) (Value, error) {
 func checkNames(name string, body []node, soft bool) error {
 	var walkExpr func(e expr) error
 	walkExpr = func(e expr) error {
+		parseWork.Add(1)
 		if e == nil {
 			return nil
 		}
@@ -1642,6 +1646,7 @@ func safeConst(v Value) bool {
 
 // isConstExpr reports whether Jinja2's optimizer would fold e to a constant.
 func isConstExpr(e expr) bool {
+	parseWork.Add(1)
 	switch x := e.(type) {
 	case nil:
 		return true
@@ -1723,68 +1728,124 @@ func hasSlice(e expr) bool {
 // foldConstants wraps maximal constant subexpressions that contain a slice
 // in foldExpr nodes.
 func foldConstants(e expr) expr {
-	if e == nil {
-		return nil
-	}
-	if isConstExpr(e) {
-		if hasSlice(e) {
-			return &foldExpr{x: e}
-		}
-		return e
-	}
-	switch x := e.(type) {
-	case *attrExpr:
-		x.obj = foldConstants(x.obj)
-	case *itemExpr:
-		x.obj, x.key = foldConstants(x.obj), foldConstants(x.key)
-	case *sliceExpr:
-		x.obj, x.lo, x.hi, x.step = foldConstants(x.obj), foldConstants(x.lo), foldConstants(x.hi), foldConstants(x.step)
-	case *callExpr:
-		x.fn, x.star, x.dstar = foldConstants(x.fn), foldConstants(x.star), foldConstants(x.dstar)
-		for i := range x.args {
-			x.args[i] = foldConstants(x.args[i])
-		}
-		for i := range x.kwargs {
-			x.kwargs[i].e = foldConstants(x.kwargs[i].e)
-		}
-	case *filterExpr:
-		x.x = foldConstants(x.x)
-		for i := range x.args {
-			x.args[i] = foldConstants(x.args[i])
-		}
-		for i := range x.kwargs {
-			x.kwargs[i].e = foldConstants(x.kwargs[i].e)
-		}
-	case *testExpr:
-		x.x = foldConstants(x.x)
-		for i := range x.args {
-			x.args[i] = foldConstants(x.args[i])
-		}
-	case *binExpr:
-		x.l, x.r = foldConstants(x.l), foldConstants(x.r)
-	case *unaryExpr:
-		x.x = foldConstants(x.x)
-	case *compareExpr:
-		x.first = foldConstants(x.first)
-		for i := range x.rest {
-			x.rest[i] = foldConstants(x.rest[i])
-		}
-	case *condExpr:
-		x.test, x.yes, x.no = foldConstants(x.test), foldConstants(x.yes), foldConstants(x.no)
-	case *listExpr:
-		for i := range x.items {
-			x.items[i] = foldConstants(x.items[i])
-		}
-	case *dictExpr:
-		for i := range x.keys {
-			x.keys[i], x.vals[i] = foldConstants(x.keys[i]), foldConstants(x.vals[i])
-		}
+	e, c, sl := fold(e)
+	if c && sl {
+		return &foldExpr{x: e}
 	}
 	return e
 }
 
+// fold is foldConstants in one bottom-up pass: it reports whether e is
+// constant (as isConstExpr would) and contains a slice (as hasSlice would),
+// and wraps the constant sliced children of non-constant nodes. Asking
+// isConstExpr at every level instead re-walks each chain from every link,
+// which is quadratic in the length of a.b.c… or a+b+c….
+func fold(e expr) (out expr, isConst, slice bool) {
+	parseWork.Add(1)
+	if e == nil {
+		return nil, true, false
+	}
+	type kid struct {
+		p *expr
+		c bool
+	}
+	var kids []kid
+	allConst, anySlice := true, false
+	// visit folds the child at p and notes whether it is constant and sliced.
+	visit := func(p *expr) {
+		var c, s bool
+		*p, c, s = fold(*p)
+		kids = append(kids, kid{p, c && s})
+		allConst = allConst && c
+		anySlice = anySlice || s
+	}
+	switch x := e.(type) {
+	case *constExpr:
+		return e, true, false
+	case *foldExpr:
+		return e, true, hasSlice(x.x)
+	case *attrExpr:
+		visit(&x.obj)
+	case *itemExpr:
+		visit(&x.obj)
+		visit(&x.key)
+	case *sliceExpr:
+		visit(&x.obj)
+		visit(&x.lo)
+		visit(&x.hi)
+		visit(&x.step)
+		anySlice = true
+	case *callExpr:
+		visit(&x.fn)
+		visit(&x.star)
+		visit(&x.dstar)
+		for i := range x.args {
+			visit(&x.args[i])
+		}
+		for i := range x.kwargs {
+			visit(&x.kwargs[i].e)
+		}
+		allConst = false
+	case *filterExpr:
+		if x.x == nil {
+			allConst = false
+		} else {
+			visit(&x.x)
+		}
+		for i := range x.args {
+			visit(&x.args[i])
+		}
+		for i := range x.kwargs {
+			visit(&x.kwargs[i].e)
+		}
+	case *testExpr:
+		visit(&x.x)
+		for i := range x.args {
+			visit(&x.args[i])
+		}
+		if len(x.kwargs) > 0 {
+			allConst = false
+		}
+	case *binExpr:
+		visit(&x.l)
+		visit(&x.r)
+	case *unaryExpr:
+		visit(&x.x)
+	case *compareExpr:
+		visit(&x.first)
+		for i := range x.rest {
+			visit(&x.rest[i])
+		}
+	case *condExpr:
+		visit(&x.test)
+		visit(&x.yes)
+		visit(&x.no)
+	case *listExpr:
+		for i := range x.items {
+			visit(&x.items[i])
+		}
+	case *dictExpr:
+		for i := range x.keys {
+			visit(&x.keys[i])
+			visit(&x.vals[i])
+		}
+	default: // names and anything else are not constant
+		allConst = false
+	}
+	if allConst {
+		return e, true, anySlice
+	}
+	for _, k := range kids {
+		if k.c {
+			*k.p = &foldExpr{x: *k.p}
+		}
+	}
+	return e, false, anySlice
+}
+
 // walkExprs calls f on e and every subexpression.
 func walkExprs(e expr, f func(expr)) {
+	parseWork.Add(1)
 	if e == nil {
 		return
 	}

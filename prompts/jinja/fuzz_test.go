@@ -24,6 +24,8 @@ func FuzzRender(f *testing.F) {
 		"  {%- raw %} {{ x }} {% endraw -%}\n{%+ if true +%}\n{#- c -#}{% endif %}{% with a = 1 %}{{ a }}{% endwith %}",
 		"{{ ('<'|safe + '<') ~ ('%s-%s' % (1, none)) ~ 'x'.center(3) ~ (1 // 0.1) ~ [1, 2][::-1] | join }}",
 	}
+	// Long chains: the parser builds them in loops, not recursion.
+	seeds = append(seeds, "{{ messages"+strings.Repeat(".x[0]", 300)+strings.Repeat("|e", 300)+strings.Repeat(" + 1", 300)+" }}")
 	for _, s := range seeds {
 		f.Add(s)
 	}

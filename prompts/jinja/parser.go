@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"strconv"
+	"strings"
 )
 
 // Statement nodes.
@@ -183,6 +184,7 @@ type parser struct {
 func (p *parser) cur() token  { return p.toks[p.pos] }
 func (p *parser) peek() token { return p.toks[min(p.pos+1, len(p.toks)-1)] }
 func (p *parser) next() token {
+	parseWork.Add(1)
 	t := p.toks[p.pos]
 	if p.pos < len(p.toks)-1 {
 		p.pos++
@@ -894,11 +896,16 @@ func (p *parser) parsePrimary() (expr, error) {
 		return &nameExpr{name: t.val, line: t.line}, nil
 	case tString:
 		p.next()
-		s := t.val
-		for p.cur().kind == tString {
-			s += p.next().val
+		if p.cur().kind != tString {
+			return &constExpr{v: t.val, line: t.line}, nil
 		}
-		return &constExpr{v: s, line: t.line}, nil
+		// Adjacent literals concatenate; a builder keeps long runs linear.
+		var b strings.Builder
+		b.WriteString(t.val)
+		for p.cur().kind == tString {
+			b.WriteString(p.next().val)
+		}
+		return &constExpr{v: b.String(), line: t.line}, nil
 	case tInt:
 		p.next()
 		n, err := strconv.ParseInt(t.val, 10, 64)
