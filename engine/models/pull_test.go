@@ -547,11 +547,25 @@ func TestPullUnsafeNamesFromNetwork(t *testing.T) {
 		"hf.co/o/evil",                           // listing names ../../escape-Q4_K_M.gguf
 		srv.URL + "/plain/..%2F..%2Fescape.gguf", // encoded separators
 		srv.URL + "/plain/%2Fetc%2Fpasswd",
+		srv.URL + "/plain/..%2F..%2F..%2Ftmp%2Fx.gguf",
+		srv.URL + "/plain/%C2%9B2Jx.gguf", // U+009B: a terminal's CSI
+		srv.URL + "/plain/%1B%5B2Jx.gguf", // ESC [2J
+		srv.URL + "/plain/%9Bx.gguf",      // a lone C1 byte, not UTF-8
 		srv.URL + "/",
 	} {
 		_, err := Pull(context.Background(), spec, pullOpts(srv, dir))
 		if err == nil {
 			t.Errorf("%s: accepted", spec)
+			continue
+		}
+		// The error names the file escaped, never with raw controls.
+		if strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }) {
+			t.Errorf("%s: error holds control characters: %q", spec, err)
+		}
+	}
+	for _, path := range srv.log() {
+		if strings.Contains(path, "x.gguf") {
+			t.Errorf("an unsafe name was requested: %s", path)
 		}
 	}
 	parent := filepath.Dir(dir)
