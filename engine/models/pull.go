@@ -25,7 +25,14 @@ var (
 	ErrNotGGUF  = errors.New("downloaded file is not a valid GGUF model")
 	ErrStalled  = errors.New("download stalled")
 	ErrNoAnswer = errors.New("server did not answer")
+	// ErrRedirects: the server redirected more than maxRedirects times
+	// (a loop, most likely); not retried, since it would loop again.
+	ErrRedirects = errors.New("too many redirects")
 )
+
+// maxRedirects bounds the redirects one request follows (Hugging Face
+// needs one, to its CDN).
+const maxRedirects = 10
 
 // HTTPError is a server's refusal (4xx/5xx).
 type HTTPError struct {
@@ -233,8 +240,8 @@ func newPuller(opts PullOptions) (*puller, error) {
 	p.client = &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("too many redirects")
+			if len(via) > maxRedirects {
+				return fmt.Errorf("%w: gave up after %d, the last to %s", ErrRedirects, maxRedirects, req.URL.Redacted())
 			}
 			if r := req.Response; r != nil {
 				p.noteLinked(r.Header)
@@ -444,6 +451,9 @@ func (p *puller) doWithHeaderTimeout(req *http.Request) (*http.Response, error) 
 		}
 		if req.Context().Err() != nil {
 			return nil, req.Context().Err()
+		}
+		if errors.Is(err, ErrRedirects) {
+			return nil, err // *url.Error names the URL
 		}
 		return nil, retryableError{fmt.Errorf("connecting to %s: %w", req.URL.Host, err)}
 	}

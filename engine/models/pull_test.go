@@ -675,3 +675,32 @@ func TestPullCatalogUsesFileAlreadyOnDisk(t *testing.T) {
 		t.Errorf("requests made: %v", srv.log())
 	}
 }
+
+func TestPullRedirectLoopStopsAtTen(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	content := tinyBytes(t)
+	srv.add("x/tiny.gguf", content)
+	dir := t.TempDir()
+	opts := pullOpts(srv, dir)
+	opts.Retries = 3 // a loop must not be retried
+	opts.RetryDelay = time.Second
+	start := time.Now()
+	_, err := Pull(context.Background(), srv.URL+"/loop/tiny.gguf", opts)
+	if !errors.Is(err, ErrRedirects) || !strings.Contains(err.Error(), "too many redirects") {
+		t.Fatalf("want ErrRedirects, got %v", err)
+	}
+	if n := len(srv.log()); n != maxRedirects+1 {
+		t.Errorf("%d requests, want %d (the first and %d redirects)", n, maxRedirects+1, maxRedirects)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("took %v: retried after a loop", d)
+	}
+	assertNoPart(t, dir)
+
+	// Exactly maxRedirects hops are still followed.
+	res, err := Pull(context.Background(), srv.URL+"/hops/"+itoa(maxRedirects)+"/x/tiny.gguf", opts)
+	if err != nil || !bytes.Equal(mustRead(t, res.Path), content) {
+		t.Fatalf("%d redirects: %+v %v", maxRedirects, res, err)
+	}
+}
