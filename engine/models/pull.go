@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -108,8 +109,13 @@ type PullOptions struct {
 
 	HeaderTimeout time.Duration // wait for response headers; default 30s
 	StallTimeout  time.Duration // longest gap between body bytes; default 60s
-	Retries       int           // extra attempts after a dropped connection or 5xx; 0: 3, <0: none
-	RetryDelay    time.Duration // first back-off, doubled each time; default 2s
+	// A body that brings fewer than MinProgressBytes in any ProgressInterval
+	// is cut (a trickle of one byte a minute never trips StallTimeout);
+	// defaults 30s and 64 KiB, a floor of about 2 KB/s.
+	ProgressInterval time.Duration
+	MinProgressBytes int64
+	Retries          int           // extra attempts after a dropped connection or 5xx; 0: 3, <0: none
+	RetryDelay       time.Duration // first back-off, doubled each time; default 2s
 }
 
 // PullResult describes a finished pull.
@@ -203,6 +209,12 @@ func newPuller(opts PullOptions) (*puller, error) {
 	}
 	if p.opts.StallTimeout <= 0 {
 		p.opts.StallTimeout = 60 * time.Second
+	}
+	if p.opts.ProgressInterval <= 0 {
+		p.opts.ProgressInterval = 30 * time.Second
+	}
+	if p.opts.MinProgressBytes <= 0 {
+		p.opts.MinProgressBytes = 64 << 10
 	}
 	switch {
 	case p.opts.Retries == 0:
@@ -616,6 +628,27 @@ func (p *puller) copyBody(ctx context.Context, cancel context.CancelCauseFunc, f
 	stalled := fmt.Errorf("%w: no data for %s", ErrStalled, stall)
 	watchdog := time.AfterFunc(stall, func() { cancel(stalled) })
 	defer watchdog.Stop()
+	// The rate floor: every interval, the bytes since the last check must
+	// reach the minimum.
+	var got atomic.Int64
+	every, least := p.opts.ProgressInterval, p.opts.MinProgressBytes
+	tick := time.NewTicker(every)
+	done := make(chan struct{})
+	defer func() { tick.Stop(); close(done) }()
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if n := got.Swap(0); n < least {
+					cancel(fmt.Errorf("%w: only %d bytes in %s (the minimum is %s per %s)",
+						ErrStalled, n, every, HumanBytes(uint64(least)), every))
+					return
+				}
+			}
+		}
+	}()
 
 	p.samples = p.samples[:0]
 	p.addSample(time.Now())
@@ -625,6 +658,7 @@ func (p *puller) copyBody(ctx context.Context, cancel context.CancelCauseFunc, f
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			watchdog.Reset(stall)
+			got.Add(int64(n))
 			if _, err := f.Write(buf[:n]); err != nil {
 				if errors.Is(err, syscall.ENOSPC) {
 					return fmt.Errorf("%w: the disk filled up while writing %s: %v", ErrNoSpace, p.part, err)

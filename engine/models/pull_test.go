@@ -704,3 +704,20 @@ func TestPullRedirectLoopStopsAtTen(t *testing.T) {
 		t.Fatalf("%d redirects: %+v %v", maxRedirects, res, err)
 	}
 }
+
+func TestPullTrickleIsCut(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	opts := pullOpts(srv, t.TempDir())
+	opts.StallTimeout = 5 * time.Second // each gap is short: only the rate floor can trip
+	opts.ProgressInterval = 200 * time.Millisecond
+	opts.MinProgressBytes = 100 // the server sends ~10 per interval
+	start := time.Now()
+	_, err := Pull(context.Background(), srv.URL+"/trickle/x.gguf", opts)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "minimum") {
+		t.Fatalf("want a rate stall, got %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
