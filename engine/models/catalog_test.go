@@ -92,7 +92,7 @@ func TestCatalogWithFit(t *testing.T) {
 }
 
 func TestSafeFileName(t *testing.T) {
-	for _, bad := range []string{"", ".", "..", "../x.gguf", "a/b.gguf", `a\b.gguf`, "/etc/passwd", ".hidden.gguf", "a\x00b", "a\nb.gguf", strings.Repeat("a", 300)} {
+	for _, bad := range []string{"", ".", "..", "../x.gguf", "a/b.gguf", `a\b.gguf`, "/etc/passwd", ".hidden.gguf", "a\x00b", "a\nb.gguf", "\u009b2Jx.gguf", "a\u0085b.gguf", "a\x7fb.gguf", "a\x9bb.gguf", strings.Repeat("a", 300)} {
 		if _, err := safeFileName(bad); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
@@ -100,7 +100,7 @@ func TestSafeFileName(t *testing.T) {
 			t.Errorf("joinInside accepted %q: %s", bad, p)
 		}
 	}
-	for _, good := range []string{"Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", "model..gguf", "a b.gguf"} {
+	for _, good := range []string{"Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", "model..gguf", "a b.gguf", "modèle-ü.gguf"} {
 		if _, err := safeFileName(good); err != nil {
 			t.Errorf("refused %q: %v", good, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -25,7 +26,14 @@ var (
 	ErrNotGGUF  = errors.New("downloaded file is not a valid GGUF model")
 	ErrStalled  = errors.New("download stalled")
 	ErrNoAnswer = errors.New("server did not answer")
+	// ErrRedirects: the server redirected more than maxRedirects times
+	// (a loop, most likely); not retried, since it would loop again.
+	ErrRedirects = errors.New("too many redirects")
 )
+
+// maxRedirects bounds the redirects one request follows (Hugging Face
+// needs one, to its CDN).
+const maxRedirects = 10
 
 // HTTPError is a server's refusal (4xx/5xx).
 type HTTPError struct {
@@ -101,8 +109,13 @@ type PullOptions struct {
 
 	HeaderTimeout time.Duration // wait for response headers; default 30s
 	StallTimeout  time.Duration // longest gap between body bytes; default 60s
-	Retries       int           // extra attempts after a dropped connection or 5xx; 0: 3, <0: none
-	RetryDelay    time.Duration // first back-off, doubled each time; default 2s
+	// A body that brings fewer than MinProgressBytes in any ProgressInterval
+	// is cut (a trickle of one byte a minute never trips StallTimeout);
+	// defaults 30s and 64 KiB, a floor of about 2 KB/s.
+	ProgressInterval time.Duration
+	MinProgressBytes int64
+	Retries          int           // extra attempts after a dropped connection or 5xx; 0: 3, <0: none
+	RetryDelay       time.Duration // first back-off, doubled each time; default 2s
 }
 
 // PullResult describes a finished pull.
@@ -197,6 +210,12 @@ func newPuller(opts PullOptions) (*puller, error) {
 	if p.opts.StallTimeout <= 0 {
 		p.opts.StallTimeout = 60 * time.Second
 	}
+	if p.opts.ProgressInterval <= 0 {
+		p.opts.ProgressInterval = 30 * time.Second
+	}
+	if p.opts.MinProgressBytes <= 0 {
+		p.opts.MinProgressBytes = 64 << 10
+	}
 	switch {
 	case p.opts.Retries == 0:
 		p.opts.Retries = 3
@@ -233,8 +252,8 @@ func newPuller(opts PullOptions) (*puller, error) {
 	p.client = &http.Client{
 		Transport: tr,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 10 {
-				return errors.New("too many redirects")
+			if len(via) > maxRedirects {
+				return fmt.Errorf("%w: gave up after %d, the last to %s", ErrRedirects, maxRedirects, req.URL.Redacted())
 			}
 			if r := req.Response; r != nil {
 				p.noteLinked(r.Header)
@@ -445,6 +464,9 @@ func (p *puller) doWithHeaderTimeout(req *http.Request) (*http.Response, error) 
 		if req.Context().Err() != nil {
 			return nil, req.Context().Err()
 		}
+		if errors.Is(err, ErrRedirects) {
+			return nil, err // *url.Error names the URL
+		}
 		return nil, retryableError{fmt.Errorf("connecting to %s: %w", req.URL.Host, err)}
 	}
 	// The body is read under the caller's own watchdog; cancel with it.
@@ -606,6 +628,27 @@ func (p *puller) copyBody(ctx context.Context, cancel context.CancelCauseFunc, f
 	stalled := fmt.Errorf("%w: no data for %s", ErrStalled, stall)
 	watchdog := time.AfterFunc(stall, func() { cancel(stalled) })
 	defer watchdog.Stop()
+	// The rate floor: every interval, the bytes since the last check must
+	// reach the minimum.
+	var got atomic.Int64
+	every, least := p.opts.ProgressInterval, p.opts.MinProgressBytes
+	tick := time.NewTicker(every)
+	done := make(chan struct{})
+	defer func() { tick.Stop(); close(done) }()
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if n := got.Swap(0); n < least {
+					cancel(fmt.Errorf("%w: only %d bytes in %s (the minimum is %s per %s)",
+						ErrStalled, n, every, HumanBytes(uint64(least)), every))
+					return
+				}
+			}
+		}
+	}()
 
 	p.samples = p.samples[:0]
 	p.addSample(time.Now())
@@ -615,6 +658,7 @@ func (p *puller) copyBody(ctx context.Context, cancel context.CancelCauseFunc, f
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			watchdog.Reset(stall)
+			got.Add(int64(n))
 			if _, err := f.Write(buf[:n]); err != nil {
 				if errors.Is(err, syscall.ENOSPC) {
 					return fmt.Errorf("%w: the disk filled up while writing %s: %v", ErrNoSpace, p.part, err)

@@ -547,11 +547,25 @@ func TestPullUnsafeNamesFromNetwork(t *testing.T) {
 		"hf.co/o/evil",                           // listing names ../../escape-Q4_K_M.gguf
 		srv.URL + "/plain/..%2F..%2Fescape.gguf", // encoded separators
 		srv.URL + "/plain/%2Fetc%2Fpasswd",
+		srv.URL + "/plain/..%2F..%2F..%2Ftmp%2Fx.gguf",
+		srv.URL + "/plain/%C2%9B2Jx.gguf", // U+009B: a terminal's CSI
+		srv.URL + "/plain/%1B%5B2Jx.gguf", // ESC [2J
+		srv.URL + "/plain/%9Bx.gguf",      // a lone C1 byte, not UTF-8
 		srv.URL + "/",
 	} {
 		_, err := Pull(context.Background(), spec, pullOpts(srv, dir))
 		if err == nil {
 			t.Errorf("%s: accepted", spec)
+			continue
+		}
+		// The error names the file escaped, never with raw controls.
+		if strings.ContainsFunc(err.Error(), func(r rune) bool { return r < 0x20 || r >= 0x7f && r <= 0x9f }) {
+			t.Errorf("%s: error holds control characters: %q", spec, err)
+		}
+	}
+	for _, path := range srv.log() {
+		if strings.Contains(path, "x.gguf") {
+			t.Errorf("an unsafe name was requested: %s", path)
 		}
 	}
 	parent := filepath.Dir(dir)
@@ -659,5 +673,51 @@ func TestPullCatalogUsesFileAlreadyOnDisk(t *testing.T) {
 	}
 	if len(srv.log()) != 0 {
 		t.Errorf("requests made: %v", srv.log())
+	}
+}
+
+func TestPullRedirectLoopStopsAtTen(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	content := tinyBytes(t)
+	srv.add("x/tiny.gguf", content)
+	dir := t.TempDir()
+	opts := pullOpts(srv, dir)
+	opts.Retries = 3 // a loop must not be retried
+	opts.RetryDelay = time.Second
+	start := time.Now()
+	_, err := Pull(context.Background(), srv.URL+"/loop/tiny.gguf", opts)
+	if !errors.Is(err, ErrRedirects) || !strings.Contains(err.Error(), "too many redirects") {
+		t.Fatalf("want ErrRedirects, got %v", err)
+	}
+	if n := len(srv.log()); n != maxRedirects+1 {
+		t.Errorf("%d requests, want %d (the first and %d redirects)", n, maxRedirects+1, maxRedirects)
+	}
+	if d := time.Since(start); d > 900*time.Millisecond {
+		t.Errorf("took %v: retried after a loop", d)
+	}
+	assertNoPart(t, dir)
+
+	// Exactly maxRedirects hops are still followed.
+	res, err := Pull(context.Background(), srv.URL+"/hops/"+itoa(maxRedirects)+"/x/tiny.gguf", opts)
+	if err != nil || !bytes.Equal(mustRead(t, res.Path), content) {
+		t.Fatalf("%d redirects: %+v %v", maxRedirects, res, err)
+	}
+}
+
+func TestPullTrickleIsCut(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	opts := pullOpts(srv, t.TempDir())
+	opts.StallTimeout = 5 * time.Second // each gap is short: only the rate floor can trip
+	opts.ProgressInterval = 200 * time.Millisecond
+	opts.MinProgressBytes = 100 // the server sends ~10 per interval
+	start := time.Now()
+	_, err := Pull(context.Background(), srv.URL+"/trickle/x.gguf", opts)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "minimum") {
+		t.Fatalf("want a rate stall, got %v", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // safeFileName checks a file name that came from the network (a URL path
@@ -30,8 +31,13 @@ func safeFileName(name string) (string, error) {
 	case len(name) > 255:
 		return bad("too long")
 	}
+	if !utf8.ValidString(name) {
+		return bad("not valid UTF-8")
+	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		// C0, DEL and C1: U+009B alone is a terminal's CSI, so a name
+		// holding it could drive the terminal it is printed to.
+		if r < 0x20 || r == 0x7f || r >= 0x80 && r <= 0x9f {
 			return bad("contains a control character")
 		}
 	}

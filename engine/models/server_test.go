@@ -115,6 +115,33 @@ func (s *hfServer) serve(w http.ResponseWriter, r *http.Request) {
 			w.Write(b[i:min(i+4096, len(b))])
 			w.(http.Flusher).Flush()
 		}
+	case strings.HasPrefix(p, "trickle/"): // one byte every 20 ms, forever
+		w.Header().Set("Content-Length", "1000000")
+		for {
+			if _, err := w.Write([]byte{0}); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-r.Context().Done():
+				return
+			case <-s.release:
+				return
+			}
+		}
+	case strings.HasPrefix(p, "loop/"): // redirects to itself, forever
+		http.Redirect(w, r, r.URL.Path+"x", http.StatusFound)
+	case strings.HasPrefix(p, "hops/"): // hops/N/KEY: N redirects, then KEY
+		rest := strings.TrimPrefix(p, "hops/")
+		n, key, _ := strings.Cut(rest, "/")
+		if n == "0" {
+			s.serveFile(w, r, key)
+			return
+		}
+		var k int
+		fmt.Sscan(n, &k)
+		http.Redirect(w, r, fmt.Sprintf("/hops/%d/%s", k-1, key), http.StatusFound)
 	case strings.HasPrefix(p, "plain/"):
 		s.serveFile(w, r, strings.TrimPrefix(p, "plain/"))
 	default:
