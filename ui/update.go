@@ -838,12 +838,18 @@ func (m *Model) printRoom() int {
 // quit stops any reply and leaves once everything queued for the scrollback
 // has been printed.
 func (m *Model) quit() tea.Cmd {
-	if m.cur != nil {
-		m.stop()
-	}
 	m.quitting = true
+	// Stopping a reply may start a print; its printedMsg is what lets us
+	// leave, so the command it returns must not be dropped.
+	var cmd tea.Cmd
+	if m.cur != nil {
+		cmd = m.stop()
+	}
 	if !m.printing && len(m.printQ) == 0 {
 		return tea.Quit
+	}
+	if cmd != nil {
+		return cmd
 	}
 	return m.flushPrints()
 }
