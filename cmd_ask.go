@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -37,6 +38,7 @@ type modelFlags struct {
 	batch     int
 	flashAttn string
 	cacheType string
+	backend   string
 	verbose   bool
 }
 
@@ -49,6 +51,7 @@ func (m *modelFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&m.batch, "batch", 2048, "prompt batch size")
 	fs.StringVar(&m.flashAttn, "flash-attn", "auto", "flash attention: auto, on, off")
 	fs.StringVar(&m.cacheType, "cache-type", "f16", "KV cache type: f16, q8_0, q4_0, f32, bf16")
+	fs.StringVar(&m.backend, "backend", engine.BackendAuto, "engine: auto (llama.cpp, or the Go engine for qwen35, qwen35moe, gemma4), llama.cpp, go")
 	fs.BoolVar(&m.verbose, "verbose", false, "show llama.cpp logs on stderr")
 }
 
@@ -70,6 +73,9 @@ func (m *modelFlags) check() error {
 	case "f16", "q8_0", "q4_0", "f32", "bf16":
 	default:
 		return fmt.Errorf("--cache-type %q: want f16, q8_0, q4_0, f32 or bf16", m.cacheType)
+	}
+	if _, err := engine.ChooseBackend("", m.backend); err != nil && !slices.Contains(engine.Backends, m.backend) {
+		return err
 	}
 	return nil
 }
@@ -104,7 +110,7 @@ func (m *modelFlags) setupLogs() func() {
 
 // load validates and loads the model, warns when it may not fit in memory,
 // and remembers it as the default for next time.
-func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Engine, error) {
+func (m *modelFlags) load(path string, progress func(float32) bool) (engine.Model, error) {
 	// engine.Load validates the file; the fit check only warns (and stays
 	// quiet about a bad file, which Load then reports).
 	if err := checkLoad(path, m, func(s string) { fmt.Fprintln(os.Stderr, s) }); err != nil {
@@ -113,14 +119,19 @@ func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Eng
 	if w := fitWarning(path, m.ctx); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}
-	e, err := engine.Load(engine.Options{
-		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
-		FlashAttn: m.flashAttn, CacheType: m.cacheType, Progress: progress,
-	})
+	e, err := engine.Open(m.options(path, progress))
 	if err == nil {
 		_ = models.Remember(path) // best effort: only a convenience
 	}
 	return e, err
+}
+
+// options are the engine options the flags select.
+func (m *modelFlags) options(path string, progress func(float32) bool) engine.Options {
+	return engine.Options{
+		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
+		FlashAttn: m.flashAttn, CacheType: m.cacheType, Backend: m.backend, Progress: progress,
+	}
 }
 
 // samplingFlags are the generation flags of ask and the chat.
@@ -298,7 +309,7 @@ type replySink interface {
 
 // streamAnswer prints the generation as it arrives; on interrupt the partial
 // answer stays printed and the status is 130.
-func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out io.Writer, showStats bool, sink replySink) int {
+func streamAnswer(ctx context.Context, eng engine.Model, req api.Request, out io.Writer, showStats bool, sink replySink) int {
 	ch, err := eng.Generate(ctx, req)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)

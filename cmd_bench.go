@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/cpu"
@@ -21,6 +23,7 @@ import (
 // benchResult is one line of `natter bench --json` (field names are stable).
 type benchResult struct {
 	Model           string    `json:"model"`
+	Backend         string    `json:"backend"`
 	ModelBytes      int64     `json:"model_bytes"`
 	ModelParams     int64     `json:"model_params"`
 	Test            string    `json:"test"`
@@ -91,7 +94,7 @@ func runBench(args []string) int {
 		if *depth > 0 {
 			name += fmt.Sprintf(" @ d%d", *depth)
 		}
-		r := benchResult{Model: filepath.Base(path), ModelBytes: mi.SizeBytes, ModelParams: mi.Params,
+		r := benchResult{Model: filepath.Base(path), Backend: mi.Backend, ModelBytes: mi.SizeBytes, ModelParams: mi.Params,
 			Test: name, Threads: eng.Options().Threads, Depth: *depth, Repetitions: *reps}
 		for range *reps {
 			v, err := measure()
@@ -145,7 +148,7 @@ func runBench(args []string) int {
 }
 
 // benchVocab lists ordinary tokens to build random prompts from.
-func benchVocab(eng *engine.Engine) []int32 {
+func benchVocab(eng engine.Model) []int32 {
 	var out []int32
 	for id := int32(0); int(id) < eng.VocabSize() && len(out) < 4096; id++ {
 		if t := eng.TokenText(id); t != "" && !strings.HasPrefix(t, "<") {
@@ -165,7 +168,7 @@ func randomTokens(rng *rand.Rand, vocab []int32, n int) []int32 {
 
 // benchPrefix empties the KV cache, then fills it with prefix (the test's
 // depth), which the measured request then reuses.
-func benchPrefix(ctx context.Context, eng *engine.Engine, prefix []int32) error {
+func benchPrefix(ctx context.Context, eng engine.Model, prefix []int32) error {
 	if err := eng.Reset(); err != nil {
 		return err
 	}
@@ -179,7 +182,7 @@ func benchPrefix(ctx context.Context, eng *engine.Engine, prefix []int32) error 
 }
 
 // runGeneration runs one generation and returns its stats.
-func runGeneration(ctx context.Context, eng *engine.Engine, req api.Request) (*api.Stats, error) {
+func runGeneration(ctx context.Context, eng engine.Model, req api.Request) (*api.Stats, error) {
 	ch, err := eng.Generate(ctx, req)
 	if err != nil {
 		return nil, err
@@ -228,8 +231,17 @@ func printBenchTable(w io.Writer, mi api.ModelInfo, rs []benchResult) {
 	}
 	for _, r := range rs {
 		fmt.Fprintf(w, "| %-30s | %6.2f MiB | %10s | %-7s | %7d | %8s | %20s |\n", name, float64(r.ModelBytes)/(1<<20),
-			humanCount(r.ModelParams), "CPU", r.Threads, r.Test, fmt.Sprintf("%.2f ± %.2f", r.TokensPerSecond, r.Stddev))
+			humanCount(r.ModelParams), benchDevice(r.Backend), r.Threads, r.Test, fmt.Sprintf("%.2f ± %.2f", r.TokensPerSecond, r.Stddev))
 	}
+}
+
+// benchDevice is the table's backend column: llama-bench's "CPU" for the
+// llama.cpp path, "Go CPU" for the Go engine.
+func benchDevice(backend string) string {
+	if backend == engine.BackendGo {
+		return "Go CPU"
+	}
+	return "CPU"
 }
 
 func humanCount(n int64) string {
@@ -255,7 +267,33 @@ func runVersion(args []string) int {
 	if w := simdWarning(info); w != "" {
 		fmt.Println(w)
 	}
+	fmt.Println("backends:")
+	fmt.Println("  llama.cpp  commit ec98e2002 (Dec 2025), from", moduleVersion("github.com/ollama/ollama"))
+	fmt.Println("  go         Ollama's Go engine, from", moduleVersion("github.com/ollama/ollama"), "- runs", strings.Join(goArchs(), ", "))
+	fmt.Println("  auto       picks llama.cpp, or the Go engine for the architectures only it runs (--backend overrides)")
 	return exitOK
+}
+
+// moduleVersion is "path version" of a module linked into natter.
+func moduleVersion(path string) string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == path {
+				return d.Path + " " + d.Version
+			}
+		}
+	}
+	return path
+}
+
+// goArchs are the architectures auto sends to the Go engine, sorted.
+func goArchs() []string {
+	var out []string
+	for a := range engine.GoArchitectures {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // version is set at link time (-ldflags "-X main.version=...").

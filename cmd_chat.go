@@ -25,7 +25,7 @@ import (
 // chatGen is the engine as the chat sees it: it formats with the model's
 // own chat-template chain, so /model switches templates with the model.
 type chatGen struct {
-	*engine.Engine
+	engine.Model
 	chain *prompts.Chain
 }
 
@@ -37,11 +37,11 @@ func (g *chatGen) withTemplate(req api.Request) api.Request {
 }
 
 func (g *chatGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
-	return g.Engine.Generate(ctx, g.withTemplate(req))
+	return g.Model.Generate(ctx, g.withTemplate(req))
 }
 
 func (g *chatGen) RenderPrompt(req api.Request) (string, string, error) {
-	return g.Engine.RenderPrompt(g.withTemplate(req))
+	return g.Model.RenderPrompt(g.withTemplate(req))
 }
 
 // ChatTemplate is the chain /template describes (ui.TemplateSource).
@@ -202,7 +202,7 @@ func runChat(args []string) int {
 		if err != nil {
 			return nil, err
 		}
-		k := openKVStates(st, g.Engine)
+		k := openKVStates(st, g.Model)
 		mu.Lock()
 		gen, kv = g, k
 		mu.Unlock()
@@ -267,18 +267,18 @@ func runChat(args []string) int {
 			return
 		}
 		if toks, err := g.PromptTokens(g.withTemplate(api.Request{Messages: msgs})); err == nil {
-			k.restore(g.Engine, toks)
+			k.restore(g.Model, toks)
 		}
 	}
 	if !*noSave && !history.NoHistory() {
 		cfg.History = &chatHistory{st: st, rec: rec, resumed: restoreKV}
 	}
 	if gen != nil {
-		kv = openKVStates(st, gen.Engine)
+		kv = openKVStates(st, gen.Model)
 	}
 	rec.AfterFinish(func(chat int64) {
 		if g, k := current(); g != nil {
-			k.save(g.Engine, chat)
+			k.save(g.Model, chat)
 		}
 	})
 	restoreKV(cfg.Messages)
@@ -358,7 +358,7 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 // loadChatModel loads a model for the chat with a progress line; quiet
 // (inside the running chat, which shows its own) prints nothing.
 func loadChatModel(mf *modelFlags, path string, tmplOverride string, quiet bool) (*chatGen, error) {
-	var eng *engine.Engine
+	var eng engine.Model
 	var err error
 	if quiet {
 		eng, err = loadQuiet(mf, path)
@@ -385,22 +385,19 @@ func loadChatModel(mf *modelFlags, path string, tmplOverride string, quiet bool)
 		eng.Close()
 		return nil, err
 	}
-	return &chatGen{Engine: eng, chain: chain}, nil
+	return &chatGen{Model: eng, chain: chain}, nil
 }
 
 // loadQuiet is modelFlags.load without writing to the terminal, which the
 // chat owns while it runs.
-func loadQuiet(mf *modelFlags, path string) (*engine.Engine, error) {
+func loadQuiet(mf *modelFlags, path string) (engine.Model, error) {
 	if _, err := engine.Validate(path); err != nil {
 		return nil, err
 	}
 	if err := checkLoad(path, mf, func(string) {}); err != nil {
 		return nil, err
 	}
-	e, err := engine.Load(engine.Options{
-		ModelPath: path, ContextSize: mf.ctx, BatchSize: mf.batch, Threads: mf.threads,
-		FlashAttn: mf.flashAttn, CacheType: mf.cacheType,
-	})
+	e, err := engine.Open(mf.options(path, nil))
 	if err == nil {
 		_ = models.Remember(path)
 	}

@@ -54,7 +54,7 @@ type kvStates struct {
 	key   string // model identity plus what shapes the state
 }
 
-func openKVStates(st *history.Store, eng *engine.Engine) *kvStates {
+func openKVStates(st *history.Store, eng engine.Model) *kvStates {
 	if st == nil || !st.Persistent() || st.Path() == "" {
 		return nil
 	}
@@ -73,7 +73,7 @@ func openKVStates(st *history.Store, eng *engine.Engine) *kvStates {
 }
 
 // save stores the engine's current KV state for a chat.
-func (k *kvStates) save(eng *engine.Engine, chat int64) {
+func (k *kvStates) save(eng engine.Model, chat int64) {
 	if k == nil || chat == 0 {
 		return
 	}
@@ -83,7 +83,7 @@ func (k *kvStates) save(eng *engine.Engine, chat int64) {
 }
 
 // restore loads the saved state that best covers prompt tokens, if any.
-func (k *kvStates) restore(eng *engine.Engine, prompt []int32) bool {
+func (k *kvStates) restore(eng engine.Model, prompt []int32) bool {
 	if k == nil || len(prompt) == 0 {
 		return false
 	}

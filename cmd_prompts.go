@@ -65,7 +65,7 @@ func userName() string {
 // chatTemplate builds the chat-template chain for a loaded model: an override
 // file or the model's own Jinja template rendered exactly, then llama.cpp's
 // built-in formatter, then ChatML.
-func chatTemplate(eng *engine.Engine, override string) (*prompts.Chain, error) {
+func chatTemplate(eng engine.Model, override string) (*prompts.Chain, error) {
 	info := eng.Info()
 	name := strings.TrimSuffix(filepath.Base(info.Path), filepath.Ext(info.Path))
 	return prompts.BuildChain(prompts.ChainConfig{

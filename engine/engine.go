@@ -28,6 +28,7 @@ type Options struct {
 	Threads     int    // 0 = physical cores
 	FlashAttn   string // "auto" (default), "on", "off"
 	CacheType   string // KV cache type: "f16" (default), "q8_0", ...
+	Backend     string // for Open: "auto" (default), "llama.cpp" or "go"
 	// Progress is called while the weights load (0..1); returning false aborts.
 	Progress func(float32) bool
 }
@@ -121,6 +122,7 @@ func (e *Engine) modelInfo(f *gguf.File) api.ModelInfo {
 		BOS:          e.model.tokenText(e.model.bos()),
 		EOS:          e.model.tokenText(e.model.eos()),
 		AddBOS:       e.model.addBOS(),
+		Backend:      BackendLlama,
 	}
 }
 

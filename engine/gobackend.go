@@ -23,11 +23,16 @@ var GoArchitectures = map[string]bool{"qwen35": true, "qwen35moe": true, "gemma4
 // turn dropping, UTF-8 reassembly, stop sequences, prefix reuse. One
 // generation runs at a time.
 type GoEngine struct {
+	opts     Options
 	g        *goengine.Engine
 	info     api.ModelInfo
 	specials []special
 	bos      Token
 	addBOS   bool
+	// spacePrefix: llama.cpp's SentencePiece tokenizer puts "▁" before
+	// every run of plain text (tokenizer.ggml.add_space_prefix, default
+	// on); Ollama's does not, so plain adds the space itself.
+	spacePrefix bool
 
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
@@ -39,11 +44,31 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads})
+	if opts.ContextSize < 0 || opts.BatchSize < 0 || opts.Threads < 0 {
+		return nil, errors.New("context size, batch size and threads must not be negative")
+	}
+	if opts.Threads == 0 {
+		opts.Threads = PhysicalCores()
+	}
+	var progress func(float32)
+	if opts.Progress != nil {
+		// Ollama's loader cannot be aborted; the callback only reports.
+		progress = func(p float32) { opts.Progress(p) }
+	}
+	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress})
 	if err != nil {
 		return nil, err
 	}
-	e := &GoEngine{g: g}
+	opts.ContextSize = g.ContextSize()
+	e := &GoEngine{opts: opts, g: g}
+	if f.String("tokenizer.ggml.model") == "llama" {
+		e.spacePrefix = true
+		if v, ok := f.Get("tokenizer.ggml.add_space_prefix"); ok {
+			if b, ok := v.(bool); ok {
+				e.spacePrefix = b
+			}
+		}
+	}
 	v := g.Vocabulary()
 	for id, t := range v.Values {
 		// control, user-defined and unknown tokens match whole, as in llama.cpp
@@ -60,7 +85,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		size = st.Size()
 	}
 	e.info = api.ModelInfo{
-		Path: opts.ModelPath, Name: f.Name(), Arch: f.Arch(), Description: f.Arch() + " " + f.Quantization() + " (Go engine)",
+		Path: opts.ModelPath, Name: f.Name(), Arch: f.Arch(), Description: f.Arch() + " " + f.Quantization(), Backend: BackendGo,
 		Quantization: f.Quantization(), SizeBytes: size, Params: int64(f.ParamCount()), TrainCtx: int(f.ContextLength()),
 		ContextSize: g.ContextSize(), ChatTemplate: f.ChatTemplate(), AddBOS: e.addBOS,
 	}
@@ -87,11 +112,50 @@ func (e *GoEngine) Close() error {
 // Info implements api.Generator.
 func (e *GoEngine) Info() api.ModelInfo { return e.info }
 
+// Options are the options the model was loaded with (defaults filled in).
+func (e *GoEngine) Options() Options { return e.opts }
+
+// VocabSize is the number of tokens in the vocabulary.
+func (e *GoEngine) VocabSize() int { return e.g.VocabSize() }
+
+// TokenText is a token's text in the vocabulary ("" when out of range).
+func (e *GoEngine) TokenText(t Token) string {
+	v := e.g.Vocabulary()
+	if t < 0 || int(t) >= len(v.Values) {
+		return ""
+	}
+	return v.Values[t]
+}
+
+// Reset empties the cache, so the next request is processed cold.
+func (e *GoEngine) Reset() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.g.Reset()
+}
+
+// SaveState reports ErrNoState: Ollama's caches have no serialisation, so a
+// resumed chat is read again (the chat says so and what it cost).
+func (e *GoEngine) SaveState() ([]Token, []byte, error) { return nil, nil, ErrNoState }
+
+// LoadState reports ErrNoState (see SaveState).
+func (e *GoEngine) LoadState([]Token, []byte) error { return ErrNoState }
+
+// BuiltinTemplate is the format used when the model has no chat template
+// (the llama.cpp path asks llama.cpp; the Go engine uses ChatML).
+func (e *GoEngine) BuiltinTemplate() prompts.ChatTemplate { return chatMLTemplate{} }
+
 // plain tokenizes text with no special-token parsing. Ollama's tokenizers
 // always split on special-token text, so text holding one is cut just inside
 // each occurrence: the characters stay, the control token never appears.
 func (e *GoEngine) plain(text string) ([]Token, error) {
 	var out []Token
+	if text == "" {
+		return nil, nil
+	}
+	if e.spacePrefix {
+		text = " " + text
+	}
 	for text != "" {
 		cut := -1
 		for _, sp := range e.specials {
@@ -156,14 +220,17 @@ func (e *GoEngine) RenderPrompt(req api.Request) (string, string, error) {
 	return p.text, p.template, err
 }
 
+// PromptTokens are the tokens req's prompt becomes.
+func (e *GoEngine) PromptTokens(req api.Request) ([]Token, error) {
+	p, err := buildPrompt(e.env(), req)
+	return p.tokens, err
+}
+
 // Generate implements api.Generator with the same event stream as Engine.
 // Cancelling ctx stops within one token, or between prefill batches.
 func (e *GoEngine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
 	if err := validateSampling(req.Sampling); err != nil {
 		return nil, err
-	}
-	if req.Sampling.RepeatPenalty != 0 && req.Sampling.RepeatPenalty != 1 {
-		return nil, errors.New("the Go engine has no repeat penalty yet; use --repeat-penalty 1")
 	}
 	ch := make(chan api.Event, 256)
 	go func() {
@@ -218,6 +285,7 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 		seed = uint64(time.Now().UnixNano())
 	}
 	smp := goengine.NewSampler(s.Temperature, s.TopK, s.TopP, s.MinP, seed)
+	smp.RepeatPenalty, smp.RepeatLastN = s.RepeatPenalty, s.RepeatLastN
 	var asm utf8Assembler
 	stopm := stopMatcher{stops: nonEmpty(req.Stop)}
 	emit := func(text string) bool {
@@ -236,6 +304,7 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 	decodes := 0
 	for {
 		tok := smp.Sample(logits)
+		smp.Accept(tok)
 		if stats.GeneratedTokens == 0 {
 			stats.TTFT = time.Since(start)
 			tDecode = time.Now()

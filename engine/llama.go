@@ -43,6 +43,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime/cgo"
 	"strings"
 	"sync"
@@ -76,6 +77,17 @@ func SetLogOutput(w io.Writer) {
 		w = io.Discard
 	}
 	logOut = w
+	// Ollama's Go engine logs through slog's default logger: same place.
+	slog.SetDefault(slog.New(slog.NewTextHandler(logWriter{}, &slog.HandlerOptions{Level: slog.LevelInfo})))
+}
+
+// logWriter writes to the current log output under its lock.
+type logWriter struct{}
+
+func (logWriter) Write(p []byte) (int, error) {
+	logMu.Lock()
+	defer logMu.Unlock()
+	return logOut.Write(p)
 }
 
 //export natterLog

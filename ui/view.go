@@ -433,6 +433,14 @@ func (m Model) modelName() string {
 	return strings.TrimSuffix(p, ".gguf")
 }
 
+// backendLabel names the engine a model runs on, as the status line shows it.
+func backendLabel(b string) string {
+	if b == "go" {
+		return "Go engine"
+	}
+	return b
+}
+
 // statusLine: model, context use, speed, time to first token, cache reuse.
 // On a narrow terminal the least useful figures go first.
 func (m Model) statusLine() string {
@@ -450,6 +458,9 @@ func (m Model) statusLine() string {
 			name += " " + q
 		}
 		parts = append(parts, part{st.status.Render(name), 2})
+		if b := m.info.Backend; b != "" {
+			parts = append(parts, part{st.dim.Render(backendLabel(b)), 7})
+		}
 	}
 	used, size := 0, m.info.ContextSize
 	if m.last != nil {

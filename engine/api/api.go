@@ -115,6 +115,7 @@ type ModelInfo struct {
 	BOS          string `json:"bos"`
 	EOS          string `json:"eos"`
 	AddBOS       bool   `json:"add_bos"`
+	Backend      string `json:"backend"` // "llama.cpp" or "go"
 }
 
 // Generator is what a front end needs from an engine.

@@ -28,6 +28,8 @@ type Options struct {
 	ContextSize int // tokens; 0 = min(4096, trained context)
 	BatchSize   int // 0 = 512
 	Threads     int // 0 = ggml's default
+	// Progress is called while the weights load (0..1).
+	Progress func(float32)
 }
 
 // Engine is a loaded model. It is not safe for concurrent use: the caller
@@ -86,7 +88,11 @@ func Load(opts Options) (e *Engine, err error) {
 	if e.cache != nil {
 		e.cache.Init(m.Backend(), ml.DTypeF16, 1, e.nCtx, e.nBatch)
 	}
-	if err := m.Backend().Load(context.Background(), func(float32) {}); err != nil {
+	progress := opts.Progress
+	if progress == nil {
+		progress = func(float32) {}
+	}
+	if err := m.Backend().Load(context.Background(), progress); err != nil {
 		e.Close()
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
 	}

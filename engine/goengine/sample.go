@@ -13,7 +13,46 @@ type Sampler struct {
 	Temperature float32
 	TopK        int
 	TopP, MinP  float32
-	rng         *rand.Rand
+	// RepeatPenalty (1 = off) divides positive and multiplies negative
+	// logits of the tokens among the last RepeatLastN accepted, once per
+	// token whatever its count, as llama.cpp's penalties sampler does.
+	RepeatPenalty float32
+	RepeatLastN   int
+	recent        []int32 // ring of accepted tokens, at most RepeatLastN
+	next          int
+	rng           *rand.Rand
+}
+
+// Accept records a generated token for the repeat penalty (llama.cpp
+// counts generated tokens only, not the prompt).
+func (s *Sampler) Accept(tok int32) {
+	if s.RepeatLastN <= 0 || s.RepeatPenalty == 1 || s.RepeatPenalty <= 0 {
+		return
+	}
+	if len(s.recent) < s.RepeatLastN {
+		s.recent = append(s.recent, tok)
+		return
+	}
+	s.recent[s.next] = tok
+	s.next = (s.next + 1) % s.RepeatLastN
+}
+
+func (s *Sampler) penalize(logits []float32) {
+	if len(s.recent) == 0 {
+		return
+	}
+	seen := make(map[int32]bool, len(s.recent))
+	for _, t := range s.recent {
+		if seen[t] || t < 0 || int(t) >= len(logits) {
+			continue
+		}
+		seen[t] = true
+		if logits[t] <= 0 {
+			logits[t] *= s.RepeatPenalty
+		} else {
+			logits[t] /= s.RepeatPenalty
+		}
+	}
 }
 
 // NewSampler returns a sampler drawing from a PCG stream seeded by seed.
@@ -26,9 +65,10 @@ type cand struct {
 	l  float32
 }
 
-// Sample returns the chosen token id. Ties in greedy mode go to the lowest
+// Sample returns the chosen token id; it may change logits (the penalty). Ties in greedy mode go to the lowest
 // id, as in llama.cpp's argmax.
 func (s *Sampler) Sample(logits []float32) int32 {
+	s.penalize(logits)
 	if s.Temperature <= 0 {
 		best := 0
 		for i, l := range logits {
