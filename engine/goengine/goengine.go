@@ -42,6 +42,10 @@ type Engine struct {
 	nBatch int
 	cached []int32 // tokens whose state is in the cache, in order
 	closed bool
+
+	snapshotsOn bool       // hybrid cache set up with spare sequences
+	snaps       []snapshot // states at the ends of recent prompts
+	tick        uint64
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
@@ -86,7 +90,14 @@ func Load(opts Options) (e *Engine, err error) {
 	}
 	e.nBatch = min(e.nBatch, e.nCtx)
 	if e.cache != nil {
-		e.cache.Init(m.Backend(), ml.DTypeF16, 1, e.nCtx, e.nBatch)
+		if _, ok := e.cache.(kvcache.CheckpointCache); ok {
+			// Spare sequences for turn snapshots (snapshot.go); the
+			// attention cells are shared, so twice the context is ample.
+			e.snapshotsOn = true
+			e.cache.Init(m.Backend(), ml.DTypeF16, snapSeqs, (2*e.nCtx+snapSeqs-1)/snapSeqs, e.nBatch)
+		} else {
+			e.cache.Init(m.Backend(), ml.DTypeF16, 1, e.nCtx, e.nBatch)
+		}
 	}
 	progress := opts.Progress
 	if progress == nil {
@@ -140,6 +151,19 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 	if len(toks) >= e.nCtx {
 		return nil, 0, fmt.Errorf("the prompt is %d tokens but the context holds %d", len(toks), e.nCtx)
 	}
+	logits, reused, err = e.prefill(ctx, toks)
+	if errors.Is(err, errCacheFull) && len(e.snaps) > 0 {
+		// Old snapshots hold cells the prompt needs: free them, read again.
+		e.dropSnapshots()
+		logits, reused, err = e.prefill(ctx, toks)
+	}
+	if err == nil {
+		e.takeSnapshot(logits)
+	}
+	return logits, reused, err
+}
+
+func (e *Engine) prefill(ctx context.Context, toks []int32) (logits []float32, reused int, err error) {
 	n := 0
 	for n < len(e.cached) && n < len(toks) && e.cached[n] == toks[n] {
 		n++
@@ -147,7 +171,18 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 	if n == len(toks) {
 		n-- // the last token is decoded again for its logits
 	}
-	if e.cache != nil && n > 0 {
+	// A hybrid cache cannot drop its tail: go back to the snapshot that
+	// covers most of the prompt instead of reading it all again.
+	if e.recurrent() && (n < len(e.cached) || n == 0) {
+		if s := e.bestSnapshot(toks); s != nil {
+			e.restore(s)
+			if len(s.toks) == len(toks) {
+				return append([]float32(nil), s.logits...), len(toks), nil
+			}
+			n = len(s.toks)
+		}
+	}
+	if e.cache != nil && n > 0 && n < len(e.cached) {
 		if cc, ok := e.cache.(kvcache.CheckpointCache); ok {
 			if r, ok := cc.PrepareRestore(0, int32(n)); ok {
 				n = int(r)
@@ -161,6 +196,7 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 	if err := e.truncate(n); err != nil {
 		return nil, 0, err
 	}
+	n = len(e.cached)
 	for i := n; i < len(toks); i += e.nBatch {
 		if err := ctx.Err(); err != nil {
 			return nil, n, err
@@ -178,7 +214,12 @@ func (e *Engine) Decode(tok int32) ([]float32, error) {
 	if len(e.cached) >= e.nCtx {
 		return nil, errors.New("the context window is full")
 	}
-	return e.forward([]int32{tok}, len(e.cached))
+	logits, err := e.forward([]int32{tok}, len(e.cached))
+	if errors.Is(err, errCacheFull) && len(e.snaps) > 0 {
+		e.dropSnapshots()
+		logits, err = e.forward([]int32{tok}, len(e.cached))
+	}
+	return logits, err
 }
 
 func (e *Engine) truncate(n int) error {
@@ -218,6 +259,10 @@ func (e *Engine) forward(toks []int32, pos int) (logits []float32, err error) {
 	b.Outputs = mctx.Input().FromInts([]int32{int32(len(toks) - 1)}, 1)
 	mctx.SetBatchSize(len(toks))
 	out, err := model.Forward(mctx, e.m, b)
+	if errors.Is(err, kvcache.ErrKvCacheFull) {
+		// Refused before anything was written: the cache is as it was.
+		return nil, errCacheFull
+	}
 	if err != nil {
 		// The cache may have taken part of the batch: start clean.
 		e.cached = e.cached[:0]

@@ -8,6 +8,7 @@ func (e *Engine) Reset() error {
 	if e.cache == nil {
 		return nil
 	}
+	e.dropSnapshots()
 	return e.cache.Remove(0, 0, math.MaxInt32)
 }
 
