@@ -32,6 +32,10 @@ type Gemma4Spec struct {
 	// layers (llama.cpp does not require them there).
 	OmitSharedKV bool
 
+	// WeightStd is the standard deviation of the random weights (0: 0.02).
+	// Tiny models use more so that greedy choices have clear margins.
+	WeightStd float32
+
 	Type         TensorType
 	Seed         int64
 	Name         string
@@ -45,7 +49,7 @@ func Gemma4Tiny() Gemma4Spec {
 	return Gemma4Spec{NLayer: 8, NEmbd: 64, NFF: 128, DoubleWideMLP: true, NHead: 4, NHeadKV: 1,
 		HeadDimSWA: 16, HeadDimFull: 32, FullEvery: 4, SlidingWindow: 16, NKVShared: 4,
 		NEmbdPerLayer: 16, Softcap: 30, NCtxTrain: 4096,
-		Type: F32, Seed: 4, Name: "synth-gemma4-tiny", ChatTemplate: ChatML, TiedOutput: true}
+		WeightStd: 0.4, Type: F32, Seed: 4, Name: "synth-gemma4-tiny", ChatTemplate: ChatML, TiedOutput: true}
 }
 
 // Gemma4Bench is a ~0.5B-parameter gemma4 model for benchmarks, shaped
@@ -276,5 +280,5 @@ func (s Gemma4Spec) Write(path string) error {
 		return err
 	}
 	ts := s.tensors()
-	return writeFile(path, s.header(ts), ts, s.Seed)
+	return writeFile(path, s.header(ts), ts, s.Seed, gain(s.WeightStd))
 }

@@ -32,6 +32,10 @@ type Qwen35Spec struct {
 	// earlier (most downloads) carry only full_attention_interval.
 	RecurrentLayers bool
 
+	// WeightStd is the standard deviation of the random weights (0: 0.02).
+	// Tiny models use more so that greedy choices have clear margins.
+	WeightStd float32
+
 	Type         TensorType // 2-D weight matrices; see tensors for the F32 ones
 	Seed         int64
 	Name         string
@@ -46,7 +50,7 @@ func Qwen35Tiny() Qwen35Spec {
 	return Qwen35Spec{NLayer: 8, NEmbd: 64, NFF: 128, NHead: 4, NHeadKV: 2, HeadDim: 32, RopeDim: 8,
 		RopeSections: [4]int{2, 1, 1, 0}, FullAttnInterval: 4, NCtxTrain: 4096,
 		ConvKernel: 4, LinKeyHeads: 2, LinValueHeads: 4, LinHeadDim: 16,
-		Type: F32, Seed: 35, Name: "synth-qwen35-tiny", ChatTemplate: ChatML}
+		WeightStd: 0.4, Type: F32, Seed: 35, Name: "synth-qwen35-tiny", ChatTemplate: ChatML}
 }
 
 // Qwen35MoETiny is Qwen35Tiny with a MoE FFN: 4 experts, 2 used, and a
@@ -117,6 +121,13 @@ func (s Qwen35Spec) Validate() error {
 		return fmt.Errorf("synth: unsupported tensor type %v", s.Type)
 	}
 	return nil
+}
+
+func gain(std float32) float32 {
+	if std == 0 {
+		return 1
+	}
+	return std / 0.02
 }
 
 // mat is a weight matrix of type t, or F16 when its rows do not fill whole
@@ -285,5 +296,5 @@ func (s Qwen35Spec) Write(path string) error {
 		return err
 	}
 	ts := s.tensors()
-	return writeFile(path, s.header(ts), ts, s.Seed)
+	return writeFile(path, s.header(ts), ts, s.Seed, gain(s.WeightStd))
 }

@@ -326,11 +326,12 @@ func Write(path string, s Spec) (err error) {
 		return err
 	}
 	ts := s.tensors()
-	return writeFile(path, s.header(ts), ts, s.Seed)
+	return writeFile(path, s.header(ts), ts, s.Seed, 1)
 }
 
-// writeFile writes a header and the tensors' data to path atomically.
-func writeFile(path string, hdr []byte, ts []tensor, seed int64) (err error) {
+// writeFile writes a header and the tensors' data to path atomically;
+// random weights are scaled by gain (1: standard deviation 0.02).
+func writeFile(path string, hdr []byte, ts []tensor, seed int64, gain float32) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("synth: %w", err)
@@ -342,7 +343,7 @@ func writeFile(path string, hdr []byte, ts []tensor, seed int64) (err error) {
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
-	if err := writeData(w, hdr, ts, seed); err != nil {
+	if err := writeData(w, hdr, ts, seed, gain); err != nil {
 		return fmt.Errorf("synth: writing %s: %w", path, err)
 	}
 	if err := w.Flush(); err != nil {
@@ -363,7 +364,7 @@ func writeFile(path string, hdr []byte, ts []tensor, seed int64) (err error) {
 	return nil
 }
 
-func writeData(w *bufio.Writer, hdr []byte, ts []tensor, seed int64) error {
+func writeData(w *bufio.Writer, hdr []byte, ts []tensor, seed int64, gain float32) error {
 	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
@@ -392,7 +393,7 @@ func writeData(w *bufio.Writer, hdr []byte, ts []tensor, seed int64) error {
 				}
 			default:
 				for j := range row {
-					row[j] = rng.weight()
+					row[j] = rng.weight() * gain
 				}
 			}
 			buf = encodeRow(buf[:0], t.typ, row)

@@ -16,6 +16,7 @@ func main() {
 	arch := flag.String("arch", "llama", "architecture: llama, qwen35, qwen35moe, gemma4 (upstream llama.cpp's layout)")
 	typ := flag.String("type", "q8_0", "weight type: f32, f16, q8_0, q4_0")
 	size := flag.String("size", "", "model size: tiny or bench (any arch); for llama also 400m (the default) and wide (0.35B with 2048-wide layers, the shape ggml's AMX kernels take); tiny is always F32 unless -type is given")
+	std := flag.Float64("std", 0, "standard deviation of the random weights of qwen35/qwen35moe/gemma4 (0: the size's default)")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -29,7 +30,7 @@ func main() {
 	}
 	typeSet := false
 	flag.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
-	write, err := writer(*arch, *size, t, typeSet)
+	write, err := writer(*arch, *size, t, typeSet, float32(*std))
 	if err != nil {
 		fail("%v", err)
 	}
@@ -48,7 +49,7 @@ func fail(format string, a ...any) {
 
 // writer picks the spec for arch and size; tiny models stay F32 unless the
 // type was given.
-func writer(arch, size string, t synth.TensorType, typeSet bool) (func(string) error, error) {
+func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (func(string) error, error) {
 	switch arch {
 	case "llama":
 		var spec synth.Spec
@@ -82,6 +83,9 @@ func writer(arch, size string, t synth.TensorType, typeSet bool) (func(string) e
 		if size != "tiny" || typeSet {
 			s.Type = t
 		}
+		if std != 0 {
+			s.WeightStd = std
+		}
 		return s.Write, nil
 	case "gemma4":
 		var s synth.Gemma4Spec
@@ -95,6 +99,9 @@ func writer(arch, size string, t synth.TensorType, typeSet bool) (func(string) e
 		}
 		if size != "tiny" || typeSet {
 			s.Type = t
+		}
+		if std != 0 {
+			s.WeightStd = std
 		}
 		return s.Write, nil
 	}
