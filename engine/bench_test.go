@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -148,4 +149,69 @@ func BenchmarkResumeTTFT(b *testing.B) {
 		}
 		b.ReportMetric(ttft/float64(b.N)*1000, "ms-ttft")
 	})
+}
+
+// BenchmarkHybridTurnTTFT: time to first token of turns 2 and 10 of a chat
+// on a hybrid (Gated DeltaNet + attention) qwen35 model on the Go engine,
+// with the turn snapshots and without (what a runner that cannot roll back
+// recurrent state pays). NATTER_BENCH_HYBRID names another qwen35 file.
+func BenchmarkHybridTurnTTFT(b *testing.B) {
+	path := os.Getenv("NATTER_BENCH_HYBRID")
+	if path == "" {
+		path = filepath.Join(b.TempDir(), "qwen35.gguf")
+		s := synth.Qwen35Tiny()
+		s.NLayer, s.NEmbd, s.NFF, s.HeadDim, s.RopeDim = 8, 512, 1536, 64, 16
+		s.RopeSections = [4]int{3, 3, 2, 0}
+		s.LinKeyHeads, s.LinValueHeads, s.LinHeadDim = 4, 8, 64
+		s.NHead, s.NHeadKV, s.Type, s.WeightStd, s.Name = 8, 2, synth.Q8_0, 0, "synth-qwen35-medium"
+		if err := s.Write(path); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, snap := range []bool{true, false} {
+		name := "snapshots"
+		if !snap {
+			name = "no-snapshots"
+		}
+		b.Run(name, func(b *testing.B) {
+			g, err := LoadGo(Options{ModelPath: path, ContextSize: 8192, NoSnapshots: !snap})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			var t2, t10 float64
+			for b.Loop() {
+				g.Reset()
+				var msgs []prompts.Message
+				for turn := 1; turn <= 10; turn++ {
+					msgs = append(msgs, prompts.Message{Role: prompts.RoleUser, Content: longPrompt(30)})
+					ch, err := g.Generate(context.Background(), api.Request{Messages: msgs, MaxTokens: 48, IgnoreEOS: true, Sampling: greedy()})
+					if err != nil {
+						b.Fatal(err)
+					}
+					var reply string
+					var st *api.Stats
+					for ev := range ch {
+						switch ev.Kind {
+						case api.EventError:
+							b.Fatal(ev.Err)
+						case api.EventText:
+							reply += ev.Text
+						case api.EventDone:
+							st = ev.Stats
+						}
+					}
+					switch turn {
+					case 2:
+						t2 += st.TTFT.Seconds()
+					case 10:
+						t10 += st.TTFT.Seconds()
+					}
+					msgs = append(msgs, prompts.Message{Role: prompts.RoleAssistant, Content: reply})
+				}
+			}
+			b.ReportMetric(t2/float64(b.N)*1000, "ms-ttft-turn2")
+			b.ReportMetric(t10/float64(b.N)*1000, "ms-ttft-turn10")
+		})
+	}
 }

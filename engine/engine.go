@@ -29,6 +29,9 @@ type Options struct {
 	FlashAttn   string // "auto" (default), "on", "off"
 	CacheType   string // KV cache type: "f16" (default), "q8_0", ...
 	Backend     string // for Open: "auto" (default), "llama.cpp" or "go"
+	// NoSnapshots: the Go engine keeps no turn snapshots of hybrid models
+	// (benchmarks measure what they save).
+	NoSnapshots bool
 	// Progress is called while the weights load (0..1); returning false aborts.
 	Progress func(float32) bool
 }

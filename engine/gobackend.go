@@ -55,7 +55,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		// Ollama's loader cannot be aborted; the callback only reports.
 		progress = func(p float32) { opts.Progress(p) }
 	}
-	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress})
+	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots})
 	if err != nil {
 		return nil, err
 	}

@@ -30,6 +30,9 @@ type Options struct {
 	Threads     int // 0 = ggml's default
 	// Progress is called while the weights load (0..1).
 	Progress func(float32)
+	// NoSnapshots turns off the turn snapshots of hybrid models (to
+	// measure what they save).
+	NoSnapshots bool
 }
 
 // Engine is a loaded model. It is not safe for concurrent use: the caller
@@ -90,7 +93,7 @@ func Load(opts Options) (e *Engine, err error) {
 	}
 	e.nBatch = min(e.nBatch, e.nCtx)
 	if e.cache != nil {
-		if _, ok := e.cache.(kvcache.CheckpointCache); ok {
+		if _, ok := e.cache.(kvcache.CheckpointCache); ok && !opts.NoSnapshots {
 			// Spare sequences for turn snapshots (snapshot.go); the
 			// attention cells are shared, so twice the context is ample.
 			e.snapshotsOn = true
