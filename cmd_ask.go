@@ -139,7 +139,24 @@ type samplingFlags struct {
 	temp, topP, minP, repeatPenalty float64
 	topK, maxTokens                 int
 	seed                            int64
+	think                           string // auto, on, off
+	reasoningBudget                 int    // -1: no cap
 }
+
+// thinkVars are the template variables --think sets (nil: the template's
+// default; Qwen3.5 thinks by default, Gemma 4 does not).
+func (s *samplingFlags) thinkVars() map[string]any {
+	switch {
+	case s.think == "off" || s.reasoningBudget == 0:
+		return map[string]any{"enable_thinking": false}
+	case s.think == "on":
+		return map[string]any{"enable_thinking": true}
+	}
+	return nil
+}
+
+// budget is api.Request.ReasoningBudget for --reasoning-budget.
+func (s *samplingFlags) budget() int { return max(s.reasoningBudget, 0) }
 
 func (s *samplingFlags) register(fs *flag.FlagSet) {
 	d := api.DefaultSampling()
@@ -151,6 +168,8 @@ func (s *samplingFlags) register(fs *flag.FlagSet) {
 	fs.Int64Var(&s.seed, "seed", -1, "random seed (-1 = random)")
 	fs.IntVar(&s.maxTokens, "n", -1, "maximum tokens to generate (-1 = until the model stops)")
 	fs.IntVar(&s.maxTokens, "max-tokens", -1, "same as -n")
+	fs.StringVar(&s.think, "think", "auto", "reasoning models: on, off, or auto (the template's default)")
+	fs.IntVar(&s.reasoningBudget, "reasoning-budget", -1, "cap thinking at N tokens, then answer (-1 = no cap, 0 = no thinking)")
 }
 
 func (s *samplingFlags) sampling() (api.Sampling, error) {
@@ -170,6 +189,10 @@ func (s *samplingFlags) sampling() (api.Sampling, error) {
 		return api.Sampling{}, fmt.Errorf("--seed %d: must be -1 or between 0 and %d", s.seed, uint32(math.MaxUint32-1))
 	case s.maxTokens < -1 || s.maxTokens == 0:
 		return api.Sampling{}, fmt.Errorf("-n %d: must be -1 or positive", s.maxTokens)
+	case s.think != "auto" && s.think != "on" && s.think != "off":
+		return api.Sampling{}, fmt.Errorf("--think %q: want on, off or auto", s.think)
+	case s.reasoningBudget < -1:
+		return api.Sampling{}, fmt.Errorf("--reasoning-budget %d: must be -1 (no cap), 0 (no thinking) or positive", s.reasoningBudget)
 	}
 	out := api.DefaultSampling()
 	out.Temperature, out.TopK, out.TopP = float32(s.temp), s.topK, float32(s.topP)
@@ -233,7 +256,7 @@ func runAsk(args []string) int {
 	}
 	defer eng.Close()
 
-	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens, IgnoreEOS: *ignoreEOS}
+	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens, IgnoreEOS: *ignoreEOS, ReasoningBudget: sf.budget()}
 	if *raw {
 		req.Raw, req.Prompt = true, prompt
 	} else {
@@ -248,7 +271,7 @@ func runAsk(args []string) int {
 			}
 			applyOverrides(&req, p.Sampling, setFlags(fs))
 		}
-		chain, err := chatTemplate(eng, *tmplFlag)
+		chain, err := chatTemplate(eng, *tmplFlag, sf.thinkVars())
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 			return exitError

@@ -26,14 +26,56 @@ import (
 // own chat-template chain, so /model switches templates with the model.
 type chatGen struct {
 	engine.Model
+	override string         // --chat-template
+	vars     map[string]any // template variables (/think sets enable_thinking)
+	budget   int            // --reasoning-budget (0: no cap)
+
+	mu    sync.Mutex // chain changes with /think while a reply may render
 	chain *prompts.Chain
 }
 
 func (g *chatGen) withTemplate(req api.Request) api.Request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if req.Template == nil && !req.Raw && g.chain != nil {
 		req.Template = g.chain
 	}
+	if req.ReasoningBudget == 0 {
+		req.ReasoningBudget = g.budget
+	}
 	return req
+}
+
+// SetThinking implements ui.Thinker: /think on|off sets the template's
+// enable_thinking for the following turns.
+func (g *chatGen) SetThinking(on bool) error {
+	vars := map[string]any{}
+	for k, v := range g.vars {
+		vars[k] = v
+	}
+	vars["enable_thinking"] = on
+	chain, err := chatTemplate(g.Model, g.override, vars)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.chain, g.vars = chain, vars
+	g.mu.Unlock()
+	return nil
+}
+
+// Thinking implements ui.Thinker: "on", "off" or "auto" (the template's
+// default).
+func (g *chatGen) Thinking() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch v, ok := g.vars["enable_thinking"].(bool); {
+	case !ok:
+		return "auto"
+	case v:
+		return "on"
+	}
+	return "off"
 }
 
 func (g *chatGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
@@ -46,6 +88,8 @@ func (g *chatGen) RenderPrompt(req api.Request) (string, string, error) {
 
 // ChatTemplate is the chain /template describes (ui.TemplateSource).
 func (g *chatGen) ChatTemplate() prompts.ChatTemplate {
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.chain == nil {
 		return nil
 	}
@@ -179,7 +223,7 @@ func runChat(args []string) int {
 		cfg.Catalog = func() []ui.CatalogItem { return catalogItems(mf.ctx) }
 		cfg.Pull = pullForChat
 		cfg.Offline = models.Offline()
-	} else if gen, err = loadChatModel(&mf, path, *tmplFlag, false); err != nil {
+	} else if gen, err = loadChatModel(&mf, &sf, path, *tmplFlag, false); err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
 	}
@@ -198,7 +242,7 @@ func runChat(args []string) int {
 		if err != nil {
 			return nil, err
 		}
-		g, err := loadChatModel(&mf, rp, *tmplFlag, true)
+		g, err := loadChatModel(&mf, &sf, rp, *tmplFlag, true)
 		if err != nil {
 			return nil, err
 		}
@@ -357,7 +401,7 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 
 // loadChatModel loads a model for the chat with a progress line; quiet
 // (inside the running chat, which shows its own) prints nothing.
-func loadChatModel(mf *modelFlags, path string, tmplOverride string, quiet bool) (*chatGen, error) {
+func loadChatModel(mf *modelFlags, sf *samplingFlags, path string, tmplOverride string, quiet bool) (*chatGen, error) {
 	var eng engine.Model
 	var err error
 	if quiet {
@@ -380,12 +424,13 @@ func loadChatModel(mf *modelFlags, path string, tmplOverride string, quiet bool)
 	if err != nil {
 		return nil, err
 	}
-	chain, err := chatTemplate(eng, tmplOverride)
+	vars := sf.thinkVars()
+	chain, err := chatTemplate(eng, tmplOverride, vars)
 	if err != nil {
 		eng.Close()
 		return nil, err
 	}
-	return &chatGen{Model: eng, chain: chain}, nil
+	return &chatGen{Model: eng, chain: chain, override: tmplOverride, vars: vars, budget: sf.budget()}, nil
 }
 
 // loadQuiet is modelFlags.load without writing to the terminal, which the

@@ -65,7 +65,8 @@ func userName() string {
 // chatTemplate builds the chat-template chain for a loaded model: an override
 // file or the model's own Jinja template rendered exactly, then llama.cpp's
 // built-in formatter, then ChatML.
-func chatTemplate(eng engine.Model, override string) (*prompts.Chain, error) {
+// vars are extra template variables (--think's enable_thinking).
+func chatTemplate(eng engine.Model, override string, vars map[string]any) (*prompts.Chain, error) {
 	info := eng.Info()
 	name := strings.TrimSuffix(filepath.Base(info.Path), filepath.Ext(info.Path))
 	return prompts.BuildChain(prompts.ChainConfig{
@@ -73,7 +74,7 @@ func chatTemplate(eng engine.Model, override string) (*prompts.Chain, error) {
 		ModelName:     name,
 		ConfigDir:     prompts.ConfigDir(),
 		ModelTemplate: info.ChatTemplate,
-		Options:       prompts.JinjaOptions{BOS: info.BOS, EOS: info.EOS},
+		Options:       prompts.JinjaOptions{BOS: info.BOS, EOS: info.EOS, Vars: vars},
 		Builtin:       eng.BuiltinTemplate(),
 	})
 }

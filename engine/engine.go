@@ -563,6 +563,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	decodes := 0
 	e.lastGen = e.lastGen[:0]
 	var tDecode time.Time
+	bud := newThinkBudget(req.ReasoningBudget, p.text)
 	for {
 		tok := smp.sample(e.lc)
 		if stats.GeneratedTokens == 0 {
@@ -608,6 +609,23 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		}
 		e.cached = append(e.cached, tok)
 		decodes++
+		if inj := bud.push(string(e.piece)); inj != "" {
+			// The thinking budget is spent: close the block for the model.
+			toks, err := e.model.tokenize(inj, false, true)
+			if err != nil || len(e.cached)+len(toks) >= nCtx {
+				continue
+			}
+			if err := e.lc.decode(toks, len(e.cached), true); err != nil {
+				e.lc.removeFrom(len(e.cached))
+				continue
+			}
+			e.cached = append(e.cached, toks...)
+			out, _ := stopm.push(asm.push([]byte(inj)))
+			if !emit(out) {
+				stats.StopReason = api.StopCancelled
+				break
+			}
+		}
 	}
 	if stats.StopReason != api.StopSequence && stats.StopReason != api.StopCancelled {
 		out, stopped := stopm.push(asm.flush())

@@ -302,6 +302,7 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 	used := len(p.tokens)
 	var tDecode time.Time
 	decodes := 0
+	bud := newThinkBudget(req.ReasoningBudget, p.text)
 	for {
 		tok := smp.Sample(logits)
 		smp.Accept(tok)
@@ -342,6 +343,24 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 		}
 		used++
 		decodes++
+		if inj := bud.push(string(piece)); inj != "" {
+			// The thinking budget is spent: close the block for the model.
+			toks, err := e.g.Tokenize(inj, false)
+			if err != nil || used+len(toks) >= nCtx {
+				continue
+			}
+			l, err := e.g.Feed(toks)
+			if err != nil {
+				stats.StopReason = api.StopContext
+				break
+			}
+			logits, used = l, used+len(toks)
+			out, _ := stopm.push(asm.push([]byte(inj)))
+			if !emit(out) {
+				stats.StopReason = api.StopCancelled
+				break
+			}
+		}
 	}
 	if stats.StopReason != api.StopSequence && stats.StopReason != api.StopCancelled {
 		out, stopped := stopm.push(asm.flush())

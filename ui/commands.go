@@ -39,6 +39,7 @@ func init() {
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},
 		{"model", "/model PATH", "switch to another model", cmdModel},
+		{"think", "/think [on|off]", "reasoning models: think before answering, or not", cmdThink},
 		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
 		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
@@ -400,6 +401,43 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 	}
 	m.sampling = s
 	m.notice = fmt.Sprintf("%s set · %s", key, m.settingsText())
+	return nil
+}
+
+// Thinker is a generator whose template can switch thinking on and off
+// (the template's enable_thinking).
+type Thinker interface {
+	SetThinking(on bool) error
+	Thinking() string // "on", "off" or "auto" (the template's default)
+}
+
+func cmdThink(m *Model, arg string) tea.Cmd {
+	th, ok := m.gen.(Thinker)
+	if !ok {
+		m.errLine = "/think: no model with a chat template is loaded."
+		return nil
+	}
+	var on bool
+	switch strings.ToLower(arg) {
+	case "":
+		m.addNote("Thinking: " + th.Thinking() + " (/think on|off; Ctrl+T shows or hides the thoughts)")
+		return nil
+	case "on":
+		on = true
+	case "off":
+	default:
+		m.errLine = fmt.Sprintf("/think %q: want on or off", arg)
+		return nil
+	}
+	if err := th.SetThinking(on); err != nil {
+		m.errLine = "/think: " + err.Error()
+		return nil
+	}
+	state := "off: the model answers directly"
+	if on {
+		state = "on: the model reasons before answering"
+	}
+	m.addNote("Thinking " + state + " (from the next message).")
 	return nil
 }
 

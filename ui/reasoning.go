@@ -13,6 +13,7 @@ var thinkMarkers = []thinkMarker{
 	{"[THINK]", "[/THINK]"},
 	{"◁think▷", "◁/think▷"},
 	{"<|channel|>analysis<|message|>", "<|end|>"},
+	{"<|channel>thought", "<channel|>"}, // Gemma 4
 	{"<|begin_of_thought|>", "<|end_of_thought|>"},
 }
 

@@ -225,6 +225,15 @@ func (e *Engine) Decode(tok int32) ([]float32, error) {
 	return logits, err
 }
 
+// Feed appends toks after the cached ones (text the caller inserts into a
+// reply) and returns the logits after the last.
+func (e *Engine) Feed(toks []int32) ([]float32, error) {
+	if len(e.cached)+len(toks) >= e.nCtx {
+		return nil, errors.New("the context window is full")
+	}
+	return e.forward(toks, len(e.cached))
+}
+
 func (e *Engine) truncate(n int) error {
 	if n >= len(e.cached) {
 		return nil
