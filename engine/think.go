@@ -5,7 +5,7 @@ import "strings"
 // Reasoning blocks the thinking budget knows how to close: the marker that
 // opens one and the text that ends it the way the model's template does.
 var thinkBlocks = []struct{ open, close string }{
-	{"<think>", "\n</think>\n\n"},     // Qwen3/3.5, DeepSeek R1, SmolLM3, ...
+	{"<think>", "\n</think>\n\n"},       // Qwen3/3.5, DeepSeek R1, SmolLM3, ...
 	{"<|channel>thought", "<channel|>"}, // Gemma 4
 }
 

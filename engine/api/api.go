@@ -46,12 +46,12 @@ type Request struct {
 	Tokens []int32
 
 	Sampling  Sampling
-	MaxTokens int      // <= 0: until end of generation or context full
+	MaxTokens int // <= 0: until end of generation or context full
 	// ReasoningBudget > 0 caps the tokens spent inside a reasoning block
 	// (<think>…</think>, Gemma 4's thought channel): the engine then closes
 	// the block itself and the model answers. 0: no cap.
 	ReasoningBudget int
-	Stop      []string // extra stop sequences, matched on text
+	Stop            []string // extra stop sequences, matched on text
 	// IgnoreEOS keeps generating past end-of-generation tokens (benchmarks).
 	IgnoreEOS bool
 }
