@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -101,8 +102,9 @@ func (g *chatGen) ChatTemplate() prompts.ChatTemplate {
 type chatHistory struct {
 	st  *history.Store
 	rec *history.Recorder
-	// resumed runs after a switch to another chat (KV state restore).
-	resumed func(msgs []prompts.Message)
+	// resumed runs after a switch to another chat (KV state restore) and
+	// returns a note for the user ("" for none).
+	resumed func(msgs []prompts.Message) string
 }
 
 func (h *chatHistory) FindChats(ctx context.Context, query string, limit int) ([]ui.ChatSummary, error) {
@@ -123,10 +125,11 @@ func (h *chatHistory) Resume(ctx context.Context, id int64) (*ui.SavedChat, erro
 		return nil, err
 	}
 	msgs := c.PromptMessages()
+	var note string
 	if h.resumed != nil {
-		h.resumed(msgs)
+		note = h.resumed(msgs)
 	}
-	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs}, nil
+	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs, Note: note}, nil
 }
 
 func (h *chatHistory) Rename(title string) error { return h.rec.Rename(title) }
@@ -305,14 +308,23 @@ func runChat(args []string) int {
 
 	// restoreKV loads the saved KV state of a resumed conversation so its
 	// history is not processed again.
-	restoreKV := func(msgs []prompts.Message) {
+	restoreKV := func(msgs []prompts.Message) string {
 		g, k := current()
-		if g == nil || k == nil || len(msgs) == 0 {
-			return
+		if g == nil || len(msgs) == 0 {
+			return ""
 		}
-		if toks, err := g.PromptTokens(g.withTemplate(api.Request{Messages: msgs})); err == nil {
+		toks, err := g.PromptTokens(g.withTemplate(api.Request{Messages: msgs}))
+		if err != nil {
+			return ""
+		}
+		if !engine.SavesState(g.Model) {
+			return fmt.Sprintf("The %s cannot save its state, so the first reply reads this chat's %s tokens again (the status line shows what it took).",
+				backendName(g.Info().Backend), commaInt(len(toks)))
+		}
+		if k != nil {
 			k.restore(g.Model, toks)
 		}
+		return ""
 	}
 	if !*noSave && !history.NoHistory() {
 		cfg.History = &chatHistory{st: st, rec: rec, resumed: restoreKV}
@@ -325,7 +337,7 @@ func runChat(args []string) int {
 			k.save(g.Model, chat)
 		}
 	})
-	restoreKV(cfg.Messages)
+	cfg.ResumeNote = restoreKV(cfg.Messages)
 	if err := ui.Run(ctx, cfg, nil, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
@@ -397,6 +409,23 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 		return 0, fmt.Errorf("%q is not one of the numbers shown", line)
 	}
 	return chats[n-1].ID, nil
+}
+
+// backendName is how messages name a backend.
+func backendName(b string) string {
+	if b == engine.BackendGo {
+		return "Go engine"
+	}
+	return b
+}
+
+// commaInt writes n with thousands separators.
+func commaInt(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // loadChatModel loads a model for the chat with a progress line; quiet

@@ -102,3 +102,10 @@ func openGo(opts Options, f *gguf.File) (Model, error) {
 	}
 	return LoadGo(opts)
 }
+
+// SavesState reports whether m can serialise its cache (SaveState); the Go
+// engine cannot, so a resumed chat is read again.
+func SavesState(m Model) bool {
+	_, isGo := m.(*GoEngine)
+	return !isGo
+}

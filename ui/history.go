@@ -233,6 +233,9 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 			m.addEntry(e)
 		}
 	}
+	if c.Note != "" {
+		m.addNote(c.Note)
+	}
 	return m, m.flushPrints()
 }
 

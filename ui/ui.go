@@ -38,6 +38,9 @@ type Config struct {
 
 	Recorder Recorder          // nil: nothing is saved
 	Messages []prompts.Message // a conversation to resume (a leading system message sets System)
+	// ResumeNote is shown after a resumed conversation (e.g. that the
+	// engine cannot restore its state, so the first reply re-reads it).
+	ResumeNote string
 
 	// Personas are the named system prompts for /prompt NAME; nil disables it.
 	Personas Personas
@@ -93,6 +96,7 @@ type SavedChat struct {
 	Title    string
 	Persona  string
 	Messages []prompts.Message
+	Note     string // shown after the conversation (see Config.ResumeNote)
 }
 
 // CatalogItem is a downloadable model on the first-run screen.
@@ -344,6 +348,9 @@ func New(cfg Config) Model {
 		case prompts.RoleAssistant:
 			m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))
 		}
+	}
+	if cfg.ResumeNote != "" && len(m.msgs) > 0 {
+		m.entries = append(m.entries, &entry{kind: entryNote, text: cfg.ResumeNote})
 	}
 	if cfg.Personas != nil {
 		m.personaCh = make(chan error, 1)
