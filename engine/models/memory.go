@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -202,7 +203,40 @@ func readMemAvailable() (uint64, error) {
 
 // parseMemInfo reads MemAvailable (kB) from /proc/meminfo text, falling
 // back to MemFree+Cached on old kernels that lack it.
-func parseMemInfo(r interface{ Read([]byte) (int, error) }) (uint64, error) {
+func parseMemInfo(r io.Reader) (uint64, error) {
+	vals := memInfoValues(r)
+	if v, ok := vals["MemAvailable"]; ok {
+		return v, nil
+	}
+	if v, ok := vals["MemFree"]; ok {
+		return v + vals["Cached"], nil
+	}
+	return 0, errors.New("reading free memory: no MemAvailable in /proc/meminfo")
+}
+
+// TotalMemory returns this machine's installed memory (MemTotal), which
+// picks the recommended model. Tests replace it.
+var TotalMemory = readMemTotal
+
+func readMemTotal() (uint64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("reading total memory: %w", err)
+	}
+	defer f.Close()
+	return parseMemTotal(f)
+}
+
+// parseMemTotal reads MemTotal (kB) from /proc/meminfo text.
+func parseMemTotal(r io.Reader) (uint64, error) {
+	if v, ok := memInfoValues(r)["MemTotal"]; ok && v > 0 {
+		return v, nil
+	}
+	return 0, errors.New("reading total memory: no MemTotal in /proc/meminfo")
+}
+
+// memInfoValues parses "Name: N kB" lines into bytes, skipping the rest.
+func memInfoValues(r io.Reader) map[string]uint64 {
 	sc := bufio.NewScanner(r)
 	vals := map[string]uint64{}
 	for sc.Scan() {
@@ -220,13 +254,7 @@ func parseMemInfo(r interface{ Read([]byte) (int, error) }) (uint64, error) {
 		}
 		vals[name] = n * 1024
 	}
-	if v, ok := vals["MemAvailable"]; ok {
-		return v, nil
-	}
-	if v, ok := vals["MemFree"]; ok {
-		return v + vals["Cached"], nil
-	}
-	return 0, errors.New("reading free memory: no MemAvailable in /proc/meminfo")
+	return vals
 }
 
 // FitReport is the result of a fit check before loading or downloading.
