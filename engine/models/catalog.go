@@ -56,6 +56,24 @@ func (e CatalogEntry) URLPath() string {
 // before and after the pull agree. Hybrid models keep a KV cache only in
 // their attention layers (kvLayers): Qwen3.5 every 4th layer, LFM2.5 6 of
 // 16, Granite 4.0 H 4 of 40; Gemma 4's last layers reuse earlier caches.
+//
+// Where the facts come from, besides Source (looked up in December 2026):
+// Qwen3.5 shapes from the architecture tables of fitmygpu.com and
+// apxml.com (16Q/4KV or 8Q/2KV heads of 256, 8 or 6 attention layers);
+// Gemma 4 from the config.json copies in Ollama v0.24.0's x/models/gemma4
+// tests (35/42 layers, 20/18 of them KV-shared, head_dim 256 and
+// global_head_dim 512, which llama.cpp writes as key_length); LFM2.5 from
+// its model card (16 layers, 6 of them GQA, 32K context) and LFM2 1.2B
+// config copies; Granite 4.0 H Micro and Micro, SmolLM3, Ministral 3 3B
+// (Ministral3ForCausalLM) and gpt-oss-20b from config.json copies; Phi-4
+// mini and Llama 3.2 as in natter's earlier catalog.
+// Not confirmed, and best guesses: the KV heads of granite4-micro (8) and
+// of smollm3-3b (16 heads, 4 KV); the arch of granite4-micro ("granite";
+// its config is GraniteMoeHybrid with attention layers only) and of
+// ministral3-3b ("mistral3", the architecture llama.cpp added for
+// Ministral 3); the sizes of granite4-micro, ministral3-3b and gpt-oss-20b
+// (rounded from listings of other uploads); parameter counts given as
+// round numbers.
 var catalog = []CatalogEntry{
 	{Name: "qwen3.5-0.8b", Description: "Qwen3.5 0.8B: tiny and fast, thinks by default; for machines under 8 GB",
 		Repo: "unsloth/Qwen3.5-0.8B-GGUF", File: "Qwen3.5-0.8B-Q4_K_M.gguf",

@@ -319,6 +319,7 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL [-o DIR] [--sha256 HEX] [-q]")
 		fmt.Fprintln(stderr, "Downloads a GGUF model. NAME is from `natter models --catalog`; QUANT defaults to "+DefaultQuant+".")
+		fmt.Fprintln(stderr, "The catalog model for this machine's memory: natter pull "+RecommendHere())
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)
