@@ -1,6 +1,7 @@
 package models
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -120,4 +121,22 @@ func mustUints(t *testing.T, v any) []uint64 {
 		t.Fatalf("not an integer array: %T", v)
 	}
 	return u
+}
+
+// A real upstream Gemma 4 header (the 26B-A4B vocabulary file from
+// llama.cpp's tests) writes head_count_kv per layer: 8 on sliding-window
+// layers, 2 on full ones. The estimate takes the larger instead of falling
+// back to one KV head per query head.
+func TestReadMetaRealGemma4Header(t *testing.T) {
+	p := "/work/shared/models/vocab/ggml-vocab-gemma-4.gguf"
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("DID NOT RUN: " + p + " is absent")
+	}
+	m, err := ReadMeta(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Arch != "gemma4" || m.Layers != 30 || m.Heads != 16 || m.KVHeads != 8 || m.KVLayers != 0 || m.KeyLen != 512 {
+		t.Errorf("%+v", m)
+	}
 }
