@@ -67,13 +67,12 @@ func (e CatalogEntry) URLPath() string {
 // config copies; Granite 4.0 H Micro and Micro, SmolLM3, Ministral 3 3B
 // (Ministral3ForCausalLM) and gpt-oss-20b from config.json copies; Phi-4
 // mini and Llama 3.2 as in natter's earlier catalog.
+// granite4-micro's "granite" arch is what its GGUF listing names.
 // Not confirmed, and best guesses: the KV heads of granite4-micro (8) and
-// of smollm3-3b (16 heads, 4 KV); the arch of granite4-micro ("granite";
-// its config is GraniteMoeHybrid with attention layers only) and of
-// ministral3-3b ("mistral3", the architecture llama.cpp added for
-// Ministral 3); the sizes of granite4-micro, ministral3-3b and gpt-oss-20b
-// (rounded from listings of other uploads); parameter counts given as
-// round numbers.
+// of smollm3-3b (16 heads, 4 KV); the arch of ministral3-3b ("mistral3",
+// the architecture llama.cpp added for Ministral 3); the size of
+// gemma4-e2b (rounded from 2963 MiB); parameter counts given as round
+// numbers.
 var catalog = []CatalogEntry{
 	{Name: "qwen3.5-0.8b", Description: "Qwen3.5 0.8B: tiny and fast, thinks by default; for machines under 8 GB",
 		Repo: "unsloth/Qwen3.5-0.8B-GGUF", File: "Qwen3.5-0.8B-Q4_K_M.gguf",
@@ -112,12 +111,12 @@ var catalog = []CatalogEntry{
 		layers: 28, embd: 3072, heads: 24, kvHeads: 8, headDim: 128, vocab: 128256},
 	{Name: "granite4-micro", Description: "Granite 4.0 Micro 3B (IBM): dense transformer; instructions, tools, business text",
 		Repo: "ibm-granite/granite-4.0-micro-GGUF", File: "granite-4.0-micro-Q4_K_M.gguf",
-		Arch: "granite", Params: 3_400_000_000, Quant: "Q4_K_M", Size: 2_100_000_000, Context: 131072, License: "Apache-2.0",
+		Arch: "granite", Params: 3_400_000_000, Quant: "Q4_K_M", Size: 2_099_502_528, Context: 131072, License: "Apache-2.0",
 		Verified: true, Source: "https://huggingface.co/ibm-granite/granite-4.0-micro-GGUF/resolve/main/granite-4.0-micro-Q4_K_M.gguf",
 		layers: 40, embd: 2560, heads: 40, kvHeads: 8, headDim: 64, vocab: 100352},
 	{Name: "ministral3-3b", Description: "Ministral 3 3B Instruct (Mistral AI): multilingual, follows system prompts closely",
 		Repo: "mistralai/Ministral-3-3B-Instruct-2512-GGUF", File: "Ministral-3-3B-Instruct-2512-Q4_K_M.gguf",
-		Arch: "mistral3", Params: 3_400_000_000, Quant: "Q4_K_M", Size: 2_150_000_000, Context: 262144, License: "Apache-2.0",
+		Arch: "mistral3", Params: 3_400_000_000, Quant: "Q4_K_M", Size: 2_147_023_008, Context: 262144, License: "Apache-2.0",
 		Verified: true, Source: "https://huggingface.co/mistralai/Ministral-3-3B-Instruct-2512-GGUF/resolve/main/Ministral-3-3B-Instruct-2512-Q4_K_M.gguf",
 		layers: 26, embd: 3072, heads: 32, kvHeads: 8, headDim: 128, vocab: 131072},
 	{Name: "phi4-mini", Description: "Phi-4 mini instruct 3.8B (Microsoft): reasoning and maths for its size",
@@ -147,7 +146,7 @@ var catalog = []CatalogEntry{
 		layers: 32, kvLayers: 8, embd: 4096, heads: 16, kvHeads: 4, headDim: 256, vocab: 248320},
 	{Name: "gpt-oss-20b", Description: "gpt-oss 20B (OpenAI): MoE with 3.6B active, reasoning; for 32 GB machines",
 		Repo: "unsloth/gpt-oss-20b-GGUF", File: "gpt-oss-20b-Q4_K_M.gguf",
-		Arch: "gpt-oss", Params: 20_900_000_000, Quant: "Q4_K_M", Size: 11_600_000_000, Context: 131072, License: "Apache-2.0",
+		Arch: "gpt-oss", Params: 20_900_000_000, Quant: "Q4_K_M", Size: 11_624_759_488, Context: 131072, License: "Apache-2.0",
 		Verified: true, Source: "https://huggingface.co/unsloth/gpt-oss-20b-GGUF/resolve/main/gpt-oss-20b-Q4_K_M.gguf",
 		layers: 24, embd: 2880, heads: 64, kvHeads: 8, headDim: 64, vocab: 201088},
 }
