@@ -68,11 +68,10 @@ func (e CatalogEntry) URLPath() string {
 // (Ministral3ForCausalLM) and gpt-oss-20b from config.json copies; Phi-4
 // mini and Llama 3.2 as in natter's earlier catalog.
 // granite4-micro's "granite" arch is what its GGUF listing names.
-// Not confirmed, and best guesses: the KV heads of granite4-micro (8) and
-// of smollm3-3b (16 heads, 4 KV); the arch of ministral3-3b ("mistral3",
-// the architecture llama.cpp added for Ministral 3); the size of
-// gemma4-e2b (rounded from 2963 MiB); parameter counts given as round
-// numbers.
+// Not confirmed, and best guesses: the KV heads of granite4-micro (8); the
+// arch of ministral3-3b ("mistral3", the architecture llama.cpp added for
+// Ministral 3); the size of gemma4-e2b (rounded from 2963 MiB); parameter
+// counts given as round numbers.
 var catalog = []CatalogEntry{
 	{Name: "qwen3.5-0.8b", Description: "Qwen3.5 0.8B: tiny and fast, thinks by default; for machines under 8 GB",
 		Repo: "unsloth/Qwen3.5-0.8B-GGUF", File: "Qwen3.5-0.8B-Q4_K_M.gguf",
