@@ -100,8 +100,18 @@ func TestKVShapePerLayerHeadCount(t *testing.T) {
 			t.Errorf("%s %v: KV layers %d heads %d, want %d %d", c.arch, c.heads, m.KVLayers, m.KVHeads, c.kv, c.most)
 		}
 	}
-	// A malformed shared_kv_layers (not below the KV layers) is ignored.
+	// A recurrent_layers flag of the wrong length is ignored for the interval.
 	f := &gguf.File{KV: []gguf.KV{
+		{Key: "general.architecture", Value: "qwen35"},
+		{Key: "qwen35.block_count", Value: uint32(8)},
+		{Key: "qwen35.attention.recurrent_layers", Value: []bool{true, false}},
+		{Key: "qwen35.full_attention_interval", Value: uint32(4)},
+	}}
+	if m := metaOf(f); m.KVLayers != 2 {
+		t.Errorf("short recurrent_layers: KV layers %d", m.KVLayers)
+	}
+	// A malformed shared_kv_layers (not below the KV layers) is ignored.
+	f = &gguf.File{KV: []gguf.KV{
 		{Key: "general.architecture", Value: "gemma4"},
 		{Key: "gemma4.block_count", Value: uint32(4)},
 		{Key: "gemma4.attention.shared_kv_layers", Value: uint32(9)},

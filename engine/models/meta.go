@@ -88,13 +88,12 @@ func kvShape(f *gguf.File, arch string, m *Meta) {
 			m.KVHeads, kv = most, n
 		}
 	}
-	if v, ok := f.Get(p + "attention.recurrent_layers"); ok {
-		if rec, ok := v.([]bool); ok && uint64(len(rec)) == m.Layers {
-			kv = 0
-			for _, r := range rec {
-				if !r {
-					kv++
-				}
+	v, _ := f.Get(p + "attention.recurrent_layers")
+	if rec, ok := v.([]bool); ok && uint64(len(rec)) == m.Layers {
+		kv = 0
+		for _, r := range rec {
+			if !r {
+				kv++
 			}
 		}
 	} else if n, ok := f.Uint(p + "full_attention_interval"); ok && n > 0 && kv == m.Layers {
