@@ -46,14 +46,14 @@ func (e CatalogEntry) URLPath() string {
 }
 
 // The catalog, smallest download first. It was written without access to
-// Hugging Face itself: repositories and file names come from the publishers'
-// model cards and file listings and from the exact download URLs public
-// projects use (Source); sizes are the published file sizes where one was
-// found, rounded otherwise, and the real size and sha256 are taken from
-// the server at pull time. Shapes come from each model's config.json (or
-// its model card's architecture table) and only feed the memory estimate;
-// they match what ReadMeta reports for the downloaded file, so the estimate
-// before and after the pull agree. Hybrid models keep a KV cache only in
+// Hugging Face itself: each Source is the exact download URL that several
+// public projects use for that file (found by code search), checked against
+// the publishers' model cards where the search had them; sizes are the
+// published file sizes where one was found, rounded otherwise, and the real
+// size and sha256 are taken from the server at pull time. Shapes come from
+// each model's config.json (or its model card's architecture table) and
+// only feed the memory estimate; they are meant to match what ReadMeta
+// reports for the downloaded file (not checked: no file was downloaded). Hybrid models keep a KV cache only in
 // their attention layers (kvLayers): Qwen3.5 every 4th layer, LFM2.5 6 of
 // 16, Granite 4.0 H 4 of 40; Gemma 4's last layers reuse earlier caches.
 //
