@@ -140,7 +140,8 @@ func catalogItems(ctxSize int) []ui.CatalogItem {
 	var out []ui.CatalogItem
 	for _, c := range models.CatalogWithFit(ctxSize) {
 		out = append(out, ui.CatalogItem{Name: c.Name, Description: c.Description, Size: c.Size,
-			FitMark: c.Fit.Mark(), Fit: c.Fit.String(), Downloaded: c.Downloaded})
+			FitMark: c.Fit.Mark(), Fit: c.Fit.String(), Downloaded: c.Downloaded,
+			Recommended: c.Recommended, Unverified: !c.Verified})
 	}
 	return out
 }
@@ -489,6 +490,6 @@ func noModelHelp(err error) string {
 	b.WriteString("\nTo chat, do one of:\n")
 	b.WriteString("  • natter -m PATH/TO/model.gguf\n")
 	b.WriteString("  • export NATTER_MODEL=PATH/TO/model.gguf\n")
-	b.WriteString("  • natter models --catalog, then natter pull NAME (e.g. natter pull qwen2.5-0.5b)\n")
+	fmt.Fprintf(&b, "  • natter models --catalog, then natter pull NAME (for this machine: natter pull %s)\n", models.RecommendHere())
 	return b.String()
 }

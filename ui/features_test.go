@@ -451,6 +451,51 @@ func TestFirstRunPicksDownloadsAndLoads(t *testing.T) {
 	}
 }
 
+// The picker starts on the model recommended for this machine and marks it,
+// and an entry that could not be verified says so.
+func TestFirstRunStartsOnTheRecommendation(t *testing.T) {
+	cat := testCatalog()
+	cat[1].Recommended = true
+	cat[2].Unverified = true
+	cat = append(cat, CatalogItem{Name: "a-much-longer-name", Description: "a long name", Size: 1 << 30, FitMark: "✓", Fit: "fits"})
+	p := &fakePuller{dir: t.TempDir(), blocks: true}
+	h := newHarness(t, Config{Catalog: func() []CatalogItem { return cat }, Pull: p.pull, LoadModel: func(string) (api.Generator, error) {
+		return nil, errors.New("must not load")
+	}}, 120, 30)
+	scr := h.screen()
+	for _, s := range []string{"› mid-one", "(recommended) a middle model", "(unverified) a big model"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("first-run screen lacks %q:\n%s", s, scr)
+		}
+	}
+	if strings.Count(scr, "(recommended)") != 1 {
+		t.Fatalf("more than one recommendation:\n%s", scr)
+	}
+	// Names longer than the column still line up the sizes.
+	col := -1
+	for _, l := range strings.Split(scr, "\n") {
+		for _, size := range []string{"398 MB", "986 MB", "2.4 GB", "1.0 GB"} {
+			if i := strings.Index(l, size); i >= 0 {
+				if w := ansi.StringWidth(l[:i+len(size)]); col >= 0 && w != col {
+					t.Fatalf("sizes do not line up:\n%s", scr)
+				} else {
+					col = w
+				}
+			}
+		}
+	}
+	if col < 0 {
+		t.Fatalf("no sizes:\n%s", scr)
+	}
+	h.enter()
+	h.waitFor("pull", func(m Model) bool { return m.pull != nil && len(p.calls()) > 0 })
+	if got := p.calls(); len(got) != 1 || got[0] != "mid-one" {
+		t.Fatalf("Enter pulled %v, want the recommendation", got)
+	}
+	h.key(tea.KeyEscape, 0)
+	h.waitFor("stopped", func(m Model) bool { return m.pull == nil })
+}
+
 func TestFirstRunEscStopsTheDownload(t *testing.T) {
 	dir := t.TempDir()
 	p := &fakePuller{dir: dir, blocks: true}

@@ -191,6 +191,10 @@ func (m Model) catalogLines() []string {
 	// A few rows at a time keep the help above the picker in view.
 	room := max(min(len(m.catalog), m.height-8, 8), 1)
 	top := max(min(m.catSel-room/2, len(m.catalog)-room), 0)
+	nameW := 14
+	for _, it := range m.catalog {
+		nameW = max(nameW, ansi.StringWidth(it.Name))
+	}
 	for i := top; i < len(m.catalog) && i < top+room; i++ {
 		it := m.catalog[i]
 		size := humanSize(it.Size)
@@ -201,7 +205,14 @@ func (m Model) catalogLines() []string {
 		if mark == "" {
 			mark = " "
 		}
-		line := fmt.Sprintf("%-14s %8s  %s %-8s %s", it.Name, size, mark, it.Fit, it.Description)
+		desc := it.Description
+		if it.Unverified {
+			desc = "(unverified) " + desc
+		}
+		if it.Recommended {
+			desc = "(recommended) " + desc
+		}
+		line := fmt.Sprintf("%-*s %8s  %s %-8s %s", nameW, it.Name, size, mark, it.Fit, desc)
 		if i == m.catSel {
 			out = append(out, ansi.Truncate(m.st.accent.Render("› "+line), w, "…"))
 		} else {

@@ -105,6 +105,12 @@ type CatalogItem struct {
 	Size              int64  // bytes, approximate
 	FitMark, Fit      string // e.g. "✓", "fits"
 	Downloaded        string // local path when already on disk
+	// Recommended: the model suggested for this machine's memory; the
+	// picker starts on it.
+	Recommended bool
+	// Unverified: its download could not be confirmed when the catalog was
+	// written, so the pull may fail.
+	Unverified bool
 }
 
 // PullProgress is a download's progress.
@@ -357,6 +363,12 @@ func New(cfg Config) Model {
 	}
 	if m.gen == nil && cfg.Catalog != nil {
 		m.catalog = cfg.Catalog()
+		for i, it := range m.catalog {
+			if it.Recommended {
+				m.catSel = i
+				break
+			}
+		}
 	}
 	if m.gen == nil {
 		help := cfg.NoModelHelp

@@ -76,6 +76,9 @@ type catalogJSON struct {
 	RAMContext    int    `json:"ram_context"`
 	Fit           Fit    `json:"fit"`
 	Downloaded    string `json:"downloaded,omitempty"`
+	Recommended   bool   `json:"recommended"`
+	Verified      bool   `json:"verified"` // repo and file confirmed from a published listing
+	Source        string `json:"source,omitempty"`
 }
 
 // RunModelsCmd implements `natter models [--json] [--catalog] [--ctx N] [--paths]`.
@@ -143,7 +146,8 @@ func printModels(stdout, stderr io.Writer, asJSON bool, ctxLen int, paths bool, 
 		for _, d := range sourceDirs(srcs) {
 			fmt.Fprintln(stdout, "  "+d)
 		}
-		fmt.Fprintln(stdout, "\nSee recommended models with `natter models --catalog`, then `natter pull NAME`.")
+		fmt.Fprintln(stdout, "\nSee recommended models with `natter models --catalog`, then `natter pull NAME`")
+		fmt.Fprintf(stdout, "(for this machine: natter pull %s).\n", RecommendHere())
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
@@ -194,27 +198,47 @@ func printCatalog(stdout, stderr io.Writer, asJSON bool, ctxLen int, avail uint6
 			rows = append(rows, catalogJSON{Name: e.Name, Description: e.Description, Repo: e.Repo, File: e.File,
 				Pull: e.Name, Arch: e.Arch, Params: e.Params, Quantization: e.Quant, SizeBytes: e.Size,
 				ContextLength: e.Context, License: e.License, RAMBytes: e.Estimate.Total,
-				RAMContext: e.Estimate.Context, Fit: e.Fit, Downloaded: e.Downloaded})
+				RAMContext: e.Estimate.Context, Fit: e.Fit, Downloaded: e.Downloaded,
+				Recommended: e.Recommended, Verified: e.Verified, Source: e.Source})
 		}
 		out := struct {
 			Catalog         []catalogJSON `json:"catalog"`
 			AvailableMemory uint64        `json:"available_memory_bytes"`
-		}{rows, avail}
+			TotalMemory     uint64        `json:"total_memory_bytes"`
+		}{rows, avail, totalMemory()}
 		return writeJSON(stdout, stderr, out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "FIT\tNAME\tPARAMS\tQUANT\tSIZE\tRAM\tLICENSE\tDESCRIPTION")
+	rec := ""
 	for _, e := range entries {
 		desc := e.Description
 		if e.Downloaded != "" {
 			desc += " [downloaded]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t~%s\t%s\t%s\t%s\n", e.Fit.Mark(), e.Name, HumanParams(e.Params),
+		if !e.Verified {
+			desc += " [unverified]"
+		}
+		name := e.Name
+		if e.Recommended {
+			name += " *"
+			rec = e.Name
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t~%s\t%s\t%s\t%s\n", e.Fit.Mark(), name, HumanParams(e.Params),
 			e.Quant, HumanBytes(uint64(e.Size)), HumanBytes(e.Estimate.Total), e.License, desc)
 	}
 	tw.Flush()
 	fmt.Fprintln(stdout)
 	fmt.Fprintln(stdout, ramNote(ctxLen, avail, memErr))
+	if rec != "" {
+		fmt.Fprintf(stdout, "* recommended for this machine%s: natter pull %s\n", memoryFor(), rec)
+	}
+	for _, e := range entries {
+		if !e.Verified {
+			fmt.Fprintln(stdout, "[unverified]: the repository or file name could not be confirmed when the catalog was written; the pull may fail.")
+			break
+		}
+	}
 	fmt.Fprintln(stdout, "Download one with `natter pull NAME` (from Hugging Face; sizes are approximate).")
 	return ExitOK
 }
@@ -228,6 +252,24 @@ func ramNote(ctxLen int, avail uint64, memErr error) string {
 		return s + "Free memory unknown (FIT ?)."
 	}
 	return s + fmt.Sprintf("Free memory now: %s. FIT: ✓ fits, ~ tight, ✗ too big.", HumanBytes(avail))
+}
+
+// totalMemory is TotalMemory, 0 when unknown.
+func totalMemory() uint64 {
+	n, err := TotalMemory()
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// memoryFor says what the recommendation went by, e.g. " (16.7 GB of
+// memory)", or "" when that is unknown.
+func memoryFor() string {
+	if n := totalMemory(); n > 0 {
+		return " (" + HumanBytes(n) + " of memory)"
+	}
+	return ""
 }
 
 func orDash(s string) string {
@@ -277,6 +319,7 @@ func runPull(ctx context.Context, args []string, stdout, stderr io.Writer, opts 
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL [-o DIR] [--sha256 HEX] [-q]")
 		fmt.Fprintln(stderr, "Downloads a GGUF model. NAME is from `natter models --catalog`; QUANT defaults to "+DefaultQuant+".")
+		fmt.Fprintln(stderr, "The catalog model for this machine's memory: natter pull "+RecommendHere())
 		fs.PrintDefaults()
 	}
 	pos, err := parseInterspersed(fs, args)

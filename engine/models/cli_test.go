@@ -86,8 +86,11 @@ func TestModelsCmdTable(t *testing.T) {
 
 func TestModelsCmdEmptyAndUsage(t *testing.T) {
 	isolate(t)
+	fakeMemory(t, 12_000_000_000)
+	fakeTotal(t, 16_700_000_000)
 	code, out, _ := runModels(t)
-	if code != 0 || !strings.Contains(out, "No GGUF models found") || !strings.Contains(out, "natter models --catalog") {
+	if code != 0 || !strings.Contains(out, "No GGUF models found") || !strings.Contains(out, "natter models --catalog") ||
+		!strings.Contains(out, "for this machine: natter pull qwen3.5-9b") {
 		t.Errorf("empty: %d %s", code, out)
 	}
 	if code, _, _ := runModels(t, "--bogus"); code != ExitUsage {
@@ -104,6 +107,7 @@ func TestModelsCmdEmptyAndUsage(t *testing.T) {
 func TestModelsCmdCatalog(t *testing.T) {
 	isolate(t)
 	fakeMemory(t, 2_000_000_000)
+	fakeTotal(t, 4_000_000_000)
 	code, out, _ := runModels(t, "--catalog")
 	if code != 0 {
 		t.Fatal(code)
@@ -118,6 +122,15 @@ func TestModelsCmdCatalog(t *testing.T) {
 	if rows != len(Catalog()) || !strings.Contains(out, "natter pull NAME") || !strings.Contains(out, "✗") {
 		t.Errorf("%d rows:\n%s", rows, out)
 	}
+	// The recommendation for a 4 GB machine is marked and named.
+	if !strings.Contains(out, "qwen3.5-0.8b *") || strings.Count(out, " * ") != 1 ||
+		!strings.Contains(out, "* recommended for this machine (4.0 GB of memory): natter pull qwen3.5-0.8b") {
+		t.Errorf("recommendation:\n%s", out)
+	}
+	// Every entry was verified, so none is marked.
+	if strings.Contains(out, "unverified") {
+		t.Errorf("unverified marks:\n%s", out)
+	}
 
 	code, out, _ = runModels(t, "--catalog", "--json")
 	var doc struct {
@@ -126,10 +139,38 @@ func TestModelsCmdCatalog(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Catalog) != len(Catalog()) {
 		t.Fatalf("catalog JSON: %d %s", code, out)
 	}
+	recs := 0
 	for _, e := range doc.Catalog {
-		if e.Pull == "" || e.RAMBytes == 0 || e.Fit == FitUnknown || e.Repo == "" || e.License == "" {
+		if e.Pull == "" || e.RAMBytes == 0 || e.Fit == FitUnknown || e.Repo == "" || e.License == "" || !e.Verified || e.Source == "" {
 			t.Errorf("entry %+v", e)
 		}
+		if e.Recommended {
+			recs++
+		}
+	}
+	if recs != 1 {
+		t.Errorf("%d recommended entries", recs)
+	}
+}
+
+// An entry whose repository or file could not be confirmed says so.
+func TestModelsCmdCatalogUnverified(t *testing.T) {
+	isolate(t)
+	fakeMemory(t, 2_000_000_000)
+	fakeTotal(t, 4_000_000_000)
+	old := catalog
+	catalog = append(append([]CatalogEntry(nil), old...), CatalogEntry{Name: "guess-1b", Description: "a guessed entry",
+		Repo: "someone/Guess-GGUF", File: "Guess-Q4_K_M.gguf", Arch: "llama", Params: 1e9, Quant: "Q4_K_M", Size: 600e6,
+		Context: 4096, License: "MIT", layers: 16, embd: 2048, heads: 32, kvHeads: 8, headDim: 64, vocab: 32000})
+	t.Cleanup(func() { catalog = old })
+	code, out, _ := runModels(t, "--catalog")
+	if code != 0 || !strings.Contains(out, "a guessed entry [unverified]") || strings.Count(out, "[unverified]") != 2 ||
+		!strings.Contains(out, "could not be confirmed") {
+		t.Errorf("%d:\n%s", code, out)
+	}
+	code, out, _ = runModels(t, "--catalog", "--json")
+	if code != 0 || !strings.Contains(out, `"name": "guess-1b"`) || strings.Count(out, `"verified": false`) != 1 {
+		t.Errorf("JSON: %d %s", code, out)
 	}
 }
 
@@ -142,12 +183,12 @@ func TestPullCmd(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", srv.URL)
 
 	var out, errb bytes.Buffer
-	code := RunPullCmd(context.Background(), []string{"qwen2.5-0.5b"}, &out, &errb)
+	code := RunPullCmd(context.Background(), []string{"qwen3.5-0.8b"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 	o := out.String()
-	for _, want := range []string{"connecting", "100%", "verifying", "sha256 verified", "natter -m Qwen2.5-0.5B-Instruct-Q4_K_M"} {
+	for _, want := range []string{"connecting", "100%", "verifying", "sha256 verified", "natter -m Qwen3.5-0.8B-Q4_K_M"} {
 		if !strings.Contains(o, want) {
 			t.Errorf("output lacks %q:\n%s", want, o)
 		}
@@ -156,7 +197,7 @@ func TestPullCmd(t *testing.T) {
 		t.Errorf("terminal codes in piped output: %q", o)
 	}
 	// The pulled model resolves by catalog name and by file name.
-	for _, name := range []string{"qwen2.5-0.5b", "Qwen2.5-0.5B-Instruct-Q4_K_M"} {
+	for _, name := range []string{"qwen3.5-0.8b", "Qwen3.5-0.8B-Q4_K_M"} {
 		if p, err := Resolve(name); err != nil || p != filepath.Join(ModelsDir(), tFile) {
 			t.Errorf("Resolve(%s) = %q %v", name, p, err)
 		}
@@ -164,7 +205,7 @@ func TestPullCmd(t *testing.T) {
 
 	// Again: already there.
 	out.Reset()
-	if code := RunPullCmd(context.Background(), []string{"qwen2.5-0.5b", "-q"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "already on disk") {
+	if code := RunPullCmd(context.Background(), []string{"qwen3.5-0.8b", "-q"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "already on disk") {
 		t.Errorf("second pull: %d %s", code, out.String())
 	}
 }
@@ -205,11 +246,11 @@ func TestPullCmdExitCodes(t *testing.T) {
 	if code, _ := run(context.Background(), "a", "b"); code != ExitUsage {
 		t.Errorf("two args: %d", code)
 	}
-	if code, msg := run(context.Background(), "qwen3-4b"); code != ExitFail || !strings.Contains(msg, "HTTP 404") {
+	if code, msg := run(context.Background(), "qwen3.5-4b"); code != ExitFail || !strings.Contains(msg, "HTTP 404") {
 		t.Errorf("404: %d %s", code, msg)
 	}
 	t.Setenv("NATTER_OFFLINE", "1")
-	if code, msg := run(context.Background(), "qwen3-4b"); code != ExitFail || !strings.Contains(msg, "NATTER_OFFLINE") {
+	if code, msg := run(context.Background(), "qwen3.5-4b"); code != ExitFail || !strings.Contains(msg, "NATTER_OFFLINE") {
 		t.Errorf("offline: %d %s", code, msg)
 	}
 	os.Unsetenv("NATTER_OFFLINE")
@@ -226,7 +267,7 @@ func TestPullCmdExitCodes(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}()
-	if code, msg := run(ctx, "qwen2.5-0.5b"); code != ExitInterrupt || !strings.Contains(msg, "resume") {
+	if code, msg := run(ctx, "qwen3.5-0.8b"); code != ExitInterrupt || !strings.Contains(msg, "resume") {
 		t.Errorf("interrupted: %d %s", code, msg)
 	}
 }
@@ -276,7 +317,7 @@ func TestPullCmdWarnsWhenTooBig(t *testing.T) {
 	fakeMemory(t, 1_000_000_000)
 	t.Setenv("HF_ENDPOINT", srv.URL)
 	errb.Reset()
-	RunPullCmd(context.Background(), []string{"qwen3-4b", "-q"}, &out, &errb)
+	RunPullCmd(context.Background(), []string{"qwen3.5-4b", "-q"}, &out, &errb)
 	if !strings.Contains(errb.String(), "warning: this model needs about") || !strings.Contains(errb.String(), "HTTP 404") {
 		t.Errorf("catalog warning: %s", errb.String())
 	}

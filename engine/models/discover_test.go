@@ -293,16 +293,16 @@ func TestResolve(t *testing.T) {
 	}
 
 	// A catalog name not downloaded says how to get it.
-	_, err := Resolve("qwen3-1.7b")
+	_, err := Resolve("qwen3.5-2b")
 	var nf *NotFoundError
-	if !errors.As(err, &nf) || nf.Catalog == nil || !strings.Contains(err.Error(), "natter pull qwen3-1.7b") {
+	if !errors.As(err, &nf) || nf.Catalog == nil || !strings.Contains(err.Error(), "natter pull qwen3.5-2b") {
 		t.Errorf("catalog name: %v", err)
 	}
 	// Once its file is in the models folder, the catalog name finds it.
-	e, _ := CatalogLookup("qwen3-1.7b")
+	e, _ := CatalogLookup("qwen3.5-2b")
 	p := filepath.Join(ModelsDir(), e.File)
 	mustWrite(t, p, l.model)
-	if got, err := Resolve("qwen3-1.7b"); err != nil || got != p {
+	if got, err := Resolve("qwen3.5-2b"); err != nil || got != p {
 		t.Errorf("downloaded catalog name: %q %v", got, err)
 	}
 

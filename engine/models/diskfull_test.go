@@ -36,7 +36,7 @@ func TestPullRealDiskTooSmall(t *testing.T) {
 		t.Fatalf("test model is only %d bytes; it must exceed the tmpfs", len(content))
 	}
 	srv.add(tKey, content)
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("want ErrNoSpace, got %v", err)
 	}

@@ -61,7 +61,7 @@ func mustWriteF(f *testing.F, p string, b []byte) {
 // Whatever the argument, resolving it never panics and never yields a file
 // name that could leave the models folder.
 func FuzzPullSpec(f *testing.F) {
-	for _, s := range []string{"qwen3-1.7b", "hf.co/o/r:Q4_K_M", "hf.co/o/r/sub/f.gguf", "https://h/x/%2e%2e%2fy.gguf",
+	for _, s := range []string{"qwen3.5-2b", "hf.co/o/r:Q4_K_M", "hf.co/o/r/sub/f.gguf", "https://h/x/%2e%2e%2fy.gguf",
 		"hf.co/o/r/resolve/main/../../x.gguf", "http://", "hf.co/", "hf.co/o/r:", "https://huggingface.co/o/r/blob/main/a.gguf"} {
 		f.Add(s)
 	}

@@ -33,6 +33,14 @@ func fakeMemory(t *testing.T, n uint64) {
 	t.Cleanup(func() { AvailableMemory = old })
 }
 
+// fakeTotal makes TotalMemory report n bytes for the test.
+func fakeTotal(t *testing.T, n uint64) {
+	t.Helper()
+	old := TotalMemory
+	TotalMemory = func() (uint64, error) { return n, nil }
+	t.Cleanup(func() { TotalMemory = old })
+}
+
 // tinyModel writes a small valid GGUF (synth.Tiny, optionally named and with
 // a chat template) to path and returns its bytes.
 func tinyModel(t *testing.T, path string, name string, template bool) []byte {

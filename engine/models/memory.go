@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -29,9 +30,15 @@ type Meta struct {
 	Embd    uint64 `json:"-"`
 	Heads   uint64 `json:"-"`
 	KVHeads uint64 `json:"-"`
-	KeyLen  uint64 `json:"-"` // per-head K width
-	ValLen  uint64 `json:"-"` // per-head V width
-	Vocab   uint64 `json:"-"`
+	// KVLayers is how many layers keep a KV cache when that is fewer than
+	// Layers (0: all of them): hybrid models (Qwen3.5's Gated DeltaNet,
+	// LFM2's convolutions, Granite 4.0 H's Mamba2) hold a fixed-size
+	// recurrent state in the other layers, and Gemma 4's last layers
+	// reuse an earlier layer's cache.
+	KVLayers uint64 `json:"-"`
+	KeyLen   uint64 `json:"-"` // per-head K width
+	ValLen   uint64 `json:"-"` // per-head V width
+	Vocab    uint64 `json:"-"`
 }
 
 // ContextFor is the context natter would use for this model when the user
@@ -63,9 +70,11 @@ const runtimeOverhead = 96 << 20
 
 // EstimateMemory approximates what loading m with a context of ctx tokens
 // needs: the weights (the file is mmapped and all of it is touched), an
-// F16 KV cache, and llama.cpp's compute buffers (logits and attention
-// scores for one micro-batch). It errs on the high side: sliding-window
-// layers and flash attention would need less.
+// F16 KV cache in the layers that have one (m.KVLayers), and llama.cpp's
+// compute buffers (logits and attention scores for one micro-batch). It
+// errs on the high side: sliding-window layers and flash attention would
+// need less. The recurrent state of hybrid models (tens of MB in all,
+// independent of the context) is not counted.
 func EstimateMemory(m *Meta, ctx int) Estimate {
 	if ctx <= 0 {
 		ctx = m.ContextFor(0)
@@ -81,11 +90,15 @@ func EstimateMemory(m *Meta, ctx int) Estimate {
 	if kvHeads == 0 {
 		kvHeads = m.Heads
 	}
+	layers := m.Layers
+	if m.KVLayers > 0 && m.KVLayers < layers {
+		layers = m.KVLayers
+	}
 	switch {
-	case m.Layers > 0 && kvHeads > 0 && k > 0:
-		e.KVCache = m.Layers * c * kvHeads * (k + v) * 2
-	case m.Layers > 0 && m.Embd > 0:
-		e.KVCache = m.Layers * c * m.Embd * 2 * 2
+	case layers > 0 && kvHeads > 0 && k > 0:
+		e.KVCache = layers * c * kvHeads * (k + v) * 2
+	case layers > 0 && m.Embd > 0:
+		e.KVCache = layers * c * m.Embd * 2 * 2
 	}
 
 	b := uint64(computeBatch)
@@ -190,7 +203,40 @@ func readMemAvailable() (uint64, error) {
 
 // parseMemInfo reads MemAvailable (kB) from /proc/meminfo text, falling
 // back to MemFree+Cached on old kernels that lack it.
-func parseMemInfo(r interface{ Read([]byte) (int, error) }) (uint64, error) {
+func parseMemInfo(r io.Reader) (uint64, error) {
+	vals := memInfoValues(r)
+	if v, ok := vals["MemAvailable"]; ok {
+		return v, nil
+	}
+	if v, ok := vals["MemFree"]; ok {
+		return v + vals["Cached"], nil
+	}
+	return 0, errors.New("reading free memory: no MemAvailable in /proc/meminfo")
+}
+
+// TotalMemory returns this machine's installed memory (MemTotal), which
+// picks the recommended model. Tests replace it.
+var TotalMemory = readMemTotal
+
+func readMemTotal() (uint64, error) {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0, fmt.Errorf("reading total memory: %w", err)
+	}
+	defer f.Close()
+	return parseMemTotal(f)
+}
+
+// parseMemTotal reads MemTotal (kB) from /proc/meminfo text.
+func parseMemTotal(r io.Reader) (uint64, error) {
+	if v, ok := memInfoValues(r)["MemTotal"]; ok && v > 0 {
+		return v, nil
+	}
+	return 0, errors.New("reading total memory: no MemTotal in /proc/meminfo")
+}
+
+// memInfoValues parses "Name: N kB" lines into bytes, skipping the rest.
+func memInfoValues(r io.Reader) map[string]uint64 {
 	sc := bufio.NewScanner(r)
 	vals := map[string]uint64{}
 	for sc.Scan() {
@@ -208,13 +254,7 @@ func parseMemInfo(r interface{ Read([]byte) (int, error) }) (uint64, error) {
 		}
 		vals[name] = n * 1024
 	}
-	if v, ok := vals["MemAvailable"]; ok {
-		return v, nil
-	}
-	if v, ok := vals["MemFree"]; ok {
-		return v + vals["Cached"], nil
-	}
-	return 0, errors.New("reading free memory: no MemAvailable in /proc/meminfo")
+	return vals
 }
 
 // FitReport is the result of a fit check before loading or downloading.

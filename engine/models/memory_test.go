@@ -101,9 +101,9 @@ func TestCheckFitSuggestsSmallerContext(t *testing.T) {
 }
 
 func TestCheckFitSuggestsSmallerModel(t *testing.T) {
-	e, _ := CatalogLookup("qwen3-4b")
+	e, _ := CatalogLookup("qwen3.5-4b")
 	m := e.Meta()
-	fakeMemory(t, 1500_000_000) // 1.5 GB: below the 4B's weights
+	fakeMemory(t, 2_000_000_000) // 2 GB: below the 4B's weights
 	r := CheckFit(&m, 0)
 	if r.Fit != FitNo {
 		t.Fatalf("fit %v", r.Fit)
@@ -120,7 +120,7 @@ func TestCheckFitSuggestsSmallerModel(t *testing.T) {
 		t.Fatalf("suggested %q is not in the catalog", name)
 	}
 	sm := s.Meta()
-	if FitFor(EstimateMemory(&sm, 0).Total, 1500_000_000) != FitOK {
+	if FitFor(EstimateMemory(&sm, 0).Total, 2_000_000_000) != FitOK {
 		t.Errorf("suggested %s does not fit", name)
 	}
 }
@@ -129,7 +129,7 @@ func TestCheckFitUnknownMemory(t *testing.T) {
 	old := AvailableMemory
 	AvailableMemory = func() (uint64, error) { return 0, errors.New("no /proc") }
 	defer func() { AvailableMemory = old }()
-	e, _ := CatalogLookup("qwen3-4b")
+	e, _ := CatalogLookup("qwen3.5-4b")
 	m := e.Meta()
 	r := CheckFit(&m, 0)
 	if r.Fit != FitUnknown || r.Warning() != "" || r.Estimate.Total == 0 {

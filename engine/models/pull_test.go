@@ -14,8 +14,8 @@ import (
 )
 
 const (
-	tRepo = "bartowski/Qwen2.5-0.5B-Instruct-GGUF"
-	tFile = "Qwen2.5-0.5B-Instruct-Q4_K_M.gguf"
+	tRepo = "unsloth/Qwen3.5-0.8B-GGUF"
+	tFile = "Qwen3.5-0.8B-Q4_K_M.gguf"
 	tKey  = tRepo + "/" + tFile
 )
 
@@ -57,7 +57,7 @@ func TestPullCatalogFullVerified(t *testing.T) {
 		}
 		last = p
 	}
-	res, err := Pull(context.Background(), "qwen2.5-0.5b", opts)
+	res, err := Pull(context.Background(), "qwen3.5-0.8b", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestPullCatalogFullVerified(t *testing.T) {
 
 	// A second pull finds the file and does not touch the network.
 	n := len(srv.log())
-	res, err = Pull(context.Background(), "qwen2.5-0.5b", opts)
+	res, err = Pull(context.Background(), "qwen3.5-0.8b", opts)
 	if err != nil || !res.AlreadyPresent {
 		t.Fatalf("second pull: %+v, %v", res, err)
 	}
@@ -158,7 +158,7 @@ func TestPullResumeAfterCut(t *testing.T) {
 	dir := t.TempDir()
 	part := filepath.Join(dir, tFile+".part")
 
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if err == nil || !strings.Contains(err.Error(), "resume") {
 		t.Fatalf("cut download: want an error that mentions resuming, got %v", err)
 	}
@@ -170,7 +170,7 @@ func TestPullResumeAfterCut(t *testing.T) {
 		t.Fatal(".part does not hold the start of the file")
 	}
 
-	res, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	res, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestPullRetriesByItself(t *testing.T) {
 	opts.Retries = 3
 	var attempts int
 	opts.Progress = func(p Progress) { attempts = max(attempts, p.Attempt) }
-	res, err := Pull(context.Background(), "qwen2.5-0.5b", opts)
+	res, err := Pull(context.Background(), "qwen3.5-0.8b", opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ func TestPullServerIgnoresRange(t *testing.T) {
 	dir := t.TempDir()
 	// A stale .part with wrong bytes: a 200 answer must replace, not append.
 	mustWrite(t, filepath.Join(dir, tFile+".part"), []byte("stale bytes"))
-	res, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	res, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +236,7 @@ func TestPullChecksumMismatchRemovesPart(t *testing.T) {
 	srv.add(tKey, tinyBytes(t))
 	srv.sha[tKey] = strings.Repeat("0", 64)
 	dir := t.TempDir()
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), strings.Repeat("0", 64)) {
 		t.Fatalf("want checksum error naming the expected sum, got %v", err)
 	}
@@ -302,7 +302,7 @@ func TestPullRejectsNonGGUF(t *testing.T) {
 	junk := bytes.Repeat([]byte("not a model "), 1000)
 	srv.add(tKey, junk) // published sha256 matches: only the GGUF check can catch it
 	dir := t.TempDir()
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if !errors.Is(err, ErrNotGGUF) {
 		t.Fatalf("want ErrNotGGUF, got %v", err)
 	}
@@ -311,7 +311,7 @@ func TestPullRejectsNonGGUF(t *testing.T) {
 	}
 	// A well-formed GGUF without tensors is no model either.
 	srv.files[tKey] = emptyGGUF()
-	if _, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir)); !errors.Is(err, ErrNotGGUF) || !strings.Contains(err.Error(), "no tensors") {
+	if _, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir)); !errors.Is(err, ErrNotGGUF) || !strings.Contains(err.Error(), "no tensors") {
 		t.Fatalf("tensorless GGUF: %v", err)
 	}
 }
@@ -334,7 +334,7 @@ func TestPullHTTPErrors(t *testing.T) {
 			opts.Retries = 2 // retried, then reported
 		}
 		start := time.Now()
-		_, err := Pull(context.Background(), "qwen2.5-0.5b", opts)
+		_, err := Pull(context.Background(), "qwen3.5-0.8b", opts)
 		var he *HTTPError
 		if !errors.As(err, &he) || he.Status != c.status || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("status %d: got %v", c.status, err)
@@ -359,7 +359,7 @@ func TestPullSlowServerTimesOut(t *testing.T) {
 	opts := pullOpts(srv, t.TempDir())
 	opts.HeaderTimeout = 300 * time.Millisecond
 	start := time.Now()
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", opts)
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", opts)
 	if !errors.Is(err, ErrNoAnswer) {
 		t.Fatalf("want ErrNoAnswer, got %v", err)
 	}
@@ -386,7 +386,7 @@ func TestPullStalledServer(t *testing.T) {
 	opts := pullOpts(srv, dir)
 	opts.StallTimeout = 300 * time.Millisecond
 	start := time.Now()
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", opts)
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", opts)
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "resume") {
 		t.Fatalf("want a stall error mentioning resume, got %v", err)
 	}
@@ -410,7 +410,7 @@ func TestPullNoDiskSpaceRefusesBeforeDownloading(t *testing.T) {
 	opts.FreeSpace = func(d string) (uint64, error) { asked = d; return uint64(len(content)) - 1, nil }
 	var downloaded int64
 	opts.Progress = func(p Progress) { downloaded = max(downloaded, p.Done) }
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", opts)
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", opts)
 	if !errors.Is(err, ErrNoSpace) {
 		t.Fatalf("want ErrNoSpace, got %v", err)
 	}
@@ -425,7 +425,7 @@ func TestPullNoDiskSpaceRefusesBeforeDownloading(t *testing.T) {
 	half := int64(len(content) / 2)
 	mustWrite(t, filepath.Join(dir, tFile+".part"), content[:half])
 	opts.FreeSpace = func(string) (uint64, error) { return uint64(int64(len(content)) - half), nil }
-	if _, err := Pull(context.Background(), "qwen2.5-0.5b", opts); err != nil {
+	if _, err := Pull(context.Background(), "qwen3.5-0.8b", opts); err != nil {
 		t.Fatalf("resume with just enough room: %v", err)
 	}
 }
@@ -439,7 +439,7 @@ func TestPullLockedByAnotherPull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+	_, err = Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("want ErrLocked, got %v", err)
 	}
@@ -447,7 +447,7 @@ func TestPullLockedByAnotherPull(t *testing.T) {
 		t.Errorf("locked pull made requests: %v", srv.log())
 	}
 	l.release()
-	if _, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir)); err != nil {
+	if _, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir)); err != nil {
 		t.Fatalf("after release: %v", err)
 	}
 }
@@ -465,7 +465,7 @@ func TestPullConcurrentSameFile(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, dir))
+			_, errs[i] = Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, dir))
 		}()
 	}
 	wg.Wait()
@@ -509,7 +509,7 @@ func TestPullCancelKeepsPart(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	_, err := Pull(ctx, "qwen2.5-0.5b", opts)
+	_, err := Pull(ctx, "qwen3.5-0.8b", opts)
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "resume") {
 		t.Fatalf("want a cancellation mentioning resume, got %v", err)
 	}
@@ -529,7 +529,7 @@ func TestPullOfflineRefuses(t *testing.T) {
 	srv := newHFServer(t)
 	srv.add(tKey, tinyBytes(t))
 	t.Setenv("NATTER_OFFLINE", "1")
-	_, err := Pull(context.Background(), "qwen2.5-0.5b", pullOpts(srv, t.TempDir()))
+	_, err := Pull(context.Background(), "qwen3.5-0.8b", pullOpts(srv, t.TempDir()))
 	if !errors.Is(err, ErrOffline) || !strings.Contains(err.Error(), "NATTER_OFFLINE") {
 		t.Fatalf("want ErrOffline, got %v", err)
 	}
@@ -662,12 +662,12 @@ func TestPullCatalogUsesFileAlreadyOnDisk(t *testing.T) {
 	if HasLocalModels() {
 		t.Fatal("empty home has models")
 	}
-	p := filepath.Join(home, ".lmstudio/models/bartowski/Qwen2.5-0.5B-Instruct-GGUF", tFile)
+	p := filepath.Join(home, ".lmstudio/models/unsloth/Qwen3.5-0.8B-GGUF", tFile)
 	tinyModel(t, p, "", true)
 	if !HasLocalModels() {
 		t.Fatal("LM Studio model not seen")
 	}
-	res, err := Pull(context.Background(), "qwen2.5-0.5b", PullOptions{})
+	res, err := Pull(context.Background(), "qwen3.5-0.8b", PullOptions{})
 	if err != nil || !res.AlreadyPresent || res.Path != p {
 		t.Fatalf("%+v %v", res, err)
 	}
