@@ -63,22 +63,22 @@ func Qwen35MoETiny() Qwen35Spec {
 	return s
 }
 
-// Qwen35Bench500M is a ~0.5B-parameter qwen35 model for benchmarks, shaped
-// like Qwen3.5 0.8B's transformer (24 layers of 1024, head_dim 256, 16+16
-// DeltaNet heads of 128) with a wider FFN in place of its 248K vocabulary.
+// Qwen35Bench500M is a ~0.5B-parameter qwen35 model for benchmarks: Qwen3.5
+// 0.8B's transformer (24 layers of 1024, FFN 3584, head_dim 256, 16+16
+// DeltaNet heads of 128) without its 248K-token vocabulary.
 func Qwen35Bench500M(t TensorType) Qwen35Spec {
-	return Qwen35Spec{NLayer: 24, NEmbd: 1024, NFF: 5632, NHead: 8, NHeadKV: 2, HeadDim: 256, RopeDim: 64,
+	return Qwen35Spec{NLayer: 24, NEmbd: 1024, NFF: 3584, NHead: 8, NHeadKV: 2, HeadDim: 256, RopeDim: 64,
 		RopeSections: [4]int{11, 11, 10, 0}, FullAttnInterval: 4, NCtxTrain: 4096,
 		ConvKernel: 4, LinKeyHeads: 16, LinValueHeads: 16, LinHeadDim: 128,
 		Type: t, Seed: 500, Name: "synth-qwen35-500m-" + t.String(), TiedOutput: true}
 }
 
-// Qwen35MoEBench is a qwen35moe model of ~0.5B total parameters (16
-// experts of 512, 4 used, shared expert of 512) for benchmarks.
+// Qwen35MoEBench is a qwen35moe model of ~0.6B total parameters (8
+// experts of 512, 2 used, shared expert of 512) for benchmarks.
 func Qwen35MoEBench(t TensorType) Qwen35Spec {
 	s := Qwen35Bench500M(t)
 	s.NFF = 0
-	s.NExpert, s.NExpertUsed, s.NFFExp, s.NFFShexp = 16, 4, 512, 512
+	s.NExpert, s.NExpertUsed, s.NFFExp, s.NFFShexp = 8, 2, 512, 512
 	s.Seed, s.Name = 501, "synth-qwen35moe-bench-"+t.String()
 	return s
 }
