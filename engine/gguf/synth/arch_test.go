@@ -441,3 +441,54 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// Scales adds a ".scale" beside exactly the weights llama.cpp looks for.
+func TestArchScales(t *testing.T) {
+	for _, m := range []archModel{
+		func() archModel { s := Qwen35MoETiny(); s.Scales = true; return s }(),
+		func() archModel { s := Gemma4Tiny(); s.Scales = true; return s }(),
+	} {
+		f, path := openModel(t, m)
+		names := map[string]gguf.TensorInfo{}
+		for _, ti := range f.Tensors {
+			names[ti.Name] = ti
+		}
+		n := 0
+		for name, ti := range names {
+			base, ok := strings.CutSuffix(name, ".scale")
+			if !ok {
+				continue
+			}
+			n++
+			w, ok := names[base+".weight"]
+			if !ok || ti.Type != gguf.TypeF32 {
+				t.Errorf("%s: no weight %s.weight, or not F32", name, base)
+			}
+			want := []uint64{1}
+			if len(w.Dims) == 3 {
+				want = []uint64{w.Dims[2]}
+			}
+			if !reflect.DeepEqual(ti.Dims, want) {
+				t.Errorf("%s dims %v, want %v", name, ti.Dims, want)
+			}
+			for _, v := range readF32(t, path, f, name) {
+				if v < 0.75 || v > 1.2 {
+					t.Errorf("%s value %g", name, v)
+				}
+			}
+		}
+		for _, want := range []string{"blk.0.attn_qkv.scale", "blk.0.ssm_out.scale", "blk.3.attn_q.scale", "blk.0.ffn_down_exps.scale", "blk.0.ffn_up_shexp.scale"} {
+			if _, ok := names[want]; !ok && f.Arch() == "qwen35moe" {
+				t.Errorf("no %s", want)
+			}
+		}
+		if n < 20 {
+			t.Errorf("%s: %d scales", f.Arch(), n)
+		}
+		for _, never := range []string{"blk.0.ssm_conv1d.scale", "blk.0.ffn_gate_inp.scale", "token_embd.scale", "output.scale"} {
+			if _, ok := names[never]; ok {
+				t.Errorf("unexpected %s", never)
+			}
+		}
+	}
+}

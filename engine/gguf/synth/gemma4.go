@@ -32,6 +32,9 @@ type Gemma4Spec struct {
 	// layers (llama.cpp does not require them there).
 	OmitSharedKV bool
 
+	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
+	Scales bool
+
 	// WeightStd is the standard deviation of the random weights (0: 0.02).
 	// Tiny models use more so that greedy choices have clear margins.
 	WeightStd float32
@@ -187,6 +190,9 @@ func (s Gemma4Spec) tensors() []tensor {
 				ones(p+"post_norm.weight", e),
 			)
 		}
+	}
+	if s.Scales {
+		ts = withScales(ts, 0)
 	}
 	return ts
 }

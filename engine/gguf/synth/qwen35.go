@@ -3,6 +3,8 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Qwen35Spec describes a synthetic Qwen3.5 model, architecture "qwen35", or
@@ -31,6 +33,9 @@ type Qwen35Spec struct {
 	// array that the v0.5.0 converter adds from layer_types; files converted
 	// earlier (most downloads) carry only full_attention_interval.
 	RecurrentLayers bool
+
+	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
+	Scales bool
 
 	// WeightStd is the standard deviation of the random weights (0: 0.02).
 	// Tiny models use more so that greedy choices have clear margins.
@@ -199,7 +204,47 @@ func (s Qwen35Spec) tensors() []tensor {
 			)
 		}
 	}
+	if s.Scales {
+		ts = withScales(ts, s.NExpert)
+	}
 	return ts
+}
+
+// scaled are the weights llama.cpp v0.5.0 looks for an optional
+// "<name>.scale" beside (llama-model.cpp's generic pass after
+// load_arch_tensors) and multiplies the matmul result by; 3-D expert
+// weights have one scale per expert.
+var scaled = []string{"attn_q", "attn_k", "attn_v", "attn_output", "attn_qkv", "attn_gate",
+	"ffn_gate", "ffn_down", "ffn_up", "ffn_gate_shexp", "ffn_down_shexp", "ffn_up_shexp",
+	"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps", "ssm_in", "ssm_out", "ssm_alpha", "ssm_beta"}
+
+// withScales inserts after each scaled weight its F32 ".scale" tensor with
+// values in [0.75, 1.2], as NVFP4 (ModelOpt) conversions write them; files
+// converted from BF16 checkpoints (unsloth, ggml-org, bartowski Q*_K/Q8_0)
+// have none.
+func withScales(ts []tensor, nExpert int) []tensor {
+	var out []tensor
+	for _, t := range ts {
+		out = append(out, t)
+		base, ok := strings.CutSuffix(t.name, ".weight")
+		if !ok || !strings.HasPrefix(base, "blk.") {
+			continue
+		}
+		kind := base[strings.LastIndexByte(base, '.')+1:]
+		if !slices.Contains(scaled, kind) {
+			continue
+		}
+		n := 1
+		if len(t.dims) == 3 {
+			n = nExpert
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 0.75 + 0.05*float32((len(out)+i)%10)
+		}
+		out = append(out, tensor{name: base + ".scale", dims: []int{n}, typ: F32, values: v})
+	}
+	return out
 }
 
 var bpeTokens, bpeTypes, bpeMerges = BPEVocab()
