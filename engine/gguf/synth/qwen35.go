@@ -37,6 +37,11 @@ type Qwen35Spec struct {
 	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
 	Scales bool
 
+	// FuseQKV writes one attn_qkv (q+gate, k, v rows) in full-attention
+	// layers and FuseGateUpExps one ffn_gate_up_exps (gate rows, then up),
+	// as the converter's opt-in --fuse-qkv / --fuse-gate-up-exps do.
+	FuseQKV, FuseGateUpExps bool
+
 	// WeightStd is the standard deviation of the random weights (0: 0.02).
 	// Tiny models use more so that greedy choices have clear margins.
 	WeightStd float32
@@ -175,10 +180,19 @@ func (s Qwen35Spec) tensors() []tensor {
 				m(p+"ssm_out.weight", valDim, e),
 			)
 		} else {
+			if s.FuseQKV {
+				qkv := m(p+"attn_qkv.weight", e, 2*s.HeadDim*s.NHead+2*s.HeadDim*s.NHeadKV)
+				qkv.parts = []part{{p + "attn_q.weight", 2 * s.HeadDim * s.NHead},
+					{p + "attn_k.weight", s.HeadDim * s.NHeadKV}, {p + "attn_v.weight", s.HeadDim * s.NHeadKV}}
+				ts = append(ts, qkv)
+			} else {
+				ts = append(ts,
+					m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
+					m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
+					m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
+				)
+			}
 			ts = append(ts,
-				m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
-				m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
-				m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
 				m(p+"attn_output.weight", s.HeadDim*s.NHead, e),
 				ones(p+"attn_q_norm.weight", s.HeadDim),
 				ones(p+"attn_k_norm.weight", s.HeadDim),
@@ -192,10 +206,18 @@ func (s Qwen35Spec) tensors() []tensor {
 				m(p+"ffn_down.weight", s.NFF, e),
 			)
 		} else {
+			ts = append(ts, f32(p+"ffn_gate_inp.weight", e, s.NExpert))
+			if s.FuseGateUpExps {
+				gu := m(p+"ffn_gate_up_exps.weight", e, 2*s.NFFExp, s.NExpert)
+				gu.parts = []part{{p + "ffn_gate_exps.weight", s.NFFExp}, {p + "ffn_up_exps.weight", s.NFFExp}}
+				ts = append(ts, gu)
+			} else {
+				ts = append(ts,
+					m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
+					m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
+				)
+			}
 			ts = append(ts,
-				f32(p+"ffn_gate_inp.weight", e, s.NExpert),
-				m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
-				m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
 				m(p+"ffn_down_exps.weight", s.NFFExp, e, s.NExpert),
 				f32(p+"ffn_gate_inp_shexp.weight", e, 1), // HF [1, n_embd]: 2-D in real files
 				m(p+"ffn_gate_shexp.weight", e, s.NFFShexp),
@@ -206,6 +228,16 @@ func (s Qwen35Spec) tensors() []tensor {
 	}
 	if s.Scales {
 		ts = withScales(ts, s.NExpert)
+	}
+	return named(ts)
+}
+
+// named gives every tensor the random stream of its name, so a tensor's
+// values do not depend on which others the file has (fused or not, with
+// scales or not).
+func named(ts []tensor) []tensor {
+	for i := range ts {
+		ts[i].stream = ts[i].name
 	}
 	return ts
 }
