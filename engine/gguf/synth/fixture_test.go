@@ -25,6 +25,7 @@ func TestUpstreamFixtureModels(t *testing.T) {
 			Scales      bool
 			Fused       bool
 			MTP         bool
+			OmitKV      bool   `json:"omit_shared_kv"`
 			ModelSHA256 string `json:"model_sha256"`
 		}
 	}
@@ -47,12 +48,12 @@ func TestUpstreamFixtureModels(t *testing.T) {
 			m = s
 		case "gemma4":
 			s := Gemma4Tiny()
-			s.Type, s.Scales, s.FuseQKV = typ, c.Scales, c.Fused
+			s.Type, s.Scales, s.FuseQKV, s.OmitSharedKV = typ, c.Scales, c.Fused, c.OmitKV
 			m = s
 		default:
 			continue // a real model file
 		}
-		path := filepath.Join(dir, fmt.Sprint(c.Arch, c.Type, c.Scales, c.Fused, c.MTP, ".gguf"))
+		path := filepath.Join(dir, fmt.Sprint(c.Arch, c.Type, c.Scales, c.Fused, c.MTP, c.OmitKV, ".gguf"))
 		if err := m.Write(path); err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func TestUpstreamFixtureModels(t *testing.T) {
 		}
 		checked++
 	}
-	if checked < 14 {
+	if checked < 15 {
 		t.Errorf("only %d synthetic cases in the fixtures", checked)
 	}
 }

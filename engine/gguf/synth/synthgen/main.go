@@ -20,6 +20,7 @@ func main() {
 	scales := flag.Bool("scales", false, "qwen35/qwen35moe/gemma4: add the optional per-tensor .scale tensors (as NVFP4 conversions carry)")
 	fuse := flag.Bool("fuse", false, "qwen35/qwen35moe/gemma4: fused attn_qkv in attention layers and ffn_gate_up_exps (the converter's --fuse-qkv --fuse-gate-up-exps)")
 	mtp := flag.Bool("mtp", false, "qwen35/qwen35moe: append the MTP (nextn) block, as llama.cpp v0.5.0's converter does by default")
+	omitKV := flag.Bool("omit-shared-kv", false, "gemma4: leave attn_k/attn_v/attn_k_norm out of the KV-shared layers")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -33,7 +34,7 @@ func main() {
 	}
 	typeSet := false
 	flag.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
-	write, err := writer(*arch, *size, t, typeSet, float32(*std), *scales, *fuse, *mtp)
+	write, err := writer(*arch, *size, t, typeSet, float32(*std), *scales, *fuse, *mtp, *omitKV)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -52,7 +53,7 @@ func fail(format string, a ...any) {
 
 // writer picks the spec for arch and size; tiny models stay F32 unless the
 // type was given.
-func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, scales, fuse, mtp bool) (func(string) error, error) {
+func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, scales, fuse, mtp, omitKV bool) (func(string) error, error) {
 	switch arch {
 	case "llama":
 		var spec synth.Spec
@@ -70,6 +71,9 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, sc
 		}
 		return func(p string) error { return synth.Write(p, spec) }, nil
 	case "qwen35", "qwen35moe":
+		if omitKV {
+			return nil, fmt.Errorf("-omit-shared-kv is for gemma4")
+		}
 		var s synth.Qwen35Spec
 		switch {
 		case size == "tiny" && arch == "qwen35":
@@ -114,6 +118,7 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, sc
 		}
 		s.Scales = scales
 		s.FuseQKV = fuse
+		s.OmitSharedKV = omitKV
 		return s.Write, nil
 	}
 	return nil, fmt.Errorf("unknown arch %q (llama, qwen35, qwen35moe, gemma4)", arch)
