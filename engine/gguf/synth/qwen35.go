@@ -3,6 +3,8 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Qwen35Spec describes a synthetic Qwen3.5 model, architecture "qwen35", or
@@ -31,6 +33,22 @@ type Qwen35Spec struct {
 	// array that the v0.5.0 converter adds from layer_types; files converted
 	// earlier (most downloads) carry only full_attention_interval.
 	RecurrentLayers bool
+
+	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
+	Scales bool
+
+	// MTP appends the multi-token-prediction block Qwen3.5 checkpoints
+	// carry (mtp.*), as llama.cpp v0.5.0's converter exports it by default
+	// (--no-mtp leaves it out): block_count is NLayer+1, nextn_predict_layers
+	// 1, and blk.NLayer is a full-attention block plus nextn.eh_proj,
+	// nextn.enorm, nextn.hnorm and nextn.shared_head_norm. llama.cpp does not
+	// run it in the main pass, so greedy output is that of the file without.
+	MTP bool
+
+	// FuseQKV writes one attn_qkv (q+gate, k, v rows) in full-attention
+	// layers and FuseGateUpExps one ffn_gate_up_exps (gate rows, then up),
+	// as the converter's opt-in --fuse-qkv / --fuse-gate-up-exps do.
+	FuseQKV, FuseGateUpExps bool
 
 	// WeightStd is the standard deviation of the random weights (0: 0.02).
 	// Tiny models use more so that greedy choices have clear margins.
@@ -63,22 +81,22 @@ func Qwen35MoETiny() Qwen35Spec {
 	return s
 }
 
-// Qwen35Bench500M is a ~0.5B-parameter qwen35 model for benchmarks, shaped
-// like Qwen3.5 0.8B's transformer (24 layers of 1024, head_dim 256, 16+16
-// DeltaNet heads of 128) with a wider FFN in place of its 248K vocabulary.
+// Qwen35Bench500M is a ~0.5B-parameter qwen35 model for benchmarks: Qwen3.5
+// 0.8B's transformer (24 layers of 1024, FFN 3584, head_dim 256, 16+16
+// DeltaNet heads of 128) without its 248K-token vocabulary.
 func Qwen35Bench500M(t TensorType) Qwen35Spec {
-	return Qwen35Spec{NLayer: 24, NEmbd: 1024, NFF: 5632, NHead: 8, NHeadKV: 2, HeadDim: 256, RopeDim: 64,
+	return Qwen35Spec{NLayer: 24, NEmbd: 1024, NFF: 3584, NHead: 8, NHeadKV: 2, HeadDim: 256, RopeDim: 64,
 		RopeSections: [4]int{11, 11, 10, 0}, FullAttnInterval: 4, NCtxTrain: 4096,
 		ConvKernel: 4, LinKeyHeads: 16, LinValueHeads: 16, LinHeadDim: 128,
 		Type: t, Seed: 500, Name: "synth-qwen35-500m-" + t.String(), TiedOutput: true}
 }
 
-// Qwen35MoEBench is a qwen35moe model of ~0.5B total parameters (16
-// experts of 512, 4 used, shared expert of 512) for benchmarks.
+// Qwen35MoEBench is a qwen35moe model of ~0.6B total parameters (8
+// experts of 512, 2 used, shared expert of 512) for benchmarks.
 func Qwen35MoEBench(t TensorType) Qwen35Spec {
 	s := Qwen35Bench500M(t)
 	s.NFF = 0
-	s.NExpert, s.NExpertUsed, s.NFFExp, s.NFFShexp = 16, 4, 512, 512
+	s.NExpert, s.NExpertUsed, s.NFFExp, s.NFFShexp = 8, 2, 512, 512
 	s.Seed, s.Name = 501, "synth-qwen35moe-bench-"+t.String()
 	return s
 }
@@ -93,6 +111,13 @@ func (s Qwen35Spec) Arch() string {
 
 // IsRecurrent reports whether layer il is a linear-attention layer.
 func (s Qwen35Spec) IsRecurrent(il int) bool { return (il+1)%s.FullAttnInterval != 0 }
+
+func (s Qwen35Spec) blockCount() int {
+	if s.MTP {
+		return s.NLayer + 1
+	}
+	return s.NLayer
+}
 
 // Validate reports a spec upstream llama.cpp could not load.
 func (s Qwen35Spec) Validate() error {
@@ -154,6 +179,53 @@ func (s Qwen35Spec) tensors() []tensor {
 	if !s.TiedOutput {
 		ts = append(ts, m("output.weight", e, nVocab))
 	}
+	attn := func(p string) {
+		if s.FuseQKV {
+			qkv := m(p+"attn_qkv.weight", e, 2*s.HeadDim*s.NHead+2*s.HeadDim*s.NHeadKV)
+			qkv.parts = []part{{p + "attn_q.weight", 2 * s.HeadDim * s.NHead},
+				{p + "attn_k.weight", s.HeadDim * s.NHeadKV}, {p + "attn_v.weight", s.HeadDim * s.NHeadKV}}
+			ts = append(ts, qkv)
+		} else {
+			ts = append(ts,
+				m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
+				m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
+				m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
+			)
+		}
+		ts = append(ts,
+			m(p+"attn_output.weight", s.HeadDim*s.NHead, e),
+			ones(p+"attn_q_norm.weight", s.HeadDim),
+			ones(p+"attn_k_norm.weight", s.HeadDim),
+		)
+	}
+	ffn := func(p string) {
+		if s.NExpert == 0 {
+			ts = append(ts,
+				m(p+"ffn_gate.weight", e, s.NFF),
+				m(p+"ffn_up.weight", e, s.NFF),
+				m(p+"ffn_down.weight", s.NFF, e),
+			)
+			return
+		}
+		ts = append(ts, f32(p+"ffn_gate_inp.weight", e, s.NExpert))
+		if s.FuseGateUpExps {
+			gu := m(p+"ffn_gate_up_exps.weight", e, 2*s.NFFExp, s.NExpert)
+			gu.parts = []part{{p + "ffn_gate_exps.weight", s.NFFExp}, {p + "ffn_up_exps.weight", s.NFFExp}}
+			ts = append(ts, gu)
+		} else {
+			ts = append(ts,
+				m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
+				m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
+			)
+		}
+		ts = append(ts,
+			m(p+"ffn_down_exps.weight", s.NFFExp, e, s.NExpert),
+			f32(p+"ffn_gate_inp_shexp.weight", e, 1), // HF [1, n_embd]: 2-D in real files
+			m(p+"ffn_gate_shexp.weight", e, s.NFFShexp),
+			m(p+"ffn_up_shexp.weight", e, s.NFFShexp),
+			m(p+"ffn_down_shexp.weight", s.NFFShexp, e),
+		)
+	}
 	for i := 0; i < s.NLayer; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
 		ts = append(ts, ones(p+"attn_norm.weight", e))
@@ -170,36 +242,75 @@ func (s Qwen35Spec) tensors() []tensor {
 				m(p+"ssm_out.weight", valDim, e),
 			)
 		} else {
-			ts = append(ts,
-				m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
-				m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
-				m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
-				m(p+"attn_output.weight", s.HeadDim*s.NHead, e),
-				ones(p+"attn_q_norm.weight", s.HeadDim),
-				ones(p+"attn_k_norm.weight", s.HeadDim),
-			)
+			attn(p)
 		}
 		ts = append(ts, ones(p+"post_attention_norm.weight", e))
-		if s.NExpert == 0 {
-			ts = append(ts,
-				m(p+"ffn_gate.weight", e, s.NFF),
-				m(p+"ffn_up.weight", e, s.NFF),
-				m(p+"ffn_down.weight", s.NFF, e),
-			)
-		} else {
-			ts = append(ts,
-				f32(p+"ffn_gate_inp.weight", e, s.NExpert),
-				m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
-				m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
-				m(p+"ffn_down_exps.weight", s.NFFExp, e, s.NExpert),
-				f32(p+"ffn_gate_inp_shexp.weight", e, 1), // HF [1, n_embd]: 2-D in real files
-				m(p+"ffn_gate_shexp.weight", e, s.NFFShexp),
-				m(p+"ffn_up_shexp.weight", e, s.NFFShexp),
-				m(p+"ffn_down_shexp.weight", s.NFFShexp, e),
-			)
-		}
+		ffn(p)
+	}
+	if s.MTP {
+		p := fmt.Sprintf("blk.%d.", s.NLayer)
+		ts = append(ts, ones(p+"attn_norm.weight", e))
+		attn(p)
+		ts = append(ts, ones(p+"post_attention_norm.weight", e))
+		ffn(p)
+		ts = append(ts,
+			m(p+"nextn.eh_proj.weight", 2*e, e),
+			ones(p+"nextn.enorm.weight", e),
+			ones(p+"nextn.hnorm.weight", e),
+			ones(p+"nextn.shared_head_norm.weight", e),
+		)
+	}
+	if s.Scales {
+		ts = withScales(ts, s.NExpert)
+	}
+	return named(ts)
+}
+
+// named gives every tensor the random stream of its name, so a tensor's
+// values do not depend on which others the file has (fused or not, with
+// scales or not).
+func named(ts []tensor) []tensor {
+	for i := range ts {
+		ts[i].stream = ts[i].name
 	}
 	return ts
+}
+
+// scaled are the weights llama.cpp v0.5.0 looks for an optional
+// "<name>.scale" beside (llama-model.cpp's generic pass after
+// load_arch_tensors) and multiplies the matmul result by; 3-D expert
+// weights have one scale per expert.
+var scaled = []string{"attn_q", "attn_k", "attn_v", "attn_output", "attn_qkv", "attn_gate",
+	"ffn_gate", "ffn_down", "ffn_up", "ffn_gate_shexp", "ffn_down_shexp", "ffn_up_shexp",
+	"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps", "ssm_in", "ssm_out", "ssm_alpha", "ssm_beta"}
+
+// withScales inserts after each scaled weight its F32 ".scale" tensor with
+// values in [0.75, 1.2], as NVFP4 (ModelOpt) conversions write them; files
+// converted from BF16 checkpoints (unsloth, ggml-org, bartowski Q*_K/Q8_0)
+// have none.
+func withScales(ts []tensor, nExpert int) []tensor {
+	var out []tensor
+	for _, t := range ts {
+		out = append(out, t)
+		base, ok := strings.CutSuffix(t.name, ".weight")
+		if !ok || !strings.HasPrefix(base, "blk.") {
+			continue
+		}
+		kind := base[strings.LastIndexByte(base, '.')+1:]
+		if !slices.Contains(scaled, kind) {
+			continue
+		}
+		n := 1
+		if len(t.dims) == 3 {
+			n = nExpert
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 0.75 + 0.05*float32((len(out)+i)%10)
+		}
+		out = append(out, tensor{name: base + ".scale", dims: []int{n}, typ: F32, values: v})
+	}
+	return out
 }
 
 var bpeTokens, bpeTypes, bpeMerges = BPEVocab()
@@ -217,7 +328,7 @@ func (s Qwen35Spec) header(ts []tensor) []byte {
 		{"general.architecture", s.Arch()},
 		{"general.name", s.Name},
 		{"general.alignment", uint32(Alignment)},
-		{a + "block_count", uint32(s.NLayer)},
+		{a + "block_count", uint32(s.blockCount())},
 		{a + "context_length", uint32(s.NCtxTrain)},
 		{a + "embedding_length", uint32(s.NEmbd)},
 	}
@@ -255,9 +366,12 @@ func (s Qwen35Spec) header(ts []tensor) []byte {
 		kvPair{a + "ssm.time_step_rank", uint32(s.LinValueHeads)},
 		kvPair{a + "ssm.inner_size", uint32(s.LinHeadDim * s.LinValueHeads)},
 	)
+	if s.MTP {
+		kvs = append(kvs, kvPair{a + "nextn_predict_layers", uint32(1)})
+	}
 	if s.RecurrentLayers {
-		rec := make([]bool, s.NLayer)
-		for i := range rec {
+		rec := make([]bool, s.blockCount()) // the MTP block is attention
+		for i := 0; i < s.NLayer; i++ {
 			rec[i] = s.IsRecurrent(i)
 		}
 		kvs = append(kvs, kvPair{a + "attention.recurrent_layers", rec})

@@ -17,6 +17,10 @@ func main() {
 	typ := flag.String("type", "q8_0", "weight type: f32, f16, q8_0, q4_0")
 	size := flag.String("size", "", "model size: tiny or bench (any arch); for llama also 400m (the default) and wide (0.35B with 2048-wide layers, the shape ggml's AMX kernels take); tiny is always F32 unless -type is given")
 	std := flag.Float64("std", 0, "standard deviation of the random weights of qwen35/qwen35moe/gemma4 (0: the size's default)")
+	scales := flag.Bool("scales", false, "qwen35/qwen35moe/gemma4: add the optional per-tensor .scale tensors (as NVFP4 conversions carry)")
+	fuse := flag.Bool("fuse", false, "qwen35/qwen35moe/gemma4: fused attn_qkv in attention layers and ffn_gate_up_exps (the converter's --fuse-qkv --fuse-gate-up-exps)")
+	mtp := flag.Bool("mtp", false, "qwen35/qwen35moe: append the MTP (nextn) block, as llama.cpp v0.5.0's converter does by default")
+	omitKV := flag.Bool("omit-shared-kv", false, "gemma4: leave attn_k/attn_v/attn_k_norm out of the KV-shared layers")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -30,7 +34,7 @@ func main() {
 	}
 	typeSet := false
 	flag.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
-	write, err := writer(*arch, *size, t, typeSet, float32(*std))
+	write, err := writer(*arch, *size, t, typeSet, float32(*std), *scales, *fuse, *mtp, *omitKV)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -49,7 +53,7 @@ func fail(format string, a ...any) {
 
 // writer picks the spec for arch and size; tiny models stay F32 unless the
 // type was given.
-func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (func(string) error, error) {
+func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, scales, fuse, mtp, omitKV bool) (func(string) error, error) {
 	switch arch {
 	case "llama":
 		var spec synth.Spec
@@ -67,6 +71,9 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (f
 		}
 		return func(p string) error { return synth.Write(p, spec) }, nil
 	case "qwen35", "qwen35moe":
+		if omitKV {
+			return nil, fmt.Errorf("-omit-shared-kv is for gemma4")
+		}
 		var s synth.Qwen35Spec
 		switch {
 		case size == "tiny" && arch == "qwen35":
@@ -86,8 +93,14 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (f
 		if std != 0 {
 			s.WeightStd = std
 		}
+		s.Scales = scales
+		s.FuseQKV, s.FuseGateUpExps = fuse, fuse
+		s.MTP = mtp
 		return s.Write, nil
 	case "gemma4":
+		if mtp {
+			return nil, fmt.Errorf("-mtp is for qwen35 and qwen35moe")
+		}
 		var s synth.Gemma4Spec
 		switch size {
 		case "tiny":
@@ -103,6 +116,9 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (f
 		if std != 0 {
 			s.WeightStd = std
 		}
+		s.Scales = scales
+		s.FuseQKV = fuse
+		s.OmitSharedKV = omitKV
 		return s.Write, nil
 	}
 	return nil, fmt.Errorf("unknown arch %q (llama, qwen35, qwen35moe, gemma4)", arch)
