@@ -108,17 +108,20 @@ func (t *Tokenizer) VocabSize() int { return len(t.tokens) }
 // byte string is accepted; bytes that are not UTF-8 are encoded as U+FFFD,
 // as llama.cpp does.
 func (t *Tokenizer) Encode(text string) []int32 {
-	var s session
-	s.t = t
+	return t.encode(text, &session{t: t})
+}
+
+func (t *Tokenizer) encode(text string, s *session) []int32 {
 	if t.pre == preGemma4 {
 		text = strings.ReplaceAll(text, " ", "\u2581")
 	}
 	s.cps = decode(text, s.cps)
 	var lens []int
 	if t.pre == preQwen35 {
-		lens = splitQwen35(s.cps, nil)
+		lens = splitQwen35(s.cps, nil, &s.work)
 	} else {
 		lens = splitNewlines(s.cps, nil)
+		s.work += len(s.cps)
 	}
 	var out []int32
 	at := 0

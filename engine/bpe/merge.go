@@ -8,6 +8,7 @@ type session struct {
 	syms []symbol
 	heap []bigram
 	key  []byte
+	work int // merge steps and characters examined (for the linearity test)
 }
 
 // symbol is a piece of the word being merged: word[start:start+n], linked
@@ -53,6 +54,7 @@ func (s *session) encodeWord(out []int32) []int32 {
 		s.push(i-1, i)
 	}
 	for len(s.heap) > 0 {
+		s.work++
 		b := s.pop()
 		l, r := &s.syms[b.left], &s.syms[b.right]
 		if l.n == 0 || r.n == 0 || l.n+r.n != b.size {
@@ -100,6 +102,7 @@ func (s *session) push(left, right int) {
 	if !ok {
 		return
 	}
+	s.work++
 	// sift up
 	h := append(s.heap, bigram{rank: int(rank), left: left, right: right, size: l.n + r.n})
 	i := len(h) - 1
@@ -110,6 +113,7 @@ func (s *session) push(left, right int) {
 		}
 		h[i], h[p] = h[p], h[i]
 		i = p
+		s.work++
 	}
 	s.heap = h
 }
@@ -133,6 +137,7 @@ func (s *session) pop() bigram {
 		}
 		h[i], h[c] = h[c], h[i]
 		i = c
+		s.work++
 	}
 	s.heap = h
 	return top

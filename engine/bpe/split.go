@@ -68,10 +68,13 @@ func appendRune(b []byte, r rune) []byte {
 // and it differs from a backtracking engine in places (a letter run may
 // start with any one character but CR, LF or a digit; a whitespace run that
 // holds a newline always ends at its last newline).
-func splitQwen35(cps []rune, out []int) []int {
+//
+// work counts the characters examined (for the linearity test).
+func splitQwen35(cps []rune, out []int, work *int) []int {
 	out = out[:0]
 	n := len(cps)
 	cls := func(i int) class {
+		*work++
 		if i < 0 || i >= n {
 			return 0
 		}
