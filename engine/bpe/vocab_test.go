@@ -1,6 +1,9 @@
 package bpe
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -14,19 +17,20 @@ import (
 // .inp/.out vectors from tests/test-tokenizer-0).
 const vocabDir = "../../../shared/models/vocab/"
 
-// vectors reads a vocab file's inputs and expected ids, skipping with DID
-// NOT RUN when they are absent.
-func vectors(t testing.TB, name string) (*gguf.File, []string, [][]int32) {
-	t.Helper()
+// loadVectors reads a vocab file and its inputs and expected ids.
+func loadVectors(name string) (*gguf.File, []string, [][]int32, error) {
 	base := vocabDir + "ggml-vocab-" + name + ".gguf"
-	inp, err1 := os.ReadFile(base + ".inp")
-	out, err2 := os.ReadFile(base + ".out")
-	if _, err3 := os.Stat(base); err1 != nil || err2 != nil || err3 != nil {
-		t.Skipf("DID NOT RUN: %s or its test vectors are absent", base)
+	inp, err := os.ReadFile(base + ".inp")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	out, err := os.ReadFile(base + ".out")
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	f, err := gguf.Open(base)
 	if err != nil {
-		t.Fatal(err)
+		return nil, nil, nil, err
 	}
 	inputs := strings.Split(string(inp), "\n__ggml_vocab_test__\n")
 	lines := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
@@ -34,17 +38,31 @@ func vectors(t testing.TB, name string) (*gguf.File, []string, [][]int32) {
 		inputs = inputs[:len(inputs)-1]
 	}
 	if len(inputs) != len(lines) {
-		t.Fatalf("%d inputs but %d expected lines", len(inputs), len(lines))
+		return nil, nil, nil, fmt.Errorf("%s: %d inputs but %d expected lines", base, len(inputs), len(lines))
 	}
 	want := make([][]int32, len(lines))
 	for i, l := range lines {
 		for _, fld := range strings.Fields(l) {
 			n, err := strconv.Atoi(fld)
 			if err != nil {
-				t.Fatal(err)
+				return nil, nil, nil, fmt.Errorf("%s.out line %d: %v", base, i+1, err)
 			}
 			want[i] = append(want[i], int32(n))
 		}
+	}
+	return f, inputs, want, nil
+}
+
+// vectors is loadVectors for a test, which says DID NOT RUN when the files
+// are absent.
+func vectors(t testing.TB, name string) (*gguf.File, []string, [][]int32) {
+	t.Helper()
+	f, inputs, want, err := loadVectors(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("DID NOT RUN: %s: %v", name, err)
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	return f, inputs, want
 }
