@@ -82,6 +82,7 @@ func splitQwen35(cps []rune, out []int, work *int) []int {
 	}
 	const word = clsLetter | clsMark
 	for pos := 0; pos < n; {
+		*work++
 		start := pos
 		c := cps[pos]
 		f := classOf(c)
