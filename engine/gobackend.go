@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"natter/engine/api"
+	"natter/engine/bpe"
 	"natter/engine/goengine"
 	"natter/prompts"
 )
@@ -33,6 +34,10 @@ type GoEngine struct {
 	// every run of plain text (tokenizer.ggml.add_space_prefix, default
 	// on); Ollama's does not, so plain adds the space itself.
 	spacePrefix bool
+	// tok is natter's own tokenizer when it implements the file's (it
+	// matches llama.cpp exactly; Ollama's differs on some text); plain text
+	// goes through it, everything else through Ollama's.
+	tok *bpe.Tokenizer
 
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
@@ -61,6 +66,9 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	opts.ContextSize = g.ContextSize()
 	e := &GoEngine{opts: opts, g: g}
+	if tok, err := bpe.New(f); err == nil {
+		e.tok = tok
+	}
 	if f.String("tokenizer.ggml.model") == "llama" {
 		e.spacePrefix = true
 		if v, ok := f.Get("tokenizer.ggml.add_space_prefix"); ok {
@@ -152,6 +160,9 @@ func (e *GoEngine) plain(text string) ([]Token, error) {
 	var out []Token
 	if text == "" {
 		return nil, nil
+	}
+	if e.tok != nil {
+		return e.tok.Encode(text), nil // no special-token parsing at all
 	}
 	if e.spacePrefix {
 		text = " " + text
