@@ -20,7 +20,13 @@ func writeLFM2(t testing.TB) string {
 
 func loadLFM2(t *testing.T, path string) *Engine {
 	t.Helper()
-	e, err := Load(Options{ModelPath: path, ContextSize: 1024, Threads: 1})
+	return loadLFM2Opts(t, Options{ModelPath: path})
+}
+
+func loadLFM2Opts(t *testing.T, o Options) *Engine {
+	t.Helper()
+	o.ContextSize, o.Threads = 1024, 1
+	e, err := Load(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,5 +73,103 @@ func TestLFM2ConvertedNormNameIsRefused(t *testing.T) {
 	if err == nil {
 		e.Close()
 		t.Fatal("the vendored llama.cpp now loads converter-named lfm2 files; switch the synth default")
+	}
+}
+
+// coldLFM2 runs req on a fresh llama.cpp engine: what any reuse must give.
+func coldLFM2(t *testing.T, path string, req api.Request) result {
+	t.Helper()
+	e, err := Load(Options{ModelPath: path, ContextSize: 1024, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	return collectGen(t, e, req)
+}
+
+// On lfm2, whose short-convolution state llama.cpp cannot cut back, a
+// follow-up turn, a regenerate, an undo and an edited turn each restore
+// the checkpoint taken at the end of an earlier prompt: they read only
+// what is new, and give what a cold engine gives.
+func TestLFM2TurnsRestoreCheckpoints(t *testing.T) {
+	path := writeLFM2(t)
+	e := loadLFM2(t, path)
+	req := func(msgs ...prompts.Message) api.Request {
+		return api.Request{Messages: msgs, Sampling: greedy(), MaxTokens: 12}
+	}
+	u1 := prompts.Message{Role: prompts.RoleUser, Content: "hello there"}
+	r1 := collectGen(t, e, req(u1))
+	if r1.stats.CachedTokens != 0 {
+		t.Fatalf("first turn reused %d tokens", r1.stats.CachedTokens)
+	}
+	p1 := r1.stats.PromptTokens
+
+	// The follow-up renders the reply again, closed by <|im_end|>: the
+	// cache (prompt and generated tokens) diverges inside the reply.
+	u2 := prompts.Message{Role: prompts.RoleUser, Content: "and then what happened"}
+	turn2 := req(u1, prompts.Message{Role: prompts.RoleAssistant, Content: r1.text}, u2)
+	r2 := collectGen(t, e, turn2)
+	if r2.stats.CachedTokens < p1 {
+		t.Fatalf("follow-up reused %d tokens, want at least the first prompt's %d", r2.stats.CachedTokens, p1)
+	}
+	if c := coldLFM2(t, path, turn2); c.text != r2.text {
+		t.Fatalf("follow-up differs from a cold run:\nreuse %q\ncold  %q", r2.text, c.text)
+	}
+
+	// Regenerate: the same prompt again, after its reply moved the state
+	// on. The checkpoint is the whole prompt: nothing is read again.
+	r2b := collectGen(t, e, turn2)
+	if r2b.stats.CachedTokens != r2.stats.PromptTokens || r2b.text != r2.text {
+		t.Fatalf("regenerate reused %d of %d tokens, text %q vs %q", r2b.stats.CachedTokens, r2.stats.PromptTokens, r2b.text, r2.text)
+	}
+
+	// Undo back to the first turn, then an edited second turn.
+	r1b := collectGen(t, e, req(u1))
+	if r1b.stats.CachedTokens != p1 || r1b.text != r1.text {
+		t.Fatalf("undo reused %d of %d tokens, text %q vs %q", r1b.stats.CachedTokens, p1, r1b.text, r1.text)
+	}
+	edited := req(u1, prompts.Message{Role: prompts.RoleAssistant, Content: r1.text}, prompts.Message{Role: prompts.RoleUser, Content: "no, tell me more"})
+	r3 := collectGen(t, e, edited)
+	if r3.stats.CachedTokens < p1 {
+		t.Fatalf("edited turn reused %d tokens, want at least %d", r3.stats.CachedTokens, p1)
+	}
+	if c := coldLFM2(t, path, edited); c.text != r3.text {
+		t.Fatalf("edited turn differs from a cold run:\nreuse %q\ncold  %q", r3.text, c.text)
+	}
+}
+
+// lfm2Chat runs an 8-turn chat and returns how many prompt tokens each
+// turn read (not from the cache).
+func lfm2Chat(t *testing.T, e *Engine) []int {
+	var msgs []prompts.Message
+	var fresh []int
+	for range 8 {
+		msgs = append(msgs, prompts.Message{Role: prompts.RoleUser, Content: "tell me one more thing"})
+		r := collectGen(t, e, api.Request{Messages: msgs, Sampling: greedy(), MaxTokens: 10})
+		fresh = append(fresh, r.stats.PromptTokens-r.stats.CachedTokens)
+		msgs = append(msgs, prompts.Message{Role: prompts.RoleAssistant, Content: r.text})
+	}
+	return fresh
+}
+
+// A long chat keeps every follow-up's re-read to the new turn: the tokens
+// read per turn do not grow with the chat.
+func TestLFM2FollowUpCostStaysFlat(t *testing.T) {
+	e := loadLFM2(t, writeLFM2(t))
+	for turn, n := range lfm2Chat(t, e) {
+		if turn > 0 && n > 40 {
+			t.Fatalf("turn %d read %d prompt tokens again", turn+1, n)
+		}
+	}
+}
+
+// Without checkpoints the same chat reads the whole conversation every
+// turn (llama.cpp cannot cut lfm2's state back): what the tests above
+// guard against.
+func TestLFM2WithoutCheckpointsRereads(t *testing.T) {
+	e := loadLFM2Opts(t, Options{ModelPath: writeLFM2(t), NoSnapshots: true})
+	fresh := lfm2Chat(t, e)
+	if last := fresh[len(fresh)-1]; last <= 40 {
+		t.Fatalf("turn 8 read only %d tokens without checkpoints (per turn: %v)", last, fresh)
 	}
 }
