@@ -488,7 +488,8 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	stats := &api.Stats{PromptTokens: len(toks), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template}
 
 	// Reuse the longest common prefix of what is cached; at least the last
-	// prompt token is decoded again, since its logits are needed.
+	// prompt token is decoded again, since its logits are needed (unless a
+	// restored checkpoint of a hybrid model kept them).
 	c := commonPrefix(e.cached, toks)
 	n := c
 	if n == len(toks) {
