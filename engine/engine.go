@@ -29,8 +29,8 @@ type Options struct {
 	FlashAttn   string // "auto" (default), "on", "off"
 	CacheType   string // KV cache type: "f16" (default), "q8_0", ...
 	Backend     string // for Open: "auto" (default), "llama.cpp" or "go"
-	// NoSnapshots: the Go engine keeps no turn snapshots of hybrid models
-	// (benchmarks measure what they save).
+	// NoSnapshots: keep no turn snapshots (checkpoints) of hybrid models,
+	// on either backend (benchmarks measure what they save).
 	NoSnapshots bool
 	// Progress is called while the weights load (0..1); returning false aborts.
 	Progress func(float32) bool
@@ -55,6 +55,7 @@ type Engine struct {
 	cached  []Token // tokens whose K/V are in the cache, in order
 	piece   []byte
 	lastGen []Token // tokens of the last generation (tests compare runs)
+	ckpts   checkpoints
 }
 
 // ErrClosed is returned by calls on a closed engine.
@@ -487,15 +488,17 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	stats := &api.Stats{PromptTokens: len(toks), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template}
 
 	// Reuse the longest common prefix of what is cached; at least the last
-	// prompt token is decoded again, since its logits are needed.
-	n := commonPrefix(e.cached, toks)
+	// prompt token is decoded again, since its logits are needed (unless a
+	// restored checkpoint of a hybrid model kept them).
+	c := commonPrefix(e.cached, toks)
+	n := c
 	if n == len(toks) {
 		n--
 	}
+	var saved []float32 // a restored checkpoint's logits when it ends the prompt
 	if n < len(e.cached) {
 		if !e.lc.removeFrom(n) {
-			e.lc.clear()
-			n = 0
+			n, saved = e.restoreCheckpoint(toks, c)
 		}
 		e.cached = e.cached[:n]
 	}
@@ -525,6 +528,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		return
 	}
 	e.cached = append(e.cached, toks[n:]...)
+	e.takeCheckpoint()
 	stats.PrefillTime = time.Since(t0)
 	if d := stats.PrefillTime.Seconds(); d > 0 {
 		stats.PrefillTPS = float64(len(toks)-n) / d
@@ -565,7 +569,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	var tDecode time.Time
 	bud := newThinkBudget(req.ReasoningBudget, p.text)
 	for {
-		tok := smp.sample(e.lc)
+		tok := smp.next(e.lc, &saved)
 		if stats.GeneratedTokens == 0 {
 			stats.TTFT = time.Since(start)
 			tDecode = time.Now()

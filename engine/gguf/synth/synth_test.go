@@ -253,3 +253,25 @@ func BenchmarkWriteBench400MQ8_0(b *testing.B) {
 		}
 	}
 }
+
+func TestLFM2Specs(t *testing.T) {
+	if n := LFM2Bench350M(Q8_0).ParamCount(); n < 250e6 || n > 350e6 {
+		t.Fatalf("LFM2Bench350M has %d parameters", n)
+	}
+	s := LFM2Tiny()
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if s.IsConv(2) || s.IsConv(5) || !s.IsConv(0) {
+		t.Fatal("IsConv disagrees with AttnLayers")
+	}
+	s.AttnLayers = []int{6}
+	if s.Validate() == nil {
+		t.Fatal("an attention layer past the last layer validated")
+	}
+	s = LFM2Tiny()
+	s.LCache = 1
+	if s.Validate() == nil {
+		t.Fatal("LCache 1 validated")
+	}
+}
