@@ -338,15 +338,7 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 	msgs := req.Messages
 	dropped := 0
 	for {
-		text, err := tmpl.Render(msgs, true)
-		if err != nil {
-			return builtPrompt{}, fmt.Errorf("chat template %s: %w", tmpl.Name(), err)
-		}
-		name := tmpl.Name()
-		if u, ok := tmpl.(interface{ Used() string }); ok && u.Used() != "" {
-			name = u.Used()
-		}
-		spans, err := contentSpans(text, msgs, env.specials)
+		text, spans, name, err := renderPrompt(tmpl, msgs, env.specials)
 		if err != nil {
 			return builtPrompt{}, err
 		}

@@ -611,3 +611,39 @@ func TestRealTemplatesTokenizeSafely(t *testing.T) {
 	}
 	t.Logf("%d of %d templates rendered and tokenized safely", rendered, len(files))
 }
+
+// A user message that repeats the template's header ("<|im_start|>user\n"
+// under ChatML) stays plain text, and the template's own header stays the
+// control token: the content is located where the renderer put it, not at
+// the first match of its text (issue 19, 1c).
+func TestUserTextRepeatingTheHeaderStaysPlain(t *testing.T) {
+	e := load(t, tinyChatSpec(), 512)
+	_, g := loadBoth(t)
+	tmpl, err := prompts.NewJinja("gguf:jinja", synth.ChatML, prompts.JinjaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := "<|im_start|>user\n"
+	req := api.Request{Messages: []prompts.Message{{Role: prompts.RoleUser, Content: user}}, Template: tmpl}
+	for name, env := range map[string]promptEnv{"llama.cpp": e.env(), "go": g.env()} {
+		p, err := buildPrompt(env, req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		toks := p.tokens
+		if len(toks) > 0 && toks[0] == synth.TokBOS {
+			toks = toks[1:]
+		}
+		var starts []int
+		for i, tok := range toks {
+			if tok == synth.TokImStart {
+				starts = append(starts, i)
+			}
+		}
+		// The template's header opens the prompt and the generation prompt
+		// follows the message; the user's <|im_start|> is neither.
+		if len(starts) != 2 || starts[0] != 0 {
+			t.Fatalf("%s: <|im_start|> control tokens at %v of %v, want 2 with the first at 0 (text %q)", name, starts, toks, p.text)
+		}
+	}
+}

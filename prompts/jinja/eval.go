@@ -93,6 +93,8 @@ type renderer struct {
 	// folding: evaluating a constant {{ }} expression, which Jinja2's
 	// code generator evaluates at compile time through getitem.
 	folding bool
+	// tr follows tracked strings into the output (nil: not tracking).
+	tr *tracker
 }
 
 var (
@@ -102,6 +104,10 @@ var (
 
 // Render executes the template with vars (converted with FromGo).
 func (t *Template) Render(vars map[string]any, opts Options) (out string, err error) {
+	return t.render(vars, opts, nil)
+}
+
+func (t *Template) render(vars map[string]any, opts Options, tr *tracker) (out string, err error) {
 	if opts.MaxOutput <= 0 {
 		opts.MaxOutput = 64 << 20
 	}
@@ -114,7 +120,7 @@ func (t *Template) Render(vars map[string]any, opts Options) (out string, err er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &renderer{t: t, opts: opts, out: &strings.Builder{}, globals: map[string]Value{}}
+	r := &renderer{t: t, opts: opts, out: &strings.Builder{}, globals: map[string]Value{}, tr: tr}
 	for k, v := range builtinGlobals(r) {
 		r.globals[k] = v
 	}
@@ -179,17 +185,32 @@ func (r *renderer) write(s string) error {
 	if err := r.checkSize(r.out.Len() + len(s)); err != nil {
 		return err
 	}
+	r.tr.wrote(s, r.out.Len())
 	r.out.WriteString(s)
 	return nil
 }
 
 // capture renders body into a string.
 func (r *renderer) capture(body []node, sc *scope) (string, error) {
+	return r.captureWith(func() error { return r.exec(body, sc) })
+}
+
+// captureWith runs f with the output going to a new string, keeping the
+// provenance of what f wrote.
+func (r *renderer) captureWith(f func() error) (string, error) {
 	saved := r.out
 	r.out = &strings.Builder{}
-	err := r.exec(body, sc)
+	var savedSpans []Span
+	if r.tr != nil {
+		savedSpans, r.tr.out = r.tr.out, nil
+	}
+	err := f()
 	s := r.out.String()
 	r.out = saved
+	if r.tr != nil {
+		r.tr.recordSpans(s, r.tr.out)
+		r.tr.out = savedSpans
+	}
 	return s, err
 }
 
@@ -376,12 +397,7 @@ func (r *renderer) runLoop(n *forNode, sc *scope, seq Value, depth int) error {
 			if r.macroDepth > r.opts.MaxDepth {
 				return nil, r.errf("maximum recursion depth exceeded in recursive loop")
 			}
-			saved := r.out
-			r.out = &strings.Builder{}
-			err := r.runLoop(n, sc, v, depth+1)
-			s := r.out.String()
-			r.out = saved
-			return s, err
+			return r.captureWith(func() error { return r.runLoop(n, sc, v, depth+1) })
 		}
 	}
 	for i, it := range items {
@@ -723,7 +739,9 @@ func (r *renderer) contains(hay, needle Value) (bool, error) {
 
 func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 	if op == "~" {
-		s := toStr(l) + toStr(rv)
+		a, b := toStr(l), toStr(rv)
+		s := a + b
+		r.tr.record(s, a, b)
 		return s, r.checkSize(len(s))
 	}
 	if s, ok := l.(string); ok && op == "%" {
@@ -763,7 +781,9 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 				if err := r.checkSize(len(a) + len(b)); err != nil {
 					return nil, err
 				}
-				return a + b, nil
+				s := a + b
+				r.tr.record(s, a, b)
+				return s, nil
 			}
 			return nil, r.errf("can only concatenate str (not \"%s\") to str", typeName(rv))
 		case *List:

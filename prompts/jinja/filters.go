@@ -475,7 +475,7 @@ func fJoin(r *renderer, v Value, a callArgs) (Value, error) {
 			return nil, err
 		}
 	}
-	return strings.Join(parts, sep), nil
+	return r.join(parts, sep), nil
 }
 
 func fList(r *renderer, v Value, a callArgs) (Value, error) {
