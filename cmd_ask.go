@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -21,6 +22,7 @@ import (
 	"natter/engine/models"
 	"natter/history"
 	"natter/prompts"
+	"natter/ui"
 )
 
 func init() {
@@ -182,6 +184,7 @@ func runAsk(args []string) int {
 	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past the model's end of turn")
 	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
 	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
+	rawBytes := fs.Bool("raw-bytes", false, "write the model's output unchanged even to a terminal (escape sequences included)")
 	var vars multiVar
 	fs.Var(&vars, "var", "persona variable KEY=VALUE (repeatable)")
 	pos, err := parseInterspersed(fs, args)
@@ -257,7 +260,39 @@ func runAsk(args []string) int {
 			fmt.Fprintln(os.Stderr, "warning:", err)
 		}
 	}
-	return streamAnswer(ctx, eng, req, os.Stdout, *stats, rec)
+	var out io.Writer = os.Stdout
+	if !*rawBytes && term.IsTerminal(int(os.Stdout.Fd())) {
+		// A model's output may hold escape sequences (many vocabularies
+		// have a token for the ESC byte): a terminal gets them defused, as
+		// in the TUI. Pipes and files get the bytes unchanged.
+		out = &terminalWriter{w: os.Stdout}
+	}
+	return streamAnswer(ctx, eng, req, out, *stats, rec)
+}
+
+// terminalWriter cleans text for a terminal. A character cut in two by
+// buffering waits for its other half.
+type terminalWriter struct {
+	w     io.Writer
+	carry []byte
+}
+
+func (t *terminalWriter) Write(p []byte) (int, error) {
+	buf := append(t.carry, p...)
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	t.carry = append([]byte(nil), buf[cut:]...)
+	if _, err := io.WriteString(t.w, ui.TerminalSafe(string(buf[:cut]))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // setFlags is the set of flag names given on the command line.

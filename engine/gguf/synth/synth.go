@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // TensorType is the storage type of the 2-D weight matrices. Values are
@@ -73,6 +74,13 @@ type Spec struct {
 	Name                                          string // general.name
 	ChatTemplate                                  string // tokenizer.chat_template; "" = none
 	TiedOutput                                    bool   // no output.weight: llama.cpp reuses token_embd
+	// PieceSuffix is appended to every normal vocabulary piece, e.g. an
+	// escape sequence for tests of hostile vocabularies (the tokens stay
+	// distinct; every word the model prints then carries it).
+	PieceSuffix string
+	// KV replaces metadata values by key (keys not written otherwise are
+	// added), for crafted files; a value must be a type the encoder knows.
+	KV map[string]any
 }
 
 // ChatML is a Jinja ChatML template that uses the vocab's <|im_start|> and
@@ -182,6 +190,7 @@ const (
 	tBool    = 7
 	tString  = 8
 	tArray   = 9
+	tUint64  = 10
 )
 
 // enc builds the GGUF header in memory (it is small: the vocab and tensor
@@ -198,6 +207,9 @@ func (e *enc) kv(key string, v any) {
 	case uint32:
 		e.u32(tUint32)
 		e.u32(v)
+	case uint64:
+		e.u32(tUint64)
+		e.u64(v)
 	case float32:
 		e.u32(tFloat32)
 		e.u32(math.Float32bits(v))
@@ -237,6 +249,20 @@ func (e *enc) kv(key string, v any) {
 	}
 }
 
+// tokens is the vocabulary with PieceSuffix applied.
+func (s Spec) tokens() []string {
+	if s.PieceSuffix == "" {
+		return vocabTokens
+	}
+	out := append([]string(nil), vocabTokens...)
+	for i := range out {
+		if vocabTypes[i] == TypeNormal {
+			out[i] += s.PieceSuffix
+		}
+	}
+	return out
+}
+
 func pad(n int) int { return (n + Alignment - 1) / Alignment * Alignment }
 
 func (s Spec) header(ts []tensor) []byte {
@@ -263,7 +289,7 @@ func (s Spec) header(ts []tensor) []byte {
 		{"llama.rope.freq_base", float32(10000)},
 		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
 		{"tokenizer.ggml.model", "llama"},
-		{"tokenizer.ggml.tokens", vocabTokens},
+		{"tokenizer.ggml.tokens", s.tokens()},
 		{"tokenizer.ggml.scores", vocabScores},
 		{"tokenizer.ggml.token_type", vocabTypes},
 		{"tokenizer.ggml.bos_token_id", uint32(TokBOS)},
@@ -277,6 +303,25 @@ func (s Spec) header(ts []tensor) []byte {
 			k string
 			v any
 		}{"tokenizer.chat_template", s.ChatTemplate})
+	}
+	keys := make([]string, 0, len(s.KV))
+	for k := range s.KV {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		found := false
+		for i := range kvs {
+			if kvs[i].k == k {
+				kvs[i].v, found = s.KV[k], true
+			}
+		}
+		if !found {
+			kvs = append(kvs, struct {
+				k string
+				v any
+			}{k, s.KV[k]})
+		}
 	}
 	e.u64(uint64(len(kvs)))
 	for _, kv := range kvs {
