@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -551,7 +552,12 @@ func (r *renderer) eval(e expr, sc *scope) (Value, error) {
 		case "-":
 			switch v := x.(type) {
 			case int64:
+				if v == math.MinInt64 {
+					return new(big.Int).Neg(big.NewInt(v)), nil
+				}
 				return -v, nil
+			case *big.Int:
+				return normInt(new(big.Int).Neg(v)), nil
 			case float64:
 				return -v, nil
 			case bool:
@@ -565,7 +571,7 @@ func (r *renderer) eval(e expr, sc *scope) (Value, error) {
 			return nil, r.errf("bad operand type for unary -: '%s'", typeName(x))
 		case "+":
 			switch v := x.(type) {
-			case int64, float64:
+			case int64, float64, *big.Int:
 				return v, nil
 			case bool:
 				if v {
@@ -818,60 +824,46 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 	if aInt && bInt {
 		switch op {
 		case "+":
-			s := ai + bi
-			if (s > ai) != (bi > 0) {
-				return float64(ai) + float64(bi), nil
+			if s := ai + bi; (s > ai) == (bi > 0) {
+				return s, nil
 			}
-			return s, nil
 		case "-":
-			s := ai - bi
-			if (s < ai) != (bi > 0) {
-				return float64(ai) - float64(bi), nil
+			if s := ai - bi; (s < ai) == (bi > 0) {
+				return s, nil
 			}
-			return s, nil
 		case "*":
-			if ai != 0 && bi != 0 {
-				p := ai * bi
-				if p/bi != ai || math.Abs(float64(ai)*float64(bi)) > 9e18 {
-					return float64(ai) * float64(bi), nil
-				}
+			if ai == 0 || bi == 0 {
+				return int64(0), nil
+			}
+			if p := ai * bi; p/bi == ai && !(ai == -1 && bi == math.MinInt64) && !(bi == -1 && ai == math.MinInt64) {
 				return p, nil
 			}
-			return int64(0), nil
-		case "//":
-			if bi == 0 {
-				return nil, r.errf("integer division or modulo by zero")
+		case "%":
+			if bi > 0 && ai >= 0 {
+				return ai % bi, nil
 			}
-			q := ai / bi
-			if (ai%bi != 0) && ((ai < 0) != (bi < 0)) {
-				q--
+		case "//":
+			if bi > 0 && ai >= 0 {
+				return ai / bi, nil
+			}
+		}
+	}
+	if isInt(l) && isInt(rv) {
+		v, handled, err := r.intArith(op, l, rv)
+		if handled || err != nil {
+			return v, err
+		}
+		if op == "/" && toBig(rv).Sign() != 0 {
+			// Python divides ints exactly, then rounds once.
+			q, _ := new(big.Rat).SetFrac(toBig(l), toBig(rv)).Float64()
+			if math.IsInf(q, 0) {
+				return nil, r.errf("integer division result too large for a float")
 			}
 			return q, nil
-		case "%":
-			if bi == 0 {
-				return nil, r.errf("integer division or modulo by zero")
-			}
-			m := ai % bi
-			if m != 0 && (m < 0) != (bi < 0) {
-				m += bi
-			}
-			return m, nil
-		case "**":
-			if ai == 0 && bi < 0 {
-				return nil, r.errf("0.0 cannot be raised to a negative power")
-			}
-			if bi >= 0 {
-				res := int64(1)
-				for i := int64(0); i < bi; i++ {
-					if math.Abs(float64(res)*float64(ai)) > 9e18 {
-						return math.Pow(float64(ai), float64(bi)), nil
-					}
-					res *= ai
-				}
-				return res, nil
-			}
-			return math.Pow(af, bf), nil
 		}
+	}
+	if math.IsInf(af, 0) && isBig(l) || math.IsInf(bf, 0) && isBig(rv) {
+		return nil, r.errf("int too large to convert to float")
 	}
 	switch op {
 	case "+":
