@@ -344,7 +344,14 @@ func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out 
 	status := exitOK
 	var reply strings.Builder
 	lastSave := time.Now()
+	first := true
 	for ev := range ch {
+		if first {
+			// The prompt is built by now: say if the model's own template
+			// failed and another one stood in.
+			first = false
+			warnFallback(os.Stderr, req.Template)
+		}
 		switch ev.Kind {
 		case api.EventText:
 			w.WriteString(ev.Text)
@@ -377,6 +384,17 @@ func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out 
 		}
 	}
 	return status
+}
+
+// warnFallback says when a chain's first template failed and a fallback
+// built the prompt.
+func warnFallback(w io.Writer, t prompts.ChatTemplate) {
+	c, ok := t.(*prompts.Chain)
+	if !ok || c.FallbackReason() == nil {
+		return
+	}
+	fmt.Fprintf(w, "warning: the chat template failed (%v); the prompt was built with %s instead, which may not be the format the model was trained on\n",
+		ui.TerminalSafe(c.FallbackReason().Error()), c.Used())
 }
 
 func printStats(w io.Writer, s *api.Stats) {

@@ -647,3 +647,36 @@ func TestUserTextRepeatingTheHeaderStaysPlain(t *testing.T) {
 		}
 	}
 }
+
+// A prompt that cannot fit is refused before the whole text is tokenized,
+// and the error blames the template when the template's own text is the
+// cause (issue 19, item 2).
+func TestOversizedPromptRefusedBeforeTokenizing(t *testing.T) {
+	e := load(t, tinyChatSpec(), 512)
+	_, g := loadBoth(t)
+	bloated, err := prompts.NewJinja("gguf:jinja", "{{ 'x' * 200000 }}"+synth.ChatML, prompts.JinjaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := prompts.NewJinja("gguf:jinja", synth.ChatML, prompts.JinjaOptions{})
+	for name, env := range map[string]promptEnv{"llama.cpp": e.env(), "go": g.env()} {
+		calls := 0
+		chat := env.chat
+		env.chat = func(text string, spans []span) ([]Token, error) { calls++; return chat(text, spans) }
+		_, err := buildPrompt(env, api.Request{Template: bloated, Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "hi"}}})
+		if err == nil || !strings.Contains(err.Error(), "template") || strings.Contains(err.Error(), "shorten") {
+			t.Errorf("%s: bloated template: %v", name, err)
+		}
+		_, err = buildPrompt(env, api.Request{Template: plain, Messages: []prompts.Message{{Role: prompts.RoleUser, Content: strings.Repeat("word ", 100000)}}})
+		if err == nil || !strings.Contains(err.Error(), "shorten") {
+			t.Errorf("%s: huge message: %v", name, err)
+		}
+		if calls != 0 {
+			t.Errorf("%s: tokenized %d times before refusing", name, calls)
+		}
+		// A prompt that fits is still tokenized (the counter works).
+		if _, err := buildPrompt(env, api.Request{Template: plain, Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "hi"}}}); err != nil || calls != 1 {
+			t.Errorf("%s: a small prompt: %v, %d tokenizations", name, err, calls)
+		}
+	}
+}

@@ -26,6 +26,7 @@ type GoEngine struct {
 	g        *goengine.Engine
 	info     api.ModelInfo
 	specials []special
+	maxPiece int
 	bos      Token
 	addBOS   bool
 
@@ -43,7 +44,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &GoEngine{g: g}
+	e := &GoEngine{g: g, maxPiece: f.MaxTokenBytes()}
 	v := g.Vocabulary()
 	for id, t := range v.Values {
 		// control, user-defined and unknown tokens match whole, as in llama.cpp
@@ -123,7 +124,7 @@ func (e *GoEngine) plain(text string) ([]Token, error) {
 
 func (e *GoEngine) env() promptEnv {
 	return promptEnv{
-		nCtx: e.g.ContextSize(), specials: e.specials,
+		nCtx: e.g.ContextSize(), specials: e.specials, maxPiece: e.maxPiece,
 		builtin: chatMLTemplate{},
 		raw: func(text string) ([]Token, error) {
 			t, err := e.plain(text)

@@ -165,3 +165,25 @@ func tokenizeChat(text string, specials []special, protected []span, plain func(
 	}
 	return out, nil
 }
+
+// tooLong reports, before tokenizing, that text cannot fit the context
+// however it is tokenized (no token stands for more than env.maxPiece
+// bytes). When the template's own text is too long by itself, the error
+// blames the template, not the user's message.
+func tooLong(env promptEnv, template, text string, spans []span) (bool, error) {
+	if env.maxPiece <= 0 {
+		return false, nil
+	}
+	per := max(env.maxPiece, 16) // an unknown-character token covers up to 4 bytes
+	if len(text)/per < env.nCtx {
+		return false, nil
+	}
+	own := len(text)
+	for _, s := range spans {
+		own -= s.end - s.start
+	}
+	if own/per >= env.nCtx {
+		return false, fmt.Errorf("chat template %s writes %d bytes of its own, more than the %d-token context can hold: the template is broken (choose another with --chat-template)", template, own, env.nCtx)
+	}
+	return true, nil
+}

@@ -29,9 +29,11 @@ type Meta struct {
 	Embd    uint64 `json:"-"`
 	Heads   uint64 `json:"-"`
 	KVHeads uint64 `json:"-"`
-	KeyLen  uint64 `json:"-"` // per-head K width
-	ValLen  uint64 `json:"-"` // per-head V width
-	Vocab   uint64 `json:"-"`
+	// Warnings are metadata problems llama.cpp works around silently.
+	Warnings []string `json:"-"`
+	KeyLen   uint64   `json:"-"` // per-head K width
+	ValLen   uint64   `json:"-"` // per-head V width
+	Vocab    uint64   `json:"-"`
 }
 
 // ContextFor is the context natter would use for this model when the user

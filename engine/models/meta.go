@@ -54,6 +54,7 @@ func metaOf(f *gguf.File) *Meta {
 		KeyLen:       u("attention.key_length"),
 		ValLen:       u("attention.value_length"),
 		Vocab:        u("vocab_size"),
+		Warnings:     f.Warnings(),
 	}
 	if m.Vocab == 0 {
 		for _, t := range f.Tensors {
