@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"fmt"
 
 	"natter/engine/gguf"
 )
@@ -55,6 +56,12 @@ func metaOf(f *gguf.File) *Meta {
 		ValLen:       u("attention.value_length"),
 		Vocab:        u("vocab_size"),
 		Warnings:     f.Warnings(),
+	}
+	for _, t := range f.Tensors {
+		var n uint64
+		if _, err := fmt.Sscanf(t.Name, "blk.%d.", &n); err == nil && n+1 > m.TensorLayers {
+			m.TensorLayers = n + 1
+		}
 	}
 	if m.Vocab == 0 {
 		for _, t := range f.Tensors {
