@@ -360,7 +360,7 @@ func streamAnswer(ctx context.Context, eng *engine.Engine, req api.Request, out 
 			if w.Flush() != nil {
 				status = exitError // stdout closed (e.g. piped into head)
 			}
-			if time.Since(lastSave) > 250*time.Millisecond {
+			if time.Since(lastSave) > 250*time.Millisecond || strings.Contains(ev.Text, "\n") {
 				sink.Checkpoint(prompts.Message{Role: prompts.RoleAssistant, Content: reply.String()})
 				lastSave = time.Now()
 			}
