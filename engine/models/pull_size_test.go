@@ -48,3 +48,21 @@ func TestPullRefusesOversizedBodies(t *testing.T) {
 		}
 	}
 }
+
+// A URL whose file name climbs out of the models folder is refused and
+// writes nothing outside it.
+func TestPullRefusesDotDotFileName(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("GGUF")) }))
+	defer srv.Close()
+	root := t.TempDir()
+	dir := filepath.Join(root, "models")
+	for _, u := range []string{"/a/..%2F..%2Fevil.gguf", "/..%2Fevil.gguf", "/a/%2E%2E%2Fevil.gguf"} {
+		_, err := Pull(context.Background(), srv.URL+u, PullOptions{Dir: dir, Retries: -1})
+		if err == nil {
+			t.Errorf("%s: pulled", u)
+		}
+		if m, _ := filepath.Glob(filepath.Join(root, "evil*")); len(m) > 0 {
+			t.Fatalf("%s: wrote %v outside the models folder", u, m)
+		}
+	}
+}
