@@ -58,3 +58,13 @@ func TestAskNamesTheBadKey(t *testing.T) {
 		}
 	}
 }
+
+// A 5 MB prompt on stdin gets a clear error (the context bound), found
+// before the whole text is tokenized.
+func TestAskHugeStdinPrompt(t *testing.T) {
+	big := strings.Repeat("lorem ipsum dolor sit amet ", 5<<20/27)
+	_, stderr, status := natter(t, big, "ask", "-m", chatModel, "-n", "1", "-")
+	if status == 0 || !strings.Contains(stderr, "more tokens than the context holds") {
+		t.Fatalf("status %d, stderr %q", status, stderr)
+	}
+}
