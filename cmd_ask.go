@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -22,6 +23,7 @@ import (
 	"natter/engine/models"
 	"natter/history"
 	"natter/prompts"
+	"natter/ui"
 )
 
 func init() {
@@ -216,6 +218,7 @@ func runAsk(args []string) int {
 	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past the model's end of turn")
 	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
 	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
+	rawBytes := fs.Bool("raw-bytes", false, "write the model's output unchanged even to a terminal (escape sequences included)")
 	var vars multiVar
 	fs.Var(&vars, "var", "persona variable KEY=VALUE (repeatable)")
 	pos, err := parseInterspersed(fs, args)
@@ -291,7 +294,39 @@ func runAsk(args []string) int {
 			fmt.Fprintln(os.Stderr, "warning:", err)
 		}
 	}
-	return streamAnswer(ctx, eng, req, os.Stdout, *stats, rec)
+	var out io.Writer = os.Stdout
+	if !*rawBytes && term.IsTerminal(int(os.Stdout.Fd())) {
+		// A model's output may hold escape sequences (many vocabularies
+		// have a token for the ESC byte): a terminal gets them defused, as
+		// in the TUI. Pipes and files get the bytes unchanged.
+		out = &terminalWriter{w: os.Stdout}
+	}
+	return streamAnswer(ctx, eng, req, out, *stats, rec)
+}
+
+// terminalWriter cleans text for a terminal. A character cut in two by
+// buffering waits for its other half.
+type terminalWriter struct {
+	w     io.Writer
+	carry []byte
+}
+
+func (t *terminalWriter) Write(p []byte) (int, error) {
+	buf := append(t.carry, p...)
+	cut := len(buf)
+	for i := len(buf) - 1; i >= 0 && i >= len(buf)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(buf[i]) {
+			if !utf8.FullRune(buf[i:]) {
+				cut = i
+			}
+			break
+		}
+	}
+	t.carry = append([]byte(nil), buf[cut:]...)
+	if _, err := io.WriteString(t.w, ui.TerminalSafe(string(buf[:cut]))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // setFlags is the set of flag names given on the command line.
@@ -343,7 +378,14 @@ func streamAnswer(ctx context.Context, eng engine.Model, req api.Request, out io
 	status := exitOK
 	var reply strings.Builder
 	lastSave := time.Now()
+	first := true
 	for ev := range ch {
+		if first {
+			// The prompt is built by now: say if the model's own template
+			// failed and another one stood in.
+			first = false
+			warnFallback(os.Stderr, req.Template)
+		}
 		switch ev.Kind {
 		case api.EventText:
 			w.WriteString(ev.Text)
@@ -352,7 +394,7 @@ func streamAnswer(ctx context.Context, eng engine.Model, req api.Request, out io
 			if w.Flush() != nil {
 				status = exitError // stdout closed (e.g. piped into head)
 			}
-			if time.Since(lastSave) > 250*time.Millisecond {
+			if time.Since(lastSave) > 250*time.Millisecond || strings.Contains(ev.Text, "\n") {
 				sink.Checkpoint(prompts.Message{Role: prompts.RoleAssistant, Content: reply.String()})
 				lastSave = time.Now()
 			}
@@ -376,6 +418,17 @@ func streamAnswer(ctx context.Context, eng engine.Model, req api.Request, out io
 		}
 	}
 	return status
+}
+
+// warnFallback says when a chain's first template failed and a fallback
+// built the prompt.
+func warnFallback(w io.Writer, t prompts.ChatTemplate) {
+	c, ok := t.(*prompts.Chain)
+	if !ok || c.FallbackReason() == nil {
+		return
+	}
+	fmt.Fprintf(w, "warning: the chat template failed (%v); the prompt was built with %s instead, which may not be the format the model was trained on\n",
+		ui.TerminalSafe(c.FallbackReason().Error()), c.Used())
 }
 
 func printStats(w io.Writer, s *api.Stats) {

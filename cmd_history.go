@@ -12,7 +12,10 @@ import (
 
 func init() {
 	register("history", "list, search, show, export and remove saved chats", func(args []string) int {
-		st := openHistory(false)
+		// Commands that only read leave a damaged database as it is
+		// (showing what can be read); rm may repair it.
+		readOnly := len(args) == 0 || args[0] != "rm" && args[0] != "delete"
+		st := openHistoryOptions(false, history.Options{ReadOnly: readOnly})
 		defer st.Close()
 		return history.RunCmd(args, os.Stdout, os.Stderr, st)
 	})
@@ -21,7 +24,9 @@ func init() {
 // openHistory opens the chat history; with saving off (--no-save or
 // NATTER_NO_HISTORY=1) it is an in-memory store that keeps nothing.
 // Saving never stops natter: problems become one warning on stderr.
-func openHistory(noSave bool) *history.Store {
+func openHistory(noSave bool) *history.Store { return openHistoryOptions(noSave, history.Options{}) }
+
+func openHistoryOptions(noSave bool, opts history.Options) *history.Store {
 	var st *history.Store
 	var err error
 	if noSave || history.NoHistory() {
@@ -32,7 +37,7 @@ func openHistory(noSave bool) *history.Store {
 			fmt.Fprintln(os.Stderr, "warning: history:", perr)
 			st, err = history.OpenMemory()
 		} else {
-			st, err = history.Open(path)
+			st, err = history.OpenOptions(path, opts)
 		}
 	}
 	if err != nil {

@@ -47,6 +47,9 @@ func checkLoad(path string, m *modelFlags, note func(string)) error {
 		if err := models.CheckContext(meta, m.ctx); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
+		for _, w := range meta.Warnings {
+			note("warning: " + w)
+		}
 	}
 	if n := runtime.NumCPU(); m.threads > n {
 		note(fmt.Sprintf("note: -t %d is more than this machine's %d logical CPUs; using %d", m.threads, n, n))

@@ -47,7 +47,7 @@ func newPane(t *testing.T, env ...string) *pane {
 	p := &pane{
 		t:      t,
 		socket: fmt.Sprintf("natter-e2e-%d", os.Getpid()),
-		name:   fmt.Sprintf("natter-e2e-%s-%d", tag, os.Getpid()),
+		name:   fmt.Sprintf("natter-e2e-%s-%d-%d", tag, os.Getpid(), paneSeq.Add(1)),
 		home:   home,
 	}
 	vars := []string{

@@ -45,6 +45,7 @@ type Engine struct {
 	info     api.ModelInfo
 	specials []special
 	builtin  prompts.ChatTemplate
+	maxPiece int // longest token text, for a length check before tokenizing
 
 	jobs      chan func()
 	quit      chan struct{}
@@ -100,6 +101,7 @@ func Load(opts Options) (*Engine, error) {
 	}
 	e := &Engine{opts: opts, model: m, lc: lc, jobs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
 	e.specials = m.loadSpecials()
+	e.maxPiece = f.MaxTokenBytes()
 	e.info = e.modelInfo(f)
 	e.builtin = newBuiltinTemplate(m)
 	go e.worker()
@@ -299,11 +301,13 @@ type promptEnv struct {
 	// which must never produce control tokens.
 	chat     func(text string, spans []span) ([]Token, error)
 	specials []special
+	// maxPiece is the most bytes one token stands for (0: unknown).
+	maxPiece int
 }
 
 func (e *Engine) env() promptEnv {
 	return promptEnv{
-		nCtx: e.lc.nCtx(), builtin: e.builtin, specials: e.specials,
+		nCtx: e.lc.nCtx(), builtin: e.builtin, specials: e.specials, maxPiece: e.maxPiece,
 		raw: func(text string) ([]Token, error) { return e.model.tokenize(text, true, false) },
 		chat: func(text string, spans []span) ([]Token, error) {
 			return e.model.tokenizePrompt(text, e.specials, spans)
@@ -344,17 +348,20 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 	msgs := req.Messages
 	dropped := 0
 	for {
-		text, err := tmpl.Render(msgs, true)
-		if err != nil {
-			return builtPrompt{}, fmt.Errorf("chat template %s: %w", tmpl.Name(), err)
-		}
-		name := tmpl.Name()
-		if u, ok := tmpl.(interface{ Used() string }); ok && u.Used() != "" {
-			name = u.Used()
-		}
-		spans, err := contentSpans(text, msgs, env.specials)
+		text, spans, name, err := renderPrompt(tmpl, msgs, env.specials)
 		if err != nil {
 			return builtPrompt{}, err
+		}
+		if over, err := tooLong(env, name, text, spans); err != nil {
+			return builtPrompt{}, err
+		} else if over {
+			// Certainly too long: drop a turn without tokenizing it all.
+			if !canDrop(msgs) {
+				return builtPrompt{}, fmt.Errorf("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+			}
+			msgs = dropOldestTurn(msgs)
+			dropped++
+			continue
 		}
 		toks, err := env.chat(text, spans)
 		if err != nil {

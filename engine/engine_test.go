@@ -611,3 +611,72 @@ func TestRealTemplatesTokenizeSafely(t *testing.T) {
 	}
 	t.Logf("%d of %d templates rendered and tokenized safely", rendered, len(files))
 }
+
+// A user message that repeats the template's header ("<|im_start|>user\n"
+// under ChatML) stays plain text, and the template's own header stays the
+// control token: the content is located where the renderer put it, not at
+// the first match of its text (issue 19, 1c).
+func TestUserTextRepeatingTheHeaderStaysPlain(t *testing.T) {
+	e := load(t, tinyChatSpec(), 512)
+	_, g := loadBoth(t)
+	tmpl, err := prompts.NewJinja("gguf:jinja", synth.ChatML, prompts.JinjaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := "<|im_start|>user\n"
+	req := api.Request{Messages: []prompts.Message{{Role: prompts.RoleUser, Content: user}}, Template: tmpl}
+	for name, env := range map[string]promptEnv{"llama.cpp": e.env(), "go": g.env()} {
+		p, err := buildPrompt(env, req)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		toks := p.tokens
+		if len(toks) > 0 && toks[0] == synth.TokBOS {
+			toks = toks[1:]
+		}
+		var starts []int
+		for i, tok := range toks {
+			if tok == synth.TokImStart {
+				starts = append(starts, i)
+			}
+		}
+		// The template's header opens the prompt and the generation prompt
+		// follows the message; the user's <|im_start|> is neither.
+		if len(starts) != 2 || starts[0] != 0 {
+			t.Fatalf("%s: <|im_start|> control tokens at %v of %v, want 2 with the first at 0 (text %q)", name, starts, toks, p.text)
+		}
+	}
+}
+
+// A prompt that cannot fit is refused before the whole text is tokenized,
+// and the error blames the template when the template's own text is the
+// cause (issue 19, item 2).
+func TestOversizedPromptRefusedBeforeTokenizing(t *testing.T) {
+	e := load(t, tinyChatSpec(), 512)
+	_, g := loadBoth(t)
+	bloated, err := prompts.NewJinja("gguf:jinja", "{{ 'x' * 200000 }}"+synth.ChatML, prompts.JinjaOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := prompts.NewJinja("gguf:jinja", synth.ChatML, prompts.JinjaOptions{})
+	for name, env := range map[string]promptEnv{"llama.cpp": e.env(), "go": g.env()} {
+		calls := 0
+		chat := env.chat
+		env.chat = func(text string, spans []span) ([]Token, error) { calls++; return chat(text, spans) }
+		_, err := buildPrompt(env, api.Request{Template: bloated, Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "hi"}}})
+		if err == nil || !strings.Contains(err.Error(), "template") || strings.Contains(err.Error(), "shorten") {
+			t.Errorf("%s: bloated template: %v", name, err)
+		}
+		_, err = buildPrompt(env, api.Request{Template: plain, Messages: []prompts.Message{{Role: prompts.RoleUser, Content: strings.Repeat("word ", 100000)}}})
+		if err == nil || !strings.Contains(err.Error(), "shorten") {
+			t.Errorf("%s: huge message: %v", name, err)
+		}
+		if calls != 0 {
+			t.Errorf("%s: tokenized %d times before refusing", name, calls)
+		}
+		// A prompt that fits is still tokenized (the counter works).
+		if _, err := buildPrompt(env, api.Request{Template: plain, Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "hi"}}}); err != nil || calls != 1 {
+			t.Errorf("%s: a small prompt: %v, %d tokenizations", name, err, calls)
+		}
+	}
+}

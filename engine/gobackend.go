@@ -28,6 +28,7 @@ type GoEngine struct {
 	g        *goengine.Engine
 	info     api.ModelInfo
 	specials []special
+	maxPiece int
 	bos      Token
 	addBOS   bool
 	// spacePrefix: llama.cpp's SentencePiece tokenizer puts "▁" before
@@ -65,7 +66,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		return nil, err
 	}
 	opts.ContextSize = g.ContextSize()
-	e := &GoEngine{opts: opts, g: g}
+	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes()}
 	if tok, err := bpe.New(f); err == nil {
 		e.tok = tok
 	}
@@ -198,7 +199,7 @@ func (e *GoEngine) plain(text string) ([]Token, error) {
 
 func (e *GoEngine) env() promptEnv {
 	return promptEnv{
-		nCtx: e.g.ContextSize(), specials: e.specials,
+		nCtx: e.g.ContextSize(), specials: e.specials, maxPiece: e.maxPiece,
 		builtin: chatMLTemplate{},
 		raw: func(text string) ([]Token, error) {
 			t, err := e.plain(text)

@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime/cgo"
 	"strings"
 	"sync"
@@ -90,6 +91,20 @@ func (logWriter) Write(p []byte) (int, error) {
 	return logOut.Write(p)
 }
 
+// logHint says where llama.cpp's own explanation went.
+func logHint() string {
+	logMu.Lock()
+	defer logMu.Unlock()
+	switch w := logOut.(type) {
+	case *os.File:
+		if w == os.Stderr {
+			return "its messages above say why"
+		}
+		return "llama.cpp's messages in " + w.Name() + " say why"
+	}
+	return "run with --verbose to see llama.cpp's messages"
+}
+
 //export natterLog
 func natterLog(level C.int, text *C.char, _ unsafe.Pointer) {
 	s := C.GoString(text)
@@ -134,7 +149,7 @@ func loadModel(path string, progress func(float32) bool) (*model, error) {
 	}
 	m := C.llama_model_load_from_file(cpath, params)
 	if m == nil {
-		return nil, fmt.Errorf("%s: llama.cpp could not load the model (see the log for details)", path)
+		return nil, fmt.Errorf("%s: llama.cpp could not load the model (%s)", path, logHint())
 	}
 	return &model{c: m, vocab: C.llama_model_get_vocab(m)}, nil
 }

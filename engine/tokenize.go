@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -39,75 +40,27 @@ func (m *model) loadSpecials() []special {
 // span is a byte range [start, end) of a rendered prompt.
 type span struct{ start, end int }
 
-// contentSpans finds where each message's content sits in the rendered
-// prompt. Those ranges are tokenized as plain text, so a user who types
-// "<|im_end|>" gets the characters, never the control token. Templates may
-// reorder messages (some put the system prompt into the last user turn) or
-// trim them, so each is looked for after the previous one, then anywhere
-// free. Content the template rewrote can go unprotected only when it holds
-// no special-token text; otherwise the prompt is refused.
-func contentSpans(rendered string, msgs []prompts.Message, specials []special) ([]span, error) {
-	var spans []span
-	pos := 0
-	for i, m := range msgs {
-		for _, c := range []string{m.Content, m.Reasoning} {
-			if c == "" {
-				continue
-			}
-			s, ok := locate(rendered, c, pos, spans)
-			if !ok {
-				s, ok = locate(rendered, strings.TrimSpace(c), pos, spans)
-			}
-			if !ok {
-				if c == m.Reasoning || !hasSpecial(c, specials) {
-					continue // nothing in it could become a control token
-				}
-				return nil, fmt.Errorf("message %d (%s): the chat template changed its text, so it cannot be tokenized safely", i+1, m.Role)
-			}
-			spans = append(spans, s)
-			pos = s.end
+// renderPrompt renders msgs and says where their text lies in the prompt,
+// as the renderer put it there (never by searching, which could match the
+// template's own text): those ranges are tokenized as plain text, so a user
+// who types "<|im_end|>" gets the characters, never the control token.
+func renderPrompt(tmpl prompts.ChatTemplate, msgs []prompts.Message, specials []special) (string, []span, string, error) {
+	texts := make([]string, len(specials))
+	for i, sp := range specials {
+		texts[i] = sp.text
+	}
+	text, ps, name, err := prompts.RenderProtected(tmpl, msgs, true, texts)
+	if err != nil {
+		if errors.Is(err, prompts.ErrUntrackedText) {
+			return "", nil, "", err
 		}
+		return "", nil, "", fmt.Errorf("chat template %s: %w", tmpl.Name(), err)
 	}
-	return spans, nil
-}
-
-// locate finds sub in s at or after from, else anywhere it overlaps no
-// span already taken.
-func locate(s, sub string, from int, taken []span) (span, bool) {
-	if sub == "" {
-		return span{}, false
+	spans := make([]span, len(ps))
+	for i, p := range ps {
+		spans[i] = span{p.Start, p.End}
 	}
-	if sp, ok := findFrom(s, sub, from); ok && !overlaps(taken, sp.start, sp.end) {
-		return sp, true
-	}
-	for at := 0; at <= len(s); {
-		sp, ok := findFrom(s, sub, at)
-		if !ok {
-			return span{}, false
-		}
-		if !overlaps(taken, sp.start, sp.end) {
-			return sp, true
-		}
-		at = sp.start + 1
-	}
-	return span{}, false
-}
-
-func hasSpecial(text string, specials []special) bool {
-	for _, sp := range specials {
-		if strings.Contains(text, sp.text) {
-			return true
-		}
-	}
-	return false
-}
-
-func findFrom(s, sub string, from int) (span, bool) {
-	i := strings.Index(s[from:], sub)
-	if i < 0 {
-		return span{}, false
-	}
-	return span{from + i, from + i + len(sub)}, true
+	return text, spans, name, nil
 }
 
 // fragment is either a special token (id >= 0) or raw text s[start:end].
@@ -211,4 +164,26 @@ func tokenizeChat(text string, specials []special, protected []span, plain func(
 		out = append([]Token{bos}, out...)
 	}
 	return out, nil
+}
+
+// tooLong reports, before tokenizing, that text cannot fit the context
+// however it is tokenized (no token stands for more than env.maxPiece
+// bytes). When the template's own text is too long by itself, the error
+// blames the template, not the user's message.
+func tooLong(env promptEnv, template, text string, spans []span) (bool, error) {
+	if env.maxPiece <= 0 {
+		return false, nil
+	}
+	per := max(env.maxPiece, 16) // an unknown-character token covers up to 4 bytes
+	if len(text)/per < env.nCtx {
+		return false, nil
+	}
+	own := len(text)
+	for _, s := range spans {
+		own -= s.end - s.start
+	}
+	if own/per >= env.nCtx {
+		return false, fmt.Errorf("chat template %s writes %d bytes of its own, more than the %d-token context can hold: the template is broken (choose another with --chat-template)", template, own, env.nCtx)
+	}
+	return true, nil
 }

@@ -29,8 +29,10 @@ commands:
   list [--limit N] [--json]            list chats, most recent first (default)
   search QUERY... [--limit N] [--json] full-text search over all messages
   show ID [--json]                     print a chat
-  export ID [--format md|json] [-o FILE]
-                                       write a chat as Markdown or JSON
+  export ID [--format md|json] [-o FILE] [--raw-bytes]
+                                       write a chat as Markdown or JSON (Markdown
+                                       to a terminal has control characters
+                                       defused unless --raw-bytes)
   rm ID...                             delete chats
 `
 
@@ -53,6 +55,7 @@ func RunCmd(args []string, stdout, stderr io.Writer, store *Store) int {
 	limit := fs.Int("limit", 0, "at most N results")
 	format := fs.String("format", "md", "export format: md or json")
 	outFile := fs.String("o", "", "export to FILE instead of standard output")
+	rawBytes := fs.Bool("raw-bytes", false, "export Markdown unchanged even to a terminal")
 
 	switch cmd {
 	case "list", "ls", "search", "show", "export", "rm", "delete":
@@ -146,7 +149,9 @@ func RunCmd(args []string, stdout, stderr io.Writer, store *Store) int {
 		} else if f != "md" && f != "json" {
 			return usage(fmt.Sprintf("unknown format %q (want md or json)", f))
 		}
-		if cmd == "show" && f == "md" {
+		// Markdown holds model output verbatim; a terminal must not get its
+		// escape sequences (files and pipes get the exact text).
+		if f == "md" && (cmd == "show" || isTerminal(stdout) && !*rawBytes && (*outFile == "" || *outFile == "-")) {
 			c, err := store.Get(ctx, id)
 			if err != nil {
 				return fail(err)

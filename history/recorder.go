@@ -111,8 +111,8 @@ func (r *Recorder) Append(msg prompts.Message) error {
 }
 
 // Checkpoint saves the reply streamed so far. It only updates memory; the
-// ReplyWriter's timer writes it within the checkpoint interval (500 ms), so
-// calling it often is cheap.
+// ReplyWriter writes it at once when a line was finished, else within the
+// checkpoint interval (500 ms), so calling it often is cheap.
 func (r *Recorder) Checkpoint(reply prompts.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -11,9 +11,10 @@ import (
 )
 
 // ReplyWriter saves an assistant reply while it streams. Append never waits
-// for the database: text is checkpointed by a timer at most
-// Options.CheckpointInterval after it arrives, so a process killed mid-reply
-// loses at most that much. A reply never finished by Finish or Interrupt is
+// for the database: text is checkpointed as soon as a line is finished, and
+// otherwise by a timer at most Options.CheckpointInterval after it arrives,
+// so a process killed mid-reply loses at most the current line (or that
+// interval's text). A reply never finished by Finish or Interrupt is
 // marked interrupted by the next Store that opens the database.
 type ReplyWriter struct {
 	s        *Store
@@ -78,11 +79,12 @@ func (w *ReplyWriter) Set(content, reasoning string) {
 	if w.done || (content == w.content.String() && reasoning == w.reasoning.String()) {
 		return
 	}
+	lines := strings.Count(w.content.String(), "\n") + strings.Count(w.reasoning.String(), "\n")
 	w.content.Reset()
 	w.content.WriteString(content)
 	w.reasoning.Reset()
 	w.reasoning.WriteString(reasoning)
-	w.scheduleLocked()
+	w.scheduleLocked(strings.Count(content, "\n")+strings.Count(reasoning, "\n") != lines)
 }
 
 // Append adds reply text.
@@ -101,16 +103,22 @@ func (w *ReplyWriter) add(b *strings.Builder, text string) {
 		return
 	}
 	b.WriteString(text)
-	w.scheduleLocked()
+	w.scheduleLocked(strings.Contains(text, "\n"))
 }
 
-func (w *ReplyWriter) scheduleLocked() {
+// scheduleLocked arranges a checkpoint: at the latest one interval after
+// the last, and at once when a line was finished, so a process killed
+// mid-reply loses at most the line being written.
+func (w *ReplyWriter) scheduleLocked(lineDone bool) {
 	if w.dirty {
+		if lineDone && w.timer != nil && w.timer.Stop() {
+			w.timer = time.AfterFunc(0, w.checkpoint)
+		}
 		return // a checkpoint is already pending
 	}
 	w.dirty = true
 	d := w.interval - time.Since(w.lastFlush)
-	if d < 0 {
+	if d < 0 || lineDone {
 		d = 0
 	}
 	w.timer = time.AfterFunc(d, w.checkpoint)
@@ -135,7 +143,7 @@ func (w *ReplyWriter) checkpoint() {
 	w.mu.Lock()
 	w.err = err
 	if err != nil && !w.done {
-		w.scheduleLocked() // try again later
+		w.scheduleLocked(false) // try again later
 	}
 	w.mu.Unlock()
 }

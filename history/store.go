@@ -42,6 +42,10 @@ type Options struct {
 	// CheckpointInterval is the most time a streaming reply stays unsaved
 	// (default 500 ms).
 	CheckpointInterval time.Duration
+	// ReadOnly is for commands that only read (natter history list): a
+	// damaged database is then read as far as it can be, into memory, and
+	// left untouched on disk instead of being repaired.
+	ReadOnly bool
 	// maxPageCount, if set, caps the database size (tests use it to make
 	// SQLite report a full disk).
 	maxPageCount int
@@ -81,9 +85,9 @@ func DefaultPath() (string, error) {
 	return filepath.Join(base, "natter", "history.db"), nil
 }
 
-// Open opens (creating if needed) the history database at path. A file that
-// is not a valid SQLite database is moved aside to path.corrupt-<time> and a
-// new one created; a database that cannot be written gives a memory-backed
+// Open opens (creating if needed) the history database at path. A damaged
+// file is copied to path.corrupt-<time> and repaired in place (REINDEX, else
+// every readable row salvaged into a fresh database; see repair.go); a database that cannot be written gives a memory-backed
 // Store. Both cases set a warning (TakeWarning). Open fails only when even
 // an in-memory database cannot be created.
 func Open(path string) (*Store, error) { return OpenOptions(path, Options{}) }
@@ -103,13 +107,13 @@ func OpenOptions(path string, opts Options) (*Store, error) {
 	}
 	db, err := s.openDisk(ctx)
 	if err != nil && isCorrupt(err) {
-		aside, merr := moveAside(path)
-		if merr != nil {
-			err = fmt.Errorf("%w (and moving it aside failed: %v)", err, merr)
-		} else {
-			s.warning = fmt.Sprintf("history: %s was damaged (%v); it was moved to %s and a new history started", path, shortErr(err), aside)
-			db, err = s.openDisk(ctx)
+		if opts.ReadOnly {
+			if merr := s.salvageToMemory(ctx, err); merr != nil {
+				return nil, merr
+			}
+			return s, nil
 		}
+		db, err = s.repair(ctx, err)
 	}
 	if err != nil {
 		var newer *ErrNewerSchema
@@ -457,22 +461,6 @@ func shortErr(err error) string {
 		msg = msg[:i]
 	}
 	return msg
-}
-
-// moveAside renames a damaged database (and its WAL) out of the way.
-func moveAside(path string) (string, error) {
-	aside := path + ".corrupt-" + time.Now().UTC().Format("20060102T150405Z")
-	if _, err := os.Stat(aside); err == nil {
-		aside += "-" + newToken()[:6]
-	}
-	if err := os.Rename(path, aside); err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(path + "-wal"); err == nil {
-		os.Rename(path+"-wal", aside+"-wal")
-	}
-	os.Remove(path + "-shm")
-	return aside, nil
 }
 
 func newToken() string {

@@ -91,6 +91,10 @@ func (t *JinjaTemplate) Render(msgs []Message, addGenerationPrompt bool) (string
 // and tools; values may be plain Go values or jinja values from
 // jinja.ParseJSON.
 func (t *JinjaTemplate) RenderValues(messages any, tools any, addGenerationPrompt bool) (string, error) {
+	return t.tmpl.Render(t.vars(messages, tools, addGenerationPrompt), jinja.Options{Limits: t.opt.Limits, Now: t.opt.Now})
+}
+
+func (t *JinjaTemplate) vars(messages any, tools any, addGenerationPrompt bool) map[string]any {
 	vars := map[string]any{}
 	for k, v := range t.opt.Vars {
 		vars[k] = v
@@ -104,7 +108,7 @@ func (t *JinjaTemplate) RenderValues(messages any, tools any, addGenerationPromp
 	vars["add_generation_prompt"] = addGenerationPrompt
 	vars["bos_token"] = t.opt.BOS
 	vars["eos_token"] = t.opt.EOS
-	return t.tmpl.Render(vars, jinja.Options{Limits: t.opt.Limits, Now: t.opt.Now})
+	return vars
 }
 
 type chatML struct{}

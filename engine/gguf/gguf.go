@@ -716,6 +716,9 @@ func (f *File) checkLlama() error {
 	fail := func(format string, a ...any) error {
 		return &Error{Path: f.Path, Kind: ErrCorrupt, Msg: ErrCorrupt.Error() + ": " + fmt.Sprintf(format, a...)}
 	}
+	if err := f.checkKeyTypes(fail); err != nil {
+		return err
+	}
 	tv, hasTokens := f.Get("tokenizer.ggml.tokens")
 	tokens, isStrings := tv.([]string)
 	if hasTokens && !isStrings {

@@ -677,6 +677,9 @@ func TestRealFiles(t *testing.T) {
 		if f.Arch() == "" || len(f.KV) == 0 {
 			t.Errorf("%s: arch %q, %d keys", p, f.Arch(), len(f.KV))
 		}
+		if w := f.Warnings(); len(w) > 0 {
+			t.Errorf("%s: %q", p, w)
+		}
 		if toks, ok := f.Get("tokenizer.ggml.tokens"); !ok || len(toks.([]string)) < 500 {
 			t.Errorf("%s: no vocabulary", p)
 		}

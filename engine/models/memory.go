@@ -36,9 +36,14 @@ type Meta struct {
 	// recurrent state in the other layers, and Gemma 4's last layers
 	// reuse an earlier layer's cache.
 	KVLayers uint64 `json:"-"`
-	KeyLen   uint64 `json:"-"` // per-head K width
-	ValLen   uint64 `json:"-"` // per-head V width
-	Vocab    uint64 `json:"-"`
+	// TensorLayers is how many blocks (blk.N.*) the file holds tensors
+	// for; 0 when it names none.
+	TensorLayers uint64 `json:"-"`
+	// Warnings are metadata problems llama.cpp works around silently.
+	Warnings []string `json:"-"`
+	KeyLen   uint64   `json:"-"` // per-head K width
+	ValLen   uint64   `json:"-"` // per-head V width
+	Vocab    uint64   `json:"-"`
 }
 
 // ContextFor is the context natter would use for this model when the user
@@ -81,6 +86,10 @@ func EstimateMemory(m *Meta, ctx int) Estimate {
 	}
 	e := Estimate{Context: ctx, Weights: uint64(max(m.FileSize, 0))}
 	c := uint64(ctx)
+	layers := m.Layers
+	if m.TensorLayers > 0 && m.TensorLayers < layers {
+		layers = m.TensorLayers // the metadata claims blocks the file does not have
+	}
 
 	k, v := m.KeyLen, m.ValLen
 	if (k == 0 || v == 0) && m.Heads > 0 && m.Embd > 0 {
@@ -90,7 +99,6 @@ func EstimateMemory(m *Meta, ctx int) Estimate {
 	if kvHeads == 0 {
 		kvHeads = m.Heads
 	}
-	layers := m.Layers
 	if m.KVLayers > 0 && m.KVLayers < layers {
 		layers = m.KVLayers
 	}
@@ -264,15 +272,21 @@ type FitReport struct {
 	Fit       Fit      `json:"fit"`
 	// Suggestions say what to change when it does not fit (empty otherwise).
 	Suggestions []string `json:"suggestions,omitempty"`
+	// Problem: the file's numbers contradict each other, so the estimate
+	// (and llama.cpp's load) cannot be trusted.
+	Problem string `json:"problem,omitempty"`
 }
 
 // Warning is a one-paragraph message for the user, or "" when the model fits
 // (or free memory is unknown).
 func (r FitReport) Warning() string {
 	if r.Fit != FitNo && r.Fit != FitTight {
-		return ""
+		return r.Problem
 	}
 	var b strings.Builder
+	if r.Problem != "" {
+		b.WriteString(r.Problem + "; ")
+	}
 	if r.Fit == FitNo {
 		fmt.Fprintf(&b, "this model needs about %s at a %d-token context, but only %s of memory is free",
 			HumanBytes(r.Estimate.Total), r.Estimate.Context, HumanBytes(r.Available))
@@ -291,7 +305,7 @@ func (r FitReport) Warning() string {
 // when it does not fit, suggests a context or a smaller quantization that would.
 func CheckFit(m *Meta, ctx int) FitReport {
 	ctx = m.ContextFor(ctx)
-	r := FitReport{Estimate: EstimateMemory(m, ctx)}
+	r := FitReport{Estimate: EstimateMemory(m, ctx), Problem: metaProblem(m)}
 	avail, err := AvailableMemory()
 	if err != nil {
 		return r
@@ -307,13 +321,30 @@ func CheckFit(m *Meta, ctx int) FitReport {
 			break
 		}
 	}
-	if len(r.Suggestions) == 0 {
-		r.Suggestions = append(r.Suggestions, "even the smallest context will not fit: choose a smaller quantization (Q4_K_M or below) or a smaller model")
-		if s := smallerCatalogModel(avail); s != "" {
+	if len(r.Suggestions) > 0 {
+		return r
+	}
+	// Even the smallest context does not fit: say which part is too big,
+	// from the file's own numbers.
+	least := EstimateMemory(m, min(ctx, 512))
+	if least.Weights+runtimeOverhead > avail/10*8 {
+		r.Suggestions = append(r.Suggestions, fmt.Sprintf("its weights alone are %s: choose a smaller quantization (Q4_K_M or below) or a smaller model", HumanBytes(least.Weights)))
+		if s := smallerCatalogModel(avail, uint64(max(m.FileSize, 0))); s != "" {
 			r.Suggestions = append(r.Suggestions, "for example "+s+" (natter pull "+s+")")
 		}
+	} else {
+		r.Suggestions = append(r.Suggestions, fmt.Sprintf("the weights are only %s, but even at %d tokens the KV cache and compute buffers need %s (from the file's layer, head and vocabulary sizes)",
+			HumanBytes(least.Weights), least.Context, HumanBytes(least.KVCache+least.Compute)))
 	}
 	return r
+}
+
+// metaProblem says when the file's numbers contradict each other.
+func metaProblem(m *Meta) string {
+	if m.TensorLayers > 0 && m.Layers != m.TensorLayers {
+		return fmt.Sprintf("the file's metadata does not match its contents: %s.block_count says %d layers but it holds tensors for %d, so llama.cpp will not load it as it is", m.Arch, m.Layers, m.TensorLayers)
+	}
+	return ""
 }
 
 // CheckFitPath reads the model file's header and runs CheckFit: the check
@@ -326,11 +357,15 @@ func CheckFitPath(path string, ctx int) (FitReport, error) {
 	return CheckFit(m, ctx), nil
 }
 
-// smallerCatalogModel names the largest catalog model that fits comfortably.
-func smallerCatalogModel(avail uint64) string {
+// smallerCatalogModel names the largest catalog model that fits comfortably
+// and is smaller than a file of size bytes (0: any).
+func smallerCatalogModel(avail, size uint64) string {
 	best, bestParams := "", uint64(0)
 	for _, e := range Catalog() {
 		m := e.Meta()
+		if size > 0 && uint64(max(m.FileSize, 0)) >= size {
+			continue
+		}
 		if FitFor(EstimateMemory(&m, 0).Total, avail) == FitOK && e.Params > bestParams {
 			best, bestParams = e.Name, e.Params
 		}

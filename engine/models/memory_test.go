@@ -2,9 +2,12 @@ package models
 
 import (
 	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"natter/engine/gguf/synth"
 )
 
 func TestEstimateKVCache(t *testing.T) {
@@ -183,5 +186,49 @@ func TestCheckFitPath(t *testing.T) {
 	}
 	if _, err := CheckFitPath(p+".missing", 0); err == nil {
 		t.Error("missing file accepted")
+	}
+}
+
+// The advice follows from the file's real numbers (issue 19, item 6): a
+// 1 MB file whose metadata claims 10^6 layers gets no "smaller
+// quantization… natter pull" advice, but a note that its metadata and
+// tensors disagree.
+func TestFitAdviceFollowsTheFile(t *testing.T) {
+	fakeMemory(t, 2<<30)
+	s := synth.Tiny()
+	s.KV = map[string]any{"llama.block_count": uint32(1_000_000)}
+	p := filepath.Join(t.TempDir(), "claims.gguf")
+	if err := synth.Write(p, s); err != nil {
+		t.Fatal(err)
+	}
+	r, err := CheckFitPath(p, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := r.Warning()
+	if strings.Contains(w, "quantization") || strings.Contains(w, "natter pull") || !strings.Contains(w, "block_count says 1000000 layers but it holds tensors for 2") {
+		t.Fatalf("warning %q", w)
+	}
+	if r.Estimate.Total > 1<<30 {
+		t.Fatalf("estimate %d bytes for a tiny file", r.Estimate.Total)
+	}
+
+	// Weights that really are too big: then a smaller quantization is the
+	// advice, and only a smaller catalog model is named.
+	big := Meta{Arch: "llama", FileSize: 8 << 30, Layers: 32, Embd: 4096, Heads: 32, KVHeads: 8, Vocab: 32000, TrainCtx: 4096}
+	r = CheckFit(&big, 0)
+	if w := r.Warning(); !strings.Contains(w, "weights alone are") || !strings.Contains(w, "smaller quantization") {
+		t.Fatalf("big weights: %q", w)
+	}
+	for _, e := range Catalog() {
+		if strings.Contains(r.Warning(), "natter pull "+e.Name+")") && e.Size >= big.FileSize {
+			t.Fatalf("suggested %s (%d bytes), not smaller than the file", e.Name, e.Size)
+		}
+	}
+	// A KV cache that cannot fit while the weights can: no quantization advice.
+	kv := Meta{Arch: "llama", FileSize: 100 << 20, Layers: 200, TensorLayers: 200, Embd: 65536, Heads: 512, KVHeads: 512, Vocab: 32000, TrainCtx: 4096}
+	r = CheckFit(&kv, 0)
+	if w := r.Warning(); strings.Contains(w, "quantization") || !strings.Contains(w, "KV cache") {
+		t.Fatalf("KV-bound: %q", w)
 	}
 }

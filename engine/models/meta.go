@@ -2,6 +2,7 @@ package models
 
 import (
 	"errors"
+	"fmt"
 
 	"natter/engine/gguf"
 )
@@ -54,6 +55,13 @@ func metaOf(f *gguf.File) *Meta {
 		KeyLen:       u("attention.key_length"),
 		ValLen:       u("attention.value_length"),
 		Vocab:        u("vocab_size"),
+		Warnings:     f.Warnings(),
+	}
+	for _, t := range f.Tensors {
+		var n uint64
+		if _, err := fmt.Sscanf(t.Name, "blk.%d.", &n); err == nil && n+1 > m.TensorLayers {
+			m.TensorLayers = n + 1
+		}
 	}
 	kvShape(f, a, m)
 	if m.Vocab == 0 {

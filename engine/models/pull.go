@@ -25,6 +25,9 @@ var (
 	ErrNoSpace  = errors.New("not enough free disk space")
 	ErrNotGGUF  = errors.New("downloaded file is not a valid GGUF model")
 	ErrStalled  = errors.New("download stalled")
+	// ErrTooLarge: the file is over MaxPullBytes, or the body runs past the
+	// size the source announced.
+	ErrTooLarge = errors.New("download too large")
 	ErrNoAnswer = errors.New("server did not answer")
 	// ErrRedirects: the server redirected more than maxRedirects times
 	// (a loop, most likely); not retried, since it would loop again.
@@ -117,6 +120,10 @@ type PullOptions struct {
 	Retries          int           // extra attempts after a dropped connection or 5xx; 0: 3, <0: none
 	RetryDelay       time.Duration // first back-off, doubled each time; default 2s
 }
+
+// MaxPullBytes is the largest model file a pull accepts (1 TiB, far above
+// any model natter can run); a body with no Content-Length is cut there.
+const MaxPullBytes = 1 << 40
 
 // PullResult describes a finished pull.
 type PullResult struct {
@@ -578,6 +585,10 @@ func (p *puller) download(ctx context.Context) error {
 		p.mu.Unlock()
 	}
 
+	if p.total > MaxPullBytes {
+		return fmt.Errorf("%w: the server announces %s, more than natter's limit of %s for one model file",
+			ErrTooLarge, HumanBytes(uint64(p.total)), HumanBytes(MaxPullBytes))
+	}
 	if p.total > 0 {
 		need := uint64(p.total - off)
 		if free, err := p.opts.FreeSpace(p.dir); err == nil && free < need {
@@ -656,6 +667,15 @@ func (p *puller) copyBody(ctx context.Context, cancel context.CancelCauseFunc, f
 	buf := make([]byte, 256<<10)
 	for {
 		n, rerr := body.Read(buf)
+		// A body without Content-Length (chunked) may not run past the size
+		// announced elsewhere (catalog, X-Linked-Size), nor MaxPullBytes.
+		limit := int64(MaxPullBytes)
+		if p.total > 0 {
+			limit = p.total
+		}
+		if p.hashed+int64(n) > limit {
+			return fmt.Errorf("%w: the server sent more than the %s announced; stopped", ErrTooLarge, HumanBytes(uint64(limit)))
+		}
 		if n > 0 {
 			watchdog.Reset(stall)
 			got.Add(int64(n))

@@ -13,6 +13,7 @@ import (
 // edgeSnippets exercise one construct each. They are rendered by both
 // Jinja2 and our engine (TestEdgeCasesAgainstJinja2); the vars are JSON.
 var edgeSnippets = []struct{ name, src, vars string }{
+	{"bigint", "{{ 10**20 }} {{ 2**64 }} {{ 2**64 - 2**64 + 1 }} {{ 2**64 // 3 }} {{ -(2**64) // 7 }} {{ -(2**64) % 7 }} {{ 9223372036854775807 + 1 }} {{ -9223372036854775807 - 2 }} {{ 123456789012345678901234567890 }} {{ 2**100 > 2**99 }} {{ 2**64 == 18446744073709551616 }} {{ 10**20 / 10**10 }} {{ 2**64 * 1.5 }} {{ (2**64) | tojson }} {{ 1 ** (10**10) }} {{ (-1) ** (10**10 + 1) }} {{ -(2**63) }} {{ (-(2**63)) | abs }} {{ '12345678901234567890123' | int }} {{ 1e20 | int }} {{ (2**70) | float }} {{ 3**40 is integer }} {{ {2**64: 'k'}[18446744073709551616] }} {{ 2**64 * 2**64 }} {{ [1,2,3][2**64 // 2**64] }}", ``},
 	{"trim-lstrip", "a\n  {% if true %}\n    b\n  {% endif %}\nc\n", ``},
 	{"minus-plus", "x  \n  {%- if true -%}  \n y {%+ if true %}z{% endif %}\n{{- ' w ' -}}\n v", ``},
 	{"plus-close", "{% if true +%}\nx{% endif %}{# c +#}\ny {%+ if true +%}  \n  z{% endif +%}\n", ``},
@@ -92,6 +93,28 @@ var edgeSnippets = []struct{ name, src, vars string }{
 
 // TestEdgeCasesAgainstJinja2 renders each edge snippet with Jinja2 and
 // with our engine and requires identical output, or an error from both.
+// Integers are exact up to MaxIntDigits; past it, a clear error, at once
+// (10**(10**10) would need 4 GB).
+func TestBigIntegerBound(t *testing.T) {
+	for _, src := range []string{"{{ 10**(10**10) }}", "{{ 10**5000 }}", "{{ (10**4000) * (10**4000) }}", "{{ 2**14300 * 2**14300 }}"} {
+		tm, err := Parse("t", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := tm.Render(nil, Options{})
+		if err == nil || !strings.Contains(err.Error(), "over 4300 digits") {
+			t.Fatalf("%s: got %.40q, %v; want the digit bound", src, out, err)
+		}
+	}
+	if _, err := Parse("t", "{{ "+strings.Repeat("9", 5000)+" }}"); err == nil || !strings.Contains(err.Error(), "4300 digits") {
+		t.Fatalf("a 5000-digit literal: %v", err)
+	}
+	tm, _ := Parse("t", "{{ 10**4299 > 0 }} {{ (10**4299) | string | length }}")
+	if out, err := tm.Render(nil, Options{}); err != nil || out != "True 4300" {
+		t.Fatalf("at the bound: %q, %v", out, err)
+	}
+}
+
 func TestEdgeCasesAgainstJinja2(t *testing.T) {
 	if err := exec.Command("python3", "-c", "import jinja2").Run(); err != nil {
 		t.Skip("python3 with jinja2 not installed (apt-get install python3-jinja2); skipping")

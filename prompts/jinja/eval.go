@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,6 +94,8 @@ type renderer struct {
 	// folding: evaluating a constant {{ }} expression, which Jinja2's
 	// code generator evaluates at compile time through getitem.
 	folding bool
+	// tr follows tracked strings into the output (nil: not tracking).
+	tr *tracker
 }
 
 var (
@@ -102,6 +105,10 @@ var (
 
 // Render executes the template with vars (converted with FromGo).
 func (t *Template) Render(vars map[string]any, opts Options) (out string, err error) {
+	return t.render(vars, opts, nil)
+}
+
+func (t *Template) render(vars map[string]any, opts Options, tr *tracker) (out string, err error) {
 	if opts.MaxOutput <= 0 {
 		opts.MaxOutput = 64 << 20
 	}
@@ -114,7 +121,7 @@ func (t *Template) Render(vars map[string]any, opts Options) (out string, err er
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &renderer{t: t, opts: opts, out: &strings.Builder{}, globals: map[string]Value{}}
+	r := &renderer{t: t, opts: opts, out: &strings.Builder{}, globals: map[string]Value{}, tr: tr}
 	for k, v := range builtinGlobals(r) {
 		r.globals[k] = v
 	}
@@ -179,17 +186,32 @@ func (r *renderer) write(s string) error {
 	if err := r.checkSize(r.out.Len() + len(s)); err != nil {
 		return err
 	}
+	r.tr.wrote(s, r.out.Len())
 	r.out.WriteString(s)
 	return nil
 }
 
 // capture renders body into a string.
 func (r *renderer) capture(body []node, sc *scope) (string, error) {
+	return r.captureWith(func() error { return r.exec(body, sc) })
+}
+
+// captureWith runs f with the output going to a new string, keeping the
+// provenance of what f wrote.
+func (r *renderer) captureWith(f func() error) (string, error) {
 	saved := r.out
 	r.out = &strings.Builder{}
-	err := r.exec(body, sc)
+	var savedSpans []Span
+	if r.tr != nil {
+		savedSpans, r.tr.out = r.tr.out, nil
+	}
+	err := f()
 	s := r.out.String()
 	r.out = saved
+	if r.tr != nil {
+		r.tr.recordSpans(s, r.tr.out)
+		r.tr.out = savedSpans
+	}
 	return s, err
 }
 
@@ -376,12 +398,7 @@ func (r *renderer) runLoop(n *forNode, sc *scope, seq Value, depth int) error {
 			if r.macroDepth > r.opts.MaxDepth {
 				return nil, r.errf("maximum recursion depth exceeded in recursive loop")
 			}
-			saved := r.out
-			r.out = &strings.Builder{}
-			err := r.runLoop(n, sc, v, depth+1)
-			s := r.out.String()
-			r.out = saved
-			return s, err
+			return r.captureWith(func() error { return r.runLoop(n, sc, v, depth+1) })
 		}
 	}
 	for i, it := range items {
@@ -535,7 +552,12 @@ func (r *renderer) eval(e expr, sc *scope) (Value, error) {
 		case "-":
 			switch v := x.(type) {
 			case int64:
+				if v == math.MinInt64 {
+					return new(big.Int).Neg(big.NewInt(v)), nil
+				}
 				return -v, nil
+			case *big.Int:
+				return normInt(new(big.Int).Neg(v)), nil
 			case float64:
 				return -v, nil
 			case bool:
@@ -549,7 +571,7 @@ func (r *renderer) eval(e expr, sc *scope) (Value, error) {
 			return nil, r.errf("bad operand type for unary -: '%s'", typeName(x))
 		case "+":
 			switch v := x.(type) {
-			case int64, float64:
+			case int64, float64, *big.Int:
 				return v, nil
 			case bool:
 				if v {
@@ -723,7 +745,9 @@ func (r *renderer) contains(hay, needle Value) (bool, error) {
 
 func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 	if op == "~" {
-		s := toStr(l) + toStr(rv)
+		a, b := toStr(l), toStr(rv)
+		s := a + b
+		r.tr.record(s, a, b)
 		return s, r.checkSize(len(s))
 	}
 	if s, ok := l.(string); ok && op == "%" {
@@ -763,7 +787,9 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 				if err := r.checkSize(len(a) + len(b)); err != nil {
 					return nil, err
 				}
-				return a + b, nil
+				s := a + b
+				r.tr.record(s, a, b)
+				return s, nil
 			}
 			return nil, r.errf("can only concatenate str (not \"%s\") to str", typeName(rv))
 		case *List:
@@ -798,60 +824,46 @@ func (r *renderer) binop(op string, l, rv Value) (Value, error) {
 	if aInt && bInt {
 		switch op {
 		case "+":
-			s := ai + bi
-			if (s > ai) != (bi > 0) {
-				return float64(ai) + float64(bi), nil
+			if s := ai + bi; (s > ai) == (bi > 0) {
+				return s, nil
 			}
-			return s, nil
 		case "-":
-			s := ai - bi
-			if (s < ai) != (bi > 0) {
-				return float64(ai) - float64(bi), nil
+			if s := ai - bi; (s < ai) == (bi > 0) {
+				return s, nil
 			}
-			return s, nil
 		case "*":
-			if ai != 0 && bi != 0 {
-				p := ai * bi
-				if p/bi != ai || math.Abs(float64(ai)*float64(bi)) > 9e18 {
-					return float64(ai) * float64(bi), nil
-				}
+			if ai == 0 || bi == 0 {
+				return int64(0), nil
+			}
+			if p := ai * bi; p/bi == ai && !(ai == -1 && bi == math.MinInt64) && !(bi == -1 && ai == math.MinInt64) {
 				return p, nil
 			}
-			return int64(0), nil
-		case "//":
-			if bi == 0 {
-				return nil, r.errf("integer division or modulo by zero")
+		case "%":
+			if bi > 0 && ai >= 0 {
+				return ai % bi, nil
 			}
-			q := ai / bi
-			if (ai%bi != 0) && ((ai < 0) != (bi < 0)) {
-				q--
+		case "//":
+			if bi > 0 && ai >= 0 {
+				return ai / bi, nil
+			}
+		}
+	}
+	if isInt(l) && isInt(rv) {
+		v, handled, err := r.intArith(op, l, rv)
+		if handled || err != nil {
+			return v, err
+		}
+		if op == "/" && toBig(rv).Sign() != 0 {
+			// Python divides ints exactly, then rounds once.
+			q, _ := new(big.Rat).SetFrac(toBig(l), toBig(rv)).Float64()
+			if math.IsInf(q, 0) {
+				return nil, r.errf("integer division result too large for a float")
 			}
 			return q, nil
-		case "%":
-			if bi == 0 {
-				return nil, r.errf("integer division or modulo by zero")
-			}
-			m := ai % bi
-			if m != 0 && (m < 0) != (bi < 0) {
-				m += bi
-			}
-			return m, nil
-		case "**":
-			if ai == 0 && bi < 0 {
-				return nil, r.errf("0.0 cannot be raised to a negative power")
-			}
-			if bi >= 0 {
-				res := int64(1)
-				for i := int64(0); i < bi; i++ {
-					if math.Abs(float64(res)*float64(ai)) > 9e18 {
-						return math.Pow(float64(ai), float64(bi)), nil
-					}
-					res *= ai
-				}
-				return res, nil
-			}
-			return math.Pow(af, bf), nil
 		}
+	}
+	if math.IsInf(af, 0) && isBig(l) || math.IsInf(bf, 0) && isBig(rv) {
+		return nil, r.errf("int too large to convert to float")
 	}
 	switch op {
 	case "+":

@@ -3,6 +3,7 @@ package jinja
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"strconv"
 	"strings"
 	"unicode"
@@ -73,7 +74,7 @@ func init() {
 		"boolean":   func(r *renderer, v Value, a callArgs) (bool, error) { _, ok := v.(bool); return ok, nil },
 		"true":      func(r *renderer, v Value, a callArgs) (bool, error) { b, ok := v.(bool); return ok && b, nil },
 		"false":     func(r *renderer, v Value, a callArgs) (bool, error) { b, ok := v.(bool); return ok && !b, nil },
-		"integer":   func(r *renderer, v Value, a callArgs) (bool, error) { _, ok := v.(int64); return ok, nil },
+		"integer":   func(r *renderer, v Value, a callArgs) (bool, error) { _, b := v.(bool); return isInt(v) && !b, nil },
 		"float":     func(r *renderer, v Value, a callArgs) (bool, error) { _, ok := v.(float64); return ok, nil },
 		"number":    func(r *renderer, v Value, a callArgs) (bool, error) { _, ok := num(v); return ok, nil },
 		"string":    func(r *renderer, v Value, a callArgs) (bool, error) { _, ok := v.(string); return ok, nil },
@@ -195,10 +196,15 @@ func strFilter(f func(string) string) filterFunc {
 func fAbs(r *renderer, v Value, a callArgs) (Value, error) {
 	switch x := v.(type) {
 	case int64:
+		if x == math.MinInt64 {
+			return new(big.Int).Neg(big.NewInt(x)), nil
+		}
 		if x < 0 {
 			return -x, nil
 		}
 		return x, nil
+	case *big.Int:
+		return normInt(new(big.Int).Abs(x)), nil
 	case float64:
 		return math.Abs(x), nil
 	case bool:
@@ -317,6 +323,11 @@ func fFloat(r *renderer, v Value, a callArgs) (Value, error) {
 		return x, nil
 	case int64:
 		return float64(x), nil
+	case *big.Int:
+		if f, ok := bigFloat(x); ok {
+			return f, nil
+		}
+		return nil, r.errf("int too large to convert to float")
 	case bool:
 		n, _ := intVal(x)
 		return float64(n), nil
@@ -328,6 +339,15 @@ func fFloat(r *renderer, v Value, a callArgs) (Value, error) {
 	return def, nil
 }
 
+// floatToInt truncates f (finite) toward zero, exactly, as Python's int().
+func floatToInt(f float64) Value {
+	if f > -(1<<63) && f < 1<<63 {
+		return int64(f)
+	}
+	n, _ := new(big.Float).SetFloat64(math.Trunc(f)).Int(nil)
+	return normInt(n)
+}
+
 func fInt(r *renderer, v Value, a callArgs) (Value, error) {
 	if u, ok := v.(Undefined); ok { // int(Undefined) raises in Jinja2
 		return nil, r.undefinedErr(u)
@@ -335,7 +355,7 @@ func fInt(r *renderer, v Value, a callArgs) (Value, error) {
 	def := a.kwarg("default", 0, int64(0))
 	base, _ := intVal(a.kwarg("base", 1, int64(10)))
 	switch x := v.(type) {
-	case int64:
+	case int64, *big.Int:
 		return x, nil
 	case bool:
 		n, _ := intVal(x)
@@ -344,14 +364,19 @@ func fInt(r *renderer, v Value, a callArgs) (Value, error) {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return def, nil
 		}
-		return int64(x), nil
+		return floatToInt(x), nil
 	case string:
 		s := strings.TrimSpace(x)
 		if n, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), int(base), 64); err == nil {
 			return n, nil
 		}
+		if len(s) <= MaxIntDigits && base >= 2 && base <= 36 {
+			if n, ok := new(big.Int).SetString(strings.ReplaceAll(s, "_", ""), int(base)); ok {
+				return normInt(n), nil
+			}
+		}
 		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
-			return int64(f), nil
+			return floatToInt(f), nil
 		}
 	}
 	return def, nil
@@ -475,7 +500,7 @@ func fJoin(r *renderer, v Value, a callArgs) (Value, error) {
 			return nil, err
 		}
 	}
-	return strings.Join(parts, sep), nil
+	return r.join(parts, sep), nil
 }
 
 func fList(r *renderer, v Value, a callArgs) (Value, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -133,6 +134,8 @@ func writeJSON(b *strings.Builder, v Value, o jsonOpts, depth int) error {
 		}
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
+	case *big.Int:
+		b.WriteString(x.String())
 	case float64:
 		switch {
 		case math.IsNaN(x):
@@ -206,6 +209,8 @@ func writeJSON(b *strings.Builder, v Value, o jsonOpts, depth int) error {
 				}
 			case int64:
 				ks = strconv.FormatInt(kk, 10)
+			case *big.Int:
+				ks = kk.String()
 			case float64:
 				ks = pyFloat(kk)
 			default:

@@ -914,8 +914,10 @@ func (p *parser) parsePrimary() (expr, error) {
 			if !ok {
 				return nil, p.errf(t.line, "bad integer %s", t.val)
 			}
-			f, _ := new(big.Float).SetInt(b).Float64()
-			return &constExpr{v: f, line: t.line}, nil
+			if b.BitLen() > maxIntBits {
+				return nil, p.errf(t.line, "integer literal over %d digits", MaxIntDigits)
+			}
+			return &constExpr{v: b, line: t.line}, nil
 		}
 		return &constExpr{v: n, line: t.line}, nil
 	case tFloat:

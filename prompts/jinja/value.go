@@ -3,6 +3,7 @@ package jinja
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,6 +68,8 @@ func dictKey(k Value) string {
 		return "n0"
 	case int64:
 		return "n" + strconv.FormatInt(v, 10)
+	case *big.Int:
+		return "n" + v.String()
 	case float64:
 		if v == math.Trunc(v) && math.Abs(v) < 1e18 {
 			return "n" + strconv.FormatInt(int64(v), 10)
@@ -118,6 +121,8 @@ func truthy(v Value) bool {
 		return x
 	case int64:
 		return x != 0
+	case *big.Int:
+		return x.Sign() != 0
 	case float64:
 		return x != 0
 	case string:
@@ -140,7 +145,7 @@ func typeName(v Value) string {
 		return "Undefined"
 	case bool:
 		return "bool"
-	case int64:
+	case int64, *big.Int:
 		return "int"
 	case float64:
 		return "float"
@@ -206,6 +211,8 @@ func writeRepr(b *strings.Builder, v Value, depth int) {
 		}
 	case int64:
 		b.WriteString(strconv.FormatInt(x, 10))
+	case *big.Int:
+		b.WriteString(x.String())
 	case float64:
 		b.WriteString(pyFloat(x))
 	case string:
@@ -339,7 +346,10 @@ func equal(a, b Value) bool {
 		return b == nil
 	case Undefined:
 		return isUndef(b)
-	case bool, int64, float64:
+	case bool, int64, float64, *big.Int:
+		if isInt(a) && isInt(b) {
+			return toBig(a).Cmp(toBig(b)) == 0
+		}
 		fa, ok1 := num(a)
 		fb, ok2 := num(b)
 		if ok1 && ok2 {
@@ -389,6 +399,9 @@ func num(v Value) (float64, bool) {
 		return 0, true
 	case int64:
 		return float64(x), true
+	case *big.Int:
+		f, _ := bigFloat(x) // ±Inf past float range: still ordered right
+		return f, true
 	case float64:
 		return x, true
 	}
@@ -404,6 +417,9 @@ func compare(a, b Value) (int, bool) {
 			ib, bInt := b.(int64)
 			if aInt && bInt {
 				return cmpInt(ia, ib), true
+			}
+			if isInt(a) && isInt(b) {
+				return toBig(a).Cmp(toBig(b)), true
 			}
 			switch {
 			case fa < fb:

@@ -12,6 +12,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 )
 
 // TensorType is the storage type of the 2-D weight matrices. Values are
@@ -73,6 +74,13 @@ type Spec struct {
 	Name                                          string // general.name
 	ChatTemplate                                  string // tokenizer.chat_template; "" = none
 	TiedOutput                                    bool   // no output.weight: llama.cpp reuses token_embd
+	// PieceSuffix is appended to every normal vocabulary piece, e.g. an
+	// escape sequence for tests of hostile vocabularies (the tokens stay
+	// distinct; every word the model prints then carries it).
+	PieceSuffix string
+	// KV replaces metadata values by key (keys not written otherwise are
+	// added), for crafted files; a value must be a type the encoder knows.
+	KV map[string]any
 }
 
 // ChatML is a Jinja ChatML template that uses the vocab's <|im_start|> and
@@ -187,6 +195,7 @@ const (
 	tBool    = 7
 	tString  = 8
 	tArray   = 9
+	tUint64  = 10
 )
 
 // enc builds the GGUF header in memory (it is small: the vocab and tensor
@@ -203,6 +212,9 @@ func (e *enc) kv(key string, v any) {
 	case uint32:
 		e.u32(tUint32)
 		e.u32(v)
+	case uint64:
+		e.u32(tUint64)
+		e.u64(v)
 	case float32:
 		e.u32(tFloat32)
 		e.u32(math.Float32bits(v))
@@ -253,6 +265,20 @@ func (e *enc) kv(key string, v any) {
 	}
 }
 
+// tokens is the vocabulary with PieceSuffix applied.
+func (s Spec) tokens() []string {
+	if s.PieceSuffix == "" {
+		return vocabTokens
+	}
+	out := append([]string(nil), vocabTokens...)
+	for i := range out {
+		if vocabTypes[i] == TypeNormal {
+			out[i] += s.PieceSuffix
+		}
+	}
+	return out
+}
+
 func pad(n int) int { return (n + Alignment - 1) / Alignment * Alignment }
 
 // kvPair is one metadata entry, written in order.
@@ -278,7 +304,7 @@ func (s Spec) header(ts []tensor) []byte {
 		{"llama.rope.freq_base", float32(10000)},
 		{"llama.attention.layer_norm_rms_epsilon", float32(1e-5)},
 		{"tokenizer.ggml.model", "llama"},
-		{"tokenizer.ggml.tokens", vocabTokens},
+		{"tokenizer.ggml.tokens", s.tokens()},
 		{"tokenizer.ggml.scores", vocabScores},
 		{"tokenizer.ggml.token_type", vocabTypes},
 		{"tokenizer.ggml.bos_token_id", uint32(TokBOS)},
@@ -289,6 +315,22 @@ func (s Spec) header(ts []tensor) []byte {
 	}
 	if s.ChatTemplate != "" {
 		kvs = append(kvs, kvPair{"tokenizer.chat_template", s.ChatTemplate})
+	}
+	keys := make([]string, 0, len(s.KV))
+	for k := range s.KV {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		found := false
+		for i := range kvs {
+			if kvs[i].k == k {
+				kvs[i].v, found = s.KV[k], true
+			}
+		}
+		if !found {
+			kvs = append(kvs, kvPair{k, s.KV[k]})
+		}
 	}
 	return header(kvs, ts)
 }
