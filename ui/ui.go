@@ -196,7 +196,7 @@ type Model struct {
 	pasteSeq   int
 	history    []string
 	histIdx    int
-	histDraft  string
+	histEdits  map[int]string // input history entries edited while walking it; len(history) is the draft
 
 	system    string
 	msgs      []prompts.Message

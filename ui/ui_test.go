@@ -860,3 +860,40 @@ func TestStatusLineContextMovesWhileStreaming(t *testing.T) {
 		t.Fatalf("final status %q lacks %q", ansi.Strip(h.m.statusLine()), want)
 	}
 }
+
+// Walking the input history and back down returns to what was being typed,
+// and an entry edited on the way keeps its edit until something is sent.
+func TestDownReturnsToTheDraft(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 80, 24)
+	sendAndWait(h, "first")
+	sendAndWait(h, "second")
+	h.typeText("draft text")
+	for i, step := range []struct {
+		key  rune
+		want string
+	}{
+		{tea.KeyUp, "second"}, {tea.KeyUp, "first"}, {tea.KeyDown, "second"}, {tea.KeyDown, "draft text"},
+		{tea.KeyDown, "draft text"}, {tea.KeyUp, "second"},
+	} {
+		h.key(step.key, 0)
+		if v := h.m.input.Value(); v != step.want {
+			t.Fatalf("step %d: input %q, want %q", i, v, step.want)
+		}
+	}
+	h.typeText(" edited")
+	h.key(tea.KeyDown, 0)
+	if v := h.m.input.Value(); v != "draft text" {
+		t.Fatalf("down from an edited entry gave %q", v)
+	}
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "second edited" {
+		t.Fatalf("the edit of a recalled entry was lost: %q", v)
+	}
+	h.enter()
+	h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+	h.key(tea.KeyUp, 0)
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "second" {
+		t.Fatalf("after sending, history entry is %q, want the original", v)
+	}
+}

@@ -319,21 +319,12 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 	case "up":
 		if m.onFirstLine() && m.histIdx > 0 {
-			if m.histIdx == len(m.history) {
-				m.histDraft = m.input.Value()
-			}
-			m.histIdx--
-			m.input.SetValue(m.history[m.histIdx])
+			m.recall(m.histIdx - 1)
 			return m, nil
 		}
 	case "down":
 		if m.onLastLine() && m.histIdx < len(m.history) {
-			m.histIdx++
-			if m.histIdx == len(m.history) {
-				m.input.SetValue(m.histDraft)
-			} else {
-				m.input.SetValue(m.history[m.histIdx])
-			}
+			m.recall(m.histIdx + 1)
 			return m, nil
 		}
 	case "pgup", "pgdown":
@@ -359,6 +350,25 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	var cmd tea.Cmd
 	m.input, cmd = m.input.Update(k)
 	return m, cmd
+}
+
+// recall shows input history entry i (len(history): the unsent draft). What
+// was typed or edited in the entry being left is kept, as readline does, so
+// walking back down returns to the draft.
+func (m *Model) recall(i int) {
+	if m.histEdits == nil {
+		m.histEdits = map[int]string{}
+	}
+	m.histEdits[m.histIdx] = m.input.Value()
+	m.histIdx = i
+	switch v, ok := m.histEdits[i]; {
+	case ok:
+		m.input.SetValue(v)
+	case i < len(m.history):
+		m.input.SetValue(m.history[i])
+	default:
+		m.input.Reset()
+	}
 }
 
 func (m Model) onFirstLine() bool {
@@ -518,7 +528,7 @@ func (m *Model) remember(s string) {
 	if s != "" && (len(m.history) == 0 || m.history[len(m.history)-1] != s) {
 		m.history = append(m.history, s)
 	}
-	m.histIdx, m.histDraft = len(m.history), ""
+	m.histIdx, m.histEdits = len(m.history), nil
 }
 
 func (m *Model) record(op func(Recorder) error) {
