@@ -83,6 +83,9 @@ func TestEscStopsAtOnceAndKeepsPartial(t *testing.T) {
 	}
 }
 
+// Ctrl+C stops a reply, then clears the input, then quits: each press arms
+// the next for 2 s, so an empty input quits on the second press, even when
+// the first one stopped a reply.
 func TestCtrlC(t *testing.T) {
 	g := newFakeGen("a", "b", "c")
 	g.gate, g.pauseAfter = make(chan struct{}), 1
@@ -97,25 +100,82 @@ func TestCtrlC(t *testing.T) {
 		t.Fatal("ctrl+c while streaming must stop the reply, not quit")
 	}
 	h.settle()
-	h.key('c', tea.ModCtrl)
-	h.settle()
-	if h.quit {
-		t.Fatal("one ctrl+c on an idle prompt quit")
-	}
-	if !strings.Contains(h.screen(), "Ctrl+C again") {
-		t.Errorf("no hint:\n%s", h.screen())
-	}
-	clock = clock.Add(2500 * time.Millisecond)
-	h.key('c', tea.ModCtrl)
-	h.settle()
-	if h.quit {
-		t.Fatal("ctrl+c 2.5 s after the first quit")
+	if !strings.Contains(h.screen(), "Press Ctrl+C again to quit") {
+		t.Errorf("no hint after stopping:\n%s", h.screen())
 	}
 	clock = clock.Add(time.Second)
 	h.key('c', tea.ModCtrl)
 	h.settle()
 	if !h.quit {
-		t.Fatal("second ctrl+c within 2 s did not quit")
+		t.Fatal("the second ctrl+c after stopping a reply did not quit")
+	}
+}
+
+func TestCtrlCClearsTheInputFirst(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 80, 24)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.m.now = func() time.Time { return clock }
+	h.typeText("a draft")
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if h.quit || h.m.input.Value() != "" {
+		t.Fatalf("ctrl+c on a draft: quit=%v input %q", h.quit, h.m.input.Value())
+	}
+	if !strings.Contains(h.screen(), "Input cleared") {
+		t.Errorf("no hint:\n%s", h.screen())
+	}
+	// The cleared text is not lost.
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "a draft" {
+		t.Fatalf("up after clearing gave %q", v)
+	}
+	// Typing disarms: the next press clears again, it does not quit.
+	h.key('c', tea.ModCtrl)
+	if h.quit || h.m.input.Value() != "" {
+		t.Fatalf("ctrl+c on a recalled draft: quit=%v input %q", h.quit, h.m.input.Value())
+	}
+	clock = clock.Add(2500 * time.Millisecond)
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if h.quit {
+		t.Fatal("ctrl+c 2.5 s after the last press quit")
+	}
+	if !strings.Contains(h.screen(), "Ctrl+C again") {
+		t.Errorf("no hint:\n%s", h.screen())
+	}
+	clock = clock.Add(time.Second)
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if !h.quit {
+		t.Fatal("second ctrl+c within 2 s on an empty input did not quit")
+	}
+}
+
+func TestCtrlUAndEscClearTheInput(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 80, 24)
+	h.typeText("one")
+	h.key(tea.KeyEnter, tea.ModShift)
+	h.typeText("two")
+	h.key('u', tea.ModCtrl)
+	if v := h.m.input.Value(); v != "" {
+		t.Fatalf("ctrl+u left %q", v)
+	}
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "one\ntwo" {
+		t.Fatalf("up after ctrl+u gave %q", v)
+	}
+	// Esc first dismisses an error line, then clears.
+	h.m.errLine = "some error"
+	h.key(tea.KeyEscape, 0)
+	if h.m.errLine != "" || h.m.input.Value() != "one\ntwo" {
+		t.Fatalf("first esc: error %q input %q", h.m.errLine, h.m.input.Value())
+	}
+	h.key(tea.KeyEscape, 0)
+	if v := h.m.input.Value(); v != "" {
+		t.Fatalf("esc left %q", v)
+	}
+	if h.quit {
+		t.Fatal("clearing quit")
 	}
 }
 

@@ -279,21 +279,41 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	switch key {
 	case "ctrl+c":
-		if m.cur != nil {
-			return m, m.stop()
-		}
-		if !m.quitArmed.IsZero() && m.now().Sub(m.quitArmed) < 2*time.Second {
+		// Each press does the first of: stop the reply, clear the input,
+		// quit if pressed within 2 s of the last press. Every press arms the
+		// next one, so an empty input quits on the second press even during a
+		// reply, and a typed draft costs one press more, as in shells.
+		armed := !m.quitArmed.IsZero() && m.now().Sub(m.quitArmed) < 2*time.Second
+		switch {
+		case m.cur != nil:
+			cmd := m.stop()
+			note := "Stopped. Press Ctrl+C again to quit."
+			if m.input.Value() != "" {
+				note = "Stopped. Ctrl+C again clears the input."
+			}
+			return m, tea.Batch(cmd, m.armQuit(note))
+		case m.input.Value() != "":
+			m.clearInput()
+			return m, m.armQuit("Input cleared (↑ brings it back). Press Ctrl+C again to quit.")
+		case armed:
 			return m, m.quit()
 		}
-		at := m.now()
-		m.quitArmed = at
-		m.notice = "Press Ctrl+C again to quit."
-		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return clearNoticeMsg{at: at} })
+		return m, m.armQuit("Press Ctrl+C again to quit.")
 	case "esc":
 		if m.cur != nil {
 			return m, m.stop()
 		}
+		if m.errLine == "" && m.input.Value() != "" {
+			m.clearInput()
+			m.notice = "Input cleared (↑ brings it back)."
+		}
 		m.errLine = ""
+		return m, nil
+	case "ctrl+u":
+		if m.input.Value() != "" {
+			m.clearInput()
+			m.notice = "Input cleared (↑ brings it back)."
+		}
 		return m, nil
 	case "ctrl+d":
 		if m.input.Value() == "" {
@@ -369,6 +389,20 @@ func (m *Model) recall(i int) {
 	default:
 		m.input.Reset()
 	}
+}
+
+// armQuit makes the next Ctrl+C within 2 s quit, saying so.
+func (m *Model) armQuit(note string) tea.Cmd {
+	at := m.now()
+	m.quitArmed, m.notice = at, note
+	return tea.Tick(2*time.Second, func(time.Time) tea.Msg { return clearNoticeMsg{at: at} })
+}
+
+// clearInput empties the input; the text goes into the input history so Up
+// brings it back.
+func (m *Model) clearInput() {
+	m.remember(m.input.Value())
+	m.input.Reset()
 }
 
 func (m Model) onFirstLine() bool {

@@ -587,7 +587,8 @@ func commas(n int) string {
 var helpKeys = [][2]string{
 	{"enter", "send"}, {"shift+enter", "new line"},
 	{"alt+enter ctrl+j", "new line too"}, {"up down", "earlier inputs"},
-	{"esc", "stop the reply"}, {"ctrl+c", "stop · twice quits"},
+	{"esc", "stop reply · clear"}, {"ctrl+u", "clear the input"},
+	{"ctrl+c", "stop · clear input"}, {"ctrl+c twice", "quit (empty input)"},
 	{"ctrl+d", "quit (empty input)"}, {"ctrl+e", "edit in $EDITOR"},
 	{"ctrl+t", "reasoning on/off"}, {"tab", "complete /command"},
 	{"pgup pgdn", "scroll (fullscreen)"}, {"home end", "top · bottom"},
