@@ -58,19 +58,25 @@ func (m *Model) runCommand(line string) tea.Cmd {
 	name, arg, _ := strings.Cut(strings.TrimPrefix(line, "/"), " ")
 	name = strings.ToLower(strings.TrimSpace(name))
 	arg = strings.TrimSpace(arg)
-	m.errLine, m.notice = "", ""
+	m.errLine, m.notice, m.keepInput = "", "", false
 	for _, c := range commands {
 		if c.name == name {
 			return c.run(m, arg)
 		}
 	}
-	m.errLine = fmt.Sprintf("Unknown command /%s: /help lists them (start with // to send a message beginning with /).", name)
+	m.badInput(fmt.Sprintf("Unknown command /%s: /help lists them (start with // to send a message beginning with /).", name))
 	return nil
+}
+
+// badInput reports a command the user must fix: the line stays in the input
+// to be edited. Other failures (nothing to undo, no code block) clear it.
+func (m *Model) badInput(msg string) {
+	m.errLine, m.keepInput = msg, true
 }
 
 func (m *Model) busyStreaming() bool {
 	if m.cur != nil {
-		m.errLine = "A reply is still streaming: press Esc to stop it first."
+		m.badInput("A reply is still streaming: press Esc to stop it first.")
 		return true
 	}
 	return false
@@ -245,13 +251,13 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 	}
 	n := 0
 	if len(fields) > 1 {
-		m.errLine = "Usage: /copy [code] [N]"
+		m.badInput("Usage: /copy [code] [N]")
 		return nil
 	}
 	if len(fields) == 1 {
 		v, err := strconv.Atoi(fields[0])
 		if err != nil || v < 1 {
-			m.errLine = fmt.Sprintf("/copy: %q is not a positive number.", fields[0])
+			m.badInput(fmt.Sprintf("/copy: %q is not a positive number.", fields[0]))
 			return nil
 		}
 		n = v
@@ -325,14 +331,14 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		return nil
 	}
 	if len(f) != 2 {
-		m.errLine = "Usage: /set KEY VALUE (keys: " + strings.Join(settingKeys, ", ") + ")"
+		m.badInput("Usage: /set KEY VALUE (keys: " + strings.Join(settingKeys, ", ") + ")")
 		return nil
 	}
 	key, val := strings.ToLower(f[0]), f[1]
 	float := func(lo, hi float64) (float32, bool) {
 		v, err := strconv.ParseFloat(val, 32)
 		if err != nil || v < lo || v > hi {
-			m.errLine = fmt.Sprintf("/set %s: %q is not a number from %g to %g.", key, val, lo, hi)
+			m.badInput(fmt.Sprintf("/set %s: %q is not a number from %g to %g.", key, val, lo, hi))
 			return 0, false
 		}
 		return float32(v), true
@@ -340,7 +346,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 	integer := func(lo, hi int) (int, bool) {
 		v, err := strconv.Atoi(val)
 		if err != nil || v < lo || v > hi {
-			m.errLine = fmt.Sprintf("/set %s: %q is not a whole number from %d to %d.", key, val, lo, hi)
+			m.badInput(fmt.Sprintf("/set %s: %q is not a whole number from %d to %d.", key, val, lo, hi))
 			return 0, false
 		}
 		return v, true
@@ -383,7 +389,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		} else {
 			v, err := strconv.ParseUint(val, 10, 32)
 			if err != nil || uint32(v) == api.SeedRandom {
-				m.errLine = fmt.Sprintf("/set seed: %q is not a seed (0 to 4294967294, or random).", val)
+				m.badInput(fmt.Sprintf("/set seed: %q is not a seed (0 to 4294967294, or random).", val))
 				return nil
 			}
 			s.Seed = uint32(v)
@@ -395,7 +401,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		}
 		m.maxTokens, key = v, "max-tokens"
 	default:
-		m.errLine = fmt.Sprintf("/set: unknown key %q (keys: %s).", key, strings.Join(settingKeys, ", "))
+		m.badInput(fmt.Sprintf("/set: unknown key %q (keys: %s).", key, strings.Join(settingKeys, ", ")))
 		return nil
 	}
 	m.sampling = s
@@ -565,7 +571,7 @@ func (m Model) markdown() string {
 
 func cmdSave(m *Model, arg string) tea.Cmd {
 	if arg == "" {
-		m.errLine = "Usage: /save FILE"
+		m.badInput("Usage: /save FILE")
 		return nil
 	}
 	path := expandHome(arg)

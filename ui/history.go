@@ -245,7 +245,7 @@ func cmdResume(m *Model, arg string) tea.Cmd {
 	}
 	id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64)
 	if err != nil || id <= 0 {
-		m.errLine = fmt.Sprintf("/resume: %q is not a chat number (see /history).", arg)
+		m.badInput(fmt.Sprintf("/resume: %q is not a chat number (see /history).", arg))
 		return nil
 	}
 	return m.resumeChat(id)
@@ -257,7 +257,7 @@ func cmdRename(m *Model, arg string) tea.Cmd {
 	}
 	title := strings.TrimSpace(cleanText(arg))
 	if title == "" {
-		m.errLine = "Usage: /rename TITLE"
+		m.badInput("Usage: /rename TITLE")
 		return nil
 	}
 	h := m.cfg.History

@@ -215,6 +215,7 @@ type Model struct {
 	helpTop      int    // first help line shown when it does not fit
 	showThinking bool
 	errLine      string
+	keepInput    bool // the command just run failed on input the user must edit
 	notice       string
 	quitArmed    time.Time
 

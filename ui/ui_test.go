@@ -324,10 +324,13 @@ func TestCommandsChangeTheConversation(t *testing.T) {
 	}
 }
 
+// A command the user must fix stays in the input; one that failed on the
+// state of the chat (nothing to copy, nothing to undo) is cleared, so the
+// next thing typed is not appended to it.
 func TestBadCommandsKeepInput(t *testing.T) {
 	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
 	before := h.m.sampling
-	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/copy", "/wat", "/copy code x", "/save"} {
+	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/wat", "/copy code x", "/copy 1 2", "/save"} {
 		h.typeText(c)
 		h.enter()
 		if h.m.errLine == "" {
@@ -343,6 +346,37 @@ func TestBadCommandsKeepInput(t *testing.T) {
 	}
 	if h.m.sampling != before {
 		t.Errorf("bad values changed settings: %+v", h.m.sampling)
+	}
+}
+
+func TestFailedCommandsClearInput(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("no code here")}, 80, 24)
+	for _, c := range []string{"/copy", "/undo", "/retry", "/edit"} {
+		h.typeText(c)
+		h.enter()
+		if h.m.errLine == "" {
+			t.Errorf("%s: no error", c)
+		}
+		if v := h.m.input.Value(); v != "" {
+			t.Errorf("%s: input kept %q", c, v)
+		}
+	}
+	sendAndWait(h, "hi")
+	for _, c := range []string{"/copy code", "/copy 3"} {
+		h.typeText(c)
+		h.enter()
+		if h.m.errLine == "" {
+			t.Errorf("%s: no error", c)
+		}
+		if v := h.m.input.Value(); v != "" {
+			t.Errorf("%s: input kept %q", c, v)
+		}
+	}
+	// The repro: the next command typed runs on its own.
+	h.typeText("/set")
+	h.enter()
+	if h.m.errLine != "" || !strings.Contains(h.screen(), "temp ") {
+		t.Fatalf("/set after a failed /copy: error %q\n%s", h.m.errLine, h.screen())
 	}
 }
 

@@ -525,10 +525,11 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		m.remember(raw)
 		m.input.Reset()
 		cmd := m.runCommand(trimmed)
-		if m.errLine != "" && m.input.Value() == "" {
+		if m.keepInput && m.input.Value() == "" {
 			// A mistyped command stays in the input to be fixed.
 			m.input.SetValue(raw)
 		}
+		m.keepInput = false
 		return m, tea.Batch(cmd, m.flushPrints())
 	}
 	if strings.HasPrefix(trimmed, "//") {
