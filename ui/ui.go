@@ -190,9 +190,18 @@ type Model struct {
 	st            *palette
 	md            *mdRenderer
 
-	input      textarea.Model
+	// input is shared by copies of the model: it is most of its size, and
+	// Update copies the model for every key.
+	input      *textarea.Model
 	inputCache *viewCache
 	pastes     map[string]string
+	burst      []byte // typed text not yet in the input (see burstTick)
+	burstSeen  int    // burstLen() when its timer was last set
+	burstKey   string // the Enter or Tab that ends the burst so far ("" none)
+	burstSeq   int    // the live burst timer
+	reuseView  bool   // this update changed nothing on screen
+	updates    int    // Update calls so far (whether viewMemo is the last frame)
+	viewMemo   *viewCache
 	pasteSeq   int
 	history    []string
 	histIdx    int
@@ -303,6 +312,7 @@ func New(cfg Config) Model {
 		maxTokens:  cfg.MaxTokens,
 		pastes:     map[string]string{},
 		inputCache: &viewCache{},
+		viewMemo:   &viewCache{},
 		frames:     &frameLog{},
 		follow:     true,
 		width:      80,
@@ -332,7 +342,8 @@ func New(cfg Config) Model {
 	if cfg.Recorder != nil {
 		m.rec = newRecQueue(cfg.Recorder)
 	}
-	m.input = newInput()
+	ta := newInput()
+	m.input = &ta
 	m.applyTheme()
 	m.resize(m.width, m.height)
 

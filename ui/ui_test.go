@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -989,5 +990,93 @@ func TestDownReturnsToTheDraft(t *testing.T) {
 	h.key(tea.KeyUp, 0)
 	if v := h.m.input.Value(); v != "second" {
 		t.Fatalf("after sending, history entry is %q, want the original", v)
+	}
+}
+
+// pastedLines is n bytes or so of text lines with no trailing newline.
+func pastedLines(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "line %d of text pasted as keystrokes\twith a tab", i)
+	}
+	return b.String()
+}
+
+// A paste from a terminal without bracketed paste arrives as keystrokes:
+// it must cost work linear in its size (counted as bytes allocated while
+// the keys go through Update and a frame is drawn after each, as the
+// program does), end up whole in one message, and keep its newlines.
+func TestKeystrokePasteIsLinear(t *testing.T) {
+	work := func(n int) (uint64, string) {
+		g := newFakeGen("ok")
+		h := newHarness(t, Config{Gen: g}, 80, 24)
+		h.onFrame = func(string) {}
+		text := pastedLines(n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		h.typeBurst(text)
+		h.pause()
+		runtime.ReadMemStats(&after)
+		if v := h.m.input.Value(); len(v) > 100 || !strings.HasPrefix(v, "[paste #1: ") {
+			t.Fatalf("%d bytes typed: the input holds %d bytes: %.80q", n, len(v), v)
+		}
+		if len(g.requests()) != 0 {
+			t.Fatalf("a newline inside the paste sent a message")
+		}
+		h.enter()
+		h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+		if got := g.requests()[0].Messages[0].Content; got != text {
+			t.Fatalf("sent %d bytes, want the %d typed", len(got), len(text))
+		}
+		return after.TotalAlloc - before.TotalAlloc, h.m.input.Value()
+	}
+	small, _ := work(64 << 10)
+	big, _ := work(256 << 10)
+	ratio := float64(big) / float64(small)
+	t.Logf("work: 64 KB %d bytes allocated, 256 KB %d (ratio %.1f; linear is 4)", small, big, ratio)
+	if ratio > 8 {
+		t.Fatalf("4x the keystrokes cost %.1fx the work: not linear", ratio)
+	}
+}
+
+// Text typed or pasted (as keystrokes) while a reply streams stays in the
+// input as the next message, newlines and all; nothing is refused or lost.
+func TestKeysTypedWhileStreamingAreKept(t *testing.T) {
+	g := newFakeGen("a", "b", "c")
+	g.gate, g.pauseAfter = make(chan struct{}), 1
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("first")
+	h.enter()
+	h.waitFor("a token", func(m Model) bool { return m.cur != nil && m.cur.tokens == 1 })
+	h.typeBurst("line one\nline two\n\nline four")
+	h.pause()
+	if v := h.m.input.Value(); v != "line one\nline two\n\nline four" {
+		t.Fatalf("input %q", v)
+	}
+	if h.m.errLine != "" || h.m.cur == nil {
+		t.Fatalf("error %q, streaming %v", h.m.errLine, h.m.cur != nil)
+	}
+	// Enter typed on its own while the reply streams keeps the text too.
+	h.enter()
+	if v := h.m.input.Value(); v != "line one\nline two\n\nline four" || !strings.Contains(h.m.errLine, "still streaming") {
+		t.Fatalf("enter during a reply: input %q, error %q", v, h.m.errLine)
+	}
+	close(g.gate)
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil })
+	h.enter()
+	h.waitFor("the second reply", func(m Model) bool { return len(g.requests()) == 2 && m.cur == nil })
+	if got := lastRequest(t, g).Messages[2].Content; got != "line one\nline two\n\nline four" {
+		t.Fatalf("sent %q", got)
+	}
+	// Text and Enter written at once (a fast typist, a pasted line) send.
+	h.typeBurst("third\n")
+	h.pause()
+	h.waitFor("the third reply", func(m Model) bool { return len(g.requests()) == 3 && m.cur == nil })
+	if got := lastRequest(t, g).Messages[4].Content; got != "third" {
+		t.Fatalf("sent %q", got)
 	}
 }

@@ -27,6 +27,7 @@ type (
 		err      error
 	}
 	printedMsg     struct{}
+	burstTickMsg   struct{ seq int }
 	clearNoticeMsg struct{ at time.Time }
 	editorReadyMsg struct {
 		path string
@@ -61,7 +62,11 @@ type (
 
 // Update is the single place where state changes.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m.reuseView = false
+	m.updates++
 	switch msg := msg.(type) {
+	case burstTickMsg:
+		return m.handleBurstTick(msg)
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		if !m.opened {
@@ -186,7 +191,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.flushPrints()
 	}
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
+	*m.input, cmd = m.input.Update(msg)
 	return m, cmd
 }
 
@@ -248,6 +253,15 @@ func (m *Model) applyTheme() {
 
 func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	key := k.String()
+	if text, ok := m.burstText(k, key); ok {
+		return m.addToBurst(text)
+	}
+	if m.bursting() {
+		// This key comes after the burst's text.
+		cmd := m.endBurst()
+		nm, cmd2 := m.handleKey(k)
+		return nm, tea.Batch(cmd, cmd2)
+	}
 	if key != "ctrl+c" && !m.quitArmed.IsZero() {
 		m.quitArmed, m.notice = time.Time{}, ""
 	}
@@ -368,7 +382,7 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	m.errLine = ""
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(k)
+	*m.input, cmd = m.input.Update(k)
 	return m, cmd
 }
 
@@ -430,6 +444,123 @@ func (m *Model) scrollBy(n int) {
 	m.follow = top >= total-h
 }
 
+// Typed text arrives in bursts. A terminal without bracketed paste sends a
+// paste as keystrokes, thousands a second, and the input box costs time in
+// its own size for every change, so text keys are gathered and reach the
+// input together once no key has come for a tick (burstTick): then a burst
+// is one insertion, and a large one becomes a paste placeholder. Enter and
+// Tab within a burst are part of the pasted text (a newline, a tab), not a
+// send or a completion: no one types Enter a few milliseconds after another
+// key, a paste does it on every line. Only an Enter or Tab that ends a
+// burst is a key press (send, complete): so "text⏎" written at once sends,
+// and so does a paste that ends with a newline, as in any terminal program.
+const burstTick = 10 * time.Millisecond
+
+// burstText is the text key k adds to the current burst; ok is false for a
+// key handled on its own.
+func (m Model) burstText(k tea.KeyPressMsg, key string) (string, bool) {
+	if m.picker != nil || m.overlay != "" || m.showCatalog() {
+		return "", false
+	}
+	if m.bursting() {
+		switch key {
+		case "enter", "tab", "shift+enter", "alt+enter", "ctrl+j":
+			return key, true
+		}
+	}
+	if k.Text == "" || k.Mod&^tea.ModShift != 0 || strings.ContainsFunc(k.Text, isControl) {
+		return "", false
+	}
+	if k.Text == "?" && !m.bursting() && m.input.Value() == "" {
+		return "", false // opens the help
+	}
+	return k.Text, true
+}
+
+func (m Model) addToBurst(text string) (tea.Model, tea.Cmd) {
+	// Nothing on screen changes until the burst ends, so the renderer may
+	// reuse the last frame (the program draws after every message).
+	m.reuseView = m.errLine == "" && m.quitArmed.IsZero()
+	m.errLine = ""
+	if !m.quitArmed.IsZero() {
+		m.quitArmed, m.notice = time.Time{}, ""
+	}
+	var cmd tea.Cmd
+	if !m.bursting() {
+		cmd = m.burstTimer()
+	}
+	switch m.burstKey {
+	case "enter", "shift+enter", "alt+enter", "ctrl+j":
+		m.burst = append(m.burst, '\n')
+	case "tab":
+		m.burst = append(m.burst, '\t')
+	}
+	m.burstKey = ""
+	switch text {
+	case "enter", "tab", "shift+enter", "alt+enter", "ctrl+j":
+		// Text if more follows, a key press if the burst ends here.
+		m.burstKey = text
+	default:
+		m.burst = append(m.burst, text...)
+	}
+	return m, cmd
+}
+
+func (m *Model) burstTimer() tea.Cmd {
+	m.burstSeq++
+	seq := m.burstSeq
+	m.burstSeen = m.burstLen()
+	return tea.Tick(burstTick, func(time.Time) tea.Msg { return burstTickMsg{seq: seq} })
+}
+
+func (m Model) handleBurstTick(msg burstTickMsg) (tea.Model, tea.Cmd) {
+	if msg.seq != m.burstSeq || !m.bursting() {
+		return m, nil
+	}
+	if m.burstLen() > m.burstSeen {
+		// Still arriving.
+		return m, m.burstTimer()
+	}
+	cmd := m.endBurst()
+	return m, cmd
+}
+
+func (m Model) bursting() bool { return len(m.burst) > 0 || m.burstKey != "" }
+
+func (m Model) burstLen() int {
+	if m.burstKey != "" {
+		return len(m.burst) + 1
+	}
+	return len(m.burst)
+}
+
+// endBurst puts the gathered text into the input, then carries out the
+// Enter or Tab that ended the burst.
+func (m *Model) endBurst() tea.Cmd {
+	if !m.bursting() {
+		return nil
+	}
+	s, last := string(m.burst), m.burstKey
+	m.burst, m.burstSeen, m.burstKey = nil, 0, ""
+	m.burstSeq++ // its timer is void
+	if s != "" {
+		m.handlePaste(s)
+	}
+	switch last {
+	case "":
+	case "enter":
+		nm, cmd := m.submit()
+		*m = nm.(Model)
+		return cmd
+	case "tab":
+		m.complete()
+	default:
+		m.input.InsertRune('\n')
+		*m.input, _ = m.input.Update(nil)
+	}
+	return nil
+}
+
 // Large pastes become a placeholder in the input and are expanded when the
 // message is sent, so 100 KB of text never has to be laid out as you type.
 const (
@@ -443,13 +574,20 @@ func (m *Model) handlePaste(s string) {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	lines := strings.Count(s, "\n") + 1
 	if len(s) <= pasteInlineBytes && lines <= pasteInlineLines {
-		m.input.InsertString(s)
+		m.insertText(s)
 		return
 	}
 	m.pasteSeq++
 	key := fmt.Sprintf("[paste #%d: %s lines, %s]", m.pasteSeq, commas(lines), humanBytes(len(s)))
 	m.pastes[key] = s
-	m.input.InsertString(key)
+	m.insertText(key)
+}
+
+// insertText inserts at the cursor and lets the input scroll to it (only
+// its Update does that).
+func (m *Model) insertText(s string) {
+	m.input.InsertString(s)
+	*m.input, _ = m.input.Update(nil)
 }
 
 func humanBytes(n int) string {
@@ -536,7 +674,7 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		text = strings.Replace(text, "/", "", 1)
 	}
 	if m.cur != nil {
-		m.errLine = "A reply is still streaming: press Esc to stop it first."
+		m.errLine = "A reply is still streaming: your message waits here; Esc stops the reply."
 		return m, nil
 	}
 	if m.gen == nil {

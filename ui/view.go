@@ -64,15 +64,26 @@ func (m Model) View() tea.View {
 		// Leave the transcript, not a stale input box, in the terminal.
 		return v
 	}
+	var c string
+	if memo := m.viewMemo; memo != nil && m.reuseView && memo.gen == m.updates-1 && memo.full == m.fullscreen && memo.content != "" {
+		c = memo.content
+	} else {
+		if m.fullscreen {
+			c = m.fullView()
+		} else {
+			c = m.inlineView()
+		}
+		if memo != nil {
+			memo.content, memo.full, memo.gen = c, m.fullscreen, m.updates
+		}
+	}
 	if m.fullscreen {
-		v.SetContent(m.fullView())
 		v.AltScreen = true
 		v.MouseMode = tea.MouseModeCellMotion
 	} else {
-		c := m.inlineView()
 		m.frames.drawn(m.now(), strings.Count(c, "\n")+1)
-		v.SetContent(c)
 	}
+	v.SetContent(c)
 	v.WindowTitle = "natter"
 	return v
 }
@@ -98,6 +109,9 @@ func (m Model) bottom() []string {
 	switch {
 	case m.errLine != "":
 		out = append(out, ansi.Truncate(m.st.errS.Render("✗ "+m.errLine), m.width, "…"))
+	case len(m.burst) > pasteInlineBytes:
+		// A long paste typed in by the terminal: it shows once it is all in.
+		out = append(out, ansi.Truncate(m.st.dim.Render("Receiving typed text… "+humanBytes(len(m.burst))), m.width, "…"))
 	case m.notice != "":
 		out = append(out, ansi.Truncate(m.st.dim.Render(m.notice), m.width, "…"))
 	}
@@ -122,6 +136,10 @@ func (m Model) inputLines() []string {
 type viewCache struct {
 	key   string
 	lines []string
+	// the last frame drawn (Model.viewMemo)
+	content string
+	full    bool
+	gen     int // Model.updates when it was drawn
 }
 
 // frameLog remembers the heights of recent inline frames. The renderer
