@@ -192,7 +192,7 @@ func cmdEdit(m *Model, _ string) tea.Cmd {
 	text := m.msgs[i].Content
 	m.msgs = m.msgs[:i]
 	m.recordRewrite()
-	m.input.SetValue(text)
+	m.setInputText(text)
 	m.addNote("✎ editing your last message: Enter resends it (everything before it stays in the KV cache).")
 	return nil
 }

@@ -205,6 +205,7 @@ type Model struct {
 	pasteSeq   int
 	history    []string
 	histIdx    int
+	sentRaw    string         // the last message as typed (paste placeholders folded)
 	histEdits  map[int]string // input history entries edited while walking it; len(history) is the draft
 
 	system    string

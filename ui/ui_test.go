@@ -1080,3 +1080,55 @@ func TestKeysTypedWhileStreamingAreKept(t *testing.T) {
 		t.Fatalf("sent %q", got)
 	}
 }
+
+// A paste too large for the context is refused with the engine's error and
+// comes back folded, as it was typed; /edit of a large message folds it too;
+// and text in the input never takes more than the editor's height, scrolled
+// to the cursor.
+func TestLargePasteStaysFoldedAndTheEditorIsCapped(t *testing.T) {
+	g := newFakeGen()
+	g.failWith = errors.New("the conversation needs 8711 tokens but the context holds 2048")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	var b strings.Builder
+	for i := range 362 {
+		fmt.Fprintf(&b, "pasted line %d with some words\n", i)
+	}
+	h.send(tea.PasteMsg{Content: b.String()})
+	folded := h.m.input.Value()
+	if !strings.HasPrefix(folded, "[paste #1: 363 lines") {
+		t.Fatalf("input %q", folded)
+	}
+	h.enter()
+	h.waitFor("the refusal", func(m Model) bool { return m.cur == nil && m.errLine != "" })
+	if v := h.m.input.Value(); v != folded {
+		t.Fatalf("after the refusal the input holds %d bytes: %.60q", len(v), v)
+	}
+	if !strings.Contains(h.screen(), "needs 8711 tokens") {
+		t.Errorf("no error:\n%s", h.screen())
+	}
+
+	g.failWith = nil
+	g.pieces = []string{"ok"}
+	h.enter()
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil && len(m.msgs) == 2 })
+	h.typeText("/edit")
+	h.enter()
+	if v := h.m.input.Value(); !strings.HasPrefix(v, "[paste #2: 363 lines") {
+		t.Fatalf("/edit of a large message: input %.60q", v)
+	}
+	h.m.input.Reset()
+
+	// 30 lines go in as they are, 8 rows are shown, the cursor's among them.
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, fmt.Sprintf("row %d", i))
+	}
+	h.send(tea.PasteMsg{Content: strings.Join(lines, "\n")})
+	box := h.m.inputLines()
+	if len(box) > 8 {
+		t.Fatalf("the input takes %d rows", len(box))
+	}
+	if !strings.Contains(ansi.Strip(strings.Join(box, "\n")), "row 29") {
+		t.Fatalf("the input does not show the cursor's line:\n%s", ansi.Strip(strings.Join(box, "\n")))
+	}
+}

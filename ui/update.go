@@ -147,7 +147,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.errLine = "editor: " + msg.err.Error()
 			return m, nil
 		}
-		m.input.SetValue(strings.TrimRight(msg.text, "\n"))
+		m.setInputText(strings.TrimRight(msg.text, "\n"))
 		return m, nil
 	case noteMsg:
 		m.busy = ""
@@ -583,6 +583,14 @@ func (m *Model) handlePaste(s string) {
 	m.insertText(key)
 }
 
+// setInputText replaces the input with text given back to the user (a
+// failed message, /edit, $EDITOR): folded into a placeholder when large, so
+// the input never holds a screenful of pasted text.
+func (m *Model) setInputText(s string) {
+	m.input.Reset()
+	m.handlePaste(s)
+}
+
 // insertText inserts at the cursor and lets the input scroll to it (only
 // its Update does that).
 func (m *Model) insertText(s string) {
@@ -688,6 +696,7 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.remember(raw)
+	m.sentRaw = raw
 	m.input.Reset() // pastes stay: history recall may bring a placeholder back
 	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
 	m.msgs = append(m.msgs, msg)
@@ -911,8 +920,13 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		// Nothing came back: take the question back into the input rather
 		// than leave an empty turn in the conversation.
 		if n := len(m.msgs); n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
-			if m.input.Value() == "" {
-				m.input.SetValue(m.msgs[n-1].Content)
+			if m.input.Value() == "" && !m.bursting() {
+				// As it was typed: a large paste stays folded.
+				if content := m.msgs[n-1].Content; m.expandPastes(m.sentRaw) == content {
+					m.input.SetValue(m.sentRaw)
+				} else {
+					m.setInputText(content)
+				}
 			}
 			m.msgs = m.msgs[:n-1]
 			m.recordRewrite()
