@@ -1132,3 +1132,41 @@ func TestLargePasteStaysFoldedAndTheEditorIsCapped(t *testing.T) {
 		t.Fatalf("the input does not show the cursor's line:\n%s", ansi.Strip(strings.Join(box, "\n")))
 	}
 }
+
+// Widening the window while a long paragraph streams lays out again what
+// was already committed in pieces at the old width (fullscreen), and the
+// view keeps following the stream at the new size.
+func TestResizeWiderMidStreamReflowsCommittedPieces(t *testing.T) {
+	m := New(Config{Gen: newFakeGen(), Fullscreen: true, Theme: "dark"})
+	nm, _ := m.Update(tea.WindowSizeMsg{Width: 31, Height: 15})
+	m = nm.(Model)
+	m.startGen()
+	defer m.cur.cancel()
+	// One piece per message, as a slow model streams: the paragraph is
+	// committed in many pieces.
+	m = feed(m, tokens(strings.Repeat("A fairly long sentence that must wrap at the width. ", 40), 4))
+	if n := len(m.cur.doc.blocks); n < 5 {
+		t.Fatalf("only %d pieces committed", n)
+	}
+	nm, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m = nm.(Model)
+	tr := m.transcript().window(0, 1000)
+	short := 0
+	for _, l := range tr[:len(tr)-2] {
+		if s := strings.TrimSpace(ansi.Strip(l)); strings.Contains(s, "sentence") && ansi.StringWidth(s) < 90 {
+			short++
+		}
+	}
+	if short > 1 { // the last committed line, before the open tail
+		t.Errorf("%d lines of the streaming paragraph kept the old width:\n%s", short, ansi.Strip(strings.Join(tr, "\n")))
+	}
+	view := strings.Split(m.View().Content, "\n")
+	rule := view[len(view)-3]
+	if len(view) != 30 || strings.Trim(ansi.Strip(rule), "─") != "" || ansi.StringWidth(rule) != 100 {
+		t.Errorf("view %d lines, rule %q", len(view), ansi.Strip(rule))
+	}
+	body := strings.TrimRight(ansi.Strip(strings.Join(view[:len(view)-3], "\n")), "\n ")
+	if want := strings.TrimSpace(ansi.Strip(tr[len(tr)-1])); !strings.HasSuffix(body, want) {
+		t.Errorf("the view does not follow the stream:\n%s", body)
+	}
+}

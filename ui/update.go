@@ -212,8 +212,16 @@ func (m *Model) resize(w, h int) {
 	m.input.SetWidth(w)
 	if changed {
 		m.md = newMarkdown(w, m.mdStyle())
-		if m.cur != nil {
-			m.cur.doc.rerender(m.md)
+		if r := m.cur; r != nil {
+			// The pieces of a long paragraph committed at the old width join
+			// again, so the reply reflows whole; in inline mode only those not
+			// yet in the scrollback, which the terminal owns.
+			from := 0
+			if !m.fullscreen {
+				from = r.flushed
+			}
+			r.doc.blocks = append(r.doc.blocks[:from:from], joinCuts(r.doc.blocks[from:])...)
+			r.doc.rerender(m.md)
 		}
 		for _, e := range m.entries {
 			if e.kind == entryAssistant {
