@@ -88,7 +88,7 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 		cmd = m.stop()
 	}
 	m.msgs = nil
-	m.last = nil
+	m.last, m.ctxNow = nil, -1
 	if m.fullscreen {
 		m.entries = m.entries[:0]
 		m.addEntry(&entry{kind: entryBanner})
@@ -194,7 +194,7 @@ func cmdEdit(m *Model, _ string) tea.Cmd {
 	m.recordRewrite()
 	m.setInputText(text)
 	m.addNote("✎ editing your last message: Enter resends it (everything before it stays in the KV cache).")
-	return nil
+	return m.recountContext()
 }
 
 func cmdUndo(m *Model, _ string) tea.Cmd {
@@ -215,7 +215,7 @@ func cmdUndo(m *Model, _ string) tea.Cmd {
 	m.msgs = m.msgs[:n]
 	m.recordRewrite()
 	m.addNote("↶ dropped the last exchange")
-	return nil
+	return m.recountContext()
 }
 
 // codeBlocks lists the fenced code blocks of a Markdown text.
@@ -510,7 +510,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 	old := m.gen
 	m.gen = msg.gen
 	m.info = msg.gen.Info()
-	m.last = nil
+	m.last, m.ctxNow = nil, -1
 	if old == nil {
 		m.addNote(fmt.Sprintf("Loaded %s (%s). Say hello!", m.modelName(), msg.path))
 		if len(m.msgs) == 0 {

@@ -219,6 +219,8 @@ type Model struct {
 	draining  *pump  // a stopped stream still being drained
 	genSeq    int
 	last      *api.Stats
+	ctxNow    int    // context the conversation takes after a cut (/undo), -1: m.last says
+	ctxSeq    int    // the live context count
 	busy      string // a slow command is running ("loading model…")
 
 	overlay      string // "help", "pager" or ""
@@ -316,6 +318,7 @@ func New(cfg Config) Model {
 		viewMemo:   &viewCache{},
 		frames:     &frameLog{},
 		follow:     true,
+		ctxNow:     -1,
 		width:      80,
 		height:     24,
 	}

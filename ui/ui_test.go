@@ -1170,3 +1170,42 @@ func TestResizeWiderMidStreamReflowsCommittedPieces(t *testing.T) {
 		t.Errorf("the view does not follow the stream:\n%s", body)
 	}
 }
+
+// After /undo the status line shows what the shorter conversation takes,
+// not the figure of the dropped reply.
+func TestUndoUpdatesTheContextFigure(t *testing.T) {
+	g := newFakeGen(tokens(strings.Repeat("a long answer ", 40), 4)...)
+	h := newHarness(t, Config{Gen: g}, 100, 30)
+	sendAndWait(h, "first")
+	sendAndWait(h, "second")
+	after2 := h.m.last.ContextUsed
+	h.typeText("/undo")
+	h.enter()
+	h.settle()
+	// The conversation as it now stands, counted as the engine counts.
+	text, _, _ := g.RenderPrompt(h.m.request())
+	want, _ := g.CountTokens(text, true)
+	status := ansi.Strip(h.m.statusLine())
+	if !strings.Contains(status, "ctx "+commas(want)+"/") || want >= after2 {
+		t.Fatalf("status %q after /undo, want ctx %d (it was %d)", status, want, after2)
+	}
+	sendAndWait(h, "again")
+	if status := ansi.Strip(h.m.statusLine()); !strings.Contains(status, "ctx "+commas(h.m.last.ContextUsed)+"/") {
+		t.Fatalf("status %q after a new reply, want ctx %d", status, h.m.last.ContextUsed)
+	}
+}
+
+// Ctrl+T always says what it did, and says so when there is no reasoning
+// to show.
+func TestCtrlTGivesFeedback(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("plain answer")}, 100, 30)
+	sendAndWait(h, "hi")
+	h.key('t', tea.ModCtrl)
+	if scr := h.screen(); !strings.Contains(scr, "Reasoning shown") || !strings.Contains(scr, "only thinking models") {
+		t.Fatalf("no feedback:\n%s", scr)
+	}
+	h.key('t', tea.ModCtrl)
+	if scr := h.screen(); !strings.Contains(scr, "Reasoning hidden") {
+		t.Fatalf("no feedback:\n%s", scr)
+	}
+}

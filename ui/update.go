@@ -26,8 +26,12 @@ type (
 		closeTag string
 		err      error
 	}
-	printedMsg     struct{}
-	burstTickMsg   struct{ seq int }
+	printedMsg   struct{}
+	burstTickMsg struct{ seq int }
+	ctxCountMsg  struct {
+		seq, tokens int
+		err         error
+	}
 	clearNoticeMsg struct{ at time.Time }
 	editorReadyMsg struct {
 		path string
@@ -67,6 +71,11 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case burstTickMsg:
 		return m.handleBurstTick(msg)
+	case ctxCountMsg:
+		if msg.seq == m.ctxSeq && msg.err == nil && m.cur == nil {
+			m.ctxNow = msg.tokens
+		}
+		return m, nil
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		if !m.opened {
@@ -351,6 +360,13 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, tea.Suspend
 	case "ctrl+t":
 		m.showThinking = !m.showThinking
+		m.notice = "Reasoning hidden (Ctrl+T shows it)."
+		if m.showThinking {
+			m.notice = "Reasoning shown (Ctrl+T hides it)."
+		}
+		if !m.hasReasoning() {
+			m.notice += " No reply in this chat has reasoning yet: only thinking models write it."
+		}
 		return m, nil
 	case "ctrl+e":
 		return m, openEditor(m.expandPastes(m.input.Value()))
@@ -410,6 +426,40 @@ func (m *Model) recall(i int) {
 		m.input.SetValue(m.history[i])
 	default:
 		m.input.Reset()
+	}
+}
+
+// hasReasoning reports whether any reply of the chat, or the one streaming,
+// has reasoning for Ctrl+T to show or hide.
+func (m Model) hasReasoning() bool {
+	if r := m.cur; r != nil && (r.think.Len() > 0 || r.split.thinking) {
+		return true
+	}
+	for _, e := range m.entries {
+		if e.think != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// recountContext measures, off the UI goroutine, how much of the context
+// the conversation takes now that it was cut back (/undo, /edit): the status
+// line would otherwise keep the figure of the last reply.
+func (m *Model) recountContext() tea.Cmd {
+	m.ctxSeq++
+	m.ctxNow = -1
+	if m.gen == nil {
+		return nil
+	}
+	seq, gen, req := m.ctxSeq, m.gen, m.request()
+	return func() tea.Msg {
+		text, _, err := gen.RenderPrompt(req)
+		if err != nil {
+			return ctxCountMsg{seq: seq, err: err}
+		}
+		n, err := gen.CountTokens(text, true)
+		return ctxCountMsg{seq: seq, tokens: n, err: err}
 	}
 }
 
@@ -750,6 +800,7 @@ func (m *Model) startGen() tea.Cmd {
 	id := m.genSeq
 	ctx, cancel := context.WithCancel(m.baseCtx)
 	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel}
+	m.ctxSeq++ // a count of the conversation before this turn is stale
 	m.errLine, m.notice = "", ""
 	gen, req := m.gen, m.request()
 	return func() tea.Msg {
@@ -791,7 +842,7 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		// A stopped reply still drains; keep its final figures for the status line.
 		if msg.final != nil {
 			if msg.final.Stats != nil && m.cur == nil && msg.id == m.genSeq {
-				m.last = msg.final.Stats
+				m.last, m.ctxNow = msg.final.Stats, -1
 			}
 			return m, nil
 		}
@@ -909,7 +960,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		reason = api.StopCancelled
 	}
 	if stats != nil {
-		m.last = stats
+		m.last, m.ctxNow = stats, -1
 		reason = stats.StopReason
 		switch stats.StopReason {
 		case api.StopMaxTokens:

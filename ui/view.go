@@ -476,6 +476,9 @@ func (m Model) statusLine() string {
 			size = m.last.ContextSize
 		}
 	}
+	if m.ctxNow >= 0 {
+		used = m.ctxNow // the conversation was cut back since
+	}
 	var pre *api.Stats
 	if m.cur != nil {
 		pre = m.cur.prefill
