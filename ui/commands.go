@@ -25,7 +25,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"help", "/help", "keys and commands", func(m *Model, _ string) tea.Cmd { m.overlay, m.helpTop = "help", 0; return nil }},
-		{"new", "/new", "start a fresh chat", cmdNew},
+		{"new", "/new (/clear)", "start a fresh chat", cmdNew},
 		{"system", "/system TEXT", "set the system prompt", cmdSystem},
 		{"retry", "/retry", "regenerate the last reply", cmdRetry},
 		{"edit", "/edit", "edit the last message and resend", cmdEdit},
@@ -40,8 +40,19 @@ func init() {
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},
 		{"model", "/model PATH", "switch to another model", cmdModel},
 		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
-		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
+		{"quit", "/quit (/exit)", "leave natter (also /bye)", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
+}
+
+// aliases are the names users bring from other tools (llama-cli, ollama).
+var aliases = map[string]string{"clear": "new", "exit": "quit", "bye": "quit"}
+
+// plural gives "1 reply", "2 replies".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return commas(n) + " " + many
 }
 
 func matchCommands(prefix string) []command {
@@ -58,6 +69,9 @@ func (m *Model) runCommand(line string) tea.Cmd {
 	name, arg, _ := strings.Cut(strings.TrimPrefix(line, "/"), " ")
 	name = strings.ToLower(strings.TrimSpace(name))
 	arg = strings.TrimSpace(arg)
+	if a, ok := aliases[name]; ok {
+		name = a
+	}
 	m.errLine, m.notice, m.keepInput = "", "", false
 	for _, c := range commands {
 		if c.name == name {
@@ -284,7 +298,7 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 			n = len(blocks)
 		}
 		if n > len(blocks) {
-			m.errLine = fmt.Sprintf("The last reply has %d code blocks.", len(blocks))
+			m.errLine = fmt.Sprintf("The last reply has %s.", plural(len(blocks), "code block", "code blocks"))
 			return nil
 		}
 		text, what = blocks[n-1], fmt.Sprintf("code block %d of the last reply", n)
@@ -293,7 +307,10 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 			n = 1
 		}
 		if n > len(replies) {
-			m.errLine = fmt.Sprintf("There are only %d replies.", len(replies))
+			m.errLine = fmt.Sprintf("There is only %s.", plural(len(replies), "reply", "replies"))
+			if len(replies) > 1 {
+				m.errLine = fmt.Sprintf("There are only %s.", plural(len(replies), "reply", "replies"))
+			}
 			return nil
 		}
 		text = replies[len(replies)-n]
@@ -410,6 +427,13 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 }
 
 func cmdStats(m *Model, _ string) tea.Cmd {
+	if m.cur != nil {
+		// The figures the user wants are this reply's: they come at its end.
+		m.statsPending = true
+		m.notice = "/stats: the figures of this reply follow when it ends."
+		return nil
+	}
+	m.statsPending = false
 	s := m.last
 	if s == nil {
 		m.addNote("No reply has finished yet.")
@@ -422,7 +446,7 @@ func cmdStats(m *Model, _ string) tea.Cmd {
 		commas(s.PromptTokens), commas(s.CachedTokens), fmtDur(s.PrefillTime), s.PrefillTPS,
 		commas(s.GeneratedTokens), fmtDur(s.DecodeTime), s.DecodeTPS, fmtDur(s.TTFT),
 		commas(s.ContextUsed), commas(s.ContextSize), s.StopReason, s.Template,
-		map[bool]string{true: fmt.Sprintf(" · %d turns dropped", s.DroppedTurns), false: ""}[s.DroppedTurns > 0]))
+		map[bool]string{true: " · " + plural(s.DroppedTurns, "turn", "turns") + " dropped", false: ""}[s.DroppedTurns > 0]))
 	return nil
 }
 

@@ -213,15 +213,16 @@ type Model struct {
 	sampling  api.Sampling
 	maxTokens int
 
-	entries   []*entry
-	cur       *reply
-	clipboard string // last text sent to the clipboard
-	draining  *pump  // a stopped stream still being drained
-	genSeq    int
-	last      *api.Stats
-	ctxNow    int    // context the conversation takes after a cut (/undo), -1: m.last says
-	ctxSeq    int    // the live context count
-	busy      string // a slow command is running ("loading model…")
+	entries      []*entry
+	cur          *reply
+	clipboard    string // last text sent to the clipboard
+	draining     *pump  // a stopped stream still being drained
+	genSeq       int
+	last         *api.Stats
+	ctxNow       int    // context the conversation takes after a cut (/undo), -1: m.last says
+	ctxSeq       int    // the live context count
+	statsPending bool   // /stats was asked during a reply: show its figures at its end
+	busy         string // a slow command is running ("loading model…")
 
 	overlay      string // "help", "pager" or ""
 	helpTop      int    // first help line shown when it does not fit

@@ -1209,3 +1209,80 @@ func TestCtrlTGivesFeedback(t *testing.T) {
 		t.Fatalf("no feedback:\n%s", scr)
 	}
 }
+
+// /stats typed while a reply streams is not answered with "no reply has
+// finished yet": it shows that reply's figures once it ends, stopped or not.
+func TestStatsDuringAReply(t *testing.T) {
+	for _, stop := range []bool{false, true} {
+		g := newFakeGen("a", "b", "c")
+		g.gate, g.pauseAfter = make(chan struct{}), 1
+		h := newHarness(t, Config{Gen: g}, 100, 30)
+		h.typeText("go")
+		h.enter()
+		h.waitFor("a token", func(m Model) bool { return m.cur != nil && m.cur.tokens == 1 })
+		h.typeText("/stats")
+		h.enter()
+		if scr := h.screen(); strings.Contains(scr, "No reply has finished") || !strings.Contains(scr, "follow when it ends") {
+			t.Fatalf("/stats during a reply:\n%s", scr)
+		}
+		if stop {
+			h.key(tea.KeyEscape, 0)
+		} else {
+			close(g.gate)
+		}
+		h.waitFor("the figures", func(m Model) bool {
+			return m.cur == nil && strings.Contains(h.screen(), "generated ")
+		})
+		want := "generated 3 tokens"
+		if stop {
+			want = "stop: cancelled"
+		}
+		if !strings.Contains(h.screen(), want) {
+			t.Fatalf("stop=%v: want %q in\n%s", stop, want, h.screen())
+		}
+	}
+}
+
+// Deleting a character made of several code points deletes all of them.
+func TestBackspaceDeletesAWholeGrapheme(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	for _, c := range []string{"👩‍💻", "🇫🇷", "e\u0301", "👍🏽"} {
+		h.typeText("ab" + c)
+		h.key(tea.KeyBackspace, 0)
+		if v := h.m.input.Value(); v != "ab" {
+			t.Errorf("%q: backspace left %q", c, v)
+		}
+		h.key(tea.KeyBackspace, 0)
+		if v := h.m.input.Value(); v != "a" {
+			t.Errorf("%q: second backspace left %q", c, v)
+		}
+		h.m.input.Reset()
+	}
+}
+
+func TestAliasesAndPlurals(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("one reply")}, 100, 30)
+	sendAndWait(h, "hi")
+	h.typeText("/copy 2")
+	h.enter()
+	if h.m.errLine != "There is only 1 reply." {
+		t.Errorf("error %q", h.m.errLine)
+	}
+	h.typeText("/clear")
+	h.enter()
+	if len(h.m.msgs) != 0 || h.m.errLine != "" {
+		t.Fatalf("/clear: %d messages, error %q", len(h.m.msgs), h.m.errLine)
+	}
+	for _, q := range []string{"/exit", "/bye"} {
+		h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+		h.typeText(q)
+		h.enter()
+		h.settle()
+		if !h.quit {
+			t.Errorf("%s did not quit", q)
+		}
+	}
+	if s := plural(1, "turn", "turns"); s != "1 turn" {
+		t.Errorf("plural: %q", s)
+	}
+}

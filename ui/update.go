@@ -340,6 +340,16 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 		m.errLine = ""
 		return m, nil
+	case "backspace":
+		// The input deletes one rune; a character made of several (a ZWJ
+		// emoji, a flag, a letter with combining marks) goes whole.
+		if n := m.runesBeforeCursor(); n > 1 {
+			for range n {
+				*m.input, _ = m.input.Update(k)
+			}
+			m.errLine = ""
+			return m, nil
+		}
 	case "ctrl+u":
 		if m.input.Value() != "" {
 			m.clearInput()
@@ -427,6 +437,26 @@ func (m *Model) recall(i int) {
 	default:
 		m.input.Reset()
 	}
+}
+
+// runesBeforeCursor is how many runes the character (grapheme cluster)
+// before the cursor has.
+func (m Model) runesBeforeCursor() int {
+	rows := strings.Split(m.input.Value(), "\n")
+	if m.input.Line() >= len(rows) {
+		return 0
+	}
+	row := []rune(rows[m.input.Line()])
+	rest := string(row[:min(m.input.Column(), len(row))])
+	last := ""
+	for rest != "" {
+		c, _ := ansi.FirstGraphemeCluster(rest, ansi.GraphemeWidth)
+		if c == "" {
+			break
+		}
+		last, rest = c, rest[len(c):]
+	}
+	return utf8.RuneCountInString(last)
 }
 
 // hasReasoning reports whether any reply of the chat, or the one streaming,
@@ -843,6 +873,10 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		if msg.final != nil {
 			if msg.final.Stats != nil && m.cur == nil && msg.id == m.genSeq {
 				m.last, m.ctxNow = msg.final.Stats, -1
+				if m.statsPending {
+					cmdStats(&m, "")
+					return m, m.flushPrints()
+				}
 			}
 			return m, nil
 		}
@@ -1007,8 +1041,16 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	msg := prompts.Message{Role: prompts.RoleAssistant, Content: content, Reasoning: r.think.String()}
 	m.msgs = append(m.msgs, msg)
 	m.record(func(rc Recorder) error { return rc.Finish(msg, stats, reason) })
+	if m.statsPending && !r.stopped {
+		// (a stopped reply's figures come as it drains)
+		cmdStats(m, "")
+	}
 	if stats != nil && stats.DroppedTurns > 0 {
-		m.addNote(fmt.Sprintf("%d oldest turns were left out to fit the context window.", stats.DroppedTurns))
+		note := fmt.Sprintf("The %s oldest turns were left out to fit the context window.", commas(stats.DroppedTurns))
+		if stats.DroppedTurns == 1 {
+			note = "The oldest turn was left out to fit the context window."
+		}
+		m.addNote(note)
 	}
 }
 
