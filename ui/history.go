@@ -126,7 +126,7 @@ func (m Model) pickerKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 
 // pickerRoom is how many chats fit: box borders, title, search line, a
 // hint and the status line take the rest.
-func (m Model) pickerRoom() int { return max(m.height-6, 1) }
+func (m Model) pickerRoom() int { return max(m.overlayHeight()-6, 1) }
 
 func (m Model) pickerView() string {
 	p := m.picker

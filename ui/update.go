@@ -300,8 +300,9 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		case "up", "down", "pgup", "pgdown":
 			n := len(m.helpLines(max(min(m.width, 100)-4, 20)))
-			step := map[string]int{"up": -1, "down": 1, "pgup": -(m.height - 6), "pgdown": m.height - 6}[key]
-			m.helpTop = min(max(m.helpTop+step, 0), max(n-(m.height-5), 0))
+			oh := m.overlayHeight()
+			step := map[string]int{"up": -1, "down": 1, "pgup": -(oh - 6), "pgdown": oh - 6}[key]
+			m.helpTop = min(max(m.helpTop+step, 0), max(n-(oh-5), 0))
 			return m, nil
 		case "ctrl+c", "ctrl+d":
 		default:

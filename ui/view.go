@@ -615,6 +615,17 @@ var helpKeys = [][2]string{
 	{"pgup pgdn", "scroll (fullscreen)"}, {"home end", "top · bottom"},
 }
 
+// overlayHeight is the screen height an overlay is laid out for. Inline, the
+// live area must stay shorter than the screen: a frame as tall as the
+// screen scrolls it, the renderer loses track of where its frame starts,
+// and every frame after that is left behind in the scrollback.
+func (m Model) overlayHeight() int {
+	if m.fullscreen {
+		return m.height
+	}
+	return m.height - 2
+}
+
 // overlayView is the open overlay, "" when none.
 func (m Model) overlayView() string {
 	switch {
@@ -632,7 +643,7 @@ func (m Model) overlayView() string {
 func (m Model) helpView() string {
 	inner := max(min(m.width, 100)-4, 20)
 	lines := m.helpLines(inner)
-	if room := m.height - 4; len(lines) > room && room > 1 {
+	if room := m.overlayHeight() - 4; len(lines) > room && room > 1 {
 		top := min(max(m.helpTop, 0), len(lines)-(room-1))
 		end := top + room - 1
 		hint := fmt.Sprintf("lines %d–%d of %d · ↑↓ scroll", top+1, end, len(lines))
