@@ -1286,3 +1286,26 @@ func TestAliasesAndPlurals(t *testing.T) {
 		t.Errorf("plural: %q", s)
 	}
 }
+
+// Errors wrap instead of being cut at the terminal width (the cause is at
+// the end), and a failed download names its cause first.
+func TestErrorsWrapAndDownloadCauseFirst(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 60, 15)
+	long := downloadError("qwen3-0.6b", errors.New(`Get "https://huggingface.co/Qwen/Qwen3-0.6B-GGUF/resolve/main/Qwen3-0.6B-Q8_0.gguf": dial tcp: lookup huggingface.co on 127.0.0.53:53: no such host`))
+	if !strings.HasPrefix(long, "no network: ") {
+		t.Errorf("cause not first: %q", long)
+	}
+	h.m.errLine = long
+	scr := h.screen()
+	if !strings.Contains(strings.Join(strings.Fields(scr), " "), "no such host") {
+		t.Fatalf("the end of the error is cut:\n%s", scr)
+	}
+	for _, l := range strings.Split(scr, "\n") {
+		if ansi.StringWidth(l) > 60 {
+			t.Fatalf("line wider than the screen: %q", l)
+		}
+	}
+	if n := strings.Count(h.m.View().Content, "\n") + 1; n >= 15 {
+		t.Fatalf("frame of %d rows", n)
+	}
+}

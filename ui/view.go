@@ -108,7 +108,18 @@ func (m Model) bottom() []string {
 	out = append(out, m.completionLines()...)
 	switch {
 	case m.errLine != "":
-		out = append(out, ansi.Truncate(m.st.errS.Render("✗ "+m.errLine), m.width, "…"))
+		// Wrapped, not cut: the cause is often at the end. At most 4 rows.
+		lines := wrapLines(m.errLine, max(m.width-2, 10))
+		if len(lines) > 4 {
+			lines = append(lines[:3:3], ansi.Truncate(strings.Join(lines[3:], " "), max(m.width-2, 10), "…"))
+		}
+		for i, l := range lines {
+			p := "  "
+			if i == 0 {
+				p = "✗ "
+			}
+			out = append(out, m.st.errS.Render(p+l))
+		}
 	case len(m.burst) > pasteInlineBytes:
 		// A long paste typed in by the terminal: it shows once it is all in.
 		out = append(out, ansi.Truncate(m.st.dim.Render("Receiving typed text… "+humanBytes(len(m.burst))), m.width, "…"))
