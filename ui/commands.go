@@ -25,7 +25,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"help", "/help", "keys and commands", func(m *Model, _ string) tea.Cmd { m.overlay, m.helpTop = "help", 0; return nil }},
-		{"new", "/new", "start a fresh chat", cmdNew},
+		{"new", "/new (/clear)", "start a fresh chat", cmdNew},
 		{"system", "/system TEXT", "set the system prompt", cmdSystem},
 		{"retry", "/retry", "regenerate the last reply", cmdRetry},
 		{"edit", "/edit", "edit the last message and resend", cmdEdit},
@@ -41,8 +41,19 @@ func init() {
 		{"model", "/model PATH", "switch to another model", cmdModel},
 		{"think", "/think [on|off]", "reasoning models: think before answering, or not", cmdThink},
 		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
-		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
+		{"quit", "/quit (/exit)", "leave natter (also /bye)", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
+}
+
+// aliases are the names users bring from other tools (llama-cli, ollama).
+var aliases = map[string]string{"clear": "new", "exit": "quit", "bye": "quit"}
+
+// plural gives "1 reply", "2 replies".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return commas(n) + " " + many
 }
 
 func matchCommands(prefix string) []command {
@@ -59,19 +70,28 @@ func (m *Model) runCommand(line string) tea.Cmd {
 	name, arg, _ := strings.Cut(strings.TrimPrefix(line, "/"), " ")
 	name = strings.ToLower(strings.TrimSpace(name))
 	arg = strings.TrimSpace(arg)
-	m.errLine, m.notice = "", ""
+	if a, ok := aliases[name]; ok {
+		name = a
+	}
+	m.errLine, m.notice, m.keepInput = "", "", false
 	for _, c := range commands {
 		if c.name == name {
 			return c.run(m, arg)
 		}
 	}
-	m.errLine = fmt.Sprintf("Unknown command /%s: /help lists them (start with // to send a message beginning with /).", name)
+	m.badInput(fmt.Sprintf("Unknown command /%s: /help lists them (start with // to send a message beginning with /).", name))
 	return nil
+}
+
+// badInput reports a command the user must fix: the line stays in the input
+// to be edited. Other failures (nothing to undo, no code block) clear it.
+func (m *Model) badInput(msg string) {
+	m.errLine, m.keepInput = msg, true
 }
 
 func (m *Model) busyStreaming() bool {
 	if m.cur != nil {
-		m.errLine = "A reply is still streaming: press Esc to stop it first."
+		m.badInput("A reply is still streaming: press Esc to stop it first.")
 		return true
 	}
 	return false
@@ -83,7 +103,7 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 		cmd = m.stop()
 	}
 	m.msgs = nil
-	m.last = nil
+	m.last, m.ctxNow = nil, -1
 	if m.fullscreen {
 		m.entries = m.entries[:0]
 		m.addEntry(&entry{kind: entryBanner})
@@ -187,9 +207,9 @@ func cmdEdit(m *Model, _ string) tea.Cmd {
 	text := m.msgs[i].Content
 	m.msgs = m.msgs[:i]
 	m.recordRewrite()
-	m.input.SetValue(text)
+	m.setInputText(text)
 	m.addNote("✎ editing your last message: Enter resends it (everything before it stays in the KV cache).")
-	return nil
+	return m.recountContext()
 }
 
 func cmdUndo(m *Model, _ string) tea.Cmd {
@@ -210,7 +230,7 @@ func cmdUndo(m *Model, _ string) tea.Cmd {
 	m.msgs = m.msgs[:n]
 	m.recordRewrite()
 	m.addNote("↶ dropped the last exchange")
-	return nil
+	return m.recountContext()
 }
 
 // codeBlocks lists the fenced code blocks of a Markdown text.
@@ -246,13 +266,13 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 	}
 	n := 0
 	if len(fields) > 1 {
-		m.errLine = "Usage: /copy [code] [N]"
+		m.badInput("Usage: /copy [code] [N]")
 		return nil
 	}
 	if len(fields) == 1 {
 		v, err := strconv.Atoi(fields[0])
 		if err != nil || v < 1 {
-			m.errLine = fmt.Sprintf("/copy: %q is not a positive number.", fields[0])
+			m.badInput(fmt.Sprintf("/copy: %q is not a positive number.", fields[0]))
 			return nil
 		}
 		n = v
@@ -279,7 +299,7 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 			n = len(blocks)
 		}
 		if n > len(blocks) {
-			m.errLine = fmt.Sprintf("The last reply has %d code blocks.", len(blocks))
+			m.errLine = fmt.Sprintf("The last reply has %s.", plural(len(blocks), "code block", "code blocks"))
 			return nil
 		}
 		text, what = blocks[n-1], fmt.Sprintf("code block %d of the last reply", n)
@@ -288,7 +308,10 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 			n = 1
 		}
 		if n > len(replies) {
-			m.errLine = fmt.Sprintf("There are only %d replies.", len(replies))
+			m.errLine = fmt.Sprintf("There is only %s.", plural(len(replies), "reply", "replies"))
+			if len(replies) > 1 {
+				m.errLine = fmt.Sprintf("There are only %s.", plural(len(replies), "reply", "replies"))
+			}
 			return nil
 		}
 		text = replies[len(replies)-n]
@@ -326,14 +349,14 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		return nil
 	}
 	if len(f) != 2 {
-		m.errLine = "Usage: /set KEY VALUE (keys: " + strings.Join(settingKeys, ", ") + ")"
+		m.badInput("Usage: /set KEY VALUE (keys: " + strings.Join(settingKeys, ", ") + ")")
 		return nil
 	}
 	key, val := strings.ToLower(f[0]), f[1]
 	float := func(lo, hi float64) (float32, bool) {
 		v, err := strconv.ParseFloat(val, 32)
 		if err != nil || v < lo || v > hi {
-			m.errLine = fmt.Sprintf("/set %s: %q is not a number from %g to %g.", key, val, lo, hi)
+			m.badInput(fmt.Sprintf("/set %s: %q is not a number from %g to %g.", key, val, lo, hi))
 			return 0, false
 		}
 		return float32(v), true
@@ -341,7 +364,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 	integer := func(lo, hi int) (int, bool) {
 		v, err := strconv.Atoi(val)
 		if err != nil || v < lo || v > hi {
-			m.errLine = fmt.Sprintf("/set %s: %q is not a whole number from %d to %d.", key, val, lo, hi)
+			m.badInput(fmt.Sprintf("/set %s: %q is not a whole number from %d to %d.", key, val, lo, hi))
 			return 0, false
 		}
 		return v, true
@@ -384,7 +407,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		} else {
 			v, err := strconv.ParseUint(val, 10, 32)
 			if err != nil || uint32(v) == api.SeedRandom {
-				m.errLine = fmt.Sprintf("/set seed: %q is not a seed (0 to 4294967294, or random).", val)
+				m.badInput(fmt.Sprintf("/set seed: %q is not a seed (0 to 4294967294, or random).", val))
 				return nil
 			}
 			s.Seed = uint32(v)
@@ -396,7 +419,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		}
 		m.maxTokens, key = v, "max-tokens"
 	default:
-		m.errLine = fmt.Sprintf("/set: unknown key %q (keys: %s).", key, strings.Join(settingKeys, ", "))
+		m.badInput(fmt.Sprintf("/set: unknown key %q (keys: %s).", key, strings.Join(settingKeys, ", ")))
 		return nil
 	}
 	m.sampling = s
@@ -442,6 +465,13 @@ func cmdThink(m *Model, arg string) tea.Cmd {
 }
 
 func cmdStats(m *Model, _ string) tea.Cmd {
+	if m.cur != nil {
+		// The figures the user wants are this reply's: they come at its end.
+		m.statsPending = true
+		m.notice = "/stats: the figures of this reply follow when it ends."
+		return nil
+	}
+	m.statsPending = false
 	s := m.last
 	if s == nil {
 		m.addNote("No reply has finished yet.")
@@ -454,7 +484,7 @@ func cmdStats(m *Model, _ string) tea.Cmd {
 		commas(s.PromptTokens), commas(s.CachedTokens), fmtDur(s.PrefillTime), s.PrefillTPS,
 		commas(s.GeneratedTokens), fmtDur(s.DecodeTime), s.DecodeTPS, fmtDur(s.TTFT),
 		commas(s.ContextUsed), commas(s.ContextSize), s.StopReason, s.Template,
-		map[bool]string{true: fmt.Sprintf(" · %d turns dropped", s.DroppedTurns), false: ""}[s.DroppedTurns > 0]))
+		map[bool]string{true: " · " + plural(s.DroppedTurns, "turn", "turns") + " dropped", false: ""}[s.DroppedTurns > 0]))
 	return nil
 }
 
@@ -542,7 +572,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 	old := m.gen
 	m.gen = msg.gen
 	m.info = msg.gen.Info()
-	m.last = nil
+	m.last, m.ctxNow = nil, -1
 	if old == nil {
 		m.addNote(fmt.Sprintf("Loaded %s (%s). Say hello!", m.modelName(), msg.path))
 		if len(m.msgs) == 0 {
@@ -603,7 +633,7 @@ func (m Model) markdown() string {
 
 func cmdSave(m *Model, arg string) tea.Cmd {
 	if arg == "" {
-		m.errLine = "Usage: /save FILE"
+		m.badInput("Usage: /save FILE")
 		return nil
 	}
 	path := expandHome(arg)

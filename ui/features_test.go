@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -758,5 +759,51 @@ func TestPersonaSwitchKeepsOneSavedChat(t *testing.T) {
 	}
 	if c, _ := st.Get(context.Background(), chats[0].ID); c.SystemPrompt != "plain" || c.Persona != "" {
 		t.Fatalf("after /system: persona %q system %q", c.Persona, c.SystemPrompt)
+	}
+}
+
+// In a small inline window no frame may be as tall as the screen (it would
+// scroll the screen and leave frames in the scrollback): with the help, the
+// history picker and the template pager open.
+func TestOverlaysLeaveRoomInline(t *testing.T) {
+	for _, size := range [][2]int{{60, 15}, {80, 24}, {40, 10}} {
+		st, err := history.Open(filepath.Join(t.TempDir(), "h.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 30 {
+			saveChat(t, st, "", fmt.Sprintf("chat %d", i), "reply")
+		}
+		rec := st.NewRecorder(history.ChatMeta{})
+		chain, _ := prompts.BuildChain(prompts.ChainConfig{ModelTemplate: strings.Repeat("{{ 'line' }}\n", 60)})
+		g := templateGen{newFakeGen(), chain}
+		h := newHarness(t, Config{Gen: g, History: testHistory{st, rec}, Recorder: rec}, size[0], size[1])
+		check := func(what string) {
+			t.Helper()
+			if n := strings.Count(h.m.View().Content, "\n") + 1; n >= size[1] {
+				t.Errorf("%dx%d %s: the frame takes %d rows of %d", size[0], size[1], what, n, size[1])
+			}
+		}
+		h.typeText("?")
+		check("help")
+		for range 40 {
+			h.key(tea.KeyDown, 0)
+		}
+		check("help scrolled")
+		h.key(tea.KeyEscape, 0)
+		h.typeText("/history")
+		h.enter()
+		h.settle()
+		check("history")
+		h.key(tea.KeyEscape, 0)
+		h.typeText("/template")
+		h.enter()
+		h.settle()
+		if h.m.pager == nil {
+			t.Fatalf("no template pager:\n%s", h.screen())
+		}
+		check("template")
+		rec.Close()
+		st.Close()
 	}
 }

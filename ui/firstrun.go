@@ -165,7 +165,7 @@ func (m Model) handlePullDone(msg pullDoneMsg) (tea.Model, tea.Cmd) {
 			m.addNote(fmt.Sprintf("Download of %s stopped. The partial file is kept: pick it again to resume.", ps.name))
 			return m, m.flushPrints()
 		}
-		m.errLine = "download " + ps.name + ": " + oneLine(msg.err.Error())
+		m.errLine = downloadError(ps.name, msg.err)
 		return m, nil
 	}
 	m.addNote(fmt.Sprintf("Downloaded %s to %s.", ps.name, msg.path))
@@ -277,4 +277,27 @@ func fmtETA(d time.Duration) string {
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
 	return fmt.Sprintf("%ds", int(d.Seconds()))
+}
+
+// downloadError puts the cause first: the message of a failed request ends
+// with it ("…: dial tcp: lookup host: no such host").
+func downloadError(name string, err error) string {
+	msg := oneLine(err.Error())
+	low := strings.ToLower(msg)
+	cause := ""
+	switch {
+	case strings.Contains(low, "no such host"), strings.Contains(low, "network is unreachable"),
+		strings.Contains(low, "server misbehaving"), strings.Contains(low, "temporary failure in name resolution"):
+		cause = "no network"
+	case strings.Contains(low, "connection refused"):
+		cause = "the server refused the connection"
+	case strings.Contains(low, "timeout"), strings.Contains(low, "deadline exceeded"):
+		cause = "the network timed out"
+	case strings.Contains(low, "no space left"):
+		cause = "the disk is full"
+	}
+	if cause == "" {
+		return "download " + name + ": " + msg
+	}
+	return cause + ": download " + name + " failed (" + msg + ")"
 }

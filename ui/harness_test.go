@@ -220,9 +220,32 @@ func (h *harness) settle() {
 	}
 }
 
+// typeText types s as a person does: the keys, then a pause.
 func (h *harness) typeText(s string) {
+	h.typeBurst(s)
+	h.pause()
+}
+
+// typeBurst sends s as keystrokes with no pause, as a terminal without
+// bracketed paste sends a paste ("\n" as Enter).
+func (h *harness) typeBurst(s string) {
 	for _, r := range s {
-		h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+		switch r {
+		case '\n':
+			h.send(tea.KeyPressMsg{Code: tea.KeyEnter})
+		case '\t':
+			h.send(tea.KeyPressMsg{Code: tea.KeyTab})
+		default:
+			h.send(tea.KeyPressMsg{Code: r, Text: string(r)})
+		}
+	}
+}
+
+// pause lets the burst timer fire with no new keys: typed text reaches the
+// input.
+func (h *harness) pause() {
+	for i := 0; i < 2 && h.m.bursting(); i++ {
+		h.send(burstTickMsg{seq: h.m.burstSeq})
 	}
 }
 

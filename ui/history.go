@@ -126,7 +126,7 @@ func (m Model) pickerKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 
 // pickerRoom is how many chats fit: box borders, title, search line, a
 // hint and the status line take the rest.
-func (m Model) pickerRoom() int { return max(m.height-6, 1) }
+func (m Model) pickerRoom() int { return max(m.overlayHeight()-6, 1) }
 
 func (m Model) pickerView() string {
 	p := m.picker
@@ -248,7 +248,7 @@ func cmdResume(m *Model, arg string) tea.Cmd {
 	}
 	id, err := strconv.ParseInt(strings.TrimPrefix(arg, "#"), 10, 64)
 	if err != nil || id <= 0 {
-		m.errLine = fmt.Sprintf("/resume: %q is not a chat number (see /history).", arg)
+		m.badInput(fmt.Sprintf("/resume: %q is not a chat number (see /history).", arg))
 		return nil
 	}
 	return m.resumeChat(id)
@@ -260,7 +260,7 @@ func cmdRename(m *Model, arg string) tea.Cmd {
 	}
 	title := strings.TrimSpace(cleanText(arg))
 	if title == "" {
-		m.errLine = "Usage: /rename TITLE"
+		m.badInput("Usage: /rename TITLE")
 		return nil
 	}
 	h := m.cfg.History

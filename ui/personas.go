@@ -183,7 +183,7 @@ func cmdPersona(m *Model, name string) tea.Cmd {
 	names := m.cfg.Personas.Names()
 	if !slices.Contains(names, name) {
 		// Said at once, so the mistyped command stays in the input.
-		m.errLine = fmt.Sprintf("/prompt: no persona named %q (available: %s)", name, strings.Join(names, ", "))
+		m.badInput(fmt.Sprintf("/prompt: no persona named %q (available: %s)", name, strings.Join(names, ", ")))
 		return nil
 	}
 	return m.renderPersona(name, false)

@@ -132,7 +132,7 @@ func (m Model) pagerInner() int { return max(min(m.width, 120)-4, 20) }
 // pagerRoom is how many text lines fit: the box borders, a title and a
 // hint line, the status line and the blank line above (inline) take the
 // rest.
-func (m Model) pagerRoom() int { return max(m.height-6, 1) }
+func (m Model) pagerRoom() int { return max(m.overlayHeight()-6, 1) }
 
 func (m Model) clampPager() {
 	p := m.pager

@@ -200,31 +200,45 @@ type Model struct {
 	st            *palette
 	md            *mdRenderer
 
-	input      textarea.Model
+	// input is shared by copies of the model: it is most of its size, and
+	// Update copies the model for every key.
+	input      *textarea.Model
 	inputCache *viewCache
 	pastes     map[string]string
+	burst      []byte // typed text not yet in the input (see burstTick)
+	burstSeen  int    // burstLen() when its timer was last set
+	burstKey   string // the Enter or Tab that ends the burst so far ("" none)
+	burstSeq   int    // the live burst timer
+	reuseView  bool   // this update changed nothing on screen
+	updates    int    // Update calls so far (whether viewMemo is the last frame)
+	viewMemo   *viewCache
 	pasteSeq   int
 	history    []string
 	histIdx    int
-	histDraft  string
+	sentRaw    string         // the last message as typed (paste placeholders folded)
+	histEdits  map[int]string // input history entries edited while walking it; len(history) is the draft
 
 	system    string
 	msgs      []prompts.Message
 	sampling  api.Sampling
 	maxTokens int
 
-	entries   []*entry
-	cur       *reply
-	clipboard string // last text sent to the clipboard
-	draining  *pump  // a stopped stream still being drained
-	genSeq    int
-	last      *api.Stats
-	busy      string // a slow command is running ("loading model…")
+	entries      []*entry
+	cur          *reply
+	clipboard    string // last text sent to the clipboard
+	draining     *pump  // a stopped stream still being drained
+	genSeq       int
+	last         *api.Stats
+	ctxNow       int    // context the conversation takes after a cut (/undo), -1: m.last says
+	ctxSeq       int    // the live context count
+	statsPending bool   // /stats was asked during a reply: show its figures at its end
+	busy         string // a slow command is running ("loading model…")
 
 	overlay      string // "help", "pager" or ""
 	helpTop      int    // first help line shown when it does not fit
 	showThinking bool
 	errLine      string
+	keepInput    bool // the command just run failed on input the user must edit
 	notice       string
 	quitArmed    time.Time
 
@@ -312,8 +326,10 @@ func New(cfg Config) Model {
 		maxTokens:  cfg.MaxTokens,
 		pastes:     map[string]string{},
 		inputCache: &viewCache{},
+		viewMemo:   &viewCache{},
 		frames:     &frameLog{},
 		follow:     true,
+		ctxNow:     -1,
 		width:      80,
 		height:     24,
 	}
@@ -341,7 +357,8 @@ func New(cfg Config) Model {
 	if cfg.Recorder != nil {
 		m.rec = newRecQueue(cfg.Recorder)
 	}
-	m.input = newInput()
+	ta := newInput()
+	m.input = &ta
 	m.applyTheme()
 	m.resize(m.width, m.height)
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -83,6 +84,9 @@ func TestEscStopsAtOnceAndKeepsPartial(t *testing.T) {
 	}
 }
 
+// Ctrl+C stops a reply, then clears the input, then quits: each press arms
+// the next for 2 s, so an empty input quits on the second press, even when
+// the first one stopped a reply.
 func TestCtrlC(t *testing.T) {
 	g := newFakeGen("a", "b", "c")
 	g.gate, g.pauseAfter = make(chan struct{}), 1
@@ -97,25 +101,82 @@ func TestCtrlC(t *testing.T) {
 		t.Fatal("ctrl+c while streaming must stop the reply, not quit")
 	}
 	h.settle()
-	h.key('c', tea.ModCtrl)
-	h.settle()
-	if h.quit {
-		t.Fatal("one ctrl+c on an idle prompt quit")
-	}
-	if !strings.Contains(h.screen(), "Ctrl+C again") {
-		t.Errorf("no hint:\n%s", h.screen())
-	}
-	clock = clock.Add(2500 * time.Millisecond)
-	h.key('c', tea.ModCtrl)
-	h.settle()
-	if h.quit {
-		t.Fatal("ctrl+c 2.5 s after the first quit")
+	if !strings.Contains(h.screen(), "Press Ctrl+C again to quit") {
+		t.Errorf("no hint after stopping:\n%s", h.screen())
 	}
 	clock = clock.Add(time.Second)
 	h.key('c', tea.ModCtrl)
 	h.settle()
 	if !h.quit {
-		t.Fatal("second ctrl+c within 2 s did not quit")
+		t.Fatal("the second ctrl+c after stopping a reply did not quit")
+	}
+}
+
+func TestCtrlCClearsTheInputFirst(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 80, 24)
+	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h.m.now = func() time.Time { return clock }
+	h.typeText("a draft")
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if h.quit || h.m.input.Value() != "" {
+		t.Fatalf("ctrl+c on a draft: quit=%v input %q", h.quit, h.m.input.Value())
+	}
+	if !strings.Contains(h.screen(), "Input cleared") {
+		t.Errorf("no hint:\n%s", h.screen())
+	}
+	// The cleared text is not lost.
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "a draft" {
+		t.Fatalf("up after clearing gave %q", v)
+	}
+	// Typing disarms: the next press clears again, it does not quit.
+	h.key('c', tea.ModCtrl)
+	if h.quit || h.m.input.Value() != "" {
+		t.Fatalf("ctrl+c on a recalled draft: quit=%v input %q", h.quit, h.m.input.Value())
+	}
+	clock = clock.Add(2500 * time.Millisecond)
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if h.quit {
+		t.Fatal("ctrl+c 2.5 s after the last press quit")
+	}
+	if !strings.Contains(h.screen(), "Ctrl+C again") {
+		t.Errorf("no hint:\n%s", h.screen())
+	}
+	clock = clock.Add(time.Second)
+	h.key('c', tea.ModCtrl)
+	h.settle()
+	if !h.quit {
+		t.Fatal("second ctrl+c within 2 s on an empty input did not quit")
+	}
+}
+
+func TestCtrlUAndEscClearTheInput(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 80, 24)
+	h.typeText("one")
+	h.key(tea.KeyEnter, tea.ModShift)
+	h.typeText("two")
+	h.key('u', tea.ModCtrl)
+	if v := h.m.input.Value(); v != "" {
+		t.Fatalf("ctrl+u left %q", v)
+	}
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "one\ntwo" {
+		t.Fatalf("up after ctrl+u gave %q", v)
+	}
+	// Esc first dismisses an error line, then clears.
+	h.m.errLine = "some error"
+	h.key(tea.KeyEscape, 0)
+	if h.m.errLine != "" || h.m.input.Value() != "one\ntwo" {
+		t.Fatalf("first esc: error %q input %q", h.m.errLine, h.m.input.Value())
+	}
+	h.key(tea.KeyEscape, 0)
+	if v := h.m.input.Value(); v != "" {
+		t.Fatalf("esc left %q", v)
+	}
+	if h.quit {
+		t.Fatal("clearing quit")
 	}
 }
 
@@ -264,10 +325,13 @@ func TestCommandsChangeTheConversation(t *testing.T) {
 	}
 }
 
+// A command the user must fix stays in the input; one that failed on the
+// state of the chat (nothing to copy, nothing to undo) is cleared, so the
+// next thing typed is not appended to it.
 func TestBadCommandsKeepInput(t *testing.T) {
 	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
 	before := h.m.sampling
-	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/copy", "/wat", "/copy code x", "/save"} {
+	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/wat", "/copy code x", "/copy 1 2", "/save"} {
 		h.typeText(c)
 		h.enter()
 		if h.m.errLine == "" {
@@ -283,6 +347,37 @@ func TestBadCommandsKeepInput(t *testing.T) {
 	}
 	if h.m.sampling != before {
 		t.Errorf("bad values changed settings: %+v", h.m.sampling)
+	}
+}
+
+func TestFailedCommandsClearInput(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("no code here")}, 80, 24)
+	for _, c := range []string{"/copy", "/undo", "/retry", "/edit"} {
+		h.typeText(c)
+		h.enter()
+		if h.m.errLine == "" {
+			t.Errorf("%s: no error", c)
+		}
+		if v := h.m.input.Value(); v != "" {
+			t.Errorf("%s: input kept %q", c, v)
+		}
+	}
+	sendAndWait(h, "hi")
+	for _, c := range []string{"/copy code", "/copy 3"} {
+		h.typeText(c)
+		h.enter()
+		if h.m.errLine == "" {
+			t.Errorf("%s: no error", c)
+		}
+		if v := h.m.input.Value(); v != "" {
+			t.Errorf("%s: input kept %q", c, v)
+		}
+	}
+	// The issue's repro: the next command typed runs on its own.
+	h.typeText("/set")
+	h.enter()
+	if h.m.errLine != "" || !strings.Contains(h.screen(), "temp ") {
+		t.Fatalf("/set after a failed /copy: error %q\n%s", h.m.errLine, h.screen())
 	}
 }
 
@@ -858,5 +953,359 @@ func TestStatusLineContextMovesWhileStreaming(t *testing.T) {
 	h.waitFor("the end", func(m Model) bool { return m.cur == nil })
 	if want := fmt.Sprintf("ctx %s/8,192", commas(p+40)); !strings.Contains(ansi.Strip(h.m.statusLine()), want) {
 		t.Fatalf("final status %q lacks %q", ansi.Strip(h.m.statusLine()), want)
+	}
+}
+
+// Walking the input history and back down returns to what was being typed,
+// and an entry edited on the way keeps its edit until something is sent.
+func TestDownReturnsToTheDraft(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 80, 24)
+	sendAndWait(h, "first")
+	sendAndWait(h, "second")
+	h.typeText("draft text")
+	for i, step := range []struct {
+		key  rune
+		want string
+	}{
+		{tea.KeyUp, "second"}, {tea.KeyUp, "first"}, {tea.KeyDown, "second"}, {tea.KeyDown, "draft text"},
+		{tea.KeyDown, "draft text"}, {tea.KeyUp, "second"},
+	} {
+		h.key(step.key, 0)
+		if v := h.m.input.Value(); v != step.want {
+			t.Fatalf("step %d: input %q, want %q", i, v, step.want)
+		}
+	}
+	h.typeText(" edited")
+	h.key(tea.KeyDown, 0)
+	if v := h.m.input.Value(); v != "draft text" {
+		t.Fatalf("down from an edited entry gave %q", v)
+	}
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "second edited" {
+		t.Fatalf("the edit of a recalled entry was lost: %q", v)
+	}
+	h.enter()
+	h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+	h.key(tea.KeyUp, 0)
+	h.key(tea.KeyUp, 0)
+	if v := h.m.input.Value(); v != "second" {
+		t.Fatalf("after sending, history entry is %q, want the original", v)
+	}
+}
+
+// pastedLines is n bytes or so of text lines with no trailing newline.
+func pastedLines(n int) string {
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "line %d of text pasted as keystrokes\twith a tab", i)
+	}
+	return b.String()
+}
+
+// A paste from a terminal without bracketed paste arrives as keystrokes:
+// it must cost work linear in its size (counted as bytes allocated while
+// the keys go through Update and a frame is drawn after each, as the
+// program does), end up whole in one message, and keep its newlines.
+func TestKeystrokePasteIsLinear(t *testing.T) {
+	work := func(n int) (uint64, string) {
+		g := newFakeGen("ok")
+		h := newHarness(t, Config{Gen: g}, 80, 24)
+		h.onFrame = func(string) {}
+		text := pastedLines(n)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		h.typeBurst(text)
+		h.pause()
+		runtime.ReadMemStats(&after)
+		if v := h.m.input.Value(); len(v) > 100 || !strings.HasPrefix(v, "[paste #1: ") {
+			t.Fatalf("%d bytes typed: the input holds %d bytes: %.80q", n, len(v), v)
+		}
+		if len(g.requests()) != 0 {
+			t.Fatalf("a newline inside the paste sent a message")
+		}
+		h.enter()
+		h.waitFor("reply", func(m Model) bool { return m.cur == nil })
+		if got := g.requests()[0].Messages[0].Content; got != text {
+			t.Fatalf("sent %d bytes, want the %d typed", len(got), len(text))
+		}
+		return after.TotalAlloc - before.TotalAlloc, h.m.input.Value()
+	}
+	small, _ := work(64 << 10)
+	big, _ := work(256 << 10)
+	ratio := float64(big) / float64(small)
+	t.Logf("work: 64 KB %d bytes allocated, 256 KB %d (ratio %.1f; linear is 4)", small, big, ratio)
+	if ratio > 8 {
+		t.Fatalf("4x the keystrokes cost %.1fx the work: not linear", ratio)
+	}
+}
+
+// Text typed or pasted (as keystrokes) while a reply streams stays in the
+// input as the next message, newlines and all; nothing is refused or lost.
+func TestKeysTypedWhileStreamingAreKept(t *testing.T) {
+	g := newFakeGen("a", "b", "c")
+	g.gate, g.pauseAfter = make(chan struct{}), 1
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("first")
+	h.enter()
+	h.waitFor("a token", func(m Model) bool { return m.cur != nil && m.cur.tokens == 1 })
+	h.typeBurst("line one\nline two\n\nline four")
+	h.pause()
+	if v := h.m.input.Value(); v != "line one\nline two\n\nline four" {
+		t.Fatalf("input %q", v)
+	}
+	if h.m.errLine != "" || h.m.cur == nil {
+		t.Fatalf("error %q, streaming %v", h.m.errLine, h.m.cur != nil)
+	}
+	// Enter typed on its own while the reply streams keeps the text too.
+	h.enter()
+	if v := h.m.input.Value(); v != "line one\nline two\n\nline four" || !strings.Contains(h.m.errLine, "still streaming") {
+		t.Fatalf("enter during a reply: input %q, error %q", v, h.m.errLine)
+	}
+	close(g.gate)
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil })
+	h.enter()
+	h.waitFor("the second reply", func(m Model) bool { return len(g.requests()) == 2 && m.cur == nil })
+	if got := lastRequest(t, g).Messages[2].Content; got != "line one\nline two\n\nline four" {
+		t.Fatalf("sent %q", got)
+	}
+	// Text and Enter written at once (a fast typist, a pasted line) send.
+	h.typeBurst("third\n")
+	h.pause()
+	h.waitFor("the third reply", func(m Model) bool { return len(g.requests()) == 3 && m.cur == nil })
+	if got := lastRequest(t, g).Messages[4].Content; got != "third" {
+		t.Fatalf("sent %q", got)
+	}
+}
+
+// A paste too large for the context is refused with the engine's error and
+// comes back folded, as it was typed; /edit of a large message folds it too;
+// and text in the input never takes more than the editor's height, scrolled
+// to the cursor.
+func TestLargePasteStaysFoldedAndTheEditorIsCapped(t *testing.T) {
+	g := newFakeGen()
+	g.failWith = errors.New("the conversation needs 8711 tokens but the context holds 2048")
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	var b strings.Builder
+	for i := range 362 {
+		fmt.Fprintf(&b, "pasted line %d with some words\n", i)
+	}
+	h.send(tea.PasteMsg{Content: b.String()})
+	folded := h.m.input.Value()
+	if !strings.HasPrefix(folded, "[paste #1: 363 lines") {
+		t.Fatalf("input %q", folded)
+	}
+	h.enter()
+	h.waitFor("the refusal", func(m Model) bool { return m.cur == nil && m.errLine != "" })
+	if v := h.m.input.Value(); v != folded {
+		t.Fatalf("after the refusal the input holds %d bytes: %.60q", len(v), v)
+	}
+	if !strings.Contains(h.screen(), "needs 8711 tokens") {
+		t.Errorf("no error:\n%s", h.screen())
+	}
+
+	g.failWith = nil
+	g.pieces = []string{"ok"}
+	h.enter()
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil && len(m.msgs) == 2 })
+	h.typeText("/edit")
+	h.enter()
+	if v := h.m.input.Value(); !strings.HasPrefix(v, "[paste #2: 363 lines") {
+		t.Fatalf("/edit of a large message: input %.60q", v)
+	}
+	h.m.input.Reset()
+
+	// 30 lines go in as they are, 8 rows are shown, the cursor's among them.
+	var lines []string
+	for i := range 30 {
+		lines = append(lines, fmt.Sprintf("row %d", i))
+	}
+	h.send(tea.PasteMsg{Content: strings.Join(lines, "\n")})
+	box := h.m.inputLines()
+	if len(box) > 8 {
+		t.Fatalf("the input takes %d rows", len(box))
+	}
+	if !strings.Contains(ansi.Strip(strings.Join(box, "\n")), "row 29") {
+		t.Fatalf("the input does not show the cursor's line:\n%s", ansi.Strip(strings.Join(box, "\n")))
+	}
+}
+
+// Widening the window while a long paragraph streams lays out again what
+// was already committed in pieces at the old width (fullscreen), and the
+// view keeps following the stream at the new size.
+func TestResizeWiderMidStreamReflowsCommittedPieces(t *testing.T) {
+	m := New(Config{Gen: newFakeGen(), Fullscreen: true, Theme: "dark"})
+	nm, _ := m.Update(tea.WindowSizeMsg{Width: 31, Height: 15})
+	m = nm.(Model)
+	m.startGen()
+	defer m.cur.cancel()
+	// One piece per message, as a slow model streams: the paragraph is
+	// committed in many pieces.
+	m = feed(m, tokens(strings.Repeat("A fairly long sentence that must wrap at the width. ", 40), 4))
+	if n := len(m.cur.doc.blocks); n < 5 {
+		t.Fatalf("only %d pieces committed", n)
+	}
+	nm, _ = m.Update(tea.WindowSizeMsg{Width: 100, Height: 30})
+	m = nm.(Model)
+	tr := m.transcript().window(0, 1000)
+	short := 0
+	for _, l := range tr[:len(tr)-2] {
+		if s := strings.TrimSpace(ansi.Strip(l)); strings.Contains(s, "sentence") && ansi.StringWidth(s) < 90 {
+			short++
+		}
+	}
+	if short > 1 { // the last committed line, before the open tail
+		t.Errorf("%d lines of the streaming paragraph kept the old width:\n%s", short, ansi.Strip(strings.Join(tr, "\n")))
+	}
+	view := strings.Split(m.View().Content, "\n")
+	rule := view[len(view)-3]
+	if len(view) != 30 || strings.Trim(ansi.Strip(rule), "─") != "" || ansi.StringWidth(rule) != 100 {
+		t.Errorf("view %d lines, rule %q", len(view), ansi.Strip(rule))
+	}
+	body := strings.TrimRight(ansi.Strip(strings.Join(view[:len(view)-3], "\n")), "\n ")
+	if want := strings.TrimSpace(ansi.Strip(tr[len(tr)-1])); !strings.HasSuffix(body, want) {
+		t.Errorf("the view does not follow the stream:\n%s", body)
+	}
+}
+
+// After /undo the status line shows what the shorter conversation takes,
+// not the figure of the dropped reply.
+func TestUndoUpdatesTheContextFigure(t *testing.T) {
+	g := newFakeGen(tokens(strings.Repeat("a long answer ", 40), 4)...)
+	h := newHarness(t, Config{Gen: g}, 100, 30)
+	sendAndWait(h, "first")
+	sendAndWait(h, "second")
+	after2 := h.m.last.ContextUsed
+	h.typeText("/undo")
+	h.enter()
+	h.settle()
+	// The conversation as it now stands, counted as the engine counts.
+	text, _, _ := g.RenderPrompt(h.m.request())
+	want, _ := g.CountTokens(text, true)
+	status := ansi.Strip(h.m.statusLine())
+	if !strings.Contains(status, "ctx "+commas(want)+"/") || want >= after2 {
+		t.Fatalf("status %q after /undo, want ctx %d (it was %d)", status, want, after2)
+	}
+	sendAndWait(h, "again")
+	if status := ansi.Strip(h.m.statusLine()); !strings.Contains(status, "ctx "+commas(h.m.last.ContextUsed)+"/") {
+		t.Fatalf("status %q after a new reply, want ctx %d", status, h.m.last.ContextUsed)
+	}
+}
+
+// Ctrl+T always says what it did, and says so when there is no reasoning
+// to show.
+func TestCtrlTGivesFeedback(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("plain answer")}, 100, 30)
+	sendAndWait(h, "hi")
+	h.key('t', tea.ModCtrl)
+	if scr := h.screen(); !strings.Contains(scr, "Reasoning shown") || !strings.Contains(scr, "only thinking models") {
+		t.Fatalf("no feedback:\n%s", scr)
+	}
+	h.key('t', tea.ModCtrl)
+	if scr := h.screen(); !strings.Contains(scr, "Reasoning hidden") {
+		t.Fatalf("no feedback:\n%s", scr)
+	}
+}
+
+// /stats typed while a reply streams is not answered with "no reply has
+// finished yet": it shows that reply's figures once it ends, stopped or not.
+func TestStatsDuringAReply(t *testing.T) {
+	for _, stop := range []bool{false, true} {
+		g := newFakeGen("a", "b", "c")
+		g.gate, g.pauseAfter = make(chan struct{}), 1
+		h := newHarness(t, Config{Gen: g}, 100, 30)
+		h.typeText("go")
+		h.enter()
+		h.waitFor("a token", func(m Model) bool { return m.cur != nil && m.cur.tokens == 1 })
+		h.typeText("/stats")
+		h.enter()
+		if scr := h.screen(); strings.Contains(scr, "No reply has finished") || !strings.Contains(scr, "follow when it ends") {
+			t.Fatalf("/stats during a reply:\n%s", scr)
+		}
+		if stop {
+			h.key(tea.KeyEscape, 0)
+		} else {
+			close(g.gate)
+		}
+		h.waitFor("the figures", func(m Model) bool {
+			return m.cur == nil && strings.Contains(h.screen(), "generated ")
+		})
+		want := "generated 3 tokens"
+		if stop {
+			want = "stop: cancelled"
+		}
+		if !strings.Contains(h.screen(), want) {
+			t.Fatalf("stop=%v: want %q in\n%s", stop, want, h.screen())
+		}
+	}
+}
+
+// Deleting a character made of several code points deletes all of them.
+func TestBackspaceDeletesAWholeGrapheme(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+	for _, c := range []string{"👩‍💻", "🇫🇷", "e\u0301", "👍🏽"} {
+		h.typeText("ab" + c)
+		h.key(tea.KeyBackspace, 0)
+		if v := h.m.input.Value(); v != "ab" {
+			t.Errorf("%q: backspace left %q", c, v)
+		}
+		h.key(tea.KeyBackspace, 0)
+		if v := h.m.input.Value(); v != "a" {
+			t.Errorf("%q: second backspace left %q", c, v)
+		}
+		h.m.input.Reset()
+	}
+}
+
+func TestAliasesAndPlurals(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("one reply")}, 100, 30)
+	sendAndWait(h, "hi")
+	h.typeText("/copy 2")
+	h.enter()
+	if h.m.errLine != "There is only 1 reply." {
+		t.Errorf("error %q", h.m.errLine)
+	}
+	h.typeText("/clear")
+	h.enter()
+	if len(h.m.msgs) != 0 || h.m.errLine != "" {
+		t.Fatalf("/clear: %d messages, error %q", len(h.m.msgs), h.m.errLine)
+	}
+	for _, q := range []string{"/exit", "/bye"} {
+		h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
+		h.typeText(q)
+		h.enter()
+		h.settle()
+		if !h.quit {
+			t.Errorf("%s did not quit", q)
+		}
+	}
+	if s := plural(1, "turn", "turns"); s != "1 turn" {
+		t.Errorf("plural: %q", s)
+	}
+}
+
+// Errors wrap instead of being cut at the terminal width (the cause is at
+// the end), and a failed download names its cause first.
+func TestErrorsWrapAndDownloadCauseFirst(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen()}, 60, 15)
+	long := downloadError("qwen3-0.6b", errors.New(`Get "https://huggingface.co/Qwen/Qwen3-0.6B-GGUF/resolve/main/Qwen3-0.6B-Q8_0.gguf": dial tcp: lookup huggingface.co on 127.0.0.53:53: no such host`))
+	if !strings.HasPrefix(long, "no network: ") {
+		t.Errorf("cause not first: %q", long)
+	}
+	h.m.errLine = long
+	scr := h.screen()
+	if !strings.Contains(strings.Join(strings.Fields(scr), " "), "no such host") {
+		t.Fatalf("the end of the error is cut:\n%s", scr)
+	}
+	for _, l := range strings.Split(scr, "\n") {
+		if ansi.StringWidth(l) > 60 {
+			t.Fatalf("line wider than the screen: %q", l)
+		}
+	}
+	if n := strings.Count(h.m.View().Content, "\n") + 1; n >= 15 {
+		t.Fatalf("frame of %d rows", n)
 	}
 }

@@ -26,7 +26,12 @@ type (
 		closeTag string
 		err      error
 	}
-	printedMsg     struct{}
+	printedMsg   struct{}
+	burstTickMsg struct{ seq int }
+	ctxCountMsg  struct {
+		seq, tokens int
+		err         error
+	}
 	clearNoticeMsg struct{ at time.Time }
 	editorReadyMsg struct {
 		path string
@@ -61,7 +66,16 @@ type (
 
 // Update is the single place where state changes.
 func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	m.reuseView = false
+	m.updates++
 	switch msg := msg.(type) {
+	case burstTickMsg:
+		return m.handleBurstTick(msg)
+	case ctxCountMsg:
+		if msg.seq == m.ctxSeq && msg.err == nil && m.cur == nil {
+			m.ctxNow = msg.tokens
+		}
+		return m, nil
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		if !m.opened {
@@ -142,7 +156,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.errLine = "editor: " + msg.err.Error()
 			return m, nil
 		}
-		m.input.SetValue(strings.TrimRight(msg.text, "\n"))
+		m.setInputText(strings.TrimRight(msg.text, "\n"))
 		return m, nil
 	case noteMsg:
 		m.busy = ""
@@ -186,7 +200,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.flushPrints()
 	}
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(msg)
+	*m.input, cmd = m.input.Update(msg)
 	return m, cmd
 }
 
@@ -207,8 +221,16 @@ func (m *Model) resize(w, h int) {
 	m.input.SetWidth(w)
 	if changed {
 		m.md = newMarkdown(w, m.mdStyle())
-		if m.cur != nil {
-			m.cur.doc.rerender(m.md)
+		if r := m.cur; r != nil {
+			// The pieces of a long paragraph committed at the old width join
+			// again, so the reply reflows whole; in inline mode only those not
+			// yet in the scrollback, which the terminal owns.
+			from := 0
+			if !m.fullscreen {
+				from = r.flushed
+			}
+			r.doc.blocks = append(r.doc.blocks[:from:from], joinCuts(r.doc.blocks[from:])...)
+			r.doc.rerender(m.md)
 		}
 		for _, e := range m.entries {
 			if e.kind == entryAssistant {
@@ -248,6 +270,15 @@ func (m *Model) applyTheme() {
 
 func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	key := k.String()
+	if text, ok := m.burstText(k, key); ok {
+		return m.addToBurst(text)
+	}
+	if m.bursting() {
+		// This key comes after the burst's text.
+		cmd := m.endBurst()
+		nm, cmd2 := m.handleKey(k)
+		return nm, tea.Batch(cmd, cmd2)
+	}
 	if key != "ctrl+c" && !m.quitArmed.IsZero() {
 		m.quitArmed, m.notice = time.Time{}, ""
 	}
@@ -269,8 +300,9 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		case "up", "down", "pgup", "pgdown":
 			n := len(m.helpLines(max(min(m.width, 100)-4, 20)))
-			step := map[string]int{"up": -1, "down": 1, "pgup": -(m.height - 6), "pgdown": m.height - 6}[key]
-			m.helpTop = min(max(m.helpTop+step, 0), max(n-(m.height-5), 0))
+			oh := m.overlayHeight()
+			step := map[string]int{"up": -1, "down": 1, "pgup": -(oh - 6), "pgdown": oh - 6}[key]
+			m.helpTop = min(max(m.helpTop+step, 0), max(n-(oh-5), 0))
 			return m, nil
 		case "ctrl+c", "ctrl+d":
 		default:
@@ -279,21 +311,51 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	switch key {
 	case "ctrl+c":
-		if m.cur != nil {
-			return m, m.stop()
-		}
-		if !m.quitArmed.IsZero() && m.now().Sub(m.quitArmed) < 2*time.Second {
+		// Each press does the first of: stop the reply, clear the input,
+		// quit if pressed within 2 s of the last press. Every press arms the
+		// next one, so an empty input quits on the second press even during a
+		// reply, and a typed draft costs one press more, as in shells.
+		armed := !m.quitArmed.IsZero() && m.now().Sub(m.quitArmed) < 2*time.Second
+		switch {
+		case m.cur != nil:
+			cmd := m.stop()
+			note := "Stopped. Press Ctrl+C again to quit."
+			if m.input.Value() != "" {
+				note = "Stopped. Ctrl+C again clears the input."
+			}
+			return m, tea.Batch(cmd, m.armQuit(note))
+		case m.input.Value() != "":
+			m.clearInput()
+			return m, m.armQuit("Input cleared (↑ brings it back). Press Ctrl+C again to quit.")
+		case armed:
 			return m, m.quit()
 		}
-		at := m.now()
-		m.quitArmed = at
-		m.notice = "Press Ctrl+C again to quit."
-		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return clearNoticeMsg{at: at} })
+		return m, m.armQuit("Press Ctrl+C again to quit.")
 	case "esc":
 		if m.cur != nil {
 			return m, m.stop()
 		}
+		if m.errLine == "" && m.input.Value() != "" {
+			m.clearInput()
+			m.notice = "Input cleared (↑ brings it back)."
+		}
 		m.errLine = ""
+		return m, nil
+	case "backspace":
+		// The input deletes one rune; a character made of several (a ZWJ
+		// emoji, a flag, a letter with combining marks) goes whole.
+		if n := m.runesBeforeCursor(); n > 1 {
+			for range n {
+				*m.input, _ = m.input.Update(k)
+			}
+			m.errLine = ""
+			return m, nil
+		}
+	case "ctrl+u":
+		if m.input.Value() != "" {
+			m.clearInput()
+			m.notice = "Input cleared (↑ brings it back)."
+		}
 		return m, nil
 	case "ctrl+d":
 		if m.input.Value() == "" {
@@ -309,6 +371,13 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		return m, tea.Suspend
 	case "ctrl+t":
 		m.showThinking = !m.showThinking
+		m.notice = "Reasoning hidden (Ctrl+T shows it)."
+		if m.showThinking {
+			m.notice = "Reasoning shown (Ctrl+T hides it)."
+		}
+		if !m.hasReasoning() {
+			m.notice += " No reply in this chat has reasoning yet: only thinking models write it."
+		}
 		return m, nil
 	case "ctrl+e":
 		return m, openEditor(m.expandPastes(m.input.Value()))
@@ -319,21 +388,12 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 		}
 	case "up":
 		if m.onFirstLine() && m.histIdx > 0 {
-			if m.histIdx == len(m.history) {
-				m.histDraft = m.input.Value()
-			}
-			m.histIdx--
-			m.input.SetValue(m.history[m.histIdx])
+			m.recall(m.histIdx - 1)
 			return m, nil
 		}
 	case "down":
 		if m.onLastLine() && m.histIdx < len(m.history) {
-			m.histIdx++
-			if m.histIdx == len(m.history) {
-				m.input.SetValue(m.histDraft)
-			} else {
-				m.input.SetValue(m.history[m.histIdx])
-			}
+			m.recall(m.histIdx + 1)
 			return m, nil
 		}
 	case "pgup", "pgdown":
@@ -357,8 +417,95 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	m.errLine = ""
 	var cmd tea.Cmd
-	m.input, cmd = m.input.Update(k)
+	*m.input, cmd = m.input.Update(k)
 	return m, cmd
+}
+
+// recall shows input history entry i (len(history): the unsent draft). What
+// was typed or edited in the entry being left is kept, as readline does, so
+// walking back down returns to the draft.
+func (m *Model) recall(i int) {
+	if m.histEdits == nil {
+		m.histEdits = map[int]string{}
+	}
+	m.histEdits[m.histIdx] = m.input.Value()
+	m.histIdx = i
+	switch v, ok := m.histEdits[i]; {
+	case ok:
+		m.input.SetValue(v)
+	case i < len(m.history):
+		m.input.SetValue(m.history[i])
+	default:
+		m.input.Reset()
+	}
+}
+
+// runesBeforeCursor is how many runes the character (grapheme cluster)
+// before the cursor has.
+func (m Model) runesBeforeCursor() int {
+	rows := strings.Split(m.input.Value(), "\n")
+	if m.input.Line() >= len(rows) {
+		return 0
+	}
+	row := []rune(rows[m.input.Line()])
+	rest := string(row[:min(m.input.Column(), len(row))])
+	last := ""
+	for rest != "" {
+		c, _ := ansi.FirstGraphemeCluster(rest, ansi.GraphemeWidth)
+		if c == "" {
+			break
+		}
+		last, rest = c, rest[len(c):]
+	}
+	return utf8.RuneCountInString(last)
+}
+
+// hasReasoning reports whether any reply of the chat, or the one streaming,
+// has reasoning for Ctrl+T to show or hide.
+func (m Model) hasReasoning() bool {
+	if r := m.cur; r != nil && (r.think.Len() > 0 || r.split.thinking) {
+		return true
+	}
+	for _, e := range m.entries {
+		if e.think != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// recountContext measures, off the UI goroutine, how much of the context
+// the conversation takes now that it was cut back (/undo, /edit): the status
+// line would otherwise keep the figure of the last reply.
+func (m *Model) recountContext() tea.Cmd {
+	m.ctxSeq++
+	m.ctxNow = -1
+	if m.gen == nil {
+		return nil
+	}
+	seq, gen, req := m.ctxSeq, m.gen, m.request()
+	return func() tea.Msg {
+		text, _, err := gen.RenderPrompt(req)
+		if err != nil {
+			return ctxCountMsg{seq: seq, err: err}
+		}
+		n, err := gen.CountTokens(text, true)
+		return ctxCountMsg{seq: seq, tokens: n, err: err}
+	}
+}
+
+// armQuit makes the next Ctrl+C within 2 s quit, saying so.
+func (m *Model) armQuit(note string) tea.Cmd {
+	at := m.now()
+	m.quitArmed, m.notice = at, note
+	return tea.Tick(2*time.Second, func(time.Time) tea.Msg { return clearNoticeMsg{at: at} })
+}
+
+// clearInput empties the input; the text goes into the input history so Up
+// brings it back.
+func (m *Model) clearInput() {
+	m.remember(m.input.Value())
+	m.input.Reset()
 }
 
 func (m Model) onFirstLine() bool {
@@ -386,6 +533,123 @@ func (m *Model) scrollBy(n int) {
 	m.follow = top >= total-h
 }
 
+// Typed text arrives in bursts. A terminal without bracketed paste sends a
+// paste as keystrokes, thousands a second, and the input box costs time in
+// its own size for every change, so text keys are gathered and reach the
+// input together once no key has come for a tick (burstTick): then a burst
+// is one insertion, and a large one becomes a paste placeholder. Enter and
+// Tab within a burst are part of the pasted text (a newline, a tab), not a
+// send or a completion: no one types Enter a few milliseconds after another
+// key, a paste does it on every line. Only an Enter or Tab that ends a
+// burst is a key press (send, complete): so "text⏎" written at once sends,
+// and so does a paste that ends with a newline, as in any terminal program.
+const burstTick = 10 * time.Millisecond
+
+// burstText is the text key k adds to the current burst; ok is false for a
+// key handled on its own.
+func (m Model) burstText(k tea.KeyPressMsg, key string) (string, bool) {
+	if m.picker != nil || m.overlay != "" || m.showCatalog() {
+		return "", false
+	}
+	if m.bursting() {
+		switch key {
+		case "enter", "tab", "shift+enter", "alt+enter", "ctrl+j":
+			return key, true
+		}
+	}
+	if k.Text == "" || k.Mod&^tea.ModShift != 0 || strings.ContainsFunc(k.Text, isControl) {
+		return "", false
+	}
+	if k.Text == "?" && !m.bursting() && m.input.Value() == "" {
+		return "", false // opens the help
+	}
+	return k.Text, true
+}
+
+func (m Model) addToBurst(text string) (tea.Model, tea.Cmd) {
+	// Nothing on screen changes until the burst ends, so the renderer may
+	// reuse the last frame (the program draws after every message).
+	m.reuseView = m.errLine == "" && m.quitArmed.IsZero()
+	m.errLine = ""
+	if !m.quitArmed.IsZero() {
+		m.quitArmed, m.notice = time.Time{}, ""
+	}
+	var cmd tea.Cmd
+	if !m.bursting() {
+		cmd = m.burstTimer()
+	}
+	switch m.burstKey {
+	case "enter", "shift+enter", "alt+enter", "ctrl+j":
+		m.burst = append(m.burst, '\n')
+	case "tab":
+		m.burst = append(m.burst, '\t')
+	}
+	m.burstKey = ""
+	switch text {
+	case "enter", "tab", "shift+enter", "alt+enter", "ctrl+j":
+		// Text if more follows, a key press if the burst ends here.
+		m.burstKey = text
+	default:
+		m.burst = append(m.burst, text...)
+	}
+	return m, cmd
+}
+
+func (m *Model) burstTimer() tea.Cmd {
+	m.burstSeq++
+	seq := m.burstSeq
+	m.burstSeen = m.burstLen()
+	return tea.Tick(burstTick, func(time.Time) tea.Msg { return burstTickMsg{seq: seq} })
+}
+
+func (m Model) handleBurstTick(msg burstTickMsg) (tea.Model, tea.Cmd) {
+	if msg.seq != m.burstSeq || !m.bursting() {
+		return m, nil
+	}
+	if m.burstLen() > m.burstSeen {
+		// Still arriving.
+		return m, m.burstTimer()
+	}
+	cmd := m.endBurst()
+	return m, cmd
+}
+
+func (m Model) bursting() bool { return len(m.burst) > 0 || m.burstKey != "" }
+
+func (m Model) burstLen() int {
+	if m.burstKey != "" {
+		return len(m.burst) + 1
+	}
+	return len(m.burst)
+}
+
+// endBurst puts the gathered text into the input, then carries out the
+// Enter or Tab that ended the burst.
+func (m *Model) endBurst() tea.Cmd {
+	if !m.bursting() {
+		return nil
+	}
+	s, last := string(m.burst), m.burstKey
+	m.burst, m.burstSeen, m.burstKey = nil, 0, ""
+	m.burstSeq++ // its timer is void
+	if s != "" {
+		m.handlePaste(s)
+	}
+	switch last {
+	case "":
+	case "enter":
+		nm, cmd := m.submit()
+		*m = nm.(Model)
+		return cmd
+	case "tab":
+		m.complete()
+	default:
+		m.input.InsertRune('\n')
+		*m.input, _ = m.input.Update(nil)
+	}
+	return nil
+}
+
 // Large pastes become a placeholder in the input and are expanded when the
 // message is sent, so 100 KB of text never has to be laid out as you type.
 const (
@@ -399,13 +663,28 @@ func (m *Model) handlePaste(s string) {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	lines := strings.Count(s, "\n") + 1
 	if len(s) <= pasteInlineBytes && lines <= pasteInlineLines {
-		m.input.InsertString(s)
+		m.insertText(s)
 		return
 	}
 	m.pasteSeq++
 	key := fmt.Sprintf("[paste #%d: %s lines, %s]", m.pasteSeq, commas(lines), humanBytes(len(s)))
 	m.pastes[key] = s
-	m.input.InsertString(key)
+	m.insertText(key)
+}
+
+// setInputText replaces the input with text given back to the user (a
+// failed message, /edit, $EDITOR): folded into a placeholder when large, so
+// the input never holds a screenful of pasted text.
+func (m *Model) setInputText(s string) {
+	m.input.Reset()
+	m.handlePaste(s)
+}
+
+// insertText inserts at the cursor and lets the input scroll to it (only
+// its Update does that).
+func (m *Model) insertText(s string) {
+	m.input.InsertString(s)
+	*m.input, _ = m.input.Update(nil)
 }
 
 func humanBytes(n int) string {
@@ -481,17 +760,18 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		m.remember(raw)
 		m.input.Reset()
 		cmd := m.runCommand(trimmed)
-		if m.errLine != "" && m.input.Value() == "" {
+		if m.keepInput && m.input.Value() == "" {
 			// A mistyped command stays in the input to be fixed.
 			m.input.SetValue(raw)
 		}
+		m.keepInput = false
 		return m, tea.Batch(cmd, m.flushPrints())
 	}
 	if strings.HasPrefix(trimmed, "//") {
 		text = strings.Replace(text, "/", "", 1)
 	}
 	if m.cur != nil {
-		m.errLine = "A reply is still streaming: press Esc to stop it first."
+		m.errLine = "A reply is still streaming: your message waits here; Esc stops the reply."
 		return m, nil
 	}
 	if m.gen == nil {
@@ -505,6 +785,7 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	m.remember(raw)
+	m.sentRaw = raw
 	m.input.Reset() // pastes stay: history recall may bring a placeholder back
 	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
 	m.msgs = append(m.msgs, msg)
@@ -518,7 +799,7 @@ func (m *Model) remember(s string) {
 	if s != "" && (len(m.history) == 0 || m.history[len(m.history)-1] != s) {
 		m.history = append(m.history, s)
 	}
-	m.histIdx, m.histDraft = len(m.history), ""
+	m.histIdx, m.histEdits = len(m.history), nil
 }
 
 func (m *Model) record(op func(Recorder) error) {
@@ -550,6 +831,7 @@ func (m *Model) startGen() tea.Cmd {
 	id := m.genSeq
 	ctx, cancel := context.WithCancel(m.baseCtx)
 	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel}
+	m.ctxSeq++ // a count of the conversation before this turn is stale
 	m.errLine, m.notice = "", ""
 	gen, req := m.gen, m.request()
 	return func() tea.Msg {
@@ -591,7 +873,11 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		// A stopped reply still drains; keep its final figures for the status line.
 		if msg.final != nil {
 			if msg.final.Stats != nil && m.cur == nil && msg.id == m.genSeq {
-				m.last = msg.final.Stats
+				m.last, m.ctxNow = msg.final.Stats, -1
+				if m.statsPending {
+					cmdStats(&m, "")
+					return m, m.flushPrints()
+				}
 			}
 			return m, nil
 		}
@@ -709,7 +995,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		reason = api.StopCancelled
 	}
 	if stats != nil {
-		m.last = stats
+		m.last, m.ctxNow = stats, -1
 		reason = stats.StopReason
 		switch stats.StopReason {
 		case api.StopMaxTokens:
@@ -728,8 +1014,13 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		// Nothing came back: take the question back into the input rather
 		// than leave an empty turn in the conversation.
 		if n := len(m.msgs); n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
-			if m.input.Value() == "" {
-				m.input.SetValue(m.msgs[n-1].Content)
+			if m.input.Value() == "" && !m.bursting() {
+				// As it was typed: a large paste stays folded.
+				if content := m.msgs[n-1].Content; m.expandPastes(m.sentRaw) == content {
+					m.input.SetValue(m.sentRaw)
+				} else {
+					m.setInputText(content)
+				}
 			}
 			m.msgs = m.msgs[:n-1]
 			m.recordRewrite()
@@ -751,8 +1042,16 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	msg := prompts.Message{Role: prompts.RoleAssistant, Content: content, Reasoning: r.think.String()}
 	m.msgs = append(m.msgs, msg)
 	m.record(func(rc Recorder) error { return rc.Finish(msg, stats, reason) })
+	if m.statsPending && !r.stopped {
+		// (a stopped reply's figures come as it drains)
+		cmdStats(m, "")
+	}
 	if stats != nil && stats.DroppedTurns > 0 {
-		m.addNote(fmt.Sprintf("%d oldest turns were left out to fit the context window.", stats.DroppedTurns))
+		note := fmt.Sprintf("The %s oldest turns were left out to fit the context window.", commas(stats.DroppedTurns))
+		if stats.DroppedTurns == 1 {
+			note = "The oldest turn was left out to fit the context window."
+		}
+		m.addNote(note)
 	}
 }
 

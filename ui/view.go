@@ -64,15 +64,26 @@ func (m Model) View() tea.View {
 		// Leave the transcript, not a stale input box, in the terminal.
 		return v
 	}
+	var c string
+	if memo := m.viewMemo; memo != nil && m.reuseView && memo.gen == m.updates-1 && memo.full == m.fullscreen && memo.content != "" {
+		c = memo.content
+	} else {
+		if m.fullscreen {
+			c = m.fullView()
+		} else {
+			c = m.inlineView()
+		}
+		if memo != nil {
+			memo.content, memo.full, memo.gen = c, m.fullscreen, m.updates
+		}
+	}
 	if m.fullscreen {
-		v.SetContent(m.fullView())
 		v.AltScreen = true
 		v.MouseMode = tea.MouseModeCellMotion
 	} else {
-		c := m.inlineView()
 		m.frames.drawn(m.now(), strings.Count(c, "\n")+1)
-		v.SetContent(c)
 	}
+	v.SetContent(c)
 	v.WindowTitle = "natter"
 	return v
 }
@@ -97,7 +108,21 @@ func (m Model) bottom() []string {
 	out = append(out, m.completionLines()...)
 	switch {
 	case m.errLine != "":
-		out = append(out, ansi.Truncate(m.st.errS.Render("✗ "+m.errLine), m.width, "…"))
+		// Wrapped, not cut: the cause is often at the end. At most 4 rows.
+		lines := wrapLines(m.errLine, max(m.width-2, 10))
+		if len(lines) > 4 {
+			lines = append(lines[:3:3], ansi.Truncate(strings.Join(lines[3:], " "), max(m.width-2, 10), "…"))
+		}
+		for i, l := range lines {
+			p := "  "
+			if i == 0 {
+				p = "✗ "
+			}
+			out = append(out, m.st.errS.Render(p+l))
+		}
+	case len(m.burst) > pasteInlineBytes:
+		// A long paste typed in by the terminal: it shows once it is all in.
+		out = append(out, ansi.Truncate(m.st.dim.Render("Receiving typed text… "+humanBytes(len(m.burst))), m.width, "…"))
 	case m.notice != "":
 		out = append(out, ansi.Truncate(m.st.dim.Render(m.notice), m.width, "…"))
 	}
@@ -122,6 +147,10 @@ func (m Model) inputLines() []string {
 type viewCache struct {
 	key   string
 	lines []string
+	// the last frame drawn (Model.viewMemo)
+	content string
+	full    bool
+	gen     int // Model.updates when it was drawn
 }
 
 // frameLog remembers the heights of recent inline frames. The renderer
@@ -469,6 +498,9 @@ func (m Model) statusLine() string {
 			size = m.last.ContextSize
 		}
 	}
+	if m.ctxNow >= 0 {
+		used = m.ctxNow // the conversation was cut back since
+	}
 	var pre *api.Stats
 	if m.cur != nil {
 		pre = m.cur.prefill
@@ -598,10 +630,22 @@ func commas(n int) string {
 var helpKeys = [][2]string{
 	{"enter", "send"}, {"shift+enter", "new line"},
 	{"alt+enter ctrl+j", "new line too"}, {"up down", "earlier inputs"},
-	{"esc", "stop the reply"}, {"ctrl+c", "stop · twice quits"},
+	{"esc", "stop reply · clear"}, {"ctrl+u", "clear the input"},
+	{"ctrl+c", "stop · clear input"}, {"ctrl+c twice", "quit (empty input)"},
 	{"ctrl+d", "quit (empty input)"}, {"ctrl+e", "edit in $EDITOR"},
 	{"ctrl+t", "reasoning on/off"}, {"tab", "complete /command"},
 	{"pgup pgdn", "scroll (fullscreen)"}, {"home end", "top · bottom"},
+}
+
+// overlayHeight is the screen height an overlay is laid out for. Inline, the
+// live area must stay shorter than the screen: a frame as tall as the
+// screen scrolls it, the renderer loses track of where its frame starts,
+// and every frame after that is left behind in the scrollback.
+func (m Model) overlayHeight() int {
+	if m.fullscreen {
+		return m.height
+	}
+	return m.height - 2
 }
 
 // overlayView is the open overlay, "" when none.
@@ -621,7 +665,7 @@ func (m Model) overlayView() string {
 func (m Model) helpView() string {
 	inner := max(min(m.width, 100)-4, 20)
 	lines := m.helpLines(inner)
-	if room := m.height - 4; len(lines) > room && room > 1 {
+	if room := m.overlayHeight() - 4; len(lines) > room && room > 1 {
 		top := min(max(m.helpTop, 0), len(lines)-(room-1))
 		end := top + room - 1
 		hint := fmt.Sprintf("lines %d–%d of %d · ↑↓ scroll", top+1, end, len(lines))
