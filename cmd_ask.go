@@ -227,7 +227,7 @@ func runAsk(args []string) int {
 		req.Raw, req.Prompt = true, prompt
 	} else {
 		if *persona != "" {
-			text, p, err := personaPrompt(*persona, eng.Info().Name, vars)
+			text, p, err := personaPrompt(*persona, modelName(eng.Info()), vars)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 				return exitError
@@ -250,9 +250,10 @@ func runAsk(args []string) int {
 	}
 	st := openHistory(*noSave)
 	defer st.Close()
-	rec := st.NewRecorder(history.ChatMeta{Model: eng.Info().Name, SystemPrompt: *system, Sampling: &sampling})
+	name := modelName(eng.Info())
+	rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: *system, Sampling: &sampling})
 	defer rec.Close()
-	if err := rec.NewChat(eng.Info().Name, *system); err == nil {
+	if err := rec.NewChat(name, *system); err == nil {
 		if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt}); err != nil {
 			fmt.Fprintln(os.Stderr, "warning:", err)
 		}

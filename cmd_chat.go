@@ -183,10 +183,11 @@ func runChat(args []string) int {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
 	}
-	modelName := ""
+	cfg.ModelName = modelName
+	name := ""
 	if gen != nil {
 		cfg.Gen = gen
-		modelName = gen.Info().Name
+		name = modelName(gen.Info())
 	}
 	defer func() {
 		if g, _ := current(); g != nil {
@@ -209,7 +210,7 @@ func runChat(args []string) int {
 		return g, nil
 	}
 
-	env := promptsEnv(modelName)
+	env := promptsEnv(name)
 	lib, libErr := prompts.LoadLibrary(env.PromptsDir())
 	extra, err := personaVars(vars)
 	if err != nil {
@@ -223,7 +224,7 @@ func runChat(args []string) int {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", libErr)
 			return exitError
 		}
-		text, p, err := lib.SystemPrompt(*persona, prompts.Vars{Model: modelName, User: env.User, OS: env.OS, Extra: extra})
+		text, p, err := lib.SystemPrompt(*persona, prompts.Vars{Model: name, User: env.User, OS: env.OS, Extra: extra})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 			return exitError
@@ -237,7 +238,7 @@ func runChat(args []string) int {
 		cfg.Sampling, cfg.MaxTokens = req.Sampling, req.MaxTokens
 	}
 
-	meta := history.ChatMeta{Model: modelName, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
+	meta := history.ChatMeta{Model: name, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
 	var rec *history.Recorder
 	switch {
 	case *cont || *resume != "":
@@ -252,7 +253,7 @@ func runChat(args []string) int {
 			return exitError
 		}
 		rec, cfg.Messages = r, c.PromptMessages()
-		cfg.Persona = c.Persona
+		cfg.Persona, cfg.Title = c.Persona, c.Title
 	default:
 		rec = st.NewRecorder(meta)
 	}

@@ -33,6 +33,7 @@ type pane struct {
 	name    string
 	home    string
 	lastCmd string
+	runs    int // commands run by run
 }
 
 // newPane starts bash --norc in a detached 100x30 tmux session with an
@@ -279,7 +280,7 @@ func chatCases() []chatCase {
 		{
 			name:      "stories260K",
 			model:     func(t *testing.T) string { return sharedModel(t, "stories260K.gguf") },
-			wantName:  "llama",
+			wantName:  "stories260K F32",
 			longArgs:  []string{"--ctx", "2048"},
 			shortArgs: []string{"-n", "16"},
 		},
@@ -739,5 +740,42 @@ func TestTmuxContinueWithNoChatsYet(t *testing.T) {
 	}
 	if s := p.screen(); !strings.Contains(s, "no saved chats yet") || !strings.Contains(s, "start one with `natter`") {
 		t.Fatalf("no helpful message:\n%s", s)
+	}
+}
+
+// run runs a natter command (not the chat) in the shell and returns the
+// screen once it has exited.
+func (p *pane) run(args ...string) string {
+	p.t.Helper()
+	q := []string{"'" + natterBin + "'"}
+	for _, a := range args {
+		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	p.runs++
+	done := fmt.Sprintf("run-%d-exit=", p.runs)
+	p.line("clear; " + strings.Join(q, " ") + "; echo " + done + "$?")
+	return p.waitFor(strings.Join(args, " "), func(s string) bool { return strings.Contains(s, "\n"+done) })
+}
+
+// The model is named by its file (stories260K's GGUF name is just "llama")
+// in the header, the status line, the history listing and its exports.
+func TestTmuxModelNamedByItsFile(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	p.line("Once upon a time")
+	s := p.waitFor("the reply", finished)
+	if !strings.Contains(p.all(), "natter · stories260K F32 ·") || !strings.HasPrefix(statusOf(s), "stories260K F32 · ctx") {
+		t.Fatalf("header or status line does not name the file:\n%s", p.all())
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	if s := p.run("history", "list"); !strings.Contains(s, "stories260K") || strings.Contains(s, " llama ") {
+		t.Fatalf("history list:\n%s", s)
+	}
+	if s := p.run("history", "export", "1"); !strings.Contains(s, "- Model: stories260K") {
+		t.Fatalf("export:\n%s", s)
 	}
 }

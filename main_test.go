@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 		}
 		spec := synth.Tiny()
 		spec.Name, spec.ChatTemplate = "synth-chat", synth.ChatML
-		chatModel = filepath.Join(dir, "chat.gguf")
+		chatModel = filepath.Join(dir, "synth-chat.gguf")
 		if err := synth.Write(chatModel, spec); err != nil {
 			println(err.Error())
 			return 1

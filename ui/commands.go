@@ -1,13 +1,16 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -39,7 +42,7 @@ func init() {
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},
 		{"model", "/model PATH", "switch to another model", cmdModel},
-		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
+		{"save", "/save [FILE]", "export the chat as Markdown (default: named after its title)", cmdSave},
 		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
 }
@@ -83,6 +86,7 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 	}
 	m.msgs = nil
 	m.last = nil
+	m.title = ""
 	if m.fullscreen {
 		m.entries = m.entries[:0]
 		m.addEntry(&entry{kind: entryBanner})
@@ -539,8 +543,12 @@ func expandHome(p string) string {
 // markdown exports the conversation.
 func (m Model) markdown() string {
 	var b strings.Builder
-	b.WriteString("# natter chat\n\n")
-	if name := m.modelName(); name != "" {
+	if m.title != "" {
+		fmt.Fprintf(&b, "# %s\n\n", m.title)
+	} else {
+		b.WriteString("# natter chat\n\n")
+	}
+	if name := m.modelLabel(); name != "" {
 		fmt.Fprintf(&b, "Model: %s\n\n", name)
 	}
 	if m.system != "" {
@@ -564,18 +572,100 @@ func (m Model) markdown() string {
 }
 
 func cmdSave(m *Model, arg string) tea.Cmd {
+	text := m.markdown()
 	if arg == "" {
-		m.errLine = "Usage: /save FILE"
-		return nil
+		if len(m.msgs) == 0 {
+			m.errLine = "Nothing to save yet (/save FILE exports the chat as Markdown)."
+			return nil
+		}
+		// Named after the chat, in the current folder; never over a file.
+		base := fileNameFrom(m.title)
+		return func() tea.Msg {
+			path, err := writeNewFile(base, ".md", []byte(text))
+			if err != nil {
+				return errMsg{fmt.Errorf("/save: %w", err)}
+			}
+			return noteMsg{fmt.Sprintf("Saved the chat to %s.", path)}
+		}
 	}
 	path := expandHome(arg)
-	text := m.markdown()
 	return func() tea.Msg {
 		if err := writeFileAtomic(path, []byte(text)); err != nil {
 			return errMsg{fmt.Errorf("/save: %w", err)}
 		}
 		return noteMsg{fmt.Sprintf("Saved the chat to %s.", path)}
 	}
+}
+
+// titleFrom is a chat's title from its first message, as the history
+// names it: the first non-empty line, spaces collapsed, at most 60 runes.
+func titleFrom(text string) string {
+	for _, line := range strings.Split(cleanText(text), "\n") {
+		t := strings.Join(strings.Fields(line), " ")
+		if t == "" {
+			continue
+		}
+		if r := []rune(t); len(r) > 60 {
+			t = strings.TrimSpace(string(r[:59])) + "…"
+		}
+		return t
+	}
+	return ""
+}
+
+// fileNameFrom makes a title a file name: letters and digits of any
+// script kept, everything else one "-", at most 50 runes.
+func fileNameFrom(title string) string {
+	var b strings.Builder
+	dash := false
+	n := 0
+	for _, r := range strings.TrimSuffix(title, "…") {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+				n++
+			}
+			dash = false
+			b.WriteRune(r)
+			n++
+		} else {
+			dash = true
+		}
+		if n >= 50 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "natter-chat"
+	}
+	return b.String()
+}
+
+// writeNewFile writes base+ext, or base-2+ext, … whichever does not exist.
+func writeNewFile(base, ext string, data []byte) (string, error) {
+	for i := 1; i < 1000; i++ {
+		name := base + ext
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d%s", base, i, ext)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(name)
+			return "", err
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("%s%s and 998 numbered copies exist already", base, ext)
 }
 
 // writeFileAtomic never leaves a half-written file behind (full disk, crash).

@@ -214,6 +214,7 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 		}
 		m.msgs = append(m.msgs, x)
 	}
+	m.title = c.Title
 	title := c.Title
 	if title == "" {
 		title = "(untitled)"
@@ -261,6 +262,7 @@ func cmdRename(m *Model, arg string) tea.Cmd {
 		return nil
 	}
 	h := m.cfg.History
+	m.title = title
 	m.notice = fmt.Sprintf("Renamed this chat to “%s”.", title)
 	if m.rec != nil {
 		m.record(func(Recorder) error { return h.Rename(title) })

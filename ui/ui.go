@@ -31,6 +31,11 @@ type Config struct {
 	Sampling  api.Sampling
 	MaxTokens int
 	Template  prompts.ChatTemplate // nil: the engine's default
+	// ModelName names a model in the header, status line, history and
+	// exports (e.g. its catalog name); nil or "": DefaultModelName.
+	ModelName func(api.ModelInfo) string
+	// Title is the resumed chat's title (exports, /save's file name).
+	Title string
 
 	Fullscreen bool
 	Theme      string // "auto" (or ""), "dark", "light"
@@ -199,6 +204,7 @@ type Model struct {
 	histDraft  string
 
 	system    string
+	title     string // the chat's title: resumed, /rename, or its first message
 	msgs      []prompts.Message
 	sampling  api.Sampling
 	maxTokens int
@@ -297,6 +303,7 @@ func New(cfg Config) Model {
 		gen:        cfg.Gen,
 		fullscreen: cfg.Fullscreen,
 		system:     cfg.System,
+		title:      cfg.Title,
 		persona:    cfg.Persona,
 		sampling:   cfg.Sampling,
 		maxTokens:  cfg.MaxTokens,

@@ -507,6 +507,9 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	m.remember(raw)
 	m.input.Reset() // pastes stay: history recall may bring a placeholder back
 	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
+	if m.title == "" {
+		m.title = titleFrom(text)
+	}
 	m.msgs = append(m.msgs, msg)
 	m.addEntry(&entry{kind: entryUser, text: cleanText(text)})
 	m.record(func(r Recorder) error { return r.Append(msg) })

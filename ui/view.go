@@ -407,10 +407,7 @@ func wrapLines(s string, w int) []string {
 func (m Model) bannerText() string {
 	name := "no model"
 	if m.gen != nil {
-		name = m.modelName()
-		if q := m.info.Quantization; q != "" {
-			name += " " + q
-		}
+		name = m.modelLabel()
 	}
 	s := m.st.accent.Render("natter") + m.st.dim.Render(" · "+name)
 	if m.persona != "" {
@@ -423,14 +420,36 @@ func (m Model) modelName() string {
 	if m.gen == nil {
 		return ""
 	}
-	if m.info.Name != "" {
-		return m.info.Name
+	if m.cfg.ModelName != nil {
+		if n := m.cfg.ModelName(m.info); n != "" {
+			return n
+		}
 	}
-	p := m.info.Path
+	return DefaultModelName(m.info)
+}
+
+// DefaultModelName names a model as users know it: its file name without
+// .gguf (the GGUF's general.name is often just the architecture, "llama"),
+// else that general name.
+func DefaultModelName(info api.ModelInfo) string {
+	p := info.Path
 	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
 		p = p[i+1:]
 	}
-	return strings.TrimSuffix(p, ".gguf")
+	if n := strings.TrimSuffix(strings.TrimSuffix(p, ".gguf"), ".GGUF"); n != "" {
+		return n
+	}
+	return info.Name
+}
+
+// modelLabel is the model's name with its quantization, unless the name
+// already says it (most file names do).
+func (m Model) modelLabel() string {
+	name := m.modelName()
+	if q := m.info.Quantization; q != "" && !strings.Contains(strings.ToLower(name), strings.ToLower(q)) {
+		name += " " + q
+	}
+	return name
 }
 
 // statusLine: model, context use, speed, time to first token, cache reuse.
@@ -445,11 +464,7 @@ func (m Model) statusLine() string {
 	if m.gen == nil {
 		parts = append(parts, part{st.warn.Render("no model"), 0})
 	} else {
-		name := m.modelName()
-		if q := m.info.Quantization; q != "" {
-			name += " " + q
-		}
-		parts = append(parts, part{st.status.Render(name), 2})
+		parts = append(parts, part{st.status.Render(m.modelLabel()), 2})
 	}
 	used, size := 0, m.info.ContextSize
 	if m.last != nil {
