@@ -779,3 +779,38 @@ func TestTmuxModelNamedByItsFile(t *testing.T) {
 		t.Fatalf("export:\n%s", s)
 	}
 }
+
+// A reply that fills the context window stops with a note and the chat
+// goes on: the next prompt leaves out the oldest turn and says so, and
+// /compact summarizes with the model itself.
+func TestTmuxContextFullChatGoesOn(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t)
+	p.natter(chatArgs(model, "--temp", "0", "--ctx", "128")...)
+	p.line("Once upon a time")
+	s := p.waitFor("the first reply", finished)
+	if !regexp.MustCompile(`this reply alone filled the [\d,]+-token context window · the chat goes on`).MatchString(p.all()) {
+		t.Fatalf("no clear note for a reply that fills the window:\n%s", s)
+	}
+	p.line("The end")
+	p.waitFor("the second reply", func(s string) bool {
+		return finished(s) && strings.Contains(s, "no longer fits the context window")
+	})
+	all := p.all()
+	if !strings.Contains(all, "The oldest turn (“Once upon a time”) no longer fits") {
+		t.Fatalf("the note does not say which turn was left out:\n%s", all)
+	}
+	if replyAfter(all, "› The end") == "" {
+		t.Fatalf("no second reply:\n%s", all)
+	}
+	p.line("/compact")
+	p.waitFor("the summary", func(s string) bool { return finished(s) && strings.Contains(s, "summary of 2 messages") })
+	p.line("And then?")
+	s = p.waitFor("a reply after /compact", func(s string) bool {
+		return finished(s) && replyAfter(p.all(), "› And then?") != ""
+	})
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d:\n%s", st, s)
+	}
+}

@@ -70,3 +70,79 @@ func TestModelNamedByItsFile(t *testing.T) {
 		t.Fatalf("file name with its quantization:\n%s", h3.screen())
 	}
 }
+
+// /compact asks the model for a summary of the turns before the latest,
+// and the prompts after it carry that summary in their place; the
+// transcript, the saved chat and /undo past it are unaffected.
+func TestCompactPutsASummaryInThePrompt(t *testing.T) {
+	g := newFakeGen("fine")
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, System: "be kind", Recorder: rec}, 100, 30)
+	h.typeText("/compact")
+	h.enter()
+	if !strings.Contains(h.m.errLine, "Nothing to compact") {
+		t.Fatalf("/compact on an empty chat: %q", h.m.errLine)
+	}
+	h.m.input.Reset()
+	sendAndWait(h, "my cat is Tom")
+	sendAndWait(h, "he is grey")
+	sendAndWait(h, "what colour?")
+
+	g.mu.Lock()
+	g.pieces = []string{"The user's cat Tom ", "is grey."}
+	g.mu.Unlock()
+	h.typeText("/compact")
+	h.enter()
+	h.waitFor("the summary", func(m Model) bool { return m.cur == nil })
+	h.settle()
+	req := lastRequest(t, g)
+	var roles []string
+	for _, x := range req.Messages {
+		roles = append(roles, x.Role+":"+x.Content)
+	}
+	want := "system:be kind|user:my cat is Tom|assistant:fine|user:he is grey|assistant:fine|user:" + compactInstruction
+	if got := strings.Join(roles, "|"); got != want {
+		t.Fatalf("summary request:\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(h.screen(), "summary of 4 messages") {
+		t.Fatalf("no summary footer:\n%s", h.screen())
+	}
+	if len(h.m.msgs) != 6 {
+		t.Fatalf("the conversation lost messages: %d", len(h.m.msgs))
+	}
+
+	g.mu.Lock()
+	g.pieces = []string{"grey"}
+	g.mu.Unlock()
+	sendAndWait(h, "and his name?")
+	roles = nil
+	for _, x := range lastRequest(t, g).Messages {
+		roles = append(roles, x.Role+":"+x.Content)
+	}
+	want = "system:be kind|user:" + compactInstruction + "|assistant:The user's cat Tom is grey.|user:what colour?|assistant:fine|user:and his name?"
+	if got := strings.Join(roles, "|"); got != want {
+		t.Fatalf("prompt after /compact:\n%s\nwant\n%s", got, want)
+	}
+	h.m.rec.wait()
+	rec.mu.Lock()
+	calls := strings.Join(rec.calls, "|")
+	rec.mu.Unlock()
+	if strings.Contains(calls, "Tom is grey") || strings.Contains(calls, "rewrite") {
+		t.Fatalf("the summary went into the saved chat: %s", calls)
+	}
+
+	// /undo twice cuts into the summarized turns: the summary goes too.
+	for range 3 {
+		h.typeText("/undo")
+		h.enter()
+	}
+	h.settle()
+	sendAndWait(h, "again")
+	roles = nil
+	for _, x := range lastRequest(t, g).Messages {
+		roles = append(roles, x.Role+":"+x.Content)
+	}
+	if got := strings.Join(roles, "|"); got != "system:be kind|user:my cat is Tom|assistant:fine|user:again" {
+		t.Fatalf("prompt after /undo past the summary: %s", got)
+	}
+}

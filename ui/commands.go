@@ -33,6 +33,7 @@ func init() {
 		{"retry", "/retry", "regenerate the last reply", cmdRetry},
 		{"edit", "/edit", "edit the last message and resend", cmdEdit},
 		{"undo", "/undo", "drop the last exchange", cmdUndo},
+		{"compact", "/compact", "summarize older turns to free the context", cmdCompact},
 		{"copy", "/copy [code] [N]", "copy a reply, or a code block (OSC 52)", cmdCopy},
 		{"set", "/set KEY VALUE", "change a sampling setting (alone: list)", cmdSet},
 		{"stats", "/stats", "figures for the last reply", cmdStats},
@@ -87,6 +88,7 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 	m.msgs = nil
 	m.last = nil
 	m.title = ""
+	m.compact, m.dropped = nil, 0
 	if m.fullscreen {
 		m.entries = m.entries[:0]
 		m.addEntry(&entry{kind: entryBanner})

@@ -207,6 +207,7 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 	}
 	c := msg.chat
 	m.system, m.msgs, m.last, m.persona = "", nil, nil, c.Persona
+	m.compact, m.dropped = nil, 0
 	for _, x := range c.Messages {
 		if x.Role == prompts.RoleSystem && len(m.msgs) == 0 && m.system == "" {
 			m.system = x.Content

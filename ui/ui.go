@@ -238,6 +238,9 @@ type Model struct {
 
 	rec *recQueue
 
+	compact *compaction // /compact's summary of older turns
+	dropped int         // turns the last prompt left out (notes say when it changes)
+
 	persona   string     // current persona name ("" none)
 	personaCh chan error // persona file changes, from Personas.Watch
 	pager     *pager     // /template
@@ -292,6 +295,10 @@ type reply struct {
 	// prefill: the engine's prompt figures for this turn (nil until the
 	// prompt is processed); with tokens it gives live context use.
 	prefill *api.Stats
+	// sent is the request's messages (to name turns left out).
+	sent []prompts.Message
+	// compactUpto > 0: this reply is /compact's summary of msgs[:compactUpto].
+	compactUpto int
 }
 
 // New builds the model; Run uses it, tests drive it directly.

@@ -542,19 +542,21 @@ func (m Model) request() api.Request {
 	if m.system != "" {
 		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: m.system})
 	}
-	msgs = append(msgs, m.msgs...)
+	msgs = append(msgs, m.conversation()...)
 	return api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
 }
 
 // ---- generation ----
 
-func (m *Model) startGen() tea.Cmd {
+func (m *Model) startGen() tea.Cmd { return m.startGenWith(m.request()) }
+
+func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	m.genSeq++
 	id := m.genSeq
 	ctx, cancel := context.WithCancel(m.baseCtx)
-	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel}
+	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel, sent: req.Messages}
 	m.errLine, m.notice = "", ""
-	gen, req := m.gen, m.request()
+	gen := m.gen
 	return func() tea.Msg {
 		var closeTag string
 		if text, _, err := gen.RenderPrompt(req); err == nil {
@@ -615,7 +617,7 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		m.finishReply("", err, msg.final.Stats)
 		return m, m.flushPrints()
 	}
-	if m.rec != nil && m.now().Sub(r.lastCkpt) >= checkpointEvery {
+	if m.rec != nil && r.compactUpto == 0 && m.now().Sub(r.lastCkpt) >= checkpointEvery {
 		r.lastCkpt = m.now()
 		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.answer.String(), Reasoning: r.think.String()}
 		m.record(func(rc Recorder) error { return rc.Checkpoint(part) })
@@ -718,7 +720,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		case api.StopMaxTokens:
 			footer = fmt.Sprintf("stopped at max tokens (%d; /set max-tokens N)", m.maxTokens)
 		case api.StopContext:
-			footer = "stopped: the context window is full (/new starts afresh)"
+			footer = m.contextFullFooter(stats, r.sent)
 		case api.StopCancelled:
 			footer = "stopped"
 		}
@@ -726,6 +728,13 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	if err != nil {
 		footer = "error: " + oneLine(err.Error())
 		reason = "error"
+	}
+	if r.compactUpto > 0 {
+		if err != nil {
+			footer = "error: " + oneLine(err.Error())
+		}
+		m.finishCompaction(r, content, stats, footer)
+		return
 	}
 	if (err != nil || stopNote != "") && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
 		// Nothing came back: take the question back into the input rather
@@ -754,9 +763,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	msg := prompts.Message{Role: prompts.RoleAssistant, Content: content, Reasoning: r.think.String()}
 	m.msgs = append(m.msgs, msg)
 	m.record(func(rc Recorder) error { return rc.Finish(msg, stats, reason) })
-	if stats != nil && stats.DroppedTurns > 0 {
-		m.addNote(fmt.Sprintf("%d oldest turns were left out to fit the context window.", stats.DroppedTurns))
-	}
+	m.droppedNote(stats, r.sent)
 }
 
 // finishedAssistant renders a whole stored reply (resumed conversations).

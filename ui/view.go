@@ -357,10 +357,20 @@ func (m Model) renderEntry(e *entry) []string {
 }
 
 func (m Model) footerLine(f string) string {
+	style, mark := m.st.warn, "  ■ "
 	if strings.HasPrefix(f, "error") {
-		return m.st.errS.Render("  ✗ " + f)
+		style, mark = m.st.errS, "  ✗ "
 	}
-	return m.st.warn.Render("  ■ " + f)
+	// Long footers wrap under their text, not cut at the screen's edge.
+	lines := wrapLines(f, max(m.width-4, 20))
+	for i, l := range lines {
+		if i == 0 {
+			lines[i] = style.Render(mark + l)
+		} else {
+			lines[i] = style.Render("    " + l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // thinkLines shows reasoning: one dim line when collapsed, the dimmed text
