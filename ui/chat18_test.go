@@ -146,3 +146,51 @@ func TestCompactPutsASummaryInThePrompt(t *testing.T) {
 		t.Fatalf("prompt after /undo past the summary: %s", got)
 	}
 }
+
+// A reply keeps the model's line breaks while it streams and after it is
+// rendered as Markdown: the finished render must not join the lines into
+// one paragraph (issue 18, item 2). Long lines wrap the same way in both.
+func TestFinishedReplyKeepsStreamedLineBreaks(t *testing.T) {
+	para := "Once upon a time there was a cat.\nShe liked milk\nand naps in the sun.\n" +
+		"This line is long enough to wrap at sixty columns, so both renders must wrap it alike."
+	for _, full := range []bool{false, true} {
+		pieces := append(tokens(para, 3), "\n\nThe end.")
+		g := newFakeGen(pieces...)
+		g.gate, g.pauseAfter = make(chan struct{}), len(pieces)-1
+		h := newHarness(t, Config{Gen: g, Fullscreen: full}, 60, 30)
+		h.typeText("story")
+		h.enter()
+		h.waitFor("the paragraph", func(m Model) bool { return m.cur != nil && m.cur.tokens == len(pieces)-1 })
+		h.settle()
+		streamed := replyLines(h.screen(), "Once upon", "naps")
+		close(g.gate)
+		h.waitFor("the end", func(m Model) bool { return m.cur == nil })
+		h.settle()
+		final := replyLines(h.screen(), "Once upon", "naps")
+		if len(streamed) < 4 || strings.Join(streamed, "\n") != strings.Join(final, "\n") {
+			t.Fatalf("fullscreen=%v: streamed\n%s\n--- finished\n%s", full, strings.Join(streamed, "\n"), strings.Join(final, "\n"))
+		}
+	}
+}
+
+// replyLines is the screen's lines from the one containing first through
+// the end of that paragraph (up to a blank line).
+func replyLines(screen, first, must string) []string {
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, first) {
+			var out []string
+			for _, x := range lines[i:] {
+				if strings.TrimSpace(x) == "" {
+					break
+				}
+				out = append(out, x)
+			}
+			if !strings.Contains(strings.Join(out, "\n"), must) {
+				return nil
+			}
+			return out
+		}
+	}
+	return nil
+}
