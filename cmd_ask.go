@@ -243,6 +243,9 @@ func runAsk(args []string) int {
 			return exitError
 		}
 		req.Template = chain
+		for _, w := range askTemplateWarnings(chain, eng.Info(), *system) {
+			fmt.Fprintln(os.Stderr, "natter ask: "+w)
+		}
 		if *system != "" {
 			req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleSystem, Content: *system})
 		}

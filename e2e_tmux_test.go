@@ -814,3 +814,34 @@ func TestTmuxContextFullChatGoesOn(t *testing.T) {
 		t.Fatalf("exit status %d:\n%s", st, s)
 	}
 }
+
+// The chat warns when the model has no chat template and when the template
+// drops the persona's system prompt (issue 18: a persona silently dropped).
+func TestTmuxTemplateWarnings(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t)
+	p.natter(chatArgs(model)...)
+	p.waitFor("the no-template warning", func(s string) bool {
+		return strings.Contains(s, "stories260K has no chat template, so chats are formatted with") && strings.Contains(s, "--raw")
+	})
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	tmpl := filepath.Join(p.home, "nosys.jinja")
+	src := "{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+	if err := os.WriteFile(tmpl, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.natter(chatArgs(chatModel, "--prompt", "coder", "--chat-template", tmpl)...)
+	s := p.waitFor("the dropped-persona warning", func(s string) bool {
+		return strings.Contains(strings.Join(strings.Fields(s), " "), "leaves the system prompt out, so persona coder has no effect")
+	})
+	if strings.Contains(s, "no chat template") {
+		t.Fatalf("a no-template warning for a model with one:\n%s", s)
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}

@@ -426,3 +426,28 @@ func TestAskExtremeCtxAndThreads(t *testing.T) {
 		t.Fatalf("-t 1000 was not capped with a note:\n%s", errOut)
 	}
 }
+
+// natter ask warns when the model has no chat template (suggesting --raw)
+// and when the template drops the system prompt; never for --raw or a
+// model with a template that keeps it.
+func TestAskTemplateWarnings(t *testing.T) {
+	_, errOut, st := natter(t, "", "ask", "-m", tinyModel, "--temp", "0", "-n", "3", "--no-save", "hi")
+	if st != 0 || !strings.Contains(errOut, "tiny has no chat template, so the prompt is formatted with") || !strings.Contains(errOut, "--raw") {
+		t.Fatalf("no warning for a model without a template: %d %s", st, errOut)
+	}
+	if _, errOut, _ := natter(t, "", "ask", "-m", tinyModel, "--raw", "-n", "3", "--no-save", "hi"); strings.Contains(errOut, "warning") {
+		t.Fatalf("--raw warned: %s", errOut)
+	}
+	if _, errOut, _ := natter(t, "", "ask", "-m", chatModel, "-n", "3", "--system", "be brief", "--no-save", "hi"); strings.Contains(errOut, "warning") {
+		t.Fatalf("a model with a template warned: %s", errOut)
+	}
+	tmpl := filepath.Join(t.TempDir(), "nosys.jinja")
+	src := "{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+	if err := os.WriteFile(tmpl, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, st = natter(t, "", "ask", "-m", chatModel, "-n", "3", "--chat-template", tmpl, "--system", "be a pirate", "--no-save", "hi")
+	if st != 0 || !strings.Contains(errOut, "leaves the system prompt out, so it has no effect") {
+		t.Fatalf("no warning for a dropped system prompt: %d %s", st, errOut)
+	}
+}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 
 	"natter/engine/api"
 	"natter/engine/models"
+	"natter/prompts"
 	"natter/ui"
 )
 
@@ -24,4 +26,31 @@ func modelName(info api.ModelInfo) string {
 		return info.Name
 	}
 	return ui.DefaultModelName(info)
+}
+
+// askTemplateWarnings says, for natter ask, when the model has no chat
+// template (a fallback format is used; a base model wants --raw) and when
+// the template leaves the system prompt out (the chat's UI says the same).
+func askTemplateWarnings(chain *prompts.Chain, info api.ModelInfo, system string) []string {
+	const probe = "natter-system-prompt-probe"
+	var msgs []prompts.Message
+	if system != "" {
+		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: probe})
+	}
+	msgs = append(msgs, prompts.Message{Role: prompts.RoleUser, Content: "hi"})
+	text, used, err := chain.RenderWith(msgs, true)
+	if err != nil {
+		return nil // the request reports it
+	}
+	var out []string
+	if info.ChatTemplate == "" && !strings.HasPrefix(used, "user:") && !strings.HasPrefix(used, "file:") {
+		out = append(out, fmt.Sprintf("warning: %s has no chat template, so the prompt is formatted with %s; "+
+			"a base model (not tuned for chat) does better with --raw (plain completion), or pass --chat-template NAME or FILE.jinja",
+			modelName(info), used))
+	}
+	if system != "" && !strings.Contains(text, probe) {
+		out = append(out, fmt.Sprintf("warning: the chat template %s leaves the system prompt out, so it has no effect; "+
+			"use a template that keeps system messages (--chat-template NAME or FILE.jinja), or put the instructions in the prompt", used))
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"natter/engine/api"
+	"natter/prompts"
 )
 
 // A GGUF's general.name is often only the architecture ("llama"): the chat
@@ -193,4 +194,81 @@ func replyLines(screen, first, must string) []string {
 		}
 	}
 	return nil
+}
+
+// noSystemGen renders like a template that ignores the system role.
+type noSystemGen struct{ *fakeGen }
+
+func (g noSystemGen) RenderPrompt(req api.Request) (string, string, error) {
+	var kept []prompts.Message
+	for _, x := range req.Messages {
+		if x.Role != prompts.RoleSystem {
+			kept = append(kept, x)
+		}
+	}
+	req.Messages = kept
+	text, _, err := g.fakeGen.RenderPrompt(req)
+	return text, "file:/t/phi3.jinja", err
+}
+
+func TestTemplateWarnings(t *testing.T) {
+	// No chat template in the model: say which format is used, suggest --raw.
+	g := newFakeGen("ok")
+	g.info.ChatTemplate = ""
+	h := newHarness(t, Config{Gen: g}, 120, 30)
+	h.settle()
+	if s := h.screen(); !strings.Contains(s, "tiny-llama has no chat template, so chats are formatted with fake:chatml") ||
+		!strings.Contains(s, "natter ask --raw") {
+		t.Fatalf("no warning for a model without a chat template:\n%s", s)
+	}
+	h2 := newHarness(t, Config{Gen: newFakeGen("ok")}, 120, 30)
+	h2.settle()
+	if strings.Contains(h2.screen(), "⚠") {
+		t.Fatalf("a warning for a model with a template:\n%s", h2.screen())
+	}
+
+	// A template that drops the system prompt: the persona would do nothing.
+	ng := noSystemGen{newFakeGen("ok")}
+	h3 := newHarness(t, Config{Gen: ng, System: "You write code.", Persona: "coder"}, 120, 30)
+	h3.settle()
+	if s := h3.screen(); !strings.Contains(s, "The chat template file:phi3.jinja leaves the system prompt out, so persona coder has no effect") ||
+		!strings.Contains(s, "--chat-template") {
+		t.Fatalf("no warning for a dropped persona:\n%s", s)
+	}
+	n := strings.Count(h3.screen(), "leaves the system prompt out")
+	h3.typeText("/system Be brief.")
+	h3.enter()
+	h3.settle()
+	if s := h3.screen(); strings.Count(s, "leaves the system prompt out") != n+1 || !strings.Contains(s, "so the system prompt has no effect") {
+		t.Fatalf("no warning after /system:\n%s", s)
+	}
+}
+
+// /prompt shows the last prompt sent, labelled so; before the first
+// message, the next prompt with a placeholder for the message.
+func TestPromptLabelledLastOrNext(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g, System: "sys"}, 100, 30)
+	h.typeText("/prompt")
+	h.enter()
+	h.settle()
+	out := ansi.Strip(strings.Join(h.m.scrollback, "\n"))
+	if !strings.Contains(out, "next prompt (‹your message› stands for what you send)") ||
+		!strings.Contains(out, "<|im_start|>user\n  ‹your message›<|im_end|>\n  <|im_start|>assistant") {
+		t.Fatalf("next prompt:\n%s", out)
+	}
+	sendAndWait(h, "hello there")
+	h.typeText("/prompt")
+	h.enter()
+	h.settle()
+	out = ansi.Strip(strings.Join(h.m.scrollback, "\n"))
+	i := strings.LastIndex(out, "last prompt sent ·")
+	if i < 0 {
+		t.Fatalf("no last prompt:\n%s", out)
+	}
+	want, _, _ := g.RenderPrompt(lastRequest(t, g))
+	want = strings.ReplaceAll(strings.TrimSpace(want), "\n", "\n  ")
+	if got := out[i:]; !strings.Contains(got, want) || strings.Contains(got, "‹your message›") {
+		t.Fatalf("last prompt shown:\n%s\nwant\n%s", got, want)
+	}
 }

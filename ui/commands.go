@@ -37,7 +37,7 @@ func init() {
 		{"copy", "/copy [code] [N]", "copy a reply, or a code block (OSC 52)", cmdCopy},
 		{"set", "/set KEY VALUE", "change a sampling setting (alone: list)", cmdSet},
 		{"stats", "/stats", "figures for the last reply", cmdStats},
-		{"prompt", "/prompt [NAME]", "the exact prompt sent; NAME switches persona", cmdPrompt},
+		{"prompt", "/prompt [NAME]", "the exact last prompt sent; NAME switches persona", cmdPrompt},
 		{"template", "/template", "the chat template and where it came from", cmdTemplate},
 		{"history", "/history [QUERY]", "find a saved chat and resume it", cmdHistory},
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
@@ -88,7 +88,7 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 	m.msgs = nil
 	m.last = nil
 	m.title = ""
-	m.compact, m.dropped = nil, 0
+	m.compact, m.dropped, m.sentReq = nil, 0, nil
 	if m.fullscreen {
 		m.entries = m.entries[:0]
 		m.addEntry(&entry{kind: entryBanner})
@@ -129,12 +129,14 @@ func (m *Model) setSystem(text, label string) tea.Cmd {
 	if m.last != nil {
 		cached = m.last.ContextUsed
 	}
+	check := m.checkTemplate(false)
 	if m.gen == nil || cached == 0 {
 		m.addNote(label + " Nothing was cached, so nothing is invalidated.")
-		return nil
+		return check
 	}
 	gen := m.gen
-	return func() tea.Msg {
+	// The check's warning, if any, follows the note about the cost.
+	return tea.Sequence(func() tea.Msg {
 		a, _, err := gen.RenderPrompt(before)
 		if err != nil {
 			return systemCostMsg{label: label, err: err}
@@ -152,7 +154,7 @@ func (m *Model) setSystem(text, label string) tea.Cmd {
 			return systemCostMsg{label: label, err: err}
 		}
 		return systemCostMsg{label: label, invalid: max(cached-kept, 0), cached: cached}
-	}
+	}, check)
 }
 
 func cmdRetry(m *Model, _ string) tea.Cmd {
@@ -434,14 +436,21 @@ func cmdPrompt(m *Model, arg string) tea.Cmd {
 		m.errLine = "No model is loaded: use /model PATH."
 		return nil
 	}
-	gen, req := m.gen, m.request()
+	// The last prompt sent, exactly; before the first message, the prompt
+	// the next one would make, with a placeholder where it goes.
+	gen, req, label := m.gen, m.request(), "next prompt (‹your message› stands for what you send)"
+	if m.sentReq != nil {
+		req, label = *m.sentReq, "last prompt sent"
+	} else {
+		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: "‹your message›"})
+	}
 	return func() tea.Msg {
 		text, tmpl, err := gen.RenderPrompt(req)
 		if err != nil {
 			return promptShownMsg{err: err}
 		}
 		n, err := gen.CountTokens(text, true)
-		return promptShownMsg{text: text, tmpl: tmpl, tokens: n, err: err}
+		return promptShownMsg{label: label, text: text, tmpl: tmpl, tokens: n, err: err}
 	}
 }
 
@@ -461,7 +470,7 @@ func (m Model) handlePromptShown(msg promptShownMsg) (tea.Model, tea.Cmd) {
 		specials[m.info.EOS] = true
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("prompt · %s tokens · template %s", commas(msg.tokens), msg.tmpl)))
+	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("%s · %s tokens · template %s", msg.label, commas(msg.tokens), msg.tmpl)))
 	body := highlightSpecials(cleanText(msg.text), specials, m.st.special.Render)
 	b.WriteString(body)
 	m.addEntry(&entry{kind: entryNote, text: b.String()})
@@ -510,7 +519,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 	old := m.gen
 	m.gen = msg.gen
 	m.info = msg.gen.Info()
-	m.last = nil
+	m.last, m.sentReq = nil, nil
 	if old == nil {
 		m.addNote(fmt.Sprintf("Loaded %s (%s). Say hello!", m.modelName(), msg.path))
 		if len(m.msgs) == 0 {
@@ -530,7 +539,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 			return nil
 		}
 	}
-	return m, tea.Batch(cmd, m.flushPrints())
+	return m, tea.Batch(cmd, m.checkTemplate(true), m.flushPrints())
 }
 
 func expandHome(p string) string {

@@ -207,7 +207,7 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 	}
 	c := msg.chat
 	m.system, m.msgs, m.last, m.persona = "", nil, nil, c.Persona
-	m.compact, m.dropped = nil, 0
+	m.compact, m.dropped, m.sentReq = nil, 0, nil
 	for _, x := range c.Messages {
 		if x.Role == prompts.RoleSystem && len(m.msgs) == 0 && m.system == "" {
 			m.system = x.Content

@@ -238,8 +238,9 @@ type Model struct {
 
 	rec *recQueue
 
-	compact *compaction // /compact's summary of older turns
-	dropped int         // turns the last prompt left out (notes say when it changes)
+	compact *compaction  // /compact's summary of older turns
+	sentReq *api.Request // the last prompt sent (/prompt shows it)
+	dropped int          // turns the last prompt left out (notes say when it changes)
 
 	persona   string     // current persona name ("" none)
 	personaCh chan error // persona file changes, from Personas.Watch
@@ -405,6 +406,7 @@ func (m Model) Init() tea.Cmd {
 	if m.personaCh != nil {
 		cmds = append(cmds, m.startPersonaWatch(), m.waitPersonas())
 	}
+	cmds = append(cmds, m.checkTemplate(true))
 	return tea.Batch(cmds...)
 }
 

@@ -316,7 +316,7 @@ func TestPromptShowsSpecialTokens(t *testing.T) {
 	if !strings.Contains(out, h.m.st.special.Render("<|im_start|>")) {
 		t.Fatalf("special token not highlighted:\n%q", out)
 	}
-	if !strings.Contains(ansi.Strip(out), "prompt · 6 tokens · template fake:chatml") {
+	if !strings.Contains(ansi.Strip(out), "next prompt (‹your message› stands for what you send) · 17 tokens · template fake:chatml") {
 		t.Fatalf("no token count:\n%s", ansi.Strip(out))
 	}
 }

@@ -48,6 +48,7 @@ type (
 		err  error
 	}
 	promptShownMsg struct {
+		label      string
 		text, tmpl string
 		tokens     int
 		err        error
@@ -159,6 +160,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleModelLoaded(msg)
 	case promptShownMsg:
 		return m.handlePromptShown(msg)
+	case templateCheckMsg:
+		return m.handleTemplateCheck(msg)
 	case personasChangedMsg:
 		return m.handlePersonasChanged(msg)
 	case personaMsg:
@@ -555,6 +558,7 @@ func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	id := m.genSeq
 	ctx, cancel := context.WithCancel(m.baseCtx)
 	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel, sent: req.Messages}
+	m.sentReq = &req
 	m.errLine, m.notice = "", ""
 	gen := m.gen
 	return func() tea.Msg {
