@@ -38,6 +38,9 @@ type modelFlags struct {
 	flashAttn string
 	cacheType string
 	verbose   bool
+	// remember: a successful load becomes "the last model used" (the
+	// chat's default); ask and bench leave it alone.
+	remember bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -117,7 +120,7 @@ func (m *modelFlags) load(path string, progress func(float32) bool) (*engine.Eng
 		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
 		FlashAttn: m.flashAttn, CacheType: m.cacheType, Progress: progress,
 	})
-	if err == nil {
+	if err == nil && m.remember {
 		_ = models.Remember(path) // best effort: only a convenience
 	}
 	return e, err

@@ -82,7 +82,7 @@ func (h *chatHistory) Resume(ctx context.Context, id int64) (*ui.SavedChat, erro
 	if h.resumed != nil {
 		h.resumed(msgs)
 	}
-	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs}, nil
+	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs, Model: c.Model, Sampling: c.Sampling}, nil
 }
 
 func (h *chatHistory) Rename(title string) error { return h.rec.Rename(title) }
@@ -115,7 +115,7 @@ func pullForChat(ctx context.Context, name string, progress func(ui.PullProgress
 // runChat opens the interactive chat (natter with no command).
 func runChat(args []string) int {
 	fs := newFlagSet("natter", "[flags]   (the chat; see also natter COMMAND -h)")
-	var mf modelFlags
+	mf := modelFlags{remember: true}
 	var sf samplingFlags
 	mf.register(fs)
 	sf.register(fs)
@@ -253,7 +253,11 @@ func runChat(args []string) int {
 			return exitError
 		}
 		rec, cfg.Messages = r, c.PromptMessages()
-		cfg.Persona, cfg.Title = c.Persona, c.Title
+		cfg.Persona, cfg.Title, cfg.ResumedModel = c.Persona, c.Title, c.Model
+		if c.Sampling != nil {
+			// The chat's own settings, except what this command line sets.
+			cfg.Sampling = resumedSampling(*c.Sampling, cfg.Sampling, setFlags(fs))
+		}
 	default:
 		rec = st.NewRecorder(meta)
 	}

@@ -845,3 +845,41 @@ func TestTmuxTemplateWarnings(t *testing.T) {
 		t.Fatalf("exit status %d", st)
 	}
 }
+
+// Resuming restores the chat's own sampling settings (flags on the command
+// line still win) and says when another model is loaded; natter ask and
+// bench with another model do not change the chat's default model.
+func TestTmuxResumeRestoresSettingsAndModel(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(chatModel, "--temp", "0", "--seed", "7", "-n", "8")...)
+	p.line("/set top-k 5")
+	p.line("hello there")
+	p.waitFor("the reply", finished)
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	p.run("ask", "-t", "1", "-m", tinyModel, "-n", "2", "--no-save", "hi")
+	p.run("bench", "-t", "1", "-m", tinyModel, "-p", "8", "-n", "4", "-r", "1")
+
+	// No -m: the chat's last model, not the one ask and bench used.
+	p.natter("-t", "1", "-c")
+	p.line("/set")
+	s := p.waitFor("the settings", func(s string) bool { return strings.Contains(s, "temp 0 · top-k 5") })
+	if !strings.Contains(s, "seed 7") || !strings.HasPrefix(statusOf(s), "synth-chat") {
+		t.Fatalf("resumed settings or model:\n%s", s)
+	}
+	p.keys("C-d")
+	p.exited()
+
+	// Another model: the chat says so; --temp on the command line wins.
+	p.natter("-t", "1", "-c", "-m", tinyModel, "--temp", "0.5")
+	p.line("/set")
+	s = p.waitFor("the settings", func(s string) bool { return strings.Contains(s, "temp 0.5 · top-k 5") })
+	flat := strings.Join(strings.Fields(p.all()), " ")
+	if !strings.Contains(s, "seed 7") || !strings.Contains(flat, "This chat was saved with synth-chat; it goes on with tiny") {
+		t.Fatalf("resumed with another model:\n%s", p.all())
+	}
+	p.keys("C-d")
+	p.exited()
+}

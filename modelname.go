@@ -54,3 +54,28 @@ func askTemplateWarnings(chain *prompts.Chain, info api.ModelInfo, system string
 	}
 	return out
 }
+
+// resumedSampling is a resumed chat's saved sampling settings with the
+// ones given on the command line (set: flag names) taking precedence.
+func resumedSampling(saved, flags api.Sampling, set map[string]bool) api.Sampling {
+	s := saved
+	if set["temp"] {
+		s.Temperature = flags.Temperature
+	}
+	if set["top-k"] {
+		s.TopK = flags.TopK
+	}
+	if set["top-p"] {
+		s.TopP = flags.TopP
+	}
+	if set["min-p"] {
+		s.MinP = flags.MinP
+	}
+	if set["repeat-penalty"] {
+		s.RepeatPenalty = flags.RepeatPenalty
+	}
+	if set["seed"] {
+		s.Seed = flags.Seed
+	}
+	return s
+}

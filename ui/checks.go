@@ -26,8 +26,20 @@ const systemProbe = "natter-system-prompt-probe"
 
 // checkTemplate renders a tiny conversation with the model's template, in
 // a command (rendering may run a Jinja template). withModel adds the
-// no-template check (at start and after /model; not after /system).
+// no-template check (after /model; not after /system).
 func (m *Model) checkTemplate(withModel bool) tea.Cmd {
+	notes := m.templateNotes(withModel)
+	if notes == nil {
+		return nil
+	}
+	gen := m.gen
+	return func() tea.Msg { return templateCheckMsg{gen: gen, notes: notes()} }
+}
+
+// templateNotes returns the check, to run off the Update goroutine (or in
+// New, so the opening notes go out with the opening print: a print racing
+// the first ones can be drawn over).
+func (m *Model) templateNotes(withModel bool) func() []string {
 	if m.gen == nil || (!withModel && m.system == "") {
 		return nil
 	}
@@ -42,7 +54,7 @@ func (m *Model) checkTemplate(withModel bool) tea.Cmd {
 	}
 	msgs = append(msgs, prompts.Message{Role: prompts.RoleUser, Content: "hi"})
 	req := api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling}
-	return func() tea.Msg {
+	return func() []string {
 		text, tmpl, err := gen.RenderPrompt(req)
 		if err != nil {
 			return nil // the first message reports it
@@ -58,7 +70,7 @@ func (m *Model) checkTemplate(withModel bool) tea.Cmd {
 				"Use a template that keeps system messages (--chat-template NAME or FILE.jinja), or put the instructions in your first message.",
 				shortTemplate(tmpl), who))
 		}
-		return templateCheckMsg{gen: gen, notes: notes}
+		return notes
 	}
 }
 
@@ -67,12 +79,28 @@ func (m Model) handleTemplateCheck(msg templateCheckMsg) (tea.Model, tea.Cmd) {
 		return m, nil // another model was loaded meanwhile
 	}
 	for _, n := range msg.notes {
-		if !m.opened {
-			// The opening entries are printed with the first window size.
-			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
-			continue
-		}
 		m.addNote(n)
 	}
 	return m, m.flushPrints()
+}
+
+// modelChangedNotes: a resumed chat saved with another model says so and
+// is recorded as going on with this one.
+func (m *Model) modelChangedNotes(saved string) []*entry {
+	now := m.modelName()
+	if saved == "" || saved == now {
+		return nil
+	}
+	m.recordSettings(func(r SettingsRecorder) error { return r.SetModel(now) })
+	return []*entry{{kind: entryNote, text: fmt.Sprintf("This chat was saved with %s; it goes on with %s, so replies may differ (/model %s switches back).", saved, now, saved)}}
+}
+
+// recordSettings saves a setting when the Recorder keeps settings.
+func (m *Model) recordSettings(op func(SettingsRecorder) error) {
+	m.record(func(r Recorder) error {
+		if sr, ok := r.(SettingsRecorder); ok {
+			return op(sr)
+		}
+		return nil
+	})
 }

@@ -96,8 +96,9 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 	} else {
 		m.addNote("── new chat ──")
 	}
-	model, sys := m.modelName(), m.system
+	model, sys, smp := m.modelName(), m.system, m.sampling
 	m.record(func(r Recorder) error { return r.NewChat(model, sys) })
+	m.recordSettings(func(r SettingsRecorder) error { return r.SetSampling(smp) })
 	return cmd
 }
 
@@ -407,6 +408,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		return nil
 	}
 	m.sampling = s
+	m.recordSettings(func(r SettingsRecorder) error { return r.SetSampling(s) })
 	m.notice = fmt.Sprintf("%s set · %s", key, m.settingsText())
 	return nil
 }
@@ -529,6 +531,8 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 		}
 	} else {
 		m.addNote(fmt.Sprintf("Switched to %s (%s).", m.modelName(), msg.path))
+		name := m.modelName()
+		m.recordSettings(func(r SettingsRecorder) error { return r.SetModel(name) })
 	}
 	var cmd tea.Cmd
 	if c, ok := old.(io.Closer); ok && old != nil {

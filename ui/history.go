@@ -226,6 +226,13 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 		m.follow = true
 	}
 	m.addNote(fmt.Sprintf("── resumed chat #%d · %s ──", c.ID, oneLine(title)))
+	if c.Sampling != nil && *c.Sampling != m.sampling {
+		m.sampling = *c.Sampling
+		m.addNote("Its settings are back: " + m.settingsText())
+	}
+	for _, e := range m.modelChangedNotes(c.Model) {
+		m.addEntry(e)
+	}
 	for _, x := range m.msgs {
 		switch x.Role {
 		case prompts.RoleUser:

@@ -36,6 +36,9 @@ type Config struct {
 	ModelName func(api.ModelInfo) string
 	// Title is the resumed chat's title (exports, /save's file name).
 	Title string
+	// ResumedModel is the model a resumed chat was saved with: the chat
+	// says so when another one is loaded.
+	ResumedModel string
 
 	Fullscreen bool
 	Theme      string // "auto" (or ""), "dark", "light"
@@ -98,6 +101,17 @@ type SavedChat struct {
 	Title    string
 	Persona  string
 	Messages []prompts.Message
+	Model    string        // the model it was saved with ("" unknown)
+	Sampling *api.Sampling // its sampling settings (nil: not saved)
+}
+
+// SettingsRecorder is implemented by Recorders that also save the chat's
+// settings, so a resumed chat gets them back.
+type SettingsRecorder interface {
+	// SetSampling saves the sampling settings (/set).
+	SetSampling(s api.Sampling) error
+	// SetModel says the chat goes on with another model.
+	SetModel(model string) error
 }
 
 // CatalogItem is a downloadable model on the first-run screen.
@@ -373,6 +387,14 @@ func New(cfg Config) Model {
 		}
 		m.entries = append(m.entries, &entry{kind: entryNote, text: help})
 	}
+	if check := m.templateNotes(true); check != nil {
+		for _, n := range check() {
+			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
+		}
+	}
+	if cfg.ResumedModel != "" && m.gen != nil {
+		m.entries = append(m.entries, m.modelChangedNotes(cfg.ResumedModel)...)
+	}
 	if m.rec != nil && len(cfg.Messages) == 0 {
 		model, sys := m.modelName(), m.system
 		m.rec.do(func(r Recorder) error { return r.NewChat(model, sys) })
@@ -406,7 +428,6 @@ func (m Model) Init() tea.Cmd {
 	if m.personaCh != nil {
 		cmds = append(cmds, m.startPersonaWatch(), m.waitPersonas())
 	}
-	cmds = append(cmds, m.checkTemplate(true))
 	return tea.Batch(cmds...)
 }
 
