@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"natter/engine/api"
+	"natter/history"
 	"natter/prompts"
 )
 
@@ -270,5 +272,47 @@ func TestPromptLabelledLastOrNext(t *testing.T) {
 	want = strings.ReplaceAll(strings.TrimSpace(want), "\n", "\n  ")
 	if got := out[i:]; !strings.Contains(got, want) || strings.Contains(got, "‹your message›") {
 		t.Fatalf("last prompt shown:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// /set is saved with the chat (real SQLite) and /resume brings the chat's
+// own settings back, saying so, and says when another model is loaded.
+func TestResumeRestoresSettings(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := st.NewRecorder(history.ChatMeta{})
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g, Recorder: rec, History: testHistory{st: st, rec: rec}}, 120, 30)
+	h.typeText("/set temp 0")
+	h.enter()
+	h.typeText("/set seed 7")
+	h.enter()
+	sendAndWait(h, "hello")
+	h.m.rec.wait()
+	id := rec.ChatID()
+	h.typeText("/new")
+	h.enter()
+	h.typeText("/set temp 1.5")
+	h.enter()
+	if h.m.sampling.Temperature != 1.5 {
+		t.Fatalf("temp %v", h.m.sampling.Temperature)
+	}
+	g.mu.Lock()
+	g.info.Path = "/models/other.gguf"
+	g.mu.Unlock()
+	h.m.info = g.info
+	h.typeText(fmt.Sprintf("/resume %d", id))
+	h.enter()
+	h.waitFor("the resumed chat", func(m Model) bool { return m.busy == "" && len(m.msgs) == 2 })
+	h.settle()
+	if s := h.m.sampling; s.Temperature != 0 || s.Seed != 7 {
+		t.Fatalf("resumed sampling %+v", s)
+	}
+	scr := h.screen()
+	if !strings.Contains(scr, "Its settings are back: temp 0 ·") || !strings.Contains(scr, "This chat was saved with tiny-llama; it goes on with other") {
+		t.Fatalf("no notes:\n%s", scr)
 	}
 }

@@ -223,7 +223,7 @@ func (h testHistory) Resume(ctx context.Context, id int64) (*SavedChat, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: c.PromptMessages()}, nil
+	return &SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: c.PromptMessages(), Model: c.Model, Sampling: c.Sampling}, nil
 }
 
 func (h testHistory) Rename(title string) error { return h.rec.Rename(title) }
