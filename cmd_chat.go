@@ -183,7 +183,7 @@ func runChat(args []string) int {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
 	}
-	cfg.ModelName = modelName
+	cfg.ModelName, cfg.LocalModels = modelName, localModels
 	name := ""
 	if gen != nil {
 		cfg.Gen = gen

@@ -883,3 +883,37 @@ func TestTmuxResumeRestoresSettingsAndModel(t *testing.T) {
 	p.keys("C-d")
 	p.exited()
 }
+
+// /model alone lists the local models as `natter models` finds them, and
+// /model N switches to one of them.
+func TestTmuxModelListAndPick(t *testing.T) {
+	stories := sharedModel(t, "stories260K.gguf")
+	dir := t.TempDir()
+	for _, f := range []string{stories, chatModel} {
+		if err := os.Symlink(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newPane(t, "NATTER_MODELS="+dir)
+	p.natter(chatArgs(stories)...)
+	p.line("/model")
+	s := p.waitFor("the list", func(s string) bool { return strings.Contains(s, "/model N or /model NAME loads one") })
+	var pick string
+	for _, l := range strings.Split(s, "\n") {
+		if m := regexp.MustCompile(`^\s*\*?\s*(\d+)\. synth-chat\b`).FindStringSubmatch(l); m != nil {
+			pick = m[1]
+		}
+	}
+	if pick == "" || !regexp.MustCompile(`\*\s*\d+\. stories260K\s+llama`).MatchString(s) {
+		t.Fatalf("the list lacks the models or the loaded mark:\n%s", s)
+	}
+	p.line("/model " + pick)
+	s = p.waitFor("the switch", func(s string) bool { return strings.HasPrefix(statusOf(s), "synth-chat") })
+	if !strings.Contains(s, "Switched to synth-chat") {
+		t.Fatalf("no switch note:\n%s", s)
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}

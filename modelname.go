@@ -79,3 +79,17 @@ func resumedSampling(saved, flags api.Sampling, set map[string]bool) api.Samplin
 	}
 	return s
 }
+
+// localModels is /model's list: what `natter models` shows.
+func localModels() []ui.LocalModel {
+	var out []ui.LocalModel
+	for _, m := range models.Discover() {
+		x := ui.LocalModel{Name: m.Name, Path: m.Path, Source: m.Source, Size: models.HumanBytes(uint64(m.FileSize)), Err: m.Err}
+		if m.Err == "" {
+			x.Arch, x.Params, x.Quant = m.Arch, models.HumanParams(m.Params), m.Quantization
+			x.Fit, x.Template = m.Fit.Mark(), m.HasTemplate
+		}
+		out = append(out, x)
+	}
+	return out
+}

@@ -42,7 +42,7 @@ func init() {
 		{"history", "/history [QUERY]", "find a saved chat and resume it", cmdHistory},
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},
-		{"model", "/model PATH", "switch to another model", cmdModel},
+		{"model", "/model [N|PATH]", "list local models, or switch to one (N, NAME or PATH)", cmdModel},
 		{"save", "/save [FILE]", "export the chat as Markdown (default: named after its title)", cmdSave},
 		{"quit", "/quit", "leave natter", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
@@ -491,12 +491,7 @@ func highlightSpecials(text string, extra map[string]bool, mark func(...string) 
 
 func cmdModel(m *Model, arg string) tea.Cmd {
 	if arg == "" {
-		if m.gen == nil {
-			m.addNote("No model is loaded. /model PATH loads one.")
-		} else {
-			m.addNote(fmt.Sprintf("%s · %s · %s · ctx %s", m.modelName(), m.info.Description, m.info.Path, commas(m.info.ContextSize)))
-		}
-		return nil
+		return cmdModelList(m)
 	}
 	if m.busyStreaming() {
 		return nil
@@ -505,7 +500,11 @@ func cmdModel(m *Model, arg string) tea.Cmd {
 		m.errLine = "/model is not available here."
 		return nil
 	}
-	return m.loadModel(expandHome(arg))
+	path, ok := m.pickLocalModel(arg)
+	if !ok {
+		return nil
+	}
+	return m.loadModel(expandHome(path))
 }
 
 func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {

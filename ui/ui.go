@@ -34,6 +34,9 @@ type Config struct {
 	// ModelName names a model in the header, status line, history and
 	// exports (e.g. its catalog name); nil or "": DefaultModelName.
 	ModelName func(api.ModelInfo) string
+	// LocalModels lists the models on this machine for /model (it reads
+	// the disk; called in a command); nil: /model lists nothing.
+	LocalModels func() []LocalModel
 	// Title is the resumed chat's title (exports, /save's file name).
 	Title string
 	// ResumedModel is the model a resumed chat was saved with: the chat
@@ -252,9 +255,10 @@ type Model struct {
 
 	rec *recQueue
 
-	compact *compaction  // /compact's summary of older turns
-	sentReq *api.Request // the last prompt sent (/prompt shows it)
-	dropped int          // turns the last prompt left out (notes say when it changes)
+	compact     *compaction  // /compact's summary of older turns
+	sentReq     *api.Request // the last prompt sent (/prompt shows it)
+	localModels []LocalModel // the list /model showed last (/model N)
+	dropped     int          // turns the last prompt left out (notes say when it changes)
 
 	persona   string     // current persona name ("" none)
 	personaCh chan error // persona file changes, from Personas.Watch

@@ -162,6 +162,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handlePromptShown(msg)
 	case templateCheckMsg:
 		return m.handleTemplateCheck(msg)
+	case localModelsMsg:
+		return m.handleLocalModels(msg)
 	case personasChangedMsg:
 		return m.handlePersonasChanged(msg)
 	case personaMsg:
