@@ -184,6 +184,15 @@ func runChat(args []string) int {
 		return exitError
 	}
 	cfg.ModelName, cfg.LocalModels = modelName, localModels
+	// Input history across sessions; a private chat reads it but adds nothing.
+	if p, err := history.InputLogPath(); err == nil {
+		cfg.InputHistory, _ = history.ReadInputLog(p)
+		if !*noSave && !history.NoHistory() {
+			il := history.OpenInputLog(p)
+			defer il.Close()
+			cfg.SaveInput = il.Add
+		}
+	}
 	name := ""
 	if gen != nil {
 		cfg.Gen = gen

@@ -917,3 +917,36 @@ func TestTmuxModelListAndPick(t *testing.T) {
 		t.Fatalf("exit status %d", st)
 	}
 }
+
+// Up recalls lines sent in earlier sessions; a --no-save chat adds none.
+func TestTmuxInputHistoryPersists(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(chatModel, "-n", "4")...)
+	p.line("first question")
+	p.waitFor("the reply", finished)
+	p.line("/set temp 0")
+	p.keys("C-d")
+	p.exited()
+
+	p.natter(chatArgs(chatModel, "-n", "4", "--no-save")...)
+	p.line("secret line")
+	p.waitFor("the reply", finished)
+	p.keys("C-d")
+	p.exited()
+
+	p.natter(chatArgs(chatModel, "-n", "4")...)
+	p.keys("Up")
+	p.waitFor("the last command recalled", func(s string) bool { return strings.Contains(s, "› /set temp 0") })
+	p.keys("Up")
+	s := p.waitFor("the first question recalled", func(s string) bool { return strings.Contains(s, "› first question") })
+	if strings.Contains(s, "secret") {
+		t.Fatalf("a --no-save line was kept:\n%s", s)
+	}
+	b, err := os.ReadFile(filepath.Join(p.home, "data", "natter", "input_history"))
+	if err != nil || strings.Contains(string(b), "secret") {
+		t.Fatalf("input history file: %v\n%s", err, b)
+	}
+	p.keys("C-u")
+	p.keys("C-d")
+	p.exited()
+}

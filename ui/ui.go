@@ -37,6 +37,11 @@ type Config struct {
 	// LocalModels lists the models on this machine for /model (it reads
 	// the disk; called in a command); nil: /model lists nothing.
 	LocalModels func() []LocalModel
+	// InputHistory is what Up recalls from earlier sessions, oldest first.
+	InputHistory []string
+	// SaveInput keeps a sent line for later sessions; it must not block
+	// (Update calls it). nil: nothing is kept.
+	SaveInput func(line string)
 	// Title is the resumed chat's title (exports, /save's file name).
 	Title string
 	// ResumedModel is the model a resumed chat was saved with: the chat
@@ -365,6 +370,8 @@ func New(cfg Config) Model {
 		m.rec = newRecQueue(cfg.Recorder)
 	}
 	m.input = newInput()
+	m.history = append([]string(nil), cfg.InputHistory...)
+	m.histIdx = len(m.history)
 	m.applyTheme()
 	m.resize(m.width, m.height)
 

@@ -525,6 +525,10 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 func (m *Model) remember(s string) {
 	if s != "" && (len(m.history) == 0 || m.history[len(m.history)-1] != s) {
 		m.history = append(m.history, s)
+		if m.cfg.SaveInput != nil && !strings.Contains(s, "[paste #") {
+			// A paste placeholder means nothing in another session.
+			m.cfg.SaveInput(s)
+		}
 	}
 	m.histIdx, m.histDraft = len(m.history), ""
 }
