@@ -96,7 +96,7 @@ func (m *modelFlags) setupLogs() func() {
 	}
 	dir := stateDir()
 	if err := os.MkdirAll(dir, 0o700); err == nil {
-		if f, err := os.OpenFile(dir+"/llama.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		if f, err := openRotatingLog(dir + "/llama.log"); err == nil {
 			engine.SetLogOutput(f)
 			return func() { engine.SetLogOutput(nil); f.Close() }
 		}
@@ -181,7 +181,8 @@ func runAsk(args []string) int {
 	system := fs.String("system", "", "system prompt")
 	raw := fs.Bool("raw", false, "plain completion: no chat template")
 	stats := fs.Bool("stats", false, "print generation statistics to stderr")
-	noSave := fs.Bool("no-save", false, "do not save this exchange in the history")
+	save := fs.Bool("save", false, "keep this exchange in the history (ask saves nothing by default)")
+	noSave := fs.Bool("no-save", false, "save nothing (the default; overrides --save)")
 	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past the model's end of turn")
 	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
 	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
@@ -254,7 +255,7 @@ func runAsk(args []string) int {
 		}
 		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt})
 	}
-	st := openHistory(*noSave)
+	st := openHistory(*noSave || !*save)
 	defer st.Close()
 	name := modelName(eng.Info())
 	rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: *system, Sampling: &sampling})

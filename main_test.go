@@ -356,7 +356,7 @@ func TestAskPeakRSSWithinBudget(t *testing.T) {
 	}
 }
 
-func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
+func TestAskSavesToHistoryOnlyWithSave(t *testing.T) {
 	home := t.TempDir()
 	run := func(args ...string) (string, int) {
 		cmd := natterCmd(args...)
@@ -368,11 +368,14 @@ func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "what is a zebra"); st != 0 {
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--save", "what is a zebra"); st != 0 {
+		t.Fatalf("ask --save: %d %s", st, out)
+	}
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "secret question"); st != 0 {
 		t.Fatalf("ask: %d %s", st, out)
 	}
-	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--no-save", "secret question"); st != 0 {
-		t.Fatalf("ask --no-save: %d %s", st, out)
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--save", "--no-save", "secret question"); st != 0 {
+		t.Fatalf("ask --save --no-save: %d %s", st, out)
 	}
 	out, st := run("history", "list", "--json")
 	if st != 0 {
@@ -390,7 +393,7 @@ func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
 		t.Fatalf("search did not find the question: %s", found)
 	}
 	if secret, _ := run("history", "search", "secret"); strings.Contains(secret, "secret question") {
-		t.Fatalf("--no-save exchange was saved: %s", secret)
+		t.Fatalf("an ask without --save was saved: %s", secret)
 	}
 }
 
