@@ -92,7 +92,8 @@ func (h *chatHistory) Rename(title string) error { return h.rec.Rename(title) }
 func catalogItems(ctxSize int) []ui.CatalogItem {
 	var out []ui.CatalogItem
 	for _, c := range models.CatalogWithFit(ctxSize) {
-		out = append(out, ui.CatalogItem{Name: c.Name, Description: c.Description, Size: c.Size,
+		// The size is written as the CLI's catalog writes it (one figure for one file).
+		out = append(out, ui.CatalogItem{Name: c.Name, Description: c.Description, Size: c.Size, SizeText: "~" + models.HumanBytes(uint64(c.Size)),
 			FitMark: c.Fit.Mark(), Fit: c.Fit.String(), Downloaded: c.Downloaded})
 	}
 	return out

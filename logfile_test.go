@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -45,5 +46,22 @@ func TestLlamaLogIsCapped(t *testing.T) {
 	l.Close()
 	if b, _ := os.ReadFile(path); string(b) != "new\n" {
 		t.Fatalf("log after start: %d bytes", len(b))
+	}
+}
+
+// The first-run screen writes catalog sizes as `natter models --catalog` does.
+func TestCatalogSizesMatchTheCLI(t *testing.T) {
+	out, _, st := natter(t, "", "models", "--catalog")
+	if st != 0 {
+		t.Fatalf("natter models --catalog: %d", st)
+	}
+	items := catalogItems(0)
+	if len(items) == 0 {
+		t.Fatal("empty catalog")
+	}
+	for _, it := range items {
+		if it.SizeText == "" || !strings.Contains(out, it.Name) || !strings.Contains(out, it.SizeText) {
+			t.Fatalf("%s: the TUI says %q; the CLI:\n%s", it.Name, it.SizeText, out)
+		}
 	}
 }

@@ -126,6 +126,7 @@ type SettingsRecorder interface {
 type CatalogItem struct {
 	Name, Description string
 	Size              int64  // bytes, approximate
+	SizeText          string // Size as `natter models --catalog` writes it ("" : computed here)
 	FitMark, Fit      string // e.g. "✓", "fits"
 	Downloaded        string // local path when already on disk
 }
