@@ -352,7 +352,7 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 	}
 	fmt.Println("Recent chats:")
 	for i, c := range chats {
-		fmt.Printf("%3d. #%-5d %-50.50s %s\n", i+1, c.ID, c.Title, c.UpdatedAt.Local().Format("Jan 2 15:04"))
+		fmt.Printf("%3d. #%-5d %s %s\n", i+1, c.ID, padCells(c.Title, 50), c.UpdatedAt.Local().Format("Jan 2 15:04"))
 	}
 	fmt.Print("Resume which (number, or #ID)? ")
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')

@@ -2,7 +2,10 @@ package main
 
 import (
 	"os"
+	"strings"
 	"sync"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 // maxLogBytes caps llama.log: beyond it the file is moved to llama.log.1
@@ -79,4 +82,14 @@ func (l *rotatingLog) Close() error {
 	err := l.f.Close()
 	l.f = nil
 	return err
+}
+
+// padCells cuts or pads s to exactly w terminal cells (CJK characters take
+// two), so columns after it line up.
+func padCells(s string, w int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if ansi.StringWidth(s) > w {
+		s = ansi.Truncate(s, w, "…")
+	}
+	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
 }

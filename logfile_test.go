@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/charmbracelet/x/ansi"
 )
 
 // llama.log never grows past its cap: the full file moves to llama.log.1.
@@ -62,6 +64,15 @@ func TestCatalogSizesMatchTheCLI(t *testing.T) {
 	for _, it := range items {
 		if it.SizeText == "" || !strings.Contains(out, it.Name) || !strings.Contains(out, it.SizeText) {
 			t.Fatalf("%s: the TUI says %q; the CLI:\n%s", it.Name, it.SizeText, out)
+		}
+	}
+}
+
+// The --resume list lines up CJK titles (two cells a character).
+func TestPadCellsAlignsCJK(t *testing.T) {
+	for _, s := range []string{"hello", "你好世界", "a long 标题 that goes on and on and on and on past fifty cells", ""} {
+		if got := padCells(s, 50); ansi.StringWidth(got) != 50 {
+			t.Errorf("%q padded to %d cells: %q", s, ansi.StringWidth(got), got)
 		}
 	}
 }
