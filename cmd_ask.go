@@ -42,6 +42,9 @@ type modelFlags struct {
 	cacheType string
 	backend   string
 	verbose   bool
+	// remember: a successful load becomes "the last model used" (the
+	// chat's default); ask and bench leave it alone.
+	remember bool
 }
 
 func (m *modelFlags) register(fs *flag.FlagSet) {
@@ -101,7 +104,7 @@ func (m *modelFlags) setupLogs() func() {
 	}
 	dir := stateDir()
 	if err := os.MkdirAll(dir, 0o700); err == nil {
-		if f, err := os.OpenFile(dir+"/llama.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600); err == nil {
+		if f, err := openRotatingLog(dir + "/llama.log"); err == nil {
 			engine.SetLogOutput(f)
 			return func() { engine.SetLogOutput(nil); f.Close() }
 		}
@@ -122,7 +125,7 @@ func (m *modelFlags) load(path string, progress func(float32) bool) (engine.Mode
 		fmt.Fprintln(os.Stderr, w)
 	}
 	e, err := engine.Open(m.options(path, progress))
-	if err == nil {
+	if err == nil && m.remember {
 		_ = models.Remember(path) // best effort: only a convenience
 	}
 	return e, err
@@ -214,7 +217,8 @@ func runAsk(args []string) int {
 	system := fs.String("system", "", "system prompt")
 	raw := fs.Bool("raw", false, "plain completion: no chat template")
 	stats := fs.Bool("stats", false, "print generation statistics to stderr")
-	noSave := fs.Bool("no-save", false, "do not save this exchange in the history")
+	save := fs.Bool("save", false, "keep this exchange in the history (ask saves nothing by default)")
+	noSave := fs.Bool("no-save", false, "save nothing (the default; overrides --save)")
 	ignoreEOS := fs.Bool("ignore-eos", false, "keep generating past the model's end of turn")
 	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
 	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
@@ -264,7 +268,7 @@ func runAsk(args []string) int {
 		req.Raw, req.Prompt = true, prompt
 	} else {
 		if *persona != "" {
-			text, p, err := personaPrompt(*persona, eng.Info().Name, vars)
+			text, p, err := personaPrompt(*persona, modelName(eng.Info()), vars)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 				return exitError
@@ -280,16 +284,20 @@ func runAsk(args []string) int {
 			return exitError
 		}
 		req.Template = chain
+		for _, w := range askTemplateWarnings(chain, eng.Info(), *system) {
+			fmt.Fprintln(os.Stderr, "natter ask: "+w)
+		}
 		if *system != "" {
 			req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleSystem, Content: *system})
 		}
 		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt})
 	}
-	st := openHistory(*noSave)
+	st := openHistory(*noSave || !*save)
 	defer st.Close()
-	rec := st.NewRecorder(history.ChatMeta{Model: eng.Info().Name, SystemPrompt: *system, Sampling: &sampling})
+	name := modelName(eng.Info())
+	rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: *system, Sampling: &sampling})
 	defer rec.Close()
-	if err := rec.NewChat(eng.Info().Name, *system); err == nil {
+	if err := rec.NewChat(name, *system); err == nil {
 		if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt}); err != nil {
 			fmt.Fprintln(os.Stderr, "warning:", err)
 		}

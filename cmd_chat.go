@@ -129,7 +129,7 @@ func (h *chatHistory) Resume(ctx context.Context, id int64) (*ui.SavedChat, erro
 	if h.resumed != nil {
 		note = h.resumed(msgs)
 	}
-	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs, Note: note}, nil
+	return &ui.SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: msgs, Note: note, Model: c.Model, Sampling: c.Sampling}, nil
 }
 
 func (h *chatHistory) Rename(title string) error { return h.rec.Rename(title) }
@@ -139,7 +139,8 @@ func (h *chatHistory) Rename(title string) error { return h.rec.Rename(title) }
 func catalogItems(ctxSize int) []ui.CatalogItem {
 	var out []ui.CatalogItem
 	for _, c := range models.CatalogWithFit(ctxSize) {
-		out = append(out, ui.CatalogItem{Name: c.Name, Description: c.Description, Size: c.Size,
+		// The size is written as the CLI's catalog writes it (one figure for one file).
+		out = append(out, ui.CatalogItem{Name: c.Name, Description: c.Description, Size: c.Size, SizeText: "~" + models.HumanBytes(uint64(c.Size)),
 			FitMark: c.Fit.Mark(), Fit: c.Fit.String(), Downloaded: c.Downloaded,
 			Recommended: c.Recommended, Unverified: !c.Verified})
 	}
@@ -163,7 +164,7 @@ func pullForChat(ctx context.Context, name string, progress func(ui.PullProgress
 // runChat opens the interactive chat (natter with no command).
 func runChat(args []string) int {
 	fs := newFlagSet("natter", "[flags]   (the chat; see also natter COMMAND -h)")
-	var mf modelFlags
+	mf := modelFlags{remember: true}
 	var sf samplingFlags
 	mf.register(fs)
 	sf.register(fs)
@@ -231,10 +232,20 @@ func runChat(args []string) int {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return exitError
 	}
-	modelName := ""
+	cfg.ModelName, cfg.LocalModels = modelName, localModels
+	// Input history across sessions; a private chat reads it but adds nothing.
+	if p, err := history.InputLogPath(); err == nil {
+		cfg.InputHistory, _ = history.ReadInputLog(p)
+		if !*noSave && !history.NoHistory() {
+			il := history.OpenInputLog(p)
+			defer il.Close()
+			cfg.SaveInput = il.Add
+		}
+	}
+	name := ""
 	if gen != nil {
 		cfg.Gen = gen
-		modelName = gen.Info().Name
+		name = modelName(gen.Info())
 	}
 	defer func() {
 		if g, _ := current(); g != nil {
@@ -257,7 +268,7 @@ func runChat(args []string) int {
 		return g, nil
 	}
 
-	env := promptsEnv(modelName)
+	env := promptsEnv(name)
 	lib, libErr := prompts.LoadLibrary(env.PromptsDir())
 	extra, err := personaVars(vars)
 	if err != nil {
@@ -271,7 +282,7 @@ func runChat(args []string) int {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", libErr)
 			return exitError
 		}
-		text, p, err := lib.SystemPrompt(*persona, prompts.Vars{Model: modelName, User: env.User, OS: env.OS, Extra: extra})
+		text, p, err := lib.SystemPrompt(*persona, prompts.Vars{Model: name, User: env.User, OS: env.OS, Extra: extra})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 			return exitError
@@ -285,7 +296,7 @@ func runChat(args []string) int {
 		cfg.Sampling, cfg.MaxTokens = req.Sampling, req.MaxTokens
 	}
 
-	meta := history.ChatMeta{Model: modelName, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
+	meta := history.ChatMeta{Model: name, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
 	var rec *history.Recorder
 	switch {
 	case *cont || *resume != "":
@@ -300,7 +311,11 @@ func runChat(args []string) int {
 			return exitError
 		}
 		rec, cfg.Messages = r, c.PromptMessages()
-		cfg.Persona = c.Persona
+		cfg.Persona, cfg.Title, cfg.ResumedModel = c.Persona, c.Title, c.Model
+		if c.Sampling != nil {
+			// The chat's own settings, except what this command line sets.
+			cfg.Sampling = resumedSampling(*c.Sampling, cfg.Sampling, setFlags(fs))
+		}
 	default:
 		rec = st.NewRecorder(meta)
 	}
@@ -394,7 +409,7 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 	}
 	fmt.Println("Recent chats:")
 	for i, c := range chats {
-		fmt.Printf("%3d. #%-5d %-50.50s %s\n", i+1, c.ID, c.Title, c.UpdatedAt.Local().Format("Jan 2 15:04"))
+		fmt.Printf("%3d. #%-5d %s %s\n", i+1, c.ID, padCells(c.Title, 50), c.UpdatedAt.Local().Format("Jan 2 15:04"))
 	}
 	fmt.Print("Resume which (number, or #ID)? ")
 	line, err := bufio.NewReader(os.Stdin).ReadString('\n')

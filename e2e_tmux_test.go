@@ -33,6 +33,7 @@ type pane struct {
 	name    string
 	home    string
 	lastCmd string
+	runs    int // commands run by run
 }
 
 // newPane starts bash --norc in a detached 100x30 tmux session with an
@@ -279,7 +280,7 @@ func chatCases() []chatCase {
 		{
 			name:      "stories260K",
 			model:     func(t *testing.T) string { return sharedModel(t, "stories260K.gguf") },
-			wantName:  "llama",
+			wantName:  "stories260K F32",
 			longArgs:  []string{"--ctx", "2048"},
 			shortArgs: []string{"-n", "16"},
 		},
@@ -788,4 +789,212 @@ func TestTmuxKeystrokePaste(t *testing.T) {
 	if n := strings.Count(all, "line 0 of the pasted"); n != 1 || !strings.Contains(all, "line 502 of the pasted") {
 		t.Fatalf("the paste was not sent whole, once (%d copies of its first line):\n%s", n, all)
 	}
+}
+
+// run runs a natter command (not the chat) in the shell and returns the
+// screen once it has exited.
+func (p *pane) run(args ...string) string {
+	p.t.Helper()
+	q := []string{"'" + natterBin + "'"}
+	for _, a := range args {
+		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	p.runs++
+	done := fmt.Sprintf("run-%d-exit=", p.runs)
+	p.line("clear; " + strings.Join(q, " ") + "; echo " + done + "$?")
+	return p.waitFor(strings.Join(args, " "), func(s string) bool { return strings.Contains(s, "\n"+done) })
+}
+
+// The model is named by its file (stories260K's GGUF name is just "llama")
+// in the header, the status line, the history listing and its exports.
+func TestTmuxModelNamedByItsFile(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	p.line("Once upon a time")
+	s := p.waitFor("the reply", finished)
+	if !strings.Contains(p.all(), "natter · stories260K F32 ·") || !strings.HasPrefix(statusOf(s), "stories260K F32 · ctx") {
+		t.Fatalf("header or status line does not name the file:\n%s", p.all())
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	if s := p.run("history", "list"); !strings.Contains(s, "stories260K") || strings.Contains(s, " llama ") {
+		t.Fatalf("history list:\n%s", s)
+	}
+	if s := p.run("history", "export", "1"); !strings.Contains(s, "- Model: stories260K") {
+		t.Fatalf("export:\n%s", s)
+	}
+}
+
+// A reply that fills the context window stops with a note and the chat
+// goes on: the next prompt leaves out the oldest turn and says so, and
+// /compact summarizes with the model itself.
+func TestTmuxContextFullChatGoesOn(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t)
+	p.natter(chatArgs(model, "--temp", "0", "--ctx", "128")...)
+	p.line("Once upon a time")
+	s := p.waitFor("the first reply", finished)
+	if !regexp.MustCompile(`this reply alone filled the [\d,]+-token context window · the chat goes on`).MatchString(p.all()) {
+		t.Fatalf("no clear note for a reply that fills the window:\n%s", s)
+	}
+	p.line("The end")
+	p.waitFor("the second reply", func(s string) bool {
+		return finished(s) && strings.Contains(s, "no longer fits the context window")
+	})
+	all := p.all()
+	if !strings.Contains(all, "The oldest turn (“Once upon a time”) no longer fits") {
+		t.Fatalf("the note does not say which turn was left out:\n%s", all)
+	}
+	if replyAfter(all, "› The end") == "" {
+		t.Fatalf("no second reply:\n%s", all)
+	}
+	p.line("/compact")
+	p.waitFor("the summary", func(s string) bool { return finished(s) && strings.Contains(s, "summary of 2 messages") })
+	p.line("And then?")
+	s = p.waitFor("a reply after /compact", func(s string) bool {
+		return finished(s) && replyAfter(p.all(), "› And then?") != ""
+	})
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d:\n%s", st, s)
+	}
+}
+
+// The chat warns when the model has no chat template and when the template
+// drops the persona's system prompt (issue 18: a persona silently dropped).
+func TestTmuxTemplateWarnings(t *testing.T) {
+	model := sharedModel(t, "stories260K.gguf")
+	p := newPane(t)
+	p.natter(chatArgs(model)...)
+	p.waitFor("the no-template warning", func(s string) bool {
+		return strings.Contains(s, "stories260K has no chat template, so chats are formatted with") && strings.Contains(s, "--raw")
+	})
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	tmpl := filepath.Join(p.home, "nosys.jinja")
+	src := "{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+	if err := os.WriteFile(tmpl, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.natter(chatArgs(chatModel, "--prompt", "coder", "--chat-template", tmpl)...)
+	s := p.waitFor("the dropped-persona warning", func(s string) bool {
+		return strings.Contains(strings.Join(strings.Fields(s), " "), "leaves the system prompt out, so persona coder has no effect")
+	})
+	if strings.Contains(s, "no chat template") {
+		t.Fatalf("a no-template warning for a model with one:\n%s", s)
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}
+
+// Resuming restores the chat's own sampling settings (flags on the command
+// line still win) and says when another model is loaded; natter ask and
+// bench with another model do not change the chat's default model.
+func TestTmuxResumeRestoresSettingsAndModel(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(chatModel, "--temp", "0", "--seed", "7", "-n", "8")...)
+	p.line("/set top-k 5")
+	p.line("hello there")
+	p.waitFor("the reply", finished)
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+	p.run("ask", "-t", "1", "-m", tinyModel, "-n", "2", "--no-save", "hi")
+	p.run("bench", "-t", "1", "-m", tinyModel, "-p", "8", "-n", "4", "-r", "1")
+
+	// No -m: the chat's last model, not the one ask and bench used.
+	p.natter("-t", "1", "-c")
+	p.line("/set")
+	s := p.waitFor("the settings", func(s string) bool { return strings.Contains(s, "temp 0 · top-k 5") })
+	if !strings.Contains(s, "seed 7") || !strings.HasPrefix(statusOf(s), "synth-chat") {
+		t.Fatalf("resumed settings or model:\n%s", s)
+	}
+	p.keys("C-d")
+	p.exited()
+
+	// Another model: the chat says so; --temp on the command line wins.
+	p.natter("-t", "1", "-c", "-m", tinyModel, "--temp", "0.5")
+	p.line("/set")
+	s = p.waitFor("the settings", func(s string) bool { return strings.Contains(s, "temp 0.5 · top-k 5") })
+	flat := strings.Join(strings.Fields(p.all()), " ")
+	if !strings.Contains(s, "seed 7") || !strings.Contains(flat, "This chat was saved with synth-chat; it goes on with tiny") {
+		t.Fatalf("resumed with another model:\n%s", p.all())
+	}
+	p.keys("C-d")
+	p.exited()
+}
+
+// /model alone lists the local models as `natter models` finds them, and
+// /model N switches to one of them.
+func TestTmuxModelListAndPick(t *testing.T) {
+	stories := sharedModel(t, "stories260K.gguf")
+	dir := t.TempDir()
+	for _, f := range []string{stories, chatModel} {
+		if err := os.Symlink(f, filepath.Join(dir, filepath.Base(f))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newPane(t, "NATTER_MODELS="+dir)
+	p.natter(chatArgs(stories)...)
+	p.line("/model")
+	s := p.waitFor("the list", func(s string) bool { return strings.Contains(s, "/model N or /model NAME loads one") })
+	var pick string
+	for _, l := range strings.Split(s, "\n") {
+		if m := regexp.MustCompile(`^\s*\*?\s*(\d+)\. synth-chat\b`).FindStringSubmatch(l); m != nil {
+			pick = m[1]
+		}
+	}
+	if pick == "" || !regexp.MustCompile(`\*\s*\d+\. stories260K\s+llama`).MatchString(s) {
+		t.Fatalf("the list lacks the models or the loaded mark:\n%s", s)
+	}
+	p.line("/model " + pick)
+	s = p.waitFor("the switch", func(s string) bool { return strings.HasPrefix(statusOf(s), "synth-chat") })
+	if !strings.Contains(s, "Switched to synth-chat") {
+		t.Fatalf("no switch note:\n%s", s)
+	}
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}
+
+// Up recalls lines sent in earlier sessions; a --no-save chat adds none.
+func TestTmuxInputHistoryPersists(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	p.natter(chatArgs(chatModel, "-n", "4")...)
+	p.line("first question")
+	p.waitFor("the reply", finished)
+	p.line("/set temp 0")
+	p.keys("C-d")
+	p.exited()
+
+	p.natter(chatArgs(chatModel, "-n", "4", "--no-save")...)
+	p.line("secret line")
+	p.waitFor("the reply", finished)
+	p.keys("C-d")
+	p.exited()
+
+	p.natter(chatArgs(chatModel, "-n", "4")...)
+	p.keys("Up")
+	p.waitFor("the last command recalled", func(s string) bool { return strings.Contains(s, "› /set temp 0") })
+	p.keys("Up")
+	s := p.waitFor("the first question recalled", func(s string) bool { return strings.Contains(s, "› first question") })
+	if strings.Contains(s, "secret") {
+		t.Fatalf("a --no-save line was kept:\n%s", s)
+	}
+	b, err := os.ReadFile(filepath.Join(p.home, "data", "natter", "input_history"))
+	if err != nil || strings.Contains(string(b), "secret") {
+		t.Fatalf("input history file: %v\n%s", err, b)
+	}
+	p.keys("C-u")
+	p.keys("C-d")
+	p.exited()
 }

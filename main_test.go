@@ -52,7 +52,7 @@ func TestMain(m *testing.M) {
 		}
 		spec := synth.Tiny()
 		spec.Name, spec.ChatTemplate = "synth-chat", synth.ChatML
-		chatModel = filepath.Join(dir, "chat.gguf")
+		chatModel = filepath.Join(dir, "synth-chat.gguf")
 		if err := synth.Write(chatModel, spec); err != nil {
 			println(err.Error())
 			return 1
@@ -356,7 +356,7 @@ func TestAskPeakRSSWithinBudget(t *testing.T) {
 	}
 }
 
-func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
+func TestAskSavesToHistoryOnlyWithSave(t *testing.T) {
 	home := t.TempDir()
 	run := func(args ...string) (string, int) {
 		cmd := natterCmd(args...)
@@ -368,11 +368,14 @@ func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
 		}
 		return string(out), 0
 	}
-	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "what is a zebra"); st != 0 {
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--save", "what is a zebra"); st != 0 {
+		t.Fatalf("ask --save: %d %s", st, out)
+	}
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "secret question"); st != 0 {
 		t.Fatalf("ask: %d %s", st, out)
 	}
-	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--no-save", "secret question"); st != 0 {
-		t.Fatalf("ask --no-save: %d %s", st, out)
+	if out, st := run("ask", "-m", chatModel, "--temp", "0", "-n", "6", "--save", "--no-save", "secret question"); st != 0 {
+		t.Fatalf("ask --save --no-save: %d %s", st, out)
 	}
 	out, st := run("history", "list", "--json")
 	if st != 0 {
@@ -390,7 +393,7 @@ func TestAskSavesToHistoryUnlessNoSave(t *testing.T) {
 		t.Fatalf("search did not find the question: %s", found)
 	}
 	if secret, _ := run("history", "search", "secret"); strings.Contains(secret, "secret question") {
-		t.Fatalf("--no-save exchange was saved: %s", secret)
+		t.Fatalf("an ask without --save was saved: %s", secret)
 	}
 }
 
@@ -424,5 +427,30 @@ func TestAskExtremeCtxAndThreads(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "logical CPUs; using") {
 		t.Fatalf("-t 1000 was not capped with a note:\n%s", errOut)
+	}
+}
+
+// natter ask warns when the model has no chat template (suggesting --raw)
+// and when the template drops the system prompt; never for --raw or a
+// model with a template that keeps it.
+func TestAskTemplateWarnings(t *testing.T) {
+	_, errOut, st := natter(t, "", "ask", "-m", tinyModel, "--temp", "0", "-n", "3", "--no-save", "hi")
+	if st != 0 || !strings.Contains(errOut, "tiny has no chat template, so the prompt is formatted with") || !strings.Contains(errOut, "--raw") {
+		t.Fatalf("no warning for a model without a template: %d %s", st, errOut)
+	}
+	if _, errOut, _ := natter(t, "", "ask", "-m", tinyModel, "--raw", "-n", "3", "--no-save", "hi"); strings.Contains(errOut, "warning") {
+		t.Fatalf("--raw warned: %s", errOut)
+	}
+	if _, errOut, _ := natter(t, "", "ask", "-m", chatModel, "-n", "3", "--system", "be brief", "--no-save", "hi"); strings.Contains(errOut, "warning") {
+		t.Fatalf("a model with a template warned: %s", errOut)
+	}
+	tmpl := filepath.Join(t.TempDir(), "nosys.jinja")
+	src := "{% for m in messages %}{% if m['role'] != 'system' %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+	if err := os.WriteFile(tmpl, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, st = natter(t, "", "ask", "-m", chatModel, "-n", "3", "--chat-template", tmpl, "--system", "be a pirate", "--no-save", "hi")
+	if st != 0 || !strings.Contains(errOut, "leaves the system prompt out, so it has no effect") {
+		t.Fatalf("no warning for a dropped system prompt: %d %s", st, errOut)
 	}
 }

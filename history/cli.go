@@ -114,8 +114,13 @@ func RunCmd(args []string, stdout, stderr io.Writer, store *Store) int {
 			return usage("missing QUERY")
 		}
 		opts := SearchOptions{Limit: *limit}
-		if color {
+		switch {
+		case color:
 			opts.Before, opts.After = "\x1b[1;7m", "\x1b[0m"
+		case !isTerminal(stdout) && !*asJSON:
+			// A pipe or file gets the text itself; **marks** are for a
+			// terminal without colour (and stay in --json snippets).
+			opts.NoMarks = true
 		}
 		hits, err := store.Search(ctx, q, opts)
 		if err != nil {

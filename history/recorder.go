@@ -101,6 +101,28 @@ func (r *Recorder) SetSystem(system, persona string) error {
 	return r.done(r.sess.SetMeta(context.Background(), meta))
 }
 
+// SetSampling saves the chat's sampling settings after /set, so resuming
+// the chat restores them.
+func (r *Recorder) SetSampling(s api.Sampling) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.meta.Sampling = &s
+	return r.done(r.sess.SetMeta(context.Background(), r.meta))
+}
+
+// SetModel records that the chat goes on with another model (/model, or a
+// resumed chat opened with a different one): later replies are saved
+// under it and the listing shows it.
+func (r *Recorder) SetModel(model string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.meta.Model == model {
+		return nil
+	}
+	r.meta.Model = model
+	return r.done(r.sess.SetMeta(context.Background(), r.meta))
+}
+
 // Append saves a finished message.
 func (r *Recorder) Append(msg prompts.Message) error {
 	r.mu.Lock()

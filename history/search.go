@@ -23,6 +23,8 @@ type SearchHit struct {
 type SearchOptions struct {
 	Limit         int // default 50
 	Before, After string
+	// NoMarks: plain snippets, matches not marked (output to a pipe).
+	NoMarks bool
 }
 
 // Search finds messages containing every word of query (full-text, case and
@@ -36,7 +38,9 @@ func (s *Store) Search(ctx context.Context, query string, opts SearchOptions) ([
 	if opts.Limit <= 0 {
 		opts.Limit = 50
 	}
-	if opts.Before == "" && opts.After == "" {
+	if opts.NoMarks {
+		opts.Before, opts.After = "", ""
+	} else if opts.Before == "" && opts.After == "" {
 		opts.Before, opts.After = "**", "**"
 	}
 	out := []SearchHit{}

@@ -1,13 +1,16 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	tea "charm.land/bubbletea/v2"
 
@@ -30,17 +33,18 @@ func init() {
 		{"retry", "/retry", "regenerate the last reply", cmdRetry},
 		{"edit", "/edit", "edit the last message and resend", cmdEdit},
 		{"undo", "/undo", "drop the last exchange", cmdUndo},
+		{"compact", "/compact", "summarize older turns to free the context", cmdCompact},
 		{"copy", "/copy [code] [N]", "copy a reply, or a code block (OSC 52)", cmdCopy},
 		{"set", "/set KEY VALUE", "change a sampling setting (alone: list)", cmdSet},
 		{"stats", "/stats", "figures for the last reply", cmdStats},
-		{"prompt", "/prompt [NAME]", "the exact prompt sent; NAME switches persona", cmdPrompt},
+		{"prompt", "/prompt [NAME]", "the exact last prompt sent; NAME switches persona", cmdPrompt},
 		{"template", "/template", "the chat template and where it came from", cmdTemplate},
 		{"history", "/history [QUERY]", "find a saved chat and resume it", cmdHistory},
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},
-		{"model", "/model PATH", "switch to another model", cmdModel},
+		{"model", "/model [N|PATH]", "list local models, or switch to one (N, NAME or PATH)", cmdModel},
 		{"think", "/think [on|off]", "reasoning models: think before answering, or not", cmdThink},
-		{"save", "/save FILE", "export the chat as Markdown", cmdSave},
+		{"save", "/save [FILE]", "export the chat as Markdown (default: named after its title)", cmdSave},
 		{"quit", "/quit (/exit)", "leave natter (also /bye)", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
 }
@@ -104,6 +108,8 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 	}
 	m.msgs = nil
 	m.last, m.ctxNow = nil, -1
+	m.title = ""
+	m.compact, m.dropped, m.sentReq = nil, 0, nil
 	if m.fullscreen {
 		m.entries = m.entries[:0]
 		m.addEntry(&entry{kind: entryBanner})
@@ -111,8 +117,9 @@ func cmdNew(m *Model, _ string) tea.Cmd {
 	} else {
 		m.addNote("── new chat ──")
 	}
-	model, sys := m.modelName(), m.system
+	model, sys, smp := m.modelName(), m.system, m.sampling
 	m.record(func(r Recorder) error { return r.NewChat(model, sys) })
+	m.recordSettings(func(r SettingsRecorder) error { return r.SetSampling(smp) })
 	return cmd
 }
 
@@ -144,12 +151,14 @@ func (m *Model) setSystem(text, label string) tea.Cmd {
 	if m.last != nil {
 		cached = m.last.ContextUsed
 	}
+	check := m.checkTemplate(false)
 	if m.gen == nil || cached == 0 {
 		m.addNote(label + " Nothing was cached, so nothing is invalidated.")
-		return nil
+		return check
 	}
 	gen := m.gen
-	return func() tea.Msg {
+	// The check's warning, if any, follows the note about the cost.
+	return tea.Sequence(func() tea.Msg {
 		a, _, err := gen.RenderPrompt(before)
 		if err != nil {
 			return systemCostMsg{label: label, err: err}
@@ -167,7 +176,7 @@ func (m *Model) setSystem(text, label string) tea.Cmd {
 			return systemCostMsg{label: label, err: err}
 		}
 		return systemCostMsg{label: label, invalid: max(cached-kept, 0), cached: cached}
-	}
+	}, check)
 }
 
 func cmdRetry(m *Model, _ string) tea.Cmd {
@@ -423,6 +432,7 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 		return nil
 	}
 	m.sampling = s
+	m.recordSettings(func(r SettingsRecorder) error { return r.SetSampling(s) })
 	m.notice = fmt.Sprintf("%s set · %s", key, m.settingsText())
 	return nil
 }
@@ -496,14 +506,21 @@ func cmdPrompt(m *Model, arg string) tea.Cmd {
 		m.errLine = "No model is loaded: use /model PATH."
 		return nil
 	}
-	gen, req := m.gen, m.request()
+	// The last prompt sent, exactly; before the first message, the prompt
+	// the next one would make, with a placeholder where it goes.
+	gen, req, label := m.gen, m.request(), "next prompt (‹your message› stands for what you send)"
+	if m.sentReq != nil {
+		req, label = *m.sentReq, "last prompt sent"
+	} else {
+		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: "‹your message›"})
+	}
 	return func() tea.Msg {
 		text, tmpl, err := gen.RenderPrompt(req)
 		if err != nil {
 			return promptShownMsg{err: err}
 		}
 		n, err := gen.CountTokens(text, true)
-		return promptShownMsg{text: text, tmpl: tmpl, tokens: n, err: err}
+		return promptShownMsg{label: label, text: text, tmpl: tmpl, tokens: n, err: err}
 	}
 }
 
@@ -523,7 +540,7 @@ func (m Model) handlePromptShown(msg promptShownMsg) (tea.Model, tea.Cmd) {
 		specials[m.info.EOS] = true
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("prompt · %s tokens · template %s", commas(msg.tokens), msg.tmpl)))
+	fmt.Fprintf(&b, "%s\n", m.st.accent.Render(fmt.Sprintf("%s · %s tokens · template %s", msg.label, commas(msg.tokens), msg.tmpl)))
 	body := highlightSpecials(cleanText(msg.text), specials, m.st.special.Render)
 	b.WriteString(body)
 	m.addEntry(&entry{kind: entryNote, text: b.String()})
@@ -542,12 +559,7 @@ func highlightSpecials(text string, extra map[string]bool, mark func(...string) 
 
 func cmdModel(m *Model, arg string) tea.Cmd {
 	if arg == "" {
-		if m.gen == nil {
-			m.addNote("No model is loaded. /model PATH loads one.")
-		} else {
-			m.addNote(fmt.Sprintf("%s · %s · %s · ctx %s", m.modelName(), m.info.Description, m.info.Path, commas(m.info.ContextSize)))
-		}
-		return nil
+		return cmdModelList(m)
 	}
 	if m.busyStreaming() {
 		return nil
@@ -556,7 +568,11 @@ func cmdModel(m *Model, arg string) tea.Cmd {
 		m.errLine = "/model is not available here."
 		return nil
 	}
-	return m.loadModel(expandHome(arg))
+	path, ok := m.pickLocalModel(arg)
+	if !ok {
+		return nil
+	}
+	return m.loadModel(expandHome(path))
 }
 
 func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
@@ -572,7 +588,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 	old := m.gen
 	m.gen = msg.gen
 	m.info = msg.gen.Info()
-	m.last, m.ctxNow = nil, -1
+	m.last, m.ctxNow, m.sentReq = nil, -1, nil
 	if old == nil {
 		m.addNote(fmt.Sprintf("Loaded %s (%s). Say hello!", m.modelName(), msg.path))
 		if len(m.msgs) == 0 {
@@ -582,6 +598,8 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 		}
 	} else {
 		m.addNote(fmt.Sprintf("Switched to %s (%s).", m.modelName(), msg.path))
+		name := m.modelName()
+		m.recordSettings(func(r SettingsRecorder) error { return r.SetModel(name) })
 	}
 	var cmd tea.Cmd
 	if c, ok := old.(io.Closer); ok && old != nil {
@@ -592,7 +610,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 			return nil
 		}
 	}
-	return m, tea.Batch(cmd, m.flushPrints())
+	return m, tea.Batch(cmd, m.checkTemplate(true), m.flushPrints())
 }
 
 func expandHome(p string) string {
@@ -607,8 +625,12 @@ func expandHome(p string) string {
 // markdown exports the conversation.
 func (m Model) markdown() string {
 	var b strings.Builder
-	b.WriteString("# natter chat\n\n")
-	if name := m.modelName(); name != "" {
+	if m.title != "" {
+		fmt.Fprintf(&b, "# %s\n\n", m.title)
+	} else {
+		b.WriteString("# natter chat\n\n")
+	}
+	if name := m.modelLabel(); name != "" {
 		fmt.Fprintf(&b, "Model: %s\n\n", name)
 	}
 	if m.system != "" {
@@ -632,18 +654,100 @@ func (m Model) markdown() string {
 }
 
 func cmdSave(m *Model, arg string) tea.Cmd {
+	text := m.markdown()
 	if arg == "" {
-		m.badInput("Usage: /save FILE")
-		return nil
+		if len(m.msgs) == 0 {
+			m.errLine = "Nothing to save yet (/save FILE exports the chat as Markdown)."
+			return nil
+		}
+		// Named after the chat, in the current folder; never over a file.
+		base := fileNameFrom(m.title)
+		return func() tea.Msg {
+			path, err := writeNewFile(base, ".md", []byte(text))
+			if err != nil {
+				return errMsg{fmt.Errorf("/save: %w", err)}
+			}
+			return noteMsg{fmt.Sprintf("Saved the chat to %s.", path)}
+		}
 	}
 	path := expandHome(arg)
-	text := m.markdown()
 	return func() tea.Msg {
 		if err := writeFileAtomic(path, []byte(text)); err != nil {
 			return errMsg{fmt.Errorf("/save: %w", err)}
 		}
 		return noteMsg{fmt.Sprintf("Saved the chat to %s.", path)}
 	}
+}
+
+// titleFrom is a chat's title from its first message, as the history
+// names it: the first non-empty line, spaces collapsed, at most 60 runes.
+func titleFrom(text string) string {
+	for _, line := range strings.Split(cleanText(text), "\n") {
+		t := strings.Join(strings.Fields(line), " ")
+		if t == "" {
+			continue
+		}
+		if r := []rune(t); len(r) > 60 {
+			t = strings.TrimSpace(string(r[:59])) + "…"
+		}
+		return t
+	}
+	return ""
+}
+
+// fileNameFrom makes a title a file name: letters and digits of any
+// script kept, everything else one "-", at most 50 runes.
+func fileNameFrom(title string) string {
+	var b strings.Builder
+	dash := false
+	n := 0
+	for _, r := range strings.TrimSuffix(title, "…") {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+				n++
+			}
+			dash = false
+			b.WriteRune(r)
+			n++
+		} else {
+			dash = true
+		}
+		if n >= 50 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "natter-chat"
+	}
+	return b.String()
+}
+
+// writeNewFile writes base+ext, or base-2+ext, … whichever does not exist.
+func writeNewFile(base, ext string, data []byte) (string, error) {
+	for i := 1; i < 1000; i++ {
+		name := base + ext
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d%s", base, i, ext)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(name)
+			return "", err
+		}
+		return name, nil
+	}
+	return "", fmt.Errorf("%s%s and 998 numbered copies exist already", base, ext)
 }
 
 // writeFileAtomic never leaves a half-written file behind (full disk, crash).

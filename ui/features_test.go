@@ -224,7 +224,7 @@ func (h testHistory) Resume(ctx context.Context, id int64) (*SavedChat, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: c.PromptMessages()}, nil
+	return &SavedChat{ID: c.ID, Title: c.Title, Persona: c.Persona, Messages: c.PromptMessages(), Model: c.Model, Sampling: c.Sampling}, nil
 }
 
 func (h testHistory) Rename(title string) error { return h.rec.Rename(title) }
@@ -601,7 +601,7 @@ func TestHelpScrollsWhenItDoesNotFit(t *testing.T) {
 		h.key(tea.KeyDown, 0)
 	}
 	scr := h.screen()
-	if !strings.Contains(scr, "/quit") || !strings.Contains(scr, "of 26") {
+	if !strings.Contains(scr, "/quit") || !strings.Contains(scr, "of 28") {
 		t.Fatalf("scrolled help:\n%s", scr)
 	}
 	if n := len(strings.Split(h.m.View().Content, "\n")); n > 24 {

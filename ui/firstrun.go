@@ -198,6 +198,9 @@ func (m Model) catalogLines() []string {
 	for i := top; i < len(m.catalog) && i < top+room; i++ {
 		it := m.catalog[i]
 		size := humanSize(it.Size)
+		if it.SizeText != "" {
+			size = it.SizeText
+		}
 		if it.Downloaded != "" {
 			size = "on disk"
 		}

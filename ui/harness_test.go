@@ -33,7 +33,7 @@ type fakeGen struct {
 
 func newFakeGen(pieces ...string) *fakeGen {
 	return &fakeGen{
-		info:   api.ModelInfo{Name: "tiny-llama", Path: "/models/tiny-llama.Q8_0.gguf", Quantization: "Q8_0", ContextSize: 8192, BOS: "<s>", EOS: "</s>"},
+		info:   api.ModelInfo{Name: "tiny-llama", Path: "/models/tiny-llama.gguf", Quantization: "Q8_0", ContextSize: 8192, BOS: "<s>", EOS: "</s>", ChatTemplate: "(chatml)"},
 		pieces: pieces,
 	}
 }

@@ -207,6 +207,7 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 	}
 	c := msg.chat
 	m.system, m.msgs, m.last, m.persona = "", nil, nil, c.Persona
+	m.compact, m.dropped, m.sentReq = nil, 0, nil
 	for _, x := range c.Messages {
 		if x.Role == prompts.RoleSystem && len(m.msgs) == 0 && m.system == "" {
 			m.system = x.Content
@@ -214,6 +215,7 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 		}
 		m.msgs = append(m.msgs, x)
 	}
+	m.title = c.Title
 	title := c.Title
 	if title == "" {
 		title = "(untitled)"
@@ -224,6 +226,13 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 		m.follow = true
 	}
 	m.addNote(fmt.Sprintf("── resumed chat #%d · %s ──", c.ID, oneLine(title)))
+	if c.Sampling != nil && *c.Sampling != m.sampling {
+		m.sampling = *c.Sampling
+		m.addNote("Its settings are back: " + m.settingsText())
+	}
+	for _, e := range m.modelChangedNotes(c.Model) {
+		m.addEntry(e)
+	}
 	for _, x := range m.msgs {
 		switch x.Role {
 		case prompts.RoleUser:
@@ -264,6 +273,7 @@ func cmdRename(m *Model, arg string) tea.Cmd {
 		return nil
 	}
 	h := m.cfg.History
+	m.title = title
 	m.notice = fmt.Sprintf("Renamed this chat to “%s”.", title)
 	if m.rec != nil {
 		m.record(func(Recorder) error { return h.Rename(title) })

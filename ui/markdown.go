@@ -119,6 +119,16 @@ func liteCode(t string) string {
 // full-width and re-wrap badly in the scrollback after a resize).
 func (r *mdRenderer) render(src string) []string {
 	src = strings.ReplaceAll(src, "\t", "    ")
+	// One rule for streaming and the finished reply: the model's line
+	// breaks stay (the open tail is drawn line by line too); only lines
+	// wider than the screen wrap. Glamour would join them into one paragraph.
+	if proseLines(src) {
+		var out []string
+		for _, l := range strings.Split(strings.TrimRight(src, "\n"), "\n") {
+			out = append(out, r.render(l)...)
+		}
+		return out
+	}
 	var out string
 	var err error
 	if r.tr != nil {
@@ -132,6 +142,27 @@ func (r *mdRenderer) render(src string) []string {
 		lines[i] = trimPadding(l)
 	}
 	return trimBlank(lines)
+}
+
+// proseLines reports whether src is plain prose lines, nothing that
+// Markdown builds across lines (a table, quote, list, setext heading,
+// indented code): each such line is rendered on its own.
+func proseLines(src string) bool {
+	lines := strings.Split(strings.TrimRight(src, "\n"), "\n")
+	if len(lines) < 2 {
+		return false
+	}
+	for _, l := range lines {
+		t := strings.TrimSpace(l)
+		if t == "" || len(l)-len(strings.TrimLeft(l, " ")) >= 4 || isListItem(l) || isHeading(l) {
+			return false
+		}
+		switch t[0] {
+		case '|', '>', '=', '-', '<':
+			return false
+		}
+	}
+	return true
 }
 
 // trimPadding removes trailing spaces and the styling wrapped around them,

@@ -31,6 +31,22 @@ type Config struct {
 	Sampling  api.Sampling
 	MaxTokens int
 	Template  prompts.ChatTemplate // nil: the engine's default
+	// ModelName names a model in the header, status line, history and
+	// exports (e.g. its catalog name); nil or "": DefaultModelName.
+	ModelName func(api.ModelInfo) string
+	// LocalModels lists the models on this machine for /model (it reads
+	// the disk; called in a command); nil: /model lists nothing.
+	LocalModels func() []LocalModel
+	// InputHistory is what Up recalls from earlier sessions, oldest first.
+	InputHistory []string
+	// SaveInput keeps a sent line for later sessions; it must not block
+	// (Update calls it). nil: nothing is kept.
+	SaveInput func(line string)
+	// Title is the resumed chat's title (exports, /save's file name).
+	Title string
+	// ResumedModel is the model a resumed chat was saved with: the chat
+	// says so when another one is loaded.
+	ResumedModel string
 
 	Fullscreen bool
 	Theme      string // "auto" (or ""), "dark", "light"
@@ -97,12 +113,24 @@ type SavedChat struct {
 	Persona  string
 	Messages []prompts.Message
 	Note     string // shown after the conversation (see Config.ResumeNote)
+	Model    string        // the model it was saved with ("" unknown)
+	Sampling *api.Sampling // its sampling settings (nil: not saved)
+}
+
+// SettingsRecorder is implemented by Recorders that also save the chat's
+// settings, so a resumed chat gets them back.
+type SettingsRecorder interface {
+	// SetSampling saves the sampling settings (/set).
+	SetSampling(s api.Sampling) error
+	// SetModel says the chat goes on with another model.
+	SetModel(model string) error
 }
 
 // CatalogItem is a downloadable model on the first-run screen.
 type CatalogItem struct {
 	Name, Description string
 	Size              int64  // bytes, approximate
+	SizeText          string // Size as `natter models --catalog` writes it ("" : computed here)
 	FitMark, Fit      string // e.g. "✓", "fits"
 	Downloaded        string // local path when already on disk
 	// Recommended: the model suggested for this machine's memory; the
@@ -219,6 +247,7 @@ type Model struct {
 	histEdits  map[int]string // input history entries edited while walking it; len(history) is the draft
 
 	system    string
+	title     string // the chat's title: resumed, /rename, or its first message
 	msgs      []prompts.Message
 	sampling  api.Sampling
 	maxTokens int
@@ -255,6 +284,11 @@ type Model struct {
 	follow    bool
 
 	rec *recQueue
+
+	compact     *compaction  // /compact's summary of older turns
+	sentReq     *api.Request // the last prompt sent (/prompt shows it)
+	localModels []LocalModel // the list /model showed last (/model N)
+	dropped     int          // turns the last prompt left out (notes say when it changes)
 
 	persona   string     // current persona name ("" none)
 	personaCh chan error // persona file changes, from Personas.Watch
@@ -310,6 +344,10 @@ type reply struct {
 	// prefill: the engine's prompt figures for this turn (nil until the
 	// prompt is processed); with tokens it gives live context use.
 	prefill *api.Stats
+	// sent is the request's messages (to name turns left out).
+	sent []prompts.Message
+	// compactUpto > 0: this reply is /compact's summary of msgs[:compactUpto].
+	compactUpto int
 }
 
 // New builds the model; Run uses it, tests drive it directly.
@@ -321,6 +359,7 @@ func New(cfg Config) Model {
 		gen:        cfg.Gen,
 		fullscreen: cfg.Fullscreen,
 		system:     cfg.System,
+		title:      cfg.Title,
 		persona:    cfg.Persona,
 		sampling:   cfg.Sampling,
 		maxTokens:  cfg.MaxTokens,
@@ -359,6 +398,8 @@ func New(cfg Config) Model {
 	}
 	ta := newInput()
 	m.input = &ta
+	m.history = append([]string(nil), cfg.InputHistory...)
+	m.histIdx = len(m.history)
 	m.applyTheme()
 	m.resize(m.width, m.height)
 
@@ -393,6 +434,14 @@ func New(cfg Config) Model {
 			help = "No model is loaded. Start natter with -m PATH or set NATTER_MODEL."
 		}
 		m.entries = append(m.entries, &entry{kind: entryNote, text: help})
+	}
+	if check := m.templateNotes(true); check != nil {
+		for _, n := range check() {
+			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
+		}
+	}
+	if cfg.ResumedModel != "" && m.gen != nil {
+		m.entries = append(m.entries, m.modelChangedNotes(cfg.ResumedModel)...)
 	}
 	if m.rec != nil && len(cfg.Messages) == 0 {
 		model, sys := m.modelName(), m.system

@@ -331,7 +331,7 @@ func TestCommandsChangeTheConversation(t *testing.T) {
 func TestBadCommandsKeepInput(t *testing.T) {
 	h := newHarness(t, Config{Gen: newFakeGen()}, 80, 24)
 	before := h.m.sampling
-	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/wat", "/copy code x", "/copy 1 2", "/save"} {
+	for _, c := range []string{"/set temp hot", "/set top-p 2", "/set nope 1", "/set seed -5", "/wat", "/copy code x", "/copy 1 2"} {
 		h.typeText(c)
 		h.enter()
 		if h.m.errLine == "" {
@@ -411,7 +411,7 @@ func TestPromptShowsSpecialTokens(t *testing.T) {
 	if !strings.Contains(out, h.m.st.special.Render("<|im_start|>")) {
 		t.Fatalf("special token not highlighted:\n%q", out)
 	}
-	if !strings.Contains(ansi.Strip(out), "prompt · 6 tokens · template fake:chatml") {
+	if !strings.Contains(ansi.Strip(out), "next prompt (‹your message› stands for what you send) · 17 tokens · template fake:chatml") {
 		t.Fatalf("no token count:\n%s", ansi.Strip(out))
 	}
 }

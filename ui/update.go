@@ -53,6 +53,7 @@ type (
 		err  error
 	}
 	promptShownMsg struct {
+		label      string
 		text, tmpl string
 		tokens     int
 		err        error
@@ -173,6 +174,10 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleModelLoaded(msg)
 	case promptShownMsg:
 		return m.handlePromptShown(msg)
+	case templateCheckMsg:
+		return m.handleTemplateCheck(msg)
+	case localModelsMsg:
+		return m.handleLocalModels(msg)
 	case personasChangedMsg:
 		return m.handlePersonasChanged(msg)
 	case personaMsg:
@@ -788,6 +793,9 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	m.sentRaw = raw
 	m.input.Reset() // pastes stay: history recall may bring a placeholder back
 	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
+	if m.title == "" {
+		m.title = titleFrom(text)
+	}
 	m.msgs = append(m.msgs, msg)
 	m.addEntry(&entry{kind: entryUser, text: cleanText(text)})
 	m.record(func(r Recorder) error { return r.Append(msg) })
@@ -798,6 +806,10 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 func (m *Model) remember(s string) {
 	if s != "" && (len(m.history) == 0 || m.history[len(m.history)-1] != s) {
 		m.history = append(m.history, s)
+		if m.cfg.SaveInput != nil && !strings.Contains(s, "[paste #") {
+			// A paste placeholder means nothing in another session.
+			m.cfg.SaveInput(s)
+		}
 	}
 	m.histIdx, m.histEdits = len(m.history), nil
 }
@@ -820,20 +832,23 @@ func (m Model) request() api.Request {
 	if m.system != "" {
 		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: m.system})
 	}
-	msgs = append(msgs, m.msgs...)
+	msgs = append(msgs, m.conversation()...)
 	return api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
 }
 
 // ---- generation ----
 
-func (m *Model) startGen() tea.Cmd {
+func (m *Model) startGen() tea.Cmd { return m.startGenWith(m.request()) }
+
+func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	m.genSeq++
 	id := m.genSeq
 	ctx, cancel := context.WithCancel(m.baseCtx)
-	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel}
+	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel, sent: req.Messages}
+	m.sentReq = &req
 	m.ctxSeq++ // a count of the conversation before this turn is stale
 	m.errLine, m.notice = "", ""
-	gen, req := m.gen, m.request()
+	gen := m.gen
 	return func() tea.Msg {
 		var closeTag string
 		if text, _, err := gen.RenderPrompt(req); err == nil {
@@ -898,7 +913,7 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		m.finishReply("", err, msg.final.Stats)
 		return m, m.flushPrints()
 	}
-	if m.rec != nil && m.now().Sub(r.lastCkpt) >= checkpointEvery {
+	if m.rec != nil && r.compactUpto == 0 && m.now().Sub(r.lastCkpt) >= checkpointEvery {
 		r.lastCkpt = m.now()
 		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.answer.String(), Reasoning: r.think.String()}
 		m.record(func(rc Recorder) error { return rc.Checkpoint(part) })
@@ -1001,7 +1016,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		case api.StopMaxTokens:
 			footer = fmt.Sprintf("stopped at max tokens (%d; /set max-tokens N)", m.maxTokens)
 		case api.StopContext:
-			footer = "stopped: the context window is full (/new starts afresh)"
+			footer = m.contextFullFooter(stats, r.sent)
 		case api.StopCancelled:
 			footer = "stopped"
 		}
@@ -1009,6 +1024,13 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	if err != nil {
 		footer = "error: " + oneLine(err.Error())
 		reason = "error"
+	}
+	if r.compactUpto > 0 {
+		if err != nil {
+			footer = "error: " + oneLine(err.Error())
+		}
+		m.finishCompaction(r, content, stats, footer)
+		return
 	}
 	if (err != nil || stopNote != "") && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
 		// Nothing came back: take the question back into the input rather
@@ -1046,13 +1068,7 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		// (a stopped reply's figures come as it drains)
 		cmdStats(m, "")
 	}
-	if stats != nil && stats.DroppedTurns > 0 {
-		note := fmt.Sprintf("The %s oldest turns were left out to fit the context window.", commas(stats.DroppedTurns))
-		if stats.DroppedTurns == 1 {
-			note = "The oldest turn was left out to fit the context window."
-		}
-		m.addNote(note)
-	}
+	m.droppedNote(stats, r.sent)
 }
 
 // finishedAssistant renders a whole stored reply (resumed conversations).

@@ -386,10 +386,20 @@ func (m Model) renderEntry(e *entry) []string {
 }
 
 func (m Model) footerLine(f string) string {
+	style, mark := m.st.warn, "  ■ "
 	if strings.HasPrefix(f, "error") {
-		return m.st.errS.Render("  ✗ " + f)
+		style, mark = m.st.errS, "  ✗ "
 	}
-	return m.st.warn.Render("  ■ " + f)
+	// Long footers wrap under their text, not cut at the screen's edge.
+	lines := wrapLines(f, max(m.width-4, 20))
+	for i, l := range lines {
+		if i == 0 {
+			lines[i] = style.Render(mark + l)
+		} else {
+			lines[i] = style.Render("    " + l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // thinkLines shows reasoning: one dim line when collapsed, the dimmed text
@@ -436,10 +446,7 @@ func wrapLines(s string, w int) []string {
 func (m Model) bannerText() string {
 	name := "no model"
 	if m.gen != nil {
-		name = m.modelName()
-		if q := m.info.Quantization; q != "" {
-			name += " " + q
-		}
+		name = m.modelLabel()
 	}
 	s := m.st.accent.Render("natter") + m.st.dim.Render(" · "+name)
 	if m.persona != "" {
@@ -452,14 +459,36 @@ func (m Model) modelName() string {
 	if m.gen == nil {
 		return ""
 	}
-	if m.info.Name != "" {
-		return m.info.Name
+	if m.cfg.ModelName != nil {
+		if n := m.cfg.ModelName(m.info); n != "" {
+			return n
+		}
 	}
-	p := m.info.Path
+	return DefaultModelName(m.info)
+}
+
+// DefaultModelName names a model as users know it: its file name without
+// .gguf (the GGUF's general.name is often just the architecture, "llama"),
+// else that general name.
+func DefaultModelName(info api.ModelInfo) string {
+	p := info.Path
 	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
 		p = p[i+1:]
 	}
-	return strings.TrimSuffix(p, ".gguf")
+	if n := strings.TrimSuffix(strings.TrimSuffix(p, ".gguf"), ".GGUF"); n != "" {
+		return n
+	}
+	return info.Name
+}
+
+// modelLabel is the model's name with its quantization, unless the name
+// already says it (most file names do).
+func (m Model) modelLabel() string {
+	name := m.modelName()
+	if q := m.info.Quantization; q != "" && !strings.Contains(strings.ToLower(name), strings.ToLower(q)) {
+		name += " " + q
+	}
+	return name
 }
 
 // backendLabel names the engine a model runs on, as the status line shows it.
@@ -482,11 +511,7 @@ func (m Model) statusLine() string {
 	if m.gen == nil {
 		parts = append(parts, part{st.warn.Render("no model"), 0})
 	} else {
-		name := m.modelName()
-		if q := m.info.Quantization; q != "" {
-			name += " " + q
-		}
-		parts = append(parts, part{st.status.Render(name), 2})
+		parts = append(parts, part{st.status.Render(m.modelLabel()), 2})
 		if b := m.info.Backend; b != "" {
 			parts = append(parts, part{st.dim.Render(backendLabel(b)), 7})
 		}

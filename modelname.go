@@ -1,0 +1,95 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"natter/engine/api"
+	"natter/engine/models"
+	"natter/prompts"
+	"natter/ui"
+)
+
+// modelName is how natter names a loaded model in the chat, the history
+// and exports: the catalog name for a file `natter pull` fetched, else the
+// file name without .gguf (an Ollama blob has none worth showing: its
+// GGUF name then).
+func modelName(info api.ModelInfo) string {
+	base := filepath.Base(info.Path)
+	for _, e := range models.Catalog() {
+		if strings.EqualFold(e.File, base) {
+			return e.Name
+		}
+	}
+	if strings.HasPrefix(base, "sha256-") && info.Name != "" {
+		return info.Name
+	}
+	return ui.DefaultModelName(info)
+}
+
+// askTemplateWarnings says, for natter ask, when the model has no chat
+// template (a fallback format is used; a base model wants --raw) and when
+// the template leaves the system prompt out (the chat's UI says the same).
+func askTemplateWarnings(chain *prompts.Chain, info api.ModelInfo, system string) []string {
+	const probe = "natter-system-prompt-probe"
+	var msgs []prompts.Message
+	if system != "" {
+		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: probe})
+	}
+	msgs = append(msgs, prompts.Message{Role: prompts.RoleUser, Content: "hi"})
+	text, used, err := chain.RenderWith(msgs, true)
+	if err != nil {
+		return nil // the request reports it
+	}
+	var out []string
+	if info.ChatTemplate == "" && !strings.HasPrefix(used, "user:") && !strings.HasPrefix(used, "file:") {
+		out = append(out, fmt.Sprintf("warning: %s has no chat template, so the prompt is formatted with %s; "+
+			"a base model (not tuned for chat) does better with --raw (plain completion), or pass --chat-template NAME or FILE.jinja",
+			modelName(info), used))
+	}
+	if system != "" && !strings.Contains(text, probe) {
+		out = append(out, fmt.Sprintf("warning: the chat template %s leaves the system prompt out, so it has no effect; "+
+			"use a template that keeps system messages (--chat-template NAME or FILE.jinja), or put the instructions in the prompt", used))
+	}
+	return out
+}
+
+// resumedSampling is a resumed chat's saved sampling settings with the
+// ones given on the command line (set: flag names) taking precedence.
+func resumedSampling(saved, flags api.Sampling, set map[string]bool) api.Sampling {
+	s := saved
+	if set["temp"] {
+		s.Temperature = flags.Temperature
+	}
+	if set["top-k"] {
+		s.TopK = flags.TopK
+	}
+	if set["top-p"] {
+		s.TopP = flags.TopP
+	}
+	if set["min-p"] {
+		s.MinP = flags.MinP
+	}
+	if set["repeat-penalty"] {
+		s.RepeatPenalty = flags.RepeatPenalty
+	}
+	if set["seed"] {
+		s.Seed = flags.Seed
+	}
+	return s
+}
+
+// localModels is /model's list: what `natter models` shows.
+func localModels() []ui.LocalModel {
+	var out []ui.LocalModel
+	for _, m := range models.Discover() {
+		x := ui.LocalModel{Name: m.Name, Path: m.Path, Source: m.Source, Size: models.HumanBytes(uint64(m.FileSize)), Err: m.Err}
+		if m.Err == "" {
+			x.Arch, x.Params, x.Quant = m.Arch, models.HumanParams(m.Params), m.Quantization
+			x.Fit, x.Template = m.Fit.Mark(), m.HasTemplate
+		}
+		out = append(out, x)
+	}
+	return out
+}

@@ -1,0 +1,318 @@
+package ui
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/charmbracelet/x/ansi"
+
+	"natter/engine/api"
+	"natter/history"
+	"natter/prompts"
+)
+
+// A GGUF's general.name is often only the architecture ("llama"): the chat
+// names the model by its file (or what Config.ModelName says) everywhere.
+func TestModelNamedByItsFile(t *testing.T) {
+	g := newFakeGen("Once upon a time.")
+	g.info = api.ModelInfo{Name: "llama", Path: "/models/stories260K.gguf", Quantization: "F32", ContextSize: 512}
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, Recorder: rec}, 100, 24)
+	sendAndWait(h, "Tell me a story\nabout a cat")
+	scr := h.screen()
+	if !strings.Contains(scr, "natter · stories260K F32 ·") {
+		t.Fatalf("header does not name the file:\n%s", scr)
+	}
+	if st := h.m.statusLine(); !strings.HasPrefix(ansi.Strip(st), "stories260K F32 · ctx") {
+		t.Fatalf("status line: %q", ansi.Strip(st))
+	}
+	h.m.rec.wait()
+	rec.mu.Lock()
+	first := rec.calls[0]
+	rec.mu.Unlock()
+	if first != "new stories260K " {
+		t.Fatalf("the history records the model as %q", first)
+	}
+
+	// /save alone names the file after the chat's title, in the current
+	// folder, and never over an existing file.
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, want := range []string{"Tell-me-a-story.md", "Tell-me-a-story-2.md"} {
+		h.typeText("/save")
+		h.enter()
+		h.settle()
+		b, err := os.ReadFile(filepath.Join(dir, want))
+		if err != nil {
+			t.Fatalf("%s: %v (error line %q)", want, err, h.m.errLine)
+		}
+		s := string(b)
+		if !strings.HasPrefix(s, "# Tell me a story\n\nModel: stories260K F32\n") {
+			t.Fatalf("export:\n%s", s)
+		}
+		if !strings.Contains(h.screen(), "Saved the chat to "+want) {
+			t.Fatalf("no note for %s:\n%s", want, h.screen())
+		}
+	}
+
+	// A catalog name given by the command wins; the quantization is not
+	// said twice when the name has it.
+	g2 := newFakeGen("ok")
+	g2.info = api.ModelInfo{Name: "qwen2", Path: "/m/Qwen2.5-0.5B-Instruct-Q4_K_M.gguf", Quantization: "Q4_K_M", ContextSize: 512}
+	h2 := newHarness(t, Config{Gen: g2, ModelName: func(api.ModelInfo) string { return "qwen2.5-0.5b" }}, 100, 24)
+	if !strings.Contains(h2.screen(), "natter · qwen2.5-0.5b Q4_K_M ·") {
+		t.Fatalf("catalog name not used:\n%s", h2.screen())
+	}
+	g3 := newFakeGen("ok")
+	g3.info = g2.info
+	h3 := newHarness(t, Config{Gen: g3}, 100, 24)
+	if !strings.Contains(h3.screen(), "natter · Qwen2.5-0.5B-Instruct-Q4_K_M ·") {
+		t.Fatalf("file name with its quantization:\n%s", h3.screen())
+	}
+}
+
+// /compact asks the model for a summary of the turns before the latest,
+// and the prompts after it carry that summary in their place; the
+// transcript, the saved chat and /undo past it are unaffected.
+func TestCompactPutsASummaryInThePrompt(t *testing.T) {
+	g := newFakeGen("fine")
+	rec := &recorder{}
+	h := newHarness(t, Config{Gen: g, System: "be kind", Recorder: rec}, 100, 30)
+	h.typeText("/compact")
+	h.enter()
+	if !strings.Contains(h.m.errLine, "Nothing to compact") {
+		t.Fatalf("/compact on an empty chat: %q", h.m.errLine)
+	}
+	h.m.input.Reset()
+	sendAndWait(h, "my cat is Tom")
+	sendAndWait(h, "he is grey")
+	sendAndWait(h, "what colour?")
+
+	g.mu.Lock()
+	g.pieces = []string{"The user's cat Tom ", "is grey."}
+	g.mu.Unlock()
+	h.typeText("/compact")
+	h.enter()
+	h.waitFor("the summary", func(m Model) bool { return m.cur == nil })
+	h.settle()
+	req := lastRequest(t, g)
+	var roles []string
+	for _, x := range req.Messages {
+		roles = append(roles, x.Role+":"+x.Content)
+	}
+	want := "system:be kind|user:my cat is Tom|assistant:fine|user:he is grey|assistant:fine|user:" + compactInstruction
+	if got := strings.Join(roles, "|"); got != want {
+		t.Fatalf("summary request:\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(h.screen(), "summary of 4 messages") {
+		t.Fatalf("no summary footer:\n%s", h.screen())
+	}
+	if len(h.m.msgs) != 6 {
+		t.Fatalf("the conversation lost messages: %d", len(h.m.msgs))
+	}
+
+	g.mu.Lock()
+	g.pieces = []string{"grey"}
+	g.mu.Unlock()
+	sendAndWait(h, "and his name?")
+	roles = nil
+	for _, x := range lastRequest(t, g).Messages {
+		roles = append(roles, x.Role+":"+x.Content)
+	}
+	want = "system:be kind|user:" + compactInstruction + "|assistant:The user's cat Tom is grey.|user:what colour?|assistant:fine|user:and his name?"
+	if got := strings.Join(roles, "|"); got != want {
+		t.Fatalf("prompt after /compact:\n%s\nwant\n%s", got, want)
+	}
+	h.m.rec.wait()
+	rec.mu.Lock()
+	calls := strings.Join(rec.calls, "|")
+	rec.mu.Unlock()
+	if strings.Contains(calls, "Tom is grey") || strings.Contains(calls, "rewrite") {
+		t.Fatalf("the summary went into the saved chat: %s", calls)
+	}
+
+	// /undo twice cuts into the summarized turns: the summary goes too.
+	for range 3 {
+		h.typeText("/undo")
+		h.enter()
+	}
+	h.settle()
+	sendAndWait(h, "again")
+	roles = nil
+	for _, x := range lastRequest(t, g).Messages {
+		roles = append(roles, x.Role+":"+x.Content)
+	}
+	if got := strings.Join(roles, "|"); got != "system:be kind|user:my cat is Tom|assistant:fine|user:again" {
+		t.Fatalf("prompt after /undo past the summary: %s", got)
+	}
+}
+
+// A reply keeps the model's line breaks while it streams and after it is
+// rendered as Markdown: the finished render must not join the lines into
+// one paragraph (issue 18, item 2). Long lines wrap the same way in both.
+func TestFinishedReplyKeepsStreamedLineBreaks(t *testing.T) {
+	para := "Once upon a time there was a cat.\nShe liked milk\nand naps in the sun.\n" +
+		"This line is long enough to wrap at sixty columns, so both renders must wrap it alike."
+	for _, full := range []bool{false, true} {
+		pieces := append(tokens(para, 3), "\n\nThe end.")
+		g := newFakeGen(pieces...)
+		g.gate, g.pauseAfter = make(chan struct{}), len(pieces)-1
+		h := newHarness(t, Config{Gen: g, Fullscreen: full}, 60, 30)
+		h.typeText("story")
+		h.enter()
+		h.waitFor("the paragraph", func(m Model) bool { return m.cur != nil && m.cur.tokens == len(pieces)-1 })
+		h.settle()
+		streamed := replyLines(h.screen(), "Once upon", "naps")
+		close(g.gate)
+		h.waitFor("the end", func(m Model) bool { return m.cur == nil })
+		h.settle()
+		final := replyLines(h.screen(), "Once upon", "naps")
+		if len(streamed) < 4 || strings.Join(streamed, "\n") != strings.Join(final, "\n") {
+			t.Fatalf("fullscreen=%v: streamed\n%s\n--- finished\n%s", full, strings.Join(streamed, "\n"), strings.Join(final, "\n"))
+		}
+	}
+}
+
+// replyLines is the screen's lines from the one containing first through
+// the end of that paragraph (up to a blank line).
+func replyLines(screen, first, must string) []string {
+	lines := strings.Split(screen, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, first) {
+			var out []string
+			for _, x := range lines[i:] {
+				if strings.TrimSpace(x) == "" {
+					break
+				}
+				out = append(out, x)
+			}
+			if !strings.Contains(strings.Join(out, "\n"), must) {
+				return nil
+			}
+			return out
+		}
+	}
+	return nil
+}
+
+// noSystemGen renders like a template that ignores the system role.
+type noSystemGen struct{ *fakeGen }
+
+func (g noSystemGen) RenderPrompt(req api.Request) (string, string, error) {
+	var kept []prompts.Message
+	for _, x := range req.Messages {
+		if x.Role != prompts.RoleSystem {
+			kept = append(kept, x)
+		}
+	}
+	req.Messages = kept
+	text, _, err := g.fakeGen.RenderPrompt(req)
+	return text, "file:/t/phi3.jinja", err
+}
+
+func TestTemplateWarnings(t *testing.T) {
+	// No chat template in the model: say which format is used, suggest --raw.
+	g := newFakeGen("ok")
+	g.info.ChatTemplate = ""
+	h := newHarness(t, Config{Gen: g}, 120, 30)
+	h.settle()
+	if s := h.screen(); !strings.Contains(s, "tiny-llama has no chat template, so chats are formatted with fake:chatml") ||
+		!strings.Contains(s, "natter ask --raw") {
+		t.Fatalf("no warning for a model without a chat template:\n%s", s)
+	}
+	h2 := newHarness(t, Config{Gen: newFakeGen("ok")}, 120, 30)
+	h2.settle()
+	if strings.Contains(h2.screen(), "⚠") {
+		t.Fatalf("a warning for a model with a template:\n%s", h2.screen())
+	}
+
+	// A template that drops the system prompt: the persona would do nothing.
+	ng := noSystemGen{newFakeGen("ok")}
+	h3 := newHarness(t, Config{Gen: ng, System: "You write code.", Persona: "coder"}, 120, 30)
+	h3.settle()
+	if s := h3.screen(); !strings.Contains(s, "The chat template file:phi3.jinja leaves the system prompt out, so persona coder has no effect") ||
+		!strings.Contains(s, "--chat-template") {
+		t.Fatalf("no warning for a dropped persona:\n%s", s)
+	}
+	n := strings.Count(h3.screen(), "leaves the system prompt out")
+	h3.typeText("/system Be brief.")
+	h3.enter()
+	h3.settle()
+	if s := h3.screen(); strings.Count(s, "leaves the system prompt out") != n+1 || !strings.Contains(s, "so the system prompt has no effect") {
+		t.Fatalf("no warning after /system:\n%s", s)
+	}
+}
+
+// /prompt shows the last prompt sent, labelled so; before the first
+// message, the next prompt with a placeholder for the message.
+func TestPromptLabelledLastOrNext(t *testing.T) {
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g, System: "sys"}, 100, 30)
+	h.typeText("/prompt")
+	h.enter()
+	h.settle()
+	out := ansi.Strip(strings.Join(h.m.scrollback, "\n"))
+	if !strings.Contains(out, "next prompt (‹your message› stands for what you send)") ||
+		!strings.Contains(out, "<|im_start|>user\n  ‹your message›<|im_end|>\n  <|im_start|>assistant") {
+		t.Fatalf("next prompt:\n%s", out)
+	}
+	sendAndWait(h, "hello there")
+	h.typeText("/prompt")
+	h.enter()
+	h.settle()
+	out = ansi.Strip(strings.Join(h.m.scrollback, "\n"))
+	i := strings.LastIndex(out, "last prompt sent ·")
+	if i < 0 {
+		t.Fatalf("no last prompt:\n%s", out)
+	}
+	want, _, _ := g.RenderPrompt(lastRequest(t, g))
+	want = strings.ReplaceAll(strings.TrimSpace(want), "\n", "\n  ")
+	if got := out[i:]; !strings.Contains(got, want) || strings.Contains(got, "‹your message›") {
+		t.Fatalf("last prompt shown:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// /set is saved with the chat (real SQLite) and /resume brings the chat's
+// own settings back, saying so, and says when another model is loaded.
+func TestResumeRestoresSettings(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rec := st.NewRecorder(history.ChatMeta{})
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g, Recorder: rec, History: testHistory{st: st, rec: rec}}, 120, 30)
+	h.typeText("/set temp 0")
+	h.enter()
+	h.typeText("/set seed 7")
+	h.enter()
+	sendAndWait(h, "hello")
+	h.m.rec.wait()
+	id := rec.ChatID()
+	h.typeText("/new")
+	h.enter()
+	h.typeText("/set temp 1.5")
+	h.enter()
+	if h.m.sampling.Temperature != 1.5 {
+		t.Fatalf("temp %v", h.m.sampling.Temperature)
+	}
+	g.mu.Lock()
+	g.info.Path = "/models/other.gguf"
+	g.mu.Unlock()
+	h.m.info = g.info
+	h.typeText(fmt.Sprintf("/resume %d", id))
+	h.enter()
+	h.waitFor("the resumed chat", func(m Model) bool { return m.busy == "" && len(m.msgs) == 2 })
+	h.settle()
+	if s := h.m.sampling; s.Temperature != 0 || s.Seed != 7 {
+		t.Fatalf("resumed sampling %+v", s)
+	}
+	scr := h.screen()
+	if !strings.Contains(scr, "Its settings are back: temp 0 ·") || !strings.Contains(scr, "This chat was saved with tiny-llama; it goes on with other") {
+		t.Fatalf("no notes:\n%s", scr)
+	}
+}
