@@ -112,7 +112,7 @@ type SavedChat struct {
 	Title    string
 	Persona  string
 	Messages []prompts.Message
-	Note     string // shown after the conversation (see Config.ResumeNote)
+	Note     string        // shown after the conversation (see Config.ResumeNote)
 	Model    string        // the model it was saved with ("" unknown)
 	Sampling *api.Sampling // its sampling settings (nil: not saved)
 }
