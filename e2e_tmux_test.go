@@ -109,7 +109,14 @@ func (p *pane) keys(k ...string) {
 }
 
 // line types text and presses Enter.
-func (p *pane) line(s string) { p.t.Helper(); p.typeText(s); p.keys("Enter") }
+func (p *pane) line(s string) {
+	p.t.Helper()
+	p.typeText(s)
+	p.keys("Enter")
+	// Keys that follow within ~10 ms are one typed burst (a paste without
+	// bracketed paste), where Enter is a newline: type like a person.
+	time.Sleep(40 * time.Millisecond)
+}
 
 // screen is what the pane shows now.
 func (p *pane) screen() string { p.t.Helper(); return p.tmux("capture-pane", "-p", "-t", p.name) }

@@ -47,7 +47,7 @@ var paneRuns int
 func TestTmuxAskDefusesEscapeSequences(t *testing.T) {
 	model := hostileModel(t)
 	p := newPane(t, "NATTER_NO_HISTORY=")
-	ask := natterBin + " ask -t 1 -m " + model + " --raw -n 12 'Once upon'"
+	ask := natterBin + " ask --save -t 1 -m " + model + " --raw -n 12 'Once upon'"
 	s := runInPane(t, p, ask)
 	if title := p.format("#{pane_title}"); title == "PWNED" {
 		t.Fatalf("the model set the window title; screen:\n%s", s)
@@ -102,7 +102,7 @@ func TestTmuxTwoChatsAndAskShareHistory(t *testing.T) {
 	askErr := make(chan error, 1)
 	go func() {
 		for i := 0; i < asks; i++ {
-			cmd := exec.Command(natterBin, "ask", "-t", "1", "-m", chatModel, "-n", "6", fmt.Sprintf("ask question %d", i))
+			cmd := exec.Command(natterBin, "ask", "--save", "-t", "1", "-m", chatModel, "-n", "6", fmt.Sprintf("ask question %d", i))
 			cmd.Env = append(os.Environ(), "HOME="+shared, "XDG_CONFIG_HOME="+filepath.Join(shared, "config"), "NATTER_MODEL=")
 			cmd.Env = append(cmd.Env, env...)
 			if out, err := cmd.CombinedOutput(); err != nil {
