@@ -63,8 +63,11 @@ func Load(opts Options) (e *Engine, err error) {
 			}
 		}
 	}()
-	m, err := model.New(opts.ModelPath, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: ml.FlashAttentionDisabled})
+	m, err := newModel(opts.ModelPath, f, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: ml.FlashAttentionDisabled})
 	if err != nil {
+		if errors.Is(err, ErrLayout) {
+			return nil, err // already names the file
+		}
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
 	}
 	tok, ok := m.(tokenizer.Tokenizer)

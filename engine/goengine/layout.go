@@ -1,0 +1,178 @@
+package goengine
+
+import (
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/ollama/ollama/fs"
+	"github.com/ollama/ollama/kvcache"
+	"github.com/ollama/ollama/ml"
+	"github.com/ollama/ollama/model"
+
+	"natter/engine/gguf"
+)
+
+// GGUF files on Hugging Face are written by upstream llama.cpp's
+// converter; Ollama's model code reads its own converter's layout. The two
+// differ in metadata (keys, defaults, block_count with MTP layers) and in
+// tensors (optionally fused Q/K/V and gate/up experts). natter maps one to
+// the other at load time, never touching the file: a layoutBackend wraps
+// Ollama's ggml backend and answers the model's Config() and Get(name)
+// calls in Ollama's terms from the upstream file.
+
+// layoutBackend is an ml.Backend whose metadata and tensor names follow
+// what Ollama's model code expects.
+type layoutBackend struct {
+	ml.Backend
+	cfg   *layoutConfig
+	alias map[string]string   // Ollama name → tensor name in the file
+	views map[string]viewSpec // Ollama name → part of a fused file tensor
+	made  map[string]ml.Tensor
+	ctx   ml.Context // owns the view tensors; freed by Close
+
+	// reads is every file tensor upstream reads; Ollama asking for any
+	// other name gets nil, as if the file lacked it. nil: no filter.
+	reads map[string]bool
+}
+
+// viewSpec is a row range of a fused weight: rows [row, row+rows) of ne[1]
+// of the file tensor src (for each expert, when it is 3-D).
+type viewSpec struct {
+	src       string
+	row, rows int
+}
+
+func (b *layoutBackend) Config() fs.Config { return b.cfg }
+
+func (b *layoutBackend) Get(name string) ml.Tensor {
+	if t, ok := b.made[name]; ok {
+		return t
+	}
+	if v, ok := b.views[name]; ok {
+		src := b.Backend.Get(v.src)
+		if src == nil {
+			return nil
+		}
+		if b.ctx == nil {
+			b.ctx = b.Backend.NewContextSize(len(b.views) + 1)
+		}
+		nb1 := src.Stride(1)
+		var t ml.Tensor
+		if src.Dim(2) > 1 {
+			t = src.View(b.ctx, v.row*nb1, src.Dim(0), nb1, v.rows, src.Stride(2), src.Dim(2))
+		} else {
+			t = src.View(b.ctx, v.row*nb1, src.Dim(0), nb1, v.rows)
+		}
+		b.made[name] = t
+		return t
+	}
+	if n, ok := b.alias[name]; ok {
+		name = n
+	}
+	if b.reads != nil && !b.reads[name] {
+		return nil
+	}
+	return b.Backend.Get(name)
+}
+
+// CacheConfig forwards the optional interface kvcache looks for.
+func (b *layoutBackend) CacheConfig() ml.CacheConfig {
+	if cc, ok := b.Backend.(ml.BackendCacheConfig); ok {
+		return cc.CacheConfig()
+	}
+	return ml.CacheConfig{}
+}
+
+func (b *layoutBackend) Close() {
+	if b.ctx != nil {
+		b.ctx.Close()
+		b.ctx = nil
+	}
+	b.Backend.Close()
+}
+
+var _ ml.BackendCacheConfig = (*layoutBackend)(nil)
+
+// The steps of model.New (github.com/ollama/ollama/model, v0.24.0), which
+// has no hook between opening the backend and building the model: natter
+// needs the model built against layoutBackend. modelForArch and
+// populateFields are unexported, so they are linked by name; model.Base's
+// fields are unexported, so baseMirror copies its layout (checked below
+// and at init). Bumping the ollama module means re-reading model.New.
+
+//go:linkname modelForArch github.com/ollama/ollama/model.modelForArch
+func modelForArch(c fs.Config) (model.Model, error)
+
+//go:linkname populateFields github.com/ollama/ollama/model.populateFields
+func populateFields(base model.Base, v reflect.Value, tags ...model.Tag) reflect.Value
+
+// baseMirror has model.Base's layout: {b ml.Backend; config{Cache kvcache.Cache}}.
+type baseMirror struct {
+	b     ml.Backend
+	cache kvcache.Cache
+}
+
+func init() {
+	bt := reflect.TypeFor[model.Base]()
+	if bt.Size() != unsafe.Sizeof(baseMirror{}) || bt.NumField() != 2 ||
+		bt.Field(0).Type != reflect.TypeFor[ml.Backend]() ||
+		bt.Field(1).Type.NumField() != 1 || bt.Field(1).Type.Field(0).Type != reflect.TypeFor[kvcache.Cache]() {
+		panic("goengine: model.Base changed layout; re-check layout.go against the ollama module")
+	}
+}
+
+// newModel is model.New with the backend wrapped for the file's layout.
+func newModel(path string, f *gguf.File, params ml.BackendParams) (model.Model, error) {
+	lb, err := planLayout(f)
+	if err != nil {
+		return nil, err
+	}
+	inner, err := ml.NewBackend(path, params)
+	if err != nil {
+		return nil, err
+	}
+	lb.Backend = inner
+	m, err := modelForArch(lb.cfg)
+	if err != nil {
+		lb.Close()
+		if err == model.ErrUnsupportedModel {
+			return nil, fmt.Errorf("the Go engine does not support architecture %q", f.Arch())
+		}
+		return nil, err
+	}
+	var base model.Base
+	*(*baseMirror)(unsafe.Pointer(&base)) = baseMirror{b: lb, cache: m.Config().Cache}
+	v := reflect.ValueOf(m)
+	v.Elem().Set(populateFields(base, v.Elem()))
+	if val, ok := m.(model.Validator); ok {
+		if err := val.Validate(); err != nil {
+			lb.Close()
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// planLayout checks the file against its architecture's upstream layout
+// and prepares the mapping. Architectures without a known mapping load
+// as they are.
+func planLayout(f *gguf.File) (*layoutBackend, error) {
+	lb := &layoutBackend{
+		cfg:   newLayoutConfig(f),
+		alias: map[string]string{},
+		views: map[string]viewSpec{},
+		made:  map[string]ml.Tensor{},
+	}
+	var err error
+	switch f.Arch() {
+	case "qwen35", "qwen35moe":
+		err = planQwen35(f, lb)
+	case "gemma4":
+		err = planGemma4(f, lb)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lb, nil
+}
