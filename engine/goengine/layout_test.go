@@ -1,0 +1,157 @@
+package goengine_test
+
+import (
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"natter/engine/goengine"
+)
+
+// prompt is a fixed id sequence inside the synthetic vocabulary.
+var prompt = []int32{1, 300, 310, 320, 330, 340, 350}
+
+func greedyFile(t *testing.T, path string, n int) []int32 {
+	t.Helper()
+	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	return greedy(t, e, prompt, n)
+}
+
+// The optional parts of upstream's layout change nothing: fused Q/K/V and
+// gate/up experts equal the split tensors, MTP layers are not run, the
+// recurrent-layer array equals the interval it spells out.
+func TestUpstreamLayoutVariantsAgree(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		base  *umodel
+		other []*umodel
+	}{
+		{"qwen35", qwen35(qwenOpts{}), []*umodel{
+			qwen35(qwenOpts{fuseQKV: true}), qwen35(qwenOpts{mtp: true}), qwen35(qwenOpts{recurrentArr: true, mtp: true})}},
+		{"qwen35moe", qwen35(qwenOpts{moe: true}), []*umodel{
+			qwen35(qwenOpts{moe: true, fuseGateUp: true}), qwen35(qwenOpts{moe: true, fuseQKV: true, mtp: true})}},
+		{"gemma4", gemma4(false, false), []*umodel{gemma4(true, false)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := greedyFile(t, c.base.write(t, filepath.Join(dir, c.name+".gguf")), 12)
+			if slices.Equal(want, slices.Repeat(want[:1], len(want))) {
+				t.Fatalf("degenerate continuation %v: the test model cannot tell layouts apart", want)
+			}
+			for i, m := range c.other {
+				got := greedyFile(t, m.write(t, filepath.Join(dir, c.name+"-v"+string(rune('a'+i))+".gguf")), 12)
+				if !slices.Equal(got, want) {
+					t.Errorf("variant %d: %v, split layout %v", i, got, want)
+				}
+			}
+		})
+	}
+}
+
+// A file that does not fit its architecture is a clear error naming the
+// tensor or key, from natter's check, before Ollama's loader sees it.
+func TestUpstreamLayoutBadFiles(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name  string
+		make  func() *umodel
+		wants []string
+	}{
+		{"missing ssm_a", func() *umodel { m := qwen35(qwenOpts{}); m.drop("blk.1.ssm_a"); return m },
+			[]string{"blk.1.ssm_a", "missing"}},
+		{"missing attn_k", func() *umodel { m := qwen35(qwenOpts{}); m.drop("blk.3.attn_k.weight"); return m },
+			[]string{"blk.3.attn_k.weight", "missing"}},
+		{"missing expert gate", func() *umodel {
+			m := qwen35(qwenOpts{moe: true})
+			m.drop("blk.0.ffn_gate_exps.weight")
+			return m
+		}, []string{"blk.0.ffn_gate_exps.weight", "missing"}},
+		{"missing shared expert gate", func() *umodel {
+			m := qwen35(qwenOpts{moe: true})
+			m.drop("blk.2.ffn_gate_inp_shexp.weight")
+			return m
+		}, []string{"blk.2.ffn_gate_inp_shexp.weight", "missing"}},
+		{"wrong conv shape", func() *umodel {
+			m := qwen35(qwenOpts{})
+			tn := m.tensor("blk.0.ssm_conv1d.weight")
+			tn.dims = []uint64{tn.dims[1], tn.dims[0]}
+			return m
+		}, []string{"blk.0.ssm_conv1d.weight", "shape"}},
+		{"wrong embedding shape", func() *umodel {
+			m := gemma4(false, false)
+			m.tensor("token_embd.weight").dims[0] = 32
+			m.tensor("token_embd.weight").data = m.tensor("token_embd.weight").data[:32*nVocab()]
+			return m
+		}, []string{"token_embd.weight", "shape"}},
+		{"block_count is a string", func() *umodel { m := qwen35(qwenOpts{}); m.set("block_count", "4"); return m },
+			[]string{"qwen35.block_count", "string", "unsigned integer"}},
+		{"eps is an integer", func() *umodel {
+			m := gemma4(false, false)
+			m.set("attention.layer_norm_rms_epsilon", uint32(1))
+			return m
+		}, []string{"gemma4.attention.layer_norm_rms_epsilon", "float"}},
+		{"missing ssm key", func() *umodel { m := qwen35(qwenOpts{}); m.del("ssm.state_size"); return m },
+			[]string{"qwen35.ssm.state_size", "missing"}},
+		{"sliding pattern not bools", func() *umodel {
+			m := gemma4(false, false)
+			m.set("attention.sliding_window_pattern", []int32{1, 1, 1, 0})
+			return m
+		}, []string{"gemma4.attention.sliding_window_pattern", "bools"}},
+		{"layer beyond block_count", func() *umodel {
+			m := qwen35(qwenOpts{mtp: true})
+			m.del("nextn_predict_layers")
+			m.set("block_count", uint32(4))
+			return m
+		},
+			[]string{"blk.4.", "block_count"}},
+		{"missing rope_freqs", func() *umodel { m := gemma4(false, false); m.drop("rope_freqs.weight"); return m },
+			[]string{"rope_freqs.weight", "missing"}},
+		{"per-tensor scale", func() *umodel {
+			m := qwen35(qwenOpts{})
+			m.tensors = append(m.tensors, tensorData{"blk.0.ssm_out.scale", []uint64{1}, []float32{0.5}})
+			return m
+		}, []string{"blk.0.ssm_out.scale", "0.5"}},
+		{"expert weights scale", func() *umodel {
+			m := qwen35(qwenOpts{moe: true})
+			m.set("expert_weights_scale", float32(2.5))
+			return m
+		}, []string{"qwen35moe.expert_weights_scale"}},
+		{"swa rope dims", func() *umodel { m := gemma4(false, false); m.set("rope.dimension_count_swa", uint32(8)); return m },
+			[]string{"gemma4.rope.dimension_count_swa"}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := c.make().write(t, filepath.Join(dir, "bad"+string(rune('a'+i))+".gguf"))
+			_, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 64, Threads: 1})
+			if err == nil {
+				t.Fatal("loaded")
+			}
+			for _, w := range c.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if !errors.Is(err, goengine.ErrLayout) {
+				t.Errorf("error %q is not ErrLayout", err)
+			}
+		})
+	}
+}
+
+// Per-tensor scales of exactly 1 change nothing upstream, so they load.
+func TestUnitScalesLoad(t *testing.T) {
+	dir := t.TempDir()
+	plain := greedyFile(t, qwen35(qwenOpts{}).write(t, filepath.Join(dir, "a.gguf")), 8)
+	m := qwen35(qwenOpts{})
+	m.tensors = append(m.tensors, tensorData{"blk.0.ssm_out.scale", []uint64{1}, []float32{1}})
+	if got := greedyFile(t, m.write(t, filepath.Join(dir, "b.gguf")), 8); !slices.Equal(got, plain) {
+		t.Fatalf("with unit scale %v, without %v", got, plain)
+	}
+}
