@@ -25,6 +25,10 @@ import (
 //     it gets row views.
 //   - rope_freqs.weight is required upstream (proportional RoPE on full
 //     layers), optional in Ollama: its absence is an error.
+//   - the sliding window: upstream lets a token see the last n_swa
+//     positions including its own (masked when p1 − p0 ≥ n_swa, as HF
+//     does); Ollama's SWA cache masks only p0 < p1 − window, one more
+//     token. Ollama gets n_swa − 1.
 //   - ".scale" multipliers on projections are applied upstream only:
 //     refused unless 1. (ffn_gate_inp.scale and ffn_down_exps.scale, the
 //     router and per-expert scales, are read by both.)
@@ -126,6 +130,10 @@ func planGemma4(f *gguf.File, lb *layoutBackend) error {
 	}
 	if st := f.String(c.full("rope.scaling.type")); (st != "" && st != "none" && st != "linear") || c.fl("rope.scaling.factor", 1) != 1 && c.fl("rope.scaling.factor", 1) != 0 {
 		return c.fail("rope scaling (%s, factor %g) is not applied by the Go engine's gemma4 code", st, c.fl("rope.scaling.factor", 1))
+	}
+	nSwa := c.u("attention.sliding_window", 0)
+	if nSwa < 2 && kvOf[true] != 0 {
+		return c.fail("%s is %d; the Go engine needs at least 2", c.full("attention.sliding_window"), nSwa)
 	}
 	shared := c.u("attention.shared_kv_layers", 0)
 	if shared >= uint64(n) {
@@ -279,6 +287,7 @@ func planGemma4(f *gguf.File, lb *layoutBackend) error {
 		cfg.set("attention.head_count_kv", uint32(kvOf[true]))
 	}
 	cfg.set("attention.global_head_count_kv", uint32(kvOf[false]))
+	cfg.set("attention.sliding_window", uint32(max(nSwa, 1)-1))
 	cfg.set("attention.key_length", uint32(hdFull))
 	cfg.set("attention.key_length_swa", uint32(hdSwa))
 	cfg.set("rope.dimension_count", uint32(rotFull))

@@ -2,8 +2,10 @@ package goengine_test
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -15,7 +17,7 @@ var prompt = []int32{1, 300, 310, 320, 330, 340, 350}
 
 func greedyFile(t *testing.T, path string, n int) []int32 {
 	t.Helper()
-	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1, FlashAttention: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +155,73 @@ func TestUnitScalesLoad(t *testing.T) {
 	m.tensors = append(m.tensors, tensorData{"blk.0.ssm_out.scale", []uint64{1}, []float32{1}})
 	if got := greedyFile(t, m.write(t, filepath.Join(dir, "b.gguf")), 8); !slices.Equal(got, plain) {
 		t.Fatalf("with unit scale %v, without %v", got, plain)
+	}
+}
+
+// upstreamModels are the files whose upstream greedy ids are recorded in
+// testdata/upstream_greedy.txt.
+func upstreamModels() map[string]*umodel {
+	return map[string]*umodel{
+		"qwen35":              qwen35(qwenOpts{}),
+		"qwen35-fused-mtp":    qwen35(qwenOpts{fuseQKV: true, mtp: true, recurrentArr: true}),
+		"qwen35moe":           qwen35(qwenOpts{moe: true}),
+		"qwen35moe-fused":     qwen35(qwenOpts{moe: true, fuseGateUp: true, fuseQKV: true}),
+		"gemma4":              gemma4(false, false),
+		"gemma4-fused-shared": gemma4(true, true),
+		"gemma4-shared":       gemma4(false, true),
+	}
+}
+
+// TestWriteUpstreamModels writes the fixture models for the reference
+// tool when NATTER_WRITE_UPSTREAM_MODELS names a directory (see
+// testdata/upstream_greedy.txt); otherwise it has nothing to do.
+func TestWriteUpstreamModels(t *testing.T) {
+	dir := os.Getenv("NATTER_WRITE_UPSTREAM_MODELS")
+	if dir == "" {
+		t.Skip("set NATTER_WRITE_UPSTREAM_MODELS=DIR to write the fixture models")
+	}
+	for name, m := range upstreamModels() {
+		m.write(t, filepath.Join(dir, name+".gguf"))
+	}
+}
+
+// The Go engine's greedy continuation of each upstream-layout model equals
+// upstream llama.cpp's, recorded in testdata/upstream_layout_greedy.txt.
+func TestGreedyMatchesUpstreamFixtures(t *testing.T) {
+	b, err := os.ReadFile("testdata/upstream_layout_greedy.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	models := upstreamModels()
+	dir := t.TempDir()
+	seen := 0
+	for line := range strings.Lines(string(b)) {
+		line, _, _ = strings.Cut(line, "#")
+		name, ids, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		var want []int32
+		for f := range strings.FieldsSeq(ids) {
+			n, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatalf("fixture %s: %v", name, err)
+			}
+			want = append(want, int32(n))
+		}
+		m, ok := models[name]
+		if !ok {
+			t.Fatalf("fixture for unknown model %q", name)
+		}
+		seen++
+		t.Run(name, func(t *testing.T) {
+			got := greedyFile(t, m.write(t, filepath.Join(dir, name+".gguf")), len(want))
+			if !slices.Equal(got, want) {
+				t.Fatalf("Go engine %v\nupstream  %v", got, want)
+			}
+		})
+	}
+	if seen != len(models) {
+		t.Fatalf("%d fixtures for %d models", seen, len(models))
 	}
 }

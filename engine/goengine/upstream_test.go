@@ -114,11 +114,13 @@ func (g *gen) norm(name string, n uint64) { g.add(name, 1, 0.1, n) }
 
 func vocabKVs(m *umodel) {
 	toks, scores, types := synth.Vocab()
+	m.set("tokenizer.ggml.model", "llama")
 	m.set("tokenizer.ggml.tokens", toks)
 	m.set("tokenizer.ggml.scores", scores)
 	m.set("tokenizer.ggml.token_type", types)
 	m.set("tokenizer.ggml.bos_token_id", uint32(1))
 	m.set("tokenizer.ggml.eos_token_id", uint32(2))
+	m.set("tokenizer.ggml.unknown_token_id", uint32(0))
 }
 
 func nVocab() uint64 { toks, _, _ := synth.Vocab(); return uint64(len(toks)) }
