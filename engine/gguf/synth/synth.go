@@ -95,12 +95,15 @@ func Bench400M(t TensorType) Spec {
 // Alignment is the general.alignment written to every file.
 const Alignment = 32
 
-// tensor is one entry of the file's tensor list.
+// tensor is one entry of the file's tensor list. Its values are random
+// weights unless norm, neg or values says otherwise.
 type tensor struct {
-	name string
-	dims []int // ne0 first, as ggml
-	typ  TensorType
-	norm bool // all ones
+	name   string
+	dims   []int // ne0 first, as ggml
+	typ    TensorType
+	norm   bool      // all ones
+	neg    bool      // uniform in [-1.5, -0.5): a decay such as Gated DeltaNet's A = -exp(A_log)
+	values []float32 // the whole tensor, in order
 }
 
 func (t tensor) elems() int {
@@ -225,6 +228,17 @@ func (e *enc) kv(key string, v any) {
 		for _, f := range v {
 			e.u32(math.Float32bits(f))
 		}
+	case []bool:
+		e.u32(tArray)
+		e.u32(tBool)
+		e.u64(uint64(len(v)))
+		for _, x := range v {
+			if x {
+				e.b = append(e.b, 1)
+			} else {
+				e.b = append(e.b, 0)
+			}
+		}
 	case []int32:
 		e.u32(tArray)
 		e.u32(tInt32)
@@ -239,15 +253,14 @@ func (e *enc) kv(key string, v any) {
 
 func pad(n int) int { return (n + Alignment - 1) / Alignment * Alignment }
 
+// kvPair is one metadata entry, written in order.
+type kvPair struct {
+	k string
+	v any
+}
+
 func (s Spec) header(ts []tensor) []byte {
-	var e enc
-	e.b = append(e.b, "GGUF"...)
-	e.u32(3)
-	e.u64(uint64(len(ts)))
-	kvs := []struct {
-		k string
-		v any
-	}{
+	kvs := []kvPair{
 		{"general.architecture", "llama"},
 		{"general.name", s.Name},
 		{"general.alignment", uint32(Alignment)},
@@ -273,11 +286,18 @@ func (s Spec) header(ts []tensor) []byte {
 		{"tokenizer.ggml.add_eos_token", false},
 	}
 	if s.ChatTemplate != "" {
-		kvs = append(kvs, struct {
-			k string
-			v any
-		}{"tokenizer.chat_template", s.ChatTemplate})
+		kvs = append(kvs, kvPair{"tokenizer.chat_template", s.ChatTemplate})
 	}
+	return header(kvs, ts)
+}
+
+// header encodes the GGUF header: metadata, then the tensor infos with
+// Alignment-padded offsets, padded to the data section.
+func header(kvs []kvPair, ts []tensor) []byte {
+	var e enc
+	e.b = append(e.b, "GGUF"...)
+	e.u32(3)
+	e.u64(uint64(len(ts)))
 	e.u64(uint64(len(kvs)))
 	for _, kv := range kvs {
 		e.kv(kv.k, kv.v)
@@ -305,6 +325,13 @@ func Write(path string, s Spec) (err error) {
 	if err := s.Validate(); err != nil {
 		return err
 	}
+	ts := s.tensors()
+	return writeFile(path, s.header(ts), ts, s.Seed, 1)
+}
+
+// writeFile writes a header and the tensors' data to path atomically;
+// random weights are scaled by gain (1: standard deviation 0.02).
+func writeFile(path string, hdr []byte, ts []tensor, seed int64, gain float32) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("synth: %w", err)
@@ -316,7 +343,7 @@ func Write(path string, s Spec) (err error) {
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
-	if err := s.writeTo(w); err != nil {
+	if err := writeData(w, hdr, ts, seed, gain); err != nil {
 		return fmt.Errorf("synth: writing %s: %w", path, err)
 	}
 	if err := w.Flush(); err != nil {
@@ -337,9 +364,8 @@ func Write(path string, s Spec) (err error) {
 	return nil
 }
 
-func (s Spec) writeTo(w *bufio.Writer) error {
-	ts := s.tensors()
-	if _, err := w.Write(s.header(ts)); err != nil {
+func writeData(w *bufio.Writer, hdr []byte, ts []tensor, seed int64, gain float32) error {
+	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
 	var row []float32
@@ -352,15 +378,22 @@ func (s Spec) writeTo(w *bufio.Writer) error {
 		}
 		// Each tensor has its own stream so its values do not depend on the
 		// tensors before it.
-		rng := newRNG(uint64(s.Seed), uint64(i))
+		rng := newRNG(uint64(seed), uint64(i))
 		for r := 0; r < t.elems()/t.dims[0]; r++ {
-			if t.norm {
+			switch {
+			case t.values != nil:
+				copy(row, t.values[r*len(row):])
+			case t.norm:
 				for j := range row {
 					row[j] = 1
 				}
-			} else {
+			case t.neg:
 				for j := range row {
-					row[j] = rng.weight()
+					row[j] = -1 - rng.weight()/weightScale*0.5
+				}
+			default:
+				for j := range row {
+					row[j] = rng.weight() * gain
 				}
 			}
 			buf = encodeRow(buf[:0], t.typ, row)

@@ -1,5 +1,6 @@
-// Command synthgen writes a synthetic llama-architecture GGUF model (random
-// weights) for benchmarks: go run ./engine/gguf/synth/synthgen -o FILE.
+// Command synthgen writes a synthetic GGUF model (random weights) for tests
+// and benchmarks: go run ./engine/gguf/synth/synthgen -o FILE
+// [-arch llama|qwen35|qwen35moe|gemma4] [-size tiny|...] [-type q8_0].
 package main
 
 import (
@@ -12,8 +13,10 @@ import (
 
 func main() {
 	out := flag.String("o", "", "output file (required)")
+	arch := flag.String("arch", "llama", "architecture: llama, qwen35, qwen35moe, gemma4 (upstream llama.cpp's layout)")
 	typ := flag.String("type", "q8_0", "weight type: f32, f16, q8_0, q4_0")
-	size := flag.String("size", "400m", "model size: tiny, 400m, or wide (0.35B with 2048-wide layers, the shape ggml's AMX kernels take)")
+	size := flag.String("size", "", "model size: tiny or bench (any arch); for llama also 400m (the default) and wide (0.35B with 2048-wide layers, the shape ggml's AMX kernels take); tiny is always F32 unless -type is given")
+	std := flag.Float64("std", 0, "standard deviation of the random weights of qwen35/qwen35moe/gemma4 (0: the size's default)")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -23,28 +26,84 @@ func main() {
 	types := map[string]synth.TensorType{"f32": synth.F32, "f16": synth.F16, "q8_0": synth.Q8_0, "q4_0": synth.Q4_0}
 	t, ok := types[*typ]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "synthgen: unknown type %q\n", *typ)
-		os.Exit(2)
+		fail("unknown type %q", *typ)
 	}
-	var spec synth.Spec
-	switch *size {
-	case "tiny":
-		spec = synth.Tiny()
-		spec.Type = t
-	case "400m":
-		spec = synth.Bench400M(t)
-	case "wide":
-		spec = synth.Spec{NLayer: 6, NEmbd: 2048, NFF: 6144, NHead: 16, NHeadKV: 4, NCtxTrain: 4096,
-			Type: t, Seed: 2048, Name: "synth-wide-" + t.String()}
-	default:
-		fmt.Fprintf(os.Stderr, "synthgen: unknown size %q\n", *size)
-		os.Exit(2)
+	typeSet := false
+	flag.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
+	write, err := writer(*arch, *size, t, typeSet, float32(*std))
+	if err != nil {
+		fail("%v", err)
 	}
 	if _, err := os.Stat(*out); err == nil && !*force {
 		return // already there: generation is deterministic
 	}
-	if err := synth.Write(*out, spec); err != nil {
-		fmt.Fprintln(os.Stderr, "synthgen:", err)
-		os.Exit(1)
+	if err := write(*out); err != nil {
+		fail("%v", err)
 	}
+}
+
+func fail(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "synthgen: "+format+"\n", a...)
+	os.Exit(2)
+}
+
+// writer picks the spec for arch and size; tiny models stay F32 unless the
+// type was given.
+func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (func(string) error, error) {
+	switch arch {
+	case "llama":
+		var spec synth.Spec
+		switch size {
+		case "tiny":
+			spec = synth.Tiny()
+			spec.Type = t
+		case "", "400m", "bench":
+			spec = synth.Bench400M(t)
+		case "wide":
+			spec = synth.Spec{NLayer: 6, NEmbd: 2048, NFF: 6144, NHead: 16, NHeadKV: 4, NCtxTrain: 4096,
+				Type: t, Seed: 2048, Name: "synth-wide-" + t.String()}
+		default:
+			return nil, fmt.Errorf("unknown size %q for llama", size)
+		}
+		return func(p string) error { return synth.Write(p, spec) }, nil
+	case "qwen35", "qwen35moe":
+		var s synth.Qwen35Spec
+		switch {
+		case size == "tiny" && arch == "qwen35":
+			s = synth.Qwen35Tiny()
+		case size == "tiny":
+			s = synth.Qwen35MoETiny()
+		case (size == "" || size == "bench") && arch == "qwen35":
+			s = synth.Qwen35Bench500M(t)
+		case size == "" || size == "bench":
+			s = synth.Qwen35MoEBench(t)
+		default:
+			return nil, fmt.Errorf("unknown size %q for %s (tiny, bench)", size, arch)
+		}
+		if size != "tiny" || typeSet {
+			s.Type = t
+		}
+		if std != 0 {
+			s.WeightStd = std
+		}
+		return s.Write, nil
+	case "gemma4":
+		var s synth.Gemma4Spec
+		switch size {
+		case "tiny":
+			s = synth.Gemma4Tiny()
+		case "", "bench":
+			s = synth.Gemma4Bench(t)
+		default:
+			return nil, fmt.Errorf("unknown size %q for gemma4 (tiny, bench)", size)
+		}
+		if size != "tiny" || typeSet {
+			s.Type = t
+		}
+		if std != 0 {
+			s.WeightStd = std
+		}
+		return s.Write, nil
+	}
+	return nil, fmt.Errorf("unknown arch %q (llama, qwen35, qwen35moe, gemma4)", arch)
 }
