@@ -17,12 +17,19 @@ var prompt = []int32{1, 300, 310, 320, 330, 340, 350}
 
 func greedyFile(t *testing.T, path string, n int) []int32 {
 	t.Helper()
+	e := loadFA(t, path)
+	defer e.Close()
+	return greedy(t, e, prompt, n)
+}
+
+// loadFA loads with flash attention, as upstream's default does on CPU.
+func loadFA(t *testing.T, path string) *goengine.Engine {
+	t.Helper()
 	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 1, FlashAttention: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e.Close()
-	return greedy(t, e, prompt, n)
+	return e
 }
 
 // The optional parts of upstream's layout change nothing: fused Q/K/V and
