@@ -171,6 +171,12 @@ func (c *checker) tensor(name string, required bool, dims ...uint64) (bool, erro
 	if !slices.Equal(got, want) {
 		return true, c.fail("tensor %s has shape %v, the metadata makes it %v", name, t.Dims, dims)
 	}
+	// Norm weights, biases, scales and the conv kernel feed element-wise
+	// ggml ops that abort the process on quantized input; converters and
+	// llama-quantize always keep them F32.
+	if (len(t.Dims) == 1 || strings.HasSuffix(name, ".ssm_conv1d.weight")) && t.Type != gguf.TypeF32 {
+		return true, c.fail("tensor %s is %s, must be F32", name, t.Type)
+	}
 	return true, nil
 }
 

@@ -124,7 +124,7 @@ func TestUpstreamLayoutBadFiles(t *testing.T) {
 			[]string{"rope_freqs.weight", "missing"}},
 		{"per-tensor scale", func() *umodel {
 			m := qwen35(qwenOpts{})
-			m.tensors = append(m.tensors, tensorData{"blk.0.ssm_out.scale", []uint64{1}, []float32{0.5}})
+			m.tensors = append(m.tensors, tensorData{name: "blk.0.ssm_out.scale", dims: []uint64{1}, data: []float32{0.5}})
 			return m
 		}, []string{"blk.0.ssm_out.scale", "0.5"}},
 		{"expert weights scale", func() *umodel {
@@ -132,6 +132,16 @@ func TestUpstreamLayoutBadFiles(t *testing.T) {
 			m.set("expert_weights_scale", float32(2.5))
 			return m
 		}, []string{"qwen35moe.expert_weights_scale"}},
+		{"quantized norm", func() *umodel {
+			m := qwen35(qwenOpts{})
+			m.tensor("blk.2.ssm_norm.weight").f16 = true
+			return m
+		}, []string{"blk.2.ssm_norm.weight", "F16", "F32"}},
+		{"all layers linear attention", func() *umodel {
+			m := qwen35(qwenOpts{})
+			m.set("attention.recurrent_layers", []bool{true, true, true, true})
+			return m
+		}, []string{"linear attention"}},
 		{"swa rope dims", func() *umodel { m := gemma4(false, false); m.set("rope.dimension_count_swa", uint32(8)); return m },
 			[]string{"gemma4.rope.dimension_count_swa"}},
 	}
@@ -159,7 +169,7 @@ func TestUnitScalesLoad(t *testing.T) {
 	dir := t.TempDir()
 	plain := greedyFile(t, qwen35(qwenOpts{}).write(t, filepath.Join(dir, "a.gguf")), 8)
 	m := qwen35(qwenOpts{})
-	m.tensors = append(m.tensors, tensorData{"blk.0.ssm_out.scale", []uint64{1}, []float32{1}})
+	m.tensors = append(m.tensors, tensorData{name: "blk.0.ssm_out.scale", dims: []uint64{1}, data: []float32{1}})
 	if got := greedyFile(t, m.write(t, filepath.Join(dir, "b.gguf")), 8); !slices.Equal(got, plain) {
 		t.Fatalf("with unit scale %v, without %v", got, plain)
 	}

@@ -27,6 +27,14 @@ type tensorData struct {
 	name string
 	dims []uint64
 	data []float32
+	f16  bool // stored as F16 zeros (for type errors; values are not kept)
+}
+
+func (t tensorData) bytes() uint64 {
+	if t.f16 {
+		return 2 * uint64(len(t.data))
+	}
+	return 4 * uint64(len(t.data))
 }
 
 type umodel struct {
@@ -104,7 +112,7 @@ func (g *gen) add(name string, base, amp float32, dims ...uint64) {
 	for i := range data {
 		data[i] = base + amp*r.next()
 	}
-	g.m.tensors = append(g.m.tensors, tensorData{name, dims, data})
+	g.m.tensors = append(g.m.tensors, tensorData{name: name, dims: dims, data: data})
 }
 
 func (g *gen) weight(name string, dims ...uint64) {
@@ -282,7 +290,7 @@ func fuse(m *umodel, name string, parts ...string) {
 	if len(ts[0].dims) == 3 {
 		dims = append(dims, experts)
 	}
-	m.tensors = append(m.tensors, tensorData{name, dims, data})
+	m.tensors = append(m.tensors, tensorData{name: name, dims: dims, data: data})
 }
 
 // gemma4 is a Gemma 4 text model: layers 0-2 sliding-window, layer 3 full
@@ -350,7 +358,7 @@ func gemma4(fuseQKV, sharedKV bool) *umodel {
 			freqs[i] = 1e30
 		}
 	}
-	m.tensors = append(m.tensors, tensorData{"rope_freqs.weight", []uint64{hdFull / 2}, freqs})
+	m.tensors = append(m.tensors, tensorData{name: "rope_freqs.weight", dims: []uint64{hdFull / 2}, data: freqs})
 	for i, s := range swa {
 		p := fmt.Sprintf("blk.%d.", i)
 		hd, kv := uint64(hdFull), uint64(kvFull)
@@ -456,9 +464,9 @@ func (m *umodel) write(t *testing.T, path string) string {
 		for _, d := range tn.dims {
 			u64(d)
 		}
-		u32(0) // F32
+		u32(map[bool]uint32{true: 1}[tn.f16]) // F32 or F16
 		u64(off)
-		off = align(off + 4*uint64(len(tn.data)))
+		off = align(off + tn.bytes())
 	}
 	for len(b)%32 != 0 {
 		b = append(b, 0)
@@ -475,9 +483,11 @@ func (m *umodel) write(t *testing.T, path string) string {
 			w.WriteByte(0)
 			pos++
 		}
-		row := make([]byte, 4*len(tn.data))
+		row := make([]byte, tn.bytes())
 		for i, v := range tn.data {
-			binary.LittleEndian.PutUint32(row[4*i:], math.Float32bits(v))
+			if !tn.f16 {
+				binary.LittleEndian.PutUint32(row[4*i:], math.Float32bits(v))
+			}
 		}
 		w.Write(row)
 		pos += uint64(len(row))
