@@ -47,6 +47,7 @@ func TestUpstreamLayoutVariantsAgree(t *testing.T) {
 		{"qwen35moe", qwen35(qwenOpts{moe: true}), []*umodel{
 			qwen35(qwenOpts{moe: true, fuseGateUp: true}), qwen35(qwenOpts{moe: true, fuseQKV: true, mtp: true})}},
 		{"gemma4", gemma4(false, false), []*umodel{gemma4(true, false)}},
+		{"gemma4moe", gemma4MoE(false), []*umodel{gemma4MoE(true)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -186,6 +187,8 @@ func upstreamModels() map[string]*umodel {
 		"gemma4":              gemma4(false, false),
 		"gemma4-fused-shared": gemma4(true, true),
 		"gemma4-shared":       gemma4(false, true),
+		"gemma4moe":           gemma4MoE(false),
+		"gemma4moe-fused":     gemma4MoE(true),
 	}
 }
 

@@ -500,3 +500,31 @@ func (m *umodel) write(t *testing.T, path string) string {
 	}
 	return path
 }
+
+// gemma4MoE adds Gemma 4 26B-A4B's expert block to every layer of gemma4:
+// a router with its own input scale, 4 experts (2 used) with a per-expert
+// output scale, run beside the dense MLP.
+func gemma4MoE(fuseGateUp bool) *umodel {
+	m := gemma4(false, false)
+	g := &gen{m, 44}
+	const nEmbd, nExp, nUsed, ffExp = 64, 4, 2, 32
+	m.set("expert_count", uint32(nExp))
+	m.set("expert_used_count", uint32(nUsed))
+	m.set("expert_feed_forward_length", uint32(ffExp))
+	for i := range 4 {
+		p := fmt.Sprintf("blk.%d.", i)
+		g.weight(p+"ffn_gate_inp.weight", nEmbd, nExp)
+		g.add(p+"ffn_gate_inp.scale", 1, 0.3, nEmbd)
+		g.norm(p+"pre_ffw_norm_2.weight", nEmbd)
+		g.norm(p+"post_ffw_norm_1.weight", nEmbd)
+		g.norm(p+"post_ffw_norm_2.weight", nEmbd)
+		g.weight(p+"ffn_gate_exps.weight", nEmbd, ffExp, nExp)
+		g.weight(p+"ffn_up_exps.weight", nEmbd, ffExp, nExp)
+		if fuseGateUp {
+			fuse(m, p+"ffn_gate_up_exps.weight", p+"ffn_gate_exps.weight", p+"ffn_up_exps.weight")
+		}
+		g.weight(p+"ffn_down_exps.weight", ffExp, nEmbd, nExp)
+		g.add(p+"ffn_down_exps.scale", 1, 0.5, nExp)
+	}
+	return m
+}
