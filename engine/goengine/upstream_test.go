@@ -99,6 +99,7 @@ func (r *rng) next() float32 {
 type gen struct {
 	m    *umodel
 	seed uint64
+	amp  float32 // weight scale: see weightAmp
 }
 
 // add appends a tensor of values base + amp·U(-1,1).
@@ -116,8 +117,15 @@ func (g *gen) add(name string, base, amp float32, dims ...uint64) {
 }
 
 func (g *gen) weight(name string, dims ...uint64) {
-	g.add(name, 0, float32(1/math.Sqrt(float64(dims[0]))), dims...)
+	g.add(name, 0, g.amp/float32(math.Sqrt(float64(dims[0]))), dims...)
 }
+
+// Weight scales: large enough that greedy picks have clear top-1/top-2
+// margins (robust to rounding), small enough that the continuation does
+// not settle into repeating one token (gemma4's PLE and softcap make it
+// saturate sooner).
+const qwenAmp, gemmaAmp = 3, 1.5
+
 func (g *gen) norm(name string, n uint64) { g.add(name, 1, 0.1, n) }
 
 func vocabKVs(m *umodel) {
@@ -151,7 +159,7 @@ func qwen35(o qwenOpts) *umodel {
 		arch = "qwen35moe"
 	}
 	m := &umodel{arch: arch}
-	g := &gen{m, 35}
+	g := &gen{m, 35, qwenAmp}
 	const (
 		nEmbd, nHead, nKV, hd, nFF = 64, 4, 2, 16, 128
 		nLayer                     = 4
@@ -299,7 +307,7 @@ func fuse(m *umodel, name string, parts ...string) {
 // fifth, sliding-window layer reuses layer 2's KV.
 func gemma4(fuseQKV, sharedKV bool) *umodel {
 	m := &umodel{arch: "gemma4"}
-	g := &gen{m, 4}
+	g := &gen{m, 4, gemmaAmp}
 	const (
 		nEmbd, nHead, nFF, nPL = 64, 4, 128, 8
 		hdSwa, hdFull          = 16, 32
@@ -506,7 +514,7 @@ func (m *umodel) write(t *testing.T, path string) string {
 // output scale, run beside the dense MLP.
 func gemma4MoE(fuseGateUp bool) *umodel {
 	m := gemma4(false, false)
-	g := &gen{m, 44}
+	g := &gen{m, 44, gemmaAmp}
 	const nEmbd, nExp, nUsed, ffExp = 64, 4, 2, 32
 	m.set("expert_count", uint32(nExp))
 	m.set("expert_used_count", uint32(nUsed))
