@@ -26,8 +26,9 @@ import (
 //     them split: it gets row views of the fused tensors.
 //   - optional per-tensor ".scale" multipliers (NVFP4 scale2) are applied
 //     upstream and ignored by Ollama: refused unless all are 1.
-//   - expert_weights_scale and rope scaling are applied upstream only:
-//     refused when they change anything.
+//   - rope scaling (yarn etc.) is computed differently: refused. (Note
+//     expert_weights_scale: v0.5.0's qwen35moe loader does not read it,
+//     nor does Ollama: it is ignored by both.)
 //   - Ollama also reads tensors upstream never does (ssm_in, ssm_ba,
 //     ssm_dt without .bias, biases on any projection but Q/K/V): hidden.
 func planQwen35(f *gguf.File, lb *layoutBackend) error {
@@ -65,7 +66,6 @@ func planQwen35(f *gguf.File, lb *layoutBackend) error {
 		{"expert_used_count", kUint, moe},
 		{"expert_feed_forward_length", kUintOrArray, false},
 		{"expert_shared_feed_forward_length", kUint, false},
-		{"expert_weights_scale", kFloat, false},
 	} {
 		if err := c.key(k.name, k.kind, k.required); err != nil {
 			return err
@@ -108,9 +108,6 @@ func planQwen35(f *gguf.File, lb *layoutBackend) error {
 	}
 	if st := f.String(c.full("rope.scaling.type")); (st != "" && st != "none" && st != "linear") || c.fl("rope.scaling.factor", 1) != 1 && c.fl("rope.scaling.factor", 1) != 0 {
 		return c.fail("rope scaling (%s, factor %g) is computed differently by the Go engine", st, c.fl("rope.scaling.factor", 1))
-	}
-	if s := c.fl("expert_weights_scale", 0); s != 0 && s != 1 {
-		return c.fail("%s %g is applied by upstream llama.cpp but not by the Go engine", c.full("expert_weights_scale"), s)
 	}
 
 	// Linear-attention geometry. Upstream sizes V heads by ssm.state_size
