@@ -133,6 +133,14 @@ func newModel(path string, f *gguf.File, params ml.BackendParams) (model.Model, 
 		return nil, err
 	}
 	lb.Backend = inner
+	// Free the backend if Ollama's constructors panic (Load turns the
+	// panic into an error).
+	defer func() {
+		if r := recover(); r != nil {
+			lb.Close()
+			panic(r)
+		}
+	}()
 	m, err := modelForArch(lb.cfg)
 	if err != nil {
 		lb.Close()

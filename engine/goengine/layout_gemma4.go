@@ -234,6 +234,9 @@ func planGemma4(f *gguf.File, lb *layoutBackend) error {
 			lb.views[p+"attn_v.weight"] = viewSpec{src: src, row: int(q + k), rows: int(k)}
 			scales = append(scales, p+"attn_qkv.scale")
 		} else {
+			if !c.has(p + "attn_q.weight") {
+				return c.fail("tensor %sattn_q.weight is missing (nor is there a fused %sattn_qkv.weight)", p, p)
+			}
 			specs = append(specs,
 				spec{p + "attn_q.weight", true, []uint64{nEmbd, q}},
 				spec{p + "attn_k.weight", hasKV, []uint64{nEmbd, k}},
@@ -258,6 +261,9 @@ func planGemma4(f *gguf.File, lb *layoutBackend) error {
 			if c.has(p + "ffn_gate_up_exps.weight") {
 				specs = append(specs, spec{p + "ffn_gate_up_exps.weight", true, []uint64{nEmbd, 2 * ffExp, nExpert}})
 			} else {
+				if !c.has(p + "ffn_gate_exps.weight") {
+					return c.fail("tensor %sffn_gate_exps.weight is missing (nor is there a fused %sffn_gate_up_exps.weight)", p, p)
+				}
 				specs = append(specs,
 					spec{p + "ffn_gate_exps.weight", true, []uint64{nEmbd, ffExp, nExpert}},
 					spec{p + "ffn_up_exps.weight", true, []uint64{nEmbd, ffExp, nExpert}},

@@ -224,6 +224,9 @@ func planQwen35(f *gguf.File, lb *layoutBackend) error {
 				lb.views[p+"attn_v.weight"] = viewSpec{src: p + "attn_qkv.weight", row: int(q + k), rows: int(k)}
 				scales = append(scales, p+"attn_qkv.scale")
 			} else {
+				if !c.has(p + "attn_q.weight") {
+					return c.fail("tensor %sattn_q.weight is missing (nor is there a fused %sattn_qkv.weight)", p, p)
+				}
 				specs = append(specs,
 					spec{"attn_q.weight", true, []uint64{nEmbd, q}},
 					spec{"attn_k.weight", true, []uint64{nEmbd, k}},
@@ -270,6 +273,9 @@ func planQwen35(f *gguf.File, lb *layoutBackend) error {
 				lb.views[p+"ffn_gate_exps.weight"] = viewSpec{src: p + "ffn_gate_up_exps.weight", row: 0, rows: int(ffExp)}
 				lb.views[p+"ffn_up_exps.weight"] = viewSpec{src: p + "ffn_gate_up_exps.weight", row: int(ffExp), rows: int(ffExp)}
 			} else {
+				if !c.has(p + "ffn_gate_exps.weight") {
+					return c.fail("tensor %sffn_gate_exps.weight is missing (nor is there a fused %sffn_gate_up_exps.weight)", p, p)
+				}
 				specs = append(specs,
 					spec{"ffn_gate_exps.weight", true, []uint64{nEmbd, ffExp, nExpert}},
 					spec{"ffn_up_exps.weight", true, []uint64{nEmbd, ffExp, nExpert}},

@@ -1,7 +1,9 @@
 package goengine_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -242,5 +244,54 @@ func TestGreedyMatchesUpstreamFixtures(t *testing.T) {
 	}
 	if seen != len(models) {
 		t.Fatalf("%d fixtures for %d models", seen, len(models))
+	}
+}
+
+// Every tensor of every test model, dropped or transposed, gives either a
+// model that loads (the tensor is optional, or unused upstream) or a
+// layout error naming it: never a panic inside Ollama's loader (which Load
+// would report as "could not load") nor an abort inside ggml.
+func TestEveryTensorDroppedOrTransposed(t *testing.T) {
+	dir := t.TempDir()
+	models := map[string]func() *umodel{
+		"qwen35":          func() *umodel { return qwen35(qwenOpts{mtp: true}) },
+		"qwen35moe-fused": func() *umodel { return qwen35(qwenOpts{moe: true, fuseQKV: true, fuseGateUp: true}) },
+		"gemma4-shared":   func() *umodel { return gemma4(true, true) },
+		"gemma4moe":       func() *umodel { return gemma4MoE(false) },
+	}
+	for name, mk := range models {
+		t.Run(name, func(t *testing.T) {
+			names := []string{}
+			for _, tn := range mk().tensors {
+				names = append(names, tn.name)
+			}
+			for i, tn := range names {
+				for _, op := range []string{"drop", "transpose"} {
+					m := mk()
+					if op == "drop" {
+						m.drop(tn)
+					} else {
+						d := m.tensor(tn).dims
+						if len(d) < 2 || d[0] == d[1] {
+							continue
+						}
+						d[0], d[1] = d[1], d[0]
+					}
+					path := m.write(t, filepath.Join(dir, fmt.Sprintf("%s-%d-%s.gguf", name, i, op)))
+					e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 32, Threads: 1})
+					if err == nil {
+						// Loads: it must also run.
+						if _, _, err := e.Prefill(context.Background(), prompt); err != nil {
+							t.Errorf("%s %s: loads but fails: %v", op, tn, err)
+						}
+						e.Close()
+						continue
+					}
+					if !errors.Is(err, goengine.ErrLayout) || !strings.Contains(err.Error(), tn) {
+						t.Errorf("%s %s: %v", op, tn, err)
+					}
+				}
+			}
+		})
 	}
 }
