@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"natter/engine/gguf"
 	"natter/engine/goengine"
 )
 
@@ -290,6 +291,42 @@ func TestEveryTensorDroppedOrTransposed(t *testing.T) {
 					if !errors.Is(err, goengine.ErrLayout) || !strings.Contains(err.Error(), tn) {
 						t.Errorf("%s %s: %v", op, tn, err)
 					}
+				}
+			}
+		})
+	}
+}
+
+// Every architecture key of the test models, given a value of the wrong
+// type, gives a model that loads (the key is optional and only read with
+// its type) or a layout error naming it.
+func TestEveryKeyMistyped(t *testing.T) {
+	dir := t.TempDir()
+	for name, mk := range map[string]func() *umodel{
+		"qwen35moe": func() *umodel { return qwen35(qwenOpts{moe: true, recurrentArr: true, mtp: true}) },
+		"gemma4":    func() *umodel { return gemma4MoE(false) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			base := mk()
+			for i, e := range base.kvs {
+				if !strings.HasPrefix(e.k, base.arch+".") {
+					continue
+				}
+				var bad any = "x"
+				if _, isStr := e.v.(string); isStr {
+					bad = uint32(1)
+				}
+				m := mk()
+				m.kvs[i].v = bad
+				path := m.write(t, filepath.Join(dir, fmt.Sprintf("%s-%d.gguf", name, i)))
+				e2, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 32, Threads: 1})
+				if err == nil {
+					e2.Close()
+					continue
+				}
+				// natter's GGUF reader checks the expert counts first.
+				if !(errors.Is(err, goengine.ErrLayout) || errors.Is(err, gguf.ErrCorrupt)) || !strings.Contains(err.Error(), e.k) {
+					t.Errorf("%s as %T: %v", e.k, bad, err)
 				}
 			}
 		})
