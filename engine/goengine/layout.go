@@ -172,6 +172,9 @@ func planLayout(f *gguf.File) (*layoutBackend, error) {
 		views: map[string]viewSpec{},
 		made:  map[string]ml.Tensor{},
 	}
+	if len(f.Tensors) == 0 {
+		return nil, newChecker(f).fail("the file has no tensors (a vocabulary-only file?)")
+	}
 	var err error
 	switch f.Arch() {
 	case "qwen35", "qwen35moe":

@@ -332,3 +332,22 @@ func TestEveryKeyMistyped(t *testing.T) {
 		})
 	}
 }
+
+// The vocabulary-only GGUFs llama.cpp ships for its tokenizer tests carry
+// real Qwen3.5 / Gemma 4 tokenizers and no weights (the qwen35 one says
+// architecture qwen2): a clear error, not a model that fails at its first
+// forward pass.
+func TestVocabOnlyFilesAreLayoutErrors(t *testing.T) {
+	for _, name := range []string{"qwen35", "gemma-4"} {
+		path := "../../../shared/models/vocab/ggml-vocab-" + name + ".gguf"
+		if _, err := os.Stat(path); err != nil {
+			t.Skipf("DID NOT RUN: %s is absent", path)
+		}
+		_, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 32, Threads: 1})
+		if !errors.Is(err, goengine.ErrLayout) || !(strings.Contains(err.Error(), "missing") || strings.Contains(err.Error(), "no tensors")) {
+			t.Errorf("%s: %v", name, err)
+		} else {
+			t.Log(err)
+		}
+	}
+}
