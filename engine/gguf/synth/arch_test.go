@@ -441,3 +441,116 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+// Scales adds a ".scale" beside exactly the weights llama.cpp looks for.
+func TestArchScales(t *testing.T) {
+	for _, m := range []archModel{
+		func() archModel { s := Qwen35MoETiny(); s.Scales = true; return s }(),
+		func() archModel { s := Gemma4Tiny(); s.Scales = true; return s }(),
+	} {
+		f, path := openModel(t, m)
+		names := map[string]gguf.TensorInfo{}
+		for _, ti := range f.Tensors {
+			names[ti.Name] = ti
+		}
+		n := 0
+		for name, ti := range names {
+			base, ok := strings.CutSuffix(name, ".scale")
+			if !ok {
+				continue
+			}
+			n++
+			w, ok := names[base+".weight"]
+			if !ok || ti.Type != gguf.TypeF32 {
+				t.Errorf("%s: no weight %s.weight, or not F32", name, base)
+			}
+			want := []uint64{1}
+			if len(w.Dims) == 3 {
+				want = []uint64{w.Dims[2]}
+			}
+			if !reflect.DeepEqual(ti.Dims, want) {
+				t.Errorf("%s dims %v, want %v", name, ti.Dims, want)
+			}
+			for _, v := range readF32(t, path, f, name) {
+				if v < 0.75 || v > 1.2 {
+					t.Errorf("%s value %g", name, v)
+				}
+			}
+		}
+		for _, want := range []string{"blk.0.attn_qkv.scale", "blk.0.ssm_out.scale", "blk.3.attn_q.scale", "blk.0.ffn_down_exps.scale", "blk.0.ffn_up_shexp.scale"} {
+			if _, ok := names[want]; !ok && f.Arch() == "qwen35moe" {
+				t.Errorf("no %s", want)
+			}
+		}
+		if n < 20 {
+			t.Errorf("%s: %d scales", f.Arch(), n)
+		}
+		for _, never := range []string{"blk.0.ssm_conv1d.scale", "blk.0.ffn_gate_inp.scale", "token_embd.scale", "output.scale"} {
+			if _, ok := names[never]; ok {
+				t.Errorf("unexpected %s", never)
+			}
+		}
+	}
+}
+
+// A fused tensor holds exactly the rows of the tensors it replaces: q+gate,
+// k, v for attn_qkv; per expert gate then up for ffn_gate_up_exps.
+func TestArchFused(t *testing.T) {
+	split := Qwen35MoETiny()
+	fused := split
+	fused.FuseQKV, fused.FuseGateUpExps = true, true
+	fs, ps := openModel(t, split)
+	ff, pf := openModel(t, fused)
+	names := map[string]bool{}
+	for _, ti := range ff.Tensors {
+		names[ti.Name] = true
+	}
+	for _, gone := range []string{"blk.3.attn_q.weight", "blk.3.attn_k.weight", "blk.3.attn_v.weight", "blk.0.ffn_gate_exps.weight", "blk.0.ffn_up_exps.weight"} {
+		if names[gone] {
+			t.Errorf("fused file still has %s", gone)
+		}
+	}
+	if !names["blk.0.attn_qkv.weight"] || !names["blk.0.attn_gate.weight"] {
+		t.Error("DeltaNet layer lost its own attn_qkv/attn_gate")
+	}
+	q := readF32(t, ps, fs, "blk.3.attn_q.weight")
+	k := readF32(t, ps, fs, "blk.3.attn_k.weight")
+	v := readF32(t, ps, fs, "blk.3.attn_v.weight")
+	want := append(append(append([]float32{}, q...), k...), v...)
+	if got := readF32(t, pf, ff, "blk.3.attn_qkv.weight"); !reflect.DeepEqual(got, want) {
+		t.Error("fused attn_qkv is not q, k, v")
+	}
+	g := readF32(t, ps, fs, "blk.0.ffn_gate_exps.weight")
+	u := readF32(t, ps, fs, "blk.0.ffn_up_exps.weight")
+	per := len(g) / split.NExpert
+	want = nil
+	for x := 0; x < split.NExpert; x++ {
+		want = append(want, g[x*per:(x+1)*per]...)
+		want = append(want, u[x*per:(x+1)*per]...)
+	}
+	if got := readF32(t, pf, ff, "blk.0.ffn_gate_up_exps.weight"); !reflect.DeepEqual(got, want) {
+		t.Error("fused ffn_gate_up_exps is not gate then up per expert")
+	}
+	// Everything else is the same tensor with the same values.
+	if !reflect.DeepEqual(readF32(t, ps, fs, "blk.0.ssm_out.weight"), readF32(t, pf, ff, "blk.0.ssm_out.weight")) {
+		t.Error("fusing changed an unfused tensor")
+	}
+	for _, ti := range ff.Tensors {
+		if ti.Name == "blk.3.attn_qkv.weight" && !reflect.DeepEqual(ti.Dims, []uint64{64, 2*32*4 + 2*32*2}) {
+			t.Errorf("attn_qkv dims %v", ti.Dims)
+		}
+		if ti.Name == "blk.0.ffn_gate_up_exps.weight" && !reflect.DeepEqual(ti.Dims, []uint64{64, 64, 4}) {
+			t.Errorf("ffn_gate_up_exps dims %v", ti.Dims)
+		}
+	}
+
+	gs := Gemma4Tiny()
+	gf := gs
+	gf.FuseQKV = true
+	f1, p1 := openModel(t, gs)
+	f2, p2 := openModel(t, gf)
+	want = append(append(readF32(t, p1, f1, "blk.3.attn_q.weight"), readF32(t, p1, f1, "blk.3.attn_k.weight")...), readF32(t, p1, f1, "blk.3.attn_v.weight")...)
+	if got := readF32(t, p2, f2, "blk.3.attn_qkv.weight"); !reflect.DeepEqual(got, want) {
+		t.Error("gemma4 fused attn_qkv is not q, k, v")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,6 +22,8 @@ func TestUpstreamFixtureModels(t *testing.T) {
 	var fx struct {
 		Cases []struct {
 			Arch, Type  string
+			Scales      bool
+			Fused       bool
 			ModelSHA256 string `json:"model_sha256"`
 		}
 	}
@@ -35,20 +38,20 @@ func TestUpstreamFixtureModels(t *testing.T) {
 		switch c.Arch {
 		case "qwen35":
 			s := Qwen35Tiny()
-			s.Type = typ
+			s.Type, s.Scales, s.FuseQKV = typ, c.Scales, c.Fused
 			m = s
 		case "qwen35moe":
 			s := Qwen35MoETiny()
-			s.Type = typ
+			s.Type, s.Scales, s.FuseQKV, s.FuseGateUpExps = typ, c.Scales, c.Fused, c.Fused
 			m = s
 		case "gemma4":
 			s := Gemma4Tiny()
-			s.Type = typ
+			s.Type, s.Scales, s.FuseQKV = typ, c.Scales, c.Fused
 			m = s
 		default:
 			continue // a real model file
 		}
-		path := filepath.Join(dir, c.Arch+c.Type+".gguf")
+		path := filepath.Join(dir, fmt.Sprint(c.Arch, c.Type, c.Scales, c.Fused, ".gguf"))
 		if err := m.Write(path); err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +65,7 @@ func TestUpstreamFixtureModels(t *testing.T) {
 		}
 		checked++
 	}
-	if checked < 6 {
+	if checked < 12 {
 		t.Errorf("only %d synthetic cases in the fixtures", checked)
 	}
 }

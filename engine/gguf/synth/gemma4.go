@@ -32,6 +32,13 @@ type Gemma4Spec struct {
 	// layers (llama.cpp does not require them there).
 	OmitSharedKV bool
 
+	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
+	Scales bool
+
+	// FuseQKV writes one attn_qkv (q, k, v rows) where a layer has all
+	// three, as the converter's opt-in --fuse-qkv does.
+	FuseQKV bool
+
 	// WeightStd is the standard deviation of the random weights (0: 0.02).
 	// Tiny models use more so that greedy choices have clear margins.
 	WeightStd float32
@@ -153,21 +160,27 @@ func (s Gemma4Spec) tensors() []tensor {
 	for i := 0; i < s.NLayer; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
 		hd, kv := s.headDim(i), s.headKV(i)
-		ts = append(ts,
-			ones(p+"attn_norm.weight", e),
-			m(p+"attn_q.weight", e, hd*s.NHead),
-		)
-		if s.HasKV(i) || !s.OmitSharedKV {
+		withKV := s.HasKV(i) || !s.OmitSharedKV
+		ts = append(ts, ones(p+"attn_norm.weight", e))
+		switch {
+		case s.FuseQKV && withKV:
+			qkv := m(p+"attn_qkv.weight", e, hd*s.NHead+2*hd*kv)
+			qkv.parts = []part{{p + "attn_q.weight", hd * s.NHead}, {p + "attn_k.weight", hd * kv}, {p + "attn_v.weight", hd * kv}}
+			ts = append(ts, qkv)
+		case withKV:
 			ts = append(ts,
+				m(p+"attn_q.weight", e, hd*s.NHead),
 				m(p+"attn_k.weight", e, hd*kv),
 				m(p+"attn_v.weight", e, hd*kv),
 			)
+		default:
+			ts = append(ts, m(p+"attn_q.weight", e, hd*s.NHead))
 		}
 		ts = append(ts,
 			m(p+"attn_output.weight", hd*s.NHead, e),
 			ones(p+"attn_q_norm.weight", hd),
 		)
-		if s.HasKV(i) || !s.OmitSharedKV {
+		if withKV {
 			ts = append(ts, ones(p+"attn_k_norm.weight", hd))
 		}
 		ts = append(ts,
@@ -188,7 +201,10 @@ func (s Gemma4Spec) tensors() []tensor {
 			)
 		}
 	}
-	return ts
+	if s.Scales {
+		ts = withScales(ts, 0)
+	}
+	return named(ts)
 }
 
 var spmMergeList = spmMerges(vocabTokens, vocabTypes)

@@ -3,6 +3,8 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 // Qwen35Spec describes a synthetic Qwen3.5 model, architecture "qwen35", or
@@ -31,6 +33,14 @@ type Qwen35Spec struct {
 	// array that the v0.5.0 converter adds from layer_types; files converted
 	// earlier (most downloads) carry only full_attention_interval.
 	RecurrentLayers bool
+
+	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
+	Scales bool
+
+	// FuseQKV writes one attn_qkv (q+gate, k, v rows) in full-attention
+	// layers and FuseGateUpExps one ffn_gate_up_exps (gate rows, then up),
+	// as the converter's opt-in --fuse-qkv / --fuse-gate-up-exps do.
+	FuseQKV, FuseGateUpExps bool
 
 	// WeightStd is the standard deviation of the random weights (0: 0.02).
 	// Tiny models use more so that greedy choices have clear margins.
@@ -170,10 +180,19 @@ func (s Qwen35Spec) tensors() []tensor {
 				m(p+"ssm_out.weight", valDim, e),
 			)
 		} else {
+			if s.FuseQKV {
+				qkv := m(p+"attn_qkv.weight", e, 2*s.HeadDim*s.NHead+2*s.HeadDim*s.NHeadKV)
+				qkv.parts = []part{{p + "attn_q.weight", 2 * s.HeadDim * s.NHead},
+					{p + "attn_k.weight", s.HeadDim * s.NHeadKV}, {p + "attn_v.weight", s.HeadDim * s.NHeadKV}}
+				ts = append(ts, qkv)
+			} else {
+				ts = append(ts,
+					m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
+					m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
+					m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
+				)
+			}
 			ts = append(ts,
-				m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
-				m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
-				m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
 				m(p+"attn_output.weight", s.HeadDim*s.NHead, e),
 				ones(p+"attn_q_norm.weight", s.HeadDim),
 				ones(p+"attn_k_norm.weight", s.HeadDim),
@@ -187,10 +206,18 @@ func (s Qwen35Spec) tensors() []tensor {
 				m(p+"ffn_down.weight", s.NFF, e),
 			)
 		} else {
+			ts = append(ts, f32(p+"ffn_gate_inp.weight", e, s.NExpert))
+			if s.FuseGateUpExps {
+				gu := m(p+"ffn_gate_up_exps.weight", e, 2*s.NFFExp, s.NExpert)
+				gu.parts = []part{{p + "ffn_gate_exps.weight", s.NFFExp}, {p + "ffn_up_exps.weight", s.NFFExp}}
+				ts = append(ts, gu)
+			} else {
+				ts = append(ts,
+					m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
+					m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
+				)
+			}
 			ts = append(ts,
-				f32(p+"ffn_gate_inp.weight", e, s.NExpert),
-				m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
-				m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
 				m(p+"ffn_down_exps.weight", s.NFFExp, e, s.NExpert),
 				f32(p+"ffn_gate_inp_shexp.weight", e, 1), // HF [1, n_embd]: 2-D in real files
 				m(p+"ffn_gate_shexp.weight", e, s.NFFShexp),
@@ -199,7 +226,57 @@ func (s Qwen35Spec) tensors() []tensor {
 			)
 		}
 	}
+	if s.Scales {
+		ts = withScales(ts, s.NExpert)
+	}
+	return named(ts)
+}
+
+// named gives every tensor the random stream of its name, so a tensor's
+// values do not depend on which others the file has (fused or not, with
+// scales or not).
+func named(ts []tensor) []tensor {
+	for i := range ts {
+		ts[i].stream = ts[i].name
+	}
 	return ts
+}
+
+// scaled are the weights llama.cpp v0.5.0 looks for an optional
+// "<name>.scale" beside (llama-model.cpp's generic pass after
+// load_arch_tensors) and multiplies the matmul result by; 3-D expert
+// weights have one scale per expert.
+var scaled = []string{"attn_q", "attn_k", "attn_v", "attn_output", "attn_qkv", "attn_gate",
+	"ffn_gate", "ffn_down", "ffn_up", "ffn_gate_shexp", "ffn_down_shexp", "ffn_up_shexp",
+	"ffn_gate_exps", "ffn_down_exps", "ffn_up_exps", "ssm_in", "ssm_out", "ssm_alpha", "ssm_beta"}
+
+// withScales inserts after each scaled weight its F32 ".scale" tensor with
+// values in [0.75, 1.2], as NVFP4 (ModelOpt) conversions write them; files
+// converted from BF16 checkpoints (unsloth, ggml-org, bartowski Q*_K/Q8_0)
+// have none.
+func withScales(ts []tensor, nExpert int) []tensor {
+	var out []tensor
+	for _, t := range ts {
+		out = append(out, t)
+		base, ok := strings.CutSuffix(t.name, ".weight")
+		if !ok || !strings.HasPrefix(base, "blk.") {
+			continue
+		}
+		kind := base[strings.LastIndexByte(base, '.')+1:]
+		if !slices.Contains(scaled, kind) {
+			continue
+		}
+		n := 1
+		if len(t.dims) == 3 {
+			n = nExpert
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 0.75 + 0.05*float32((len(out)+i)%10)
+		}
+		out = append(out, tensor{name: base + ".scale", dims: []int{n}, typ: F32, values: v})
+	}
+	return out
 }
 
 var bpeTokens, bpeTypes, bpeMerges = BPEVocab()

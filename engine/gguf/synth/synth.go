@@ -104,6 +104,8 @@ type tensor struct {
 	norm   bool      // all ones
 	neg    bool      // uniform in [-1.5, -0.5): a decay such as Gated DeltaNet's A = -exp(A_log)
 	values []float32 // the whole tensor, in order
+	stream string    // names the random stream; "" = the tensor's index
+	parts  []part    // a fused tensor's sources, repeated for each group (e.g. expert)
 }
 
 func (t tensor) elems() int {
@@ -377,28 +379,34 @@ func writeData(w *bufio.Writer, hdr []byte, ts []tensor, seed int64, gain float3
 			row = append(row, 0)
 		}
 		// Each tensor has its own stream so its values do not depend on the
-		// tensors before it.
-		rng := newRNG(uint64(seed), uint64(i))
-		for r := 0; r < t.elems()/t.dims[0]; r++ {
-			switch {
-			case t.values != nil:
-				copy(row, t.values[r*len(row):])
-			case t.norm:
-				for j := range row {
-					row[j] = 1
-				}
-			case t.neg:
-				for j := range row {
-					row[j] = -1 - rng.weight()/weightScale*0.5
-				}
-			default:
-				for j := range row {
-					row[j] = rng.weight() * gain
-				}
+		// tensors before it: the tensor's index, or a hash of its stream
+		// name. A fused tensor takes its rows from its parts' streams in
+		// turn, so it holds the very values of the tensors it fuses.
+		own := newRNG(uint64(seed), uint64(i))
+		if t.stream != "" {
+			own = newRNG(uint64(seed), streamID(t.stream))
+		}
+		parts, groups := t.parts, 1
+		if parts == nil {
+			parts = []part{{rows: t.elems() / t.dims[0]}}
+		} else {
+			groups = t.elems() / t.dims[0] / partRows(parts)
+		}
+		rngs := make([]*rng, len(parts))
+		for k, p := range parts {
+			rngs[k] = own
+			if p.stream != "" {
+				rngs[k] = newRNG(uint64(seed), streamID(p.stream))
 			}
-			buf = encodeRow(buf[:0], t.typ, row)
-			if _, err := w.Write(buf); err != nil {
-				return err
+		}
+		r := 0
+		for g := 0; g < groups; g++ {
+			for k, p := range parts {
+				for n := 0; n < p.rows; n, r = n+1, r+1 {
+					if err := writeRow(w, &buf, row, t, r, rngs[k], gain); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		if p := pad(t.bytes()) - t.bytes(); p > 0 {
@@ -408,6 +416,54 @@ func writeData(w *bufio.Writer, hdr []byte, ts []tensor, seed int64, gain float3
 		}
 	}
 	return nil
+}
+
+// part is one source of a fused tensor's rows: rows rows per group from the
+// stream of the tensor named stream.
+type part struct {
+	stream string
+	rows   int
+}
+
+func partRows(ps []part) int {
+	n := 0
+	for _, p := range ps {
+		n += p.rows
+	}
+	return n
+}
+
+// streamID is FNV-1a of a stream name.
+func streamID(name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h ^= uint64(name[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// writeRow generates and writes row r of t.
+func writeRow(w *bufio.Writer, buf *[]byte, row []float32, t tensor, r int, rng *rng, gain float32) error {
+	switch {
+	case t.values != nil:
+		copy(row, t.values[r*len(row):])
+	case t.norm:
+		for j := range row {
+			row[j] = 1
+		}
+	case t.neg:
+		for j := range row {
+			row[j] = -1 - rng.weight()/weightScale*0.5
+		}
+	default:
+		for j := range row {
+			row[j] = rng.weight() * gain
+		}
+	}
+	*buf = encodeRow((*buf)[:0], t.typ, row)
+	_, err := w.Write(*buf)
+	return err
 }
 
 func encodeRow(dst []byte, t TensorType, row []float32) []byte {

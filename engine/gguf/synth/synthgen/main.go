@@ -17,6 +17,8 @@ func main() {
 	typ := flag.String("type", "q8_0", "weight type: f32, f16, q8_0, q4_0")
 	size := flag.String("size", "", "model size: tiny or bench (any arch); for llama also 400m (the default) and wide (0.35B with 2048-wide layers, the shape ggml's AMX kernels take); tiny is always F32 unless -type is given")
 	std := flag.Float64("std", 0, "standard deviation of the random weights of qwen35/qwen35moe/gemma4 (0: the size's default)")
+	scales := flag.Bool("scales", false, "qwen35/qwen35moe/gemma4: add the optional per-tensor .scale tensors (as NVFP4 conversions carry)")
+	fuse := flag.Bool("fuse", false, "qwen35/qwen35moe/gemma4: fused attn_qkv in attention layers and ffn_gate_up_exps (the converter's --fuse-qkv --fuse-gate-up-exps)")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -30,7 +32,7 @@ func main() {
 	}
 	typeSet := false
 	flag.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
-	write, err := writer(*arch, *size, t, typeSet, float32(*std))
+	write, err := writer(*arch, *size, t, typeSet, float32(*std), *scales, *fuse)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -49,7 +51,7 @@ func fail(format string, a ...any) {
 
 // writer picks the spec for arch and size; tiny models stay F32 unless the
 // type was given.
-func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (func(string) error, error) {
+func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, scales, fuse bool) (func(string) error, error) {
 	switch arch {
 	case "llama":
 		var spec synth.Spec
@@ -86,6 +88,8 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (f
 		if std != 0 {
 			s.WeightStd = std
 		}
+		s.Scales = scales
+		s.FuseQKV, s.FuseGateUpExps = fuse, fuse
 		return s.Write, nil
 	case "gemma4":
 		var s synth.Gemma4Spec
@@ -103,6 +107,8 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32) (f
 		if std != 0 {
 			s.WeightStd = std
 		}
+		s.Scales = scales
+		s.FuseQKV = fuse
 		return s.Write, nil
 	}
 	return nil, fmt.Errorf("unknown arch %q (llama, qwen35, qwen35moe, gemma4)", arch)
