@@ -34,6 +34,27 @@ type layoutBackend struct {
 	// reads is every file tensor upstream reads; Ollama asking for any
 	// other name gets nil, as if the file lacked it. nil: no filter.
 	reads map[string]bool
+
+	scaled     map[string]scaledWeight // weights to hand over scaled (layout_scale.go)
+	path       string
+	dataOffset int64
+}
+
+// prepare builds what Get hands out besides the file's own tensors: the
+// scaled weights, in a context of their own that Close frees.
+func (b *layoutBackend) prepare() error {
+	if len(b.views)+len(b.scaled) == 0 {
+		return nil
+	}
+	b.ctx = b.Backend.NewContextSize(len(b.views) + len(b.scaled) + 1)
+	for name, sw := range b.scaled {
+		t, err := b.scaledTensor(sw)
+		if err != nil {
+			return err
+		}
+		b.made[name] = t
+	}
+	return nil
 }
 
 // viewSpec is a row range of a fused weight: rows [row, row+rows) of ne[1]
@@ -50,12 +71,12 @@ func (b *layoutBackend) Get(name string) ml.Tensor {
 		return t
 	}
 	if v, ok := b.views[name]; ok {
-		src := b.Backend.Get(v.src)
+		src, ok := b.made[v.src] // a scaled fused weight
+		if !ok {
+			src = b.Backend.Get(v.src)
+		}
 		if src == nil {
 			return nil
-		}
-		if b.ctx == nil {
-			b.ctx = b.Backend.NewContextSize(len(b.views) + 1)
 		}
 		nb1 := src.Stride(1)
 		var t ml.Tensor
@@ -133,6 +154,10 @@ func newModel(path string, f *gguf.File, params ml.BackendParams) (model.Model, 
 		return nil, err
 	}
 	lb.Backend = inner
+	if err := lb.prepare(); err != nil {
+		lb.Close()
+		return nil, err
+	}
 	// Free the backend if Ollama's constructors panic (Load turns the
 	// panic into an error).
 	defer func() {
@@ -171,6 +196,10 @@ func planLayout(f *gguf.File) (*layoutBackend, error) {
 		alias: map[string]string{},
 		views: map[string]viewSpec{},
 		made:  map[string]ml.Tensor{},
+
+		scaled:     map[string]scaledWeight{},
+		path:       f.Path,
+		dataOffset: f.DataOffset,
 	}
 	if len(f.Tensors) == 0 {
 		return nil, newChecker(f).fail("the file has no tensors (a vocabulary-only file?)")

@@ -200,28 +200,6 @@ func (c *checker) blockIndex(blocks uint64) error {
 	return nil
 }
 
-// unitScales refuses per-tensor ".scale" multipliers that upstream applies
-// to a weight's output and Ollama's model code ignores, unless every value
-// is exactly 1 (then ignoring them is exact).
-func (c *checker) unitScales(names []string) error {
-	for _, name := range names {
-		t, ok := c.tensors[name]
-		if !ok {
-			continue
-		}
-		vals, err := c.readF32(t)
-		if err != nil {
-			return err
-		}
-		for _, v := range vals {
-			if v != 1 {
-				return c.fail("tensor %s scales %s by %g: upstream llama.cpp multiplies the weight's output by it, the Go engine cannot", name, strings.TrimSuffix(name, ".scale")+".weight", v)
-			}
-		}
-	}
-	return nil
-}
-
 // readF32 reads a small F32 tensor's values from the file.
 func (c *checker) readF32(t gguf.TensorInfo) ([]float32, error) {
 	if t.Type != gguf.TypeF32 {

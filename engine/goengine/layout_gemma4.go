@@ -30,8 +30,9 @@ import (
 //     does); Ollama's SWA cache masks only p0 < p1 − window, one more
 //     token. Ollama gets n_swa − 1.
 //   - ".scale" multipliers on projections are applied upstream only:
-//     refused unless 1. (ffn_gate_inp.scale and ffn_down_exps.scale, the
-//     router and per-expert scales, are read by both.)
+//     folded into scaled weights (layout_scale.go). ffn_gate_inp.scale and
+//     ffn_down_exps.scale, the router and per-expert scales, are read by
+//     both.
 func planGemma4(f *gguf.File, lb *layoutBackend) error {
 	c := newChecker(f)
 	for _, k := range []struct {
@@ -282,7 +283,7 @@ func planGemma4(f *gguf.File, lb *layoutBackend) error {
 			return err
 		}
 	}
-	if err := c.unitScales(scales); err != nil {
+	if err := c.foldScales(scales, lb); err != nil {
 		return err
 	}
 

@@ -25,7 +25,8 @@ import (
 //     expert gate/up one ffn_gate_up_exps (--fuse-gate-up-exps); Ollama reads
 //     them split: it gets row views of the fused tensors.
 //   - optional per-tensor ".scale" multipliers (NVFP4 scale2) are applied
-//     upstream and ignored by Ollama: refused unless all are 1.
+//     upstream and ignored by Ollama: folded into scaled copies of the
+//     weights (layout_scale.go).
 //   - rope scaling (yarn etc.) is computed differently: refused. (Note
 //     expert_weights_scale: v0.5.0's qwen35moe loader does not read it,
 //     nor does Ollama: it is ignored by both.)
@@ -291,7 +292,7 @@ func planQwen35(f *gguf.File, lb *layoutBackend) error {
 			}
 		}
 	}
-	if err := c.unitScales(scales); err != nil {
+	if err := c.foldScales(scales, lb); err != nil {
 		return err
 	}
 

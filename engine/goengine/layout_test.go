@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,11 +131,16 @@ func TestUpstreamLayoutBadFiles(t *testing.T) {
 			[]string{"blk.4.", "block_count"}},
 		{"missing rope_freqs", func() *umodel { m := gemma4(false, false); m.drop("rope_freqs.weight"); return m },
 			[]string{"rope_freqs.weight", "missing"}},
-		{"per-tensor scale", func() *umodel {
-			m := qwen35(qwenOpts{})
-			m.tensors = append(m.tensors, tensorData{name: "blk.0.ssm_out.scale", dims: []uint64{1}, data: []float32{0.5}})
+		{"scale count", func() *umodel {
+			m := qwen35(qwenOpts{moe: true})
+			m.tensors = append(m.tensors, tensorData{name: "blk.0.ffn_down_exps.scale", dims: []uint64{1}, data: []float32{0.5}})
 			return m
-		}, []string{"blk.0.ssm_out.scale", "0.5"}},
+		}, []string{"blk.0.ffn_down_exps.scale", "4 experts"}},
+		{"scale not finite", func() *umodel {
+			m := qwen35(qwenOpts{})
+			m.tensors = append(m.tensors, tensorData{name: "blk.0.ssm_out.scale", dims: []uint64{1}, data: []float32{float32(math.Inf(1))}})
+			return m
+		}, []string{"blk.0.ssm_out.scale", "Inf"}},
 		{"quantized norm", func() *umodel {
 			m := qwen35(qwenOpts{})
 			m.tensor("blk.2.ssm_norm.weight").f16 = true
@@ -191,6 +197,9 @@ func upstreamModels() map[string]*umodel {
 		"gemma4-shared":       gemma4(false, true),
 		"gemma4moe":           gemma4MoE(false),
 		"gemma4moe-fused":     gemma4MoE(true),
+		"qwen35-scaled":       withScales(qwen35(qwenOpts{fuseQKV: true})),
+		"qwen35moe-scaled":    withScales(qwen35(qwenOpts{moe: true})),
+		"gemma4moe-scaled":    withScales(gemma4MoE(false)),
 	}
 }
 

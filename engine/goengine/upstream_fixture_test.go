@@ -33,19 +33,22 @@ func writeSynth(t *testing.T, fx synthFixture, path string) {
 	if typ.String() != fx.Type {
 		t.Fatalf("fixture type %q", fx.Type)
 	}
+	// "synth.X()" or "synth.X() with A, B = true (...)"; Type is its own field.
+	spec, with, _ := strings.Cut(fx.Spec, " with ")
+	scales := strings.Contains(with, "Scales")
+	fuseQKV, fuseGateUp := strings.Contains(with, "FuseQKV"), strings.Contains(with, "FuseGateUpExps")
 	var err error
-	spec, _, _ := strings.Cut(fx.Spec, " with ") // "... with Type = synth.Q8_0": Type is its own field
 	switch spec {
 	case "synth.Qwen35Tiny()", "synth.Qwen35MoETiny()":
 		s := synth.Qwen35Tiny()
 		if spec == "synth.Qwen35MoETiny()" {
 			s = synth.Qwen35MoETiny()
 		}
-		s.Type = typ
+		s.Type, s.Scales, s.FuseQKV, s.FuseGateUpExps = typ, scales, fuseQKV, fuseGateUp
 		err = s.Write(path)
 	case "synth.Gemma4Tiny()":
 		s := synth.Gemma4Tiny()
-		s.Type = typ
+		s.Type, s.Scales, s.FuseQKV = typ, scales, fuseQKV
 		err = s.Write(path)
 	default:
 		t.Fatalf("fixture spec %q", fx.Spec)
@@ -68,7 +71,8 @@ func writeSynth(t *testing.T, fx synthFixture, path string) {
 }
 
 // The Go engine's greedy ids on synth's upstream-layout models (F32 and
-// Q8_0) equal upstream llama.cpp's.
+// Q8_0; with per-tensor scales; with fused Q/K/V and gate/up experts)
+// equal upstream llama.cpp's.
 func TestGreedyMatchesUpstreamSynth(t *testing.T) {
 	b, err := os.ReadFile("testdata/upstream_greedy.json")
 	if err != nil {
@@ -85,7 +89,11 @@ func TestGreedyMatchesUpstreamSynth(t *testing.T) {
 			continue // llama-architecture files run on llama.cpp
 		}
 		ran++
-		t.Run(fmt.Sprintf("%s-%s-prompt%d", fx.Arch, fx.Type, len(fx.Prompt)), func(t *testing.T) {
+		variant := ""
+		if _, with, ok := strings.Cut(fx.Spec, " with "); ok && !strings.HasPrefix(with, "Type") {
+			variant = "-" + strings.Fields(strings.NewReplacer(",", "", "=", "").Replace(with))[0]
+		}
+		t.Run(fmt.Sprintf("%s-%s%s-prompt%d", fx.Arch, fx.Type, variant, len(fx.Prompt)), func(t *testing.T) {
 			path := filepath.Join(dir, fmt.Sprintf("%d.gguf", i))
 			writeSynth(t, fx, path)
 			e := loadFA(t, path)

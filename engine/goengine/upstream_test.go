@@ -13,6 +13,7 @@ import (
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"natter/engine/gguf/synth"
@@ -533,6 +534,34 @@ func gemma4MoE(fuseGateUp bool) *umodel {
 		}
 		g.weight(p+"ffn_down_exps.weight", ffExp, nEmbd, nExp)
 		g.add(p+"ffn_down_exps.scale", 1, 0.5, nExp)
+	}
+	return m
+}
+
+// withScales adds a ".scale" beside every weight upstream scales (one
+// value, or one per expert), values in [0.6, 1.4].
+func withScales(m *umodel) *umodel {
+	scaled := []string{"attn_q", "attn_k", "attn_v", "attn_output", "attn_qkv", "attn_gate",
+		"ffn_gate", "ffn_down", "ffn_up", "ffn_gate_shexp", "ffn_down_shexp", "ffn_up_shexp",
+		"ffn_gate_exps", "ffn_up_exps", "ssm_out", "ssm_alpha", "ssm_beta"}
+	if m.arch != "gemma4" {
+		scaled = append(scaled, "ffn_down_exps") // gemma4's is its per-expert scale, always there
+	}
+	r := newRNG(7, "scales")
+	for _, t := range slices.Clone(m.tensors) {
+		base, ok := strings.CutSuffix(t.name, ".weight")
+		if !ok || !strings.HasPrefix(base, "blk.") || !slices.Contains(scaled, base[strings.LastIndexByte(base, '.')+1:]) {
+			continue
+		}
+		n := uint64(1)
+		if len(t.dims) == 3 {
+			n = t.dims[2]
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = 1 + 0.4*r.next()
+		}
+		m.tensors = append(m.tensors, tensorData{name: base + ".scale", dims: []uint64{n}, data: v})
 	}
 	return m
 }
