@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"natter/engine/gguf/synth"
+	"natter/engine/goengine"
 )
 
 // synthFixture is one case of testdata/upstream_greedy.json (written with
@@ -107,4 +109,19 @@ func TestGreedyMatchesUpstreamSynth(t *testing.T) {
 	if ran == 0 {
 		t.Fatal("no qwen35/qwen35moe/gemma4 cases in the fixture")
 	}
+}
+
+// Scales on quantized weights cannot be folded exactly: a clear error.
+func TestScaledQuantizedWeightsRefused(t *testing.T) {
+	s := synth.Qwen35Tiny()
+	s.Type, s.Scales = synth.Q8_0, true
+	path := filepath.Join(t.TempDir(), "q8s.gguf")
+	if err := s.Write(path); err != nil {
+		t.Fatal(err)
+	}
+	_, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 64, Threads: 1})
+	if !errors.Is(err, goengine.ErrLayout) || !strings.Contains(err.Error(), ".scale scales") || !strings.Contains(err.Error(), "Q8_0") {
+		t.Fatalf("got %v", err)
+	}
+	t.Log(err)
 }
