@@ -19,6 +19,16 @@ import (
 // prompt is a fixed id sequence inside the synthetic vocabulary.
 var prompt = []int32{1, 300, 310, 320, 330, 340, 350}
 
+// longPrompt is 150 ids: past Gated DeltaNet's 64-token prefill chunks and
+// the test models' sliding window.
+func longPrompt() []int32 {
+	p := []int32{1}
+	for i := 1; i < 150; i++ {
+		p = append(p, int32(5+(i*37)%800))
+	}
+	return p
+}
+
 func greedyFile(t *testing.T, path string, n int) []int32 {
 	t.Helper()
 	e := loadFA(t, path)
@@ -240,13 +250,22 @@ func TestGreedyMatchesUpstreamFixtures(t *testing.T) {
 			}
 			want = append(want, int32(n))
 		}
-		m, ok := models[name]
+		model, long := strings.CutSuffix(name, "@long")
+		m, ok := models[model]
 		if !ok {
 			t.Fatalf("fixture for unknown model %q", name)
 		}
-		seen++
+		if !long {
+			seen++
+		}
 		t.Run(name, func(t *testing.T) {
-			got := greedyFile(t, m.write(t, filepath.Join(dir, name+".gguf")), len(want))
+			p := prompt
+			if long {
+				p = longPrompt()
+			}
+			e := loadFA(t, m.write(t, filepath.Join(dir, strings.ReplaceAll(name, "@", "-")+".gguf")))
+			defer e.Close()
+			got := greedy(t, e, p, len(want))
 			if !slices.Equal(got, want) {
 				t.Fatalf("Go engine %v\nupstream  %v", got, want)
 			}
