@@ -269,6 +269,17 @@ func TestGreedyMatchesUpstreamFixtures(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("Go engine %v\nupstream  %v", got, want)
 			}
+			if long { // the prompt in 40-token batches: same state, same ids
+				e, err := goengine.Load(goengine.Options{ModelPath: filepath.Join(dir, strings.ReplaceAll(name, "@", "-")+".gguf"),
+					ContextSize: 256, BatchSize: 40, Threads: 1, FlashAttention: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer e.Close()
+				if got := greedy(t, e, p, len(want)); !slices.Equal(got, want) {
+					t.Fatalf("in 40-token batches %v\nupstream  %v", got, want)
+				}
+			}
 		})
 	}
 	if seen != len(models) {
