@@ -554,3 +554,38 @@ func TestArchFused(t *testing.T) {
 		t.Error("gemma4 fused attn_qkv is not q, k, v")
 	}
 }
+
+// MTP adds one attention block after the trunk with the nextn tensors, and
+// leaves the trunk's tensors as they were.
+func TestQwen35MTP(t *testing.T) {
+	for _, base := range []Qwen35Spec{Qwen35Tiny(), Qwen35MoETiny()} {
+		s := base
+		s.MTP, s.RecurrentLayers = true, true
+		f, path := openModel(t, s)
+		a := s.Arch() + "."
+		checkKVs(t, f, map[string]any{
+			a + "block_count":                uint32(9),
+			a + "nextn_predict_layers":       uint32(1),
+			a + "attention.recurrent_layers": []bool{true, true, true, false, true, true, true, false, false},
+		})
+		want := qwen35Want(base)
+		// The MTP block is laid out like full-attention layer 3, plus nextn.
+		for name, dims := range qwen35Want(base) {
+			if rest, ok := strings.CutPrefix(name, "blk.3."); ok {
+				want["blk.8."+rest] = dims
+			}
+		}
+		e := uint64(s.NEmbd)
+		want["blk.8.nextn.eh_proj.weight"] = []uint64{2 * e, e}
+		for _, n := range []string{"enorm", "hnorm", "shared_head_norm"} {
+			want["blk.8.nextn."+n+".weight"] = []uint64{e}
+		}
+		checkTensors(t, f, want, s.Type, func(name string) bool {
+			return convF32(name) || strings.HasSuffix(name, "norm.weight")
+		})
+		f0, p0 := openModel(t, base)
+		if !reflect.DeepEqual(readF32(t, path, f, "blk.7.attn_q.weight"), readF32(t, p0, f0, "blk.7.attn_q.weight")) {
+			t.Error("MTP changed a trunk tensor")
+		}
+	}
+}

@@ -24,6 +24,7 @@ func TestUpstreamFixtureModels(t *testing.T) {
 			Arch, Type  string
 			Scales      bool
 			Fused       bool
+			MTP         bool
 			ModelSHA256 string `json:"model_sha256"`
 		}
 	}
@@ -38,11 +39,11 @@ func TestUpstreamFixtureModels(t *testing.T) {
 		switch c.Arch {
 		case "qwen35":
 			s := Qwen35Tiny()
-			s.Type, s.Scales, s.FuseQKV = typ, c.Scales, c.Fused
+			s.Type, s.Scales, s.FuseQKV, s.MTP = typ, c.Scales, c.Fused, c.MTP
 			m = s
 		case "qwen35moe":
 			s := Qwen35MoETiny()
-			s.Type, s.Scales, s.FuseQKV, s.FuseGateUpExps = typ, c.Scales, c.Fused, c.Fused
+			s.Type, s.Scales, s.FuseQKV, s.FuseGateUpExps, s.MTP = typ, c.Scales, c.Fused, c.Fused, c.MTP
 			m = s
 		case "gemma4":
 			s := Gemma4Tiny()
@@ -51,7 +52,7 @@ func TestUpstreamFixtureModels(t *testing.T) {
 		default:
 			continue // a real model file
 		}
-		path := filepath.Join(dir, fmt.Sprint(c.Arch, c.Type, c.Scales, c.Fused, ".gguf"))
+		path := filepath.Join(dir, fmt.Sprint(c.Arch, c.Type, c.Scales, c.Fused, c.MTP, ".gguf"))
 		if err := m.Write(path); err != nil {
 			t.Fatal(err)
 		}
@@ -65,7 +66,7 @@ func TestUpstreamFixtureModels(t *testing.T) {
 		}
 		checked++
 	}
-	if checked < 12 {
+	if checked < 14 {
 		t.Errorf("only %d synthetic cases in the fixtures", checked)
 	}
 }

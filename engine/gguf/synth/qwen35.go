@@ -37,6 +37,14 @@ type Qwen35Spec struct {
 	// Scales adds the optional per-tensor ".scale" tensors (see withScales).
 	Scales bool
 
+	// MTP appends the multi-token-prediction block Qwen3.5 checkpoints
+	// carry (mtp.*), as llama.cpp v0.5.0's converter exports it by default
+	// (--no-mtp leaves it out): block_count is NLayer+1, nextn_predict_layers
+	// 1, and blk.NLayer is a full-attention block plus nextn.eh_proj,
+	// nextn.enorm, nextn.hnorm and nextn.shared_head_norm. llama.cpp does not
+	// run it in the main pass, so greedy output is that of the file without.
+	MTP bool
+
 	// FuseQKV writes one attn_qkv (q+gate, k, v rows) in full-attention
 	// layers and FuseGateUpExps one ffn_gate_up_exps (gate rows, then up),
 	// as the converter's opt-in --fuse-qkv / --fuse-gate-up-exps do.
@@ -104,6 +112,13 @@ func (s Qwen35Spec) Arch() string {
 // IsRecurrent reports whether layer il is a linear-attention layer.
 func (s Qwen35Spec) IsRecurrent(il int) bool { return (il+1)%s.FullAttnInterval != 0 }
 
+func (s Qwen35Spec) blockCount() int {
+	if s.MTP {
+		return s.NLayer + 1
+	}
+	return s.NLayer
+}
+
 // Validate reports a spec upstream llama.cpp could not load.
 func (s Qwen35Spec) Validate() error {
 	pos := []int{s.NLayer, s.NEmbd, s.NHead, s.NHeadKV, s.HeadDim, s.RopeDim, s.FullAttnInterval,
@@ -164,6 +179,53 @@ func (s Qwen35Spec) tensors() []tensor {
 	if !s.TiedOutput {
 		ts = append(ts, m("output.weight", e, nVocab))
 	}
+	attn := func(p string) {
+		if s.FuseQKV {
+			qkv := m(p+"attn_qkv.weight", e, 2*s.HeadDim*s.NHead+2*s.HeadDim*s.NHeadKV)
+			qkv.parts = []part{{p + "attn_q.weight", 2 * s.HeadDim * s.NHead},
+				{p + "attn_k.weight", s.HeadDim * s.NHeadKV}, {p + "attn_v.weight", s.HeadDim * s.NHeadKV}}
+			ts = append(ts, qkv)
+		} else {
+			ts = append(ts,
+				m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
+				m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
+				m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
+			)
+		}
+		ts = append(ts,
+			m(p+"attn_output.weight", s.HeadDim*s.NHead, e),
+			ones(p+"attn_q_norm.weight", s.HeadDim),
+			ones(p+"attn_k_norm.weight", s.HeadDim),
+		)
+	}
+	ffn := func(p string) {
+		if s.NExpert == 0 {
+			ts = append(ts,
+				m(p+"ffn_gate.weight", e, s.NFF),
+				m(p+"ffn_up.weight", e, s.NFF),
+				m(p+"ffn_down.weight", s.NFF, e),
+			)
+			return
+		}
+		ts = append(ts, f32(p+"ffn_gate_inp.weight", e, s.NExpert))
+		if s.FuseGateUpExps {
+			gu := m(p+"ffn_gate_up_exps.weight", e, 2*s.NFFExp, s.NExpert)
+			gu.parts = []part{{p + "ffn_gate_exps.weight", s.NFFExp}, {p + "ffn_up_exps.weight", s.NFFExp}}
+			ts = append(ts, gu)
+		} else {
+			ts = append(ts,
+				m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
+				m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
+			)
+		}
+		ts = append(ts,
+			m(p+"ffn_down_exps.weight", s.NFFExp, e, s.NExpert),
+			f32(p+"ffn_gate_inp_shexp.weight", e, 1), // HF [1, n_embd]: 2-D in real files
+			m(p+"ffn_gate_shexp.weight", e, s.NFFShexp),
+			m(p+"ffn_up_shexp.weight", e, s.NFFShexp),
+			m(p+"ffn_down_shexp.weight", s.NFFShexp, e),
+		)
+	}
 	for i := 0; i < s.NLayer; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
 		ts = append(ts, ones(p+"attn_norm.weight", e))
@@ -180,51 +242,23 @@ func (s Qwen35Spec) tensors() []tensor {
 				m(p+"ssm_out.weight", valDim, e),
 			)
 		} else {
-			if s.FuseQKV {
-				qkv := m(p+"attn_qkv.weight", e, 2*s.HeadDim*s.NHead+2*s.HeadDim*s.NHeadKV)
-				qkv.parts = []part{{p + "attn_q.weight", 2 * s.HeadDim * s.NHead},
-					{p + "attn_k.weight", s.HeadDim * s.NHeadKV}, {p + "attn_v.weight", s.HeadDim * s.NHeadKV}}
-				ts = append(ts, qkv)
-			} else {
-				ts = append(ts,
-					m(p+"attn_q.weight", e, 2*s.HeadDim*s.NHead), // query and output gate, per head
-					m(p+"attn_k.weight", e, s.HeadDim*s.NHeadKV),
-					m(p+"attn_v.weight", e, s.HeadDim*s.NHeadKV),
-				)
-			}
-			ts = append(ts,
-				m(p+"attn_output.weight", s.HeadDim*s.NHead, e),
-				ones(p+"attn_q_norm.weight", s.HeadDim),
-				ones(p+"attn_k_norm.weight", s.HeadDim),
-			)
+			attn(p)
 		}
 		ts = append(ts, ones(p+"post_attention_norm.weight", e))
-		if s.NExpert == 0 {
-			ts = append(ts,
-				m(p+"ffn_gate.weight", e, s.NFF),
-				m(p+"ffn_up.weight", e, s.NFF),
-				m(p+"ffn_down.weight", s.NFF, e),
-			)
-		} else {
-			ts = append(ts, f32(p+"ffn_gate_inp.weight", e, s.NExpert))
-			if s.FuseGateUpExps {
-				gu := m(p+"ffn_gate_up_exps.weight", e, 2*s.NFFExp, s.NExpert)
-				gu.parts = []part{{p + "ffn_gate_exps.weight", s.NFFExp}, {p + "ffn_up_exps.weight", s.NFFExp}}
-				ts = append(ts, gu)
-			} else {
-				ts = append(ts,
-					m(p+"ffn_gate_exps.weight", e, s.NFFExp, s.NExpert),
-					m(p+"ffn_up_exps.weight", e, s.NFFExp, s.NExpert),
-				)
-			}
-			ts = append(ts,
-				m(p+"ffn_down_exps.weight", s.NFFExp, e, s.NExpert),
-				f32(p+"ffn_gate_inp_shexp.weight", e, 1), // HF [1, n_embd]: 2-D in real files
-				m(p+"ffn_gate_shexp.weight", e, s.NFFShexp),
-				m(p+"ffn_up_shexp.weight", e, s.NFFShexp),
-				m(p+"ffn_down_shexp.weight", s.NFFShexp, e),
-			)
-		}
+		ffn(p)
+	}
+	if s.MTP {
+		p := fmt.Sprintf("blk.%d.", s.NLayer)
+		ts = append(ts, ones(p+"attn_norm.weight", e))
+		attn(p)
+		ts = append(ts, ones(p+"post_attention_norm.weight", e))
+		ffn(p)
+		ts = append(ts,
+			m(p+"nextn.eh_proj.weight", 2*e, e),
+			ones(p+"nextn.enorm.weight", e),
+			ones(p+"nextn.hnorm.weight", e),
+			ones(p+"nextn.shared_head_norm.weight", e),
+		)
 	}
 	if s.Scales {
 		ts = withScales(ts, s.NExpert)
@@ -294,7 +328,7 @@ func (s Qwen35Spec) header(ts []tensor) []byte {
 		{"general.architecture", s.Arch()},
 		{"general.name", s.Name},
 		{"general.alignment", uint32(Alignment)},
-		{a + "block_count", uint32(s.NLayer)},
+		{a + "block_count", uint32(s.blockCount())},
 		{a + "context_length", uint32(s.NCtxTrain)},
 		{a + "embedding_length", uint32(s.NEmbd)},
 	}
@@ -332,9 +366,12 @@ func (s Qwen35Spec) header(ts []tensor) []byte {
 		kvPair{a + "ssm.time_step_rank", uint32(s.LinValueHeads)},
 		kvPair{a + "ssm.inner_size", uint32(s.LinHeadDim * s.LinValueHeads)},
 	)
+	if s.MTP {
+		kvs = append(kvs, kvPair{a + "nextn_predict_layers", uint32(1)})
+	}
 	if s.RecurrentLayers {
-		rec := make([]bool, s.NLayer)
-		for i := range rec {
+		rec := make([]bool, s.blockCount()) // the MTP block is attention
+		for i := 0; i < s.NLayer; i++ {
 			rec[i] = s.IsRecurrent(i)
 		}
 		kvs = append(kvs, kvPair{a + "attention.recurrent_layers", rec})

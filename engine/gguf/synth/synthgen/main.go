@@ -19,6 +19,7 @@ func main() {
 	std := flag.Float64("std", 0, "standard deviation of the random weights of qwen35/qwen35moe/gemma4 (0: the size's default)")
 	scales := flag.Bool("scales", false, "qwen35/qwen35moe/gemma4: add the optional per-tensor .scale tensors (as NVFP4 conversions carry)")
 	fuse := flag.Bool("fuse", false, "qwen35/qwen35moe/gemma4: fused attn_qkv in attention layers and ffn_gate_up_exps (the converter's --fuse-qkv --fuse-gate-up-exps)")
+	mtp := flag.Bool("mtp", false, "qwen35/qwen35moe: append the MTP (nextn) block, as llama.cpp v0.5.0's converter does by default")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	flag.Parse()
 	if *out == "" {
@@ -32,7 +33,7 @@ func main() {
 	}
 	typeSet := false
 	flag.Visit(func(f *flag.Flag) { typeSet = typeSet || f.Name == "type" })
-	write, err := writer(*arch, *size, t, typeSet, float32(*std), *scales, *fuse)
+	write, err := writer(*arch, *size, t, typeSet, float32(*std), *scales, *fuse, *mtp)
 	if err != nil {
 		fail("%v", err)
 	}
@@ -51,7 +52,7 @@ func fail(format string, a ...any) {
 
 // writer picks the spec for arch and size; tiny models stay F32 unless the
 // type was given.
-func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, scales, fuse bool) (func(string) error, error) {
+func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, scales, fuse, mtp bool) (func(string) error, error) {
 	switch arch {
 	case "llama":
 		var spec synth.Spec
@@ -90,8 +91,12 @@ func writer(arch, size string, t synth.TensorType, typeSet bool, std float32, sc
 		}
 		s.Scales = scales
 		s.FuseQKV, s.FuseGateUpExps = fuse, fuse
+		s.MTP = mtp
 		return s.Write, nil
 	case "gemma4":
+		if mtp {
+			return nil, fmt.Errorf("-mtp is for qwen35 and qwen35moe")
+		}
 		var s synth.Gemma4Spec
 		switch size {
 		case "tiny":
