@@ -39,6 +39,7 @@ func writeSynth(t *testing.T, fx synthFixture, path string) {
 	spec, with, _ := strings.Cut(fx.Spec, " with ")
 	scales := strings.Contains(with, "Scales")
 	fuseQKV, fuseGateUp := strings.Contains(with, "FuseQKV"), strings.Contains(with, "FuseGateUpExps")
+	mtp := strings.Contains(with, "MTP")
 	var err error
 	switch spec {
 	case "synth.Qwen35Tiny()", "synth.Qwen35MoETiny()":
@@ -46,9 +47,12 @@ func writeSynth(t *testing.T, fx synthFixture, path string) {
 		if spec == "synth.Qwen35MoETiny()" {
 			s = synth.Qwen35MoETiny()
 		}
-		s.Type, s.Scales, s.FuseQKV, s.FuseGateUpExps = typ, scales, fuseQKV, fuseGateUp
+		s.Type, s.Scales, s.FuseQKV, s.FuseGateUpExps, s.MTP = typ, scales, fuseQKV, fuseGateUp, mtp
 		err = s.Write(path)
 	case "synth.Gemma4Tiny()":
+		if mtp || fuseGateUp {
+			t.Fatalf("fixture spec %q: not a gemma4 option", fx.Spec)
+		}
 		s := synth.Gemma4Tiny()
 		s.Type, s.Scales, s.FuseQKV = typ, scales, fuseQKV
 		err = s.Write(path)
