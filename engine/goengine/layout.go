@@ -25,8 +25,7 @@ import (
 // what Ollama's model code expects.
 type layoutBackend struct {
 	ml.Backend
-	cfg   *layoutConfig
-	alias map[string]string   // Ollama name → tensor name in the file
+	cfg   *layoutConfig       // nil: the file's metadata as Ollama reads it
 	views map[string]viewSpec // Ollama name → part of a fused file tensor
 	made  map[string]ml.Tensor
 	ctx   ml.Context // owns the view tensors; freed by Close
@@ -64,7 +63,12 @@ type viewSpec struct {
 	row, rows int
 }
 
-func (b *layoutBackend) Config() fs.Config { return b.cfg }
+func (b *layoutBackend) Config() fs.Config {
+	if b.cfg == nil {
+		return b.Backend.Config()
+	}
+	return b.cfg
+}
 
 func (b *layoutBackend) Get(name string) ml.Tensor {
 	if t, ok := b.made[name]; ok {
@@ -87,9 +91,6 @@ func (b *layoutBackend) Get(name string) ml.Tensor {
 		}
 		b.made[name] = t
 		return t
-	}
-	if n, ok := b.alias[name]; ok {
-		name = n
 	}
 	if b.reads != nil && !b.reads[name] {
 		return nil
@@ -166,7 +167,7 @@ func newModel(path string, f *gguf.File, params ml.BackendParams) (model.Model, 
 			panic(r)
 		}
 	}()
-	m, err := modelForArch(lb.cfg)
+	m, err := modelForArch(lb.Config())
 	if err != nil {
 		lb.Close()
 		if err == model.ErrUnsupportedModel {
@@ -189,11 +190,9 @@ func newModel(path string, f *gguf.File, params ml.BackendParams) (model.Model, 
 
 // planLayout checks the file against its architecture's upstream layout
 // and prepares the mapping. Architectures without a known mapping load
-// as they are.
+// as Ollama's model.New would load them.
 func planLayout(f *gguf.File) (*layoutBackend, error) {
 	lb := &layoutBackend{
-		cfg:   newLayoutConfig(f),
-		alias: map[string]string{},
 		views: map[string]viewSpec{},
 		made:  map[string]ml.Tensor{},
 
@@ -207,8 +206,10 @@ func planLayout(f *gguf.File) (*layoutBackend, error) {
 	var err error
 	switch f.Arch() {
 	case "qwen35", "qwen35moe":
+		lb.cfg = newLayoutConfig(f)
 		err = planQwen35(f, lb)
 	case "gemma4":
+		lb.cfg = newLayoutConfig(f)
 		err = planGemma4(f, lb)
 	}
 	if err != nil {
