@@ -140,14 +140,24 @@ func planGemma4(f *gguf.File, lb *layoutBackend) error {
 	if shared >= uint64(n) {
 		return c.fail("%s %d leaves no layer with its own KV of %d", c.full("attention.shared_kv_layers"), shared, n)
 	}
+	// Shared-KV layers: upstream reuses layer firstShared−2 for SWA layers
+	// and firstShared−1 for full ones; Ollama the last non-shared layer of
+	// the same kind. The same layers when the unshared part ends SWA, full
+	// (as in every Gemma 4); otherwise refused.
 	firstShared := n - int(shared)
 	for i := firstShared; i < n; i++ {
-		donor := false
-		for j := range firstShared {
-			donor = donor || swa[j] == swa[i]
+		up := firstShared - 1
+		if swa[i] {
+			up = firstShared - 2
 		}
-		if !donor {
-			return c.fail("layer %d shares KV but no earlier layer of its kind has its own", i)
+		donor := -1
+		for j := range firstShared {
+			if swa[j] == swa[i] {
+				donor = j
+			}
+		}
+		if up < 0 || donor != up {
+			return c.fail("layer %d shares KV with layer %d upstream, which the Go engine would not pick (%s)", i, up, c.full("attention.shared_kv_layers"))
 		}
 	}
 	nVocab, err := c.vocabSize()

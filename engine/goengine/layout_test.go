@@ -161,6 +161,16 @@ func TestUpstreamLayoutBadFiles(t *testing.T) {
 			m.set("attention.recurrent_layers", []bool{true, true, true, true})
 			return m
 		}, []string{"linear attention"}},
+		{"shared KV donor", func() *umodel {
+			m := gemma4(false, true)
+			m.set("attention.sliding_window_pattern", []bool{true, true, false, true, true})
+			m.set("attention.head_count_kv", []int32{2, 2, 1, 2, 2})
+			for _, n := range []string{"attn_q", "attn_k", "attn_v", "attn_output", "attn_q_norm", "attn_k_norm"} {
+				a, b := m.tensor("blk.2."+n+".weight"), m.tensor("blk.3."+n+".weight")
+				a.name, b.name = b.name, a.name // layer 2 becomes the full one
+			}
+			return m
+		}, []string{"layer 4 shares KV with layer 2"}},
 		{"swa rope dims", func() *umodel { m := gemma4(false, false); m.set("rope.dimension_count_swa", uint32(8)); return m },
 			[]string{"gemma4.rope.dimension_count_swa"}},
 	}
@@ -207,6 +217,7 @@ func upstreamModels() map[string]*umodel {
 		"gemma4-shared":       gemma4(false, true),
 		"gemma4moe":           gemma4MoE(false),
 		"gemma4moe-fused":     gemma4MoE(true),
+		"gemma4-keqv":         with(gemma4(false, false), func(m *umodel) { m.drop("blk.3.attn_v.weight") }), // V = K on the full layer (31B)
 		"qwen35-scaled":       withScales(qwen35(qwenOpts{fuseQKV: true})),
 		"qwen35moe-scaled":    withScales(qwen35(qwenOpts{moe: true})),
 		"gemma4moe-scaled":    withScales(gemma4MoE(false)),
