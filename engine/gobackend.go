@@ -39,7 +39,11 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads})
+	// Flash attention unless turned off: upstream llama.cpp's "auto" enables it
+	// on CPU, and only with it do the Go engine's greedy ids equal upstream's
+	// bit for bit (goengine.Options.FlashAttention).
+	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads,
+		FlashAttention: opts.FlashAttn != "off"})
 	if err != nil {
 		return nil, err
 	}
