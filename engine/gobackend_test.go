@@ -22,7 +22,7 @@ func loadBoth(t *testing.T) (*Engine, *GoEngine) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ref.Close() })
-	g, err := LoadGo(Options{ModelPath: path, ContextSize: 512, Threads: 1})
+	g, err := LoadGo(Options{ModelPath: path, ContextSize: 512, Threads: 1, FlashAttn: "off"}) // as ref
 	if err != nil {
 		t.Fatal(err)
 	}

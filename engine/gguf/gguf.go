@@ -770,6 +770,13 @@ func (f *File) checkHparams(fail func(string, ...any) error) error {
 		}
 	}
 	u := func(key string) uint64 { n, _ := f.Uint(a + "." + key); return n }
+	for _, key := range []string{"expert_count", "expert_used_count", "expert_group_count", "expert_group_used_count"} {
+		if v, ok := f.Get(a + "." + key); ok {
+			if _, isUint := f.Uint(a + "." + key); !isUint {
+				return fail("%s.%s is a %s, must be an unsigned integer", a, key, typeName(v))
+			}
+		}
+	}
 	experts, used := u("expert_count"), u("expert_used_count")
 	groups, groupsUsed := u("expert_group_count"), u("expert_group_used_count")
 	const maxExperts = 512 // LLAMA_MAX_EXPERTS

@@ -423,6 +423,12 @@ func TestCorruptions(t *testing.T) {
 			b.kv("general.architecture", "llama")
 			b.kv("llama.expert_used_count", uint32(2))
 		}, ErrCorrupt, "expert_used_count 2 is more than expert_count 0"},
+		{"expert count of the wrong type", func(b *builder) {
+			b.header(3, 0, 3)
+			b.kv("general.architecture", "qwen35moe")
+			b.kv("qwen35moe.expert_count", "4")
+			b.kv("qwen35moe.expert_used_count", uint32(2))
+		}, ErrCorrupt, "qwen35moe.expert_count is a string, must be an unsigned integer"},
 		{"bad expert groups", func(b *builder) {
 			b.header(3, 0, 5)
 			b.kv("general.architecture", "deepseek2")
