@@ -36,9 +36,10 @@ type Options struct {
 
 	// FlashAttention computes attention with ggml's flash-attention
 	// kernel. Upstream llama.cpp's default (auto) enables it on CPU, and
-	// its greedy output on the test models of issue 10 is matched bit for
-	// bit only with it on; off rounds differently (f16 V accumulation vs
-	// f32 softmax·V) and flips near-tied tokens.
+	// its greedy output on the test models of issue 10 is matched exactly
+	// only with it on: the two attention paths round differently, which
+	// flips near-tied tokens (measured: upstream's own output changes the
+	// same way when it is forced off).
 	FlashAttention bool
 }
 
