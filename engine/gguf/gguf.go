@@ -936,6 +936,12 @@ func (f *File) Uint(key string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
+	return AsUint(v)
+}
+
+// AsUint reads a metadata value of any integer type as a uint64; negative
+// values and non-integers report false.
+func AsUint(v any) (uint64, bool) {
 	switch v := v.(type) {
 	case uint8:
 		return uint64(v), true

@@ -62,7 +62,7 @@ func (k kind) String() string {
 func fits(v any, k kind) bool {
 	switch k {
 	case kUint:
-		_, ok := asUint(v)
+		_, ok := gguf.AsUint(v)
 		return ok
 	case kFloat:
 		switch v.(type) {
@@ -76,7 +76,7 @@ func fits(v any, k kind) bool {
 		_, ok := v.(string)
 		return ok
 	case kUintOrArray:
-		if _, ok := asUint(v); ok {
+		if _, ok := gguf.AsUint(v); ok {
 			return true
 		}
 		arr, ok := intArray(v)
@@ -121,7 +121,7 @@ func describe(v any) string {
 	case []float32, []float64:
 		return "an array of floats"
 	}
-	if n, ok := asUint(v); ok {
+	if n, ok := gguf.AsUint(v); ok {
 		return "the integer " + strconv.FormatUint(n, 10)
 	}
 	if _, ok := intArray(v); ok {

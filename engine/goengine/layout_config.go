@@ -62,7 +62,7 @@ func (c *layoutConfig) String(k string, def ...string) string {
 }
 
 func (c *layoutConfig) Uint(k string, def ...uint32) uint32 {
-	if n, ok := asUint(c.kv[c.key(k)]); ok && n <= math.MaxUint32 {
+	if n, ok := gguf.AsUint(c.kv[c.key(k)]); ok && n <= math.MaxUint32 {
 		return uint32(n)
 	}
 	return first(def, 0)
@@ -138,7 +138,7 @@ func (c *layoutConfig) perLayer(k string, n int) []uint64 { return perLayerValue
 // array repeats nothing: missing layers read 0).
 func perLayerValues(v any, n int) []uint64 {
 	out := make([]uint64, n)
-	if s, ok := asUint(v); ok {
+	if s, ok := gguf.AsUint(v); ok {
 		for i := range out {
 			out[i] = s
 		}
@@ -151,29 +151,6 @@ func perLayerValues(v any, n int) []uint64 {
 		}
 	}
 	return out
-}
-
-// asUint reads any non-negative integer scalar.
-func asUint(v any) (uint64, bool) {
-	switch v := v.(type) {
-	case uint8:
-		return uint64(v), true
-	case uint16:
-		return uint64(v), true
-	case uint32:
-		return uint64(v), true
-	case uint64:
-		return v, true
-	case int8:
-		return uint64(v), v >= 0
-	case int16:
-		return uint64(v), v >= 0
-	case int32:
-		return uint64(v), v >= 0
-	case int64:
-		return uint64(v), v >= 0
-	}
-	return 0, false
 }
 
 // intArray reads an array of any integer type (values beyond int64 fail).
