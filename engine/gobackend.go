@@ -395,18 +395,12 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 }
 
 // chatMLTemplate is the fallback format when the caller passes no template
-// (natter's commands render the model's own template exactly).
+// (natter's commands render the model's own template exactly): prompts'
+// ChatML, named as a fallback in the stats.
 type chatMLTemplate struct{}
 
 func (chatMLTemplate) Name() string { return "chatml (fallback)" }
 
 func (chatMLTemplate) Render(msgs []prompts.Message, addGen bool) (string, error) {
-	var b strings.Builder
-	for _, m := range msgs {
-		b.WriteString("<|im_start|>" + m.Role + "\n" + m.Content + "<|im_end|>\n")
-	}
-	if addGen {
-		b.WriteString("<|im_start|>assistant\n")
-	}
-	return b.String(), nil
+	return prompts.ChatML().Render(msgs, addGen)
 }

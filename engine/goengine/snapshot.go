@@ -4,8 +4,6 @@ import (
 	"errors"
 	"math"
 	"slices"
-
-	"github.com/ollama/ollama/kvcache"
 )
 
 // Recurrent (hybrid) models cannot roll their state back: a follow-up turn
@@ -30,11 +28,9 @@ type snapshot struct {
 	used   uint64
 }
 
-// recurrent reports whether the cache is a hybrid one (checkpoints needed).
-func (e *Engine) recurrent() bool {
-	_, ok := e.cache.(kvcache.CheckpointCache)
-	return ok && e.snapshotsOn
-}
+// recurrent reports whether the cache is a hybrid one kept with snapshots
+// (Load sets snapshotsOn only for checkpoint caches).
+func (e *Engine) recurrent() bool { return e.snapshotsOn }
 
 // bestSnapshot is the longest snapshot whose tokens begin toks.
 func (e *Engine) bestSnapshot(toks []int32) *snapshot {
