@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -79,7 +78,7 @@ func (m *modelFlags) check() error {
 	default:
 		return fmt.Errorf("--cache-type %q: want f16, q8_0, q4_0, f32 or bf16", m.cacheType)
 	}
-	if _, err := engine.ChooseBackend("", m.backend); err != nil && !slices.Contains(engine.Backends, m.backend) {
+	if err := engine.CheckBackend(m.backend); err != nil {
 		return err
 	}
 	return nil

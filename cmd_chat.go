@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -335,7 +334,7 @@ func runChat(args []string) int {
 		}
 		if !engine.SavesState(g.Model) {
 			return fmt.Sprintf("The %s cannot save its state, so the first reply reads this chat's %s tokens again (the status line shows what it took).",
-				backendName(g.Info().Backend), commaInt(len(toks)))
+				ui.BackendLabel(g.Info().Backend), ui.Commas(len(toks)))
 		}
 		if k != nil {
 			k.restore(g.Model, toks)
@@ -425,23 +424,6 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 		return 0, fmt.Errorf("%q is not one of the numbers shown", line)
 	}
 	return chats[n-1].ID, nil
-}
-
-// backendName is how messages name a backend.
-func backendName(b string) string {
-	if b == engine.BackendGo {
-		return "Go engine"
-	}
-	return b
-}
-
-// commaInt writes n with thousands separators.
-func commaInt(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }
 
 // loadChatModel loads a model for the chat with a progress line; quiet

@@ -68,7 +68,17 @@ func ChooseBackend(arch, want string) (string, error) {
 		}
 		return BackendGo, nil
 	}
-	return "", fmt.Errorf("--backend %q: want %s", want, strings.Join(Backends, ", "))
+	return "", CheckBackend(want)
+}
+
+// CheckBackend reports a --backend value that is not one of Backends.
+func CheckBackend(name string) error {
+	for _, b := range Backends {
+		if name == b {
+			return nil
+		}
+	}
+	return fmt.Errorf("--backend %q: want %s", name, strings.Join(Backends, ", "))
 }
 
 // goRuns reports whether Ollama's Go engine registers arch. Only the

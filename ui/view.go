@@ -491,8 +491,8 @@ func (m Model) modelLabel() string {
 	return name
 }
 
-// backendLabel names the engine a model runs on, as the status line shows it.
-func backendLabel(b string) string {
+// BackendLabel names the engine a model runs on, as the status line shows it.
+func BackendLabel(b string) string {
 	if b == "go" {
 		return "Go engine"
 	}
@@ -513,7 +513,7 @@ func (m Model) statusLine() string {
 	} else {
 		parts = append(parts, part{st.status.Render(m.modelLabel()), 2})
 		if b := m.info.Backend; b != "" {
-			parts = append(parts, part{st.dim.Render(backendLabel(b)), 7})
+			parts = append(parts, part{st.dim.Render(BackendLabel(b)), 7})
 		}
 	}
 	used, size := 0, m.info.ContextSize
@@ -633,6 +633,9 @@ func fmtDur(d time.Duration) string {
 }
 
 // commas formats 8192 as 8,192.
+// Commas writes n with thousands separators, as the chat shows counts.
+func Commas(n int) string { return commas(n) }
+
 func commas(n int) string {
 	s := fmt.Sprint(n)
 	neg := strings.HasPrefix(s, "-")
