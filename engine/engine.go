@@ -620,7 +620,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		}
 		e.cached = append(e.cached, tok)
 		decodes++
-		if inj := bud.push(string(e.piece)); inj != "" {
+		if inj := bud.push(e.piece); inj != "" {
 			// The thinking budget is spent: close the block for the model.
 			toks, err := e.model.tokenize(inj, false, true)
 			if err != nil || len(e.cached)+len(toks) >= nCtx {

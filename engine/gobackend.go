@@ -358,7 +358,7 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 		}
 		used++
 		decodes++
-		if inj := bud.push(string(piece)); inj != "" {
+		if inj := bud.push(piece); inj != "" {
 			// The thinking budget is spent: close the block for the model.
 			toks, err := e.g.Tokenize(inj, false)
 			if err != nil || used+len(toks) >= nCtx {

@@ -57,12 +57,12 @@ func (b *thinkBudget) scan(text string) {
 
 // push records one generated token's text and returns the closing text to
 // insert when the budget is spent ("" otherwise).
-func (b *thinkBudget) push(piece string) string {
+func (b *thinkBudget) push(piece []byte) string {
 	if b.limit < 0 {
-		return ""
+		return "" // no copy of the piece in the token loop without a budget
 	}
 	inside := b.close != ""
-	b.scan(piece)
+	b.scan(string(piece))
 	if !inside || b.close == "" {
 		return ""
 	}

@@ -54,19 +54,19 @@ func TestReasoningBudgetClosesTheBlock(t *testing.T) {
 func TestThinkBudgetFindsSplitMarkers(t *testing.T) {
 	b := newThinkBudget(3, "")
 	for _, p := range []string{"hi ", "<th", "ink>", "a", "b"} {
-		if c := b.push(p); c != "" {
+		if c := b.push([]byte(p)); c != "" {
 			t.Fatalf("closed early at %q", p)
 		}
 	}
-	if c := b.push("c"); c != "\n</think>\n\n" {
+	if c := b.push([]byte("c")); c != "\n</think>\n\n" {
 		t.Fatalf("third token inside: %q", c)
 	}
 	// Closed by the model itself: nothing to insert.
 	b = newThinkBudget(3, "<|channel>thought\n")
-	b.push("x")
-	b.push("<channel|>")
+	b.push([]byte("x"))
+	b.push([]byte("<channel|>"))
 	for range 5 {
-		if c := b.push("y"); c != "" {
+		if c := b.push([]byte("y")); c != "" {
 			t.Fatalf("inserted %q after the model closed the block", c)
 		}
 	}
