@@ -70,8 +70,17 @@ func newPane(t *testing.T, env ...string) *pane {
 		"-x", strconv.Itoa(paneW), "-y", strconv.Itoa(paneH), "-c", home, "env", "-i"}
 	args = append(args, vars...)
 	args = append(args, "bash", "--norc", "--noprofile")
-	if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
-		t.Fatalf("tmux new-session: %v: %s", err, out)
+	// The previous test's kill-session can stop the tmux server just as
+	// this one connects ("server exited unexpectedly"): try again.
+	for try := 0; ; try++ {
+		out, err := exec.Command("tmux", args...).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if try == 4 || !strings.Contains(string(out), "server exited") {
+			t.Fatalf("tmux new-session: %v: %s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		out, _ := exec.Command("tmux", "-L", p.socket, "display-message", "-p", "-t", p.name, "#{pane_pid}").Output()
