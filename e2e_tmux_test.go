@@ -115,6 +115,11 @@ func (p *pane) typeText(s string) { p.t.Helper(); p.tmux("send-keys", "-t", p.na
 func (p *pane) keys(k ...string) {
 	p.t.Helper()
 	p.tmux(append([]string{"send-keys", "-t", p.name}, k...)...)
+	// A lone Esc and a key that follows within the terminal input parser's
+	// escape timeout are one Alt+key: after Esc, wait like a person would.
+	if k[len(k)-1] == "Escape" {
+		time.Sleep(150 * time.Millisecond)
+	}
 }
 
 // line types text and presses Enter.
