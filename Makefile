@@ -57,7 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePrompt$$' -fuzztime $(FUZZTIME) ./prompts
 	$(GO) test -run '^$$' -fuzz '^FuzzSearchQuery$$' -fuzztime $(FUZZTIME) ./history
 	$(GO) test -run '^$$' -fuzz '^FuzzStreamDoc$$' -fuzztime $(FUZZTIME) ./ui
-	$(GO) test -run '^$$' -fuzz '^FuzzPullSpec$$' -fuzztime $(FUZZTIME) ./engine/models
+	$(GO) test -run '^$$' -fuzz '^FuzzPullSpec$$' -fuzztime $(FUZZTIME) ./models
 
 vet:
 	$(GO) vet ./...

@@ -16,7 +16,7 @@ import (
 
 	"natter/engine"
 	"natter/engine/api"
-	"natter/engine/models"
+	"natter/models"
 	"natter/history"
 	"natter/prompts"
 	"natter/ui"

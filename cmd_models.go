@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"syscall"
 
-	"natter/engine/models"
+	"natter/models"
 )
 
 func init() {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"natter/engine/models/netcheck"
+	"natter/models/netcheck"
 )
 
 // End-to-end tests of the chat in a real terminal: tmux runs bash, bash runs

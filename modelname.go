@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"natter/engine/api"
-	"natter/engine/models"
+	"natter/models"
 	"natter/prompts"
 	"natter/ui"
 )

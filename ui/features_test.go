@@ -332,7 +332,7 @@ func TestHistoryOff(t *testing.T) {
 	}
 }
 
-// fakePuller stands in for models.Pull (tested in engine/models): the UI
+// fakePuller stands in for models.Pull (tested in models): the UI
 // is the thing under test here.
 type fakePuller struct {
 	mu     sync.Mutex
