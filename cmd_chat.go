@@ -16,8 +16,8 @@ import (
 
 	"natter/engine"
 	"natter/engine/api"
-	"natter/models"
 	"natter/history"
+	"natter/models"
 	"natter/prompts"
 	"natter/ui"
 )

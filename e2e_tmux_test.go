@@ -253,7 +253,11 @@ func liveTokens(s string) int {
 }
 
 // finished reports a status line with the finished reply's figures.
-func finished(s string) bool { return doneRE.MatchString(statusOf(s)) && !streaming(s) }
+// finished: the reply is over, with figures, or empty (a random-weight
+// model may end its turn with its first token; the status then has no tok/s).
+func finished(s string) bool {
+	return !streaming(s) && (doneRE.MatchString(statusOf(s)) || strings.Contains(s, "empty reply: the model ended its turn"))
+}
 
 func atoiCommas(s string) int { n, _ := strconv.Atoi(strings.ReplaceAll(s, ",", "")); return n }
 
@@ -522,7 +526,7 @@ func TestTmuxQuitLeavesTerminalSane(t *testing.T) {
 	for _, q := range quits {
 		t.Run(q.name, func(t *testing.T) {
 			p := newPane(t)
-			p.natter(chatArgs(chatModel, "-n", "16")...)
+			p.natter(chatArgs(chatModel, "--temp", "0", "-n", "16")...)
 			p.line("Hello")
 			p.waitFor("the reply", finished)
 			q.quit(p)

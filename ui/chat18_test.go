@@ -316,3 +316,17 @@ func TestResumeRestoresSettings(t *testing.T) {
 		t.Fatalf("no notes:\n%s", scr)
 	}
 }
+
+// A model that ends its turn with its first token gets a visible footer,
+// not a blank turn that looks like a hang; the turn still counts.
+func TestEmptyReplySaysSo(t *testing.T) {
+	g := newFakeGen() // no pieces: end of turn at once
+	h := newHarness(t, Config{Gen: g}, 100, 24)
+	sendAndWait(h, "Hello")
+	if !strings.Contains(h.screen(), "empty reply: the model ended its turn at once") {
+		t.Fatalf("no empty-reply footer:\n%s", h.screen())
+	}
+	if msgs := h.lastMsgs(); len(msgs) != 2 || msgs[1].Role != prompts.RoleAssistant {
+		t.Fatalf("conversation after an empty reply: %+v", msgs)
+	}
+}

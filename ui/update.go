@@ -1055,6 +1055,11 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		}
 		return
 	}
+	if err == nil && footer == "" && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
+		// An end of turn as the first token: say so rather than leave a
+		// blank turn that looks like a hang.
+		footer = "empty reply: the model ended its turn at once (/retry for another)"
+	}
 	m.flushReply(r, true)
 	e := &entry{kind: entryAssistant, text: content, think: r.thinkShow.String(), thinkTokens: r.thinkTokens, blocks: r.doc.blocks, footer: footer}
 	if !m.fullscreen && footer != "" {
