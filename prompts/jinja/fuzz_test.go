@@ -35,7 +35,9 @@ func FuzzRender(f *testing.F) {
 	}
 	tools := []any{map[string]any{"type": "function", "function": map[string]any{"name": "f"}}}
 	f.Fuzz(func(t *testing.T, src string) {
+		before := parseWork.Load()
 		tm, err := Parse("fuzz", src)
+		checkLinearParse(t, src, parseWork.Load()-before, err == nil)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "fuzz") {
 				t.Fatalf("error without template name: %v", err)
@@ -51,4 +53,30 @@ func FuzzRender(f *testing.F) {
 			t.Fatalf("output %d bytes exceeds the limit", len(out))
 		}
 	})
+}
+
+// Parse work must stay linear in the template's size: a model file's
+// template is untrusted input, and quadratic parsing was a CPU denial of
+// service (a 400 KB chain ran past a minute). Work is counted in units
+// (tokens consumed, nodes visited), not seconds, so the check is exact and
+// independent of machine load. The densest real constructs cost under 4
+// units per byte; real templates cost under 1.
+func checkLinearParse(t *testing.T, src string, work int64, parsed bool) {
+	t.Helper()
+	const perByte, slack = 16, 256
+	if work > perByte*int64(len(src))+slack {
+		t.Fatalf("parsing %d bytes cost %d units of work (bound %d per byte)", len(src), work, perByte)
+	}
+	if !parsed || len(src) > 1<<16 {
+		return
+	}
+	// The same template twice must cost about twice as much: superlinear
+	// growth shows up here long before it is slow.
+	before := parseWork.Load()
+	if _, err := Parse("fuzz", src+src); err != nil {
+		return
+	}
+	if twice := parseWork.Load() - before; twice > 3*work+slack {
+		t.Fatalf("parsing the template twice over cost %d units, once %d: superlinear", twice, work)
+	}
 }
