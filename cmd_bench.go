@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/sys/cpu"
 
@@ -222,16 +224,53 @@ func meanStddev(xs []float64) (float64, float64) {
 	return mean, math.Sqrt(ss / float64(len(xs)-1))
 }
 
+// printBenchTable prints llama-bench's markdown table. Columns widen to
+// their longest cell (a "pp512 @ d4096" test name, a long model name), so
+// every row keeps the same width.
 func printBenchTable(w io.Writer, mi api.ModelInfo, rs []benchResult) {
-	fmt.Fprintf(w, "| %-30s | %10s | %10s | %-7s | %7s | %8s | %20s |\n", "model", "size", "params", "backend", "threads", "test", "t/s")
-	fmt.Fprintf(w, "| %s | %s: | %s: | %s | %s: | %s: | %s: |\n", strings.Repeat("-", 30), strings.Repeat("-", 9), strings.Repeat("-", 9), strings.Repeat("-", 7), strings.Repeat("-", 6), strings.Repeat("-", 7), strings.Repeat("-", 19))
 	name := mi.Description
 	if name == "" {
 		name = mi.Name
 	}
+	header := []string{"model", "size", "params", "backend", "threads", "test", "t/s"}
+	right := []bool{false, true, true, false, true, true, true}
+	widths := []int{30, 10, 10, 7, 7, 8, 20}
+	rows := [][]string{header}
 	for _, r := range rs {
-		fmt.Fprintf(w, "| %-30s | %6.2f MiB | %10s | %-7s | %7d | %8s | %20s |\n", name, float64(r.ModelBytes)/(1<<20),
-			humanCount(r.ModelParams), benchDevice(r.Backend), r.Threads, r.Test, fmt.Sprintf("%.2f ± %.2f", r.TokensPerSecond, r.Stddev))
+		rows = append(rows, []string{name, fmt.Sprintf("%.2f MiB", float64(r.ModelBytes)/(1<<20)),
+			humanCount(r.ModelParams), benchDevice(r.Backend), strconv.Itoa(r.Threads), r.Test,
+			fmt.Sprintf("%.2f ± %.2f", r.TokensPerSecond, r.Stddev)})
+	}
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		b.WriteString("|")
+		for i, cell := range cells {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if right[i] {
+				b.WriteString(" " + pad + cell + " |")
+			} else {
+				b.WriteString(" " + cell + pad + " |")
+			}
+		}
+		fmt.Fprintln(w, b.String())
+	}
+	line(header)
+	rule := make([]string, len(header))
+	for i := range header {
+		if right[i] {
+			rule[i] = strings.Repeat("-", widths[i]-1) + ":"
+		} else {
+			rule[i] = strings.Repeat("-", widths[i])
+		}
+	}
+	line(rule)
+	for _, row := range rows[1:] {
+		line(row)
 	}
 }
 
