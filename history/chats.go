@@ -343,8 +343,8 @@ func (s *Store) FindChats(ctx context.Context, query string, limit int) ([]ChatS
 	if strings.TrimSpace(query) == "" {
 		return s.List(ctx, limit)
 	}
-	match := ftsQuery(query)
-	if match == "" {
+	match, subs := splitQuery(query)
+	if match == "" && len(subs) == 0 {
 		return []ChatSummary{}, nil
 	}
 	// Title: every word as a case-insensitive substring.
@@ -362,9 +362,17 @@ func (s *Store) FindChats(ctx context.Context, query string, limit int) ([]ChatS
 	if len(conds) > 0 {
 		titleCond = strings.Join(conds, " AND ")
 	}
-	where := `WHERE (` + titleCond + `) OR c.id IN (SELECT m.chat_id FROM messages_fts
-		JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?)`
-	return s.listWhere(ctx, where, limit, append(args, match)...)
+	subCond, subArgs := substringConds("m.content", subs)
+	var inMessages string
+	if match != "" {
+		inMessages = `SELECT m.chat_id FROM messages_fts
+			JOIN messages m ON m.id = messages_fts.rowid WHERE messages_fts MATCH ?` + subCond
+		args = append(args, match)
+	} else {
+		inMessages = `SELECT m.chat_id FROM messages m WHERE 1` + subCond
+	}
+	where := `WHERE (` + titleCond + `) OR c.id IN (` + inMessages + `)`
+	return s.listWhere(ctx, where, limit, append(args, subArgs...)...)
 }
 
 func likeEscape(s string) string {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"natter/engine/api"
 	"natter/prompts"
@@ -722,5 +723,61 @@ func TestBigDatabaseCheckedAfterDamageSeen(t *testing.T) {
 	}
 	if _, err := os.Stat(path + checkMarker); err == nil {
 		t.Error("check marker left behind")
+	}
+}
+
+// CJK text has no spaces, so unicode61 indexes a whole run as one token:
+// words inside running text must still be found, as substrings.
+func TestSearchCJKInsideText(t *testing.T) {
+	s, _ := openTemp(t)
+	a := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, a, user("你好世界，今天天气很好。"))
+	mustAdd(t, s, a, prompts.Message{Role: "assistant", Content: "東京タワーに行きました。router だよ"})
+	b := mustChat(t, s, ChatMeta{})
+	mustAdd(t, s, b, user("안녕하세요 여러분 and a router"))
+	mustAdd(t, s, b, user("100%_天气 literal"))
+
+	for _, c := range []struct {
+		q    string
+		want int
+	}{
+		{"你好", 1}, {"世界", 1}, {"天气", 2}, {"タワー", 1}, {"하세요", 1},
+		{"你好 天气", 1}, {"天气 router", 0}, {"タワー router", 1}, {"router", 2},
+		{"再见", 0}, {"%_天气", 1}, {"0%_天", 1}, {"_天气 zzz", 0},
+	} {
+		hits, err := s.Search(bg, c.q, SearchOptions{})
+		if err != nil {
+			t.Fatalf("%q: %v", c.q, err)
+		}
+		if len(hits) != c.want {
+			t.Errorf("%q: %d hits, want %d: %+v", c.q, len(hits), c.want, hits)
+		}
+	}
+	hits, _ := s.Search(bg, "世界", SearchOptions{})
+	if len(hits) != 1 || hits[0].Snippet != "你好**世界**，今天天气很好。" || hits[0].ChatID != a {
+		t.Errorf("snippet: %+v", hits)
+	}
+	hits, _ = s.Search(bg, "タワー router", SearchOptions{Before: "[", After: "]"})
+	if len(hits) != 1 || !strings.Contains(hits[0].Snippet, "[タワー]") || !strings.Contains(hits[0].Snippet, "[router]") {
+		t.Errorf("mixed snippet: %+v", hits)
+	}
+	hits, _ = s.Search(bg, "世界", SearchOptions{NoMarks: true})
+	if len(hits) != 1 || hits[0].Snippet != "你好世界，今天天气很好。" {
+		t.Errorf("plain snippet: %+v", hits)
+	}
+	long := strings.Repeat("前", 100) + "目标" + strings.Repeat("后", 100)
+	mustAdd(t, s, b, user(long))
+	hits, _ = s.Search(bg, "目标", SearchOptions{})
+	if len(hits) != 1 || !strings.HasPrefix(hits[0].Snippet, "…前") || !strings.HasSuffix(hits[0].Snippet, "后…") ||
+		!strings.Contains(hits[0].Snippet, "**目标**") || utf8.RuneCountInString(hits[0].Snippet) > 60 {
+		t.Errorf("long snippet: %+v", hits)
+	}
+
+	chats, err := s.FindChats(bg, "天气", 0)
+	if err != nil || len(chats) != 2 {
+		t.Errorf("FindChats 天气: %v %+v", err, chats)
+	}
+	if chats, _ = s.FindChats(bg, "하세요 router", 0); len(chats) != 1 || chats[0].ID != b {
+		t.Errorf("FindChats mixed: %+v", chats)
 	}
 }
