@@ -114,7 +114,10 @@ func (e *Engine) modelInfo(f *gguf.File) api.ModelInfo {
 	if st != nil {
 		size = st.Size()
 	}
+	license, link := f.License()
 	return api.ModelInfo{
+		License:      license,
+		LicenseLink:  link,
 		Path:         e.opts.ModelPath,
 		Name:         f.Name(),
 		Arch:         f.Arch(),

@@ -101,6 +101,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		Quantization: f.Quantization(), SizeBytes: size, Params: int64(f.ParamCount()), TrainCtx: int(f.ContextLength()),
 		ContextSize: g.ContextSize(), ChatTemplate: f.ChatTemplate(), AddBOS: e.addBOS,
 	}
+	e.info.License, e.info.LicenseLink = f.License()
 	if len(v.BOS) > 0 {
 		e.info.BOS = v.Decode(v.BOS[0])
 	}

@@ -144,3 +144,34 @@ func TestGoEngineCancel(t *testing.T) {
 		t.Fatal("the engine did not take a new request after a cancel")
 	}
 }
+
+// Both backends report the license the file names (for /show license).
+func TestBothBackendsReportLicense(t *testing.T) {
+	spec := tinyChatSpec()
+	spec.KV = map[string]any{"general.license": "apache-2.0", "general.license.name": "Apache License 2.0",
+		"general.license.link": "https://www.apache.org/licenses/LICENSE-2.0"}
+	path := filepath.Join(t.TempDir(), "licensed.gguf")
+	if err := synth.Write(path, spec); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	g, err := LoadGo(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	for _, info := range []api.ModelInfo{ref.Info(), g.Info()} {
+		if info.License != "apache-2.0 (Apache License 2.0)" || info.LicenseLink != "https://www.apache.org/licenses/LICENSE-2.0" {
+			t.Errorf("%s: license %q link %q", info.Backend, info.License, info.LicenseLink)
+		}
+	}
+	// A file that names none reports "".
+	_, plain := loadBoth(t)
+	if l := plain.Info().License; l != "" {
+		t.Errorf("unlicensed file reports %q", l)
+	}
+}

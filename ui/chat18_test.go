@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"natter/engine/api"
@@ -328,5 +329,45 @@ func TestEmptyReplySaysSo(t *testing.T) {
 	}
 	if msgs := h.lastMsgs(); len(msgs) != 2 || msgs[1].Role != prompts.RoleAssistant {
 		t.Fatalf("conversation after an empty reply: %+v", msgs)
+	}
+}
+
+// /show, as in ollama: the model's figures, its license, its template.
+func TestShowCommand(t *testing.T) {
+	g := newFakeGen("ok")
+	g.info.Arch, g.info.Params, g.info.SizeBytes, g.info.TrainCtx, g.info.Backend = "llama", 1_230_000_000, 1_300_000_000, 131072, "llama.cpp"
+	g.info.License, g.info.LicenseLink = "apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0"
+	h := newHarness(t, Config{Gen: g}, 120, 40)
+	h.settle()
+	typeLine(h, "/show")
+	scr := h.screen()
+	for _, s := range []string{"model      tiny-llama", "file       /models/tiny-llama.gguf", "1.2B parameters · Q8_0 · 1.2 GB",
+		"context    8,192 tokens (trained for 131,072)", "engine     llama.cpp", "BOS <s> · EOS </s>", "license    apache-2.0"} {
+		if !strings.Contains(scr, s) {
+			t.Fatalf("/show lacks %q:\n%s", s, scr)
+		}
+	}
+	typeLine(h, "/show license")
+	if scr = h.screen(); !strings.Contains(scr, "License of tiny-llama: apache-2.0") || !strings.Contains(scr, "https://www.apache.org/licenses/LICENSE-2.0") {
+		t.Fatalf("/show license:\n%s", scr)
+	}
+	typeLine(h, "/show template")
+	if h.m.overlay != "pager" && !strings.Contains(h.screen(), "no source to show") {
+		t.Fatalf("/show template shows neither the template nor why not:\n%s", h.screen())
+	}
+	h.key(tea.KeyEscape, 0)
+	h.settle()
+	typeLine(h, "/show nonsense")
+	if !strings.Contains(h.m.errLine, "say info, template or license") || h.m.input.Value() != "/show nonsense" {
+		t.Fatalf("bad /show argument: err %q, input %q", h.m.errLine, h.m.input.Value())
+	}
+
+	// A file without a license says so, and where to look.
+	g2 := newFakeGen("ok")
+	h2 := newHarness(t, Config{Gen: g2}, 120, 30)
+	h2.settle()
+	typeLine(h2, "/show license")
+	if !strings.Contains(h2.screen(), "names no license") {
+		t.Fatalf("no-license note:\n%s", h2.screen())
 	}
 }

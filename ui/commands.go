@@ -39,6 +39,7 @@ func init() {
 		{"stats", "/stats", "figures for the last reply", cmdStats},
 		{"prompt", "/prompt [NAME]", "the exact last prompt sent; NAME switches persona", cmdPrompt},
 		{"template", "/template", "the chat template and where it came from", cmdTemplate},
+		{"show", "/show [WHAT]", "model info; WHAT: template or license", cmdShow},
 		{"history", "/history [QUERY]", "find a saved chat and resume it", cmdHistory},
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},

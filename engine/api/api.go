@@ -120,6 +120,10 @@ type ModelInfo struct {
 	EOS          string `json:"eos"`
 	AddBOS       bool   `json:"add_bos"`
 	Backend      string `json:"backend"` // "llama.cpp" or "go"
+	// License is general.license (with general.license.name), LicenseLink
+	// general.license.link; "" when the file does not say.
+	License     string `json:"license,omitempty"`
+	LicenseLink string `json:"license_link,omitempty"`
 }
 
 // Generator is what a front end needs from an engine.

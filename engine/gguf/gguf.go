@@ -981,6 +981,23 @@ func (f *File) Name() string {
 	return base
 }
 
+// License is what the file says of its license: general.license (an SPDX id
+// such as "apache-2.0", or "other"), with general.license.name after it when
+// that adds something, and general.license.link. All are "" when unset.
+func (f *File) License() (license, link string) {
+	id := strings.TrimSpace(f.String("general.license"))
+	name := strings.TrimSpace(f.String("general.license.name"))
+	switch {
+	case id == "":
+		license = name
+	case name != "" && !strings.EqualFold(name, id):
+		license = id + " (" + name + ")"
+	default:
+		license = id
+	}
+	return license, strings.TrimSpace(f.String("general.license.link"))
+}
+
 // ChatTemplate is tokenizer.chat_template, "" if the model has none.
 func (f *File) ChatTemplate() string { return f.String("tokenizer.chat_template") }
 
