@@ -297,7 +297,19 @@ func runChat(args []string) int {
 
 	meta := history.ChatMeta{Model: name, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
 	var rec *history.Recorder
+	// --resume with no ID opens the chat's own searchable /history list
+	// (the numbered prompt is left for when history is off in this chat).
+	pickInChat := !*cont && *resume == "pick" && !*noSave && !history.NoHistory()
+	if pickInChat {
+		if list, err := st.List(ctx, 1); err == nil && len(list) == 0 {
+			fmt.Fprintf(os.Stderr, "natter: %v\n", errNoChatsYet)
+			return exitError
+		}
+	}
 	switch {
+	case pickInChat:
+		rec = st.NewRecorder(meta)
+		cfg.OpenHistory = true
 	case *cont || *resume != "":
 		id, err := pickChat(ctx, st, *cont, *resume)
 		if err != nil {

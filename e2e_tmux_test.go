@@ -167,15 +167,21 @@ func (p *pane) waitFor(what string, ok func(screen string) bool) string {
 // waits for the chat's status line.
 func (p *pane) natter(args ...string) {
 	p.t.Helper()
+	p.launch(args...)
+	p.waitFor("the chat", func(s string) bool {
+		return strings.Contains(s, "Message natter") && strings.Contains(statusOf(s), "ctx ")
+	})
+}
+
+// launch starts natter with args without waiting for anything.
+func (p *pane) launch(args ...string) {
+	p.t.Helper()
 	q := make([]string, 0, len(args)+1)
 	for _, a := range append([]string{natterBin}, args...) {
 		q = append(q, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
 	}
 	p.lastCmd = strings.Join(q, " ")
 	p.line("clear; " + p.lastCmd + "; echo natter-exit=$?")
-	p.waitFor("the chat", func(s string) bool {
-		return strings.Contains(s, "Message natter") && strings.Contains(statusOf(s), "ctx ")
-	})
 }
 
 var exitRE = regexp.MustCompile(`(?m)^natter-exit=(\d+)$`)
@@ -955,6 +961,18 @@ func TestTmuxResumeRestoresSettingsAndModel(t *testing.T) {
 	}
 	p.keys("C-d")
 	p.exited()
+
+	// --resume with no ID: the chat's searchable history list.
+	p.launch("-t", "1", "--resume")
+	p.waitFor("the history list", func(s string) bool {
+		return strings.Contains(s, "type to search") && strings.Contains(s, "hello there")
+	})
+	p.keys("hello", "Enter")
+	p.waitFor("the resumed chat", func(s string) bool { return strings.Contains(s, "resumed chat #") })
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
 }
 
 // /model alone lists the local models as `natter models` finds them, and

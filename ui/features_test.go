@@ -807,3 +807,48 @@ func TestOverlaysLeaveRoomInline(t *testing.T) {
 		st.Close()
 	}
 }
+
+// natter --resume (no ID) opens the same searchable list as /history:
+// Enter resumes the chosen chat; Esc leaves a fresh chat.
+func TestOpenHistoryAtStart(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	penguins := saveChat(t, st, "", "tell me about penguins", "Penguins are flightless birds.")
+	saveChat(t, st, "", "what is a monad", "A monoid in the category of endofunctors.")
+
+	rec := st.NewRecorder(history.ChatMeta{})
+	defer rec.Close()
+	h := newHarness(t, Config{Gen: newFakeGen("ok"), Recorder: rec, History: testHistory{st, rec}, OpenHistory: true}, 100, 30)
+	h.waitFor("the picker", func(m Model) bool { return m.picker != nil && !m.picker.loading && len(m.picker.items) == 2 })
+	if scr := h.screen(); !strings.Contains(scr, "History") || !strings.Contains(scr, "what is a monad") {
+		t.Fatalf("picker at start:\n%s", scr)
+	}
+	h.typeText("flightless")
+	h.waitFor("search", func(m Model) bool { return !m.picker.loading && m.picker.query == "flightless" })
+	if len(h.m.picker.items) != 1 || h.m.picker.items[0].ID != penguins {
+		t.Fatalf("search found %+v", h.m.picker.items)
+	}
+	h.enter()
+	h.waitFor("resumed", func(m Model) bool { return m.picker == nil && m.busy == "" && len(m.msgs) == 2 })
+	if h.m.msgs[0].Content != "tell me about penguins" {
+		t.Fatalf("msgs %+v", h.m.msgs)
+	}
+
+	// Esc: a new chat, nothing resumed.
+	rec2 := st.NewRecorder(history.ChatMeta{})
+	defer rec2.Close()
+	h2 := newHarness(t, Config{Gen: newFakeGen("ok"), Recorder: rec2, History: testHistory{st, rec2}, OpenHistory: true}, 100, 30)
+	h2.waitFor("the picker", func(m Model) bool { return m.picker != nil && !m.picker.loading })
+	h2.key(tea.KeyEscape, 0)
+	h2.settle()
+	if h2.m.picker != nil || len(h2.m.msgs) != 0 {
+		t.Fatalf("after Esc: picker %v, %d messages", h2.m.picker != nil, len(h2.m.msgs))
+	}
+	sendAndWait(h2, "a fresh start")
+	if len(h2.m.msgs) != 2 {
+		t.Fatalf("fresh chat: %+v", h2.m.msgs)
+	}
+}

@@ -63,6 +63,9 @@ type Config struct {
 	// History finds and reopens saved chats (/history, /resume, /rename);
 	// nil: history is off.
 	History History
+	// OpenHistory starts with the /history picker open (natter --resume
+	// with no ID): Enter resumes the chosen chat, Esc starts a new one.
+	OpenHistory bool
 
 	// Catalog lists models to download on the first-run screen (no model);
 	// nil shows only NoModelHelp. It must not touch the network.
@@ -443,6 +446,9 @@ func New(cfg Config) Model {
 	if cfg.ResumedModel != "" && m.gen != nil {
 		m.entries = append(m.entries, m.modelChangedNotes(cfg.ResumedModel)...)
 	}
+	if cfg.OpenHistory && cfg.History != nil && m.gen != nil {
+		m.picker = &chatPicker{}
+	}
 	if m.rec != nil && len(cfg.Messages) == 0 {
 		model, sys := m.modelName(), m.system
 		m.rec.do(func(r Recorder) error { return r.NewChat(model, sys) })
@@ -475,6 +481,9 @@ func (m Model) Init() tea.Cmd {
 	}
 	if m.personaCh != nil {
 		cmds = append(cmds, m.startPersonaWatch(), m.waitPersonas())
+	}
+	if m.picker != nil {
+		cmds = append(cmds, m.findChats())
 	}
 	return tea.Batch(cmds...)
 }
