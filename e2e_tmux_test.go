@@ -477,6 +477,19 @@ func TestTmuxResizeWhileStreaming(t *testing.T) {
 			return finished(s) && strings.Contains(statusOf(s), c.wantName)
 		})
 		p.checkLiveArea(c.wantName)
+		// The terminal re-wraps the live area it drew at the old width;
+		// none of those frames may stay behind in the scrollback: one input
+		// box, one status line, and the reply's first words once.
+		all := p.all()
+		if n := strings.Count(all, "› xyz") + strings.Count(all, "› Message natter"); n != 1 {
+			t.Fatalf("%d input boxes in the scrollback after resizes:\n%s", n, all)
+		}
+		if n := strings.Count(all, "ctx "); n != 1 {
+			t.Fatalf("%d status lines in the scrollback after resizes:\n%s", n, all)
+		}
+		if n := strings.Count(all, "› Once upon a time"); n != 1 {
+			t.Fatalf("the prompt is in the scrollback %d times after resizes:\n%s", n, all)
+		}
 		p.keys("C-d")
 		if st := p.exited(); st != 0 {
 			t.Fatalf("exit status %d", st)

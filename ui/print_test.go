@@ -2,8 +2,10 @@ package ui
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
+	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -58,5 +60,70 @@ func TestPrintsLeaveRoomForTheLiveArea(t *testing.T) {
 				t.Fatalf("prints left over: %d queued, printing %v", len(h.m.printQ), h.m.printing)
 			}
 		})
+	}
+}
+
+// A width change repaints the inline transcript once the size settles: one
+// print that starts by clearing screen and scrollback, then every message
+// again at the new width (the streaming reply's finished part included),
+// then a full redraw of the live area. Sizes passed through on the way
+// repaint nothing.
+func TestWidthChangeRepaintsTranscript(t *testing.T) {
+	g := newFakeGen("A short earlier answer.")
+	var mu sync.Mutex
+	var prints []string
+	h := newHarness(t, Config{Gen: g}, 100, 30)
+	h.onPrint = func(s string) { mu.Lock(); prints = append(prints, s); mu.Unlock() }
+	sendAndWait(h, "an earlier question")
+	g.mu.Lock()
+	g.pieces = []string{"First paragraph of the reply, long enough to wrap at a narrow width of forty columns.\n\n", "Second paragraph, streaming "}
+	g.gate, g.pauseAfter = make(chan struct{}), 1
+	g.mu.Unlock()
+	h.typeText("tell me more")
+	h.enter()
+	h.waitFor("the first paragraph", func(m Model) bool { return m.cur != nil && m.cur.tokens >= 1 })
+	h.settle()
+	mu.Lock()
+	prints = nil
+	mu.Unlock()
+
+	h.send(tea.WindowSizeMsg{Width: 70, Height: 30})
+	h.send(tea.WindowSizeMsg{Width: 40, Height: 30})
+	h.waitFor("the repaint", func(m Model) bool {
+		mu.Lock()
+		cleared := strings.Contains(strings.Join(prints, ""), clearAll)
+		mu.Unlock()
+		return cleared && !m.redrawAfter && !m.printing && len(m.printQ) == 0
+	})
+	h.settle()
+	mu.Lock()
+	got := strings.Join(prints, "\n")
+	n := strings.Count(got, clearAll)
+	mu.Unlock()
+	if n != 1 || !strings.HasPrefix(got, clearAll) {
+		t.Fatalf("%d clears in the repaint (want 1, first):\n%q", n, got)
+	}
+	plain := ansi.Strip(got)
+	for _, s := range []string{"natter", "an earlier question", "A short earlier answer", "tell me more", "First paragraph"} {
+		if !strings.Contains(plain, s) {
+			t.Fatalf("repaint lacks %q:\n%s", s, plain)
+		}
+	}
+	for _, l := range strings.Split(plain, "\n") {
+		if ansi.StringWidth(l) > 40 {
+			t.Fatalf("repainted line wider than 40 columns: %q", l)
+		}
+	}
+	if strings.Count(plain, "First paragraph") != 1 {
+		t.Fatalf("the reply's finished paragraph printed %d times", strings.Count(plain, "First paragraph"))
+	}
+	close(g.gate)
+	h.waitFor("the end", func(m Model) bool { return m.cur == nil })
+
+	// The same width again (a height change) repaints nothing.
+	before := h.m.repaintSeq
+	h.send(tea.WindowSizeMsg{Width: 40, Height: 20})
+	if h.m.repaintSeq != before {
+		t.Fatal("a height change repaints")
 	}
 }

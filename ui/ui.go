@@ -281,6 +281,12 @@ type Model struct {
 	opened     bool      // the opening entries went to the scrollback
 	quitting   bool
 	scrollback []string // everything handed to the terminal's scrollback, in order
+	// A width change repaints the transcript (see repaint) once the size
+	// settles; repaintSeq drops the ticks of earlier sizes.
+	repaintSeq    int
+	repaintWanted bool // asked while a print was in flight
+	clearFirst    bool // the next print starts by clearing screen and scrollback
+	redrawAfter   bool // when the prints are done, the renderer redraws its frame
 
 	// fullscreen transcript scrolling
 	scrollTop int

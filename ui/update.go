@@ -27,6 +27,7 @@ type (
 		err      error
 	}
 	printedMsg   struct{}
+	repaintMsg   struct{ seq int }
 	burstTickMsg struct{ seq int }
 	ctxCountMsg  struct {
 		seq, tokens int
@@ -78,6 +79,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, nil
 	case tea.WindowSizeMsg:
+		oldWidth := m.width
 		m.resize(msg.Width, msg.Height)
 		if !m.opened {
 			m.opened = true
@@ -91,7 +93,21 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			return m, m.flushPrints()
 		}
+		if !m.fullscreen && msg.Width != oldWidth {
+			m.repaintSeq++
+			seq := m.repaintSeq
+			return m, tea.Tick(repaintDelay, func(time.Time) tea.Msg { return repaintMsg{seq} })
+		}
 		return m, nil
+	case repaintMsg:
+		if msg.seq != m.repaintSeq || m.fullscreen || m.quitting {
+			return m, nil
+		}
+		if m.printing {
+			m.repaintWanted = true
+			return m, nil
+		}
+		return m, m.repaint()
 	case tea.BackgroundColorMsg:
 		if !m.themeFixed {
 			name := "light"
@@ -136,6 +152,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.printing = false
 		if m.quitting && len(m.printQ) == 0 {
 			return m, tea.Quit
+		}
+		if m.repaintWanted && !m.quitting {
+			m.repaintWanted = false
+			return m, m.repaint()
+		}
+		if m.redrawAfter && len(m.printQ) == 0 {
+			// The frame sits below the reprinted transcript, where the
+			// renderer now thinks it is, but what it drew there was erased:
+			// draw it whole.
+			m.redrawAfter = false
+			return m, tea.Batch(tea.ClearScreen, m.flushPrints())
 		}
 		return m, m.flushPrints()
 	case clearNoticeMsg:
@@ -1143,7 +1170,12 @@ func (m *Model) flushPrints() tea.Cmd {
 		m.printQ = []string{strings.Join(lines[n:], "\n")}
 	}
 	m.printing = true
-	return tea.Sequence(tea.Println(strings.Join(lines[:n], "\n")), func() tea.Msg { return printedMsg{} })
+	text := strings.Join(lines[:n], "\n")
+	if m.clearFirst {
+		m.clearFirst = false
+		text = clearAll + text
+	}
+	return tea.Sequence(tea.Println(text), func() tea.Msg { return printedMsg{} })
 }
 
 // printRoom is how many rows a print may take: the screen less the tallest
@@ -1156,6 +1188,41 @@ func (m *Model) printRoom() int {
 	}
 	return max(m.height-h, 1)
 }
+
+// repaintDelay lets a window being dragged settle before the repaint.
+const repaintDelay = 150 * time.Millisecond
+
+// repaint redraws the inline transcript for a new width. Terminals that
+// reflow on resize (tmux, kitty, iTerm2, VTE) re-wrap the live area the
+// renderer drew at the old width, so it takes more rows than the renderer
+// erases: the old input box, status line and streaming text would stay
+// behind as copies. So the screen and its scrollback are cleared and every
+// message is printed again, laid out for the new width; a streaming reply
+// goes back to the live area and its finished blocks are printed anew.
+func (m *Model) repaint() tea.Cmd {
+	m.printQ, m.scrollback = nil, nil
+	for i, e := range m.entries {
+		s := strings.Join(m.renderEntry(e), "\n")
+		if i > 0 {
+			s = "\n" + s
+		}
+		m.enqueuePrint(s)
+	}
+	if r := m.cur; r != nil {
+		r.doc.blocks = joinCuts(r.doc.blocks)
+		r.doc.rerender(m.md)
+		r.flushed, r.thinkShown = 0, false
+		m.flushReply(r, false)
+	}
+	m.clearFirst, m.redrawAfter = true, true
+	return m.flushPrints()
+}
+
+// clearAll homes the cursor and erases the screen and the scrollback
+// (CSI 3 J). It goes out inside the first print of a repaint: Bubble Tea
+// writes prints at once but buffers raw output until its next frame, so a
+// separate clear could land after the prints and erase them.
+const clearAll = "\x1b[H\x1b[2J\x1b[3J"
 
 // quit stops any reply and leaves once everything queued for the scrollback
 // has been printed.
