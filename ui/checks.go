@@ -16,8 +16,9 @@ import (
 // system prompt out (a persona would silently do nothing).
 
 type templateCheckMsg struct {
-	gen   api.Generator
-	notes []string
+	gen      api.Generator
+	notes    []string
+	fallback string // the fallback note among notes, if any
 }
 
 // systemProbe stands for the system prompt when checking that the template
@@ -33,7 +34,16 @@ func (m *Model) checkTemplate(withModel bool) tea.Cmd {
 		return nil
 	}
 	gen := m.gen
-	return func() tea.Msg { return templateCheckMsg{gen: gen, notes: notes()} }
+	return func() tea.Msg {
+		n := notes()
+		fb := ""
+		for _, s := range n {
+			if strings.HasPrefix(s, fallbackPrefix) {
+				fb = s
+			}
+		}
+		return templateCheckMsg{gen: gen, notes: n, fallback: fb}
+	}
 }
 
 // templateNotes returns the check, to run off the Update goroutine (or in
@@ -43,7 +53,7 @@ func (m *Model) templateNotes(withModel bool) func() []string {
 	if m.gen == nil || (!withModel && m.system == "") {
 		return nil
 	}
-	gen, info, name := m.gen, m.info, m.modelName()
+	gen, info, name, chain := m.gen, m.info, m.modelName(), m.templateChain()
 	hasSystem, who := m.system != "", "the system prompt"
 	if m.persona != "" {
 		who = "persona " + m.persona
@@ -65,6 +75,9 @@ func (m *Model) templateNotes(withModel bool) func() []string {
 				"A base model (not tuned for chat) does better with plain completion: natter ask --raw \"Once upon a time\". "+
 				"To use a template, pass --chat-template NAME or FILE.jinja.", name, tmpl))
 		}
+		if n := fallbackNote(chain); n != "" {
+			notes = append(notes, n)
+		}
 		if hasSystem && !strings.Contains(text, systemProbe) {
 			notes = append(notes, fmt.Sprintf("⚠ The chat template %s leaves the system prompt out, so %s has no effect. "+
 				"Use a template that keeps system messages (--chat-template NAME or FILE.jinja), or put the instructions in your first message.",
@@ -81,7 +94,56 @@ func (m Model) handleTemplateCheck(msg templateCheckMsg) (tea.Model, tea.Cmd) {
 	for _, n := range msg.notes {
 		m.addNote(n)
 	}
+	if msg.fallback != "" {
+		m.fallbackNoted = msg.fallback
+	}
 	return m, m.flushPrints()
+}
+
+// templateChain is the template prompts go through: the configured one,
+// else the one the generator describes (nil when the engine formats
+// prompts itself).
+func (m *Model) templateChain() prompts.ChatTemplate {
+	if m.cfg.Template != nil {
+		return m.cfg.Template
+	}
+	if ts, ok := m.gen.(TemplateSource); ok && m.gen != nil {
+		return ts.ChatTemplate()
+	}
+	return nil
+}
+
+const fallbackPrefix = "⚠ The chat template "
+
+// fallbackNote says that the last prompt did not come from the chain's
+// first template, and why: a reply formatted another way than the model
+// expects reads as a worse model, so the chat says so ("" when the first
+// template worked).
+func fallbackNote(t prompts.ChatTemplate) string {
+	c, ok := t.(*prompts.Chain)
+	if !ok || c.FallbackReason() == nil || c.Used() == "" {
+		return ""
+	}
+	first := c.Name()
+	if list := c.Templates(); len(list) > 0 {
+		first = list[0].Name()
+	}
+	why := oneLine(c.FallbackReason().Error())
+	if r := []rune(why); len(r) > 240 {
+		why = string(r[:239]) + "…"
+	}
+	return fmt.Sprintf("%s%s failed (%s), so prompts are formatted with %s instead; /template shows both.",
+		fallbackPrefix, first, why, c.Used())
+}
+
+// noteFallback adds the fallback note after a reply, once per reason.
+func (m *Model) noteFallback() {
+	n := fallbackNote(m.templateChain())
+	if n == "" || n == m.fallbackNoted {
+		return
+	}
+	m.fallbackNoted = n
+	m.addNote(n)
 }
 
 // modelChangedNotes: a resumed chat saved with another model says so and

@@ -852,3 +852,47 @@ func TestOpenHistoryAtStart(t *testing.T) {
 		t.Fatalf("fresh chat: %+v", h2.m.msgs)
 	}
 }
+
+// renderingGen formats each request with its chain, as the engines do, so
+// the chain records which template produced the prompt.
+type renderingGen struct{ templateGen }
+
+func (g renderingGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
+	if _, err := g.chain.Render(req.Messages, true); err != nil {
+		return nil, err
+	}
+	return g.fakeGen.Generate(ctx, req)
+}
+
+// A model template that fails only on longer chats: the reply that fell
+// back says so in the chat, once, with the reason.
+func TestTemplateFallbackNotedInChat(t *testing.T) {
+	chain, err := prompts.BuildChain(prompts.ChainConfig{ModelTemplate: "{% if messages|length > 2 %}{{ raise_exception('only one turn is supported') }}{% endif %}" +
+		"{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := renderingGen{templateGen{newFakeGen("fine."), chain}}
+	h := newHarness(t, Config{Gen: g, Fullscreen: true}, 100, 30)
+	sendAndWait(h, "first")
+	if strings.Contains(h.screen(), "failed") {
+		t.Fatalf("a note before any fallback:\n%s", h.screen())
+	}
+	sendAndWait(h, "second")
+	sendAndWait(h, "third")
+	scr := h.screen()
+	for _, s := range []string{"The chat template gguf:jinja failed", "only one turn is supported", "formatted with chatml"} {
+		if !strings.Contains(strings.Join(strings.Fields(scr), " "), s) {
+			t.Fatalf("no fallback note with %q:\n%s", s, scr)
+		}
+	}
+	notes := 0
+	for _, e := range h.m.entries {
+		if e.kind == entryNote && strings.HasPrefix(e.text, fallbackPrefix) {
+			notes++
+		}
+	}
+	if notes != 1 {
+		t.Fatalf("%d fallback notes, want 1", notes)
+	}
+}

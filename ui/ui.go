@@ -287,6 +287,7 @@ type Model struct {
 	repaintWanted bool // asked while a print was in flight
 	clearFirst    bool // the next print starts by clearing screen and scrollback
 	redrawAfter   bool // when the prints are done, the renderer redraws its frame
+	fallbackNoted string // the template-fallback note last shown
 
 	// fullscreen transcript scrolling
 	scrollTop int
@@ -447,6 +448,9 @@ func New(cfg Config) Model {
 	if check := m.templateNotes(true); check != nil {
 		for _, n := range check() {
 			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
+			if strings.HasPrefix(n, fallbackPrefix) {
+				m.fallbackNoted = n
+			}
 		}
 	}
 	if cfg.ResumedModel != "" && m.gen != nil {

@@ -1103,6 +1103,9 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		cmdStats(m, "")
 	}
 	m.droppedNote(stats, r.sent)
+	if stats != nil {
+		m.noteFallback()
+	}
 }
 
 // finishedAssistant renders a whole stored reply (resumed conversations).
