@@ -284,9 +284,9 @@ type Model struct {
 	// A width change repaints the transcript (see repaint) once the size
 	// settles; repaintSeq drops the ticks of earlier sizes.
 	repaintSeq    int
-	repaintWanted bool // asked while a print was in flight
-	clearFirst    bool // the next print starts by clearing screen and scrollback
-	redrawAfter   bool // when the prints are done, the renderer redraws its frame
+	repaintWanted bool   // asked while a print was in flight
+	clearFirst    bool   // the next print starts by clearing screen and scrollback
+	redrawAfter   bool   // when the prints are done, the renderer redraws its frame
 	fallbackNoted string // the template-fallback note last shown
 
 	// fullscreen transcript scrolling
