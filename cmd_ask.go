@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -162,13 +163,21 @@ func (s *samplingFlags) thinkVars() map[string]any {
 // budget is api.Request.ReasoningBudget for --reasoning-budget.
 func (s *samplingFlags) budget() int { return max(s.reasoningBudget, 0) }
 
+// decimal is the float64 nearest the shortest decimal form of x, so help
+// shows a float32 default as 0.8, not 0.800000011920929; it converts back
+// to the same float32.
+func decimal(x float32) float64 {
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(x), 'g', -1, 32), 64)
+	return f
+}
+
 func (s *samplingFlags) register(fs *flag.FlagSet) {
 	d := api.DefaultSampling()
-	fs.Float64Var(&s.temp, "temp", float64(d.Temperature), "temperature (0 = greedy)")
+	fs.Float64Var(&s.temp, "temp", decimal(d.Temperature), "temperature (0 = greedy)")
 	fs.IntVar(&s.topK, "top-k", d.TopK, "top-k sampling (0 = off)")
-	fs.Float64Var(&s.topP, "top-p", float64(d.TopP), "top-p sampling (1 = off)")
-	fs.Float64Var(&s.minP, "min-p", float64(d.MinP), "min-p sampling (0 = off)")
-	fs.Float64Var(&s.repeatPenalty, "repeat-penalty", float64(d.RepeatPenalty), "repeat penalty (1 = off)")
+	fs.Float64Var(&s.topP, "top-p", decimal(d.TopP), "top-p sampling (1 = off)")
+	fs.Float64Var(&s.minP, "min-p", decimal(d.MinP), "min-p sampling (0 = off)")
+	fs.Float64Var(&s.repeatPenalty, "repeat-penalty", decimal(d.RepeatPenalty), "repeat penalty (1 = off)")
 	fs.Int64Var(&s.seed, "seed", -1, "random seed (-1 = random)")
 	fs.IntVar(&s.maxTokens, "n", -1, "maximum tokens to generate (-1 = until the model stops)")
 	fs.IntVar(&s.maxTokens, "max-tokens", -1, "same as -n")

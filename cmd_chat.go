@@ -176,7 +176,7 @@ func runChat(args []string) int {
 	theme := fs.String("theme", "auto", "colour theme: auto, dark, light")
 	cont := fs.Bool("c", false, "continue the most recent chat")
 	fs.BoolVar(cont, "continue", false, "same as -c")
-	resume := fs.String("resume", "", "resume a saved chat: ID, or \"pick\" to choose")
+	resume := fs.String("resume", "", "resume a saved chat by ID; --resume alone picks from a searchable list")
 	noSave := fs.Bool("no-save", false, "private chat: save nothing to the history")
 	pos, err := parseInterspersed(fs, resumeArgs(args))
 	if err != nil {

@@ -42,8 +42,10 @@ func realMain(args []string) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "--help", "help":
+			// The overview, then the chat's own flags (natter alone opens it).
 			usage(os.Stdout)
-			return exitOK
+			fmt.Println()
+			return runChat([]string{"-h"})
 		case "--version":
 			return runVersion(nil)
 		}
@@ -99,7 +101,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // usageError reports a bad invocation: message, usage, exit 2.
 func usageError(fs *flag.FlagSet, format string, a ...any) int {
-	fmt.Fprintf(os.Stderr, "natter %s: %s\n", fs.Name(), fmt.Sprintf(format, a...))
+	prefix := "natter " + fs.Name()
+	if fs.Name() == "natter" { // the chat
+		prefix = "natter"
+	}
+	fmt.Fprintf(os.Stderr, "%s: %s\n", prefix, fmt.Sprintf(format, a...))
 	fs.SetOutput(os.Stderr)
 	fs.Usage()
 	return exitUsage

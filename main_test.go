@@ -203,6 +203,29 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+// Help shows float defaults as typed (0.8), not as float32 noise; natter -h
+// lists the chat's flags after the commands.
+func TestHelpShowsDecimalDefaults(t *testing.T) {
+	out, _, st := natter(t, "", "-h")
+	if st != 0 || !strings.Contains(out, "Commands:") || !strings.Contains(out, "-fullscreen") {
+		t.Fatalf("natter -h (exit %d) lacks the commands or the chat flags:\n%s", st, out)
+	}
+	_, errOut, _ := natter(t, "", "--bogus")
+	if !strings.HasPrefix(errOut, "natter: flag provided but not defined: -bogus") {
+		t.Errorf("chat flag error: %q", errOut)
+	}
+	for _, cmd := range []string{"ask", "-h"} {
+		out, errOut, _ := natter(t, "", cmd, "-h")
+		help := out + errOut
+		if !strings.Contains(help, "(default 0.8)") || !strings.Contains(help, "(default 0.95)") {
+			t.Errorf("%s -h lacks the decimal defaults:\n%s", cmd, help)
+		}
+		if strings.Contains(help, "00000") || strings.Contains(help, "99999") {
+			t.Errorf("%s -h shows float noise:\n%s", cmd, help)
+		}
+	}
+}
+
 func TestBadModelFilesExit1WithOneLine(t *testing.T) {
 	data, err := os.ReadFile(tinyModel)
 	if err != nil {
