@@ -16,9 +16,8 @@ import (
 // system prompt out (a persona would silently do nothing).
 
 type templateCheckMsg struct {
-	gen      api.Generator
-	notes    []string
-	fallback string // the fallback note among notes, if any
+	gen   api.Generator
+	notes []string
 }
 
 // systemProbe stands for the system prompt when checking that the template
@@ -34,16 +33,7 @@ func (m *Model) checkTemplate(withModel bool) tea.Cmd {
 		return nil
 	}
 	gen := m.gen
-	return func() tea.Msg {
-		n := notes()
-		fb := ""
-		for _, s := range n {
-			if strings.HasPrefix(s, fallbackPrefix) {
-				fb = s
-			}
-		}
-		return templateCheckMsg{gen: gen, notes: n, fallback: fb}
-	}
+	return func() tea.Msg { return templateCheckMsg{gen: gen, notes: notes()} }
 }
 
 // templateNotes returns the check, to run off the Update goroutine (or in
@@ -53,7 +43,7 @@ func (m *Model) templateNotes(withModel bool) func() []string {
 	if m.gen == nil || (!withModel && m.system == "") {
 		return nil
 	}
-	gen, info, name, chain := m.gen, m.info, m.modelName(), m.templateChain()
+	gen, info, name := m.gen, m.info, m.modelName()
 	hasSystem, who := m.system != "", "the system prompt"
 	if m.persona != "" {
 		who = "persona " + m.persona
@@ -75,9 +65,6 @@ func (m *Model) templateNotes(withModel bool) func() []string {
 				"A base model (not tuned for chat) does better with plain completion: natter ask --raw \"Once upon a time\". "+
 				"To use a template, pass --chat-template NAME or FILE.jinja.", name, tmpl))
 		}
-		if n := fallbackNote(chain); n != "" {
-			notes = append(notes, n)
-		}
 		if hasSystem && !strings.Contains(text, systemProbe) {
 			notes = append(notes, fmt.Sprintf("⚠ The chat template %s leaves the system prompt out, so %s has no effect. "+
 				"Use a template that keeps system messages (--chat-template NAME or FILE.jinja), or put the instructions in your first message.",
@@ -88,15 +75,13 @@ func (m *Model) templateNotes(withModel bool) func() []string {
 }
 
 func (m Model) handleTemplateCheck(msg templateCheckMsg) (tea.Model, tea.Cmd) {
-	if msg.gen != m.gen || len(msg.notes) == 0 {
+	if msg.gen != m.gen {
 		return m, nil // another model was loaded meanwhile
 	}
 	for _, n := range msg.notes {
 		m.addNote(n)
 	}
-	if msg.fallback != "" {
-		m.fallbackNoted = msg.fallback
-	}
+	m.noteFallback() // the check's render may have fallen back
 	return m, m.flushPrints()
 }
 
@@ -107,7 +92,7 @@ func (m *Model) templateChain() prompts.ChatTemplate {
 	if m.cfg.Template != nil {
 		return m.cfg.Template
 	}
-	if ts, ok := m.gen.(TemplateSource); ok && m.gen != nil {
+	if ts, ok := m.gen.(TemplateSource); ok {
 		return ts.ChatTemplate()
 	}
 	return nil
@@ -136,7 +121,7 @@ func fallbackNote(t prompts.ChatTemplate) string {
 		fallbackPrefix, first, why, c.Used())
 }
 
-// noteFallback adds the fallback note after a reply, once per reason.
+// noteFallback adds the fallback note after a render, once per reason.
 func (m *Model) noteFallback() {
 	n := fallbackNote(m.templateChain())
 	if n == "" || n == m.fallbackNoted {

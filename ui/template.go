@@ -35,12 +35,7 @@ func (p *pager) wrapped(w int) []string {
 }
 
 func cmdTemplate(m *Model, _ string) tea.Cmd {
-	t := m.cfg.Template
-	if t == nil && m.gen != nil {
-		if ts, ok := m.gen.(TemplateSource); ok {
-			t = ts.ChatTemplate()
-		}
-	}
+	t := m.templateChain()
 	if t == nil {
 		if m.gen == nil {
 			m.errLine = "No model is loaded: use /model PATH."

@@ -448,9 +448,10 @@ func New(cfg Config) Model {
 	if check := m.templateNotes(true); check != nil {
 		for _, n := range check() {
 			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
-			if strings.HasPrefix(n, fallbackPrefix) {
-				m.fallbackNoted = n
-			}
+		}
+		if n := fallbackNote(m.templateChain()); n != "" {
+			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
+			m.fallbackNoted = n
 		}
 	}
 	if cfg.ResumedModel != "" && m.gen != nil {
