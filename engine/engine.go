@@ -32,6 +32,9 @@ type Options struct {
 	// NoSnapshots: keep no turn snapshots (checkpoints) of hybrid models,
 	// on either backend (benchmarks measure what they save).
 	NoSnapshots bool
+	// GenericKernels (llama.cpp backend): keep the weights as stored, so
+	// no AMX or repacked kernels run; tests compare those against it.
+	GenericKernels bool
 	// Progress is called while the weights load (0..1); returning false aborts.
 	Progress func(float32) bool
 }
@@ -83,7 +86,7 @@ func Load(opts Options) (*Engine, error) {
 	if opts.BatchSize == 0 {
 		opts.BatchSize = 2048
 	}
-	m, err := loadModel(opts.ModelPath, opts.Progress)
+	m, err := loadModel(opts.ModelPath, opts.Progress, !opts.GenericKernels)
 	if err != nil {
 		return nil, err
 	}

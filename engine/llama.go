@@ -134,13 +134,14 @@ type model struct {
 	vocab *C.struct_llama_vocab
 }
 
-func loadModel(path string, progress func(float32) bool) (*model, error) {
+func loadModel(path string, progress func(float32) bool, extraBufs bool) (*model, error) {
 	initBackend()
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	params := C.llama_model_default_params()
 	params.use_mmap = true
 	params.n_gpu_layers = 0
+	params.use_extra_bufts = C.bool(extraBufs)
 	var h cgo.Handle
 	if progress != nil {
 		h = cgo.NewHandle(progress)
