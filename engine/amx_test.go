@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"natter/engine/ggmlamx"
@@ -97,12 +98,5 @@ func maxDiff(a, b []float32) (d, scale float64) {
 	return d, scale
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
+// argmax is the greedy pick: the first largest logit.
+func argmax(v []float32) int { return slices.Index(v, slices.Max(v)) }
