@@ -18,6 +18,7 @@
 #include "ggml-cpu.h"
 #include "ggml-impl.h"
 #include "traits.h"
+#include "ggml-cpu-impl.h"
 
 #if defined(__linux__)
 #include <sys/syscall.h>
@@ -35,25 +36,77 @@ namespace natter_amx {
 // Weights repacked so far: tests check that the kernels were reached.
 static std::atomic<long> repacked{0};
 
+static bool flat2d(const struct ggml_tensor * t) {
+    return ggml_is_contiguous(t) && t->ne[2] == 1 && t->ne[3] == 1;
+}
+
+// rows_flat: the activations' rows lie back to back within each 2-D slice.
+static bool rows_flat(const struct ggml_tensor * x) {
+    return x->nb[0] == sizeof(float) && x->nb[1] == x->ne[0] * (int64_t) sizeof(float);
+}
+
+// The kernels take one 2-D product with activation rows back to back. A
+// product over a batch of slices (ne[2], ne[3] > 1), or with strided
+// activations, runs slice by slice, strided rows copied to the scratch
+// after the kernels' own work area. Weights only reach this buffer type
+// for matrix products, and every product of theirs is taken here, so the
+// scheduler never meets a weight it cannot run (which would abort).
 class traits : public ggml::cpu::tensor_traits {
+    static size_t pack_offset(const struct ggml_tensor * op) {
+        return GGML_PAD(ggml_backend_amx_desired_wsize(op), 64);
+    }
     bool work_size(int, const struct ggml_tensor * op, size_t & size) override {
         size = ggml_backend_amx_desired_wsize(op);
+        if (!rows_flat(op->src[1])) {
+            size = pack_offset(op) + op->src[1]->ne[0] * op->src[1]->ne[1] * sizeof(float);
+        }
         return true;
     }
     bool compute_forward(struct ggml_compute_params * params, struct ggml_tensor * op) override {
         if (op->op != GGML_OP_MUL_MAT) {
             return false;
         }
-        ggml_backend_amx_mul_mat(params, op);
+        const struct ggml_tensor * x = op->src[1];
+        if (flat2d(x)) {
+            ggml_backend_amx_mul_mat(params, op);
+            return true;
+        }
+        const bool pack = !rows_flat(x);
+        float * scratch = (float *) ((char *) params->wdata + pack_offset(op));
+        for (int64_t i3 = 0; i3 < op->ne[3]; i3++) {
+            for (int64_t i2 = 0; i2 < op->ne[2]; i2++) {
+                struct ggml_tensor xs = *x;
+                xs.ne[2] = xs.ne[3] = 1;
+                xs.data = (char *) x->data + i2 * x->nb[2] + i3 * x->nb[3];
+                if (pack) {
+                    if (params->ith == 0) {
+                        for (int64_t m = 0; m < x->ne[1]; m++) {
+                            for (int64_t k = 0; k < x->ne[0]; k++) {
+                                scratch[m * x->ne[0] + k] = *(const float *) ((const char *) xs.data + m * x->nb[1] + k * x->nb[0]);
+                            }
+                        }
+                    }
+                    ggml_barrier(params->threadpool);
+                    xs.data = scratch;
+                    xs.nb[0] = sizeof(float);
+                    xs.nb[1] = x->ne[0] * sizeof(float);
+                }
+                xs.nb[2] = xs.nb[3] = xs.nb[1] * x->ne[1];
+                struct ggml_tensor d = *op;
+                d.ne[2] = d.ne[3] = 1;
+                d.nb[2] = d.nb[3] = d.nb[1] * d.ne[1];
+                d.data = (char *) op->data + i2 * op->nb[2] + i3 * op->nb[3];
+                d.src[1] = &xs;
+                ggml_backend_amx_mul_mat(params, &d);
+                // The next slice overwrites the quantized activations.
+                ggml_barrier(params->threadpool);
+            }
+        }
         return true;
     }
 };
 
 static traits the_traits;
-
-static bool flat2d(const struct ggml_tensor * t) {
-    return ggml_is_contiguous(t) && t->ne[2] == 1 && t->ne[3] == 1;
-}
 
 // row_alignment is how many values a weight row must be a multiple of for
 // the kernels to take it; 0 means they do not take the type. In the
@@ -88,7 +141,7 @@ class extra : public ggml::cpu::extra_buffer_type {
         if (!w->buffer || w->buffer->buft != ggml_backend_amx_buffer_type()) {
             return false;
         }
-        if (!flat2d(w) || !flat2d(x) || x->type != GGML_TYPE_F32) {
+        if (!flat2d(w) || x->type != GGML_TYPE_F32) {
             return false;
         }
         if (x->buffer && !ggml_backend_buft_is_host(x->buffer->buft)) {

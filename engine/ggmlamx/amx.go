@@ -16,7 +16,7 @@ package ggmlamx
 // long natter_amx_repacked(void);
 // int natter_amx_available(void);
 // int natter_amx_takes(int type, long k);
-// double natter_amx_check(int type, int K, int N, int M, int threads);
+// double natter_amx_check(int type, int K, int N, int M, int threads, int layout);
 import "C"
 
 import "errors"
@@ -32,12 +32,19 @@ func Repacked() int { return int(C.natter_amx_repacked()) }
 // typ with rows of k values.
 func Takes(typ, k int) bool { return C.natter_amx_takes(C.int(typ), C.long(k)) != 0 }
 
-// Check multiplies M rows of K random activations by a random N×K weight of
-// ggml type typ twice, with the weight in the AMX buffer type and in a
-// plain CPU buffer, and returns the largest difference relative to the
-// largest value.
-func Check(typ, k, n, m, threads int) (float64, error) {
-	switch r := float64(C.natter_amx_check(C.int(typ), C.int(k), C.int(n), C.int(m), C.int(threads))); r {
+// Layouts of the activations for Check.
+const (
+	Flat       = 0 // one M×K matrix
+	Batched    = 1 // three of them (ne[2] = 3)
+	Transposed = 2 // a transposed view: rows strided
+)
+
+// Check multiplies M rows of K random activations, laid out as layout says,
+// by a random N×K weight of ggml type typ twice, with the weight in the AMX
+// buffer type and in a plain CPU buffer, and returns the largest difference
+// relative to the largest value.
+func Check(typ, k, n, m, threads, layout int) (float64, error) {
+	switch r := float64(C.natter_amx_check(C.int(typ), C.int(k), C.int(n), C.int(m), C.int(threads), C.int(layout))); r {
 	case -1:
 		return 0, errors.New("no AMX in this build or CPU")
 	case -2:

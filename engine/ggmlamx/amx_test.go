@@ -19,8 +19,9 @@ var types = []struct {
 
 // TestCheckShapes: every weight type and width the AMX buffer type takes
 // gives the generic kernels' products, for one row (generation) and for
-// the tile path's row counts (prompts); Q8_0 is taken at the widths of
-// small models, which are not multiples of 2048.
+// the tile path's row counts (prompts), with the activations flat, in a
+// batch of slices or strided; Q8_0 is taken at the widths of small models,
+// which are not multiples of 2048.
 func TestCheckShapes(t *testing.T) {
 	if !Available() {
 		t.Skip("did not run: no AMX in this build or CPU")
@@ -38,12 +39,14 @@ func TestCheckShapes(t *testing.T) {
 			}
 			taken++
 			for _, m := range []int{1, 7, 16, 40, 100} {
-				r, err := Check(ty.id, k, 96, m, 2)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r > ty.tol {
-					t.Errorf("%s K=%d M=%d: off by %.2g of the largest value", ty.name, k, m, r)
+				for layout, lname := range []string{"flat", "batched", "transposed"} {
+					r, err := Check(ty.id, k, 96, m, 2, layout)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if r > ty.tol {
+						t.Errorf("%s K=%d M=%d %s: off by %.2g of the largest value", ty.name, k, m, lname, r)
+					}
 				}
 			}
 		}

@@ -13,7 +13,9 @@
 // natter_amx_check returns max|amx - generic| / max|generic| for a product
 // of an N×K weight of the given ggml type with M rows of K activations, or
 // -1 when the AMX buffer type is absent and -2 when setting up failed.
-extern "C" double natter_amx_check(int type, int K, int N, int M, int threads) {
+// layout 0 gives the activations as one flat matrix, 1 as a batch of three
+// (ne[2] = 3), 2 as a transposed view (rows strided).
+extern "C" double natter_amx_check(int type, int K, int N, int M, int threads, int layout) {
 #if defined(__AMX_INT8__) && defined(__AVX512VNNI__)
     ggml_backend_buffer_type_t amx = ggml_backend_amx_buffer_type();
     if (amx == nullptr) {
@@ -24,10 +26,14 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads) {
     ggml_context * cw = ggml_init(ip);
     ggml_context * ca = ggml_init(ip);
     ggml_tensor * w = ggml_new_tensor_2d(cw, t, K, N);
-    ggml_tensor * x = ggml_new_tensor_2d(cw, GGML_TYPE_F32, K, M);
+    ggml_tensor * x = layout == 1 ? ggml_new_tensor_3d(cw, GGML_TYPE_F32, K, M, 3)
+                    : layout == 2 ? ggml_new_tensor_2d(cw, GGML_TYPE_F32, M, K)
+                                  : ggml_new_tensor_2d(cw, GGML_TYPE_F32, K, M);
+    ggml_tensor * in = layout == 2 ? ggml_transpose(cw, x) : x;
     ggml_tensor * wa = ggml_new_tensor_2d(ca, t, K, N);
-    ggml_tensor * ref = ggml_mul_mat(cw, w, x);
-    ggml_tensor * got = ggml_mul_mat(cw, wa, x);
+    // The generic kernels' own paths do not all take strided activations.
+    ggml_tensor * ref = ggml_mul_mat(cw, w, layout == 2 ? ggml_cont(cw, in) : in);
+    ggml_tensor * got = ggml_mul_mat(cw, wa, in);
     ggml_backend_buffer_t bw = ggml_backend_alloc_ctx_tensors_from_buft(ca, amx);
     ggml_backend_buffer_t bc = ggml_backend_alloc_ctx_tensors_from_buft(cw, ggml_backend_cpu_buffer_type());
     ggml_backend_t cpu = ggml_backend_cpu_init();
@@ -35,7 +41,7 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads) {
     if (bw != nullptr && bc != nullptr && cpu != nullptr) {
         std::mt19937 rng(42);
         std::normal_distribution<float> nd(0, 1);
-        std::vector<float> wf((size_t) K * N), xf((size_t) K * M);
+        std::vector<float> wf((size_t) K * N), xf(ggml_nelements(x));
         for (auto & v : wf) v = nd(rng);
         for (auto & v : xf) v = nd(rng);
         std::vector<char> wq(ggml_row_size(t, K) * N);
@@ -48,7 +54,7 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads) {
         ggml_build_forward_expand(g, got);
         ggml_backend_cpu_set_n_threads(cpu, threads);
         if (ggml_backend_graph_compute(cpu, g) == GGML_STATUS_SUCCESS) {
-            std::vector<float> r((size_t) N * M), a((size_t) N * M);
+            std::vector<float> r(ggml_nelements(ref)), a(ggml_nelements(ref));
             ggml_backend_tensor_get(ref, r.data(), 0, r.size() * sizeof(float));
             ggml_backend_tensor_get(got, a.data(), 0, a.size() * sizeof(float));
             double d = 0, scale = 0;
@@ -66,7 +72,7 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads) {
     ggml_free(cw);
     return result;
 #else
-    (void) type, (void) K, (void) N, (void) M, (void) threads;
+    (void) type, (void) K, (void) N, (void) M, (void) threads, (void) layout;
     return -1;
 #endif
 }
