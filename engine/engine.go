@@ -32,8 +32,8 @@ type Options struct {
 	// NoSnapshots: keep no turn snapshots (checkpoints) of hybrid models,
 	// on either backend (benchmarks measure what they save).
 	NoSnapshots bool
-	// GenericKernels (llama.cpp backend): keep the weights as stored, so
-	// no AMX or repacked kernels run; tests compare those against it.
+	// GenericKernels: keep the weights as stored, so no AMX or repacked
+	// kernels run (either backend); tests compare those against it.
 	GenericKernels bool
 	// Progress is called while the weights load (0..1); returning false aborts.
 	Progress func(float32) bool

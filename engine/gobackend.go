@@ -61,7 +61,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		// Ollama's loader cannot be aborted; the callback only reports.
 		progress = func(p float32) { opts.Progress(p) }
 	}
-	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots,
+	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots, GenericKernels: opts.GenericKernels,
 		// Flash attention unless turned off: upstream llama.cpp's "auto"
 		// enables it on CPU, and only with it do greedy ids equal upstream's.
 		FlashAttention: opts.FlashAttn != "off"})

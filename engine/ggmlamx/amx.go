@@ -16,10 +16,16 @@ package ggmlamx
 // long natter_amx_repacked(void);
 // int natter_amx_available(void);
 // int natter_amx_takes(int type, long k);
+// #include <stdlib.h>
+// void *natter_amx_rehome(void **ts, int n, int *moved);
+// void natter_amx_buffer_free(void *buf);
 // double natter_amx_check(int type, int K, int N, int M, int threads, int layout);
 import "C"
 
-import "errors"
+import (
+	"errors"
+	"unsafe"
+)
 
 // Available reports whether this build and CPU run ggml's AMX kernels.
 func Available() bool { return C.natter_amx_available() != 0 }
@@ -42,7 +48,8 @@ const (
 // Check multiplies M rows of K random activations, laid out as layout says,
 // by a random N×K weight of ggml type typ twice, with the weight in the AMX
 // buffer type and in a plain CPU buffer, and returns the largest difference
-// relative to the largest value.
+// relative to the largest value (1e9 when the AMX product wrote past its
+// output).
 func Check(typ, k, n, m, threads, layout int) (float64, error) {
 	switch r := float64(C.natter_amx_check(C.int(typ), C.int(k), C.int(n), C.int(m), C.int(threads), C.int(layout))); r {
 	case -1:
@@ -51,5 +58,33 @@ func Check(typ, k, n, m, threads, layout int) (float64, error) {
 		return 0, errors.New("could not set up the product")
 	default:
 		return r, nil
+	}
+}
+
+// Moved is weights moved into an AMX buffer by Rehome.
+type Moved struct{ buf unsafe.Pointer }
+
+// Rehome moves those of the given loaded weights (C ggml_tensor pointers)
+// that the AMX kernels take into one new AMX buffer, repacked, and returns
+// how many moved. The weights must only ever be used as the weight of
+// matrix products. Free the result after the weights' last use.
+func Rehome(ts []unsafe.Pointer) (*Moved, int) {
+	if len(ts) == 0 {
+		return &Moved{}, 0
+	}
+	// The list goes to C in C memory (it holds C pointers only).
+	arr := unsafe.Slice((*unsafe.Pointer)(C.malloc(C.size_t(len(ts))*C.size_t(unsafe.Sizeof(uintptr(0))))), len(ts))
+	defer C.free(unsafe.Pointer(&arr[0]))
+	copy(arr, ts)
+	var n C.int
+	buf := C.natter_amx_rehome(&arr[0], C.int(len(ts)), &n)
+	return &Moved{buf: buf}, int(n)
+}
+
+// Free releases the buffer; it is safe to call more than once.
+func (m *Moved) Free() {
+	if m != nil && m.buf != nil {
+		C.natter_amx_buffer_free(m.buf)
+		m.buf = nil
 	}
 }

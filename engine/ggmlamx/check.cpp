@@ -34,6 +34,9 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads, i
     // The generic kernels' own paths do not all take strided activations.
     ggml_tensor * ref = ggml_mul_mat(cw, w, layout == 2 ? ggml_cont(cw, in) : in);
     ggml_tensor * got = ggml_mul_mat(cw, wa, in);
+    // Right after got in the buffer: a kernel writing past its output
+    // changes it.
+    ggml_tensor * guard = ggml_new_tensor_1d(cw, GGML_TYPE_F32, 4096);
     ggml_backend_buffer_t bw = ggml_backend_alloc_ctx_tensors_from_buft(ca, amx);
     ggml_backend_buffer_t bc = ggml_backend_alloc_ctx_tensors_from_buft(cw, ggml_backend_cpu_buffer_type());
     ggml_backend_t cpu = ggml_backend_cpu_init();
@@ -49,6 +52,8 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads, i
         ggml_backend_tensor_set(w, wq.data(), 0, wq.size());
         ggml_backend_tensor_set(wa, wq.data(), 0, wq.size());
         ggml_backend_tensor_set(x, xf.data(), 0, xf.size() * sizeof(float));
+        std::vector<float> gf(4096, 12345.0f);
+        ggml_backend_tensor_set(guard, gf.data(), 0, gf.size() * sizeof(float));
         ggml_cgraph * g = ggml_new_graph(cw);
         ggml_build_forward_expand(g, ref);
         ggml_build_forward_expand(g, got);
@@ -63,6 +68,11 @@ extern "C" double natter_amx_check(int type, int K, int N, int M, int threads, i
                 scale = std::fmax(scale, std::fabs((double) r[i]));
             }
             result = scale > 0 ? d / scale : d;
+            std::vector<float> g2(4096);
+            ggml_backend_tensor_get(guard, g2.data(), 0, g2.size() * sizeof(float));
+            if (g2 != gf) {
+                result = 1e9; // wrote past its output
+            }
         }
     }
     if (cpu) ggml_backend_free(cpu);

@@ -19,6 +19,7 @@ import (
 	_ "github.com/ollama/ollama/model/models" // registers the architectures
 	"github.com/ollama/ollama/tokenizer"
 
+	"natter/engine/ggmlamx"
 	"natter/engine/gguf"
 )
 
@@ -41,6 +42,10 @@ type Options struct {
 	// flips near-tied tokens (measured: upstream's own output changes the
 	// same way when it is forced off).
 	FlashAttention bool
+
+	// GenericKernels keeps the weights where Ollama loads them, off the
+	// AMX kernels (amx.go); tests compare those against it.
+	GenericKernels bool
 }
 
 // Engine is a loaded model. It is not safe for concurrent use: the caller
@@ -53,6 +58,9 @@ type Engine struct {
 	nBatch int
 	cached []int32 // tokens whose state is in the cache, in order
 	closed bool
+
+	amx      *ggmlamx.Moved // weights moved to the AMX kernels (amx.go)
+	amxMoved int
 
 	snapshotsOn bool       // hybrid cache set up with spare sequences
 	snaps       []snapshot // states at the ends of recent prompts
@@ -121,6 +129,9 @@ func Load(opts Options) (e *Engine, err error) {
 		e.Close()
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
 	}
+	if !opts.GenericKernels {
+		e.amx, e.amxMoved = moveLinearWeights(m)
+	}
 	return e, nil
 }
 
@@ -141,8 +152,12 @@ func (e *Engine) Close() error {
 		e.cache.Close()
 	}
 	e.m.Backend().Close()
+	e.amx.Free() // after the model: its tensors point into this buffer
 	return nil
 }
+
+// AMXWeights is how many weights run on the AMX kernels.
+func (e *Engine) AMXWeights() int { return e.amxMoved }
 
 // ContextSize is the number of tokens the cache holds.
 func (e *Engine) ContextSize() int { return e.nCtx }
