@@ -62,15 +62,26 @@ func Check(typ, k, n, m, threads, layout int) (float64, error) {
 }
 
 // Moved is weights moved into an AMX buffer by Rehome.
-type Moved struct{ buf unsafe.Pointer }
+type Moved struct {
+	buf unsafe.Pointer
+	n   int
+}
+
+// Count is how many weights moved.
+func (m *Moved) Count() int {
+	if m == nil {
+		return 0
+	}
+	return m.n
+}
 
 // Rehome moves those of the given loaded weights (C ggml_tensor pointers)
 // that the AMX kernels take into one new AMX buffer, repacked, and returns
-// how many moved. The weights must only ever be used as the weight of
-// matrix products. Free the result after the weights' last use.
-func Rehome(ts []unsafe.Pointer) (*Moved, int) {
+// them. The weights must only ever be used as the weight of matrix
+// products. Free the result after the weights' last use.
+func Rehome(ts []unsafe.Pointer) *Moved {
 	if len(ts) == 0 {
-		return &Moved{}, 0
+		return &Moved{}
 	}
 	// The list goes to C in C memory (it holds C pointers only).
 	arr := unsafe.Slice((*unsafe.Pointer)(C.malloc(C.size_t(len(ts))*C.size_t(unsafe.Sizeof(uintptr(0))))), len(ts))
@@ -78,7 +89,7 @@ func Rehome(ts []unsafe.Pointer) (*Moved, int) {
 	copy(arr, ts)
 	var n C.int
 	buf := C.natter_amx_rehome(&arr[0], C.int(len(ts)), &n)
-	return &Moved{buf: buf}, int(n)
+	return &Moved{buf: buf, n: int(n)}
 }
 
 // Free releases the buffer; it is safe to call more than once.

@@ -17,6 +17,11 @@ var types = []struct {
 	{"q4_k", 12, 1e-5}, {"q5_k", 13, 1e-5}, {"q6_k", 14, 1e-5}, {"iq4_xs", 23, 1e-5},
 }
 
+var layouts = []struct {
+	id   int
+	name string
+}{{Flat, "flat"}, {Batched, "batched"}, {Transposed, "transposed"}}
+
 // TestCheckShapes: every weight type and width the AMX buffer type takes
 // gives the generic kernels' products, for one row (generation) and for
 // the tile path's row counts (prompts), with the activations flat, in a
@@ -39,13 +44,13 @@ func TestCheckShapes(t *testing.T) {
 			}
 			taken++
 			for _, m := range []int{1, 7, 16, 40, 100} {
-				for layout, lname := range []string{"flat", "batched", "transposed"} {
-					r, err := Check(ty.id, k, 96, m, 2, layout)
+				for _, l := range layouts {
+					r, err := Check(ty.id, k, 96, m, 2, l.id)
 					if err != nil {
 						t.Fatal(err)
 					}
 					if r > ty.tol {
-						t.Errorf("%s K=%d M=%d %s: off by %.2g of the largest value", ty.name, k, m, lname, r)
+						t.Errorf("%s K=%d M=%d %s: off by %.2g of the largest value", ty.name, k, m, l.name, r)
 					}
 				}
 			}

@@ -21,10 +21,10 @@ import (
 // else (a tied output sharing token_embd, which get_rows reads) stays.
 
 // moveLinearWeights moves what it can and returns the buffer to free after
-// the model, and how many weights moved.
-func moveLinearWeights(m any) (*ggmlamx.Moved, int) {
+// the model.
+func moveLinearWeights(m any) *ggmlamx.Moved {
 	if !ggmlamx.Available() {
-		return &ggmlamx.Moved{}, 0
+		return &ggmlamx.Moved{}
 	}
 	linear, other := map[unsafe.Pointer]bool{}, map[unsafe.Pointer]bool{}
 	walkTensors(reflect.ValueOf(m), map[uintptr]bool{}, linear, other)

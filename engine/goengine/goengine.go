@@ -59,8 +59,7 @@ type Engine struct {
 	cached []int32 // tokens whose state is in the cache, in order
 	closed bool
 
-	amx      *ggmlamx.Moved // weights moved to the AMX kernels (amx.go)
-	amxMoved int
+	amx *ggmlamx.Moved // weights moved to the AMX kernels (amx.go)
 
 	snapshotsOn bool       // hybrid cache set up with spare sequences
 	snaps       []snapshot // states at the ends of recent prompts
@@ -130,7 +129,7 @@ func Load(opts Options) (e *Engine, err error) {
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
 	}
 	if !opts.GenericKernels {
-		e.amx, e.amxMoved = moveLinearWeights(m)
+		e.amx = moveLinearWeights(m)
 	}
 	return e, nil
 }
@@ -157,7 +156,7 @@ func (e *Engine) Close() error {
 }
 
 // AMXWeights is how many weights run on the AMX kernels.
-func (e *Engine) AMXWeights() int { return e.amxMoved }
+func (e *Engine) AMXWeights() int { return e.amx.Count() }
 
 // ContextSize is the number of tokens the cache holds.
 func (e *Engine) ContextSize() int { return e.nCtx }
