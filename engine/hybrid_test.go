@@ -12,7 +12,11 @@ import (
 func loadQwen35(t *testing.T) (*GoEngine, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "qwen35.gguf")
-	if err := synth.Qwen35Tiny().Write(path); err != nil {
+	// Heads of 64, so single-token steps take the fused delta rule as
+	// Qwen3.5's heads of 128 do (goengine/deltanet.go).
+	s := synth.Qwen35Tiny()
+	s.LinHeadDim = 64
+	if err := s.Write(path); err != nil {
 		t.Fatal(err)
 	}
 	g, err := LoadGo(Options{ModelPath: path, ContextSize: 1024, Threads: 1})

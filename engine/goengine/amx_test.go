@@ -59,8 +59,8 @@ func TestAMXWeights(t *testing.T) {
 	}
 }
 
-// runLogits prefills 40 tokens and feeds 8 fixed ones, returning all the
-// logits one after another, and how many weights run on AMX.
+// runLogits is stepLogits on a fresh engine, and how many weights run on
+// AMX.
 func runLogits(t *testing.T, path string, fa, generic bool) ([]float32, int) {
 	t.Helper()
 	e, err := goengine.Load(goengine.Options{ModelPath: path, ContextSize: 256, Threads: 2, FlashAttention: fa, GenericKernels: generic})
@@ -68,6 +68,13 @@ func runLogits(t *testing.T, path string, fa, generic bool) ([]float32, int) {
 		t.Fatal(err)
 	}
 	defer e.Close()
+	return stepLogits(t, e), e.AMXWeights()
+}
+
+// stepLogits prefills 40 tokens and feeds 8 fixed ones, returning all the
+// logits one after another.
+func stepLogits(t *testing.T, e *goengine.Engine) []float32 {
+	t.Helper()
 	prompt := make([]int32, 40)
 	for i := range prompt {
 		prompt[i] = int32(3 + i*7%90)
@@ -88,7 +95,7 @@ func runLogits(t *testing.T, path string, fa, generic bool) ([]float32, int) {
 			t.Fatalf("logit %v", l)
 		}
 	}
-	return out, e.AMXWeights()
+	return out
 }
 
 func maxDiff(a, b []float32) (d, scale float64) {

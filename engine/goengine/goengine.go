@@ -46,6 +46,9 @@ type Options struct {
 	// GenericKernels keeps the weights where Ollama loads them, off the
 	// AMX kernels (amx.go); tests compare those against it.
 	GenericKernels bool
+	// OllamaDeltaNet keeps Ollama's own Gated DeltaNet steps instead of
+	// the fused one (deltanet.go); tests compare the two.
+	OllamaDeltaNet bool
 }
 
 // Engine is a loaded model. It is not safe for concurrent use: the caller
@@ -59,7 +62,8 @@ type Engine struct {
 	cached []int32 // tokens whose state is in the cache, in order
 	closed bool
 
-	amx *ggmlamx.Moved // weights moved to the AMX kernels (amx.go)
+	amx         *ggmlamx.Moved // weights moved to the AMX kernels (amx.go)
+	fusedLayers int            // Gated DeltaNet layers on the fused step (deltanet.go)
 
 	snapshotsOn bool       // hybrid cache set up with spare sequences
 	snaps       []snapshot // states at the ends of recent prompts
@@ -131,6 +135,9 @@ func Load(opts Options) (e *Engine, err error) {
 	if !opts.GenericKernels {
 		e.amx = moveLinearWeights(m)
 	}
+	if !opts.OllamaDeltaNet {
+		e.fusedLayers = installFusedDeltaNet(m)
+	}
 	return e, nil
 }
 
@@ -154,6 +161,10 @@ func (e *Engine) Close() error {
 	e.amx.Free() // after the model: its tensors point into this buffer
 	return nil
 }
+
+// FusedDeltaNetLayers is how many Gated DeltaNet layers take the fused
+// single-token step.
+func (e *Engine) FusedDeltaNetLayers() int { return e.fusedLayers }
 
 // AMXWeights is how many weights run on the AMX kernels.
 func (e *Engine) AMXWeights() int { return e.amx.Count() }
