@@ -88,3 +88,55 @@ func TestQuitWhileStreaming(t *testing.T) {
 		})
 	}
 }
+
+// silentGen sends nothing until its context is cancelled: a long prefill.
+type silentGen struct{ *fakeGen }
+
+func (g silentGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
+	ch := make(chan api.Event)
+	go func() {
+		defer close(ch)
+		<-ctx.Done()
+		ch <- api.Event{Kind: api.EventDone, Stats: &api.Stats{StopReason: api.StopCancelled}}
+	}()
+	return ch, nil
+}
+
+// Quitting before the first token keeps the message that was sent: Esc
+// there takes it back into the input, but on quit the input goes away with
+// the program, so it stays in the saved chat with the reply marked stopped.
+func TestQuitBeforeFirstTokenKeepsTheMessage(t *testing.T) {
+	rec := &recorder{}
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	out := &syncBuffer{}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	cfg := Config{Gen: silentGen{newFakeGen()}, Theme: "dark", Recorder: rec}
+	go func() { done <- run(ctx, cfg, inR, out, tea.WithWindowSize(80, 24)) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(ansi.Strip(out.String()), "Message natter") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no input box:\n%s", ansi.Strip(out.String()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	io.WriteString(inW, "tell me\r")
+	time.Sleep(200 * time.Millisecond) // the reply has started, no token yet
+	io.WriteString(inW, "\x04")
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the program did not end")
+	}
+	rec.mu.Lock()
+	calls := strings.Join(rec.calls, "|")
+	rec.mu.Unlock()
+	if !strings.Contains(calls, "append user tell me") || strings.Contains(calls, "rewrite") || !strings.Contains(calls, " cancelled ") {
+		t.Fatalf("the sent message was not kept with a stopped reply: %s", calls)
+	}
+}

@@ -1061,9 +1061,10 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		m.finishCompaction(r, content, stats, footer)
 		return
 	}
-	if (err != nil || stopNote != "") && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
+	if (err != nil || stopNote != "") && strings.TrimSpace(content) == "" && r.think.Len() == 0 && !m.quitting {
 		// Nothing came back: take the question back into the input rather
-		// than leave an empty turn in the conversation.
+		// than leave an empty turn in the conversation. Not on quit: the
+		// input leaves with the program, so the turn is kept, stopped.
 		if n := len(m.msgs); n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
 			if m.input.Value() == "" && !m.bursting() {
 				// As it was typed: a large paste stays folded.
