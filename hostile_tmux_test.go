@@ -121,8 +121,11 @@ func TestTmuxTwoChatsAndAskShareHistory(t *testing.T) {
 			p.line(fmt.Sprintf("chat %d question %d", j, i))
 		}
 		for j, p := range panes {
+			// Sent (the input is empty again) and answered: the status line
+			// alone still shows the last reply's figures until this one starts.
+			q := fmt.Sprintf("› chat %d question %d", j, i)
 			p.waitFor(fmt.Sprintf("chat %d reply %d", j, i), func(s string) bool {
-				return finished(s) && strings.Contains(s, fmt.Sprintf("chat %d question %d", j, i))
+				return finished(s) && strings.Contains(s, "Message natter") && replyAfter(s, q) != ""
 			})
 		}
 	}
