@@ -3,8 +3,6 @@ package history
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,182 +21,179 @@ func NoHistory() bool {
 	return false
 }
 
-const cliUsage = `usage: natter history [command] [flags]
+// CLI runs the `natter history` subcommands with parsed flags (the command
+// tree lives in package cli). Each returns the exit code: 0 success, 1
+// failure (e.g. no such chat), 2 bad usage. A nil Store means history is
+// turned off.
+type CLI struct {
+	Store          *Store
+	Stdout, Stderr io.Writer
+}
 
-commands:
-  list [--limit N] [--json]            list chats, most recent first (default)
-  search QUERY... [--limit N] [--json] full-text search over all messages
-  show ID [--json]                     print a chat
-  export ID [--format md|json] [-o FILE] [--raw-bytes]
-                                       write a chat as Markdown or JSON (Markdown
-                                       to a terminal has control characters
-                                       defused unless --raw-bytes)
-  rm ID...                             delete chats
-`
+func (c CLI) usage(cmd, msg string) int {
+	fmt.Fprintf(c.Stderr, "natter history %s: %s\n", cmd, msg)
+	return 2
+}
 
-// RunCmd runs `natter history ...` (args exclude "history") and returns the
-// exit code: 0 success, 1 failure (e.g. no such chat), 2 bad usage. A nil
-// store means history is turned off.
-func RunCmd(args []string, stdout, stderr io.Writer, store *Store) int {
-	cmd := "list"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "help" || cmd == "-h" || cmd == "--help" {
-		fmt.Fprint(stdout, cliUsage)
-		return 0
-	}
-	fs := flag.NewFlagSet("natter history "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, cliUsage) }
-	asJSON := fs.Bool("json", false, "print JSON")
-	limit := fs.Int("limit", 0, "at most N results")
-	format := fs.String("format", "md", "export format: md or json")
-	outFile := fs.String("o", "", "export to FILE instead of standard output")
-	rawBytes := fs.Bool("raw-bytes", false, "export Markdown unchanged even to a terminal")
+func (c CLI) fail(cmd string, err error) int {
+	fmt.Fprintf(c.Stderr, "natter history %s: %v\n", cmd, err)
+	return 1
+}
 
-	switch cmd {
-	case "list", "ls", "search", "show", "export", "rm", "delete":
-	default:
-		fmt.Fprintf(stderr, "natter history: unknown command %q\n%s", cmd, cliUsage)
-		return 2
+func (c CLI) off() bool {
+	if c.Store == nil {
+		fmt.Fprintln(c.Stderr, "natter history: history is turned off (NATTER_NO_HISTORY)")
+		return true
 	}
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	return false
+}
+
+// done passes on a warning the store collected (e.g. a repaired file).
+func (c CLI) done() int {
+	if w := c.Store.TakeWarning(); w != "" {
+		fmt.Fprintln(c.Stderr, w)
 	}
+	return 0
+}
+
+// List prints chats, most recent first (limit 0: all).
+func (c CLI) List(limit int, asJSON bool) int {
+	if c.off() {
+		return 1
+	}
+	chats, err := c.Store.List(context.Background(), limit)
 	if err != nil {
-		return 2
+		return c.fail("list", err)
 	}
-	usage := func(msg string) int {
-		fmt.Fprintf(stderr, "natter history %s: %s\n", cmd, msg)
-		return 2
+	if asJSON {
+		return writeJSON(c.Stdout, c.Stderr, nonNil(chats))
 	}
-	if store == nil {
-		fmt.Fprintln(stderr, "natter history: history is turned off (NATTER_NO_HISTORY)")
+	if len(chats) == 0 {
+		fmt.Fprintln(c.Stdout, "no saved chats")
+		return 0
+	}
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tUPDATED\tMSGS\tMODEL\tTITLE")
+	for _, ch := range chats {
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", ch.ID, ch.UpdatedAt.Local().Format("2006-01-02 15:04"),
+			ch.MessageCount, oneLine(ch.Model), orUntitled(oneLine(ch.Title)))
+	}
+	tw.Flush()
+	return c.done()
+}
+
+// Search is full-text search over all messages; the words of query are
+// joined into one query.
+func (c CLI) Search(query []string, limit int, asJSON bool) int {
+	q := strings.Join(query, " ")
+	if strings.TrimSpace(q) == "" {
+		return c.usage("search", "missing QUERY")
+	}
+	if c.off() {
+		return 1
+	}
+	opts := SearchOptions{Limit: limit}
+	switch {
+	case isTerminal(c.Stdout) && os.Getenv("NO_COLOR") == "":
+		opts.Before, opts.After = "\x1b[1;7m", "\x1b[0m"
+	case !isTerminal(c.Stdout) && !asJSON:
+		// A pipe or file gets the text itself; **marks** are for a
+		// terminal without colour (and stay in --json snippets).
+		opts.NoMarks = true
+	}
+	hits, err := c.Store.Search(context.Background(), q, opts)
+	if err != nil {
+		return c.fail("search", err)
+	}
+	if asJSON {
+		return writeJSON(c.Stdout, c.Stderr, hits)
+	}
+	if len(hits) == 0 {
+		fmt.Fprintln(c.Stdout, "no matches")
+		return 0
+	}
+	for _, h := range hits {
+		fmt.Fprintf(c.Stdout, "%d  %s  (%s, %s)\n    %s\n", h.ChatID, orUntitled(oneLine(h.Title)), h.Role,
+			h.CreatedAt.Local().Format("2006-01-02 15:04"), oneLineKeepSGR(h.Snippet, opts))
+	}
+	return c.done()
+}
+
+// Show prints a chat as Markdown (control characters defused) or JSON.
+func (c CLI) Show(id string, asJSON bool) int {
+	f := "md"
+	if asJSON {
+		f = "json"
+	}
+	return c.write("show", id, f, "", false)
+}
+
+// Export writes a chat as Markdown or JSON to stdout or outFile ("" or "-":
+// stdout). Markdown to a terminal has control characters defused unless
+// rawBytes.
+func (c CLI) Export(id, format, outFile string, rawBytes bool) int {
+	if format != "md" && format != "json" {
+		return c.usage("export", fmt.Sprintf("unknown format %q (want md or json)", format))
+	}
+	return c.write("export", id, format, outFile, rawBytes)
+}
+
+func (c CLI) write(cmd, idText, f, outFile string, rawBytes bool) int {
+	id, err := ParseID(idText)
+	if err != nil {
+		return c.usage(cmd, err.Error())
+	}
+	if c.off() {
 		return 1
 	}
 	ctx := context.Background()
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "natter history %s: %v\n", cmd, err)
+	// Markdown holds model output verbatim; a terminal must not get its
+	// escape sequences (files and pipes get the exact text).
+	if f == "md" && (cmd == "show" || isTerminal(c.Stdout) && !rawBytes && (outFile == "" || outFile == "-")) {
+		ch, err := c.Store.Get(ctx, id)
+		if err != nil {
+			return c.fail(cmd, err)
+		}
+		var b strings.Builder
+		writeMarkdown(&b, ch)
+		fmt.Fprint(c.Stdout, sanitize(b.String()))
+		return 0
+	}
+	if cmd == "export" && outFile != "" && outFile != "-" {
+		return exportFile(ctx, c.Store, id, f, outFile, c.Stderr)
+	}
+	if err := c.Store.Export(ctx, id, f, c.Stdout); err != nil {
+		return c.fail(cmd, err)
+	}
+	return c.done()
+}
+
+// Remove deletes chats; every ID is checked before any is deleted.
+func (c CLI) Remove(idTexts []string) int {
+	if len(idTexts) == 0 {
+		return c.usage("rm", "missing chat ID")
+	}
+	ids := make([]int64, 0, len(idTexts))
+	for _, p := range idTexts {
+		id, err := ParseID(p)
+		if err != nil {
+			return c.usage("rm", err.Error())
+		}
+		ids = append(ids, id)
+	}
+	if c.off() {
 		return 1
 	}
-	color := isTerminal(stdout) && os.Getenv("NO_COLOR") == ""
-
-	switch cmd {
-	case "list", "ls":
-		if len(pos) > 0 {
-			return usage("unexpected argument " + strconv.Quote(pos[0]))
+	code := 0
+	for _, id := range ids {
+		if err := c.Store.Delete(context.Background(), id); err != nil {
+			fmt.Fprintf(c.Stderr, "natter history rm: %v\n", err)
+			code = 1
+			continue
 		}
-		chats, err := store.List(ctx, *limit)
-		if err != nil {
-			return fail(err)
-		}
-		if *asJSON {
-			return writeJSON(stdout, stderr, nonNil(chats))
-		}
-		if len(chats) == 0 {
-			fmt.Fprintln(stdout, "no saved chats")
-			return 0
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUPDATED\tMSGS\tMODEL\tTITLE")
-		for _, c := range chats {
-			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\n", c.ID, c.UpdatedAt.Local().Format("2006-01-02 15:04"),
-				c.MessageCount, oneLine(c.Model), orUntitled(oneLine(c.Title)))
-		}
-		tw.Flush()
-	case "search":
-		q := strings.Join(pos, " ")
-		if strings.TrimSpace(q) == "" {
-			return usage("missing QUERY")
-		}
-		opts := SearchOptions{Limit: *limit}
-		switch {
-		case color:
-			opts.Before, opts.After = "\x1b[1;7m", "\x1b[0m"
-		case !isTerminal(stdout) && !*asJSON:
-			// A pipe or file gets the text itself; **marks** are for a
-			// terminal without colour (and stay in --json snippets).
-			opts.NoMarks = true
-		}
-		hits, err := store.Search(ctx, q, opts)
-		if err != nil {
-			return fail(err)
-		}
-		if *asJSON {
-			return writeJSON(stdout, stderr, hits)
-		}
-		if len(hits) == 0 {
-			fmt.Fprintln(stdout, "no matches")
-			return 0
-		}
-		for _, h := range hits {
-			fmt.Fprintf(stdout, "%d  %s  (%s, %s)\n    %s\n", h.ChatID, orUntitled(oneLine(h.Title)), h.Role,
-				h.CreatedAt.Local().Format("2006-01-02 15:04"), oneLineKeepSGR(h.Snippet, opts))
-		}
-	case "show", "export":
-		if len(pos) != 1 {
-			return usage("want exactly one chat ID")
-		}
-		id, err := ParseID(pos[0])
-		if err != nil {
-			return usage(err.Error())
-		}
-		f := *format
-		if cmd == "show" {
-			f = "md"
-			if *asJSON {
-				f = "json"
-			}
-		} else if f != "md" && f != "json" {
-			return usage(fmt.Sprintf("unknown format %q (want md or json)", f))
-		}
-		// Markdown holds model output verbatim; a terminal must not get its
-		// escape sequences (files and pipes get the exact text).
-		if f == "md" && (cmd == "show" || isTerminal(stdout) && !*rawBytes && (*outFile == "" || *outFile == "-")) {
-			c, err := store.Get(ctx, id)
-			if err != nil {
-				return fail(err)
-			}
-			var b strings.Builder
-			writeMarkdown(&b, c)
-			fmt.Fprint(stdout, sanitize(b.String()))
-			return 0
-		}
-		if cmd == "export" && *outFile != "" && *outFile != "-" {
-			return exportFile(ctx, store, id, f, *outFile, stderr)
-		}
-		if err := store.Export(ctx, id, f, stdout); err != nil {
-			return fail(err)
-		}
-	case "rm", "delete":
-		if len(pos) == 0 {
-			return usage("missing chat ID")
-		}
-		ids := make([]int64, 0, len(pos))
-		for _, p := range pos {
-			id, err := ParseID(p)
-			if err != nil {
-				return usage(err.Error())
-			}
-			ids = append(ids, id)
-		}
-		code := 0
-		for _, id := range ids {
-			if err := store.Delete(ctx, id); err != nil {
-				fmt.Fprintf(stderr, "natter history rm: %v\n", err)
-				code = 1
-				continue
-			}
-			fmt.Fprintf(stdout, "deleted chat %d\n", id)
-		}
-		return code
+		fmt.Fprintf(c.Stdout, "deleted chat %d\n", id)
 	}
-	if w := store.TakeWarning(); w != "" {
-		fmt.Fprintln(stderr, w)
-	}
-	return 0
+	return code
 }
 
 // exportFile writes to a temporary file and renames it, so a failed export
@@ -244,31 +239,6 @@ func ParseID(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is not a chat ID (a number such as 42)", s)
 	}
 	return id, nil
-}
-
-// parseInterspersed lets flags come before or after positional arguments;
-// everything after "--" is positional.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var tail []string
-	for i, a := range args {
-		if a == "--" {
-			args, tail = args[:i], args[i+1:]
-			break
-		}
-	}
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	return append(pos, tail...), nil
 }
 
 func writeJSON(stdout, stderr io.Writer, v any) int {

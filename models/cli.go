@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,26 +19,6 @@ const (
 	ExitUsage     = 2
 	ExitInterrupt = 130
 )
-
-// parseInterspersed lets flags follow positional arguments
-// (`natter pull NAME -o DIR`), which flag.FlagSet alone does not.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-}
 
 // modelJSON is the stable --json shape of one local model.
 type modelJSON struct {
@@ -81,40 +60,24 @@ type catalogJSON struct {
 	Source        string `json:"source,omitempty"`
 }
 
-// RunModelsCmd implements `natter models [--json] [--catalog] [--ctx N] [--paths]`.
-func RunModelsCmd(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("natter models", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	asJSON := fs.Bool("json", false, "print JSON")
-	showCatalog := fs.Bool("catalog", false, "show the catalog of recommended models to pull, with a fit mark for this machine")
-	ctxLen := fs.Int("ctx", 0, "context length for the memory estimate (default 4096, capped by each model's trained context)")
-	paths := fs.Bool("paths", false, "show each model's file path")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: natter models [--catalog] [--json] [--ctx N] [--paths]")
-		fmt.Fprintln(stderr, "Lists GGUF models on this machine (natter's folder, $NATTER_MODELS, Hugging Face cache, Ollama, LM Studio, llama.cpp cache).")
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	if err != nil {
-		return ExitUsage
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "natter models: unexpected argument %q\n", pos[0])
-		fs.Usage()
-		return ExitUsage
-	}
-	if *ctxLen < 0 {
+// ModelsOptions are the flags of `natter models`.
+type ModelsOptions struct {
+	JSON, Catalog, Paths bool
+	Ctx                  int // context length for the memory estimate (0: 4096, capped by each model's)
+}
+
+// ModelsCmd implements `natter models` with parsed flags and returns the
+// exit code.
+func ModelsCmd(o ModelsOptions, stdout, stderr io.Writer) int {
+	if o.Ctx < 0 {
 		fmt.Fprintln(stderr, "natter models: --ctx must be positive")
 		return ExitUsage
 	}
 	avail, memErr := AvailableMemory()
-	if *showCatalog {
-		return printCatalog(stdout, stderr, *asJSON, *ctxLen, avail, memErr)
+	if o.Catalog {
+		return printCatalog(stdout, stderr, o.JSON, o.Ctx, avail, memErr)
 	}
-	return printModels(stdout, stderr, *asJSON, *ctxLen, *paths, avail, memErr)
+	return printModels(stdout, stderr, o.JSON, o.Ctx, o.Paths, avail, memErr)
 }
 
 func printModels(stdout, stderr io.Writer, asJSON bool, ctxLen int, paths bool, avail uint64, memErr error) int {
@@ -303,37 +266,25 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 	return ExitOK
 }
 
-// RunPullCmd implements `natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL [-o DIR] [--sha256 HEX]`.
-// Cancelling ctx (Ctrl+C) keeps the .part and returns ExitInterrupt.
-func RunPullCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return runPull(ctx, args, stdout, stderr, PullOptions{})
+// PullCmdOptions are the flags of `natter pull`.
+type PullCmdOptions struct {
+	Dir, SHA256 string // -o DIR (default ModelsDir()), --sha256 HEX
+	Quiet       bool   // -q: no progress output
 }
 
-// runPull lets tests pass options (free-space function, timeouts).
-func runPull(ctx context.Context, args []string, stdout, stderr io.Writer, opts PullOptions) int {
-	fs := flag.NewFlagSet("natter pull", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("o", "", "destination folder (default "+ModelsDir()+")")
-	sum := fs.String("sha256", "", "expected sha256 of the file (hex)")
-	quiet := fs.Bool("q", false, "no progress output")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL [-o DIR] [--sha256 HEX] [-q]")
-		fmt.Fprintln(stderr, "Downloads a GGUF model. NAME is from `natter models --catalog`; QUANT defaults to "+DefaultQuant+".")
-		fmt.Fprintln(stderr, "The catalog model for this machine's memory: natter pull "+RecommendHere())
-		fs.PrintDefaults()
-	}
-	pos, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return ExitOK
-	}
-	if err != nil {
+// PullCmd implements `natter pull NAME|hf.co/OWNER/REPO[:QUANT]|URL`.
+// Cancelling ctx (Ctrl+C) keeps the .part and returns ExitInterrupt.
+func PullCmd(ctx context.Context, name string, o PullCmdOptions, stdout, stderr io.Writer) int {
+	return pullCmd(ctx, name, o, stdout, stderr, PullOptions{})
+}
+
+// pullCmd lets tests pass options (free-space function, timeouts).
+func pullCmd(ctx context.Context, spec string, o PullCmdOptions, stdout, stderr io.Writer, opts PullOptions) int {
+	dir, sum, quiet := &o.Dir, &o.SHA256, &o.Quiet
+	if strings.TrimSpace(spec) == "" {
+		fmt.Fprintln(stderr, "natter pull: want a model: a catalog NAME, hf.co/OWNER/REPO[:QUANT] or a URL")
 		return ExitUsage
 	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return ExitUsage
-	}
-	spec := pos[0]
 	if Offline() {
 		fmt.Fprintln(stderr, "natter pull:", ErrOffline)
 		return ExitFail

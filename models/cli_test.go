@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +12,30 @@ import (
 	"time"
 )
 
+// runModels runs ModelsCmd with the flags args names (cobra parses them in
+// natter; package cli tests that).
 func runModels(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	var o ModelsOptions
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "--json":
+			o.JSON = true
+		case "--catalog":
+			o.Catalog = true
+		case "--paths":
+			o.Paths = true
+		case "--ctx":
+			i++
+			if _, err := fmt.Sscan(args[i], &o.Ctx); err != nil {
+				t.Fatal(err)
+			}
+		default:
+			t.Fatalf("runModels: %q", args[i])
+		}
+	}
 	var out, errb bytes.Buffer
-	code := RunModelsCmd(args, &out, &errb)
+	code := ModelsCmd(o, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -92,12 +113,6 @@ func TestModelsCmdEmptyAndUsage(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "No GGUF models found") || !strings.Contains(out, "natter models --catalog") ||
 		!strings.Contains(out, "for this machine: natter pull qwen3.5-9b") {
 		t.Errorf("empty: %d %s", code, out)
-	}
-	if code, _, _ := runModels(t, "--bogus"); code != ExitUsage {
-		t.Errorf("bad flag: exit %d", code)
-	}
-	if code, _, _ := runModels(t, "extra"); code != ExitUsage {
-		t.Errorf("extra argument: exit %d", code)
 	}
 	if code, _, _ := runModels(t, "--ctx", "-5"); code != ExitUsage {
 		t.Errorf("negative ctx: exit %d", code)
@@ -183,7 +198,7 @@ func TestPullCmd(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", srv.URL)
 
 	var out, errb bytes.Buffer
-	code := RunPullCmd(context.Background(), []string{"qwen3.5-0.8b"}, &out, &errb)
+	code := PullCmd(context.Background(), "qwen3.5-0.8b", PullCmdOptions{}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -205,7 +220,7 @@ func TestPullCmd(t *testing.T) {
 
 	// Again: already there.
 	out.Reset()
-	if code := RunPullCmd(context.Background(), []string{"qwen3.5-0.8b", "-q"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "already on disk") {
+	if code := PullCmd(context.Background(), "qwen3.5-0.8b", PullCmdOptions{Quiet: true}, &out, &errb); code != 0 || !strings.Contains(out.String(), "already on disk") {
 		t.Errorf("second pull: %d %s", code, out.String())
 	}
 }
@@ -216,7 +231,7 @@ func TestPullCmdUnverifiedAndOutputDir(t *testing.T) {
 	srv.add("x/tiny.gguf", tinyBytes(t))
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	code := RunPullCmd(context.Background(), []string{srv.URL + "/plain/x/tiny.gguf", "-o", dir, "-q"}, &out, &errb)
+	code := PullCmd(context.Background(), srv.URL+"/plain/x/tiny.gguf", PullCmdOptions{Dir: dir, Quiet: true}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -235,16 +250,10 @@ func TestPullCmdExitCodes(t *testing.T) {
 	isolate(t)
 	srv := newHFServer(t)
 	t.Setenv("HF_ENDPOINT", srv.URL)
-	run := func(ctx context.Context, args ...string) (int, string) {
+	run := func(ctx context.Context, name string) (int, string) {
 		var out, errb bytes.Buffer
-		code := RunPullCmd(ctx, args, &out, &errb)
+		code := PullCmd(ctx, name, PullCmdOptions{}, &out, &errb)
 		return code, errb.String()
-	}
-	if code, _ := run(context.Background()); code != ExitUsage {
-		t.Errorf("no args: %d", code)
-	}
-	if code, _ := run(context.Background(), "a", "b"); code != ExitUsage {
-		t.Errorf("two args: %d", code)
 	}
 	if code, msg := run(context.Background(), "qwen3.5-4b"); code != ExitFail || !strings.Contains(msg, "HTTP 404") {
 		t.Errorf("404: %d %s", code, msg)
@@ -304,7 +313,7 @@ func TestPullCmdWarnsWhenTooBig(t *testing.T) {
 	srv.add("x/tiny.gguf", content)
 	fakeMemory(t, uint64(len(content))) // less than the file plus the runtime
 	var out, errb bytes.Buffer
-	code := RunPullCmd(context.Background(), []string{srv.URL + "/plain/x/tiny.gguf", "-o", t.TempDir(), "-q"}, &out, &errb)
+	code := PullCmd(context.Background(), srv.URL+"/plain/x/tiny.gguf", PullCmdOptions{Dir: t.TempDir(), Quiet: true}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
@@ -317,7 +326,7 @@ func TestPullCmdWarnsWhenTooBig(t *testing.T) {
 	fakeMemory(t, 1_000_000_000)
 	t.Setenv("HF_ENDPOINT", srv.URL)
 	errb.Reset()
-	RunPullCmd(context.Background(), []string{"qwen3.5-4b", "-q"}, &out, &errb)
+	PullCmd(context.Background(), "qwen3.5-4b", PullCmdOptions{Quiet: true}, &out, &errb)
 	if !strings.Contains(errb.String(), "warning: this model needs about") || !strings.Contains(errb.String(), "HTTP 404") {
 		t.Errorf("catalog warning: %s", errb.String())
 	}

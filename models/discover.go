@@ -13,6 +13,7 @@ import (
 const (
 	SourceNatter   = "natter"        // natter's own folder (pull writes here)
 	SourceEnv      = "NATTER_MODELS" // folders the user listed
+	SourceConfig   = "config"        // the config file's models.dirs
 	SourceHF       = "huggingface"   // Hugging Face hub cache
 	SourceOllama   = "ollama"        // Ollama's blob store, named by its manifests
 	SourceLMStudio = "lmstudio"      // LM Studio's models folder
@@ -46,6 +47,9 @@ func DefaultSources() []Source {
 	add(SourceNatter, ModelsDir())
 	for _, d := range filepath.SplitList(os.Getenv("NATTER_MODELS")) {
 		add(SourceEnv, strings.TrimSpace(d))
+	}
+	for _, d := range configDirs() {
+		add(SourceConfig, d)
 	}
 
 	switch {

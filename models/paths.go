@@ -68,8 +68,12 @@ func expandHome(p string) string {
 	return p
 }
 
-// Offline reports whether NATTER_OFFLINE forbids all network use.
+// Offline reports whether NATTER_OFFLINE (or the config file's
+// models.offline, see SetOffline) forbids all network use.
 func Offline() bool {
+	if forcedOffline.Load() {
+		return true
+	}
 	switch strings.ToLower(strings.TrimSpace(os.Getenv("NATTER_OFFLINE"))) {
 	case "", "0", "false", "no", "off":
 		return false

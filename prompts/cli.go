@@ -2,7 +2,6 @@ package prompts
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,32 +25,9 @@ const (
 // token texts (the integrator passes one backed by engine/gguf).
 type ModelTemplateFunc func(path string) (tmpl, bos, eos string, err error)
 
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
-
-// splitArgs separates positional arguments from flags so flags may follow
-// them ("render NAME --var k=v").
-func splitArgs(fs *flag.FlagSet, args []string) (pos []string, err error) {
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
-	return pos, nil
-}
-
-const templateUsage = `usage: natter template render (--template FILE.jinja | --model FILE.gguf) --messages FILE.json
+// TemplateUsage is the help text of "natter template render"; usage errors
+// end with it.
+const TemplateUsage = `usage: natter template render (--template FILE.jinja | --model FILE.gguf) --messages FILE.json
          [--add-generation-prompt] [--bos-token S] [--eos-token S] [--tools FILE.json] [--var KEY=JSON]...
 
 Renders a Jinja chat template exactly as Hugging Face transformers would and
@@ -60,75 +36,66 @@ messages file is a JSON array of messages, or an object with "messages" and
 optionally "tools".
 `
 
-// RunTemplateCmd runs "natter template ARGS...".
-func RunTemplateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer, modelTemplate ModelTemplateFunc) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, templateUsage)
+// RenderOptions are the parsed flags of "natter template render".
+type RenderOptions struct {
+	Template string // --template FILE.jinja
+	Model    string // --model FILE.gguf (exactly one of Template and Model)
+	Messages string // --messages FILE.json; "-" reads stdin
+	Tools    string // --tools FILE.json ("": none, or the messages file's "tools")
+	// BOS and EOS are --bos-token and --eos-token; nil means the flag was
+	// not given (with Model, the model's own token text is used then; a
+	// non-nil "" is an explicit empty token).
+	BOS, EOS            *string
+	AddGenerationPrompt bool     // --add-generation-prompt
+	Vars                []string // --var KEY=JSON, repeatable, in order
+}
+
+// TemplateRender runs "natter template render" with already-parsed flags and
+// returns the exit code (ExitOK, ExitError, or ExitUsage for bad values).
+func TemplateRender(o RenderOptions, stdin io.Reader, stdout, stderr io.Writer, modelTemplate ModelTemplateFunc) int {
+	if o.Messages == "" || (o.Template == "") == (o.Model == "") {
+		fmt.Fprintf(stderr, "natter template render: need --messages and exactly one of --template or --model\n%s", TemplateUsage)
 		return ExitUsage
 	}
-	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" || len(args) > 1 && args[0] == "render" && (args[1] == "-h" || args[1] == "--help") {
-		fmt.Fprint(stdout, templateUsage)
-		return ExitOK
-	}
-	if args[0] != "render" {
-		fmt.Fprintf(stderr, "natter template: unknown command %q\n%s", args[0], templateUsage)
-		return ExitUsage
-	}
-	fs := flag.NewFlagSet("template render", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	tmplPath := fs.String("template", "", "")
-	modelPath := fs.String("model", "", "")
-	msgPath := fs.String("messages", "", "")
-	toolsPath := fs.String("tools", "", "")
-	addGen := fs.Bool("add-generation-prompt", false, "")
-	bos := fs.String("bos-token", "", "")
-	eos := fs.String("eos-token", "", "")
-	var vars multiFlag
-	fs.Var(&vars, "var", "")
-	pos, err := splitArgs(fs, args[1:])
-	if err != nil {
-		fmt.Fprintf(stderr, "natter template render: %v\n%s", err, templateUsage)
-		return ExitUsage
-	}
-	if len(pos) > 0 || *msgPath == "" || (*tmplPath == "") == (*modelPath == "") {
-		fmt.Fprintf(stderr, "natter template render: need --messages and exactly one of --template or --model\n%s", templateUsage)
-		return ExitUsage
-	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
 	var src, name string
-	opt := JinjaOptions{BOS: *bos, EOS: *eos, Vars: map[string]any{}}
-	if *modelPath != "" {
+	opt := JinjaOptions{Vars: map[string]any{}}
+	if o.BOS != nil {
+		opt.BOS = *o.BOS
+	}
+	if o.EOS != nil {
+		opt.EOS = *o.EOS
+	}
+	if o.Model != "" {
 		if modelTemplate == nil {
 			fmt.Fprintln(stderr, "natter template render: --model is not available in this build")
 			return ExitError
 		}
-		t, mb, me, err := modelTemplate(*modelPath)
+		t, mb, me, err := modelTemplate(o.Model)
 		if err != nil {
 			fmt.Fprintf(stderr, "natter template render: %v\n", err)
 			return ExitError
 		}
 		if t == "" {
-			fmt.Fprintf(stderr, "natter template render: %s has no tokenizer.chat_template\n", *modelPath)
+			fmt.Fprintf(stderr, "natter template render: %s has no tokenizer.chat_template\n", o.Model)
 			return ExitError
 		}
-		src, name = t, filepath.Base(*modelPath)
-		if !set["bos-token"] {
+		src, name = t, filepath.Base(o.Model)
+		if o.BOS == nil {
 			opt.BOS = mb
 		}
-		if !set["eos-token"] {
+		if o.EOS == nil {
 			opt.EOS = me
 		}
 	} else {
-		data, err := os.ReadFile(*tmplPath)
+		data, err := os.ReadFile(o.Template)
 		if err != nil {
 			fmt.Fprintf(stderr, "natter template render: %v\n", err)
 			return ExitError
 		}
-		src, name = string(data), *tmplPath
+		src, name = string(data), o.Template
 	}
-	for _, kv := range vars {
+	for _, kv := range o.Vars {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
 			fmt.Fprintf(stderr, "natter template render: --var wants KEY=JSON, got %q\n", kv)
@@ -142,10 +109,11 @@ func RunTemplateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer, mo
 		opt.Vars[k] = val
 	}
 	var msgData []byte
-	if *msgPath == "-" {
+	var err error
+	if o.Messages == "-" {
 		msgData, err = io.ReadAll(io.LimitReader(stdin, 256<<20))
 	} else {
-		msgData, err = os.ReadFile(*msgPath)
+		msgData, err = os.ReadFile(o.Messages)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "natter template render: %v\n", err)
@@ -153,16 +121,16 @@ func RunTemplateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer, mo
 	}
 	msgs, tools, err := decodeMessages(msgData)
 	if err != nil {
-		fmt.Fprintf(stderr, "natter template render: %s: %v\n", *msgPath, err)
+		fmt.Fprintf(stderr, "natter template render: %s: %v\n", o.Messages, err)
 		return ExitError
 	}
-	if *toolsPath != "" {
-		data, err := os.ReadFile(*toolsPath)
+	if o.Tools != "" {
+		data, err := os.ReadFile(o.Tools)
 		if err == nil {
 			tools, err = jinja.ParseJSON(data)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "natter template render: %s: %v\n", *toolsPath, err)
+			fmt.Fprintf(stderr, "natter template render: %s: %v\n", o.Tools, err)
 			return ExitError
 		}
 	}
@@ -171,7 +139,7 @@ func RunTemplateCmd(args []string, stdin io.Reader, stdout, stderr io.Writer, mo
 		fmt.Fprintf(stderr, "%v\n", err)
 		return ExitError
 	}
-	out, err := t.RenderValues(msgs, tools, *addGen)
+	out, err := t.RenderValues(msgs, tools, o.AddGenerationPrompt)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return ExitError
@@ -235,118 +203,139 @@ type Env struct {
 // PromptsDir is where user prompt files live.
 func (e Env) PromptsDir() string { return filepath.Join(e.ConfigDir, "prompts") }
 
-const promptsUsage = `usage: natter prompts [list]             list prompts (name, source, description)
+// PromptsUsage is the help text of "natter prompts"; usage errors end with it.
+const PromptsUsage = `usage: natter prompts [list]             list prompts (name, source, description)
        natter prompts show NAME           print a prompt's source file
        natter prompts render NAME [--var KEY=VALUE]...
                                           print the system prompt it produces
        natter prompts edit NAME           edit in $EDITOR (built-ins are copied to your folder first)
 `
 
-// RunPromptsCmd runs "natter prompts ARGS...".
-func RunPromptsCmd(args []string, stdout, stderr io.Writer, env Env) int {
-	cmd := "list"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
-	if cmd == "-h" || cmd == "--help" || cmd == "help" {
-		fmt.Fprint(stdout, promptsUsage)
-		return ExitOK
-	}
-	lib, loadErr := LoadLibrary(env.PromptsDir())
+// PromptsCLI runs the "natter prompts" subcommands with already-parsed
+// arguments; each method returns the exit code.
+type PromptsCLI struct {
+	Env            Env
+	Stdout, Stderr io.Writer
+}
+
+// load loads the library; nil (after printing the error) if it is unusable.
+func (c PromptsCLI) load() *Library {
+	lib, err := LoadLibrary(c.Env.PromptsDir())
 	if lib == nil {
-		fmt.Fprintf(stderr, "natter prompts: %v\n", loadErr)
+		fmt.Fprintf(c.Stderr, "natter prompts: %v\n", err)
+	}
+	return lib
+}
+
+func (c PromptsCLI) warn(lib *Library) {
+	for _, e := range lib.Errors() {
+		fmt.Fprintf(c.Stderr, "warning: %v\n", e)
+	}
+}
+
+// get finds the named prompt or reports it missing (with the library's
+// warnings, which may explain why).
+func (c PromptsCLI) get(lib *Library, name string) (*Prompt, bool) {
+	p, found := lib.Get(name)
+	if !found {
+		c.warn(lib)
+		fmt.Fprintf(c.Stderr, "natter prompts: no prompt named %q (see natter prompts)\n", name)
+	}
+	return p, found
+}
+
+// List runs "natter prompts list" (also "ls" and bare "natter prompts"): a
+// table of name, source and description, after warnings about broken files.
+func (c PromptsCLI) List() int {
+	lib := c.load()
+	if lib == nil {
 		return ExitError
 	}
-	warn := func() {
-		for _, e := range lib.Errors() {
-			fmt.Fprintf(stderr, "warning: %v\n", e)
-		}
-	}
-	needName := func() (string, bool) {
-		if len(args) != 1 {
-			fmt.Fprintf(stderr, "natter prompts %s: need exactly one NAME\n%s", cmd, promptsUsage)
-			return "", false
-		}
-		return args[0], true
-	}
-	switch cmd {
-	case "list", "ls":
-		if len(args) > 0 {
-			fmt.Fprint(stderr, promptsUsage)
-			return ExitUsage
-		}
-		warn()
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSOURCE\tDESCRIPTION")
-		for _, p := range lib.List() {
-			src := p.Source
-			if p.Source == SourceUser {
-				if _, over := lib.Builtin(p.Name); over {
-					src = "user (overrides built-in)"
-				}
+	c.warn(lib)
+	tw := tabwriter.NewWriter(c.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSOURCE\tDESCRIPTION")
+	for _, p := range lib.List() {
+		src := p.Source
+		if p.Source == SourceUser {
+			if _, over := lib.Builtin(p.Name); over {
+				src = "user (overrides built-in)"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, src, p.Description)
 		}
-		tw.Flush()
-		return ExitOK
-	case "show":
-		name, ok := needName()
-		if !ok {
-			return ExitUsage
-		}
-		p, found := lib.Get(name)
-		if !found {
-			warn()
-			fmt.Fprintf(stderr, "natter prompts: no prompt named %q (see natter prompts)\n", name)
-			return ExitError
-		}
-		io.WriteString(stdout, p.Text)
-		return ExitOK
-	case "render":
-		fs := flag.NewFlagSet("prompts render", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		var vars multiFlag
-		fs.Var(&vars, "var", "")
-		pos, err := splitArgs(fs, args)
-		if err != nil || len(pos) != 1 {
-			fmt.Fprintf(stderr, "natter prompts render: need NAME [--var KEY=VALUE]...\n%s", promptsUsage)
-			return ExitUsage
-		}
-		p, found := lib.Get(pos[0])
-		if !found {
-			warn()
-			fmt.Fprintf(stderr, "natter prompts: no prompt named %q (see natter prompts)\n", pos[0])
-			return ExitError
-		}
-		extra := map[string]string{}
-		for _, kv := range vars {
-			k, v, ok := strings.Cut(kv, "=")
-			if !ok || !isIdent(k) {
-				fmt.Fprintf(stderr, "natter prompts render: --var wants KEY=VALUE, got %q\n", kv)
-				return ExitUsage
-			}
-			extra[k] = v
-		}
-		out, err := p.Render(Vars{Model: env.Model, User: env.User, OS: env.OS, Now: env.Now, Extra: extra})
-		if err != nil {
-			fmt.Fprintf(stderr, "%v\n", err)
-			return ExitError
-		}
-		fmt.Fprintln(stdout, out)
-		return ExitOK
-	case "edit":
-		name, ok := needName()
-		if !ok {
-			return ExitUsage
-		}
-		if !isIdent(strings.ReplaceAll(name, "-", "_")) {
-			fmt.Fprintf(stderr, "natter prompts edit: %q is not a valid prompt name (letters, digits, - and _)\n", name)
-			return ExitUsage
-		}
-		return editPrompt(lib, name, stdout, stderr, env)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, src, p.Description)
 	}
-	fmt.Fprintf(stderr, "natter prompts: unknown command %q\n%s", cmd, promptsUsage)
-	return ExitUsage
+	tw.Flush()
+	return ExitOK
+}
+
+// Show runs "natter prompts show NAME": prints the prompt's source file.
+func (c PromptsCLI) Show(name string) int {
+	lib := c.load()
+	if lib == nil {
+		return ExitError
+	}
+	p, ok := c.get(lib, name)
+	if !ok {
+		return ExitError
+	}
+	io.WriteString(c.Stdout, p.Text)
+	return ExitOK
+}
+
+// Render runs "natter prompts render NAME --var KEY=VALUE...": prints the
+// system prompt it produces. vars are the --var values in order; one that
+// is not KEY=VALUE with an identifier KEY is a usage error.
+func (c PromptsCLI) Render(name string, vars []string) int {
+	lib := c.load()
+	if lib == nil {
+		return ExitError
+	}
+	p, ok := c.get(lib, name)
+	if !ok {
+		return ExitError
+	}
+	extra := map[string]string{}
+	for _, kv := range vars {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !isIdent(k) {
+			fmt.Fprintf(c.Stderr, "natter prompts render: --var wants KEY=VALUE, got %q\n", kv)
+			return ExitUsage
+		}
+		extra[k] = v
+	}
+	env := c.Env
+	out, err := p.Render(Vars{Model: env.Model, User: env.User, OS: env.OS, Now: env.Now, Extra: extra})
+	if err != nil {
+		fmt.Fprintf(c.Stderr, "%v\n", err)
+		return ExitError
+	}
+	fmt.Fprintln(c.Stdout, out)
+	return ExitOK
+}
+
+// Edit runs "natter prompts edit NAME": opens the user file in the editor,
+// creating it first (from the built-in of that name, if any), then checks
+// it. A name that is not letters, digits, - and _ is a usage error.
+func (c PromptsCLI) Edit(name string) int {
+	lib := c.load()
+	if lib == nil {
+		return ExitError
+	}
+	if !isIdent(strings.ReplaceAll(name, "-", "_")) {
+		fmt.Fprintf(c.Stderr, "natter prompts edit: %q is not a valid prompt name (letters, digits, - and _)\n", name)
+		return ExitUsage
+	}
+	return editPrompt(lib, name, c.Stdout, c.Stderr, c.Env)
+}
+
+// PersonaNames lists the prompt names "natter prompts list" shows (built-ins
+// and user prompts, sorted), for shell completion. Broken user files are
+// skipped as list skips them; nil if the library cannot be loaded at all.
+func PersonaNames(env Env) []string {
+	lib, _ := LoadLibrary(env.PromptsDir())
+	if lib == nil {
+		return nil
+	}
+	return lib.Names()
 }
 
 func editPrompt(lib *Library, name string, stdout, stderr io.Writer, env Env) int {

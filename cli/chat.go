@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"natter/engine"
@@ -160,55 +161,100 @@ func pullForChat(ctx context.Context, name string, progress func(ui.PullProgress
 	return res.Path, nil
 }
 
+// chatOptions are the chat's flags.
+type chatOptions struct {
+	mf                       modelFlags
+	sf                       samplingFlags
+	pf                       personaFlags
+	fullscreen, cont, noSave bool
+	theme, resume            string
+}
+
+// chatCommand is natter itself: the interactive chat.
+func chatCommand() *cobra.Command {
+	o := chatOptions{mf: modelFlags{remember: true}}
+	cmd := &cobra.Command{
+		Use:   "natter [flags]",
+		Short: "chat with a small language model in your terminal, offline",
+		Long: "natter — chat with a small language model in your terminal, offline.\n\n" +
+			"natter alone opens the chat with the last model used (or -m). Chats are saved as you go;\n" +
+			"-c continues the latest. Defaults come from the config file (natter config show).",
+		Example: `  # chat with a model file
+  natter -m ~/models/Qwen3.5-0.8B-Q4_K_M.gguf
+
+  # continue the latest chat, or pick one to resume
+  natter -c
+  natter --resume
+
+  # a private chat with a persona
+  natter --prompt coder --no-save
+
+  # one question, for scripts and pipes
+  natter ask "why is the sky blue?"`,
+		Args: cobra.ArbitraryArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyConfig(cmd)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runChat(cmd, &o, args)
+		},
+	}
+	o.mf.register(cmd)
+	o.sf.register(cmd)
+	o.pf.register(cmd)
+	fs := cmd.Flags()
+	fs.BoolVarP(&o.cont, "continue", "c", false, "continue the most recent chat")
+	fs.StringVar(&o.resume, "resume", "", "resume the saved chat `ID`; --resume alone picks from a searchable list")
+	fs.Lookup("resume").NoOptDefVal = "pick"
+	fs.BoolVar(&o.noSave, "no-save", false, "private chat: save nothing to the history")
+	fs.BoolVar(&o.fullscreen, "fullscreen", false, "full-screen layout with a scrollable transcript")
+	fs.StringVar(&o.theme, "theme", "auto", "colour theme: auto, dark, light")
+	group(fs, flagsChat, "continue", "resume", "no-save", "fullscreen", "theme")
+	choices(cmd, "theme", "auto", "dark", "light")
+	_ = cmd.RegisterFlagCompletionFunc("resume", completeChatIDs)
+	return cmd
+}
+
 // runChat opens the interactive chat (natter with no command).
-func runChat(args []string) int {
-	fs := newFlagSet("natter", "[flags]   (the chat; see also natter COMMAND -h)")
-	mf := modelFlags{remember: true}
-	var sf samplingFlags
-	mf.register(fs)
-	sf.register(fs)
-	system := fs.String("system", "", "system prompt")
-	persona := fs.String("prompt", "", "persona: a named system prompt (see natter prompts)")
-	var vars multiVar
-	fs.Var(&vars, "var", "persona variable KEY=VALUE (repeatable)")
-	tmplFlag := fs.String("chat-template", "", "chat template: NAME (in the config dir's templates/) or FILE.jinja")
-	fullscreen := fs.Bool("fullscreen", false, "full-screen layout with a scrollable transcript")
-	theme := fs.String("theme", "auto", "colour theme: auto, dark, light")
-	cont := fs.Bool("c", false, "continue the most recent chat")
-	fs.BoolVar(cont, "continue", false, "same as -c")
-	resume := fs.String("resume", "", "resume a saved chat by ID; --resume alone picks from a searchable list")
-	noSave := fs.Bool("no-save", false, "private chat: save nothing to the history")
-	pos, err := parseInterspersed(fs, resumeArgs(args))
-	if err != nil {
-		return flagError(fs, err)
+func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
+	mf, sf := &o.mf, &o.sf
+	// --resume takes an optional value: "--resume 12" leaves 12 as an
+	// argument, which is the ID it was meant to be.
+	if o.resume == "pick" && len(pos) == 1 && cmd.Flags().Changed("resume") {
+		if _, err := history.ParseID(pos[0]); err == nil {
+			o.resume, pos = pos[0], nil
+		}
 	}
 	if len(pos) > 0 {
-		return usageError(fs, "unexpected argument %q (to ask one question, use natter ask)", pos[0])
+		if s := cmd.SuggestionsFor(pos[0]); len(s) > 0 {
+			return usageError(cmd, "unknown command %q (did you mean %s?)", pos[0], strings.Join(s, " or "))
+		}
+		return usageError(cmd, "unknown command %q (to ask one question, use natter ask)", pos[0])
 	}
 	if err := mf.check(); err != nil {
-		return usageError(fs, "%v", err)
+		return usageError(cmd, "%v", err)
 	}
-	switch *theme {
+	switch o.theme {
 	case "auto", "dark", "light":
 	default:
-		return usageError(fs, "--theme %q: want auto, dark or light", *theme)
+		return usageError(cmd, "--theme %q: want auto, dark or light", o.theme)
 	}
 	sampling, err := sf.sampling()
 	if err != nil {
-		return usageError(fs, "%v", err)
+		return usageError(cmd, "%v", err)
 	}
 	if !term.IsTerminal(int(os.Stdout.Fd())) || !term.IsTerminal(int(os.Stdin.Fd())) {
 		fmt.Fprintln(os.Stderr, "natter: the chat needs a terminal; for scripts and pipes use `natter ask`")
-		return exitUsage
+		return status(exitUsage)
 	}
 	defer mf.setupLogs()()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 
-	st := openHistory(*noSave)
+	st := openHistory(o.noSave)
 	defer st.Close()
 
-	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: *fullscreen, Theme: *theme, System: *system}
+	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: o.fullscreen, Theme: o.theme, System: o.pf.system}
 	// gen and kv change with /model (a tea command goroutine) and are read
 	// after each reply (the recorder's goroutine).
 	var (
@@ -227,15 +273,15 @@ func runChat(args []string) int {
 		cfg.Catalog = func() []ui.CatalogItem { return catalogItems(mf.ctx) }
 		cfg.Pull = pullForChat
 		cfg.Offline = models.Offline()
-	} else if gen, err = loadChatModel(&mf, &sf, path, *tmplFlag, false); err != nil {
+	} else if gen, err = loadChatModel(mf, sf, path, o.pf.template, false); err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
-		return exitError
+		return status(exitError)
 	}
 	cfg.ModelName, cfg.LocalModels = modelName, localModels
 	// Input history across sessions; a private chat reads it but adds nothing.
 	if p, err := history.InputLogPath(); err == nil {
 		cfg.InputHistory, _ = history.ReadInputLog(p)
-		if !*noSave && !history.NoHistory() {
+		if !o.noSave && !history.NoHistory() {
 			il := history.OpenInputLog(p)
 			defer il.Close()
 			cfg.SaveInput = il.Add
@@ -256,7 +302,7 @@ func runChat(args []string) int {
 		if err != nil {
 			return nil, err
 		}
-		g, err := loadChatModel(&mf, &sf, rp, *tmplFlag, true)
+		g, err := loadChatModel(mf, sf, rp, o.pf.template, true)
 		if err != nil {
 			return nil, err
 		}
@@ -269,63 +315,63 @@ func runChat(args []string) int {
 
 	env := promptsEnv(name)
 	lib, libErr := prompts.LoadLibrary(env.PromptsDir())
-	extra, err := personaVars(vars)
+	extra, err := personaVars(o.pf.vars)
 	if err != nil {
-		return usageError(fs, "%v", err)
+		return usageError(cmd, "%v", err)
 	}
 	if lib != nil {
-		cfg.Personas = ui.LibraryPersonas(lib, prompts.Vars{User: env.User, OS: env.OS, Extra: extra}, time.Second, setFlags(fs))
+		cfg.Personas = ui.LibraryPersonas(lib, prompts.Vars{User: env.User, OS: env.OS, Extra: extra}, time.Second, setFlags(cmd))
 	}
-	if *persona != "" {
+	if o.pf.persona != "" {
 		if lib == nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", libErr)
-			return exitError
+			return status(exitError)
 		}
-		text, p, err := lib.SystemPrompt(*persona, prompts.Vars{Model: name, User: env.User, OS: env.OS, Extra: extra})
+		text, p, err := lib.SystemPrompt(o.pf.persona, prompts.Vars{Model: name, User: env.User, OS: env.OS, Extra: extra})
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
-			return exitError
+			return status(exitError)
 		}
 		if cfg.System == "" {
 			cfg.System = text
 			cfg.Persona = p.Name // the header names it; /prompt edits re-render it
 		}
 		req := api.Request{Sampling: cfg.Sampling, MaxTokens: cfg.MaxTokens}
-		applyOverrides(&req, p.Sampling, setFlags(fs))
+		applyOverrides(&req, p.Sampling, setFlags(cmd))
 		cfg.Sampling, cfg.MaxTokens = req.Sampling, req.MaxTokens
 	}
 
-	meta := history.ChatMeta{Model: name, Persona: *persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
+	meta := history.ChatMeta{Model: name, Persona: o.pf.persona, SystemPrompt: cfg.System, Sampling: &cfg.Sampling}
 	var rec *history.Recorder
 	// --resume with no ID opens the chat's own searchable /history list
 	// (the numbered prompt is left for when history is off in this chat).
-	pickInChat := !*cont && *resume == "pick" && !*noSave && !history.NoHistory()
+	pickInChat := !o.cont && o.resume == "pick" && !o.noSave && !history.NoHistory()
 	if pickInChat {
 		if list, err := st.List(ctx, 1); err == nil && len(list) == 0 {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", errNoChatsYet)
-			return exitError
+			return status(exitError)
 		}
 	}
 	switch {
 	case pickInChat:
 		rec = st.NewRecorder(meta)
 		cfg.OpenHistory = true
-	case *cont || *resume != "":
-		id, err := pickChat(ctx, st, *cont, *resume)
+	case o.cont || o.resume != "":
+		id, err := pickChat(ctx, st, o.cont, o.resume)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
-			return exitError
+			return status(exitError)
 		}
 		r, c, err := st.ResumeRecorder(ctx, id)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
-			return exitError
+			return status(exitError)
 		}
 		rec, cfg.Messages = r, c.PromptMessages()
 		cfg.Persona, cfg.Title, cfg.ResumedModel = c.Persona, c.Title, c.Model
 		if c.Sampling != nil {
 			// The chat's own settings, except what this command line sets.
-			cfg.Sampling = resumedSampling(*c.Sampling, cfg.Sampling, setFlags(fs))
+			cfg.Sampling = resumedSampling(*c.Sampling, cfg.Sampling, setFlags(cmd))
 		}
 	default:
 		rec = st.NewRecorder(meta)
@@ -353,7 +399,7 @@ func runChat(args []string) int {
 		}
 		return ""
 	}
-	if !*noSave && !history.NoHistory() {
+	if !o.noSave && !history.NoHistory() {
 		cfg.History = &chatHistory{st: st, rec: rec, resumed: restoreKV}
 	}
 	if gen != nil {
@@ -367,29 +413,9 @@ func runChat(args []string) int {
 	cfg.ResumeNote = restoreKV(cfg.Messages)
 	if err := ui.Run(ctx, cfg, nil, nil); err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
-		return exitError
+		return status(exitError)
 	}
-	return exitOK
-}
-
-// resumeArgs lets --resume take an optional value: "--resume" alone (or
-// followed by a flag) means "pick".
-func resumeArgs(args []string) []string {
-	out := make([]string, 0, len(args))
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--resume" || a == "-resume" {
-			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
-				out = append(out, "--resume="+args[i+1])
-				i++
-			} else {
-				out = append(out, "--resume=pick")
-			}
-			continue
-		}
-		out = append(out, a)
-	}
-	return out
+	return nil
 }
 
 // errNoChatsYet answers -c and --resume before anything was saved.

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/cpu"
 
 	"natter/engine"
@@ -37,32 +38,52 @@ type benchResult struct {
 	Samples         []float64 `json:"samples"`
 }
 
-func runBench(args []string) int {
-	fs := newFlagSet("bench", "bench -m PATH [-p 512] [-n 128] [-r 3] [-t N] [--json]")
-	var mf modelFlags
-	mf.register(fs)
-	p := fs.Int("p", 512, "prompt tokens for the prefill test (0 = skip)")
-	n := fs.Int("n", 128, "tokens to generate for the decode test (0 = skip)")
-	reps := fs.Int("r", 3, "repetitions of each test")
-	depth := fs.Int("d", 0, "context depth: tokens already in the cache before each test (like llama-bench -d)")
-	asJSON := fs.Bool("json", false, "print one JSON object per test")
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return flagError(fs, err)
+// benchOptions are bench's flags (llama-bench's names where it has them).
+type benchOptions struct {
+	mf                modelFlags
+	p, n, reps, depth int
+	asJSON            bool
+}
+
+func benchCommand() *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench [flags]",
+		Short: "measure prompt (pp) and generation (tg) speed, as llama-bench does",
+		Long: "Measure prompt processing (pp) and token generation (tg) speed on random tokens, with a\n" +
+			"warm-up run first, and print llama-bench's table (or JSON lines) so the two compare directly.",
+		Example: `  natter bench -m model.gguf
+  natter bench -m model.gguf -p 512 -n 128 -r 5 -t 4
+  natter bench -m model.gguf -d 4096 --json`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return applyConfig(cmd)
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, &o) },
 	}
-	if len(pos) > 0 {
-		return usageError(fs, "unexpected argument %q", pos[0])
-	}
+	o.mf.register(cmd)
+	fs := cmd.Flags()
+	fs.IntVarP(&o.p, "n-prompt", "p", 512, "prompt tokens for the prefill test (0 = skip)")
+	fs.IntVarP(&o.n, "n-gen", "n", 128, "tokens to generate for the decode test (0 = skip)")
+	fs.IntVarP(&o.reps, "repetitions", "r", 3, "repetitions of each test")
+	fs.IntVarP(&o.depth, "n-depth", "d", 0, "context depth: tokens already in the cache before each test")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object per test")
+	group(fs, flagsOutput, "json")
+	return cmd
+}
+
+func runBench(cmd *cobra.Command, o *benchOptions) error {
+	mf, p, n, reps, depth, asJSON := &o.mf, &o.p, &o.n, &o.reps, &o.depth, &o.asJSON
 	if err := mf.check(); err != nil {
-		return usageError(fs, "%v", err)
+		return usageError(cmd, "%v", err)
 	}
 	if *p < 0 || *n < 0 || *p == 0 && *n == 0 || *reps < 1 || *depth < 0 {
-		return usageError(fs, "-p, -n and -d must be >= 0 (-p and -n not both 0) and -r >= 1")
+		return usageError(cmd, "-p, -n and -d must be >= 0 (-p and -n not both 0) and -r >= 1")
 	}
 	path, err := mf.resolveModel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
-		return exitError
+		return status(exitError)
 	}
 	defer mf.setupLogs()()
 	if mf.ctx == 0 {
@@ -80,7 +101,7 @@ func runBench(args []string) int {
 	eng, err := mf.load(path, nil)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
-		return exitError
+		return status(exitError)
 	}
 	defer eng.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -136,17 +157,17 @@ func runBench(args []string) int {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
-		return exitError
+		return status(exitError)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		for _, r := range results {
 			enc.Encode(r)
 		}
-		return exitOK
+		return nil
 	}
 	printBenchTable(os.Stdout, mi, results)
-	return exitOK
+	return nil
 }
 
 // benchVocab lists ordinary tokens to build random prompts from.
@@ -295,22 +316,25 @@ func humanCount(n int64) string {
 	return fmt.Sprint(n)
 }
 
-func runVersion(args []string) int {
-	fs := newFlagSet("version", "version")
-	if _, err := parseInterspersed(fs, args); err != nil {
-		return flagError(fs, err)
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print natter's version, llama.cpp's build features and the backends",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Println("natter", Version)
+			info := engine.SystemInfo()
+			fmt.Println("llama.cpp:", info)
+			if w := simdWarning(info); w != "" {
+				fmt.Println(w)
+			}
+			fmt.Println("backends:")
+			fmt.Println("  llama.cpp  commit ec98e2002 (Dec 2025), from", moduleVersion("github.com/ollama/ollama"))
+			fmt.Println("  go         Ollama's Go engine, from", moduleVersion("github.com/ollama/ollama"), "- runs", strings.Join(goArchs(), ", "))
+			fmt.Println("  auto       picks llama.cpp, or the Go engine for the architectures only it runs (--backend overrides)")
+			return nil
+		},
 	}
-	fmt.Println("natter", version)
-	info := engine.SystemInfo()
-	fmt.Println("llama.cpp:", info)
-	if w := simdWarning(info); w != "" {
-		fmt.Println(w)
-	}
-	fmt.Println("backends:")
-	fmt.Println("  llama.cpp  commit ec98e2002 (Dec 2025), from", moduleVersion("github.com/ollama/ollama"))
-	fmt.Println("  go         Ollama's Go engine, from", moduleVersion("github.com/ollama/ollama"), "- runs", strings.Join(goArchs(), ", "))
-	fmt.Println("  auto       picks llama.cpp, or the Go engine for the architectures only it runs (--backend overrides)")
-	return exitOK
 }
 
 // moduleVersion is "path version" of a module linked into natter.
@@ -334,9 +358,6 @@ func goArchs() []string {
 	sort.Strings(out)
 	return out
 }
-
-// version is set at link time (-ldflags "-X main.version=...").
-var version = "dev"
 
 // simdWarning says when the CPU could run faster kernels than were compiled in.
 func simdWarning(info string) string {

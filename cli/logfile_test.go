@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/charmbracelet/x/ansi"
+
+	"natter/models"
 )
 
 // llama.log never grows past its cap: the full file moves to llama.log.1.
@@ -53,7 +55,9 @@ func TestLlamaLogIsCapped(t *testing.T) {
 
 // The first-run screen writes catalog sizes as `natter models --catalog` does.
 func TestCatalogSizesMatchTheCLI(t *testing.T) {
-	out, _, st := natter(t, "", "models", "--catalog")
+	var b, e strings.Builder
+	st := models.ModelsCmd(models.ModelsOptions{Catalog: true}, &b, &e)
+	out := b.String()
 	if st != 0 {
 		t.Fatalf("natter models --catalog: %d", st)
 	}
