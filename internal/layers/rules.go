@@ -1,0 +1,81 @@
+package layers
+
+// Rules is natter's layering, bottom layer first. Every natter package must
+// be matched by one of them (the most specific Pkg wins: an exact path beats
+// a pattern, a longer pattern beats a shorter one).
+var Rules = []Rule{
+	{
+		Pkg:     "natter/prompts/...",
+		May:     []string{"natter/prompts/..."},
+		NotDeps: []string{"natter/...", "!natter/prompts/..."},
+		Doc:     "messages, chat templates (prompts/jinja), personas and prompt files; pure Go, the bottom layer",
+	},
+	{
+		Pkg: "natter/engine/...",
+		May: []string{"natter/engine/...", "natter/prompts/..."},
+		Doc: "runs models (llama.cpp through cgo, the Go engine, tokenizer); the only cgo in natter",
+	},
+	{
+		Pkg: "natter/engine/api",
+		May: []string{"natter/prompts/..."},
+		Doc: "plain data types that cross the engine boundary; no cgo, so ui and history can use them",
+	},
+	{
+		Pkg: "natter/engine/gguf/...",
+		May: []string{"natter/engine/gguf/..."},
+		Doc: "pure-Go GGUF reader (and synthetic GGUF writer); models imports it, so it stays free of the rest of engine",
+	},
+	{
+		Pkg:     "natter/models/...",
+		May:     []string{"natter/models/...", "natter/engine/gguf/..."},
+		NotDeps: []string{"natter/engine/...", "!natter/engine/gguf/..."},
+		Doc:     "the model store: discovery, catalog, pulls, memory fit; reads GGUF headers but never loads the engine",
+	},
+	{
+		Pkg:     "natter/history/...",
+		May:     []string{"natter/history/...", "natter/prompts/...", "natter/engine/api"},
+		NotDeps: []string{"natter/engine/...", "!natter/engine/api"},
+		Doc:     "saved chats in SQLite and the KV-state cache; never loads the engine",
+	},
+	{
+		Pkg:     "natter/ui/...",
+		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api"},
+		TestMay: []string{"natter/history"}, // chats saved to real SQLite, still no cgo
+		NotDeps: []string{"natter/engine/...", "!natter/engine/api"},
+		Doc:     "the Bubble Tea chat; knows the engine only through engine/api, so its tests need no cgo",
+	},
+	{
+		Pkg: "natter/config/...",
+		May: []string{"natter/config/..."},
+		Doc: "the config file; imports nothing of natter's",
+	},
+	{
+		Pkg: "natter/doctor/...",
+		May: []string{
+			"natter/doctor/...", "natter/engine/...", "natter/models/...",
+			"natter/history/...", "natter/config/...", "natter/prompts/...",
+		},
+		Doc: "bug-report checks over the engine, models, history and config",
+	},
+	{
+		Pkg: "natter/cli/...",
+		May: []string{
+			"natter/cli/...", "natter/prompts/...", "natter/engine/...", "natter/models/...",
+			"natter/history/...", "natter/ui/...", "natter/config/...", "natter/doctor/...",
+		},
+		Doc: "the cobra command tree; wires every layer below together",
+	},
+	{
+		Pkg: "natter",
+		May: []string{"natter/cli/..."},
+		// The end-to-end tests beside main.go build model files, read the
+		// history database and check for the network.
+		TestMay: []string{"natter/engine/gguf/...", "natter/history/...", "natter/models/..."},
+		Doc:     "main.go: wiring only, everything else lives in cli",
+	},
+	{
+		Pkg: "natter/internal/...",
+		May: []string{"natter/internal/..."},
+		Doc: "repository tooling and checks (this package); imported by nothing",
+	},
+}
