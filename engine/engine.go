@@ -2,6 +2,9 @@
 // only package that uses cgo. One goroutine owns the llama context; every
 // generation is a stream of events; the KV cache is reused across requests
 // that share a token prefix.
+//
+// It imports only prompts and its own subpackages; nothing of natter's
+// above it (models, history, ui, cli) may be imported here.
 package engine
 
 import (

@@ -1,7 +1,8 @@
 // Package history keeps every conversation in SQLite (modernc.org/sqlite,
 // pure Go, WAL mode): chats, messages, full-text search, export, and the
 // `natter history` command. Package history/kvcache stores model KV states
-// so a resumed chat need not be re-processed.
+// so a resumed chat need not be re-processed. It imports prompts and
+// engine/api only, so it never compiles llama.cpp.
 //
 // Saving never stops a chat: if the disk refuses a write the Store carries
 // on in memory and reports it once (TakeWarning, or a *Warning from a
@@ -19,7 +20,7 @@
 //	defer st.Close()
 //	if w := st.TakeWarning(); w != "" { fmt.Fprintln(os.Stderr, w) }
 //
-//	`natter history ...`  os.Exit(history.RunCmd(args, os.Stdout, os.Stderr, st))
+//	`natter history ...`  cli := history.CLI{Store: st, Stdout: os.Stdout, Stderr: os.Stderr}; cli.List(20, false) …
 //	new chat              rec := st.NewRecorder(history.ChatMeta{Persona: p, Template: t, Sampling: &s})
 //	`natter -c`           c, err := st.Latest(ctx); rec, c, err = st.ResumeRecorder(ctx, c.ID)
 //	`natter --resume ID`  id, err := history.ParseID(arg); rec, c, err := st.ResumeRecorder(ctx, id)

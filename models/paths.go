@@ -4,7 +4,8 @@
 // carries a small catalog of recommended chat models and downloads them
 // safely (resume, sha256, lock, disk-space and GGUF checks).
 //
-// Pure Go: no cgo, and it never touches the network except from Pull.
+// Pure Go: no cgo, and it never touches the network except from Pull. It
+// imports only engine/gguf of the engine, never the engine that runs models.
 package models
 
 import (

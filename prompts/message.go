@@ -1,6 +1,7 @@
 // Package prompts holds conversations and turns them into model prompts:
 // messages, chat-template rendering, personas and user-editable prompt files.
-// Pure Go: no cgo, no UI.
+// Pure Go: no cgo, no UI. The bottom layer: it imports nothing of natter's
+// outside prompts/... (internal/layers checks this).
 package prompts
 
 // Roles used in messages.

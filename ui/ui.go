@@ -1,7 +1,7 @@
 // Package ui is natter's interactive chat: one Bubble Tea model that streams
 // replies from an api.Generator, renders them as Markdown, and keeps the
-// conversation. It knows the engine only through engine/api, so its tests
-// run without cgo.
+// conversation. It imports prompts and engine/api only (never the engine,
+// not even through another package), so its tests run without cgo.
 package ui
 
 import (

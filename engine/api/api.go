@@ -1,6 +1,6 @@
 // Package api holds the plain data types that cross the engine boundary.
 // It has no cgo, so the UI and other packages can use it (and fake a
-// generator in tests) without compiling llama.cpp.
+// generator in tests) without compiling llama.cpp. It imports only prompts.
 package api
 
 import (

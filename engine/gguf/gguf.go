@@ -5,6 +5,9 @@
 // and tensor record, the tensor data layout, and the metadata llama.cpp would
 // assert on, and reports the first problem in one line naming the file. It
 // never allocates more than the file could hold.
+//
+// It imports nothing of natter's outside engine/gguf/..., so models can read
+// headers without the rest of the engine.
 package gguf
 
 import (
