@@ -17,7 +17,7 @@ require (
 	github.com/ollama/ollama v0.24.0
 	github.com/pelletier/go-toml/v2 v2.4.3
 	github.com/spf13/cobra v1.10.2
-	github.com/spf13/pflag v1.0.9
+	github.com/spf13/pflag v1.1.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.36.0
 	modernc.org/sqlite v1.62.0
