@@ -40,9 +40,13 @@ func writeSynth(t *testing.T, fx synthFixture, path string) {
 	scales := strings.Contains(with, "Scales")
 	fuseQKV, fuseGateUp := strings.Contains(with, "FuseQKV"), strings.Contains(with, "FuseGateUpExps")
 	mtp := strings.Contains(with, "MTP")
+	omitKV := strings.Contains(with, "OmitSharedKV")
 	var err error
 	switch spec {
 	case "synth.Qwen35Tiny()", "synth.Qwen35MoETiny()":
+		if omitKV {
+			t.Fatalf("fixture spec %q: not a qwen35 option", fx.Spec)
+		}
 		s := synth.Qwen35Tiny()
 		if spec == "synth.Qwen35MoETiny()" {
 			s = synth.Qwen35MoETiny()
@@ -54,7 +58,7 @@ func writeSynth(t *testing.T, fx synthFixture, path string) {
 			t.Fatalf("fixture spec %q: not a gemma4 option", fx.Spec)
 		}
 		s := synth.Gemma4Tiny()
-		s.Type, s.Scales, s.FuseQKV = typ, scales, fuseQKV
+		s.Type, s.Scales, s.FuseQKV, s.OmitSharedKV = typ, scales, fuseQKV, omitKV
 		err = s.Write(path)
 	default:
 		t.Fatalf("fixture spec %q", fx.Spec)
