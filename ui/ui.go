@@ -337,7 +337,7 @@ type entry struct {
 type reply struct {
 	id          int
 	doc         *streamDoc
-	split       splitter
+	split       prompts.Splitter
 	answer      strings.Builder // the reply exactly as the model wrote it
 	think       strings.Builder
 	thinkShow   strings.Builder // think, made safe to draw

@@ -495,7 +495,7 @@ func (m Model) runesBeforeCursor() int {
 // hasReasoning reports whether any reply of the chat, or the one streaming,
 // has reasoning for Ctrl+T to show or hide.
 func (m Model) hasReasoning() bool {
-	if r := m.cur; r != nil && (r.think.Len() > 0 || r.split.thinking) {
+	if r := m.cur; r != nil && (r.think.Len() > 0 || r.split.Thinking()) {
 		return true
 	}
 	for _, e := range m.entries {
@@ -881,7 +881,7 @@ func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	return func() tea.Msg {
 		var closeTag string
 		if text, _, err := gen.RenderPrompt(req); err == nil {
-			closeTag, _ = promptOpensReasoning(text)
+			closeTag, _ = prompts.PromptOpensReasoning(text)
 		}
 		ch, err := gen.Generate(ctx, req)
 		if err != nil {
@@ -906,7 +906,7 @@ func (m Model) handleGenStart(msg genStartMsg) (tea.Model, tea.Cmd) {
 	}
 	r.pump = msg.pump
 	if msg.closeTag != "" {
-		r.split.startInReasoning(msg.closeTag)
+		r.split.StartInReasoning(msg.closeTag)
 	}
 	return m, r.pump.next()
 }
@@ -967,7 +967,7 @@ func (m *Model) absorb(r *reply, text string, pieces int) {
 		r.firstAt = m.now()
 	}
 	r.tokens += pieces
-	ans, think := r.split.feed(text)
+	ans, think := r.split.Feed(text)
 	if think != "" {
 		if ans == "" {
 			r.thinkTokens += pieces
@@ -976,7 +976,7 @@ func (m *Model) absorb(r *reply, text string, pieces int) {
 		}
 		r.think.WriteString(think)
 		r.thinkShow.WriteString(cleanText(think))
-	} else if ans == "" && r.split.thinking {
+	} else if ans == "" && r.split.Thinking() {
 		r.thinkTokens += pieces
 	}
 	r.answer.WriteString(ans)
@@ -1026,7 +1026,7 @@ func (m *Model) stop() tea.Cmd {
 func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	r := m.cur
 	m.cur = nil
-	ans, think := r.split.flush()
+	ans, think := r.split.Flush()
 	r.think.WriteString(think)
 	r.thinkShow.WriteString(cleanText(think))
 	r.answer.WriteString(ans)

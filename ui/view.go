@@ -222,8 +222,8 @@ func (m Model) inlineView() string {
 func (m Model) liveReply(room int) []string {
 	r := m.cur
 	var lines []string
-	if !r.thinkShown && (r.think.Len() > 0 || r.split.thinking) {
-		lines = append(lines, m.thinkLines(r.thinkShow.String(), r.thinkTokens, r.split.thinking && len(r.doc.buf) == 0)...)
+	if !r.thinkShown && (r.think.Len() > 0 || r.split.Thinking()) {
+		lines = append(lines, m.thinkLines(r.thinkShow.String(), r.thinkTokens, r.split.Thinking() && len(r.doc.buf) == 0)...)
 	}
 	pending := r.doc.blocks[r.flushed:]
 	for i, b := range pending {
@@ -317,8 +317,8 @@ func (m Model) transcript() segments {
 	}
 	if r := m.cur; r != nil {
 		segs = append(segs, blankLine)
-		if r.think.Len() > 0 || r.split.thinking {
-			segs = append(segs, m.thinkLines(r.thinkShow.String(), r.thinkTokens, r.split.thinking && len(r.doc.buf) == 0), blankLine)
+		if r.think.Len() > 0 || r.split.Thinking() {
+			segs = append(segs, m.thinkLines(r.thinkShow.String(), r.thinkTokens, r.split.Thinking() && len(r.doc.buf) == 0), blankLine)
 		}
 		segs = append(segs, r.doc.flat)
 		if tail, sep := r.doc.tailLines(); len(tail) > 0 {

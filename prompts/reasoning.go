@@ -1,9 +1,10 @@
-package ui
+package prompts
 
 import "strings"
 
 // A reasoning marker pair. Models announce their thinking differently; the
-// engine passes the text through, so the UI recognises the common spellings.
+// engine passes the text through, so front ends (the chat, the server)
+// recognise the common spellings here.
 type thinkMarker struct{ open, close string }
 
 var thinkMarkers = []thinkMarker{
@@ -24,24 +25,24 @@ var answerMarkers = []string{
 	"<|begin_of_solution|>", "<|end_of_solution|>",
 }
 
-// splitter separates a streamed reply into reasoning and answer text.
+// Splitter separates a streamed reply into reasoning and answer text.
 // Markers may arrive split across pieces, so a short suffix that could still
 // become a marker is held back until the next piece decides it.
-type splitter struct {
+type Splitter struct {
 	thinking bool
 	closeTag string
 	held     string
 }
 
-// startInReasoning is used when the prompt itself already opened a reasoning
+// StartInReasoning is used when the prompt itself already opened a reasoning
 // block (e.g. the template ends with "<think>\n").
-func (s *splitter) startInReasoning(closeTag string) {
+func (s *Splitter) StartInReasoning(closeTag string) {
 	s.thinking = true
 	s.closeTag = closeTag
 }
 
-// feed returns the answer and reasoning text contained in piece.
-func (s *splitter) feed(piece string) (answer, reasoning string) {
+// Feed returns the answer and reasoning text contained in piece.
+func (s *Splitter) Feed(piece string) (answer, reasoning string) {
 	var a, r strings.Builder
 	buf := s.held + piece
 	s.held = ""
@@ -87,8 +88,11 @@ func (s *splitter) feed(piece string) (answer, reasoning string) {
 	return a.String(), r.String()
 }
 
-// flush returns text still held back at the end of the stream.
-func (s *splitter) flush() (answer, reasoning string) {
+// Thinking reports whether the text so far ends inside a reasoning block.
+func (s *Splitter) Thinking() bool { return s.thinking }
+
+// Flush returns text still held back at the end of the stream.
+func (s *Splitter) Flush() (answer, reasoning string) {
 	h := s.held
 	s.held = ""
 	if s.thinking {
@@ -123,9 +127,9 @@ func partialSuffix(s string, markers []string) int {
 	return best
 }
 
-// promptOpensReasoning reports whether a rendered prompt ends inside an
+// PromptOpensReasoning reports whether a rendered prompt ends inside an
 // opened reasoning block, and which tag will close it.
-func promptOpensReasoning(prompt string) (string, bool) {
+func PromptOpensReasoning(prompt string) (string, bool) {
 	t := strings.TrimRight(prompt, " \n")
 	for _, mk := range thinkMarkers {
 		if strings.HasSuffix(t, mk.open) {
