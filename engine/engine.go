@@ -346,7 +346,7 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 			}
 		}
 		if len(toks) >= nCtx {
-			return builtPrompt{}, fmt.Errorf("the prompt is %d tokens but the context holds %d; raise --ctx", len(toks), nCtx)
+			return builtPrompt{}, contextExceeded("the prompt is %d tokens but the context holds %d; raise --ctx", len(toks), nCtx)
 		}
 		return builtPrompt{tokens: toks, text: req.Prompt, template: "raw"}, nil
 	}
@@ -356,6 +356,9 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 	}
 	msgs := req.Messages
 	dropped := 0
+	// canDrop: a turn may go to make room, unless the caller wants the
+	// whole conversation or an error (the API server).
+	canDrop := func(msgs []prompts.Message) bool { return !req.NoDrop && canDropTurn(msgs) }
 	for {
 		text, spans, name, err := renderPrompt(tmpl, msgs, env.specials)
 		if err != nil {
@@ -366,7 +369,7 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 		} else if over {
 			// Certainly too long: drop a turn without tokenizing it all.
 			if !canDrop(msgs) {
-				return builtPrompt{}, fmt.Errorf("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+				return builtPrompt{}, contextExceeded("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
 			}
 			msgs = dropOldestTurn(msgs)
 			dropped++
@@ -383,17 +386,28 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 			return builtPrompt{tokens: toks, text: text, template: name, dropped: dropped}, nil
 		}
 		if !canDrop(msgs) {
-			return builtPrompt{}, fmt.Errorf("the conversation needs %d tokens but the context holds %d; raise --ctx or shorten the message", len(toks), nCtx)
+			return builtPrompt{}, contextExceeded("the conversation needs %d tokens but the context holds %d; raise --ctx or shorten the message", len(toks), nCtx)
 		}
 		msgs = dropOldestTurn(msgs)
 		dropped++
 	}
-	return builtPrompt{}, fmt.Errorf("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+	return builtPrompt{}, contextExceeded("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
 }
 
-// canDrop reports whether a turn can go: something other than system
+// contextExceeded is a prompt-too-long error that errors.Is matches to
+// api.ErrContextExceeded, worded for the user.
+func contextExceeded(format string, args ...any) error {
+	return exceededError{fmt.Sprintf(format, args...)}
+}
+
+type exceededError struct{ msg string }
+
+func (e exceededError) Error() string { return e.msg }
+func (e exceededError) Unwrap() error { return api.ErrContextExceeded }
+
+// canDropTurn reports whether a turn can go: something other than system
 // messages must stand before the last user message.
-func canDrop(msgs []prompts.Message) bool {
+func canDropTurn(msgs []prompts.Message) bool {
 	last := lastUser(msgs)
 	for i := 0; i < last; i++ {
 		if msgs[i].Role != prompts.RoleSystem {

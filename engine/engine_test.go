@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -314,8 +315,22 @@ func TestOverflowDropsOldestTurnsKeepsSystem(t *testing.T) {
 		t.Fatal(err)
 	}
 	res := collect(t, ch, nil)
-	if res.err == nil || !strings.Contains(res.err.Error(), "context") {
+	if res.err == nil || !strings.Contains(res.err.Error(), "context") || !errors.Is(res.err, api.ErrContextExceeded) {
 		t.Fatalf("want a context error, got %v / %+v", res.err, res.stats)
+	}
+	// NoDrop (the API server) refuses the conversation instead of cutting it.
+	req.NoDrop = true
+	ch, err = e.Generate(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := collect(t, ch, nil); !errors.Is(res.err, api.ErrContextExceeded) || res.stats != nil {
+		t.Fatalf("NoDrop: want ErrContextExceeded, got %v / %+v", res.err, res.stats)
+	}
+	// A conversation that fits is answered whole with NoDrop too.
+	short := api.Request{Messages: msgs[:3], Sampling: greedy(), MaxTokens: 4, NoDrop: true}
+	if r := run(t, e, short); r.stats.DroppedTurns != 0 {
+		t.Fatalf("NoDrop dropped %d turns of a short chat", r.stats.DroppedTurns)
 	}
 }
 

@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"natter/prompts"
@@ -54,7 +55,14 @@ type Request struct {
 	Stop            []string // extra stop sequences, matched on text
 	// IgnoreEOS keeps generating past end-of-generation tokens (benchmarks).
 	IgnoreEOS bool
+	// NoDrop: a conversation too long for the context is an error
+	// (ErrContextExceeded) instead of losing its oldest turns.
+	NoDrop bool
 }
+
+// ErrContextExceeded is wrapped by the errors of a prompt that cannot fit
+// the context window.
+var ErrContextExceeded = errors.New("context length exceeded")
 
 // EventKind tells what an Event carries.
 type EventKind int
