@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -347,6 +348,11 @@ func TestShowCommand(t *testing.T) {
 			t.Fatalf("/show lacks %q:\n%s", s, scr)
 		}
 	}
+	info := scr
+	typeLine(h, "/show info")
+	if scr = h.screen(); strings.Count(scr, "file       /models/tiny-llama.gguf") != strings.Count(info, "file       /models/tiny-llama.gguf")+1 {
+		t.Fatalf("/show info is not /show:\n%s", scr)
+	}
 	typeLine(h, "/show license")
 	if scr = h.screen(); !strings.Contains(scr, "License of tiny-llama: apache-2.0") || !strings.Contains(scr, "https://www.apache.org/licenses/LICENSE-2.0") {
 		t.Fatalf("/show license:\n%s", scr)
@@ -369,5 +375,128 @@ func TestShowCommand(t *testing.T) {
 	typeLine(h2, "/show license")
 	if !strings.Contains(h2.screen(), "names no license") {
 		t.Fatalf("no-license note:\n%s", h2.screen())
+	}
+}
+
+// When the prompt leaves out old turns, the chat says which, once, when
+// that changes (issue 18, item 3, and "1 oldest turns"); the same for a
+// resumed chat.
+func TestDroppedTurnsNotedOnceWhenTheyChange(t *testing.T) {
+	const note = "no longer fit"
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g}, 200, 40)
+	sendAndWait(h, "first question")
+	sendAndWait(h, "second question")
+	if s := h.screen(); strings.Contains(s, note) {
+		t.Fatalf("a note before anything was left out:\n%s", s)
+	}
+	setDropped := func(n int) {
+		g.mu.Lock()
+		g.dropped = n
+		g.mu.Unlock()
+	}
+	notes := func() []string {
+		var out []string
+		for _, l := range strings.Split(ansi.Strip(strings.Join(h.m.scrollback, "\n")), "\n") {
+			if strings.Contains(l, note) {
+				out = append(out, strings.TrimSpace(l))
+			}
+		}
+		return out
+	}
+	setDropped(1)
+	sendAndWait(h, "third question")
+	want1 := "The oldest turn (“first question”) no longer fits the context window and was left out of the prompt; the system prompt and the latest turns are kept"
+	if n := notes(); len(n) != 1 || !strings.Contains(n[0], want1) {
+		t.Fatalf("after the first turn was left out: %q", n)
+	}
+	sendAndWait(h, "fourth question") // still one turn out: no new note
+	if n := notes(); len(n) != 1 {
+		t.Fatalf("the note was repeated: %q", n)
+	}
+	setDropped(2)
+	sendAndWait(h, "fifth question")
+	want2 := "The oldest 2 turns (“first question” … “second question”) no longer fit the context window and were left out"
+	if n := notes(); len(n) != 2 || !strings.Contains(n[1], want2) {
+		t.Fatalf("after a second turn was left out: %q", n)
+	}
+
+	// A resumed chat: the same policy and note.
+	g2 := newFakeGen("ok")
+	g2.dropped = 1
+	msgs := []prompts.Message{
+		{Role: prompts.RoleUser, Content: "an old question"}, {Role: prompts.RoleAssistant, Content: "an old answer"},
+	}
+	h2 := newHarness(t, Config{Gen: g2, Messages: msgs}, 200, 40)
+	sendAndWait(h2, "a new question")
+	if s := strings.Join(strings.Fields(h2.screen()), " "); !strings.Contains(s, "The oldest turn (“an old question”) no longer fits") {
+		t.Fatalf("resumed chat, no note:\n%s", h2.screen())
+	}
+	if got := lastRequest(t, g2).Messages; len(got) != 3 || got[0].Content != "an old question" {
+		t.Fatalf("the resumed request does not carry the whole chat for the engine to cut: %+v", got)
+	}
+}
+
+// The issue's repro of item 6 on the first-run screen itself: at 60x15 a
+// download that fails for want of a network says so first, and its cause
+// ("no such host") is on screen, wrapped, not cut at the width.
+func TestFirstRunDownloadErrorWrapsWithTheCauseFirst(t *testing.T) {
+	p := &fakePuller{dir: t.TempDir(), err: errors.New(`Get "https://huggingface.co/Qwen/Qwen3-0.6B-GGUF/resolve/main/Qwen3-0.6B-Q8_0.gguf": dial tcp: lookup huggingface.co on 127.0.0.53:53: no such host`)}
+	h := newHarness(t, Config{NoModelHelp: "No model found.", Catalog: testCatalog, Pull: p.pull,
+		LoadModel: func(string) (api.Generator, error) { return nil, errors.New("must not load") }}, 60, 15)
+	h.enter()
+	h.waitFor("the error", func(m Model) bool { return m.pull == nil && m.errLine != "" })
+	h.settle()
+	scr := h.screen()
+	flat := strings.Join(strings.Fields(scr), " ")
+	if !strings.Contains(flat, "no network: download small-one failed") || !strings.Contains(flat, "no such host") {
+		t.Fatalf("the cause is not first, or cut:\n%s", scr)
+	}
+	for _, l := range strings.Split(scr, "\n") {
+		if ansi.StringWidth(l) > 60 {
+			t.Fatalf("line wider than the screen: %q", l)
+		}
+	}
+	if n := strings.Count(h.m.View().Content, "\n") + 1; n >= 15 {
+		t.Fatalf("the frame takes %d of 15 rows:\n%s", n, scr)
+	}
+	if !strings.Contains(scr, "small-one") {
+		t.Fatalf("the picker is gone after the error:\n%s", scr)
+	}
+}
+
+// CJK titles (two cells a character) line up in the history list that
+// /history and natter --resume open: every row of the box has the same
+// width, the right border in the same column, and a long title is cut to
+// its cells, not its bytes or runes.
+func TestHistoryListAlignsCJKTitles(t *testing.T) {
+	st, err := history.Open(filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, title := range []string{"hello world", "你好世界，今天天气很好，我们去公园散步吧，然后一起吃晚饭好不好", "日本語のタイトル", "한국어 제목입니다"} {
+		saveChat(t, st, "", title, "ok")
+	}
+	rec := st.NewRecorder(history.ChatMeta{})
+	defer rec.Close()
+	for _, w := range []int{60, 100} {
+		h := newHarness(t, Config{Gen: newFakeGen("ok"), Recorder: rec, History: testHistory{st, rec}}, w, 30)
+		typeLine(h, "/history")
+		h.waitFor("the list", func(m Model) bool { return m.picker != nil && !m.picker.loading && len(m.picker.items) == 4 })
+		var rows []string
+		for _, l := range strings.Split(ansi.Strip(h.m.View().Content), "\n") {
+			if strings.Contains(l, "#") && strings.Contains(l, "msgs") {
+				rows = append(rows, l)
+			}
+		}
+		if len(rows) != 4 {
+			t.Fatalf("width %d: %d chat rows:\n%s", w, len(rows), ansi.Strip(h.m.View().Content))
+		}
+		for _, r := range rows {
+			if ansi.StringWidth(r) != ansi.StringWidth(rows[0]) || ansi.StringWidth(r) > w || !strings.HasSuffix(strings.TrimRight(r, " "), "│") {
+				t.Fatalf("width %d: rows do not line up:\n%s", w, strings.Join(rows, "\n"))
+			}
+		}
 	}
 }

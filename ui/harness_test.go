@@ -27,6 +27,7 @@ type fakeGen struct {
 	failWith   error         // Generate fails up front
 	streamErr  error         // the stream ends with this error after the pieces
 	stopReason string
+	dropped    int // turns the "engine" left out of the prompt, reported in the final figures
 	reqs       []api.Request
 	cancelled  int
 }
@@ -62,7 +63,7 @@ func (g *fakeGen) requests() []api.Request {
 func (g *fakeGen) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
 	g.mu.Lock()
 	g.reqs = append(g.reqs, req)
-	pieces, gate, pause, serr, reason := g.pieces, g.gate, g.pauseAfter, g.streamErr, g.stopReason
+	pieces, gate, pause, serr, reason, dropped := g.pieces, g.gate, g.pauseAfter, g.streamErr, g.stopReason, g.dropped
 	g.mu.Unlock()
 	if g.failWith != nil {
 		return nil, g.failWith
@@ -77,6 +78,7 @@ func (g *fakeGen) Generate(ctx context.Context, req api.Request) (<-chan api.Eve
 				PromptTokens: promptTok, CachedTokens: promptTok * 9 / 10, GeneratedTokens: n,
 				DecodeTPS: 123.4, TTFT: 42 * time.Millisecond, StopReason: reason,
 				ContextUsed: promptTok + n, ContextSize: 8192, Template: "fake:chatml",
+				DroppedTurns: dropped,
 			}}
 		}
 		// Like the engine: the prompt figures before the first token.

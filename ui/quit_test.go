@@ -45,6 +45,9 @@ func TestQuitWhileStreaming(t *testing.T) {
 		{"ctrl+d fullscreen", "\x04", true},
 		{"/quit", "/quit\r", false},
 		{"/quit fullscreen", "/quit\r", true},
+		// The first press stops the reply, the second quits.
+		{"ctrl+c twice", "\x03\x03", false},
+		{"ctrl+c twice fullscreen", "\x03\x03", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
