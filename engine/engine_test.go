@@ -481,6 +481,24 @@ func TestBadSamplingIsRejected(t *testing.T) {
 	}
 }
 
+// A top-k past int32 means "keep every token", as top-k 0 does; it used
+// to wrap around in the conversion to llama.cpp's int32 (1<<32 + 1 became
+// top-k 1: greedy).
+func TestHugeTopKIsOff(t *testing.T) {
+	e := load(t, tinySpec(), 512)
+	gen := func(k int) string {
+		s := api.Sampling{Temperature: 1.5, TopK: k, TopP: 1, Seed: 42, RepeatPenalty: 1}
+		return run(t, e, api.Request{Raw: true, Prompt: "Once upon", Sampling: s, MaxTokens: 40, IgnoreEOS: true}).text
+	}
+	off := gen(0)
+	if k1 := gen(1); k1 == off {
+		t.Fatalf("top-k 1 and off sample the same text %q: the comparison below proves nothing", off)
+	}
+	if huge := gen(1<<32 + 1); huge != off {
+		t.Fatalf("top-k 1<<32+1 sampled %q, off %q", huge, off)
+	}
+}
+
 func TestCloseIsIdempotent(t *testing.T) {
 	e, err := Load(Options{ModelPath: synthModel(t, tinySpec()), ContextSize: 128})
 	if err != nil {

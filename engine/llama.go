@@ -44,6 +44,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/cgo"
 	"strings"
@@ -456,7 +457,9 @@ func newSampler(s samplingParams) *sampler {
 		C.llama_sampler_chain_add(ch, C.llama_sampler_init_greedy())
 		return &sampler{c: ch}
 	}
-	if s.topK > 0 {
+	// A top-k past int32 keeps every token (no vocabulary is that large):
+	// it is off, not wrapped around to a small k.
+	if s.topK > 0 && s.topK <= math.MaxInt32 {
 		C.llama_sampler_chain_add(ch, C.llama_sampler_init_top_k(C.int32_t(s.topK)))
 	}
 	if s.topP > 0 && s.topP < 1 {
