@@ -68,3 +68,72 @@ func TestAskHugeStdinPrompt(t *testing.T) {
 		t.Fatalf("status %d, stderr %q", status, stderr)
 	}
 }
+
+// Every numeric flag of ask, the chat and bench at its extremes: a value
+// out of range is a usage error (exit 2) naming the flag, never a wrap-
+// around, a panic or a long wait ("Also probe" of issue 19). --ctx and
+// --top-k stop at 2147483647, as llama.cpp counts them in 32 bits (a
+// --top-k of 1<<32+1 used to become 1, and bench -p 1<<62 -n 1<<62
+// overflowed into a panic).
+func TestNumericFlagExtremesExit2(t *testing.T) {
+	const huge = "9223372036854775807"
+	model := []string{"-m", chatModel}
+	cases := map[string][]string{
+		"--ctx":              {"--ctx", "-1"},
+		"--ctx ":             {"--ctx", "2147483648"},
+		"--ctx  ":            {"--ctx", huge},
+		"--threads":          {"-t", "-1"},
+		"--threads ":         {"-t", "1025"},
+		"--batch":            {"--batch", "-1"},
+		"--temp":             {"--temp", "-0.5"},
+		"--temp ":            {"--temp", "1e308"},
+		"--top-k":            {"--top-k", "-1"},
+		"--top-k ":           {"--top-k", "4294967297"},
+		"--top-p":            {"--top-p", "-1"},
+		"--min-p":            {"--min-p", "-1"},
+		"--repeat-penalty":   {"--repeat-penalty", "-1"},
+		"--seed":             {"--seed", "-2"},
+		"--seed ":            {"--seed", "4294967295"},
+		"--max-tokens":       {"-n", "-2"},
+		"--reasoning-budget": {"--reasoning-budget", "-2"},
+	}
+	check := func(args []string, flag string) {
+		t.Helper()
+		_, errOut, st := natter(t, "", args...)
+		if st != 2 || !strings.Contains(errOut, strings.TrimSpace(flag)) || !strings.Contains(errOut, "--help' for usage") {
+			t.Errorf("%v: exit %d, want 2 naming %s: %q", args, st, flag, errOut)
+		}
+		if strings.Contains(errOut, "panic") || strings.Count(strings.TrimSpace(errOut), "\n") > 1 {
+			t.Errorf("%v: not one clear error: %q", args, errOut)
+		}
+	}
+	for flag, v := range cases {
+		check(append(append([]string{"ask"}, model...), append(v, "hi")...), flag)
+		check(append(model, v...), flag) // the chat checks before it opens
+		if !strings.Contains("--temp --top-k --top-p --min-p --repeat-penalty --seed --max-tokens --reasoning-budget", strings.TrimSpace(flag)) {
+			check(append(append([]string{"bench"}, model...), v...), flag)
+		}
+	}
+	for _, v := range [][]string{
+		{"-p", "-1"}, {"-n", "-1"}, {"-d", "-1"}, {"-r", "-1"}, {"-r", "0"},
+		{"-p", huge}, {"-n", huge}, {"-d", huge},
+		{"-p", "4611686018427387904", "-n", "4611686018427387904"},
+		{"-d", "2147483647", "-p", "1"},
+		// A context too small for the test would measure a truncated run.
+		{"--ctx", "16", "-d", "100", "-p", "8"},
+	} {
+		check(append(append([]string{"bench"}, model...), v...), v[0])
+	}
+}
+
+// The largest values that mean something still run: a batch larger than
+// the context is cut to it, and -n and --reasoning-budget at the top of
+// int are no cap.
+func TestHugeButMeaningfulFlagsRun(t *testing.T) {
+	const huge = "9223372036854775807"
+	out, errOut, st := natter(t, "", "ask", "-m", chatModel, "--raw", "--ctx", "32", "--batch", huge, "-n", huge,
+		"--reasoning-budget", huge, "--top-k", "2147483647", "--seed", "4294967294", "Once upon")
+	if st != 0 || out == "" {
+		t.Fatalf("exit %d, out %q, stderr %q", st, out, errOut)
+	}
+}

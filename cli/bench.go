@@ -80,6 +80,15 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 	if *p < 0 || *n < 0 || *p == 0 && *n == 0 || *reps < 1 || *depth < 0 {
 		return usageError(cmd, "-p, -n and -d must be >= 0 (-p and -n not both 0) and -r >= 1")
 	}
+	// The tests' tokens must fit in the context: pp puts depth+p tokens in
+	// the cache and generates one, tg reads depth+1 and generates n+1.
+	// Each is checked on its own first, so the sum cannot overflow.
+	if *p > maxCtx || *n > maxCtx || *depth > maxCtx || *depth+max(*p+1, *n+2) > maxCtx {
+		return usageError(cmd, "-d %d with -p %d or -n %d: more tokens than a context can hold (at most %d)", *depth, *p, *n, maxCtx)
+	}
+	if need := *depth + max(*p+1, *n+2); mf.ctx > 0 && mf.ctx < need {
+		return usageError(cmd, "--ctx %d is too small for -d %d with -p %d and -n %d: they need %d tokens", mf.ctx, *depth, *p, *n, need)
+	}
 	path, err := mf.resolveModel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
@@ -87,7 +96,7 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 	}
 	defer mf.setupLogs()()
 	if mf.ctx == 0 {
-		mf.ctx = max(*depth+*p+*n+8, 64)
+		mf.ctx = min(max(*depth+*p+*n+8, 64), maxCtx)
 	}
 	info := engine.SystemInfo()
 	if *asJSON {

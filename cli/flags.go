@@ -39,6 +39,11 @@ func choices(cmd *cobra.Command, flag string, values ...string) {
 	_ = cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }
 
+// maxCtx is the largest --ctx (and top-k) accepted: llama.cpp counts
+// positions and candidates in 32 bits, so a larger value would wrap around
+// to a small one instead of failing.
+const maxCtx = math.MaxInt32
+
 // modelFlags are the flags every command that loads a model takes.
 type modelFlags struct {
 	model     string
@@ -74,8 +79,8 @@ func (m *modelFlags) register(cmd *cobra.Command) {
 
 func (m *modelFlags) check() error {
 	switch {
-	case m.ctx < 0 || m.ctx > 0 && m.ctx < 16:
-		return fmt.Errorf("--ctx %d: must be 0 (automatic) or at least 16", m.ctx)
+	case m.ctx < 0 || m.ctx > 0 && m.ctx < 16 || m.ctx > maxCtx:
+		return fmt.Errorf("--ctx %d: must be 0 (automatic) or between 16 and %d", m.ctx, maxCtx)
 	case m.threads < 0 || m.threads > 1024:
 		return fmt.Errorf("--threads %d: must be between 1 and 1024 (0 = one per physical core)", m.threads)
 	case m.batch < 1:
@@ -199,8 +204,8 @@ func (s *samplingFlags) sampling() (api.Sampling, error) {
 	switch {
 	case bad(s.temp) || s.temp < 0 || s.temp > 100:
 		return api.Sampling{}, fmt.Errorf("--temp %v: must be between 0 and 100", s.temp)
-	case s.topK < 0:
-		return api.Sampling{}, fmt.Errorf("--top-k %d: must not be negative", s.topK)
+	case s.topK < 0 || s.topK > maxCtx:
+		return api.Sampling{}, fmt.Errorf("--top-k %d: must be between 0 (off) and %d", s.topK, maxCtx)
 	case bad(s.topP) || s.topP < 0 || s.topP > 1:
 		return api.Sampling{}, fmt.Errorf("--top-p %v: must be between 0 and 1", s.topP)
 	case bad(s.minP) || s.minP < 0 || s.minP > 1:
