@@ -66,3 +66,34 @@ func TestPullRefusesDotDotFileName(t *testing.T) {
 		}
 	}
 }
+
+// A server that sends its headers and then not one byte of the body is cut
+// by the stall timeout with an error saying so, and leaves no bytes it
+// never sent ("Also probe" of issue 19).
+func TestPullStallAfterHeaders(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	dir := t.TempDir()
+	opts := PullOptions{Dir: dir, HeaderTimeout: 5 * time.Second, StallTimeout: 300 * time.Millisecond, Retries: -1,
+		FreeSpace: func(string) (uint64, error) { return 1 << 40, nil }}
+	_, err := Pull(context.Background(), srv.URL+"/silent.gguf", opts)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "no data for 300ms") {
+		t.Fatalf("got %v, want ErrStalled naming the wait", err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "silent.gguf.part")); err == nil && fi.Size() != 0 {
+		t.Fatalf(".part holds %d bytes the server never sent", fi.Size())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "silent.gguf")); err == nil {
+		t.Fatal("a file was saved from an empty body")
+	}
+}
