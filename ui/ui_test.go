@@ -1043,6 +1043,31 @@ func TestKeystrokePasteIsLinear(t *testing.T) {
 	}
 }
 
+// While a keystroke burst gathers, nothing on screen changes, so each frame
+// the program asks for after a key is the last one again, not laid out anew
+// (a 1 MB paste as keystrokes took 14 s when every other frame was redrawn:
+// the memo of the last frame was only valid for one update). Counted as
+// allocations per key, Update and frame together.
+func TestKeystrokeBurstReusesTheFrame(t *testing.T) {
+	h := newHarness(t, Config{Gen: newFakeGen("ok")}, 100, 30)
+	h.onFrame = func(string) {}
+	text := pastedLines(64 << 10)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	h.typeBurst(text)
+	runtime.ReadMemStats(&after)
+	perKey := float64(after.Mallocs-before.Mallocs) / float64(len(text))
+	t.Logf("%.1f allocations a key", perKey)
+	if perKey > 10 {
+		t.Fatalf("%.1f allocations a key while a burst gathers: frames are drawn again", perKey)
+	}
+	h.pause()
+	if v := h.m.input.Value(); !strings.HasPrefix(v, "[paste #1: ") {
+		t.Fatalf("input %.60q", v)
+	}
+}
+
 // Text typed or pasted (as keystrokes) while a reply streams stays in the
 // input as the next message, newlines and all; nothing is refused or lost.
 func TestKeysTypedWhileStreamingAreKept(t *testing.T) {

@@ -67,6 +67,7 @@ func (m Model) View() tea.View {
 	var c string
 	if memo := m.viewMemo; memo != nil && m.reuseView && memo.gen == m.updates-1 && memo.full == m.fullscreen && memo.content != "" {
 		c = memo.content
+		memo.gen = m.updates // still what the screen shows after this update
 	} else {
 		if m.fullscreen {
 			c = m.fullView()
