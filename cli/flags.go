@@ -20,6 +20,7 @@ const (
 	flagsSampling = "sampling"
 	flagsChat     = "chat"
 	flagsOutput   = "output"
+	flagsServe    = "server"
 )
 
 // groupAnnotation marks which help group a flag belongs to.

@@ -123,7 +123,7 @@ func NewRoot() *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	add(groupChat, askCommand())
+	add(groupChat, askCommand(), serveCommand())
 	add(groupModels, modelsCommand(), pullCommand(), benchCommand())
 	add(groupSaved, promptsCommand(), templateCommand(), historyCommand())
 	add(groupSetup, configCommand(), doctorCommand(), versionCommand(), manCommand(root))

@@ -45,6 +45,12 @@ var Rules = []Rule{
 		Doc:     "the Bubble Tea chat; knows the engine only through engine/api, so its tests need no cgo",
 	},
 	{
+		Pkg:     "natter/serve/...",
+		May:     []string{"natter/serve/...", "natter/prompts/...", "natter/engine/api"},
+		TestMay: []string{"natter/engine/...", "natter/history/..."}, // a real engine behind the server
+		Doc:     "the OpenAI-compatible HTTP server; knows the engine only through engine/api",
+	},
+	{
 		Pkg: "natter/config/...",
 		May: []string{"natter/config/..."},
 		Doc: "the config file; imports nothing of natter's",
@@ -62,6 +68,7 @@ var Rules = []Rule{
 		May: []string{
 			"natter/cli/...", "natter/prompts/...", "natter/engine/...", "natter/models/...",
 			"natter/history/...", "natter/ui/...", "natter/config/...", "natter/doctor/...",
+			"natter/serve/...",
 		},
 		Doc: "the cobra command tree; wires every layer below together",
 	},
