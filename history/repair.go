@@ -23,9 +23,10 @@ import (
 
 // repairReport is what a repair or salvage achieved.
 type repairReport struct {
-	chats, messages int   // rows recovered
-	readErr         error // first read error; nil when every row was read
-	reindexed       bool  // REINDEX alone mended the database
+	chats, messages     int   // rows recovered
+	readErr             error // first read error; nil when every row was read
+	lostChats, lostMsgs []gap // the ids that could not be read
+	reindexed           bool  // REINDEX alone mended the database
 }
 
 func (r repairReport) String() string {
@@ -34,9 +35,48 @@ func (r repairReport) String() string {
 	}
 	s := fmt.Sprintf("recovered %d chats and %d messages", r.chats, r.messages)
 	if r.readErr != nil {
-		return s + fmt.Sprintf("; some rows could not be read (%s) and may be missing", shortErr(r.readErr))
+		s += fmt.Sprintf("; some rows could not be read (%s) and may be missing", shortErr(r.readErr))
+		var lost []string
+		if l := describeGaps("chats", r.lostChats); l != "" {
+			lost = append(lost, l)
+		}
+		if l := describeGaps("messages", r.lostMsgs); l != "" {
+			lost = append(lost, l)
+		}
+		if len(lost) > 0 {
+			s += ": " + strings.Join(lost, ", ")
+		}
+		return s
 	}
 	return s + "; every row that was found could be read"
+}
+
+// describeGaps names the id ranges of kind that could not be read, the
+// first few of them.
+func describeGaps(kind string, gaps []gap) string {
+	var parts []string
+	for i, g := range gaps {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more ranges", len(gaps)-i))
+			break
+		}
+		switch {
+		case g.to == math.MaxInt64 && g.from <= 1:
+			parts = append(parts, "all")
+		case g.to == math.MaxInt64:
+			parts = append(parts, fmt.Sprintf("after id %d", g.from-1))
+		case g.from <= 1:
+			parts = append(parts, fmt.Sprintf("up to id %d", g.to))
+		case g.from == g.to:
+			parts = append(parts, fmt.Sprintf("id %d", g.from))
+		default:
+			parts = append(parts, fmt.Sprintf("ids %d-%d", g.from, g.to))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return kind + " " + strings.Join(parts, ", ")
 }
 
 // byHand says how to try recovering a damaged copy with the sqlite3 tool.
@@ -135,16 +175,16 @@ func salvage(ctx context.Context, src, dst *sql.DB) repairReport {
 	}
 	have := map[int64]bool{}
 	if len(chatCols) > 0 {
-		n, err := copyRows(ctx, src, dst, "chats", chatCols, func(id int64, _ []any) error {
+		n, lost, err := copyRows(ctx, src, dst, "chats", chatCols, func(id int64, _ []any) error {
 			have[id] = true
 			return nil
 		})
-		rep.chats = n
+		rep.chats, rep.lostChats = n, lost
 		note(err)
 	}
 	if len(msgCols) > 0 {
 		chatAt, createdAt := indexOf(msgCols, "chat_id"), indexOf(msgCols, "created_at")
-		n, err := copyRows(ctx, src, dst, "messages", msgCols, func(_ int64, vals []any) error {
+		n, lost, err := copyRows(ctx, src, dst, "messages", msgCols, func(_ int64, vals []any) error {
 			// A message whose chat was lost gets a placeholder chat, so
 			// the message itself is kept.
 			if chatAt < 0 {
@@ -166,7 +206,7 @@ func salvage(ctx context.Context, src, dst *sql.DB) repairReport {
 			}
 			return err
 		})
-		rep.messages = n
+		rep.messages, rep.lostMsgs = n, lost
 		note(err)
 	}
 	return rep
@@ -211,68 +251,146 @@ func commonColumns(ctx context.Context, src, dst *sql.DB, table string) []string
 	return out
 }
 
-// maxSkips bounds the attempts to step over unreadable rows.
+// maxSkips bounds the unreadable stretches a table scan steps over.
 const maxSkips = 64
 
+// gap is a range of rowids, from..to inclusive, that could not be read
+// (to is math.MaxInt64 when nothing past from could be reached).
+type gap struct{ from, to int64 }
+
+// satAdd is a+b for b >= 0, stopping at math.MaxInt64 instead of wrapping.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 // copyRows copies table's rows in rowid order, scanning the table itself
-// (NOT INDEXED: the indexes may be what is damaged). On a read error it
-// resumes past the failing rowid, stepping further each time.
-func copyRows(ctx context.Context, src, dst *sql.DB, table string, cols []string, before func(id int64, vals []any) error) (int, error) {
+// (NOT INDEXED: the indexes may be what is damaged). When a row cannot be
+// read it finds the first rowid from which the scan reads again (a
+// doubling search, then a binary one, so no readable row past a bad page
+// is skipped), and resumes there; the ranges stepped over are returned.
+// The count is of rows copied, each once.
+func copyRows(ctx context.Context, src, dst *sql.DB, table string, cols []string, before func(id int64, vals []any) error) (int, []gap, error) {
 	quoted := make([]string, len(cols))
 	for i, c := range cols {
 		quoted[i] = `"` + strings.ReplaceAll(c, `"`, `""`) + `"`
 	}
 	list := strings.Join(quoted, ", ")
-	sel := fmt.Sprintf(`SELECT rowid, %s FROM "%s" NOT INDEXED WHERE rowid > ? ORDER BY rowid`, list, table)
+	// rowid >= ?, not > ?: SQLite seeks the bound itself, so "> x" with x
+	// on a bad page would fail even when every row after x is readable.
+	sel := fmt.Sprintf(`SELECT rowid, %s FROM "%s" NOT INDEXED WHERE rowid >= ? ORDER BY rowid`, list, table)
 	ins := fmt.Sprintf(`INSERT OR IGNORE INTO "%s" (%s) VALUES (%s)`, table, list, strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", "))
+	scanRow := func(rows *sql.Rows) (int64, []any, error) {
+		var id int64
+		vals := make([]any, len(cols))
+		ptrs := []any{&id}
+		for i := range vals {
+			ptrs = append(ptrs, &vals[i])
+		}
+		err := rows.Scan(ptrs...)
+		return id, vals, err
+	}
+	// readable reports whether the first row from rowid x on (if any) can
+	// be read, its columns included.
+	readable := func(x int64) (bool, error) {
+		rows, err := src.QueryContext(ctx, sel+` LIMIT 1`, x)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		if rows.Next() {
+			if _, _, err := scanRow(rows); err != nil {
+				return false, err
+			}
+		}
+		return rows.Err() == nil, rows.Err()
+	}
+	// resume finds the smallest x > start from which the scan reads again
+	// (the scan from start failed at once).
+	resume := func(start int64) (int64, bool, error) {
+		lo, step := start, int64(1)
+		var hi int64
+		for {
+			x := satAdd(lo, step)
+			ok, err := readable(x)
+			if err != nil && !isCorrupt(err) {
+				return 0, false, err
+			}
+			if ok {
+				hi = x
+				break
+			}
+			if x == math.MaxInt64 {
+				return 0, false, nil
+			}
+			lo, step = x, satAdd(step, step)
+		}
+		for hi-lo > 1 {
+			mid := lo + (hi-lo)/2
+			ok, err := readable(mid)
+			if err != nil && !isCorrupt(err) {
+				return 0, false, err
+			}
+			if ok {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		return hi, true, nil
+	}
 	var firstErr error
+	var gaps []gap
 	n := 0
-	last := int64(math.MinInt64)
-	step := int64(1)
-	for skips := 0; skips <= maxSkips; skips++ {
+	start, done := int64(math.MinInt64), false
+	for skips := 0; ; skips++ {
 		err := func() error {
-			rows, err := src.QueryContext(ctx, sel, last)
+			rows, err := src.QueryContext(ctx, sel, start)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var id int64
-				vals := make([]any, len(cols))
-				ptrs := []any{&id}
-				for i := range vals {
-					ptrs = append(ptrs, &vals[i])
-				}
-				if err := rows.Scan(ptrs...); err != nil {
+				id, vals, err := scanRow(rows)
+				if err != nil {
 					return err
 				}
-				last = id
+				if id == math.MaxInt64 {
+					done = true
+				} else {
+					start = id + 1
+				}
 				if err := before(id, vals); err != nil {
 					return err
 				}
-				if _, err := dst.ExecContext(ctx, ins, vals...); err != nil {
+				res, err := dst.ExecContext(ctx, ins, vals...)
+				if err != nil {
 					return err
 				}
-				n++
+				if k, _ := res.RowsAffected(); k > 0 {
+					n++
+				}
 			}
 			return rows.Err()
 		}()
-		if err == nil {
-			return n, firstErr
+		if err == nil || done {
+			return n, gaps, firstErr
 		}
 		if firstErr == nil {
 			firstErr = err
 		}
-		if !isCorrupt(err) || last == math.MaxInt64 {
-			return n, firstErr
+		if !isCorrupt(err) || skips == maxSkips {
+			return n, append(gaps, gap{start, math.MaxInt64}), firstErr
 		}
-		if last == math.MinInt64 {
-			last = 0
+		next, ok, rerr := resume(start)
+		if rerr != nil || !ok {
+			return n, append(gaps, gap{start, math.MaxInt64}), firstErr
 		}
-		last += step
-		step *= 2
+		gaps = append(gaps, gap{start, next - 1})
+		start = next
 	}
-	return n, firstErr
 }
 
 // salvageToFile rebuilds the damaged database at s.path from its copy at
