@@ -457,3 +457,41 @@ func TestReasoningContent(t *testing.T) {
 		t.Fatalf("a reply inside an open <think> block: content %q, reasoning %q", msg.Content, msg.Reasoning)
 	}
 }
+
+// A real trained model (stories260K, no chat template): raw completions
+// stream and whole agree at temperature 0 and tell a story.
+func TestStories260K(t *testing.T) {
+	path, _ := filepath.Abs(filepath.Join("..", "..", "shared", "models", "stories260K.gguf"))
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("DID NOT RUN: %s is absent", path)
+	}
+	s := start(t, path, 512, func(c *serve.Config) { c.ModelID = "stories260K" })
+	c := s.client()
+	ctx := context.Background()
+	p := openai.CompletionNewParams{Model: "stories260K", Prompt: openai.CompletionNewParamsPromptUnion{OfString: openai.String("Once upon a time")}, MaxTokens: openai.Int(40)}
+	whole, err := c.Completions.New(ctx, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := whole.Choices[0].Text
+	if whole.Usage.CompletionTokens != 40 || len(strings.Fields(text)) < 10 {
+		t.Fatalf("%d tokens: %q", whole.Usage.CompletionTokens, text)
+	}
+	stream := c.Completions.NewStreaming(ctx, p)
+	var got strings.Builder
+	for stream.Next() {
+		for _, ch := range stream.Current().Choices {
+			got.WriteString(ch.Text)
+		}
+	}
+	if err := stream.Err(); err != nil || got.String() != text {
+		t.Fatalf("streamed %q (%v), whole %q", got.String(), err, text)
+	}
+	// A chat request works too, through the fallback template.
+	r, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model: "stories260K", Messages: []openai.ChatCompletionMessageParamUnion{user("Once upon a time")}, MaxTokens: openai.Int(8),
+	})
+	if err != nil || r.Usage.PromptTokens < 4 {
+		t.Fatalf("chat: %+v %v", r, err)
+	}
+}
