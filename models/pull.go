@@ -34,6 +34,11 @@ var (
 	ErrRedirects = errors.New("too many redirects")
 )
 
+// maxIdleAttempts is how many attempts in a row may time out without
+// bringing a byte (no answer, or a body that never starts) before a pull
+// gives up: a silent server costs two HeaderTimeouts, not one per retry.
+const maxIdleAttempts = 2
+
 // maxRedirects bounds the redirects one request follows (Hugging Face
 // needs one, to its CDN).
 const maxRedirects = 10
@@ -354,7 +359,9 @@ func (p *puller) run(ctx context.Context) (*PullResult, error) {
 	p.total = p.t.Size
 	p.hash = sha256.New()
 	delay := p.opts.RetryDelay
+	idle := 0 // attempts in a row that timed out without a byte
 	for p.attempt = 1; ; p.attempt++ {
+		before := p.hashed
 		err = p.download(ctx)
 		if err == nil {
 			break
@@ -362,7 +369,12 @@ func (p *puller) run(ctx context.Context) (*PullResult, error) {
 		if ctx.Err() != nil {
 			return nil, p.interrupted(ctx)
 		}
-		if !isRetryable(err) || p.attempt > p.opts.Retries {
+		if p.hashed == before && (errors.Is(err, ErrNoAnswer) || errors.Is(err, ErrStalled)) {
+			idle++
+		} else {
+			idle = 0
+		}
+		if !isRetryable(err) || p.attempt > p.opts.Retries || idle >= maxIdleAttempts {
 			if p.hashed > 0 {
 				err = fmt.Errorf("%w (%s of it is kept in %s; run the same pull again to resume)",
 					err, HumanBytes(uint64(p.hashed)), p.part)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -95,5 +96,46 @@ func TestPullStallAfterHeaders(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "silent.gguf")); err == nil {
 		t.Fatal("a file was saved from an empty body")
+	}
+}
+
+// A server that never answers, or answers and never sends a byte, is tried
+// twice, not once per retry: each attempt costs a whole timeout (a silent
+// server took 134 s to fail, a stalled one 254 s). A server that makes
+// progress before each drop is still retried (TestPullRetriesByItself).
+func TestPullGivesUpOnAServerThatNeverSends(t *testing.T) {
+	for name, silent := range map[string]bool{"no headers": true, "no body": false} {
+		t.Run(name, func(t *testing.T) {
+			release := make(chan struct{})
+			var mu sync.Mutex
+			requests := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				requests++
+				mu.Unlock()
+				if !silent {
+					w.Header().Set("Content-Length", "100000")
+					w.WriteHeader(http.StatusOK)
+					w.(http.Flusher).Flush()
+				}
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			defer srv.Close()
+			defer close(release)
+			opts := PullOptions{Dir: t.TempDir(), HeaderTimeout: 200 * time.Millisecond, StallTimeout: 200 * time.Millisecond,
+				Retries: 5, RetryDelay: time.Millisecond, FreeSpace: func(string) (uint64, error) { return 1 << 40, nil }}
+			_, err := Pull(context.Background(), srv.URL+"/x.gguf", opts)
+			if !errors.Is(err, ErrNoAnswer) && !errors.Is(err, ErrStalled) {
+				t.Fatalf("got %v", err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if requests != maxIdleAttempts {
+				t.Fatalf("%d requests, want %d", requests, maxIdleAttempts)
+			}
+		})
 	}
 }
