@@ -1106,6 +1106,44 @@ func TestKeysTypedWhileStreamingAreKept(t *testing.T) {
 	}
 }
 
+// A paste that arrives as keystrokes while a reply streams may pause for
+// longer than a burst tick (a busy machine); where it pauses right after a
+// newline, that Enter ends a burst but cannot send, so it stays in the
+// draft as the newline it is: the lines on either side do not run
+// together. A command typed at once with its Enter still runs.
+func TestKeystrokePastePausingOnANewlineKeepsIt(t *testing.T) {
+	g := newFakeGen("a", "b", "c")
+	g.gate, g.pauseAfter = make(chan struct{}), 1
+	h := newHarness(t, Config{Gen: g}, 80, 24)
+	h.typeText("first")
+	h.enter()
+	h.waitFor("a token", func(m Model) bool { return m.cur != nil && m.cur.tokens == 1 })
+	h.typeBurst("line one\nline two\n")
+	h.pause() // the paste stalls here
+	h.typeBurst("line three\nline four")
+	h.pause()
+	if v := h.m.input.Value(); v != "line one\nline two\nline three\nline four" {
+		t.Fatalf("input %q", v)
+	}
+	big := pastedLines(8 << 10)
+	h.m.input.Reset()
+	h.typeBurst(big + "\n")
+	h.pause()
+	h.typeBurst("the last line")
+	h.pause()
+	if got := h.m.expandPastes(h.m.input.Value()); got != big+"\nthe last line" {
+		t.Fatalf("a folded paste lost the newline it paused on: %d bytes, want %d", len(got), len(big)+14)
+	}
+	h.m.input.Reset()
+	h.typeBurst("/stats\n")
+	h.pause()
+	if v := h.m.input.Value(); v != "" || !strings.Contains(h.screen(), "follow when it ends") {
+		t.Fatalf("/stats typed at once during a reply: input %q\n%s", v, h.screen())
+	}
+	close(g.gate)
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil })
+}
+
 // A paste too large for the context is refused with the engine's error and
 // comes back folded, as it was typed; /edit of a large message folds it too;
 // and text in the input never takes more than the editor's height, scrolled

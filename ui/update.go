@@ -670,6 +670,15 @@ func (m *Model) endBurst() tea.Cmd {
 	switch last {
 	case "":
 	case "enter":
+		if m.cur != nil && s != "" && !strings.HasPrefix(strings.TrimSpace(m.expandPastes(m.input.Value())), "/") {
+			// A reply streams, so this Enter cannot send a message: it ends
+			// a paste that paused on a newline (a busy machine, a slow
+			// terminal), and the rest of the paste follows. Keep it as a
+			// newline in the draft, or the lines on either side run together.
+			m.input.InsertRune('\n')
+			*m.input, _ = m.input.Update(nil)
+			return nil
+		}
 		nm, cmd := m.submit()
 		*m = nm.(Model)
 		return cmd
