@@ -137,3 +137,20 @@ func TestHugeButMeaningfulFlagsRun(t *testing.T) {
 		t.Fatalf("exit %d, out %q, stderr %q", st, out, errOut)
 	}
 }
+
+// A model whose chat template is a 400 KB attribute or subscript chain (a
+// CPU denial of service while parsing was quadratic: past 60 s) answers,
+// saying the template was refused and which one stood in (issue 19, item
+// 1; the parse's linear bound itself is counted in prompts/jinja's
+// TestChainsAreLinear and FuzzRender).
+func TestAskModelWithHugeChainTemplate(t *testing.T) {
+	for _, link := range []string{".x", "[0]", "|e", " + 1"} {
+		m := craftedModel(t, func(s *synth.Spec) {
+			s.ChatTemplate = "{{ messages" + strings.Repeat(link, 400_000/len(link)) + " }}"
+		})
+		out, errOut, st := natter(t, "", "ask", "-m", m, "-n", "3", "--temp", "0", "hi")
+		if st != 0 || out == "" || !strings.Contains(errOut, "expression nested too deeply") || !strings.Contains(errOut, "instead") {
+			t.Errorf("%q chain: exit %d, out %q, stderr %q", link, st, out, errOut)
+		}
+	}
+}
