@@ -1011,6 +1011,7 @@ func TestTmuxModelListAndPick(t *testing.T) {
 	if pick == "" || !regexp.MustCompile(`\*\s*\d+\. stories260K\s+llama`).MatchString(s) {
 		t.Fatalf("the list lacks the models or the loaded mark:\n%s", s)
 	}
+	listed := regexp.MustCompile(`(?m)^\s*\*?\s*\d+\. (\S+)`).FindAllStringSubmatch(s, -1)
 	p.line("/model " + pick)
 	s = p.waitFor("the switch", func(s string) bool { return strings.HasPrefix(statusOf(s), "synth-chat") })
 	if !strings.Contains(s, "Switched to synth-chat") {
@@ -1019,6 +1020,21 @@ func TestTmuxModelListAndPick(t *testing.T) {
 	p.keys("C-d")
 	if st := p.exited(); st != 0 {
 		t.Fatalf("exit status %d", st)
+	}
+	// The same models as `natter models` lists.
+	out := p.run("models")
+	rows := regexp.MustCompile(`(?m)^\s*\*?\s+(\S+)\s+[a-z0-9]+\s+\d`).FindAllStringSubmatch(out, -1)
+	var names, cli []string
+	for _, m := range listed {
+		names = append(names, m[1])
+	}
+	for _, m := range rows {
+		cli = append(cli, m[1])
+	}
+	slices.Sort(names)
+	slices.Sort(cli)
+	if len(names) != 2 || !slices.Equal(names, cli) {
+		t.Fatalf("/model listed %v, natter models %v:\n%s", names, cli, out)
 	}
 }
 
