@@ -63,9 +63,15 @@ func TestAskNamesTheBadKey(t *testing.T) {
 // before the whole text is tokenized.
 func TestAskHugeStdinPrompt(t *testing.T) {
 	big := strings.Repeat("lorem ipsum dolor sit amet ", 5<<20/27)
-	_, stderr, status := natter(t, big, "ask", "-m", chatModel, "-n", "1", "-")
-	if status == 0 || !strings.Contains(stderr, "more tokens than the context holds") {
-		t.Fatalf("status %d, stderr %q", status, stderr)
+	for _, raw := range []bool{false, true} {
+		args := []string{"ask", "-m", chatModel, "-n", "1", "-"}
+		if raw { // plain completion: refused before tokenizing as well
+			args = append(args, "--raw")
+		}
+		_, stderr, status := natter(t, big, args...)
+		if status != 1 || !strings.Contains(stderr, "more tokens than the context holds") {
+			t.Fatalf("raw %v: status %d, stderr %q", raw, status, stderr)
+		}
 	}
 }
 

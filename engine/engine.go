@@ -340,6 +340,11 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 	if req.Raw {
 		toks := req.Tokens
 		if toks == nil {
+			// A prompt that cannot fit is refused before it is tokenized
+			// (a 60 MB prompt would take gigabytes to count).
+			if over, _ := tooLong(env, "raw", req.Prompt, []span{{0, len(req.Prompt)}}); over {
+				return builtPrompt{}, contextExceeded("the prompt needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+			}
 			var err error
 			if toks, err = env.raw(req.Prompt); err != nil {
 				return builtPrompt{}, err

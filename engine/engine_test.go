@@ -481,6 +481,34 @@ func TestBadSamplingIsRejected(t *testing.T) {
 	}
 }
 
+// A raw prompt (ask --raw) that cannot fit is refused before it is
+// tokenized too: a 5 MB prompt took seconds and half a gigabyte to count,
+// the 64 MiB ask accepts would take gigabytes.
+func TestOversizedRawPromptRefusedBeforeTokenizing(t *testing.T) {
+	e := load(t, tinyChatSpec(), 512)
+	_, g := loadBoth(t)
+	for name, env := range map[string]promptEnv{"llama.cpp": e.env(), "go": g.env()} {
+		calls := 0
+		raw := env.raw
+		env.raw = func(text string) ([]Token, error) { calls++; return raw(text) }
+		_, err := buildPrompt(env, api.Request{Raw: true, Prompt: strings.Repeat("lorem ipsum dolor sit amet ", 200000)})
+		if !errors.Is(err, api.ErrContextExceeded) || !strings.Contains(err.Error(), "raise --ctx") {
+			t.Errorf("%s: huge raw prompt: %v", name, err)
+		}
+		if calls != 0 {
+			t.Errorf("%s: tokenized %d times before refusing", name, calls)
+		}
+		// One that may fit is tokenized (the counter works), and one that
+		// turns out too long after counting still gets the exact figure.
+		if _, err := buildPrompt(env, api.Request{Raw: true, Prompt: "Once upon"}); err != nil || calls != 1 {
+			t.Errorf("%s: a small prompt: %v, %d tokenizations", name, err, calls)
+		}
+		if _, err := buildPrompt(env, api.Request{Raw: true, Prompt: strings.Repeat("ab ", 600)}); !errors.Is(err, api.ErrContextExceeded) || calls != 2 {
+			t.Errorf("%s: a prompt just over: %v, %d tokenizations", name, err, calls)
+		}
+	}
+}
+
 // A top-k past int32 means "keep every token", as top-k 0 does; it used
 // to wrap around in the conversion to llama.cpp's int32 (1<<32 + 1 became
 // top-k 1: greedy).
