@@ -1,5 +1,6 @@
 // Package ggmlops builds ggml operations that Ollama's ml API does not
-// offer, on the contexts and tensors of its ggml backend (their C pointers).
+// offer, on the contexts and tensors of its ggml backend (their C pointers),
+// and stops that backend's graphs on cancel (cancel.go).
 // The include path to ggml.h comes from CGO_CPPFLAGS, which the Makefile
 // sets.
 package ggmlops
