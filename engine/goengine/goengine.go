@@ -20,6 +20,7 @@ import (
 	"github.com/ollama/ollama/tokenizer"
 
 	"natter/engine/ggmlamx"
+	"natter/engine/ggmlops"
 	"natter/engine/gguf"
 )
 
@@ -68,6 +69,9 @@ type Engine struct {
 	snapshotsOn bool       // hybrid cache set up with spare sequences
 	snaps       []snapshot // states at the ends of recent prompts
 	tick        uint64
+
+	cancel *ggmlops.Cancel // stops a prompt batch's graph (cancel.go); nil: between batches only
+	sched  schedHandle
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
@@ -138,6 +142,7 @@ func Load(opts Options) (e *Engine, err error) {
 	if !opts.OllamaDeltaNet {
 		e.fusedLayers = installFusedDeltaNet(m)
 	}
+	e.setupCancel(m.Backend())
 	return e, nil
 }
 
@@ -159,6 +164,7 @@ func (e *Engine) Close() error {
 	}
 	e.m.Backend().Close()
 	e.amx.Free() // after the model: its tensors point into this buffer
+	e.cancel.Free()
 	return nil
 }
 
@@ -190,6 +196,11 @@ func (e *Engine) CachedTokens() []int32 { return append([]int32(nil), e.cached..
 // Prefill makes the cache hold exactly toks and returns the logits after the
 // last one and how many tokens were reused from the cache. Recurrent models
 // restore from a checkpoint or start over, as the cache allows.
+//
+// When ctx ends, Prefill returns its error: the batch being computed stops
+// within its graph (cancel.go) and leaves nothing in the cache, the batches
+// before it stay cached (on a hybrid model, none do: the next Prefill goes
+// back to a snapshot or starts over).
 func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, reused int, err error) {
 	if len(toks) == 0 {
 		return nil, 0, errors.New("empty prompt")
@@ -197,6 +208,7 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 	if len(toks) >= e.nCtx {
 		return nil, 0, fmt.Errorf("the prompt is %d tokens but the context holds %d", len(toks), e.nCtx)
 	}
+	defer e.watch(ctx)()
 	logits, reused, err = e.prefill(ctx, toks)
 	if errors.Is(err, errCacheFull) && len(e.snaps) > 0 {
 		// Old snapshots hold cells the prompt needs: free them, read again.
@@ -248,7 +260,10 @@ func (e *Engine) prefill(ctx context.Context, toks []int32) (logits []float32, r
 			return nil, n, err
 		}
 		end := min(i+e.nBatch, len(toks))
-		if logits, err = e.forward(toks[i:end], i); err != nil {
+		if logits, err = e.forward(toks[i:end], i, true); err != nil {
+			if errors.Is(err, errStopped) && ctx.Err() != nil {
+				err = ctx.Err()
+			}
 			return nil, n, err
 		}
 	}
@@ -260,10 +275,10 @@ func (e *Engine) Decode(tok int32) ([]float32, error) {
 	if len(e.cached) >= e.nCtx {
 		return nil, errors.New("the context window is full")
 	}
-	logits, err := e.forward([]int32{tok}, len(e.cached))
+	logits, err := e.forward([]int32{tok}, len(e.cached), false)
 	if errors.Is(err, errCacheFull) && len(e.snaps) > 0 {
 		e.dropSnapshots()
-		logits, err = e.forward([]int32{tok}, len(e.cached))
+		logits, err = e.forward([]int32{tok}, len(e.cached), false)
 	}
 	return logits, err
 }
@@ -274,7 +289,7 @@ func (e *Engine) Feed(toks []int32) ([]float32, error) {
 	if len(e.cached)+len(toks) >= e.nCtx {
 		return nil, errors.New("the context window is full")
 	}
-	return e.forward(toks, len(e.cached))
+	return e.forward(toks, len(e.cached), false)
 }
 
 func (e *Engine) truncate(n int) error {
@@ -296,12 +311,20 @@ func (e *Engine) truncate(n int) error {
 	return nil
 }
 
-// forward runs one batch at position pos and returns the logits of its last
-// token. A panic inside Ollama's graph code becomes an error.
-func (e *Engine) forward(toks []int32, pos int) (logits []float32, err error) {
+// forward runs one batch at position pos (the number of cached tokens) and
+// returns the logits of its last token; with cancellable, the cancel flag
+// may stop its graph (errStopped). After any failure but a full cache the
+// batch is discarded from the cache; a panic inside Ollama's code becomes an
+// error.
+func (e *Engine) forward(toks []int32, pos int, cancellable bool) (logits []float32, err error) {
+	written := true // the cache may hold part of the batch
 	defer func() {
 		if r := recover(); r != nil {
+			e.resetScheduler()
 			err = fmt.Errorf("the Go engine failed: %v", r)
+		}
+		if err != nil && written {
+			e.discard(pos)
 		}
 	}()
 	mctx := e.m.Backend().NewContext()
@@ -316,17 +339,15 @@ func (e *Engine) forward(toks []int32, pos int) (logits []float32, err error) {
 	out, err := model.Forward(mctx, e.m, b)
 	if errors.Is(err, kvcache.ErrKvCacheFull) {
 		// Refused before anything was written: the cache is as it was.
+		written = false
 		return nil, errCacheFull
 	}
 	if err != nil {
-		// The cache may have taken part of the batch: start clean.
-		e.cached = e.cached[:0]
-		if e.cache != nil {
-			_ = e.cache.Remove(0, 0, math.MaxInt32)
-		}
 		return nil, err
 	}
-	mctx.Compute(out)
+	if err := e.compute(mctx, out, cancellable); err != nil {
+		return nil, err
+	}
 	logits = append([]float32(nil), out.Floats()...)
 	e.cached = append(e.cached, toks...)
 	return logits, nil
