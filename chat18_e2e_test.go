@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,5 +84,61 @@ func TestPromptsListWithABrokenPersona(t *testing.T) {
 	}
 	if n := strings.Count(e.String(), bad); n != 1 || strings.Count(e.String(), "warning:") != 1 {
 		t.Fatalf("want one warning naming %s, got:\n%s", bad, e.String())
+	}
+}
+
+// Issue 18, item 0: every way of quitting while a reply streams ends natter
+// (it used to hang with a blank screen), in inline and fullscreen mode,
+// with the partial reply saved as stopped.
+func TestTmuxQuitWhileStreamingSavesThePartialReply(t *testing.T) {
+	quits := []struct {
+		name string
+		quit func(p *pane)
+	}{
+		{"ctrl+d", func(p *pane) { p.keys("C-d") }},
+		{"/quit", func(p *pane) { p.line("/quit") }},
+		{"/exit", func(p *pane) { p.line("/exit") }},
+		{"ctrl+c twice", func(p *pane) { p.keys("C-c"); p.keys("C-c") }},
+	}
+	for _, mode := range []string{"inline", "fullscreen"} {
+		for _, q := range quits {
+			t.Run(mode+" "+q.name, func(t *testing.T) {
+				p := newPane(t, "NATTER_NO_HISTORY=")
+				args := chatArgs(chatModel, "--temp", "0", "--ctx", "8192", "-n", "8000")
+				if mode == "fullscreen" {
+					args = append(args, "--fullscreen")
+				}
+				p.natter(args...)
+				p.line("Hello")
+				p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 20 })
+				q.quit(p)
+				if st := p.exited(); st != 0 {
+					t.Fatalf("exit status %d", st)
+				}
+				saneTerminal(t, p)
+				cmd := exec.Command(natterBin, "history", "export", "1", "--format", "json")
+				cmd.Env = append(os.Environ(), "HOME="+p.home, "XDG_DATA_HOME="+filepath.Join(p.home, "data"),
+					"XDG_STATE_HOME="+filepath.Join(p.home, "state"), "XDG_CONFIG_HOME="+filepath.Join(p.home, "config"), "NATTER_NO_HISTORY=")
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("history export: %v\n%s", err, out)
+				}
+				var chat struct {
+					Messages []struct {
+						Role, Content, Status string
+					}
+				}
+				if err := json.Unmarshal(out, &chat); err != nil {
+					t.Fatalf("export: %v\n%s", err, out)
+				}
+				ms := chat.Messages
+				if len(ms) != 2 || ms[0].Content != "Hello" || ms[1].Role != "assistant" || len(ms[1].Content) < 20 {
+					t.Fatalf("the chat was not saved with the partial reply:\n%s", out)
+				}
+				if ms[1].Status != "interrupted" { // history's word for a reply cut short
+					t.Fatalf("the partial reply is not marked stopped:\n%s", out)
+				}
+			})
+		}
 	}
 }
