@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 
 	"natter/engine/api"
 	"natter/history"
+	"natter/models"
 	"natter/prompts"
 	"natter/serve"
 )
@@ -31,6 +33,7 @@ type serveOptions struct {
 	maxQueue  int
 	maxBody   int64
 	save      bool
+	loadAny   bool
 }
 
 // serveShutdownGrace is how long running requests may finish after
@@ -72,8 +75,9 @@ func serveCommand() *cobra.Command {
 	fs.IntVar(&o.maxQueue, "max-queue", serve.DefaultMaxQueue, "requests that may wait for the model before more get 503")
 	fs.Int64Var(&o.maxBody, "max-body", serve.DefaultMaxBody, "largest request body in bytes")
 	fs.BoolVar(&o.save, "save", false, "keep every chat request and its reply in the history")
+	fs.BoolVar(&o.loadAny, "load-on-request", false, "a request may name any model `natter models` lists; it is loaded in place of the served one")
 	group(fs, flagsChat, "save")
-	group(fs, flagsServe, "addr", "api-key-env", "parallel", "max-queue", "max-body")
+	group(fs, flagsServe, "addr", "api-key-env", "load-on-request", "parallel", "max-queue", "max-body")
 	return cmd
 }
 
@@ -152,6 +156,21 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 		Aliases:  modelAliases(mf.model, info.Path, id),
 		Sampling: sampling, MaxTokens: sf.maxTokens, ReasoningBudget: sf.budget(),
 		APIKey: key, MaxBody: o.maxBody, MaxQueue: o.maxQueue, Log: os.Stderr,
+		CloseModel: eng.Close, ModelSource: path,
+	}
+	if o.loadAny {
+		cfg.Local = func() []string {
+			var names []string
+			for _, m := range models.Discover() {
+				if m.Err == "" && !slices.Contains(names, m.Name) {
+					names = append(names, m.Name)
+				}
+			}
+			return names
+		}
+		cfg.Load = func(ctx context.Context, name string) (*serve.Loaded, error) {
+			return loadServed(ctx, mf, sf, o.pf.template, name)
+		}
 	}
 	if o.save {
 		st := openHistory(false)
@@ -166,7 +185,9 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	}
 	base, cancelBase := context.WithCancelCause(context.Background())
 	defer cancelBase(nil)
-	srv := serve.NewHTTPServer(serve.New(cfg).Handler(), func(net.Listener) context.Context { return base })
+	server := serve.New(cfg)
+	defer server.Close()
+	srv := serve.NewHTTPServer(server.Handler(), func(net.Listener) context.Context { return base })
 	url := "http://" + ln.Addr().String() + "/v1"
 	fmt.Fprintf(os.Stderr, "natter serve: %s (%s, ctx %d) on %s\n", id, info.Backend, info.ContextSize, url)
 	fmt.Fprintf(os.Stderr, "  try: curl %s/chat/completions -H 'Content-Type: application/json'", url)
@@ -203,6 +224,25 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 		}
 	}
 	return nil
+}
+
+// loadServed loads a model a request named, for --load-on-request.
+func loadServed(ctx context.Context, mf *modelFlags, sf *samplingFlags, template, name string) (*serve.Loaded, error) {
+	path, err := resolveModelName(name)
+	if err != nil {
+		return nil, err
+	}
+	eng, err := mf.load(path, func(float32) bool { return ctx.Err() == nil })
+	if err != nil {
+		return nil, err
+	}
+	chain, err := chatTemplate(eng, template, sf.thinkVars())
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	id := modelName(eng.Info())
+	return &serve.Loaded{Model: eng, ID: id, Aliases: modelAliases(name, path, id), Template: chain, Source: path, Close: eng.Close}, nil
 }
 
 // modelAliases are the other names a request may give the served model.

@@ -43,7 +43,7 @@ type piece struct{ answer, reasoning string }
 // run queues req, generates, and calls emit for every piece of text (after
 // splitting reasoning from the answer) and begin once, when the prompt has
 // been accepted. It returns the final stats, or an error for the client.
-func (s *Server) run(ctx context.Context, req api.Request, l *reqLog, begin func(), emit func(piece) bool) (*api.Stats, *apiError) {
+func (s *Server) run(ctx context.Context, want string, req api.Request, l *reqLog, begin func(), emit func(piece) bool) (*api.Stats, *apiError) {
 	queued := time.Now()
 	if err := s.queue.acquire(ctx); err != nil {
 		if errors.Is(err, errQueueFull) {
@@ -54,6 +54,14 @@ func (s *Server) run(ctx context.Context, req api.Request, l *reqLog, begin func
 	}
 	defer s.queue.release()
 	l.queued = time.Since(queued)
+	cur, aerr := s.use(ctx, want)
+	if aerr != nil {
+		return nil, aerr
+	}
+	l.model = cur.ID
+	if !req.Raw {
+		req.Template = cur.Template
+	}
 
 	var split prompts.Splitter
 	if !req.Raw {
@@ -64,7 +72,7 @@ func (s *Server) run(ctx context.Context, req api.Request, l *reqLog, begin func
 		if req.Template != nil {
 			text, err = req.Template.Render(req.Messages, true)
 		} else {
-			text, _, err = s.cfg.Model.RenderPrompt(req)
+			text, _, err = cur.Model.RenderPrompt(req)
 		}
 		if err != nil {
 			return nil, promptError(req, err)
@@ -73,7 +81,7 @@ func (s *Server) run(ctx context.Context, req api.Request, l *reqLog, begin func
 			split.StartInReasoning(closeTag)
 		}
 	}
-	ch, err := s.cfg.Model.Generate(ctx, req)
+	ch, err := cur.Model.Generate(ctx, req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, gone(ctx)
@@ -165,7 +173,6 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	l.model = s.cfg.ModelID
 	switch {
 	case in.Tools.set() || in.Functions.set():
 		return invalid("tools", "tool calling is not supported by natter serve yet")
@@ -191,12 +198,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 	if s.cfg.System != "" && msgs[0].Role != prompts.RoleSystem {
 		msgs = append([]prompts.Message{{Role: prompts.RoleSystem, Content: s.cfg.System}}, msgs...)
 	}
-	req.Messages, req.Template = msgs, s.cfg.Template
+	req.Messages = msgs
 
 	id, created := newID("chatcmpl-"), time.Now().Unix()
 	sw := w.(*statusWriter)
 	chunk := func(delta map[string]any, finish any) map[string]any {
-		c := map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": s.cfg.ModelID,
+		c := map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": l.model,
 			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
 		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
 			c["usage"] = nil
@@ -225,7 +232,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 		}
 		return sw.event(chunk(d, nil))
 	}
-	stats, aerr := s.run(r.Context(), req, l, begin, emit)
+	stats, aerr := s.run(r.Context(), in.Model, req, l, begin, emit)
 	if aerr != nil {
 		return aerr
 	}
@@ -237,7 +244,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 	if in.Stream {
 		sw.event(chunk(map[string]any{}, finish))
 		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
-			sw.event(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": s.cfg.ModelID,
+			sw.event(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": l.model,
 				"choices": []any{}, "usage": usageOf(stats)})
 		}
 		fmt.Fprint(sw, "data: [DONE]\n\n")
@@ -249,7 +256,7 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 		msg["reasoning_content"] = reply.Reasoning
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "object": "chat.completion", "created": created, "model": s.cfg.ModelID,
+		"id": id, "object": "chat.completion", "created": created, "model": l.model,
 		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish, "logprobs": nil}},
 		"usage":   usageOf(stats),
 	})
@@ -261,7 +268,6 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 	if err := s.decode(w, r, &in); err != nil {
 		return err
 	}
-	l.model = s.cfg.ModelID
 	switch {
 	case in.Echo:
 		return invalid("echo", "echo is not supported")
@@ -285,7 +291,7 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 	id, created := newID("cmpl-"), time.Now().Unix()
 	sw := w.(*statusWriter)
 	chunk := func(text string, finish any) map[string]any {
-		c := map[string]any{"id": id, "object": "text_completion", "created": created, "model": s.cfg.ModelID,
+		c := map[string]any{"id": id, "object": "text_completion", "created": created, "model": l.model,
 			"choices": []any{map[string]any{"index": 0, "text": text, "logprobs": nil, "finish_reason": finish}}}
 		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
 			c["usage"] = nil
@@ -305,7 +311,7 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 		}
 		return sw.event(chunk(p.answer, nil))
 	}
-	stats, aerr := s.run(r.Context(), req, l, begin, emit)
+	stats, aerr := s.run(r.Context(), in.Model, req, l, begin, emit)
 	if aerr != nil {
 		return aerr
 	}
@@ -313,7 +319,7 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 	if in.Stream {
 		sw.event(chunk("", finish))
 		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
-			sw.event(map[string]any{"id": id, "object": "text_completion", "created": created, "model": s.cfg.ModelID,
+			sw.event(map[string]any{"id": id, "object": "text_completion", "created": created, "model": l.model,
 				"choices": []any{}, "usage": usageOf(stats)})
 		}
 		fmt.Fprint(sw, "data: [DONE]\n\n")
@@ -321,7 +327,7 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "object": "text_completion", "created": created, "model": s.cfg.ModelID,
+		"id": id, "object": "text_completion", "created": created, "model": l.model,
 		"choices": []any{map[string]any{"index": 0, "text": text.String(), "logprobs": nil, "finish_reason": finish}},
 		"usage":   usageOf(stats),
 	})

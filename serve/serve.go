@@ -21,6 +21,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,15 @@ type Config struct {
 	APIKey   string
 	MaxBody  int64 // 0: DefaultMaxBody
 	MaxQueue int   // 0: DefaultMaxQueue
+	// CloseModel frees Model when a request loads another in its place
+	// (Load); ModelSource is what Load takes to load it back.
+	CloseModel  func() error
+	ModelSource string
+	// Local lists other models of this machine a request may name;
+	// Load loads one (a name from Local, or a ModelSource). Both nil: only
+	// Model is served.
+	Local func() []string
+	Load  func(ctx context.Context, name string) (*Loaded, error)
 	// Log gets one line per request; nil discards.
 	Log io.Writer
 	// Save, when set, is called with each finished chat exchange (the
@@ -77,6 +87,7 @@ type Server struct {
 	cfg     Config
 	created int64
 	queue   fifo
+	models  models
 	logMu   sync.Mutex
 	mux     *http.ServeMux
 }
@@ -91,10 +102,14 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, created: time.Now().Unix()}
 	s.queue.max = cfg.MaxQueue
+	if cfg.Model != nil {
+		s.models.cur = &Loaded{Model: cfg.Model, ID: cfg.ModelID, Aliases: cfg.Aliases, Template: cfg.Template,
+			Source: cfg.ModelSource, Close: cfg.CloseModel}
+	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("/v1/chat/completions", s.post(s.chat))
 	s.mux.HandleFunc("/v1/completions", s.post(s.completion))
-	s.mux.HandleFunc("/v1/models", s.get(s.models))
+	s.mux.HandleFunc("/v1/models", s.get(s.listModels))
 	s.mux.HandleFunc("/v1/models/{id...}", s.get(s.model))
 	s.mux.HandleFunc("/health", s.health)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -325,38 +340,53 @@ func (w *statusWriter) event(v any) bool {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": s.cfg.ModelID})
+	cur := s.current()
+	if cur == nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "no model loaded"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": cur.ID})
 }
 
-func (s *Server) modelObject() map[string]any {
-	return map[string]any{"id": s.cfg.ModelID, "object": "model", "created": s.created, "owned_by": "natter"}
+func (s *Server) modelObject(id string) map[string]any {
+	return map[string]any{"id": id, "object": "model", "created": s.created, "owned_by": "natter"}
 }
 
-func (s *Server) models(w http.ResponseWriter, r *http.Request, l *reqLog) *apiError {
-	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": []any{s.modelObject()}})
+// listModels is the served model first, then the local ones a request may load.
+func (s *Server) listModels(w http.ResponseWriter, r *http.Request, l *reqLog) *apiError {
+	var data []any
+	var ids []string
+	if cur := s.current(); cur != nil {
+		ids = append(ids, cur.ID)
+	}
+	for _, name := range s.localModels() {
+		if !slices.Contains(ids, name) {
+			ids = append(ids, name)
+		}
+	}
+	for _, id := range ids {
+		data = append(data, s.modelObject(id))
+	}
+	if data == nil {
+		data = []any{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"object": "list", "data": data})
 	return nil
 }
 
 func (s *Server) model(w http.ResponseWriter, r *http.Request, l *reqLog) *apiError {
-	if err := s.checkModel(r.PathValue("id")); err != nil {
+	id := r.PathValue("id")
+	if err := s.checkModel(id); err != nil || id == "" {
+		if err == nil {
+			err = &apiError{status: http.StatusNotFound, typ: typeInvalid, code: "model_not_found", msg: "GET /v1/models/ID needs an ID"}
+		}
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.modelObject())
+	if cur := s.current(); cur != nil && cur.names(id) {
+		id = cur.ID
+	}
+	writeJSON(w, http.StatusOK, s.modelObject(id))
 	return nil
-}
-
-// checkModel accepts the served model's id, an alias, or nothing.
-func (s *Server) checkModel(name string) *apiError {
-	if name == "" || name == s.cfg.ModelID {
-		return nil
-	}
-	for _, a := range s.cfg.Aliases {
-		if name == a {
-			return nil
-		}
-	}
-	return &apiError{status: http.StatusNotFound, typ: typeInvalid, param: "model", code: "model_not_found",
-		msg: fmt.Sprintf("the model %q is not served here; this server has %q (GET /v1/models lists it)", name, s.cfg.ModelID)}
 }
 
 // decode reads a JSON body into v, with the size limit and clear errors.

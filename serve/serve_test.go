@@ -93,10 +93,12 @@ func start(t *testing.T, path string, ctx int, edit func(*serve.Config)) *server
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := serve.NewHTTPServer(serve.New(cfg).Handler(), nil)
+	handler := serve.New(cfg)
+	srv := serve.NewHTTPServer(handler.Handler(), nil)
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Close()
+		handler.Close() // a model loaded on request
 		eng.Close()
 	})
 	return &server{url: "http://" + ln.Addr().String(), log: log, eng: eng}
@@ -493,5 +495,83 @@ func TestStories260K(t *testing.T) {
 	})
 	if err != nil || r.Usage.PromptTokens < 4 {
 		t.Fatalf("chat: %+v %v", r, err)
+	}
+}
+
+// With Local and Load, a request may name another model of the machine: it
+// is loaded in place of the served one; a model that fails to load leaves
+// the previous one served.
+func TestLoadOnRequest(t *testing.T) {
+	dir := t.TempDir()
+	second := filepath.Join(dir, "second.gguf")
+	spec := synth.Tiny()
+	spec.Seed, spec.Name, spec.ChatTemplate = 7, "second", synth.ChatML
+	if err := synth.Write(second, spec); err != nil {
+		t.Fatal(err)
+	}
+	broken := filepath.Join(dir, "broken.gguf")
+	if err := os.WriteFile(broken, []byte("GGUF but not really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]string{"synth-chat": chatModel, "second": second, "broken": broken}
+	var mu sync.Mutex
+	var loads []string
+	load := func(ctx context.Context, name string) (*serve.Loaded, error) {
+		path := paths[name]
+		if path == "" {
+			path = name // a Source
+		}
+		mu.Lock()
+		loads = append(loads, name)
+		mu.Unlock()
+		eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: 256, Threads: 2})
+		if err != nil {
+			return nil, err
+		}
+		id := strings.TrimSuffix(filepath.Base(path), ".gguf")
+		return &serve.Loaded{Model: eng, ID: id, Source: path, Close: eng.Close}, nil
+	}
+	s := start(t, chatModel, 256, func(c *serve.Config) {
+		c.Local = func() []string { return []string{"synth-chat", "second", "broken"} }
+		c.Load = load
+		c.ModelSource = chatModel
+	})
+	c := s.client()
+	ctx := context.Background()
+	list, err := c.Models.List(ctx)
+	if err != nil || len(list.Data) != 3 || list.Data[0].ID != "synth-chat" || list.Data[1].ID != "second" {
+		t.Fatalf("models: %+v %v", list.Data, err)
+	}
+	ask := func(model string) (*openai.ChatCompletion, error) {
+		return c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: model, Messages: []openai.ChatCompletionMessageParamUnion{user("Once upon a time")}, MaxTokens: openai.Int(4),
+		})
+	}
+	r, err := ask("second")
+	if err != nil || r.Model != "second" {
+		t.Fatalf("asking for the second model: %+v %v", r, err)
+	}
+	if r, err := ask(""); err != nil || r.Model != "second" {
+		t.Fatalf("no model named after the switch: %+v %v", r, err)
+	}
+	_, err = ask("broken")
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 500 || !strings.Contains(apiErr.RawJSON(), "model_load_failed") {
+		t.Fatalf("a model that cannot load: %v", err)
+	}
+	// The model served before is back.
+	if r, err := ask(""); err != nil || r.Model != "second" {
+		t.Fatalf("after the failed switch: %+v %v", r, err)
+	}
+	if _, err := ask("gpt-9"); !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.RawJSON(), "3 local models") {
+		t.Fatalf("an unknown model: %v", err)
+	}
+	if !strings.Contains(s.log.String(), "loading second in place of synth-chat") {
+		t.Errorf("log:\n%s", s.log)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(loads, ",") != "second,broken,"+second {
+		t.Errorf("loads: %v", loads)
 	}
 }
