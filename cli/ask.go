@@ -129,7 +129,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 			return status(exitError)
 		}
 		req.Template = chain
-		for _, w := range askTemplateWarnings(chain, eng.Info(), system) {
+		for _, w := range askTemplateWarnings(chain, eng.Info(), system, "--raw") {
 			fmt.Fprintln(os.Stderr, "natter ask: "+w)
 		}
 		if system != "" {

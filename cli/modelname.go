@@ -31,7 +31,8 @@ func modelName(info api.ModelInfo) string {
 // askTemplateWarnings says, for natter ask, when the model has no chat
 // template (a fallback format is used; a base model wants --raw) and when
 // the template leaves the system prompt out (the chat's UI says the same).
-func askTemplateWarnings(chain *prompts.Chain, info api.ModelInfo, system string) []string {
+// raw names the command's plain-completion way ("--raw").
+func askTemplateWarnings(chain *prompts.Chain, info api.ModelInfo, system, raw string) []string {
 	const probe = "natter-system-prompt-probe"
 	var msgs []prompts.Message
 	if system != "" {
@@ -45,8 +46,8 @@ func askTemplateWarnings(chain *prompts.Chain, info api.ModelInfo, system string
 	var out []string
 	if info.ChatTemplate == "" && !strings.HasPrefix(used, "user:") && !strings.HasPrefix(used, "file:") {
 		out = append(out, fmt.Sprintf("warning: %s has no chat template, so the prompt is formatted with %s; "+
-			"a base model (not tuned for chat) does better with --raw (plain completion), or pass --chat-template NAME or FILE.jinja",
-			modelName(info), used))
+			"a base model (not tuned for chat) does better with %s (plain completion), or pass --chat-template NAME or FILE.jinja",
+			modelName(info), used, raw))
 	}
 	if system != "" && !strings.Contains(text, probe) {
 		out = append(out, fmt.Sprintf("warning: the chat template %s leaves the system prompt out, so it has no effect; "+

@@ -148,7 +148,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 		fmt.Fprintf(os.Stderr, "natter serve: %v\n", err)
 		return status(exitError)
 	}
-	for _, w := range askTemplateWarnings(chain, info, system) {
+	for _, w := range askTemplateWarnings(chain, info, system, "/v1/completions") {
 		fmt.Fprintln(os.Stderr, "natter serve: "+w)
 	}
 	cfg := serve.Config{
