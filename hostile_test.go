@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"natter/engine/gguf/synth"
@@ -157,6 +158,35 @@ func TestAskModelWithHugeChainTemplate(t *testing.T) {
 		out, errOut, st := natter(t, "", "ask", "-m", m, "-n", "3", "--temp", "0", "hi")
 		if st != 0 || out == "" || !strings.Contains(errOut, "expression nested too deeply") || !strings.Contains(errOut, "instead") {
 			t.Errorf("%q chain: exit %d, out %q, stderr %q", link, st, out, errOut)
+		}
+	}
+}
+
+// The largest prompt ask reads from stdin (just under its 64 MiB bound)
+// gets the context error without holding many copies of itself: an ask
+// that saves nothing used to index the whole prompt into an in-memory
+// history first (21x the input in peak memory, and seconds).
+func TestAskLargestStdinPromptMemory(t *testing.T) {
+	big := strings.Repeat("lorem ipsum dolor sit amet ", (60<<20)/27)
+	for _, args := range [][]string{
+		{"ask", "-m", chatModel, "-n", "1", "-"},
+		{"ask", "-m", chatModel, "-n", "1", "summarize this"},
+		{"ask", "-m", chatModel, "-n", "1", "--raw", "-"},
+	} {
+		cmd := natterCmd(args...)
+		cmd.Stdin = strings.NewReader(big)
+		out, err := cmd.CombinedOutput()
+		if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 1 || !strings.Contains(string(out), "more tokens than the context holds") {
+			t.Fatalf("%v: %v: %s", args, err, out)
+		}
+		ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		if !ok {
+			t.Skip("DID NOT RUN: no rusage on this platform")
+		}
+		peak := ru.Maxrss * 1024 // kilobytes on Linux
+		t.Logf("%v: peak RSS %.0f MiB for %.0f MiB of stdin", args[len(args)-1], float64(peak)/(1<<20), float64(len(big))/(1<<20))
+		if peak > 12*int64(len(big)) {
+			t.Errorf("%v: peak RSS %d bytes, over 12 times the %d-byte prompt", args, peak, len(big))
 		}
 	}
 }

@@ -137,15 +137,22 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		}
 		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt})
 	}
-	st := openHistory(o.noSave || !o.save)
-	defer st.Close()
-	name := modelName(eng.Info())
-	rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: system, Sampling: &sampling})
-	defer rec.Close()
-	if err := rec.NewChat(name, system); err == nil {
-		if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt}); err != nil {
-			fmt.Fprintln(os.Stderr, "warning:", err)
+	// Without --save nothing is recorded at all (an in-memory history
+	// would index the whole prompt for nothing: 6 s and 800 MB for the
+	// largest stdin ask takes).
+	var sink replySink = discardReply{}
+	if o.save && !o.noSave {
+		st := openHistory(false)
+		defer st.Close()
+		name := modelName(eng.Info())
+		rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: system, Sampling: &sampling})
+		defer rec.Close()
+		if err := rec.NewChat(name, system); err == nil {
+			if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt}); err != nil {
+				fmt.Fprintln(os.Stderr, "warning:", err)
+			}
 		}
+		sink = rec
 	}
 	var out io.Writer = os.Stdout
 	if !o.rawBytes && term.IsTerminal(int(os.Stdout.Fd())) {
@@ -154,7 +161,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		// in the TUI. Pipes and files get the bytes unchanged.
 		out = &terminalWriter{w: os.Stdout}
 	}
-	return status(streamAnswer(ctx, eng, req, out, o.stats, rec))
+	return status(streamAnswer(ctx, eng, req, out, o.stats, sink))
 }
 
 // terminalWriter cleans text for a terminal. A character cut in two by
@@ -210,6 +217,12 @@ type replySink interface {
 	Checkpoint(reply prompts.Message) error
 	Finish(reply prompts.Message, stats *api.Stats, stopReason string) error
 }
+
+// discardReply is the sink of an ask that saves nothing.
+type discardReply struct{}
+
+func (discardReply) Checkpoint(prompts.Message) error                 { return nil }
+func (discardReply) Finish(prompts.Message, *api.Stats, string) error { return nil }
 
 // streamAnswer prints the generation as it arrives; on interrupt the partial
 // answer stays printed and the status is 130.
@@ -311,7 +324,9 @@ func askPrompt(args []string, stdin *os.File) (string, error) {
 		if len(b) > maxStdin {
 			return "", fmt.Errorf("stdin is larger than %d MiB", maxStdin>>20)
 		}
-		input = strings.ToValidUTF8(string(b), "\uFFFD")
+		if input = string(b); !utf8.ValidString(input) {
+			input = strings.ToValidUTF8(input, "\uFFFD")
+		}
 	}
 	switch {
 	case fromStdin:
