@@ -21,7 +21,8 @@ type Config struct {
 	Path   string // the file read ("" for none)
 	Exists bool   // the file was there and read
 
-	values []Value // one per Keys entry, same order; nil means all defaults
+	values    []Value     // one per Keys entry, same order; nil means all defaults
+	endpoints []*Endpoint // [endpoints.NAME] tables, in file order
 }
 
 // FileError is any problem with the config file. Unknown parts are zero and
@@ -147,7 +148,7 @@ func (c *Config) parse(data []byte) *FileError {
 	if err := toml.Unmarshal(data, &m); err != nil {
 		return decodeError(err, nil)
 	}
-	return nil
+	return c.checkEndpoints()
 }
 
 // syntaxError prefers go-toml's own DecodeError (its position and key); the
@@ -246,6 +247,12 @@ func (w *walker) table(e *unstable.Node) ([]string, *FileError) {
 	if len(parts) == 1 && isSection(parts[0]) {
 		return parts, nil
 	}
+	if parts[0] == "endpoints" {
+		if len(parts) == 1 {
+			return parts, nil // [endpoints] with inline tables inside
+		}
+		return w.endpointTable(first, parts)
+	}
 	if k := known(parts); k != nil {
 		return nil, w.errAt(first, k.Name, "want %s, got a table", k.typeWant())
 	}
@@ -276,6 +283,9 @@ func (w *walker) keyValue(prefix []string, kv *unstable.Node) *FileError {
 	}
 	parts := append(append([]string(nil), prefix...), keyParts(first)...)
 	name := strings.Join(parts, ".")
+	if parts[0] == "endpoints" {
+		return w.endpointValue(parts, val, first)
+	}
 	if k := known(parts); k != nil {
 		line, _ := w.nodePos(first)
 		if prev, dup := w.seen[k.Name]; dup {

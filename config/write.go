@@ -28,6 +28,7 @@ func InitText() string {
 	var b strings.Builder
 	comment(&b, initHeader)
 	writeSections(&b, defaults(), false)
+	b.WriteString(endpointsExample)
 	return b.String()
 }
 
@@ -47,6 +48,9 @@ func (c *Config) Show() string {
 	}
 	comment(&b, head)
 	writeSections(&b, c.Values(), true)
+	if c != nil {
+		endpointsText(&b, c.endpoints)
+	}
 	return b.String()
 }
 
