@@ -200,4 +200,3 @@ const endpointsExample = `
 # api_key_file = "~/.config/natter/gpu.key"   # mode 0600
 # insecure = false                             # allow http:// beyond this machine
 `
-
