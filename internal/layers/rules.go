@@ -51,6 +51,12 @@ var Rules = []Rule{
 		Doc:     "the OpenAI-compatible HTTP server; knows the engine only through engine/api",
 	},
 	{
+		Pkg:     "natter/remote/...",
+		May:     []string{"natter/remote/...", "natter/prompts/...", "natter/engine/api"},
+		TestMay: []string{"natter/engine/...", "natter/serve/..."}, // natter serve as the server
+		Doc:     "the remote backend: an OpenAI-compatible server behind api.Generator; pure Go",
+	},
+	{
 		Pkg: "natter/config/...",
 		May: []string{"natter/config/..."},
 		Doc: "the config file; imports nothing of natter's",
@@ -68,7 +74,7 @@ var Rules = []Rule{
 		May: []string{
 			"natter/cli/...", "natter/prompts/...", "natter/engine/...", "natter/models/...",
 			"natter/history/...", "natter/ui/...", "natter/config/...", "natter/doctor/...",
-			"natter/serve/...",
+			"natter/serve/...", "natter/remote/...",
 		},
 		Doc: "the cobra command tree; wires every layer below together",
 	},
