@@ -283,7 +283,7 @@ func usageOf(part *Result, f respjson.Field, prompt, completion, cached int64) {
 
 // timingsOf reads llama-server's per-request timings.
 func timingsOf(part *Result, f respjson.Field) {
-	if !f.Valid() {
+	if !present(f) {
 		return
 	}
 	var t struct {
@@ -295,8 +295,12 @@ func timingsOf(part *Result, f respjson.Field) {
 	}
 }
 
+// present: openai-go marks fields it has no type for (the servers' extra
+// fields) as not Valid, though their raw JSON is there.
+func present(f respjson.Field) bool { r := f.Raw(); return r != "" && r != respjson.Null }
+
 func rawString(f respjson.Field) string {
-	if !f.Valid() {
+	if !present(f) {
 		return ""
 	}
 	var s string
