@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -209,4 +212,79 @@ func TestServeRefusesUnsafeSettings(t *testing.T) {
 	if !strings.Contains(errs.String(), "Authorization: Bearer $NATTER_TEST_KEY") {
 		t.Fatalf("with a key on 0.0.0.0: %s", errs.String())
 	}
+}
+
+// natter ask against natter serve prints what the server answers, the key
+// reaches neither the history nor the logs, and the server's model list
+// is one command away.
+func TestAskRemoteAgainstServe(t *testing.T) {
+	const key = "sk-natter-e2e-secret-42"
+	home, env := isolatedEnv(t, "NATTER_NO_HISTORY=", "NATTER_TEST_SERVE_KEY="+key, "NATTER_API_KEY="+key)
+	s := startServe(t, env, "-m", chatModel, "--api-key-env", "NATTER_TEST_SERVE_KEY")
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/v1")
+	c := openai.NewClient(option.WithBaseURL(s.url+"/"), option.WithAPIKey(key), option.WithMaxRetries(0))
+	prompt := "Once upon a time there was"
+	whole, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model: "synth-chat", Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage(prompt)},
+		MaxTokens: openai.Int(16), Temperature: openai.Float(0),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := whole.Choices[0].Message.Content
+	if want == "" {
+		t.Fatal("the server's answer is empty")
+	}
+	model := "openai://" + host + "/synth-chat"
+	out, errOut, st := runEnv(t, env, "ask", "-m", model, "--temp", "0", "-n", "16", "--save", "--stats", prompt)
+	if st != 0 || out != want+"\n" {
+		t.Fatalf("ask: exit %d\nstdout %q\nserver %q\nstderr %s", st, out, want, errOut)
+	}
+	if !strings.Contains(errOut, "template: server") {
+		t.Errorf("--stats: %s", errOut)
+	}
+	// The history names the server and model, and nothing holds the key.
+	list, _, _ := runEnv(t, env, "history", "list")
+	if !strings.Contains(list, model) {
+		t.Errorf("history list does not name %s:\n%s", model, list)
+	}
+	exp, _, _ := runEnv(t, env, "history", "export", "1", "--format", "json")
+	if !strings.Contains(exp, `"role": "assistant"`) || !strings.Contains(exp, model) {
+		t.Errorf("export lacks the reply or the model:\n%s", exp)
+	}
+	for _, f := range append(findFiles(t, home), exp, errOut, s.stderr()) {
+		if strings.Contains(f, key) {
+			t.Fatalf("the API key leaked into: %.200s", f)
+		}
+	}
+	// A wrong key gets a clear word, naming the variable.
+	_, errOut, st = runEnv(t, append(env, "NATTER_API_KEY=wrong"), "ask", "-m", model, "hi")
+	if st != 1 || !strings.Contains(errOut, "HTTP 401") || !strings.Contains(errOut, "$NATTER_API_KEY") {
+		t.Errorf("wrong key: exit %d: %s", st, errOut)
+	}
+	out, errOut, st = runEnv(t, env, "models", "--endpoint", "openai://"+host)
+	if st != 0 || !strings.Contains(out, model) {
+		t.Errorf("models --endpoint: exit %d: %s%s", st, out, errOut)
+	}
+	// The chat says plainly that it cannot use a remote model yet.
+	_, errOut, st = runEnv(t, env, "-m", model)
+	if st != 1 || !strings.Contains(errOut, "only natter ask runs remote models") {
+		t.Errorf("chat with a remote model: exit %d: %s", st, errOut)
+	}
+}
+
+// findFiles returns the contents of every file under dir (the history
+// database, its WAL, logs).
+func findFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := os.ReadFile(p); err == nil {
+				out = append(out, p+": "+string(b))
+			}
+		}
+		return nil
+	})
+	return out
 }

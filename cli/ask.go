@@ -88,24 +88,44 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 		return status(exitError)
 	}
-	path, err := mf.resolveModel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
-		return status(exitError)
-	}
-	defer mf.setupLogs()()
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	eng, err := mf.load(path, func(float32) bool { return ctx.Err() == nil })
-	if err != nil {
-		if ctx.Err() != nil {
-			return status(exitInterrupted)
+	// gen answers; eng is set too when the model runs here (not on a server).
+	var gen api.Generator
+	var eng engine.Model
+	var name string
+	if ep, isRemote, err := mf.endpoint(); isRemote {
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+			return status(exitError)
 		}
-		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
-		return status(exitError)
+		c, err := openRemote(ctx, ep, "ask")
+		if err != nil {
+			if ctx.Err() != nil {
+				return status(exitInterrupted)
+			}
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+			return status(exitError)
+		}
+		gen, name = c, ep.ID()
+	} else {
+		path, err := mf.resolveModel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+			return status(exitError)
+		}
+		defer mf.setupLogs()()
+		eng, err = mf.load(path, func(float32) bool { return ctx.Err() == nil })
+		if err != nil {
+			if ctx.Err() != nil {
+				return status(exitInterrupted)
+			}
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+			return status(exitError)
+		}
+		defer eng.Close()
+		gen, name = eng, modelName(eng.Info())
 	}
-	defer eng.Close()
 
 	system := o.pf.system
 	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens, IgnoreEOS: o.ignoreEOS, ReasoningBudget: sf.budget()}
@@ -113,7 +133,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		req.Raw, req.Prompt = true, prompt
 	} else {
 		if o.pf.persona != "" {
-			text, p, err := personaPrompt(o.pf.persona, modelName(eng.Info()), o.pf.vars)
+			text, p, err := personaPrompt(o.pf.persona, name, o.pf.vars)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 				return status(exitError)
@@ -123,14 +143,18 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 			}
 			applyOverrides(&req, p.Sampling, setFlags(cmd))
 		}
-		chain, err := chatTemplate(eng, o.pf.template, sf.thinkVars())
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
-			return status(exitError)
-		}
-		req.Template = chain
-		for _, w := range askTemplateWarnings(chain, eng.Info(), system, "--raw") {
-			fmt.Fprintln(os.Stderr, "natter ask: "+w)
+		if eng != nil { // a server applies its own chat template
+			chain, err := chatTemplate(eng, o.pf.template, sf.thinkVars())
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+				return status(exitError)
+			}
+			req.Template = chain
+			for _, w := range askTemplateWarnings(chain, eng.Info(), system, "--raw") {
+				fmt.Fprintln(os.Stderr, "natter ask: "+w)
+			}
+		} else if o.pf.template != "" {
+			fmt.Fprintln(os.Stderr, "natter ask: warning: --chat-template has no effect on a remote model: the server applies its own template")
 		}
 		if system != "" {
 			req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleSystem, Content: system})
@@ -144,7 +168,6 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 	if o.save && !o.noSave {
 		st := openHistory(false)
 		defer st.Close()
-		name := modelName(eng.Info())
 		rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: system, Sampling: &sampling})
 		defer rec.Close()
 		if err := rec.NewChat(name, system); err == nil {
@@ -161,7 +184,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		// in the TUI. Pipes and files get the bytes unchanged.
 		out = &terminalWriter{w: os.Stdout}
 	}
-	return status(streamAnswer(ctx, eng, req, out, o.stats, sink))
+	return status(streamAnswer(ctx, gen, req, out, o.stats, sink))
 }
 
 // terminalWriter cleans text for a terminal. A character cut in two by
@@ -226,7 +249,7 @@ func (discardReply) Finish(prompts.Message, *api.Stats, string) error { return n
 
 // streamAnswer prints the generation as it arrives; on interrupt the partial
 // answer stays printed and the status is 130.
-func streamAnswer(ctx context.Context, eng engine.Model, req api.Request, out io.Writer, showStats bool, sink replySink) int {
+func streamAnswer(ctx context.Context, eng api.Generator, req api.Request, out io.Writer, showStats bool, sink replySink) int {
 	ch, err := eng.Generate(ctx, req)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)

@@ -234,6 +234,11 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	if err := mf.check(); err != nil {
 		return usageError(cmd, "%v", err)
 	}
+	if _, isRemote, _ := mf.endpoint(); isRemote {
+		_, err := mf.resolveModel()
+		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+		return status(exitError)
+	}
 	switch o.theme {
 	case "auto", "dark", "light":
 	default:

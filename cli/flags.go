@@ -55,6 +55,7 @@ type modelFlags struct {
 	cacheType string
 	backend   string
 	verbose   bool
+	insecure  bool // plain http to an endpoint beyond loopback
 	// remember: a successful load becomes "the last model used" (the
 	// chat's default); ask and bench leave it alone.
 	remember bool
@@ -62,14 +63,15 @@ type modelFlags struct {
 
 func (m *modelFlags) register(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVarP(&m.model, "model", "m", "", "a GGUF path, a local model name or a catalog name (default: the last model used)")
+	fs.StringVarP(&m.model, "model", "m", "", "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)")
 	fs.IntVar(&m.ctx, "ctx", 0, "context size in tokens (0 = min(4096, the model's))")
 	fs.IntVarP(&m.threads, "threads", "t", 0, "CPU threads (0 = one per physical core)")
 	fs.IntVar(&m.batch, "batch", 2048, "prompt batch size")
 	fs.StringVar(&m.flashAttn, "flash-attn", "auto", "flash attention: auto, on, off")
 	fs.StringVar(&m.cacheType, "cache-type", "f16", "KV cache type: f16, q8_0, q4_0, f32, bf16")
 	fs.StringVar(&m.backend, "backend", engine.BackendAuto, "engine: auto (llama.cpp, or the Go engine for the models only it runs), llama.cpp, go")
-	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend")
+	fs.BoolVar(&m.insecure, "insecure", false, "allow plain http to a remote server beyond this machine (-m openai://...)")
+	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure")
 	fs.BoolVar(&m.verbose, "verbose", false, "show llama.cpp logs on stderr")
 	group(fs, flagsOutput, "verbose")
 	_ = cmd.RegisterFlagCompletionFunc("model", completeModels)
@@ -106,7 +108,12 @@ func (m *modelFlags) check() error {
 // resolveModel finds the model to load: -m (after $NATTER_MODEL and the
 // config file, which set it when the flag is absent), else the last model
 // used.
-func (m *modelFlags) resolveModel() (string, error) { return resolveModelName(m.model) }
+func (m *modelFlags) resolveModel() (string, error) {
+	if _, isRemote, _ := m.endpoint(); isRemote {
+		return "", fmt.Errorf("%s is a model on a server: so far only natter ask runs remote models (the chat, serve and bench need a local GGUF file)", m.model)
+	}
+	return resolveModelName(m.model)
+}
 
 // setupLogs sends llama.cpp logs to the state dir's log file (or stderr with
 // --verbose) and returns a function that closes it.

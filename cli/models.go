@@ -15,6 +15,8 @@ import (
 
 func modelsCommand() *cobra.Command {
 	var o models.ModelsOptions
+	var endpoint string
+	var insecure bool
 	cmd := &cobra.Command{
 		Use:   "models",
 		Short: "list local models (--catalog: recommended downloads)",
@@ -22,18 +24,32 @@ func modelsCommand() *cobra.Command {
 			"file's models.dirs, Ollama's and Hugging Face's caches), with a mark for whether each fits in memory.",
 		Example: `  natter models
   natter models --paths
-  natter models --catalog`,
+  natter models --catalog
+
+  # what a server offers: a config endpoint or openai://HOST:PORT
+  natter models --endpoint gpu`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return applyConfig(cmd)
 		},
-		RunE: func(*cobra.Command, []string) error { return status(models.ModelsCmd(o, os.Stdout, os.Stderr)) },
+		RunE: func(*cobra.Command, []string) error {
+			if endpoint != "" {
+				if err := listEndpointModels(context.Background(), endpoint, insecure, o.JSON, os.Stdout); err != nil {
+					fmt.Fprintf(os.Stderr, "natter models: %v\n", err)
+					return status(exitError)
+				}
+				return nil
+			}
+			return status(models.ModelsCmd(o, os.Stdout, os.Stderr))
+		},
 	}
 	fs := cmd.Flags()
 	fs.BoolVar(&o.Catalog, "catalog", false, "show the catalog of recommended models to pull, with a fit mark for this machine")
 	fs.IntVar(&o.Ctx, "ctx", 0, "context length for the memory estimate (0 = 4096, capped by each model's)")
 	fs.BoolVar(&o.Paths, "paths", false, "show each model's file path")
 	fs.BoolVar(&o.JSON, "json", false, "print JSON")
+	fs.StringVar(&endpoint, "endpoint", "", "list a server's models: a config endpoint NAME or openai://HOST:PORT")
+	fs.BoolVar(&insecure, "insecure", false, "allow plain http to a server beyond this machine")
 	group(fs, flagsOutput, "paths", "json")
 	return cmd
 }
