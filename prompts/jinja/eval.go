@@ -20,8 +20,15 @@ type Template struct {
 // exhaust memory. Zero fields take the defaults.
 type Limits struct {
 	MaxOutput int // bytes of output and of any one string value (default 64 MiB)
-	MaxSteps  int // loop iterations + macro calls + filter calls (default 1M)
-	MaxDepth  int // macro call nesting (default 200)
+	// MaxSteps bounds the work of a render (default 1M, about a second):
+	// loop iterations and macro, function and filter calls are a step
+	// each, and work on values adds steps too (expressions evaluated, and
+	// the size of every string, list or dict an operator, call or write
+	// touches; see workUnit), so a template that copies or scans a growing
+	// value in a loop, quadratic in its own length, is stopped as a long
+	// loop is.
+	MaxSteps int
+	MaxDepth int // macro call nesting (default 200)
 }
 
 // Options configure a render.
@@ -88,6 +95,7 @@ type renderer struct {
 	globals    map[string]Value
 	out        *strings.Builder
 	steps      int
+	units      int // work not yet counted as a step (< workUnit)
 	depth      int // expression nesting
 	macroDepth int
 	line       int
@@ -164,6 +172,57 @@ func (r *renderer) step() error {
 	return nil
 }
 
+// Work units, about a nanosecond each on a laptop core: a step is
+// workUnit of them, so the default budget is about a second of work. An
+// evaluated expression costs exprUnits; a value touched costs its size: a
+// unit per byte of a string, listUnits per list item, dictUnits per dict
+// entry, and for a big integer the square of its machine words (its
+// products and decimal conversions are quadratic).
+const (
+	workUnit  = 1 << 10
+	exprUnits = 64
+	listUnits = 64
+	dictUnits = 512
+)
+
+// sizeOf is the work units of touching v (copying, scanning, converting).
+func sizeOf(v Value) int {
+	switch x := v.(type) {
+	case string:
+		return len(x)
+	case Markup:
+		return len(x)
+	case *List:
+		return listUnits * len(x.Items)
+	case *Dict:
+		return dictUnits * len(x.keys)
+	case *big.Int:
+		w := len(x.Bits())
+		return w * w
+	}
+	return 0
+}
+
+// charge counts units of work against the step budget.
+func (r *renderer) charge(units int) error {
+	r.units += units
+	if r.units < workUnit {
+		return nil
+	}
+	r.steps += r.units / workUnit
+	r.units %= workUnit
+	if r.steps > r.opts.MaxSteps {
+		return r.errf("template exceeded %d steps", r.opts.MaxSteps)
+	}
+	return nil
+}
+
+// chargeValues charges the sizes of a and b (a variadic form would
+// allocate on every operator).
+func (r *renderer) chargeValues(a, b Value) error {
+	return r.charge(sizeOf(a) + sizeOf(b))
+}
+
 func (r *renderer) checkSize(n int) error {
 	if n > r.opts.MaxOutput {
 		return r.errf("template output exceeds %d bytes", r.opts.MaxOutput)
@@ -179,11 +238,14 @@ func (r *renderer) checkLen(n int) error {
 	if n > maxListLen || n > r.opts.MaxOutput {
 		return r.errf("list would exceed %d items", min(maxListLen, r.opts.MaxOutput))
 	}
-	return nil
+	return r.charge(listUnits * n)
 }
 
 func (r *renderer) write(s string) error {
 	if err := r.checkSize(r.out.Len() + len(s)); err != nil {
+		return err
+	}
+	if err := r.charge(len(s)); err != nil {
 		return err
 	}
 	r.tr.wrote(s, r.out.Len())
@@ -476,6 +538,11 @@ func (r *renderer) eval(e expr, sc *scope) (Value, error) {
 	if r.depth > r.opts.MaxDepth*50 {
 		return nil, r.errf("expression nested too deeply")
 	}
+	if r.units += exprUnits; r.units >= workUnit {
+		if err := r.charge(0); err != nil {
+			return nil, err
+		}
+	}
 	switch e := e.(type) {
 	case *constExpr:
 		return e.v, nil
@@ -677,6 +744,9 @@ func hashable(v Value) bool {
 
 func (r *renderer) cmp(op string, l, rv Value) (bool, error) {
 	l, rv = unmark(l), unmark(rv)
+	if err := r.chargeValues(l, rv); err != nil {
+		return false, err
+	}
 	switch op {
 	case "==":
 		return equal(l, rv), nil
@@ -744,6 +814,9 @@ func (r *renderer) contains(hay, needle Value) (bool, error) {
 }
 
 func (r *renderer) binop(op string, l, rv Value) (Value, error) {
+	if err := r.chargeValues(l, rv); err != nil {
+		return nil, err
+	}
 	if op == "~" {
 		a, b := toStr(l), toStr(rv)
 		s := a + b
@@ -937,6 +1010,9 @@ func (r *renderer) repeat(s Value, n int64) (Value, error) {
 		if err := r.checkSize(len(x) * int(min(n, 1<<40))); err != nil {
 			return nil, err
 		}
+		if err := r.charge(len(x) * int(n)); err != nil {
+			return nil, err
+		}
 		return strings.Repeat(x, int(n)), nil
 	case *List:
 		if err := r.checkLen(len(x.Items) * int(min(n, 1<<40))); err != nil {
@@ -976,6 +1052,10 @@ func (r *renderer) evalSlice(e *sliceExpr, sc *scope) (Value, error) {
 	}
 	r.at(e.line)
 	obj = unmark(obj)
+	// A string slice works rune by rune: more than a unit per byte.
+	if err := r.charge(32 * sizeOf(obj)); err != nil {
+		return nil, err
+	}
 	var n int
 	var runes []rune
 	switch x := obj.(type) {
@@ -1093,6 +1173,9 @@ func (r *renderer) getItem(obj, key Value) (Value, error) {
 		}
 	case string:
 		if i, ok := intVal(key); ok {
+			if err := r.charge(8 * len(x)); err != nil {
+				return nil, err
+			}
 			rs := []rune(x)
 			if i < 0 {
 				i += int64(len(rs))
@@ -1141,10 +1224,13 @@ func (r *renderer) getAttrOnly(obj Value, name string) (Value, error) {
 		return missing(), nil
 	case string:
 		if m := strMethod(r, x, name); m != nil {
-			return m, nil
+			return m, r.charge(len(x)) // str methods scan or copy the string
 		}
 	case Markup:
 		if m, ok := strMethod(r, string(x), name).(callable); ok {
+			if err := r.charge(len(x)); err != nil {
+				return nil, err
+			}
 			return callable(func(r *renderer, a callArgs) (Value, error) {
 				v, err := m(r, a)
 				switch x := v.(type) {
@@ -1320,7 +1406,14 @@ func (r *renderer) call(fn Value, a callArgs) (Value, error) {
 	}
 	switch f := fn.(type) {
 	case callable:
-		return f(r, a)
+		if err := r.chargeArgs(a); err != nil {
+			return nil, err
+		}
+		v, err := f(r, a)
+		if err != nil {
+			return v, err
+		}
+		return v, r.charge(sizeOf(v))
 	case *macro:
 		return r.callMacro(f, a)
 	case Undefined:
@@ -1445,7 +1538,28 @@ func (r *renderer) applyFilter(f *filterExpr, v Value, sc *scope) (Value, error)
 var markupFilters = map[string]bool{"string": true, "trim": true, "upper": true, "lower": true,
 	"title": true, "capitalize": true, "replace": true, "center": true, "indent": true, "format": true}
 
+// chargeArgs charges a call's arguments.
+func (r *renderer) chargeArgs(a callArgs) error {
+	n := 0
+	for _, v := range a.pos {
+		n += sizeOf(v)
+	}
+	if a.kw == nil {
+		return r.charge(n)
+	}
+	for _, v := range a.kw.vals {
+		n += sizeOf(v)
+	}
+	return r.charge(n)
+}
+
 func (r *renderer) callFilter(name string, fn filterFunc, v Value, a callArgs) (Value, error) {
+	if err := r.charge(sizeOf(v)); err != nil {
+		return nil, err
+	}
+	if err := r.chargeArgs(a); err != nil {
+		return nil, err
+	}
 	m, isM := v.(Markup)
 	switch name {
 	case "safe":
@@ -1460,6 +1574,9 @@ func (r *renderer) callFilter(name string, fn filterFunc, v Value, a callArgs) (
 		a.pos[i] = unmark(p)
 	}
 	res, err := fn(r, unmark(v), a)
+	if err == nil {
+		err = r.charge(sizeOf(res))
+	}
 	if s, ok := res.(string); ok && isM && markupFilters[name] {
 		return Markup(s), err
 	}

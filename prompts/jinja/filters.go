@@ -816,6 +816,9 @@ func fToJSON(r *renderer, v Value, a callArgs) (Value, error) {
 	if err != nil {
 		return nil, r.errf("%v", err)
 	}
+	if err := r.charge(8 * len(s)); err != nil { // escaping goes rune by rune
+		return nil, err
+	}
 	return s, r.checkSize(len(s))
 }
 

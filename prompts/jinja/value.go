@@ -347,6 +347,11 @@ func equal(a, b Value) bool {
 	case Undefined:
 		return isUndef(b)
 	case bool, int64, float64, *big.Int:
+		if x, ok := x.(int64); ok { // the common case, without big.Int
+			if y, ok := b.(int64); ok {
+				return x == y
+			}
+		}
 		if isInt(a) && isInt(b) {
 			return toBig(a).Cmp(toBig(b)) == 0
 		}
