@@ -52,7 +52,8 @@ func (l *lockedBuf) String() string {
 	return l.b.String()
 }
 
-var servingLine = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+/v1)\n`)
+// The URL line and the curl example after it: both are printed before it serves.
+var servingLine = regexp.MustCompile(`on (http://127\.0\.0\.1:\d+/v1)\n  try: curl [^\n]*\n`)
 
 // startServe runs natter serve on a free port and waits for its URL.
 func startServe(t *testing.T, env []string, args ...string) *served {
@@ -266,10 +267,10 @@ func TestAskRemoteAgainstServe(t *testing.T) {
 	if st != 0 || !strings.Contains(out, model) {
 		t.Errorf("models --endpoint: exit %d: %s%s", st, out, errOut)
 	}
-	// The chat says plainly that it cannot use a remote model yet.
-	_, errOut, st = runEnv(t, env, "-m", model)
-	if st != 1 || !strings.Contains(errOut, "only natter ask runs remote models") {
-		t.Errorf("chat with a remote model: exit %d: %s", st, errOut)
+	// bench needs a local file, and says so.
+	_, errOut, st = runEnv(t, env, "bench", "-m", model)
+	if st != 1 || !strings.Contains(errOut, "is a model on a server") {
+		t.Errorf("bench with a remote model: exit %d: %s", st, errOut)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"natter/history"
 	"natter/models"
 	"natter/prompts"
+	"natter/remote"
 	"natter/ui"
 )
 
@@ -30,6 +31,7 @@ type chatGen struct {
 	override string         // --chat-template
 	vars     map[string]any // template variables (/think sets enable_thinking)
 	budget   int            // --reasoning-budget (0: no cap)
+	remote   bool           // a server's model: it applies its own template
 
 	mu    sync.Mutex // chain changes with /think while a reply may render
 	chain *prompts.Chain
@@ -50,6 +52,9 @@ func (g *chatGen) withTemplate(req api.Request) api.Request {
 // SetThinking implements ui.Thinker: /think on|off sets the template's
 // enable_thinking for the following turns.
 func (g *chatGen) SetThinking(on bool) error {
+	if g.remote {
+		return errRemoteThinking
+	}
 	vars := map[string]any{}
 	for k, v := range g.vars {
 		vars[k] = v
@@ -234,8 +239,8 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	if err := mf.check(); err != nil {
 		return usageError(cmd, "%v", err)
 	}
-	if _, isRemote, _ := mf.endpoint(); isRemote {
-		_, err := mf.resolveModel()
+	ep, isRemote, err := mf.endpoint()
+	if isRemote && err != nil {
 		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
 		return status(exitError)
 	}
@@ -272,8 +277,15 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 		defer mu.Unlock()
 		return gen, kv
 	}
-	path, err := mf.resolveModel()
-	if err != nil {
+	if isRemote {
+		if gen, err = openRemoteChat(ep, sf, false); err != nil {
+			fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+			return status(exitError)
+		}
+		if o.pf.template != "" {
+			fmt.Fprintln(os.Stderr, "natter: warning: --chat-template has no effect on a remote model: the server applies its own template")
+		}
+	} else if path, err := mf.resolveModel(); err != nil {
 		cfg.NoModelHelp = noModelHelp(err)
 		cfg.Catalog = func() []ui.CatalogItem { return catalogItems(mf.ctx) }
 		cfg.Pull = pullForChat
@@ -303,13 +315,22 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 		}
 	}()
 	cfg.LoadModel = func(p string) (api.Generator, error) {
-		rp, err := resolveModelName(p)
-		if err != nil {
-			return nil, err
-		}
-		g, err := loadChatModel(mf, sf, rp, o.pf.template, true)
-		if err != nil {
-			return nil, err
+		var g *chatGen
+		if ep, isRemote, err := remote.Resolve(p, configEndpoints(), mf.insecure); isRemote {
+			if err != nil {
+				return nil, err
+			}
+			if g, err = openRemoteChat(ep, sf, true); err != nil {
+				return nil, err
+			}
+		} else {
+			rp, err := resolveModelName(p)
+			if err != nil {
+				return nil, err
+			}
+			if g, err = loadChatModel(mf, sf, rp, o.pf.template, true); err != nil {
+				return nil, err
+			}
 		}
 		k := openKVStates(st, g.Model)
 		mu.Lock()

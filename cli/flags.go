@@ -110,7 +110,7 @@ func (m *modelFlags) check() error {
 // used.
 func (m *modelFlags) resolveModel() (string, error) {
 	if _, isRemote, _ := m.endpoint(); isRemote {
-		return "", fmt.Errorf("%s is a model on a server: so far only natter ask runs remote models (the chat, serve and bench need a local GGUF file)", m.model)
+		return "", fmt.Errorf("%s is a model on a server: natter ask and the chat can use it; serve and bench need a local GGUF file", m.model)
 	}
 	return resolveModelName(m.model)
 }

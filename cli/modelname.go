@@ -16,6 +16,9 @@ import (
 // file name without .gguf (an Ollama blob has none worth showing: its
 // GGUF name then).
 func modelName(info api.ModelInfo) string {
+	if info.Arch == "remote" {
+		return info.Name // NAME:MODEL or openai://HOST/MODEL
+	}
 	base := filepath.Base(info.Path)
 	for _, e := range models.Catalog() {
 		if strings.EqualFold(e.File, base) {

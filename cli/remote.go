@@ -3,10 +3,14 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"natter/engine"
+	"natter/engine/api"
+	"natter/prompts"
 	"natter/remote"
 )
 
@@ -77,4 +81,41 @@ func listEndpointModels(ctx context.Context, name string, insecure, asJSON bool,
 		fmt.Fprintln(out, line)
 	}
 	return nil
+}
+
+// remoteModel is a server's model as the chat holds its engines: what a
+// server cannot do (tokenize for natter, save its cache) says so, and the
+// chat degrades: no KV resume, token counts are the server's.
+type remoteModel struct{ *remote.Client }
+
+func (remoteModel) Options() engine.Options                    { return engine.Options{} }
+func (remoteModel) VocabSize() int                             { return 0 }
+func (remoteModel) TokenText(engine.Token) string              { return "" }
+func (remoteModel) Reset() error                               { return nil }
+func (remoteModel) BuiltinTemplate() prompts.ChatTemplate      { return nil }
+func (remoteModel) LoadState([]engine.Token, []byte) error     { return engine.ErrNoState }
+func (remoteModel) SaveState() ([]engine.Token, []byte, error) { return nil, nil, engine.ErrNoState }
+func (remoteModel) PromptTokens(api.Request) ([]engine.Token, error) {
+	return nil, remote.ErrServerTokenizes
+}
+
+var _ engine.Model = remoteModel{}
+
+// errRemoteThinking answers /think on a server's model.
+var errRemoteThinking = errors.New("the server's chat template decides whether this model thinks; natter cannot switch it")
+
+// openRemoteChat connects the chat to the endpoint -m (or /model) names,
+// with a progress line when it is slow (quiet: inside the running chat).
+func openRemoteChat(ep remote.Endpoint, sf *samplingFlags, quiet bool) (*chatGen, error) {
+	var notify func(string)
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "\rConnecting to %s…", ep.Host())
+		defer fmt.Fprint(os.Stderr, "\r\033[K")
+		notify = func(s string) { fmt.Fprintf(os.Stderr, "\r\033[K%s", s) }
+	}
+	c, err := remote.Open(context.Background(), ep, remote.Options{Notify: notify})
+	if err != nil {
+		return nil, err
+	}
+	return &chatGen{Model: remoteModel{c}, remote: true, budget: sf.budget()}, nil
 }

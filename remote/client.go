@@ -107,7 +107,7 @@ func Open(ctx context.Context, ep Endpoint, opts Options) (*Client, error) {
 		return nil, err
 	}
 	c.models = models
-	c.info = api.ModelInfo{Path: ep.BaseURL, Name: ep.Model, Arch: "remote", Backend: "remote " + ep.Host(), Description: ep.Model + " on " + ep.Host()}
+	c.info = api.ModelInfo{Path: ep.BaseURL, Name: ep.ID(), Arch: "remote", Backend: "remote " + ep.Host(), Description: ep.Model + " on " + ep.Host()}
 	if ep.Model != "" {
 		found := false
 		var ids []string

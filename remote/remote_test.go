@@ -128,8 +128,8 @@ func TestAgainstNatterServe(t *testing.T) {
 			t.Fatalf("not streamed: %d pieces, ttft %v", got.n, got.stats.TTFT)
 		}
 	}
-	if c.Info().Backend != "remote "+ln.Addr().String() {
-		t.Errorf("backend %q", c.Info().Backend)
+	if c.Info().Backend != "remote "+ln.Addr().String() || c.Info().ContextSize != eng.Info().ContextSize {
+		t.Errorf("backend %q, context %d (the server's is %d)", c.Info().Backend, c.Info().ContextSize, eng.Info().ContextSize)
 	}
 	// The server's own model list, for natter models --endpoint.
 	list, err := remote.ListModels(context.Background(), remote.Endpoint{BaseURL: ep.BaseURL}, remote.Options{})

@@ -348,8 +348,17 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "model": cur.ID})
 }
 
+// modelObject is one /v1/models entry; the served model's carries its
+// context size (context_length, as LM Studio names it), which clients
+// such as natter's remote backend show.
 func (s *Server) modelObject(id string) map[string]any {
-	return map[string]any{"id": id, "object": "model", "created": s.created, "owned_by": "natter"}
+	o := map[string]any{"id": id, "object": "model", "created": s.created, "owned_by": "natter"}
+	if cur := s.current(); cur != nil && cur.ID == id {
+		if n := cur.Model.Info().ContextSize; n > 0 {
+			o["context_length"] = n
+		}
+	}
+	return o
 }
 
 // listModels is the served model first, then the local ones a request may load.

@@ -500,3 +500,21 @@ func TestHistoryListAlignsCJKTitles(t *testing.T) {
 		}
 	}
 }
+
+// A server's model shows where it runs and says its context size is
+// unknown when the server does not report one.
+func TestRemoteModelStatusLine(t *testing.T) {
+	g := newFakeGen("Hello.")
+	g.info = api.ModelInfo{Name: "gpu:qwen3.5-27b", Path: "https://gpu.example:8000/v1", Arch: "remote", Backend: "remote gpu.example:8000"}
+	h := newHarness(t, Config{Gen: g, ModelName: func(i api.ModelInfo) string { return i.Name }}, 120, 24)
+	st := ansi.Strip(h.m.statusLine())
+	if !strings.Contains(st, "gpu:qwen3.5-27b") || !strings.Contains(st, "remote gpu.example:8000") || !strings.Contains(st, "ctx unknown") {
+		t.Fatalf("status line: %q", st)
+	}
+	// Once the server reports a size, the meter shows it.
+	g.info.ContextSize = 32768
+	h2 := newHarness(t, Config{Gen: g, ModelName: func(i api.ModelInfo) string { return i.Name }}, 120, 24)
+	if st := ansi.Strip(h2.m.statusLine()); strings.Contains(st, "ctx unknown") || !strings.Contains(st, "/32,768") {
+		t.Fatalf("status line with a size: %q", st)
+	}
+}

@@ -550,6 +550,10 @@ func (m Model) statusLine() string {
 			ctx = st.status.Render(ctx)
 		}
 		parts = append(parts, part{ctx, 0})
+	} else if m.gen != nil && m.info.Arch == "remote" {
+		// A server that does not say its context size: say so rather than
+		// leave the meter out without a word.
+		parts = append(parts, part{st.dim.Render("ctx unknown"), 6})
 	}
 	if r := m.cur; r != nil {
 		live := fmt.Sprintf("● %s tok", commas(r.tokens))
