@@ -359,44 +359,125 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 	if tmpl == nil {
 		tmpl = env.builtin
 	}
-	msgs := req.Messages
-	dropped := 0
-	// canDrop: a turn may go to make room, unless the caller wants the
-	// whole conversation or an error (the API server).
-	canDrop := func(msgs []prompts.Message) bool { return !req.NoDrop && canDropTurn(msgs) }
-	for {
+	// The fewest oldest turns to leave out so the prompt fits: try 0, then
+	// 1, 2, 4, ... and bisect, so a long chat costs a few renders and
+	// tokenizations, not one per turn left out (dropping turns one by one
+	// was quadratic in the chat). Fewer turns never make a prompt longer,
+	// so this finds the turn count dropping them one by one would.
+	most := 0 // turns that can go
+	if !req.NoDrop {
+		most = droppableTurns(req.Messages)
+	}
+	type try struct {
+		p    builtPrompt
+		fits bool
+		err  error // a fault of the template or the tokenizer, or (at most) the context error
+	}
+	tryDrop := func(k int) try {
+		msgs := dropTurns(req.Messages, k)
 		text, spans, name, err := renderPrompt(tmpl, msgs, env.specials)
 		if err != nil {
-			return builtPrompt{}, err
+			return try{err: err}
 		}
-		if over, err := tooLong(env, name, text, spans); err != nil {
-			return builtPrompt{}, err
-		} else if over {
-			// Certainly too long: drop a turn without tokenizing it all.
-			if !canDrop(msgs) {
-				return builtPrompt{}, contextExceeded("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+		// Certainly too long: say so without tokenizing it all. The
+		// template is blamed only when its own text is too long with as
+		// few messages as there can be (its text grows with each one).
+		if over, err := tooLong(env, name, text, spans); err != nil || over {
+			if err != nil && k == most {
+				return try{err: err}
 			}
-			msgs = dropOldestTurn(msgs)
-			dropped++
-			continue
+			return try{err: contextExceeded("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)}
 		}
 		toks, err := env.chat(text, spans)
 		if err != nil {
-			return builtPrompt{}, err
+			return try{err: err}
 		}
-		if len(toks)+reserve(nCtx, req) <= nCtx || len(toks) < nCtx && !canDrop(msgs) {
-			if len(toks) >= nCtx {
-				break
-			}
-			return builtPrompt{tokens: toks, text: text, template: name, dropped: dropped}, nil
+		p := builtPrompt{tokens: toks, text: text, template: name, dropped: k}
+		switch {
+		case len(toks)+reserve(nCtx, req) <= nCtx:
+			return try{p: p, fits: true}
+		case k == most && len(toks) < nCtx:
+			return try{p: p, fits: true} // no turn left to drop: a shorter reply
+		case k == most:
+			return try{err: contextExceeded("the conversation needs %d tokens but the context holds %d; raise --ctx or shorten the message", len(toks), nCtx)}
 		}
-		if !canDrop(msgs) {
-			return builtPrompt{}, contextExceeded("the conversation needs %d tokens but the context holds %d; raise --ctx or shorten the message", len(toks), nCtx)
-		}
-		msgs = dropOldestTurn(msgs)
-		dropped++
+		return try{err: contextExceeded("the conversation needs %d tokens but the context holds %d", len(toks), nCtx)}
 	}
-	return builtPrompt{}, contextExceeded("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)
+	// fatal: an error that more dropping cannot mend.
+	fatal := func(t try) bool { return t.err != nil && !errors.Is(t.err, api.ErrContextExceeded) }
+	first := tryDrop(0)
+	if first.fits || fatal(first) || most == 0 {
+		return first.p, first.err
+	}
+	lo, hi := 0, 0 // lo does not fit; hi is the next to try
+	var best try
+	for step := 1; ; step *= 2 {
+		hi = min(lo+step, most)
+		best = tryDrop(hi)
+		if best.fits || fatal(best) || hi == most {
+			break
+		}
+		lo = hi
+	}
+	if !best.fits {
+		return builtPrompt{}, best.err
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		t := tryDrop(mid)
+		if fatal(t) {
+			return builtPrompt{}, t.err
+		}
+		if t.fits {
+			hi, best = mid, t
+		} else {
+			lo = mid
+		}
+	}
+	return best.p, nil
+}
+
+// droppableTurns is how many oldest turns can go: a turn can while
+// something other than system messages stands before the last user
+// message.
+func droppableTurns(msgs []prompts.Message) int {
+	last := lastUser(msgs)
+	n, i := 0, 0
+	for {
+		for i < len(msgs) && msgs[i].Role == prompts.RoleSystem {
+			i++
+		}
+		if i >= last {
+			return n
+		}
+		i++
+		for i < len(msgs) && msgs[i].Role != prompts.RoleUser && msgs[i].Role != prompts.RoleSystem {
+			i++
+		}
+		n++
+	}
+}
+
+// dropTurns leaves out the k oldest turns: each time, the first
+// non-system message and the replies that follow it up to the next user
+// (or system) message. System messages stay, in front.
+func dropTurns(msgs []prompts.Message, k int) []prompts.Message {
+	if k == 0 {
+		return msgs
+	}
+	var kept []prompts.Message
+	i := 0
+	for ; k > 0 && i < len(msgs); k-- {
+		for i < len(msgs) && msgs[i].Role == prompts.RoleSystem {
+			kept = append(kept, msgs[i])
+			i++
+		}
+		i++ // the oldest turn's first message
+		for i < len(msgs) && msgs[i].Role != prompts.RoleUser && msgs[i].Role != prompts.RoleSystem {
+			i++
+		}
+	}
+	return append(kept, msgs[min(i, len(msgs)):]...)
 }
 
 // contextExceeded is a prompt-too-long error that errors.Is matches to
@@ -410,18 +491,6 @@ type exceededError struct{ msg string }
 func (e exceededError) Error() string { return e.msg }
 func (e exceededError) Unwrap() error { return api.ErrContextExceeded }
 
-// canDropTurn reports whether a turn can go: something other than system
-// messages must stand before the last user message.
-func canDropTurn(msgs []prompts.Message) bool {
-	last := lastUser(msgs)
-	for i := 0; i < last; i++ {
-		if msgs[i].Role != prompts.RoleSystem {
-			return true
-		}
-	}
-	return false
-}
-
 func lastUser(msgs []prompts.Message) int {
 	for i := len(msgs) - 1; i >= 0; i-- {
 		if msgs[i].Role == prompts.RoleUser {
@@ -429,22 +498,6 @@ func lastUser(msgs []prompts.Message) int {
 		}
 	}
 	return len(msgs) - 1
-}
-
-// dropOldestTurn removes the first non-system message and the replies that
-// follow it up to the next user message. System messages stay.
-func dropOldestTurn(msgs []prompts.Message) []prompts.Message {
-	out := make([]prompts.Message, 0, len(msgs))
-	i := 0
-	for i < len(msgs) && msgs[i].Role == prompts.RoleSystem {
-		out = append(out, msgs[i])
-		i++
-	}
-	i++ // the oldest turn's first message
-	for i < len(msgs) && msgs[i].Role != prompts.RoleUser && msgs[i].Role != prompts.RoleSystem {
-		i++
-	}
-	return append(out, msgs[i:]...)
 }
 
 // Generate starts a generation. The returned channel delivers text pieces
