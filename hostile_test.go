@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -188,5 +190,32 @@ func TestAskLargestStdinPromptMemory(t *testing.T) {
 		if peak > 12*int64(len(big)) {
 			t.Errorf("%v: peak RSS %d bytes, over 12 times the %d-byte prompt", args, peak, len(big))
 		}
+	}
+}
+
+// Ctrl+C during natter bench (here a run of a billion repetitions, which
+// bench takes as asked) ends it with status 130 and one line; it used to
+// panic on the cancelled measurement.
+func TestBenchInterruptExits130(t *testing.T) {
+	cmd := natterCmd("bench", "-m", tinyModel, "-r", "1000000000", "-p", "8", "-n", "0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The system_info line comes once interrupts are handled.
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "system_info:") {
+		cmd.Process.Kill()
+		t.Fatalf("first line %q (%v)", line, err)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	cmd.Wait()
+	if st := cmd.ProcessState.ExitCode(); st != 130 || strings.TrimSpace(stderr.String()) != "natter bench: interrupted" {
+		t.Fatalf("exit %d, stderr %q", st, stderr.String())
 	}
 }

@@ -98,6 +98,10 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 	if mf.ctx == 0 {
 		mf.ctx = min(max(*depth+*p+*n+8, 64), maxCtx)
 	}
+	// Interrupts are handled from here on (the system_info line says so):
+	// Ctrl+C during the load or a test ends bench with status 130.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	info := engine.SystemInfo()
 	if *asJSON {
 		fmt.Fprintln(os.Stderr, "system_info:", info)
@@ -107,14 +111,16 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 	if w := simdWarning(info); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}
-	eng, err := mf.load(path, nil)
+	eng, err := mf.load(path, func(float32) bool { return ctx.Err() == nil })
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "natter bench: interrupted")
+			return status(exitInterrupted)
+		}
 		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
 		return status(exitError)
 	}
 	defer eng.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 
 	mi := eng.Info()
 	var results []benchResult
@@ -149,7 +155,10 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 			}
 			toks := append(prefix, randomTokens(rng, vocab, *p)...)
 			s, err := runGeneration(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
-			return s.PrefillTPS, err
+			if err != nil {
+				return 0, err
+			}
+			return s.PrefillTPS, nil
 		})
 	}
 	if err == nil && *n > 0 {
@@ -161,10 +170,17 @@ func runBench(cmd *cobra.Command, o *benchOptions) error {
 				return 0, err
 			}
 			s, err := runGeneration(ctx, eng, api.Request{Raw: true, Tokens: toks, MaxTokens: *n + 1, IgnoreEOS: true, Sampling: api.Sampling{RepeatPenalty: 1}})
-			return s.DecodeTPS, err
+			if err != nil {
+				return 0, err
+			}
+			return s.DecodeTPS, nil
 		})
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "natter bench: interrupted")
+			return status(exitInterrupted)
+		}
 		fmt.Fprintf(os.Stderr, "natter bench: %v\n", err)
 		return status(exitError)
 	}
