@@ -314,7 +314,11 @@ func warnFallback(w io.Writer, t prompts.ChatTemplate) {
 }
 
 func printStats(w io.Writer, s *api.Stats) {
-	fmt.Fprintf(w, "prompt: %d tokens (%d reused from cache), %.1f tok/s\n", s.PromptTokens, s.CachedTokens, s.PrefillTPS)
+	fmt.Fprintf(w, "prompt: %d tokens (%d reused from cache)", s.PromptTokens, s.CachedTokens)
+	if s.PrefillTPS > 0 { // a server that sends no timings leaves it unknown
+		fmt.Fprintf(w, ", %.1f tok/s", s.PrefillTPS)
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "reply: %d tokens, %.1f tok/s, first token after %s\n", s.GeneratedTokens, s.DecodeTPS, s.TTFT.Round(100000))
 	fmt.Fprintf(w, "context: %d/%d tokens, stop: %s, template: %s", s.ContextUsed, s.ContextSize, s.StopReason, s.Template)
 	if s.DroppedTurns > 0 {
