@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -76,4 +77,33 @@ func TestTmuxChatWithRemoteModel(t *testing.T) {
 	}
 	p2.keys("C-d")
 	p2.exited()
+}
+
+// A config endpoint's models are listed by /model beside the local files,
+// and /model NAME:MODEL switches the chat to the server.
+func TestTmuxModelSwitchToEndpoint(t *testing.T) {
+	_, env := isolatedEnv(t)
+	s := startServe(t, env, "-m", chatModel, "--temp", "0")
+	p := newPane(t)
+	cfgDir := filepath.Join(p.home, "config", "natter")
+	if err := os.MkdirAll(cfgDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := "[endpoints.box]\nurl = \"" + s.url + "\"\nmodel = \"synth-chat\"\n"
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.natter("-m", tinyModel, "-n", "8")
+	p.line("/model")
+	p.waitFor("the model list", func(s string) bool { return strings.Contains(s, "box:synth-chat") && strings.Contains(s, "endpoint box") })
+	p.line("/model box:synth-chat")
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/v1")
+	p.waitFor("the switch to the server", func(s string) bool { return strings.Contains(statusOf(s), "remote "+host) })
+	p.line("Once upon a time")
+	p.waitFor("a reply from the server", finished)
+	if !strings.Contains(s.stderr(), "POST /v1/chat/completions model=synth-chat") {
+		t.Fatalf("the server saw no chat request:\n%s", s.stderr())
+	}
+	p.keys("C-d")
+	p.exited()
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"natter/engine/api"
 	"natter/models"
 	"natter/prompts"
+	"natter/remote"
 	"natter/ui"
 )
 
@@ -94,6 +97,30 @@ func localModels() []ui.LocalModel {
 			x.Fit, x.Template = m.Fit.Mark(), m.HasTemplate
 		}
 		out = append(out, x)
+	}
+	return append(out, endpointModels()...)
+}
+
+// endpointModels are the models of the config file's endpoints, for /model
+// (asked for only when the user lists models; a server that does not answer
+// within a few seconds shows as unreachable).
+func endpointModels() []ui.LocalModel {
+	var out []ui.LocalModel
+	for _, n := range configEndpoints() {
+		ep, err := remote.ForListing(n.Name, []remote.Named{n}, false)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var list []remote.ServerModel
+			list, err = remote.ListModels(ctx, ep, remote.Options{ConnectTimeout: 3 * time.Second, MaxRetries: 1, MaxRetryAfter: time.Second})
+			cancel()
+			for _, m := range list {
+				name := n.Name + ":" + m.ID
+				out = append(out, ui.LocalModel{Name: name, Path: name, Source: "endpoint " + n.Name, Arch: "remote", Template: true})
+			}
+		}
+		if err != nil {
+			out = append(out, ui.LocalModel{Name: n.Name + ":", Path: n.Name, Source: "endpoint " + n.Name, Err: err.Error()})
+		}
 	}
 	return out
 }
