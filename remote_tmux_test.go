@@ -95,7 +95,9 @@ func TestTmuxModelSwitchToEndpoint(t *testing.T) {
 	}
 	p.natter("-m", tinyModel, "-n", "8")
 	p.line("/model")
-	p.waitFor("the model list", func(s string) bool { return strings.Contains(s, "box:synth-chat") && strings.Contains(s, "endpoint box") })
+	p.waitFor("the model list", func(s string) bool {
+		return strings.Contains(s, "box:synth-chat") && strings.Contains(s, "endpoint box")
+	})
 	p.line("/model box:synth-chat")
 	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/v1")
 	p.waitFor("the switch to the server", func(s string) bool { return strings.Contains(statusOf(s), "remote "+host) })
