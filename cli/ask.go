@@ -115,13 +115,8 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 			return status(exitError)
 		}
 		defer mf.setupLogs()()
-		eng, err = mf.load(path, func(float32) bool { return ctx.Err() == nil })
-		if err != nil {
-			if ctx.Err() != nil {
-				return status(exitInterrupted)
-			}
-			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
-			return status(exitError)
+		if eng, err = mf.loadFor(ctx, "ask", path); err != nil {
+			return err
 		}
 		defer eng.Close()
 		gen, name = eng, modelName(eng.Info())

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"os"
@@ -149,6 +150,20 @@ func (m *modelFlags) load(path string, progress func(float32) bool) (engine.Mode
 		_ = models.Remember(path) // best effort: only a convenience
 	}
 	return e, err
+}
+
+// loadFor is load for command name: an interrupt while loading is exit
+// 130, any other failure is printed and exit 1.
+func (m *modelFlags) loadFor(ctx context.Context, name, path string) (engine.Model, error) {
+	eng, err := m.load(path, func(float32) bool { return ctx.Err() == nil })
+	if err == nil {
+		return eng, nil
+	}
+	if ctx.Err() != nil {
+		return nil, status(exitInterrupted)
+	}
+	fmt.Fprintf(os.Stderr, "natter %s: %v\n", name, err)
+	return nil, status(exitError)
 }
 
 // options are the engine options the flags select.

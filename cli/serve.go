@@ -120,13 +120,9 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	eng, err := mf.load(path, func(float32) bool { return ctx.Err() == nil })
+	eng, err := mf.loadFor(ctx, "serve", path)
 	if err != nil {
-		if ctx.Err() != nil {
-			return status(exitInterrupted)
-		}
-		fmt.Fprintf(os.Stderr, "natter serve: %v\n", err)
-		return status(exitError)
+		return err
 	}
 	defer eng.Close()
 
