@@ -78,7 +78,7 @@ func greedy() api.Sampling {
 // The remote backend against natter serve gives exactly the local engine's
 // greedy text, chat and raw, with the server's token counts.
 func TestAgainstNatterServe(t *testing.T) {
-	eng, err := engine.Open(engine.Options{ModelPath: chatModel, ContextSize: 512, Threads: 2})
+	eng, err := engine.Open(engine.Options{ModelPath: chatModel, ContextSize: 512, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

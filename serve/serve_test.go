@@ -71,7 +71,7 @@ type server struct {
 // start loads path in a real engine and serves it on a free loopback port.
 func start(t *testing.T, path string, ctx int, edit func(*serve.Config)) *server {
 	t.Helper()
-	eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: ctx, Threads: 2})
+	eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: ctx, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +524,7 @@ func TestLoadOnRequest(t *testing.T) {
 		mu.Lock()
 		loads = append(loads, name)
 		mu.Unlock()
-		eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: 256, Threads: 2})
+		eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: 256, Threads: 1})
 		if err != nil {
 			return nil, err
 		}
