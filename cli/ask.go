@@ -264,6 +264,8 @@ func streamAnswer(ctx context.Context, eng api.Generator, req api.Request, out i
 			warnFallback(os.Stderr, req.Template)
 		}
 		switch ev.Kind {
+		case api.EventNotice:
+			fmt.Fprintf(os.Stderr, "natter ask: %s\n", ev.Text)
 		case api.EventText:
 			w.WriteString(ev.Text)
 			reply.WriteString(ev.Text)

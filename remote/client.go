@@ -32,7 +32,8 @@ type Options struct {
 	FirstByteTimeout time.Duration
 	MaxRetries       int // 429 and 503 retries honouring Retry-After (default 3)
 	MaxRetryAfter    time.Duration
-	// Notify gets one-line notes the user should see (a retry countdown).
+	// Notify gets one-line notes the user should see (a retry countdown)
+	// while Open and Stream wait; Generate sends them as EventNotice.
 	Notify func(string)
 	// HTTPClient replaces the transport (tests); its timeouts then apply.
 	HTTPClient *http.Client
@@ -234,6 +235,11 @@ func (c *Client) Close() error { return nil }
 // retry runs call, retrying 429 and 503 answers after the server's
 // Retry-After (bounded), saying so through Notify.
 func (c *Client) retry(ctx context.Context, call func() error) error {
+	return c.retryNotify(ctx, call, c.opts.Notify)
+}
+
+// retryNotify is retry with notes going to notify instead.
+func (c *Client) retryNotify(ctx context.Context, call func() error, notify func(string)) error {
 	for attempt := 0; ; attempt++ {
 		err := call()
 		var apiErr *openai.Error
@@ -247,22 +253,22 @@ func (c *Client) retry(ctx context.Context, call func() error) error {
 		if wait > c.opts.MaxRetryAfter {
 			return err
 		}
-		if err := c.countdown(ctx, apiErr.StatusCode, wait, attempt+1); err != nil {
+		if err := c.countdown(ctx, apiErr.StatusCode, wait, attempt+1, notify); err != nil {
 			return err
 		}
 	}
 }
 
 // countdown waits, telling the user each second (or each 10 for long waits).
-func (c *Client) countdown(ctx context.Context, status int, wait time.Duration, attempt int) error {
+func (c *Client) countdown(ctx context.Context, status int, wait time.Duration, attempt int, notify func(string)) error {
 	what := "busy"
 	if status == http.StatusTooManyRequests {
 		what = "rate-limited"
 	}
 	end := time.Now().Add(wait)
 	for left := wait; left > 0; left = time.Until(end) {
-		if c.opts.Notify != nil {
-			c.opts.Notify(fmt.Sprintf("%s is %s (HTTP %d): retry %d of %d in %ds", c.ep.Host(), what, status, attempt, c.opts.MaxRetries, int(left.Round(time.Second)/time.Second)))
+		if notify != nil {
+			notify(fmt.Sprintf("%s is %s (HTTP %d): retry %d of %d in %ds", c.ep.Host(), what, status, attempt, c.opts.MaxRetries, int(left.Round(time.Second)/time.Second)))
 		}
 		step := min(left, time.Second)
 		if left > 20*time.Second {

@@ -42,10 +42,11 @@ func TestMain(m *testing.M) {
 
 // events collects a generation.
 type events struct {
-	text  string
-	stats *api.Stats
-	err   error
-	n     int
+	text    string
+	stats   *api.Stats
+	err     error
+	n       int
+	notices []string
 }
 
 func collect(t *testing.T, g api.Generator, req api.Request) events {
@@ -64,6 +65,8 @@ func collect(t *testing.T, g api.Generator, req api.Request) events {
 			e.stats = ev.Stats
 		case api.EventError:
 			e.err = ev.Err
+		case api.EventNotice:
+			e.notices = append(e.notices, ev.Text)
 		}
 	}
 	return e
@@ -251,8 +254,6 @@ func TestFaults(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			base := fake(t, c.handler)
-			var notes []string
-			c.opts.Notify = func(s string) { notes = append(notes, s) }
 			cl, err := remote.Open(context.Background(), remote.Endpoint{Name: "box", BaseURL: base, Model: "m", KeyEnv: "NATTER_TEST_KEY"}, c.opts)
 			if err != nil {
 				t.Fatal(err)
@@ -270,8 +271,8 @@ func TestFaults(t *testing.T) {
 			if got.err != nil && strings.Contains(got.err.Error(), key) {
 				t.Fatalf("the key is in the error: %v", got.err)
 			}
-			if c.name == "429 then fine" && (len(notes) == 0 || !strings.Contains(notes[0], "rate-limited (HTTP 429): retry 1 of 3 in 1s")) {
-				t.Fatalf("no countdown: %q", notes)
+			if c.name == "429 then fine" && (len(got.notices) == 0 || !strings.Contains(got.notices[0], "rate-limited (HTTP 429): retry 1 of 3 in 1s")) {
+				t.Fatalf("no countdown in the stream: %q", got.notices)
 			}
 		})
 	}

@@ -60,9 +60,13 @@ type stream interface {
 // Stream sends req and calls onDelta for every piece of the reply. It
 // returns the whole result; on an error the result holds what arrived.
 func (c *Client) Stream(ctx context.Context, req api.Request, onDelta func(Delta)) (*Result, error) {
+	return c.stream(ctx, req, onDelta, c.opts.Notify)
+}
+
+func (c *Client) stream(ctx context.Context, req api.Request, onDelta func(Delta), notify func(string)) (*Result, error) {
 	res := &Result{PromptTokens: -1}
 	var s stream
-	err := c.retry(ctx, func() error {
+	err := c.retryNotify(ctx, func() error {
 		s = c.open(ctx, req)
 		if s.Next() {
 			return nil
@@ -73,7 +77,7 @@ func (c *Client) Stream(ctx context.Context, req api.Request, onDelta func(Delta
 			err = errors.New("the server sent an empty stream")
 		}
 		return err
-	})
+	}, notify)
 	if err != nil {
 		return res, c.explain(err)
 	}
@@ -347,7 +351,9 @@ func (c *Client) Generate(ctx context.Context, req api.Request) (<-chan api.Even
 			}
 			ch <- api.Event{Kind: api.EventText, Text: b.String()}
 		}
-		res, err := c.Stream(ctx, req, onDelta)
+		// Retry notes travel in the stream, for whoever shows it.
+		notify := func(s string) { ch <- api.Event{Kind: api.EventNotice, Text: s} }
+		res, err := c.stream(ctx, req, onDelta, notify)
 		if thinking {
 			ch <- api.Event{Kind: api.EventText, Text: "</think>"}
 		}

@@ -518,3 +518,23 @@ func TestRemoteModelStatusLine(t *testing.T) {
 		t.Fatalf("status line with a size: %q", st)
 	}
 }
+
+// A generator's notice (a remote server's retry countdown) shows while the
+// reply waits, and is not part of the reply.
+func TestGeneratorNoticeShows(t *testing.T) {
+	g := newFakeGen("Hello", " there.")
+	g.notice, g.noticeAt = "gpu.example:8000 is rate-limited (HTTP 429): retry 1 of 3 in 2s", 0
+	g.gate, g.pauseAfter = make(chan struct{}), 0
+	h := newHarness(t, Config{Gen: g}, 100, 24)
+	h.typeText("hi")
+	h.enter()
+	h.waitFor("the notice", func(m Model) bool { return strings.Contains(m.notice, "retry 1 of 3") })
+	if scr := h.screen(); !strings.Contains(scr, "rate-limited (HTTP 429): retry 1 of 3 in 2s") {
+		t.Fatalf("the notice is not on the screen:\n%s", scr)
+	}
+	close(g.gate)
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil })
+	if last := h.m.entries[len(h.m.entries)-1]; strings.Contains(last.text, "retry") {
+		t.Fatalf("the notice went into the reply: %q", last.text)
+	}
+}

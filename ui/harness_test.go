@@ -27,7 +27,9 @@ type fakeGen struct {
 	failWith   error         // Generate fails up front
 	streamErr  error         // the stream ends with this error after the pieces
 	stopReason string
-	dropped    int // turns the "engine" left out of the prompt, reported in the final figures
+	dropped    int    // turns the "engine" left out of the prompt, reported in the final figures
+	notice     string // sent as an EventNotice before piece noticeAt ("": none)
+	noticeAt   int
 	reqs       []api.Request
 	cancelled  int
 }
@@ -92,6 +94,9 @@ func (g *fakeGen) Generate(ctx context.Context, req api.Request) (<-chan api.Eve
 			return
 		}
 		for i, p := range pieces {
+			if g.notice != "" && i == g.noticeAt {
+				ch <- api.Event{Kind: api.EventNotice, Text: g.notice}
+			}
 			if gate != nil && i == pause {
 				select {
 				case <-gate:

@@ -27,6 +27,7 @@ type pump struct {
 	final  *api.Event // EventDone or EventError, once seen
 	// prefill: the prompt figures, once the engine has processed it.
 	prefill *api.Stats
+	notice  string // the latest EventNotice not yet shown
 	closed  bool
 	notify  chan struct{} // capacity 1: "something new is pending"
 }
@@ -40,6 +41,7 @@ type streamMsg struct {
 	// prefill holds the prompt figures once the engine has processed it
 	// (context use while the reply streams); nil before.
 	prefill *api.Stats
+	notice  string // a note from the generator (a retry countdown)
 }
 
 func startPump(id int, ch <-chan api.Event) *pump {
@@ -101,6 +103,8 @@ func (p *pump) add(ev api.Event) {
 		p.pieces++
 	case api.EventPrefill:
 		p.prefill = ev.Stats
+	case api.EventNotice:
+		p.notice = ev.Text
 	case api.EventDone, api.EventError:
 		if p.final == nil {
 			e := ev
@@ -122,7 +126,8 @@ func (p *pump) poke() {
 func (p *pump) take() streamMsg {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	m := streamMsg{id: p.id, text: p.text.String(), pieces: p.pieces, prefill: p.prefill}
+	m := streamMsg{id: p.id, text: p.text.String(), pieces: p.pieces, prefill: p.prefill, notice: p.notice}
+	p.notice = ""
 	p.text.Reset()
 	p.pieces = 0
 	if p.closed {

@@ -939,6 +939,9 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 	if msg.prefill != nil {
 		r.prefill = msg.prefill
 	}
+	if msg.notice != "" {
+		m.notice = msg.notice
+	}
 	m.absorb(r, msg.text, msg.pieces)
 	if msg.final != nil {
 		var err error

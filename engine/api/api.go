@@ -75,6 +75,9 @@ const (
 	// (PromptTokens, CachedTokens, DroppedTurns, PrefillTPS, ContextUsed,
 	// ContextSize, Template). Sent at most once, before any text.
 	EventPrefill
+	// EventNotice: Text is a note for the user while the stream waits
+	// (a remote server's retry countdown); it is not part of the reply.
+	EventNotice
 )
 
 // Event is one item of a generation stream. The last event of every stream
