@@ -587,6 +587,15 @@ func TestCheckpointEvery500ms(t *testing.T) {
 	if n := count() - base; n != 3 {
 		t.Fatalf("no checkpoint after 500 ms")
 	}
+	// A finished line is saved at once, whatever the clock says.
+	h.send(streamMsg{id: id, text: "end of a line\n", pieces: 1})
+	if n := count() - base; n != 4 {
+		t.Fatalf("a finished line was not saved at once (%d checkpoints)", n-3)
+	}
+	h.send(streamMsg{id: id, text: "no newline", pieces: 1})
+	if n := count() - base; n != 4 {
+		t.Fatalf("text without a newline was saved before 500 ms")
+	}
 	close(g.gate)
 	h.waitFor("end", func(m Model) bool { return m.cur == nil })
 }

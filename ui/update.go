@@ -954,7 +954,9 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 		m.finishReply("", err, msg.final.Stats)
 		return m, m.flushPrints()
 	}
-	if m.rec != nil && r.compactUpto == 0 && m.now().Sub(r.lastCkpt) >= checkpointEvery {
+	// Saved every 500 ms and at every finished line, so a killed process
+	// loses at most the line being written.
+	if m.rec != nil && r.compactUpto == 0 && (m.now().Sub(r.lastCkpt) >= checkpointEvery || strings.Contains(msg.text, "\n")) {
 		r.lastCkpt = m.now()
 		part := prompts.Message{Role: prompts.RoleAssistant, Content: r.answer.String(), Reasoning: r.think.String()}
 		m.record(func(rc Recorder) error { return rc.Checkpoint(part) })
