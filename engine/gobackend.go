@@ -243,7 +243,7 @@ func (e *GoEngine) PromptTokens(req api.Request) ([]Token, error) {
 }
 
 // Generate implements api.Generator with the same event stream as Engine.
-// Cancelling ctx stops within one token, or between prefill batches.
+// Cancelling ctx stops within one token, or inside the prompt batch being computed.
 func (e *GoEngine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
 	if err := validateSampling(req.Sampling); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package goengine_test
 import (
 	"context"
 	"errors"
+	"math"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -176,4 +177,24 @@ func greedyAfter(t testing.TB, e *goengine.Engine, logits []float32, n int) []in
 		}
 	}
 	return out
+}
+
+// A qwen35 prompt longer than 2,048 tokens with a big --batch: Ollama's
+// graph for one such batch overflows its node pool and aborts the process
+// (ggml_new_object), so the engine caps the batch; the prompt goes through.
+func TestQwen35LargeBatchDoesNotAbort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 2,200-token prefill")
+	}
+	e := loadBig(t, cancelModels(t)["qwen35"], 2560)
+	defer e.Close()
+	logits, _, err := e.Prefill(context.Background(), cancelPrompt(2200))
+	if err != nil || len(logits) == 0 {
+		t.Fatalf("prefill: %v (%d logits)", err, len(logits))
+	}
+	for _, x := range logits {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			t.Fatal("non-finite logits")
+		}
+	}
 }

@@ -117,7 +117,7 @@ func Load(opts Options) (e *Engine, err error) {
 	if e.nBatch == 0 {
 		e.nBatch = 512
 	}
-	e.nBatch = min(e.nBatch, e.nCtx)
+	e.nBatch = min(e.nBatch, e.nCtx, maxBatch(f.Arch()))
 	if e.cache != nil {
 		if _, ok := e.cache.(kvcache.CheckpointCache); ok && !opts.NoSnapshots {
 			// Spare sequences for turn snapshots (snapshot.go); the
@@ -189,6 +189,19 @@ func (e *Engine) Piece(t int32) (string, error) { return e.tok.Decode([]int32{t}
 
 // IsEOS reports an end-of-generation token.
 func (e *Engine) IsEOS(t int32) bool { return e.tok.Is(t, tokenizer.SpecialEOS) }
+
+// maxBatch bounds a prompt batch where Ollama's graph for it would outgrow
+// the backend's fixed node pool (32 per tensor): Qwen3.5's chunked Gated
+// DeltaNet adds nodes for every 64 tokens, and a 2,048-token batch aborts
+// the whole process in ggml_new_object. Half of that leaves room for the
+// bigger real models, whose node budget grows with their tensors too.
+func maxBatch(arch string) int {
+	switch arch {
+	case "qwen35", "qwen35moe", "qwen3next":
+		return 1024
+	}
+	return 1 << 30
+}
 
 // CachedTokens is how many prompt tokens the last Prefill reused.
 func (e *Engine) CachedTokens() []int32 { return append([]int32(nil), e.cached...) }
