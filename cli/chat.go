@@ -32,10 +32,14 @@ type chatGen struct {
 	vars     map[string]any // template variables (/think sets enable_thinking)
 	budget   int            // --reasoning-budget (0: no cap)
 	remote   bool           // a server's model: it applies its own template
+	warnings []string       // what the load noticed about the file (ui.LoadWarner)
 
 	mu    sync.Mutex // chain changes with /think while a reply may render
 	chain *prompts.Chain
 }
+
+// LoadWarnings implements ui.LoadWarner.
+func (g *chatGen) LoadWarnings() []string { return g.warnings }
 
 func (g *chatGen) withTemplate(req api.Request) api.Request {
 	g.mu.Lock()
@@ -495,8 +499,9 @@ func pickChat(ctx context.Context, st *history.Store, latest bool, arg string) (
 func loadChatModel(mf *modelFlags, sf *samplingFlags, path string, tmplOverride string, quiet bool) (*chatGen, error) {
 	var eng engine.Model
 	var err error
+	var warnings []string
 	if quiet {
-		eng, err = loadQuiet(mf, path)
+		eng, warnings, err = loadQuiet(mf, path)
 	} else {
 		start := time.Now()
 		shown := false
@@ -521,23 +526,27 @@ func loadChatModel(mf *modelFlags, sf *samplingFlags, path string, tmplOverride 
 		eng.Close()
 		return nil, err
 	}
-	return &chatGen{Model: eng, chain: chain, override: tmplOverride, vars: vars, budget: sf.budget()}, nil
+	return &chatGen{Model: eng, chain: chain, override: tmplOverride, vars: vars, budget: sf.budget(), warnings: warnings}, nil
 }
 
 // loadQuiet is modelFlags.load without writing to the terminal, which the
-// chat owns while it runs.
-func loadQuiet(mf *modelFlags, path string) (engine.Model, error) {
+// chat owns while it runs: its warnings are returned for the chat to show.
+func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 	if _, err := engine.Validate(path); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := checkLoad(path, mf, func(string) {}); err != nil {
-		return nil, err
+	var warnings []string
+	if err := checkLoad(path, mf, func(s string) { warnings = append(warnings, strings.TrimPrefix(s, "warning: ")) }); err != nil {
+		return nil, nil, err
+	}
+	if w := fitWarning(path, mf.ctx); w != "" {
+		warnings = append(warnings, strings.TrimPrefix(w, "warning: "))
 	}
 	e, err := engine.Open(mf.options(path, nil))
 	if err == nil {
 		_ = models.Remember(path)
 	}
-	return e, err
+	return e, warnings, err
 }
 
 // noModelHelp explains the first-run situation: where natter looked and

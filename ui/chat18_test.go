@@ -538,3 +538,25 @@ func TestGeneratorNoticeShows(t *testing.T) {
 		t.Fatalf("the notice went into the reply: %q", last.text)
 	}
 }
+
+// warnGen is a generator with load warnings (ui.LoadWarner).
+type warnGen struct {
+	*fakeGen
+	warnings []string
+}
+
+func (w *warnGen) LoadWarnings() []string { return w.warnings }
+
+// /model says what the load noticed about the new file, as start-up does.
+func TestModelSwitchShowsLoadWarnings(t *testing.T) {
+	next := &warnGen{newFakeGen("hi"), []string{"tokenizer.ggml.bos_token_id is 1000000000, past the vocabulary; llama.cpp will use its default"}}
+	next.info.Path = "/models/other.gguf"
+	h := newHarness(t, Config{Gen: newFakeGen("hello"), LoadModel: func(string) (api.Generator, error) { return next, nil }}, 120, 30)
+	h.typeText("/model /models/other.gguf")
+	h.enter()
+	h.waitFor("the switch", func(m Model) bool { return m.info.Path == "/models/other.gguf" })
+	h.settle()
+	if all := ansi.Strip(strings.Join(h.m.scrollback, "\n")); !strings.Contains(all, "⚠ tokenizer.ggml.bos_token_id is 1000000000") {
+		t.Fatalf("no load warning after /model:\n%s", all)
+	}
+}

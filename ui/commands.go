@@ -602,6 +602,13 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 		name := m.modelName()
 		m.recordSettings(func(r SettingsRecorder) error { return r.SetModel(name) })
 	}
+	// What the load noticed about the file (bad special-token ids, keys of
+	// the wrong type) is said here, as natter says it on stderr at start-up.
+	if w, ok := msg.gen.(LoadWarner); ok {
+		for _, s := range w.LoadWarnings() {
+			m.addNote("⚠ " + s)
+		}
+	}
 	var cmd tea.Cmd
 	if c, ok := old.(io.Closer); ok && old != nil {
 		cmd = func() tea.Msg {

@@ -87,6 +87,12 @@ type Personas interface {
 	Watch(ctx context.Context, onChange func(err error))
 }
 
+// LoadWarner is a generator that has warnings about the file it loaded
+// (Config.LoadModel's result); /model shows them.
+type LoadWarner interface {
+	LoadWarnings() []string
+}
+
 // History is the saved-chat store as the chat uses it.
 type History interface {
 	// FindChats lists chats matching query (all when empty), newest first.
