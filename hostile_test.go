@@ -133,6 +133,12 @@ func TestNumericFlagExtremesExit2(t *testing.T) {
 	} {
 		check(append(append([]string{"bench"}, model...), v...), v[0])
 	}
+	for _, args := range [][]string{
+		{"history", "--limit", "-5"}, {"history", "list", "--limit", "-1"}, {"history", "search", "x", "--limit", "-1"},
+		{"serve", "-m", chatModel, "--max-queue", "0"}, {"serve", "-m", chatModel, "--max-body", "-1"},
+	} {
+		check(args, args[len(args)-2])
+	}
 }
 
 // The largest values that mean something still run: a batch larger than

@@ -22,7 +22,16 @@ func historyCommand() *cobra.Command {
 	}
 	var limit int
 	var asJSON bool
-	list := func(*cobra.Command, []string) error {
+	checkLimit := func(cmd *cobra.Command) error {
+		if limit < 0 {
+			return usageError(cmd, "--limit %d: want 0 (all) or more", limit)
+		}
+		return nil
+	}
+	list := func(cmd *cobra.Command, _ []string) error {
+		if err := checkLimit(cmd); err != nil {
+			return err
+		}
 		return run(true, func(c history.CLI) int { return c.List(limit, asJSON) })
 	}
 	cmd := &cobra.Command{
@@ -46,7 +55,10 @@ func historyCommand() *cobra.Command {
 	search := &cobra.Command{
 		Use: "search QUERY...", Short: "full-text search over all messages",
 		Args: cobra.MinimumNArgs(1),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLimit(cmd); err != nil {
+				return err
+			}
 			return run(true, func(c history.CLI) int { return c.Search(args, limit, asJSON) })
 		},
 	}
