@@ -348,7 +348,7 @@ func (c *Client) explain(err error) error {
 		msg = fmt.Sprintf("cannot find %s: %s (check the host name, or the network)", host, dnsErr.Err)
 	case errors.As(err, &certErr):
 		msg = fmt.Sprintf("TLS: %s's certificate is not trusted: %v", host, certErr.Err)
-	case errors.As(err, &recErr):
+	case errors.As(err, &recErr) || strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		msg = fmt.Sprintf("TLS: %s does not speak TLS here (an http:// server? give its url as http:// in the config)", host)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		msg = fmt.Sprintf("cannot connect to %s: connection refused (is the server running?)", host)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -399,5 +400,23 @@ func TestKeySources(t *testing.T) {
 	t.Setenv("NATTER_API_KEY", "")
 	if k, err := (remote.Endpoint{KeyEnv: remote.DefaultKeyEnv}).Key(); err != nil || k != "" {
 		t.Errorf("no key for a URL: %q %v", k, err)
+	}
+}
+
+// A server whose certificate is not trusted, and a plain-http server
+// reached as https, each get their own sentence.
+func TestTLSErrors(t *testing.T) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"data":[{"id":"m"}]}`)
+	}))
+	defer ts.Close()
+	_, err := remote.Open(context.Background(), remote.Endpoint{BaseURL: ts.URL + "/v1", Model: "m"}, remote.Options{})
+	if err == nil || !strings.Contains(err.Error(), "TLS: "+strings.TrimPrefix(ts.URL, "https://")+"'s certificate is not trusted") {
+		t.Fatalf("untrusted certificate: %v", err)
+	}
+	plain := fake(t, func(http.ResponseWriter, *http.Request) {})
+	_, err = remote.Open(context.Background(), remote.Endpoint{BaseURL: strings.Replace(plain, "http://", "https://", 1), Model: "m"}, remote.Options{})
+	if err == nil || !strings.Contains(err.Error(), "does not speak TLS here") {
+		t.Fatalf("https to a plain server: %v", err)
 	}
 }
