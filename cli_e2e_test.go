@@ -230,15 +230,28 @@ func TestDoctorFindsModelsAndConfig(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(models, "doctor-model.gguf"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, env := isolatedEnv(t, "NATTER_MODELS="+models)
+	home, env := isolatedEnv(t, "NATTER_MODELS="+models, "GPU_KEY=sk-doctor-must-not-print")
+	// An endpoint in the config: doctor names it and whether its key is
+	// there, never the key, and contacts nothing.
+	cfgDir := filepath.Join(home, "config", "natter")
+	os.MkdirAll(cfgDir, 0o700)
+	cfg := "[endpoints.gpu]\nurl = \"https://gpu.invalid:8000/v1\"\nmodel = \"big\"\napi_key_env = \"GPU_KEY\"\n" +
+		"[endpoints.box]\nurl = \"http://127.0.0.1:1/v1\"\napi_key_env = \"BOX_KEY\"\n"
+	if err := os.WriteFile(filepath.Join(cfgDir, "config.toml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, st := runEnv(t, env, "doctor")
 	if st != 0 {
 		t.Fatalf("doctor: exit %d: %s", st, errOut)
 	}
-	for _, want := range []string{"doctor-model", models, "config.toml", "history.db"} {
+	for _, want := range []string{"doctor-model", models, "config.toml", "history.db",
+		"https://gpu.invalid:8000/v1 · model big · key $GPU_KEY (set)", "key $BOX_KEY (unset)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("doctor lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "sk-doctor-must-not-print") {
+		t.Errorf("doctor printed an API key:\n%s", out)
 	}
 	js, errOut, st := runEnv(t, env, "doctor", "--json")
 	if st != 0 || !strings.HasPrefix(strings.TrimSpace(js), "{") || !strings.Contains(js, "doctor-model") {

@@ -77,7 +77,12 @@ func Collect(ctx context.Context, o Options) Report {
 	guard("natter", func() { r.Natter = collectNatter(o.Version) })
 	guard("build", func() { r.Build = collectBuild() })
 	guard("models", func() { r.Models = collectModels() })
-	guard("config", func() { r.Config = collectConfig(o.ConfigPath, o.ConfigErr) })
+	guard("config", func() {
+		r.Config = collectConfig(o.ConfigPath, o.ConfigErr)
+		if o.ConfigErr == nil && r.Config.Exists {
+			r.Config.Endpoints = collectEndpoints(o.ConfigPath, o.Getenv)
+		}
+	})
 	guard("history", func() { r.History = collectHistory() })
 	guard("memory", func() { r.Memory = collectMemory() })
 	guard("terminal", func() { r.Terminal = collectTerminal(ctx, o) })

@@ -3,12 +3,14 @@ package doctor
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"natter/config"
 	"natter/history"
 	"natter/history/kvcache"
 	"natter/models"
@@ -133,6 +135,56 @@ type ConfigInfo struct {
 	Exists    bool   `json:"exists"`
 	Error     string `json:"error,omitempty"`      // loading it failed
 	StatError string `json:"stat_error,omitempty"` // it could not even be looked at
+	// Endpoints are the remote servers the file names; their keys are
+	// never read here, only whether the variable or file that holds one is
+	// there, and doctor never contacts a server.
+	Endpoints []EndpointInfo `json:"endpoints"`
+}
+
+// EndpointInfo is one [endpoints.NAME] table.
+type EndpointInfo struct {
+	Name  string `json:"name"`
+	URL   string `json:"url"`
+	Model string `json:"model,omitempty"`
+	Key   string `json:"key"` // where the key comes from and whether it is there
+}
+
+func collectEndpoints(path string, getenv func(string) string) []EndpointInfo {
+	c, err := config.Load(path)
+	if err != nil {
+		return nil
+	}
+	out := []EndpointInfo{}
+	for _, e := range c.Endpoints() {
+		ei := EndpointInfo{Name: e.Name, URL: e.URL, Model: e.Model, Key: "none"}
+		switch {
+		case e.APIKeyFile != "":
+			ei.Key = "file " + e.APIKeyFile
+			if st, err := os.Stat(expandTilde(e.APIKeyFile)); err != nil {
+				ei.Key += " (missing)"
+			} else if st.Mode().Perm()&0o077 != 0 {
+				ei.Key += fmt.Sprintf(" (mode %04o: others can read it; chmod 600)", st.Mode().Perm())
+			}
+		case e.APIKeyEnv != "":
+			ei.Key = "$" + e.APIKeyEnv
+			if strings.TrimSpace(getenv(e.APIKeyEnv)) == "" {
+				ei.Key += " (unset)"
+			} else {
+				ei.Key += " (set)"
+			}
+		}
+		out = append(out, ei)
+	}
+	return out
+}
+
+func expandTilde(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if h, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(h, p[2:])
+		}
+	}
+	return p
 }
 
 func collectConfig(path string, loadErr error) ConfigInfo {

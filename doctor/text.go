@@ -81,6 +81,13 @@ func (r Report) WriteText(w io.Writer) error {
 	p.kv("path", c.Path+exists(c.Exists))
 	p.kvIf("stat error", c.StatError)
 	p.kvIf("error", c.Error)
+	for _, e := range c.Endpoints {
+		v := e.URL
+		if e.Model != "" {
+			v += " · model " + e.Model
+		}
+		p.kv("endpoint "+e.Name, v+" · key "+e.Key)
+	}
 
 	h := r.History
 	p.heading("history")
