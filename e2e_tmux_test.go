@@ -490,6 +490,17 @@ func TestTmuxResizeWhileStreaming(t *testing.T) {
 		if n := strings.Count(all, "› Once upon a time"); n != 1 {
 			t.Fatalf("the prompt is in the scrollback %d times after resizes:\n%s", n, all)
 		}
+		// The reply's first words (within the narrowest width) once: a
+		// partial copy from an old width would hold them again.
+		reply := []rune(strings.TrimSpace(replyAfter(all, "› Once upon a time")))
+		if len(reply) < 12 {
+			t.Fatalf("no reply after resizes:\n%s", all)
+		}
+		head := string(reply[:min(len(reply), 24)])
+		head, _, _ = strings.Cut(head, "\n")
+		if n := strings.Count(all, head); len(head) >= 10 && n != 1 {
+			t.Fatalf("the reply's first words %q are in the scrollback %d times after resizes:\n%s", head, n, all)
+		}
 		p.keys("C-d")
 		if st := p.exited(); st != 0 {
 			t.Fatalf("exit status %d", st)
