@@ -107,6 +107,9 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 			return status(exitError)
 		}
+		if v, ok := sf.thinkVars()["enable_thinking"].(bool); ok { // --think on|off
+			c.SetThinking(&v)
+		}
 		gen, name = c, ep.ID()
 	} else {
 		path, err := mf.resolveModel()

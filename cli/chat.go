@@ -57,7 +57,12 @@ func (g *chatGen) withTemplate(req api.Request) api.Request {
 // enable_thinking for the following turns.
 func (g *chatGen) SetThinking(on bool) error {
 	if g.remote {
-		return errRemoteThinking
+		// The server's template gets enable_thinking in chat_template_kwargs.
+		g.Model.(remoteModel).SetThinking(&on)
+		g.mu.Lock()
+		g.vars = map[string]any{"enable_thinking": on}
+		g.mu.Unlock()
+		return nil
 	}
 	vars := map[string]any{}
 	for k, v := range g.vars {

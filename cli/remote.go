@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -101,9 +100,6 @@ func (remoteModel) PromptTokens(api.Request) ([]engine.Token, error) {
 
 var _ engine.Model = remoteModel{}
 
-// errRemoteThinking answers /think on a server's model.
-var errRemoteThinking = errors.New("the server's chat template decides whether this model thinks; natter cannot switch it")
-
 // openRemoteChat connects the chat to the endpoint -m (or /model) names,
 // with a progress line when it is slow (quiet: inside the running chat).
 func openRemoteChat(ep remote.Endpoint, sf *samplingFlags, quiet bool) (*chatGen, error) {
@@ -117,5 +113,10 @@ func openRemoteChat(ep remote.Endpoint, sf *samplingFlags, quiet bool) (*chatGen
 	if err != nil {
 		return nil, err
 	}
-	return &chatGen{Model: remoteModel{c}, remote: true, budget: sf.budget()}, nil
+	g := &chatGen{Model: remoteModel{c}, remote: true, budget: sf.budget(), vars: map[string]any{}}
+	if v, ok := sf.thinkVars()["enable_thinking"].(bool); ok { // --think on|off
+		c.SetThinking(&v)
+		g.vars["enable_thinking"] = v
+	}
+	return g, nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -47,6 +48,25 @@ type Client struct {
 	oc     openai.Client
 	info   api.ModelInfo
 	models []ServerModel
+
+	mu       sync.Mutex
+	thinking *bool // nil: the server's template decides
+}
+
+// SetThinking asks the server's chat template to think or not, with
+// chat_template_kwargs.enable_thinking (llama-server, vLLM and SGLang read
+// it; servers that do not, ignore it). nil leaves it to the template.
+func (c *Client) SetThinking(on *bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.thinking = on
+}
+
+// Thinking is what SetThinking set.
+func (c *Client) Thinking() *bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.thinking
 }
 
 // ServerModel is one entry of the server's /v1/models.

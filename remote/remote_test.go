@@ -420,3 +420,33 @@ func TestTLSErrors(t *testing.T) {
 		t.Fatalf("https to a plain server: %v", err)
 	}
 }
+
+// --think and /think reach the server's template as
+// chat_template_kwargs.enable_thinking; by default nothing is sent.
+func TestThinkingGoesToTheTemplate(t *testing.T) {
+	bodies := make(chan string, 4)
+	base := fake(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		sse(w, chunkHi, chunkStop, done)
+	})
+	c, err := remote.Open(context.Background(), remote.Endpoint{BaseURL: base, Model: "m"}, remote.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(t, c, userReq())
+	if b := <-bodies; strings.Contains(b, "chat_template_kwargs") {
+		t.Errorf("sent without being asked: %s", b)
+	}
+	off := false
+	c.SetThinking(&off)
+	collect(t, c, userReq())
+	if b := <-bodies; !strings.Contains(b, `"chat_template_kwargs":{"enable_thinking":false}`) {
+		t.Errorf("--think off not sent: %s", b)
+	}
+	// Sampling goes along as the servers' extra fields.
+	collect(t, c, userReq())
+	if b := <-bodies; !strings.Contains(b, `"top_k":40`) || !strings.Contains(b, `"min_p":0.05`) || !strings.Contains(b, `"temperature":0`) {
+		t.Errorf("sampling fields: %s", b)
+	}
+}

@@ -153,6 +153,9 @@ func (c *Client) open(ctx context.Context, req api.Request) stream {
 	if s.RepeatPenalty > 0 && s.RepeatPenalty != 1 {
 		extra = append(extra, option.WithJSONSet("repeat_penalty", s.RepeatPenalty))
 	}
+	if on := c.Thinking(); on != nil && !req.Raw {
+		extra = append(extra, option.WithJSONSet("chat_template_kwargs", map[string]any{"enable_thinking": *on}))
+	}
 	if req.Raw {
 		p := openai.CompletionNewParams{
 			Model:         openai.CompletionNewParamsModel(c.ep.Model),
