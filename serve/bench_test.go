@@ -67,6 +67,7 @@ func ttft(b *testing.B, url, body string) time.Duration {
 // ~2,000-token conversation, with the engine's prefix reuse and cold (the
 // cache emptied first, as a server without reuse would be).
 func BenchmarkFollowUpTTFT(b *testing.B) {
+	testThreads = 2
 	path := benchModel(&testing.B{})
 	for _, reuse := range []bool{true, false} {
 		name := "reuse"
@@ -108,6 +109,7 @@ func BenchmarkFollowUpTTFT(b *testing.B) {
 // BenchmarkConcurrentClients: requests/s with 1, 4 and 16 clients asking
 // short questions at once (they queue for the one engine).
 func BenchmarkConcurrentClients(b *testing.B) {
+	testThreads = 2
 	path := benchModel(&testing.B{})
 	for _, n := range []int{1, 4, 16} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {

@@ -28,6 +28,10 @@ import (
 
 var chatModel string
 
+// testThreads: tests run llama.cpp on one thread (packages test side by
+// side); benchmarks use two.
+var testThreads = 1
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "natter-serve-test")
 	if err != nil {
@@ -71,7 +75,7 @@ type server struct {
 // start loads path in a real engine and serves it on a free loopback port.
 func start(t *testing.T, path string, ctx int, edit func(*serve.Config)) *server {
 	t.Helper()
-	eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: ctx, Threads: 1})
+	eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: ctx, Threads: testThreads})
 	if err != nil {
 		t.Fatal(err)
 	}
