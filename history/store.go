@@ -106,6 +106,13 @@ func OpenOptions(path string, opts Options) (*Store, error) {
 		return s, s.useMemory(ctx, nil)
 	}
 	db, err := s.openDisk(ctx)
+	// Another natter creating or checkpointing the same file at this very
+	// moment can make the open fail with a lock error or a busy schema:
+	// that is not a failing disk, so try again before giving up on it.
+	for try := 0; err != nil && transientOpen(err) && try < openRetries; try++ {
+		time.Sleep(time.Duration(25<<try) * time.Millisecond)
+		db, err = s.openDisk(ctx)
+	}
 	if err != nil && isCorrupt(err) {
 		if opts.ReadOnly {
 			if merr := s.salvageToMemory(ctx, err); merr != nil {
@@ -430,6 +437,24 @@ func sqliteCode(err error) int {
 		return se.Code() & 0xff
 	}
 	return -1
+}
+
+// openRetries bounds transientOpen retries (25 ms doubling: about 1.5 s).
+const openRetries = 6
+
+// transientOpen: a lock error (SQLITE_IOERR_LOCK, _RDLOCK, _SHMLOCK,
+// _UNLOCK) or SQLITE_BUSY while opening, which another process's open or
+// checkpoint causes and which passes.
+func transientOpen(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() {
+	case codeBusy, codeIOErr | 9<<8 /* RDLOCK */, codeIOErr | 8<<8 /* UNLOCK */, codeIOErr | 15<<8 /* LOCK */, codeIOErr | 20<<8 /* SHMLOCK */, codeIOErr | 19<<8 /* SHMSIZE */, codeIOErr | 18<<8 /* SHMOPEN */:
+		return true
+	}
+	return false
 }
 
 func isDiskFailure(err error) bool {
