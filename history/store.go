@@ -451,7 +451,7 @@ func transientOpen(err error) bool {
 		return false
 	}
 	switch se.Code() {
-	case codeBusy, codeIOErr | 9<<8 /* RDLOCK */, codeIOErr | 8<<8 /* UNLOCK */, codeIOErr | 15<<8 /* LOCK */, codeIOErr | 20<<8 /* SHMLOCK */, codeIOErr | 19<<8 /* SHMSIZE */, codeIOErr | 18<<8 /* SHMOPEN */:
+	case codeBusy, codeIOErr | 9<<8 /* RDLOCK */, codeIOErr | 8<<8 /* UNLOCK */, codeIOErr | 15<<8 /* LOCK */, codeIOErr | 20<<8 /* SHMLOCK */, codeIOErr | 19<<8 /* SHMSIZE */, codeIOErr | 18<<8 /* SHMOPEN */ :
 		return true
 	}
 	return false
