@@ -450,8 +450,16 @@ func transientOpen(err error) bool {
 	if !errors.As(err, &se) {
 		return false
 	}
+	const (
+		ioerrUnlock  = codeIOErr | 8<<8
+		ioerrRdlock  = codeIOErr | 9<<8
+		ioerrLock    = codeIOErr | 15<<8
+		ioerrShmOpen = codeIOErr | 18<<8
+		ioerrShmSize = codeIOErr | 19<<8
+		ioerrShmLock = codeIOErr | 20<<8
+	)
 	switch se.Code() {
-	case codeBusy, codeIOErr | 9<<8 /* RDLOCK */, codeIOErr | 8<<8 /* UNLOCK */, codeIOErr | 15<<8 /* LOCK */, codeIOErr | 20<<8 /* SHMLOCK */, codeIOErr | 19<<8 /* SHMSIZE */, codeIOErr | 18<<8 /* SHMOPEN */ :
+	case codeBusy, ioerrUnlock, ioerrRdlock, ioerrLock, ioerrShmOpen, ioerrShmSize, ioerrShmLock:
 		return true
 	}
 	return false
