@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,5 +257,32 @@ func TestDoctorFindsModelsAndConfig(t *testing.T) {
 	js, errOut, st := runEnv(t, env, "doctor", "--json")
 	if st != 0 || !strings.HasPrefix(strings.TrimSpace(js), "{") || !strings.Contains(js, "doctor-model") {
 		t.Fatalf("doctor --json: exit %d: %s\n%s", st, errOut, js)
+	}
+}
+
+// natter eval --perplexity prints the figure (and JSON), refuses a text
+// too short for two chunks, and says test suites are not built yet.
+func TestEvalPerplexity(t *testing.T) {
+	_, env := isolatedEnv(t)
+	text := filepath.Join("engine", "testdata", "perplexity.txt")
+	out, errOut, st := runEnv(t, env, "eval", "--perplexity", text, "-m", chatModel, "-t", "1", "--ctx", "64")
+	if st != 0 || !strings.Contains(out, "PPL = ") || !strings.Contains(out, "chunks of 64 tokens") {
+		t.Fatalf("exit %d: %s%s", st, out, errOut)
+	}
+	js, _, st := runEnv(t, env, "eval", "--perplexity", text, "-m", chatModel, "-t", "1", "--ctx", "64", "--json")
+	var r struct {
+		PPL    float64 `json:"ppl"`
+		Chunks int     `json:"chunks"`
+	}
+	if st != 0 || json.Unmarshal([]byte(js), &r) != nil || r.PPL <= 1 || r.Chunks < 2 {
+		t.Fatalf("--json: exit %d: %s", st, js)
+	}
+	short := filepath.Join(t.TempDir(), "short.txt")
+	os.WriteFile(short, []byte("Once upon a time."), 0o644)
+	if _, errOut, st := runEnv(t, env, "eval", "--perplexity", short, "-m", chatModel, "-t", "1"); st != 2 || !strings.Contains(errOut, "too short") {
+		t.Errorf("short text: exit %d: %s", st, errOut)
+	}
+	if _, errOut, st := runEnv(t, env, "eval", "suite.yaml", "-m", chatModel); st != 2 || !strings.Contains(errOut, "not supported yet") {
+		t.Errorf("a suite: exit %d: %s", st, errOut)
 	}
 }

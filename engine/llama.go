@@ -491,3 +491,45 @@ type samplingParams struct {
 	topK, repeatLastN                      int
 	seed                                   uint32
 }
+
+// scoreFrom decodes toks from position 0 (the cache empty) and calls score
+// with -log p(toks[i+1]) for every position i from `from` to the one before
+// last, as the logits at i predict the token after it.
+func (lc *llamaContext) scoreFrom(toks []Token, from, nVocab int, score func(nll float64)) error {
+	for start := 0; start < len(toks); start += lc.nBatch {
+		end := min(start+lc.nBatch, len(toks))
+		for i := start; i < end; i++ {
+			C.natter_batch_set(&lc.batch, C.int(i-start), C.llama_token(toks[i]), C.llama_pos(i), C.bool(i >= from && i < len(toks)-1))
+		}
+		lc.batch.n_tokens = C.int32_t(end - start)
+		switch rc := C.llama_decode(lc.c, lc.batch); rc {
+		case 0:
+		case 2:
+			return errAborted
+		default:
+			return fmt.Errorf("llama_decode failed (%d)", int(rc))
+		}
+		for i := max(start, from); i < end && i < len(toks)-1; i++ {
+			p := C.llama_get_logits_ith(lc.c, C.int32_t(i-start))
+			if p == nil {
+				return errors.New("llama.cpp returned no logits")
+			}
+			score(-logSoftmaxAt(unsafe.Slice((*float32)(unsafe.Pointer(p)), nVocab), int(toks[i+1])))
+		}
+	}
+	return nil
+}
+
+// logSoftmaxAt is log(softmax(logits)[tok]), summed in float64 after the
+// max is taken out, as llama-perplexity does.
+func logSoftmaxAt(logits []float32, tok int) float64 {
+	mx := logits[0]
+	for _, v := range logits[1:] {
+		mx = max(mx, v)
+	}
+	var sum float64
+	for _, v := range logits {
+		sum += float64(float32(math.Exp(float64(v - mx))))
+	}
+	return float64(logits[tok]-mx) - math.Log(sum)
+}
