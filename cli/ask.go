@@ -320,7 +320,12 @@ func printStats(w io.Writer, s *api.Stats) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "reply: %d tokens, %.1f tok/s, first token after %s\n", s.GeneratedTokens, s.DecodeTPS, s.TTFT.Round(100000))
-	fmt.Fprintf(w, "context: %d/%d tokens, stop: %s, template: %s", s.ContextUsed, s.ContextSize, s.StopReason, s.Template)
+	if s.ContextSize > 0 {
+		fmt.Fprintf(w, "context: %d/%d tokens", s.ContextUsed, s.ContextSize)
+	} else {
+		fmt.Fprintf(w, "context: %d tokens (the server does not say its size)", s.ContextUsed)
+	}
+	fmt.Fprintf(w, ", stop: %s, template: %s", s.StopReason, s.Template)
 	if s.DroppedTurns > 0 {
 		fmt.Fprintf(w, ", %d oldest turns left out", s.DroppedTurns)
 	}

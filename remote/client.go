@@ -139,17 +139,19 @@ func Open(ctx context.Context, ep Endpoint, opts Options) (*Client, error) {
 				c.info.ContextSize, c.info.TrainCtx = m.ContextLen, m.ContextLen
 			}
 		}
-		// Some servers (Ollama) serve models they do not list; only a list
-		// that names others is a reason to stop.
-		if !found && len(ids) > 0 && !lenient(ids) {
+		// A server with one model (llama-server lists it by its file path)
+		// usually answers to any name, and one that does not says 404 at
+		// the first request, which names what it has; a list of several
+		// that lacks the name is a mistake to stop at now.
+		if !found && len(models) == 1 {
+			c.info.ContextSize, c.info.TrainCtx = models[0].ContextLen, models[0].ContextLen
+		}
+		if !found && len(ids) > 1 {
 			return nil, fmt.Errorf("%s has no model %q; it has: %s", ep.Host(), ep.Model, strings.Join(ids, ", "))
 		}
 	}
 	return c, nil
 }
-
-// lenient: a server that lists a single catch-all model answers any name.
-func lenient(ids []string) bool { return len(ids) == 1 && (ids[0] == "default" || ids[0] == "*") }
 
 // Models are the server's /v1/models, as Open read them.
 func (c *Client) Models() []ServerModel { return c.models }

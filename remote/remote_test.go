@@ -140,10 +140,35 @@ func TestAgainstNatterServe(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].ID != "synth-chat" {
 		t.Fatalf("models: %+v %v", list, err)
 	}
-	// A model the server does not have fails at Open, naming what it has.
+	// A one-model server may answer to any name (llama-server does), so
+	// Open lets it be; natter serve answers 404, which names what it has.
 	ep.Model = "nope"
-	if _, err := remote.Open(context.Background(), ep, remote.Options{}); err == nil || !strings.Contains(err.Error(), `no model "nope"; it has: synth-chat`) {
-		t.Fatalf("unknown model: %v", err)
+	c2, err := remote.Open(context.Background(), ep, remote.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := collect(t, c2, userReq()); got.err == nil || !strings.Contains(got.err.Error(), "answered 404") || !strings.Contains(got.err.Error(), `(model "nope"?) it has: synth-chat`) {
+		t.Fatalf("unknown model: %v", got.err)
+	}
+}
+
+// A server listing several models, none of them the one asked for, is
+// refused at Open with the list.
+func TestOpenRefusesAModelTheServerLacks(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/models", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"data":[{"id":"a"},{"id":"b"}]}`)
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+	_, err = remote.Open(context.Background(), remote.Endpoint{BaseURL: "http://" + ln.Addr().String() + "/v1", Model: "c"}, remote.Options{})
+	if err == nil || !strings.Contains(err.Error(), `no model "c"; it has: a, b`) {
+		t.Fatalf("%v", err)
 	}
 }
 
