@@ -24,12 +24,12 @@ func doctorCommand() *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := config.DefaultPath()
-			_, cerr := loadConfig()
+			cfg, cerr := loadConfig()
 			if cerr == nil {
 				_ = applyConfig(cmd) // the store's settings (models.dirs, offline)
 			}
 			r := doctor.Collect(context.Background(), doctor.Options{
-				Version: Version, ConfigPath: path, ConfigErr: cerr, Getenv: os.Getenv,
+				Version: Version, ConfigPath: path, Config: cfg, ConfigErr: cerr, Getenv: os.Getenv,
 				Stdin: os.Stdin, Stdout: os.Stdout, QueryTerminal: true,
 			})
 			var err error

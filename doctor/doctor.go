@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+
+	"natter/config"
 )
 
 // Options say what Collect cannot find out by itself.
@@ -25,6 +27,9 @@ type Options struct {
 	Version    string // natter's version string
 	ConfigPath string // the config file path (may not exist)
 	ConfigErr  error  // the error loading it, if any (nil: fine or absent)
+	// Config is the file as the command loaded it (nil: not loaded), for
+	// its endpoints.
+	Config *config.Config
 	// Getenv reads the variables doctor itself inspects (TERM, TMUX, ...);
 	// nil means os.Getenv. The models and history packages read the
 	// process environment directly, so their paths follow os.Getenv.
@@ -79,8 +84,8 @@ func Collect(ctx context.Context, o Options) Report {
 	guard("models", func() { r.Models = collectModels() })
 	guard("config", func() {
 		r.Config = collectConfig(o.ConfigPath, o.ConfigErr)
-		if o.ConfigErr == nil && r.Config.Exists {
-			r.Config.Endpoints = collectEndpoints(o.ConfigPath, o.Getenv)
+		if o.Config != nil {
+			r.Config.Endpoints = collectEndpoints(o.Config, o.Getenv)
 		}
 	})
 	guard("history", func() { r.History = collectHistory() })

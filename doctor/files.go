@@ -149,11 +149,7 @@ type EndpointInfo struct {
 	Key   string `json:"key"` // where the key comes from and whether it is there
 }
 
-func collectEndpoints(path string, getenv func(string) string) []EndpointInfo {
-	c, err := config.Load(path)
-	if err != nil {
-		return nil
-	}
+func collectEndpoints(c *config.Config, getenv func(string) string) []EndpointInfo {
 	out := []EndpointInfo{}
 	for _, e := range c.Endpoints() {
 		ei := EndpointInfo{Name: e.Name, URL: e.URL, Model: e.Model, Key: "none"}
