@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/respjson"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 
 	"natter/engine/api"
 	"natter/prompts"
@@ -173,7 +174,7 @@ func (c *Client) open(ctx context.Context, req api.Request) stream {
 		if len(req.Stop) > 0 {
 			p.Stop = openai.CompletionNewParamsStopUnion{OfStringArray: req.Stop}
 		}
-		return &completionStream{s: c.oc.Completions.NewStreaming(ctx, p, extra...)}
+		return sseStream[openai.Completion]{c.oc.Completions.NewStreaming(ctx, p, extra...), completionChunk}
 	}
 	p := openai.ChatCompletionNewParams{
 		Model:         c.ep.Model,
@@ -191,7 +192,7 @@ func (c *Client) open(ctx context.Context, req api.Request) stream {
 	if len(req.Stop) > 0 {
 		p.Stop = openai.ChatCompletionNewParamsStopUnion{OfStringArray: req.Stop}
 	}
-	return &chatStream{s: c.oc.Chat.Completions.NewStreaming(ctx, p, extra...)}
+	return sseStream[openai.ChatCompletionChunk]{c.oc.Chat.Completions.NewStreaming(ctx, p, extra...), chatChunk}
 }
 
 func chatParams(msgs []prompts.Message) []openai.ChatCompletionMessageParamUnion {
@@ -211,21 +212,16 @@ func chatParams(msgs []prompts.Message) []openai.ChatCompletionMessageParamUnion
 	return out
 }
 
-type chatStream struct {
-	s interface {
-		Next() bool
-		Err() error
-		Close() error
-		Current() openai.ChatCompletionChunk
-	}
+// sseStream is openai-go's stream of T, with what natter reads from each
+// chunk of it.
+type sseStream[T any] struct {
+	*ssestream.Stream[T]
+	read func(T) ([]Delta, *Result)
 }
 
-func (c *chatStream) Next() bool   { return c.s.Next() }
-func (c *chatStream) Err() error   { return c.s.Err() }
-func (c *chatStream) Close() error { return c.s.Close() }
+func (s sseStream[T]) chunk() ([]Delta, *Result) { return s.read(s.Current()) }
 
-func (c *chatStream) chunk() ([]Delta, *Result) {
-	ch := c.s.Current()
+func chatChunk(ch openai.ChatCompletionChunk) ([]Delta, *Result) {
 	part := &Result{PromptTokens: -1}
 	usageOf(part, ch.JSON.Usage, ch.Usage.PromptTokens, ch.Usage.CompletionTokens, ch.Usage.PromptTokensDetails.CachedTokens)
 	timingsOf(part, ch.JSON.ExtraFields["timings"])
@@ -236,9 +232,7 @@ func (c *chatStream) chunk() ([]Delta, *Result) {
 		}
 		d := Delta{Content: choice.Delta.Content}
 		for _, k := range []string{"reasoning_content", "reasoning"} {
-			if s := rawString(choice.Delta.JSON.ExtraFields[k]); s != "" {
-				d.Reasoning += s
-			}
+			d.Reasoning += rawString(choice.Delta.JSON.ExtraFields[k])
 		}
 		out = append(out, d)
 		if choice.FinishReason != "" {
@@ -251,21 +245,7 @@ func (c *chatStream) chunk() ([]Delta, *Result) {
 	return out, part
 }
 
-type completionStream struct {
-	s interface {
-		Next() bool
-		Err() error
-		Close() error
-		Current() openai.Completion
-	}
-}
-
-func (c *completionStream) Next() bool   { return c.s.Next() }
-func (c *completionStream) Err() error   { return c.s.Err() }
-func (c *completionStream) Close() error { return c.s.Close() }
-
-func (c *completionStream) chunk() ([]Delta, *Result) {
-	ch := c.s.Current()
+func completionChunk(ch openai.Completion) ([]Delta, *Result) {
 	part := &Result{PromptTokens: -1}
 	usageOf(part, ch.JSON.Usage, ch.Usage.PromptTokens, ch.Usage.CompletionTokens, ch.Usage.PromptTokensDetails.CachedTokens)
 	timingsOf(part, ch.JSON.ExtraFields["timings"])
