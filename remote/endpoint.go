@@ -49,7 +49,7 @@ func IsURL(arg string) bool { return strings.HasPrefix(arg, Scheme) }
 // arg is neither (a local model).
 func Resolve(arg string, named []Named, insecure bool) (ep Endpoint, ok bool, err error) {
 	if IsURL(arg) {
-		ep, err := parseURL(arg, insecure)
+		ep, err := parseURL(arg, insecure, true)
 		return ep, true, err
 	}
 	name, model, _ := strings.Cut(arg, ":")
@@ -63,15 +63,20 @@ func Resolve(arg string, named []Named, insecure bool) (ep Endpoint, ok bool, er
 		if model == "" {
 			return Endpoint{}, true, fmt.Errorf("endpoint %s names no model: use -m %s:MODEL (natter models --endpoint %s lists them)", name, name, name)
 		}
-		ep := Endpoint{Name: name, BaseURL: strings.TrimRight(n.URL, "/"), Model: model, KeyEnv: n.KeyEnv, KeyFile: n.KeyFile, Insecure: n.Insecure || insecure}
+		ep := n.endpoint(model, insecure)
 		return ep, true, ep.checkScheme()
 	}
 	return Endpoint{}, false, nil
 }
 
+// endpoint is the named endpoint asking for model.
+func (n Named) endpoint(model string, insecure bool) Endpoint {
+	return Endpoint{Name: n.Name, BaseURL: strings.TrimRight(n.URL, "/"), Model: model, KeyEnv: n.KeyEnv, KeyFile: n.KeyFile, Insecure: n.Insecure || insecure}
+}
+
 // parseURL reads openai://HOST:PORT/MODEL; MODEL may hold slashes
-// (Qwen/Qwen3.5-27B).
-func parseURL(arg string, insecure bool) (Endpoint, error) {
+// (Qwen/Qwen3.5-27B), and may be left out when needModel is false.
+func parseURL(arg string, insecure, needModel bool) (Endpoint, error) {
 	rest := strings.TrimPrefix(arg, Scheme)
 	host, model, _ := strings.Cut(rest, "/")
 	if host == "" {
@@ -80,7 +85,7 @@ func parseURL(arg string, insecure bool) (Endpoint, error) {
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		return Endpoint{}, fmt.Errorf("%s: want openai://HOST:PORT/MODEL (the port is missing)", arg)
 	}
-	if model == "" {
+	if model == "" && needModel {
 		return Endpoint{}, fmt.Errorf("%s: no model after the host: openai://%s/MODEL (natter models --endpoint %s lists them)", arg, host, arg)
 	}
 	scheme := "https"
@@ -94,16 +99,14 @@ func parseURL(arg string, insecure bool) (Endpoint, error) {
 // `natter models --endpoint`, where no model is needed.
 func ForListing(arg string, named []Named, insecure bool) (Endpoint, error) {
 	if IsURL(arg) {
-		rest := strings.TrimPrefix(arg, Scheme)
-		host, _, _ := strings.Cut(rest, "/")
-		ep, err := parseURL(Scheme+host+"/-", insecure)
+		ep, err := parseURL(arg, insecure, false)
 		ep.Model = ""
 		return ep, err
 	}
 	name, _, _ := strings.Cut(arg, ":")
 	for _, n := range named {
 		if n.Name == name {
-			ep := Endpoint{Name: name, BaseURL: strings.TrimRight(n.URL, "/"), KeyEnv: n.KeyEnv, KeyFile: n.KeyFile, Insecure: n.Insecure || insecure}
+			ep := n.endpoint("", insecure)
 			return ep, ep.checkScheme()
 		}
 	}
