@@ -388,21 +388,34 @@ var errAborted = errors.New("aborted")
 func (lc *llamaContext) decode(toks []Token, pos int, wantLast bool) error {
 	for start := 0; start < len(toks); start += lc.nBatch {
 		end := min(start+lc.nBatch, len(toks))
-		for i := start; i < end; i++ {
-			C.natter_batch_set(&lc.batch, C.int(i-start), C.llama_token(toks[i]), C.llama_pos(pos+i), C.bool(wantLast && i == len(toks)-1))
+		out := len(toks) // logits wanted from this index on: none
+		if wantLast {
+			out = len(toks) - 1
 		}
-		lc.batch.n_tokens = C.int32_t(end - start)
-		switch rc := C.llama_decode(lc.c, lc.batch); rc {
-		case 0:
-		case 2:
-			return errAborted
-		case 1:
-			return errors.New("no room in the KV cache for this batch")
-		default:
-			return fmt.Errorf("llama_decode failed (%d)", int(rc))
+		if err := lc.decodeBatch(toks, pos, start, end, out, len(toks)); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// decodeBatch decodes toks[start:end] at positions pos+start.., asking for
+// the logits of the tokens with an index in [outFrom, outTo).
+func (lc *llamaContext) decodeBatch(toks []Token, pos, start, end, outFrom, outTo int) error {
+	for i := start; i < end; i++ {
+		C.natter_batch_set(&lc.batch, C.int(i-start), C.llama_token(toks[i]), C.llama_pos(pos+i), C.bool(i >= outFrom && i < outTo))
+	}
+	lc.batch.n_tokens = C.int32_t(end - start)
+	switch rc := C.llama_decode(lc.c, lc.batch); rc {
+	case 0:
+		return nil
+	case 2:
+		return errAborted
+	case 1:
+		return errors.New("no room in the KV cache for this batch")
+	default:
+		return fmt.Errorf("llama_decode failed (%d)", int(rc))
+	}
 }
 
 // removeFrom drops KV entries at positions >= pos. It reports false when the
@@ -498,16 +511,8 @@ type samplingParams struct {
 func (lc *llamaContext) scoreFrom(toks []Token, from, nVocab int, score func(nll float64)) error {
 	for start := 0; start < len(toks); start += lc.nBatch {
 		end := min(start+lc.nBatch, len(toks))
-		for i := start; i < end; i++ {
-			C.natter_batch_set(&lc.batch, C.int(i-start), C.llama_token(toks[i]), C.llama_pos(i), C.bool(i >= from && i < len(toks)-1))
-		}
-		lc.batch.n_tokens = C.int32_t(end - start)
-		switch rc := C.llama_decode(lc.c, lc.batch); rc {
-		case 0:
-		case 2:
-			return errAborted
-		default:
-			return fmt.Errorf("llama_decode failed (%d)", int(rc))
+		if err := lc.decodeBatch(toks, 0, start, end, from, len(toks)-1); err != nil {
+			return err
 		}
 		for i := max(start, from); i < end && i < len(toks)-1; i++ {
 			p := C.llama_get_logits_ith(lc.c, C.int32_t(i-start))
