@@ -200,15 +200,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 	}
 	req.Messages = msgs
 
-	id, created := newID("chatcmpl-"), time.Now().Unix()
+	env := newEnvelope("chatcmpl-", "chat.completion", "chat.completion.chunk", l, in.includeUsage())
 	sw := w.(*statusWriter)
 	chunk := func(delta map[string]any, finish any) map[string]any {
-		c := map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": l.model,
-			"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
-		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
-			c["usage"] = nil
-		}
-		return c
+		return env.chunk(map[string]any{"index": 0, "delta": delta, "finish_reason": finish})
 	}
 	var answer, reasoning strings.Builder
 	begin := func() {
@@ -242,24 +237,14 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 	}
 	finish := finishReason(stats.StopReason)
 	if in.Stream {
-		sw.event(chunk(map[string]any{}, finish))
-		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
-			sw.event(map[string]any{"id": id, "object": "chat.completion.chunk", "created": created, "model": l.model,
-				"choices": []any{}, "usage": usageOf(stats)})
-		}
-		fmt.Fprint(sw, "data: [DONE]\n\n")
-		sw.Flush()
+		env.endStream(sw, chunk(map[string]any{}, finish), stats)
 		return nil
 	}
 	msg := map[string]any{"role": "assistant", "content": reply.Content}
 	if reply.Reasoning != "" {
 		msg["reasoning_content"] = reply.Reasoning
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "object": "chat.completion", "created": created, "model": l.model,
-		"choices": []any{map[string]any{"index": 0, "message": msg, "finish_reason": finish, "logprobs": nil}},
-		"usage":   usageOf(stats),
-	})
+	env.whole(w, map[string]any{"index": 0, "message": msg, "finish_reason": finish, "logprobs": nil}, stats)
 	return nil
 }
 
@@ -288,15 +273,10 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 	}
 	req.Raw, req.Prompt = true, prompt
 
-	id, created := newID("cmpl-"), time.Now().Unix()
+	env := newEnvelope("cmpl-", "text_completion", "text_completion", l, in.includeUsage())
 	sw := w.(*statusWriter)
-	chunk := func(text string, finish any) map[string]any {
-		c := map[string]any{"id": id, "object": "text_completion", "created": created, "model": l.model,
-			"choices": []any{map[string]any{"index": 0, "text": text, "logprobs": nil, "finish_reason": finish}}}
-		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
-			c["usage"] = nil
-		}
-		return c
+	choice := func(text string, finish any) map[string]any {
+		return map[string]any{"index": 0, "text": text, "logprobs": nil, "finish_reason": finish}
 	}
 	var text strings.Builder
 	begin := func() {
@@ -309,7 +289,7 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 		if !in.Stream {
 			return true
 		}
-		return sw.event(chunk(p.answer, nil))
+		return sw.event(env.chunk(choice(p.answer, nil)))
 	}
 	stats, aerr := s.run(r.Context(), in.Model, req, l, begin, emit)
 	if aerr != nil {
@@ -317,19 +297,51 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 	}
 	finish := finishReason(stats.StopReason)
 	if in.Stream {
-		sw.event(chunk("", finish))
-		if in.StreamOptions != nil && in.StreamOptions.IncludeUsage {
-			sw.event(map[string]any{"id": id, "object": "text_completion", "created": created, "model": l.model,
-				"choices": []any{}, "usage": usageOf(stats)})
-		}
-		fmt.Fprint(sw, "data: [DONE]\n\n")
-		sw.Flush()
+		env.endStream(sw, env.chunk(choice("", finish)), stats)
 		return nil
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"id": id, "object": "text_completion", "created": created, "model": l.model,
-		"choices": []any{map[string]any{"index": 0, "text": text.String(), "logprobs": nil, "finish_reason": finish}},
-		"usage":   usageOf(stats),
-	})
+	env.whole(w, choice(text.String(), finish), stats)
 	return nil
+}
+
+// envelope is what every object of one response shares: id, created time,
+// model; streamed chunks and the whole response differ in their object name.
+type envelope struct {
+	id, object, chunkObject string
+	created                 int64
+	l                       *reqLog // its model is known once the request runs
+	usage                   bool    // stream_options.include_usage
+}
+
+func newEnvelope(idPrefix, object, chunkObject string, l *reqLog, usage bool) *envelope {
+	return &envelope{id: newID(idPrefix), object: object, chunkObject: chunkObject, created: time.Now().Unix(), l: l, usage: usage}
+}
+
+// chunk is one streamed object holding choice (usage null until the end
+// when the client asked for it).
+func (e *envelope) chunk(choice map[string]any) map[string]any {
+	c := map[string]any{"id": e.id, "object": e.chunkObject, "created": e.created, "model": e.l.model, "choices": []any{choice}}
+	if e.usage {
+		c["usage"] = nil
+	}
+	return c
+}
+
+// endStream sends the last chunk, the usage chunk when asked for, and [DONE].
+func (e *envelope) endStream(sw *statusWriter, last map[string]any, st *api.Stats) {
+	sw.event(last)
+	if e.usage {
+		sw.event(map[string]any{"id": e.id, "object": e.chunkObject, "created": e.created, "model": e.l.model,
+			"choices": []any{}, "usage": usageOf(st)})
+	}
+	fmt.Fprint(sw, "data: [DONE]\n\n")
+	sw.Flush()
+}
+
+// whole writes the response that was not streamed.
+func (e *envelope) whole(w http.ResponseWriter, choice map[string]any, st *api.Stats) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": e.id, "object": e.object, "created": e.created, "model": e.l.model,
+		"choices": []any{choice}, "usage": usageOf(st),
+	})
 }

@@ -39,6 +39,8 @@ type streamOpts struct {
 	IncludeUsage bool `json:"include_usage"`
 }
 
+func (p *sampling) includeUsage() bool { return p.StreamOptions != nil && p.StreamOptions.IncludeUsage }
+
 // rawField is a field natter does not support; null, {} and [] mean unset.
 type rawField json.RawMessage
 
