@@ -57,6 +57,12 @@ var Rules = []Rule{
 		Doc:     "the remote backend: an OpenAI-compatible server behind api.Generator; pure Go",
 	},
 	{
+		Pkg:     "natter/eval/...",
+		May:     []string{"natter/eval/...", "natter/prompts/...", "natter/engine/api"},
+		TestMay: []string{"natter/engine/...", "natter/remote/...", "natter/serve/..."}, // real models behind the runner
+		Doc:     "test suites: parsing, checks, the runner, reports and saved runs; knows models only through engine/api",
+	},
+	{
 		Pkg: "natter/config/...",
 		May: []string{"natter/config/..."},
 		Doc: "the config file; imports nothing of natter's",
@@ -74,7 +80,7 @@ var Rules = []Rule{
 		May: []string{
 			"natter/cli/...", "natter/prompts/...", "natter/engine/...", "natter/models/...",
 			"natter/history/...", "natter/ui/...", "natter/config/...", "natter/doctor/...",
-			"natter/serve/...", "natter/remote/...",
+			"natter/serve/...", "natter/remote/...", "natter/eval/...",
 		},
 		Doc: "the cobra command tree; wires every layer below together",
 	},
