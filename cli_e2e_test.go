@@ -261,7 +261,7 @@ func TestDoctorFindsModelsAndConfig(t *testing.T) {
 }
 
 // natter eval --perplexity prints the figure (and JSON), refuses a text
-// too short for two chunks, and says test suites are not built yet.
+// too short for two chunks, and refuses a suite given with it.
 func TestEvalPerplexity(t *testing.T) {
 	_, env := isolatedEnv(t)
 	text := filepath.Join("engine", "testdata", "perplexity.txt")
@@ -282,7 +282,7 @@ func TestEvalPerplexity(t *testing.T) {
 	if _, errOut, st := runEnv(t, env, "eval", "--perplexity", short, "-m", chatModel, "-t", "1"); st != 2 || !strings.Contains(errOut, "too short") {
 		t.Errorf("short text: exit %d: %s", st, errOut)
 	}
-	if _, errOut, st := runEnv(t, env, "eval", "suite.yaml", "-m", chatModel); st != 2 || !strings.Contains(errOut, "not supported yet") {
-		t.Errorf("a suite: exit %d: %s", st, errOut)
+	if _, errOut, st := runEnv(t, env, "eval", "suite.yaml", "--perplexity", text, "-m", chatModel); st != 2 || !strings.Contains(errOut, "not both") {
+		t.Errorf("a suite and --perplexity: exit %d: %s", st, errOut)
 	}
 }

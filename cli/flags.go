@@ -60,11 +60,25 @@ type modelFlags struct {
 	// remember: a successful load becomes "the last model used" (the
 	// chat's default); ask and bench leave it alone.
 	remember bool
+	// models holds every -m of a command that takes several (eval).
+	models []string
 }
 
+const modelUsage = "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)"
+
 func (m *modelFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&m.model, "model", "m", "", modelUsage)
+	m.registerRest(cmd)
+}
+
+// registerMulti is register with a repeatable -m (into m.models).
+func (m *modelFlags) registerMulti(cmd *cobra.Command) {
+	cmd.Flags().StringArrayVarP(&m.models, "model", "m", nil, modelUsage+"; repeat to compare models")
+	m.registerRest(cmd)
+}
+
+func (m *modelFlags) registerRest(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVarP(&m.model, "model", "m", "", "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)")
 	fs.IntVar(&m.ctx, "ctx", 0, "context size in tokens (0 = min(4096, the model's))")
 	fs.IntVarP(&m.threads, "threads", "t", 0, "CPU threads (0 = one per physical core)")
 	fs.IntVar(&m.batch, "batch", 2048, "prompt batch size")
