@@ -291,9 +291,11 @@ func scoreDelta(c CellDiff) string {
 	return fmt.Sprintf(" (%+.1f)", delta)
 }
 
+// changeRun names the repetition; not "run N", which in a diff is a saved
+// run's number.
 func changeRun(run int, multi bool) string {
 	if !multi {
 		return ""
 	}
-	return fmt.Sprintf(" (run %d)", run+1)
+	return fmt.Sprintf(" (repetition %d)", run+1)
 }
