@@ -166,7 +166,7 @@ func (p *parser) fatal(line int, cs, format string, a ...any) {
 func (p *parser) visit(n *yaml.Node) *yaml.Node {
 	p.nodes++
 	if p.nodes > maxNodes {
-		p.fatal(0, "", "the file expands to more than %d values (YAML aliases?)", maxNodes)
+		p.fatal(0, "", "the file has more than %d values, counting each expansion of a YAML alias; split the suite", maxNodes)
 	}
 	for n != nil && n.Kind == yaml.AliasNode {
 		n = n.Alias
@@ -283,6 +283,7 @@ func (p *parser) parseJSONDoc(s *Suite, data []byte) {
 func (p *parser) parseJSONL(s *Suite, data []byte) {
 	d := &defaults{}
 	p.finishDefaults(d)
+	s.Cases = make([]Case, 0, min(bytes.Count(data, []byte("\n"))+1, 1<<16))
 	lineNo, cases, seenCase, header := 0, 0, false, false
 	for rest := data; len(rest) > 0; {
 		var ln []byte
@@ -315,6 +316,7 @@ func (p *parser) parseJSONL(s *Suite, data []byte) {
 			seenCase = true
 			continue
 		}
+		p.nodes = 0 // no aliases in JSON: the budget is per line, whose length is capped
 		c := &jsonConv{p: p, data: t, dec: json.NewDecoder(bytes.NewReader(t)), line: lineNo}
 		c.dec.UseNumber()
 		n, err := c.document()
