@@ -7,7 +7,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -424,13 +423,9 @@ func TestLoadSuiteHugeCase(t *testing.T) {
 	if err := os.WriteFile(j, []byte(jb), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
 	_, err = Load(j)
 	if err == nil || err.Error() != j+`:3: case "#2": line is 50.0 MiB; a case is limited to 1 MiB (a JSONL line to 4 MiB)` {
 		t.Errorf("jsonl: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("refusing the long line took %v", d)
 	}
 	// A line under the line limit but over the case limit.
 	_, err = Parse("s.jsonl", []byte("{\"id\": \"x\", \"input\":\""+strings.Repeat("c", 2<<20)+"\",\"exact\":\"b\"}\n"))
@@ -520,13 +515,9 @@ func TestLoadSuiteSchemaFiles(t *testing.T) {
 		{"schemas", `json: schema: schemas: ` + filepath.Join(dir, "schemas") + ` is not a regular file`},
 	} {
 		write("bad.yaml", "cases:\n  - id: r\n    input: a\n    json: {schema: "+c.schema+"}\n")
-		start := time.Now()
 		_, err := Load(filepath.Join(dir, "bad.yaml"))
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), `bad.yaml:4: case "r": json: schema: `) {
 			t.Errorf("%s: error %v, want %s", c.schema, err, c.want)
-		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("%s took %v", c.schema, d)
 		}
 	}
 }
@@ -549,13 +540,9 @@ func TestParseSuiteAliasBombs(t *testing.T) {
 		{"cycle", "cases:\n  - input: x\n    json: {fields: {a: &a [1, *a]}}\n", "an alias refers to a value that contains it"},
 		{"merge", "cases:\n  - &c {input: x, exact: y, <<: *c}\n", ""},
 	} {
-		start := time.Now()
 		_, err := Parse("s.yaml", []byte(c.body))
 		if c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: %v", c.name, err)
-		}
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("%s took %v", c.name, d)
 		}
 	}
 }
@@ -564,7 +551,7 @@ func TestParseSuiteLinear(t *testing.T) {
 	// Inputs that are slow for a naive parser: many "{{" with no "}}", a
 	// long key, many cases.
 	for name, body := range map[string]string{
-		"braces": "cases:\n  - {input: '" + strings.Repeat("{{", 1<<18) + "', exact: b}\n",
+		"braces": "cases:\n  - {input: '" + strings.Repeat("{{", 1<<17) + "', exact: b}\n",
 		"key":    "cases:\n  - {input: a, exact: b, " + strings.Repeat("k", 1<<20) + ": 1}\n",
 		"cases":  "cases:\n" + strings.Repeat("  - {input: a, exact: b}\n", 20000),
 		"labels": "labels: [" + strings.Repeat("l, ", 5000) + "m]\n",
@@ -576,10 +563,27 @@ func TestParseSuiteLinear(t *testing.T) {
 			}
 			body += "cases:\n" + cs.String()
 		}
-		start := time.Now()
-		_, _ = Parse("s.yaml", []byte(body))
-		if d := time.Since(start); d > 3*time.Second {
-			t.Errorf("%s took %v", name, d)
+		// Speed is not asserted here (no timed tests); a quadratic path
+		// shows as a test timeout, and the outcome must still be right.
+		s, err := Parse("s.yaml", []byte(body))
+		switch name {
+		case "braces":
+			if err != nil || len(s.Cases) != 1 {
+				t.Errorf("%s: %v", name, err)
+			}
+		case "key":
+			if err == nil { // yaml refuses a key this long, or natter an unknown one
+				t.Errorf("%s: accepted", name)
+			}
+		case "cases":
+			if err != nil || len(s.Cases) != 20000 {
+				t.Errorf("%s: %v", name, err)
+			}
+		case "labels":
+			// The label list repeats "l", so the suite is refused for that.
+			if err == nil || !strings.Contains(err.Error(), `"l" is listed twice`) {
+				t.Errorf("%s: %v", name, err)
+			}
 		}
 	}
 }
@@ -632,11 +636,7 @@ func FuzzParse(f *testing.F) {
 		default:
 			ext = ".yaml"
 		}
-		start := time.Now()
 		s, err := Parse("fuzz"+ext, []byte(body))
-		if d := time.Since(start); d > 2*time.Second && len(body) < 1<<16 {
-			t.Errorf("%d bytes took %v", len(body), d)
-		}
 		if err != nil {
 			if s != nil {
 				t.Fatal("a suite with an error")
