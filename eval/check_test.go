@@ -126,7 +126,7 @@ func TestJudgeVerdict(t *testing.T) {
 func TestSummarize(t *testing.T) {
 	c := CellResult{Cell: Cell{Model: "m", Persona: "p"}, PeakRSS: 3 << 20, Results: []CaseResult{
 		{Case: "a", Tags: []string{"x"}, Pass: true, Score: 1, Expected: "pos", Predicted: "pos", PromptTokens: 10, GeneratedTokens: 4, TTFT: 10e6, PrefillTime: 5e6, DecodeTime: 40e6},
-		{Case: "b", Tags: []string{"x", "y"}, Score: 0, Expected: "neg", Predicted: "pos", Reason: "want neg", PromptTokens: 10, GeneratedTokens: 6, TTFT: 30e6, PrefillTime: 5e6, DecodeTime: 60e6},
+		{Case: "b", Tags: []string{"x", "y"}, Score: 0, Expected: "neg", Predicted: "pos", Reason: "want neg", PromptTokens: 10, CachedTokens: 6, GeneratedTokens: 6, TTFT: 30e6, PrefillTime: 5e6, DecodeTime: 60e6},
 		{Case: "c", Tags: []string{"y"}, Skipped: true},
 		{Case: "d", Expected: "neg", Predicted: "", Reason: "none"},
 	}}
@@ -140,7 +140,7 @@ func TestSummarize(t *testing.T) {
 	if len(s.Tags) != 2 || s.Tags[0] != (TagScore{"x", 0.5, 2}) || s.Tags[1] != (TagScore{"y", 0, 1}) {
 		t.Fatalf("tags %+v", s.Tags)
 	}
-	if s.TTFT != 20e6 || s.DecodeTPS != 100 || s.PrefillTPS != 2000 || s.GeneratedTokens != 10 {
+	if s.TTFT != 20e6 || s.DecodeTPS != 100 || s.PrefillTPS != 1400 /* 14 tokens processed (6 cached) in 10 ms */ || s.GeneratedTokens != 10 {
 		t.Fatalf("speed: ttft %v decode %v prefill %v", s.TTFT, s.DecodeTPS, s.PrefillTPS)
 	}
 	cf := s.Confusion

@@ -86,8 +86,10 @@ func Summarize(c CellResult) Summary {
 			timed++
 		}
 		if r.PrefillTime > 0 {
+			// Tokens reused from the cache (a shared system prompt) were
+			// not processed, so they do not count toward the rate.
 			prefill += r.PrefillTime
-			prefillTokens += r.PromptTokens
+			prefillTokens += r.PromptTokens - r.CachedTokens
 		}
 		decode += r.DecodeTime
 		if r.Expected != "" {

@@ -49,6 +49,7 @@ type CaseResult struct {
 	Skipped   bool    // judge case run without --judge: not scored
 
 	PromptTokens    int
+	CachedTokens    int // of PromptTokens, reused from the KV cache (no prefill)
 	GeneratedTokens int
 	TTFT            time.Duration
 	PrefillTime     time.Duration

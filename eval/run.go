@@ -110,7 +110,7 @@ func runCase(ctx context.Context, c *Case, idx, run int, t Target, judge *Judge)
 	reply, stats, err := generate(ctx, t.Gen, req)
 	r.Output, r.Reasoning = reply.answer, reply.reasoning
 	if stats != nil {
-		r.PromptTokens, r.GeneratedTokens = stats.PromptTokens, stats.GeneratedTokens
+		r.PromptTokens, r.CachedTokens, r.GeneratedTokens = stats.PromptTokens, stats.CachedTokens, stats.GeneratedTokens
 		r.TTFT, r.PrefillTime, r.DecodeTime = stats.TTFT, stats.PrefillTime, stats.DecodeTime
 		r.StopReason = stats.StopReason
 	}

@@ -188,6 +188,7 @@ var storeTables = []string{
 		err              TEXT NOT NULL,
 		skipped          INTEGER NOT NULL,
 		prompt_tokens    INTEGER NOT NULL,
+		cached_tokens    INTEGER NOT NULL,
 		generated_tokens INTEGER NOT NULL,
 		ttft_ns          INTEGER NOT NULL,
 		prefill_ns       INTEGER NOT NULL,
@@ -284,8 +285,8 @@ func (s *Store) saveCell(ctx context.Context, runID int64, c CellResult) error {
 	if len(c.Results) > 0 {
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO results (cell_id, idx, case_id, case_index, run, tags,
 			output, reasoning, pass, score, reason, predicted, expected, err, skipped,
-			prompt_tokens, generated_tokens, ttft_ns, prefill_ns, decode_ns, stop_reason)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			prompt_tokens, cached_tokens, generated_tokens, ttft_ns, prefill_ns, decode_ns, stop_reason)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
@@ -301,7 +302,7 @@ func (s *Store) saveCell(ctx context.Context, runID int64, c CellResult) error {
 			}
 			if _, err := stmt.ExecContext(ctx, cellID, i, x.Case, x.Index, x.Run, tags,
 				x.Output, x.Reasoning, x.Pass, x.Score, x.Reason, x.Predicted, x.Expected, x.Err, x.Skipped,
-				x.PromptTokens, x.GeneratedTokens, int64(x.TTFT), int64(x.PrefillTime), int64(x.DecodeTime),
+				x.PromptTokens, x.CachedTokens, x.GeneratedTokens, int64(x.TTFT), int64(x.PrefillTime), int64(x.DecodeTime),
 				x.StopReason); err != nil {
 				return err
 			}
@@ -507,7 +508,7 @@ func (s *Store) load(ctx context.Context, id int64) (*Run, error) {
 
 	rows, err = tx.QueryContext(ctx, `SELECT x.cell_id, x.case_id, x.case_index, x.run, x.tags, x.output,
 		x.reasoning, x.pass, x.score, x.reason, x.predicted, x.expected, x.err, x.skipped,
-		x.prompt_tokens, x.generated_tokens, x.ttft_ns, x.prefill_ns, x.decode_ns, x.stop_reason
+		x.prompt_tokens, x.cached_tokens, x.generated_tokens, x.ttft_ns, x.prefill_ns, x.decode_ns, x.stop_reason
 		FROM results x JOIN cells c ON c.id = x.cell_id WHERE c.run_id = ? ORDER BY c.idx, x.idx`, id)
 	if err != nil {
 		return nil, err
@@ -520,7 +521,7 @@ func (s *Store) load(ctx context.Context, id int64) (*Run, error) {
 		var ttft, prefill, decode int64
 		if err := rows.Scan(&cellID, &x.Case, &x.Index, &x.Run, &tags, &x.Output, &x.Reasoning, &x.Pass,
 			&x.Score, &x.Reason, &x.Predicted, &x.Expected, &x.Err, &x.Skipped, &x.PromptTokens,
-			&x.GeneratedTokens, &ttft, &prefill, &decode, &x.StopReason); err != nil {
+			&x.CachedTokens, &x.GeneratedTokens, &ttft, &prefill, &decode, &x.StopReason); err != nil {
 			return nil, err
 		}
 		if tags.Valid {

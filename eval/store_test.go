@@ -37,7 +37,7 @@ func testRun() *Run {
 		Results: []CaseResult{
 			{Case: "pos-1", Index: 0, Run: 0, Tags: []string{"sentiment", "pos"}, Output: "positive 😀 日本語 — ça va",
 				Reasoning: "thinking…", Pass: true, Score: 1, Predicted: "positive", Expected: "positive",
-				PromptTokens: 17, GeneratedTokens: 5, TTFT: 12345678 * time.Nanosecond, PrefillTime: 3 * time.Millisecond,
+				PromptTokens: 17, CachedTokens: 4, GeneratedTokens: 5, TTFT: 12345678 * time.Nanosecond, PrefillTime: 3 * time.Millisecond,
 				DecodeTime: 41*time.Millisecond + 7, StopReason: "stop"},
 			{Case: "pos-1", Index: 0, Run: 1, Tags: []string{}, Output: "", Pass: false, Score: 0,
 				Reason: "no label in the reply", Expected: "positive", StopReason: "length"},
