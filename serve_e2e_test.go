@@ -289,3 +289,26 @@ func findFiles(t *testing.T, dir string) []string {
 	})
 	return out
 }
+
+// A persona's sampling settings are the server's defaults, as in ask: a
+// persona with max_tokens 3 caps a request that sets none.
+func TestServePersonaSampling(t *testing.T) {
+	home, env := isolatedEnv(t)
+	dir := filepath.Join(home, "config", "natter", "prompts")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "brief.md"), []byte("---\ndescription: three tokens\nmax_tokens: 3\ntemperature: 0\n---\nYou are brief.\n"), 0o600)
+	s := startServe(t, env, "-m", chatModel, "--prompt", "brief")
+	c := openai.NewClient(option.WithBaseURL(s.url+"/"), option.WithAPIKey("x"), option.WithMaxRetries(0))
+	r, err := c.Chat.Completions.New(context.Background(), openai.ChatCompletionNewParams{
+		Model:    "synth-chat",
+		Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("Tell me a long story")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Usage.CompletionTokens != 3 || r.Choices[0].FinishReason != "length" {
+		t.Fatalf("persona max_tokens 3 not applied: %d tokens, finish %q\n%s", r.Usage.CompletionTokens, r.Choices[0].FinishReason, s.stderr())
+	}
+}

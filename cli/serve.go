@@ -130,7 +130,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	id := modelName(info)
 	system := o.pf.system
 	if o.pf.persona != "" {
-		text, _, err := personaPrompt(o.pf.persona, id, o.pf.vars)
+		text, p, err := personaPrompt(o.pf.persona, id, o.pf.vars)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "natter serve: %v\n", err)
 			return status(exitError)
@@ -138,6 +138,11 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 		if system == "" {
 			system = text
 		}
+		// The persona's sampling settings are the server's defaults, as in
+		// ask and the chat; flags given on the command line still win.
+		req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens}
+		applyOverrides(&req, p.Sampling, setFlags(cmd))
+		sampling, sf.maxTokens = req.Sampling, req.MaxTokens
 	}
 	chain, err := chatTemplate(eng, o.pf.template, sf.thinkVars())
 	if err != nil {
