@@ -133,15 +133,15 @@ func TestEvalInterruptInTerminal(t *testing.T) {
 	suite := filepath.Join(p.home, "long.yaml")
 	var b strings.Builder
 	b.WriteString("name: long\ncases:\n")
-	for i := range 200 {
+	for i := range 1000 {
 		fmt.Fprintf(&b, "  - input: \"Story number %d begins\"\n    regex: .\n", i)
 	}
 	os.WriteFile(suite, []byte(b.String()), 0o600)
 	p.launch("eval", suite, "-m", chatModel, "-t", "1", "-n", "48")
-	p.waitFor("progress", func(s string) bool { return regexp.MustCompile(`case [1-9]\d*/200`).MatchString(s) })
+	p.waitFor("progress", func(s string) bool { return regexp.MustCompile(`case [1-9]\d*/1000`).MatchString(s) })
 	p.keys("C-c")
 	screen := p.waitFor("partial table", func(s string) bool { return strings.Contains(s, "interrupted") })
-	if !strings.Contains(screen, "long: 200 cases — incomplete") || !regexp.MustCompile(`synth-chat\s+100\.0%\s+\d+/\d+`).MatchString(screen) {
+	if !strings.Contains(screen, "long: 1000 cases — incomplete") || !regexp.MustCompile(`synth-chat\s+100\.0%\s+\d+/\d+`).MatchString(screen) {
 		t.Fatalf("screen:\n%s", screen)
 	}
 	if st := p.exited(); st != 130 {
