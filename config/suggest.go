@@ -1,6 +1,10 @@
 package config
 
-import "strings"
+import (
+	"strings"
+
+	"natter/internal/editdist"
+)
 
 // suggestKey names the known key nearest to an unknown one, as
 // ` (did you mean "sampling.temp"?)`, or "" when nothing is close. A right
@@ -42,27 +46,6 @@ func hint(best string, d int, typed string) string {
 	return ` (did you mean "` + best + `"?)`
 }
 
-// distance is the Levenshtein edit distance between a and b, in bytes
-// (keys are ASCII). Long inputs are not worth comparing and could be slow.
-func distance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 20
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+// distance is the edit distance of a typo (a swap of two letters is one
+// edit).
+func distance(a, b string) int { return editdist.Distance(a, b) }

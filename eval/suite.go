@@ -20,6 +20,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"go.yaml.in/yaml/v3"
 
+	"natter/internal/editdist"
 	"natter/prompts"
 )
 
@@ -1097,7 +1098,7 @@ func didYouMean(key string, known []string) string {
 	}
 	best, bestD := "", 1<<30
 	for _, c := range known {
-		if d := editDistance(k, c); d < bestD {
+		if d := editdist.Distance(k, c); d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -1112,32 +1113,6 @@ func didYouMean(key string, known []string) string {
 		return best
 	}
 	return ""
-}
-
-// editDistance counts the insertions, deletions, substitutions and swaps
-// of neighbours that turn a into b.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 // caseOf reads one case; ok is false when it had errors (reported).

@@ -58,14 +58,14 @@ var Rules = []Rule{
 	},
 	{
 		Pkg:     "natter/eval/...",
-		May:     []string{"natter/eval/...", "natter/prompts/...", "natter/engine/api"},
+		May:     []string{"natter/eval/...", "natter/prompts/...", "natter/engine/api", "natter/internal/editdist"},
 		TestMay: []string{"natter/engine/...", "natter/remote/...", "natter/serve/..."}, // real models behind the runner
 		Doc:     "test suites: parsing, checks, the runner, reports and saved runs; knows models only through engine/api",
 	},
 	{
 		Pkg: "natter/config/...",
-		May: []string{"natter/config/..."},
-		Doc: "the config file; imports nothing of natter's",
+		May: []string{"natter/config/...", "natter/internal/editdist"},
+		Doc: "the config file; imports nothing of natter's but the typo distance",
 	},
 	{
 		Pkg: "natter/doctor/...",
@@ -91,6 +91,11 @@ var Rules = []Rule{
 		// history database and check for the network.
 		TestMay: []string{"natter/engine/gguf/...", "natter/history/...", "natter/models/..."},
 		Doc:     "main.go: wiring only, everything else lives in cli",
+	},
+	{
+		Pkg: "natter/internal/editdist",
+		May: []string{},
+		Doc: "the edit distance of \"did you mean\" hints; imports nothing, so config and eval share it",
 	},
 	{
 		Pkg: "natter/internal/...",
