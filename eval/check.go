@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -182,7 +184,7 @@ func gradeJSON(c Check, out string) Verdict {
 			return Verdict{Reason: "does not match the schema: " + oneLine(err.Error())}
 		}
 	}
-	for _, path := range sortedKeys(c.Fields) {
+	for _, path := range slices.Sorted(maps.Keys(c.Fields)) {
 		got, ok := lookup(v, path)
 		if !ok {
 			return Verdict{Reason: "no field " + path}

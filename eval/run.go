@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -244,13 +243,4 @@ func Remaining(start time.Time, done, total int) time.Duration {
 	}
 	per := time.Since(start) / time.Duration(done)
 	return (per * time.Duration(total-done)).Round(time.Second)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -147,7 +148,7 @@ func (p *parser) fail(line int, cs, format string, a ...any) {
 	}
 	b.WriteString(": ")
 	if cs != "" {
-		b.WriteString("case " + strconv.Quote(clipText(cs, 60)) + ": ")
+		b.WriteString("case " + strconv.Quote(clip(cs, 60)) + ": ")
 	}
 	fmt.Fprintf(&b, format, a...)
 	p.errs = append(p.errs, errors.New(b.String()))
@@ -359,7 +360,7 @@ func (p *parser) jsonlHeader(s *Suite, d *defaults, n *yaml.Node) {
 	}
 	for _, kv := range kvs {
 		if kv.key != "suite" {
-			p.fail(kv.line, "", "the header line holds only \"suite\"; %q belongs in it or in a case", clipText(kv.key, 40))
+			p.fail(kv.line, "", "the header line holds only \"suite\"; %q belongs in it or in a case", clip(kv.key, 40))
 			continue
 		}
 		h := kv.v
@@ -577,7 +578,7 @@ func (p *parser) pairs(m *yaml.Node, depth int) ([]pair, []problem) {
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			probs = append(probs, problem{k.Line, fmt.Sprintf("field %q is given twice (first at line %d)", clipText(k.Value, 40), first)})
+			probs = append(probs, problem{k.Line, fmt.Sprintf("field %q is given twice (first at line %d)", clip(k.Value, 40), first)})
 			continue
 		}
 		seen[k.Value] = k.Line
@@ -755,7 +756,7 @@ func (p *parser) checkIDs(s *Suite) {
 	seen := make(map[string]int, len(s.Cases))
 	for _, c := range s.Cases {
 		if first, dup := seen[c.ID]; dup {
-			p.fail(c.Line, c.ID, "duplicate id: case %q is at line %d already", clipText(c.ID, 60), first)
+			p.fail(c.Line, c.ID, "duplicate id: case %q is at line %d already", clip(c.ID, 60), first)
 			continue
 		}
 		seen[c.ID] = c.Line
@@ -790,9 +791,9 @@ func kindName(n *yaml.Node) string {
 	case "!!bool":
 		return n.Value
 	case "!!int", "!!float":
-		return "the number " + clipText(n.Value, 30)
+		return "the number " + clip(n.Value, 30)
 	}
-	return strconv.Quote(clipText(n.Value, 40))
+	return strconv.Quote(clip(n.Value, 40))
 }
 
 func (p *parser) text(kv pair, cs string) (string, bool) {
@@ -860,7 +861,7 @@ func (p *parser) labels(kv pair, cs string) ([]string, bool) {
 	seen := make(map[string]bool, len(l))
 	for _, x := range l {
 		if seen[x] {
-			p.fail(kv.line, cs, "labels: %q is listed twice", clipText(x, 40))
+			p.fail(kv.line, cs, "labels: %q is listed twice", clip(x, 40))
 			return nil, false
 		}
 		seen[x] = true
@@ -945,7 +946,7 @@ func (p *parser) vars(kv pair, cs string) (map[string]string, bool) {
 	out := make(map[string]string, len(kvs))
 	for _, f := range kvs {
 		if !isVarName(f.key) {
-			p.fail(f.line, cs, "vars: %q is not a name (letters, digits, _ . -, starting with a letter or _)", clipText(f.key, 40))
+			p.fail(f.line, cs, "vars: %q is not a name (letters, digits, _ . -, starting with a letter or _)", clip(f.key, 40))
 			return nil, false
 		}
 		s, ok := scalarText(f.v)
@@ -996,13 +997,13 @@ func (p *parser) toAny(n *yaml.Node, schema bool, depth int) (any, error) {
 		case "!!bool":
 			b, err := strconv.ParseBool(strings.ToLower(n.Value))
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %q is not true or false", n.Line, clipText(n.Value, 30))
+				return nil, fmt.Errorf("line %d: %q is not true or false", n.Line, clip(n.Value, 30))
 			}
 			return b, nil
 		case "!!int", "!!float":
 			f, ok := numberOf(n)
 			if !ok {
-				return nil, fmt.Errorf("line %d: %s is not a JSON number", n.Line, clipText(n.Value, 30))
+				return nil, fmt.Errorf("line %d: %s is not a JSON number", n.Line, clip(n.Value, 30))
 			}
 			if schema {
 				if json.Valid([]byte(n.Value)) {
@@ -1065,26 +1066,17 @@ var fieldAliases = map[string]string{
 
 // unknownHint quotes an unknown field and suggests the field meant.
 func (p *parser) unknownHint(key string, known []string) string {
-	q := strconv.Quote(clipText(key, 40))
+	q := strconv.Quote(clip(key, 40))
 	if s := didYouMean(key, known); s != "" {
 		return q + " (did you mean " + strconv.Quote(s) + "?)"
 	}
-	if isIn(key, caseFields) && !isIn(key, known) {
-		if isIn("cases", known) {
+	if slices.Contains(caseFields, key) && !slices.Contains(known, key) {
+		if slices.Contains(known, "cases") {
 			return q + " (a case field: cases go in a list under cases:)"
 		}
 		return q + " (a case field: put it in a case)"
 	}
 	return q
-}
-
-func isIn(s string, l []string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // didYouMean is the known field closest to key, if close enough.
@@ -1093,7 +1085,7 @@ func didYouMean(key string, known []string) string {
 		return ""
 	}
 	k := strings.ToLower(strings.ReplaceAll(key, "-", "_"))
-	if a, ok := fieldAliases[k]; ok && isIn(a, known) {
+	if a, ok := fieldAliases[k]; ok && slices.Contains(known, a) {
 		return a
 	}
 	best, bestD := "", 1<<30
@@ -1219,7 +1211,7 @@ func (p *parser) caseOf(m *yaml.Node, n int, d *defaults) (Case, bool) {
 	var given []string
 	for _, kv := range checks {
 		k := checkGroup(kv.key)
-		if !isIn(k, given) {
+		if !slices.Contains(given, k) {
 			given = append(given, k)
 			if kind == "" {
 				kind, checkKV = k, kv
@@ -1234,7 +1226,7 @@ func (p *parser) caseOf(m *yaml.Node, n int, d *defaults) (Case, bool) {
 	default:
 		var names, groups []string
 		for _, kv := range checks {
-			if g := checkGroup(kv.key); !isIn(g, groups) {
+			if g := checkGroup(kv.key); !slices.Contains(groups, g) {
 				groups = append(groups, g)
 				names = append(names, kv.key)
 			}
@@ -1413,7 +1405,7 @@ func (p *parser) caseOf(m *yaml.Node, n int, d *defaults) (Case, bool) {
 			canon, found = fold[strings.ToLower(label)]
 		}
 		if !found {
-			p.fail(line, name, "choice: %q is not one of the labels (%s)", clipText(label, 40), labelList(ch.Labels))
+			p.fail(line, name, "choice: %q is not one of the labels (%s)", clip(label, 40), labelList(ch.Labels))
 			return c, false
 		}
 		ch.Label = canon
@@ -1477,7 +1469,7 @@ func labelList(l []string) string {
 	}
 	q := make([]string, len(l))
 	for i, s := range l {
-		q[i] = strconv.Quote(clipText(s, 40))
+		q[i] = strconv.Quote(clip(s, 40))
 	}
 	return strings.Join(q, ", ")
 }
@@ -1514,7 +1506,7 @@ func (p *parser) messageList(kv pair, cs string) ([]prompts.Message, bool) {
 				case !ok:
 					p.fail(f.line, cs, "%s: role: want system, user or assistant, got %s", where, kindName(f.v))
 				case r != prompts.RoleSystem && r != prompts.RoleUser && r != prompts.RoleAssistant:
-					p.fail(f.line, cs, "%s: role %q: want system, user or assistant", where, clipText(r, 30))
+					p.fail(f.line, cs, "%s: role %q: want system, user or assistant", where, clip(r, 30))
 				default:
 					m.Role, hasRole = r, true
 				}
@@ -1605,20 +1597,20 @@ func (p *parser) jsonCheck(ch *Check, kv pair, cs string, n int, vars map[string
 			ch.Fields = make(map[string]any, len(fkvs))
 			for _, fk := range fkvs {
 				if !dottedPath(fk.key) {
-					p.fail(fk.line, cs, "json: fields: %q is not a dotted path (like a.b or items.0.name)", clipText(fk.key, 40))
+					p.fail(fk.line, cs, "json: fields: %q is not a dotted path (like a.b or items.0.name)", clip(fk.key, 40))
 					ok = false
 					continue
 				}
 				val, err := p.toAny(fk.v, false, 0)
 				if err != nil {
-					p.fail(fk.line, cs, "json: fields: %s: %v", clipText(fk.key, 40), err)
+					p.fail(fk.line, cs, "json: fields: %s: %v", clip(fk.key, 40), err)
 					ok = false
 					continue
 				}
 				if s, isStr := val.(string); isStr {
 					out, err := p.substitute(s, vars, nil)
 					if err != nil {
-						p.fail(fk.line, cs, "json: fields: %s: %v", clipText(fk.key, 40), err)
+						p.fail(fk.line, cs, "json: fields: %s: %v", clip(fk.key, 40), err)
 						ok = false
 						continue
 					}
@@ -1838,14 +1830,3 @@ func (p *parser) substitute(s string, vars map[string]string, esc func(string) s
 // ---- small helpers
 
 func mibs(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
-
-// clipText shortens s to n bytes (on a rune boundary) for an error.
-func clipText(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
