@@ -216,12 +216,10 @@ func runEval(cmd *cobra.Command, o *evalOptions, args []string) error {
 		fmt.Fprintln(os.Stderr, "natter eval: this run is not saved: saving is off (history.save = false or NATTER_NO_HISTORY)")
 	}
 	if !o.noSave {
-		if path, err := eval.DefaultStorePath(); err == nil {
-			if store, err = eval.OpenStore(path); err != nil {
-				fmt.Fprintf(os.Stderr, "natter eval: warning: this run will not be saved: %v\n", err)
-			}
-		}
-		if store != nil {
+		var err error
+		if store, err = openEvalStore(); err != nil {
+			fmt.Fprintf(os.Stderr, "natter eval: warning: this run will not be saved: %v\n", err)
+		} else {
 			defer store.Close()
 		}
 	}
@@ -505,17 +503,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 // evalProgress is the live line on a terminal's stderr: cell, cases done,
 // pass rate, time left. Elsewhere it stays quiet.
 type evalProgress struct {
-	tty                   bool
-	cells, perCell        int
-	cell, done, passed    int
-	label                 string
-	start, runStart       time.Time
-	totalDone, totalCases int
+	tty                bool
+	cells, perCell     int
+	cell, done, passed int
+	label              string
+	runStart           time.Time
+	totalDone          int
 }
 
 func newEvalProgress(cells, perCell int) *evalProgress {
 	return &evalProgress{tty: term.IsTerminal(int(os.Stderr.Fd())), cells: cells, perCell: perCell,
-		totalCases: cells * perCell, runStart: time.Now()}
+		runStart: time.Now()}
 }
 
 func (p *evalProgress) line(s string) {
@@ -551,7 +549,7 @@ func (p *evalProgress) draw() {
 	if p.done > 0 {
 		s += fmt.Sprintf(" · %d passed", p.passed)
 	}
-	if left := eval.Remaining(p.runStart, p.totalDone, p.totalCases); left > 0 {
+	if left := eval.Remaining(p.runStart, p.totalDone, p.cells*p.perCell); left > 0 {
 		s += " · " + left.String() + " left"
 	}
 	p.line(s + " (Ctrl+C stops and prints what is done)")
@@ -757,8 +755,7 @@ func runPerplexity(cmd *cobra.Command, o *evalOptions) error {
 	start := time.Now()
 	progress := func(done, total int, ppl float64) {
 		if tty {
-			eta := time.Duration(float64(time.Since(start)) / float64(done) * float64(total-done)).Round(time.Second)
-			fmt.Fprintf(os.Stderr, "\r\033[Kchunk %d/%d · PPL so far %.4f · %s left", done, total, ppl, eta)
+			fmt.Fprintf(os.Stderr, "\r\033[Kchunk %d/%d · PPL so far %.4f · %s left", done, total, ppl, eval.Remaining(start, done, total))
 		}
 	}
 	res, err := eng.Perplexity(ctx, text, mf.ctx, progress)
