@@ -3,23 +3,8 @@ package engine
 /*
 #include <stdlib.h>
 #include "llama.h"
+#include "guard.h"
 
-// natter_sample_logits is llama_sampler_sample over logits kept from an
-// earlier decode instead of the context's current ones.
-static llama_token natter_sample_logits(struct llama_sampler *smpl, const float *logits, int n) {
-	llama_token_data *cur = malloc(sizeof(llama_token_data) * (size_t)n);
-	for (int i = 0; i < n; i++) {
-		cur[i].id = i;
-		cur[i].logit = logits[i];
-		cur[i].p = 0;
-	}
-	llama_token_data_array arr = { cur, (size_t)n, -1, false };
-	llama_sampler_apply(smpl, &arr);
-	llama_token tok = arr.data[arr.selected].id;
-	free(cur);
-	llama_sampler_accept(smpl, tok);
-	return tok;
-}
 */
 import "C"
 
@@ -160,10 +145,14 @@ func (lc *llamaContext) lastLogits(nVocab int) []float32 {
 
 // next samples a token: from *saved once when it is set (a restored
 // checkpoint's logits), else from the context's last decode.
-func (s *sampler) next(lc *llamaContext, saved *[]float32) Token {
+func (s *sampler) next(lc *llamaContext, saved *[]float32) (Token, error) {
 	if l := *saved; l != nil {
 		*saved = nil
-		return Token(C.natter_sample_logits(s.c, (*C.float)(unsafe.Pointer(&l[0])), C.int(len(l))))
+		t := Token(C.natter_sample_logits(s.c, (*C.float)(unsafe.Pointer(&l[0])), C.int(len(l))))
+		if t < 0 {
+			return 0, errGrammarStuck
+		}
+		return t, nil
 	}
 	return s.sample(lc)
 }

@@ -21,6 +21,7 @@ import (
 	"natter/engine/api"
 	"natter/engine/gguf"
 	"natter/prompts"
+	"natter/prompts/grammar"
 )
 
 // Options configure Load.
@@ -505,7 +506,7 @@ func lastUser(msgs []prompts.Message) int {
 // EventError, then closes. Cancelling ctx stops it within one token, or
 // within one abort check during prefill. Callers must drain the channel.
 func (e *Engine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
-	if err := validateSampling(req.Sampling); err != nil {
+	if err := validateRequest(req); err != nil {
 		return nil, err
 	}
 	ch := make(chan api.Event, 256)
@@ -519,6 +520,24 @@ func (e *Engine) Generate(ctx context.Context, req api.Request) (<-chan api.Even
 		return nil, ctx.Err()
 	}
 }
+
+// validateRequest refuses what would fail later, before any work: bad
+// sampling values and a grammar llama.cpp would reject (or abort on).
+func validateRequest(req api.Request) error {
+	if err := validateSampling(req.Sampling); err != nil {
+		return err
+	}
+	if req.Grammar != "" {
+		if _, err := grammar.Parse(req.Grammar); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// errGrammarInThought: the prompt ends inside a reasoning block, where a
+// grammar would shape the thinking instead of the answer.
+var errGrammarInThought = errors.New("structured output needs thinking off: this template opens a reasoning block before the reply (use --think off or /think off)")
 
 func validateSampling(s api.Sampling) error {
 	switch {
@@ -570,6 +589,10 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	toks := p.tokens
 	if len(toks) == 0 {
 		fail(errors.New("empty prompt"))
+		return
+	}
+	if req.Grammar != "" && endsInThought(p.text) {
+		fail(errGrammarInThought)
 		return
 	}
 	nCtx := e.lc.nCtx()
@@ -630,11 +653,15 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	default: // the buffer is empty at this point; never block here
 	}
 
-	smp := newSampler(samplingParams{
+	smp, err := newSampler(samplingParams{
 		temperature: req.Sampling.Temperature, topK: req.Sampling.TopK, topP: req.Sampling.TopP,
 		minP: req.Sampling.MinP, repeatPenalty: req.Sampling.RepeatPenalty,
-		repeatLastN: req.Sampling.RepeatLastN, seed: req.Sampling.Seed,
-	})
+		repeatLastN: req.Sampling.RepeatLastN, seed: req.Sampling.Seed, grammar: req.Grammar,
+	}, e.model.vocab)
+	if err != nil {
+		fail(err)
+		return
+	}
 	defer smp.Close()
 
 	var asm utf8Assembler
@@ -657,7 +684,13 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	var tDecode time.Time
 	bud := newThinkBudget(req.ReasoningBudget, p.text)
 	for {
-		tok := smp.next(e.lc, &saved)
+		tok, err := smp.next(e.lc, &saved)
+		if err != nil {
+			out, _ := stopm.push(asm.flush())
+			emit(out + stopm.flush())
+			fail(err)
+			return
+		}
 		if stats.GeneratedTokens == 0 {
 			stats.TTFT = time.Since(start)
 			tDecode = time.Now()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"natter/engine/bpe"
 	"natter/engine/goengine"
 	"natter/prompts"
+	"natter/prompts/grammar"
 )
 
 // GoArchitectures are the architectures only the Go engine runs (the
@@ -39,6 +41,9 @@ type GoEngine struct {
 	// matches llama.cpp exactly; Ollama's differs on some text); plain text
 	// goes through it, everything else through Ollama's.
 	tok *bpe.Tokenizer
+	// vocab is the token trie a grammar masks with, built on first use.
+	vocab  *grammar.Vocab
+	pieces [][]byte // token bytes, nil for control tokens
 
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
@@ -245,7 +250,7 @@ func (e *GoEngine) PromptTokens(req api.Request) ([]Token, error) {
 // Generate implements api.Generator with the same event stream as Engine.
 // Cancelling ctx stops within one token, or inside the prompt batch being computed.
 func (e *GoEngine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
-	if err := validateSampling(req.Sampling); err != nil {
+	if err := validateRequest(req); err != nil {
 		return nil, err
 	}
 	ch := make(chan api.Event, 256)
@@ -272,6 +277,17 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 	if err != nil {
 		final(api.Event{Kind: api.EventError, Err: err})
 		return
+	}
+	var gc *grammarCursor
+	if req.Grammar != "" {
+		if endsInThought(p.text) {
+			final(api.Event{Kind: api.EventError, Err: errGrammarInThought})
+			return
+		}
+		if gc, err = e.newGrammarCursor(req.Grammar); err != nil {
+			final(api.Event{Kind: api.EventError, Err: err})
+			return
+		}
 	}
 	nCtx := e.g.ContextSize()
 	stats := &api.Stats{PromptTokens: len(p.tokens), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template}
@@ -320,7 +336,17 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 	decodes := 0
 	bud := newThinkBudget(req.ReasoningBudget, p.text)
 	for {
-		tok := smp.Sample(logits)
+		var tok int32
+		if gc != nil {
+			if tok = gc.sample(smp, logits); tok < 0 {
+				out, _ := stopm.push(asm.flush())
+				emit(out + stopm.flush())
+				final(api.Event{Kind: api.EventError, Err: errGrammarStuck})
+				return
+			}
+		} else {
+			tok = smp.Sample(logits)
+		}
 		smp.Accept(tok)
 		if stats.GeneratedTokens == 0 {
 			stats.TTFT = time.Since(start)
@@ -393,6 +419,70 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 	}
 	stats.ContextUsed = used
 	final(api.Event{Kind: api.EventDone, Stats: stats})
+}
+
+// grammarCursor follows a grammar through one generation on the Go engine
+// (llama.cpp's grammar sampler needs a llama.cpp vocabulary).
+type grammarCursor struct {
+	e     *GoEngine
+	m     *grammar.Matcher
+	st    grammar.State
+	allow []bool
+}
+
+func (e *GoEngine) newGrammarCursor(src string) (*grammarCursor, error) {
+	g, err := grammar.Parse(src)
+	if err != nil {
+		return nil, err
+	}
+	if e.vocab == nil {
+		pieces, err := e.g.GrammarPieces()
+		if err != nil {
+			return nil, err
+		}
+		e.vocab, e.pieces = grammar.NewVocab(pieces), pieces
+	}
+	m := grammar.NewMatcher(g)
+	return &grammarCursor{e: e, m: m, st: m.Start(), allow: make([]bool, e.vocab.Size())}, nil
+}
+
+// sample draws an allowed token and moves the grammar past it; -1 when no
+// token can continue.
+func (c *grammarCursor) sample(smp *goengine.Sampler, logits []float32) int32 {
+	pieces := c.e.vocab
+	valid := func(t int32) bool {
+		if c.e.g.IsEOS(t) {
+			return c.m.Accepting(c.st)
+		}
+		p := c.piece(t)
+		return p != nil && c.m.Feed(c.st, p) != grammar.Dead
+	}
+	mask := func(l []float32) int {
+		n := c.m.Allowed(c.st, pieces, c.allow)
+		eog := c.m.Accepting(c.st)
+		for i := range l {
+			switch {
+			case i < len(c.allow) && c.allow[i]:
+			case eog && c.e.g.IsEOS(int32(i)):
+				n++
+			default:
+				l[i] = float32(math.Inf(-1))
+			}
+		}
+		return n
+	}
+	tok := smp.SampleConstrained(logits, valid, mask)
+	if tok >= 0 && !c.e.g.IsEOS(tok) {
+		c.st = c.m.Feed(c.st, c.piece(tok))
+	}
+	return tok
+}
+
+func (c *grammarCursor) piece(t int32) []byte {
+	if t < 0 || int(t) >= len(c.e.pieces) {
+		return nil
+	}
+	return c.e.pieces[t]
 }
 
 // chatMLTemplate is the fallback format when the caller passes no template

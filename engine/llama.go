@@ -6,6 +6,7 @@ package engine
 #include <stdint.h>
 #include "llama.h"
 #include "ggml-cpu.h"
+#include "guard.h"
 
 extern void natterLog(int level, char *text, void *user_data);
 extern bool natterProgress(float progress, void *user_data);
@@ -459,16 +460,28 @@ func (lc *llamaContext) stateSet(data []byte) error {
 // sampler wraps a llama_sampler chain.
 type sampler struct{ c *C.struct_llama_sampler }
 
-func newSampler(s samplingParams) *sampler {
+// newSampler builds the chain; a grammar (already checked by
+// grammar.Parse) goes first, so every later step sees only allowed tokens.
+func newSampler(s samplingParams, vocab *C.struct_llama_vocab) (*sampler, error) {
 	cp := C.llama_sampler_chain_default_params()
 	cp.no_perf = true
 	ch := C.llama_sampler_chain_init(cp)
+	if s.grammar != "" {
+		cs := C.CString(s.grammar)
+		g := C.natter_grammar_init(vocab, cs)
+		C.free(unsafe.Pointer(cs))
+		if g == nil {
+			C.llama_sampler_free(ch)
+			return nil, errors.New("llama.cpp refused the grammar")
+		}
+		C.llama_sampler_chain_add(ch, g)
+	}
 	if s.repeatPenalty != 1 && s.repeatPenalty > 0 {
 		C.llama_sampler_chain_add(ch, C.llama_sampler_init_penalties(C.int32_t(s.repeatLastN), C.float(s.repeatPenalty), 0, 0))
 	}
 	if s.temperature <= 0 {
 		C.llama_sampler_chain_add(ch, C.llama_sampler_init_greedy())
-		return &sampler{c: ch}
+		return &sampler{c: ch}, nil
 	}
 	// A top-k past int32 keeps every token (no vocabulary is that large):
 	// it is off, not wrapped around to a small k.
@@ -483,11 +496,18 @@ func newSampler(s samplingParams) *sampler {
 	}
 	C.llama_sampler_chain_add(ch, C.llama_sampler_init_temp(C.float(s.temperature)))
 	C.llama_sampler_chain_add(ch, C.llama_sampler_init_dist(C.uint32_t(s.seed)))
-	return &sampler{c: ch}
+	return &sampler{c: ch}, nil
 }
 
-func (s *sampler) sample(lc *llamaContext) Token {
-	return Token(C.llama_sampler_sample(s.c, lc.c, -1))
+// errGrammarStuck: no token of the vocabulary can continue the grammar.
+var errGrammarStuck = errors.New("the grammar allows no token of this model's vocabulary here")
+
+func (s *sampler) sample(lc *llamaContext) (Token, error) {
+	t := Token(C.natter_sample(s.c, lc.c))
+	if t < 0 {
+		return 0, errGrammarStuck
+	}
+	return t, nil
 }
 
 func (s *sampler) Close() error {
@@ -503,6 +523,7 @@ type samplingParams struct {
 	temperature, topP, minP, repeatPenalty float32
 	topK, repeatLastN                      int
 	seed                                   uint32
+	grammar                                string
 }
 
 // scoreFrom decodes toks from position 0 (the cache empty) and calls score

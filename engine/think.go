@@ -33,6 +33,14 @@ func newThinkBudget(limit int, prompt string) *thinkBudget {
 	return b
 }
 
+// endsInThought reports whether a rendered prompt leaves a reasoning block
+// open for the reply (a template that starts the thinking itself).
+func endsInThought(prompt string) bool {
+	b := &thinkBudget{limit: 1}
+	b.scan(prompt)
+	return b.close != ""
+}
+
 // scan updates whether text leaves a block open.
 func (b *thinkBudget) scan(text string) {
 	s := b.tail + text

@@ -53,6 +53,11 @@ type Request struct {
 	// the block itself and the model answers. 0: no cap.
 	ReasoningBudget int
 	Stop            []string // extra stop sequences, matched on text
+	// Grammar (GBNF, llama.cpp's format with a "root" rule) constrains the
+	// reply from its first token, so it is valid by construction; empty for
+	// none. A template that leaves a reasoning block open is an error then:
+	// the grammar would constrain the thinking, not the answer.
+	Grammar string
 	// IgnoreEOS keeps generating past end-of-generation tokens (benchmarks).
 	IgnoreEOS bool
 	// NoDrop: a conversation too long for the context is an error

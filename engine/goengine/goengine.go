@@ -369,6 +369,24 @@ func (e *Engine) forward(toks []int32, pos int, cancellable bool) (logits []floa
 // Vocabulary is the model's vocabulary (token texts and types).
 func (e *Engine) Vocabulary() *tokenizer.Vocabulary { return e.tok.Vocabulary() }
 
+// GrammarPieces is every token's bytes for a grammar matcher, with nil for
+// control and unknown tokens (never text a grammar may produce).
+func (e *Engine) GrammarPieces() ([][]byte, error) {
+	v := e.tok.Vocabulary()
+	out := make([][]byte, len(v.Values))
+	for i := range v.Values {
+		if i < len(v.Types) && (v.Types[i] == tokenizer.TOKEN_TYPE_CONTROL || v.Types[i] == tokenizer.TOKEN_TYPE_UNKNOWN) {
+			continue
+		}
+		b, err := e.PieceBytes(int32(i))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
 // PieceBytes is the bytes of one token as generation emits them (a byte
 // token is one raw byte, so UTF-8 is reassembled by the caller).
 func (e *Engine) PieceBytes(t int32) ([]byte, error) {

@@ -69,6 +69,29 @@ type cand struct {
 // id, as in llama.cpp's argmax.
 func (s *Sampler) Sample(logits []float32) int32 {
 	s.penalize(logits)
+	return s.choose(logits)
+}
+
+// SampleConstrained samples as Sample does but only among tokens a grammar
+// allows: valid checks the drawn token, and only when it fails does mask
+// (which sets every disallowed logit to -Inf and reports how many remain)
+// run over the whole vocabulary before a second draw. Drawing from p and
+// redrawing from p restricted to the valid set on a miss samples exactly p
+// conditioned on validity, for the price of a full mask only on misses.
+// It returns -1 when mask leaves no token.
+func (s *Sampler) SampleConstrained(logits []float32, valid func(int32) bool, mask func([]float32) int) int32 {
+	s.penalize(logits)
+	tok := s.choose(logits)
+	if valid(tok) {
+		return tok
+	}
+	if mask(logits) == 0 {
+		return -1
+	}
+	return s.choose(logits)
+}
+
+func (s *Sampler) choose(logits []float32) int32 {
 	if s.Temperature <= 0 {
 		best := 0
 		for i, l := range logits {

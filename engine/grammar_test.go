@@ -1,0 +1,92 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"natter/engine/api"
+	"natter/prompts"
+	"natter/prompts/grammar"
+)
+
+const pairGrammar = `root ::= "{\"n\": " num ", \"w\": \"" [a-zé]{1,6} "\"}"
+num ::= "0" | [1-9] [0-9]{0,2}`
+
+// Random weights at temperature 1 write anything; under a grammar every
+// reply matches it and ends because the grammar is complete (only the
+// end-of-generation token is left), on both backends.
+func TestGrammarConstrainsSampling(t *testing.T) {
+	ref, goe := loadBoth(t)
+	g, err := grammar.Parse(pairGrammar)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []struct {
+		name string
+		gen  api.Generator
+	}{{"llama.cpp", ref}, {"go", goe}} {
+		seen := map[string]bool{}
+		for seed := range uint32(12) {
+			r := collectGen(t, b.gen, api.Request{
+				Messages: []prompts.Message{{Role: "user", Content: "give me a pair"}},
+				Sampling: api.Sampling{Temperature: 1, RepeatPenalty: 1, Seed: seed + 1},
+				Grammar:  pairGrammar, MaxTokens: 64,
+			})
+			if !g.MatchString(r.text) {
+				t.Errorf("%s seed %d: %q does not match the grammar", b.name, seed, r.text)
+			}
+			if r.stats.StopReason != api.StopEOG {
+				t.Errorf("%s seed %d: stopped by %v, want the end of generation", b.name, seed, r.stats.StopReason)
+			}
+			seen[r.text] = true
+		}
+		if len(seen) < 4 {
+			t.Errorf("%s: only %d distinct replies in 12 seeds: the sampling is not random under the grammar", b.name, len(seen))
+		}
+	}
+	// Greedy under a grammar agrees across the backends for the same tokens.
+	toks, err := ref.Tokenize("one two", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]int32, len(toks))
+	for i, tk := range toks {
+		raw[i] = int32(tk)
+	}
+	req := api.Request{Raw: true, Tokens: raw, Sampling: greedy(), Grammar: pairGrammar, MaxTokens: 64}
+	a, b := collectGen(t, ref, req), collectGen(t, goe, req)
+	if a.text != b.text || !g.MatchString(a.text) {
+		t.Errorf("greedy under the grammar: llama.cpp %q, go %q", a.text, b.text)
+	}
+}
+
+func TestBadGrammarIsRefusedBeforeGenerating(t *testing.T) {
+	ref, goe := loadBoth(t)
+	for _, gen := range []api.Generator{ref, goe} {
+		for _, src := range []string{`root ::= "a" | root "a"`, `root ::= x`, `rot ::= "a"`, `root ::= [`} {
+			_, err := gen.Generate(context.Background(), api.Request{Raw: true, Prompt: "x", Grammar: src})
+			var ge *grammar.Error
+			if !errors.As(err, &ge) {
+				t.Errorf("grammar %q: error %v, want a grammar error", src, err)
+			}
+		}
+	}
+}
+
+// A template that opens a reasoning block itself would put the grammar on
+// the thinking: a clear error instead.
+func TestGrammarRefusesAnOpenReasoningBlock(t *testing.T) {
+	ref, goe := loadBoth(t)
+	for _, gen := range []api.Generator{ref, goe} {
+		ch, err := gen.Generate(context.Background(), api.Request{Raw: true, Prompt: "question <think>\n", Grammar: `root ::= "x"`})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := collect(t, ch, nil)
+		if r.err == nil || !strings.Contains(r.err.Error(), "thinking off") {
+			t.Errorf("error %v, want one saying thinking must be off", r.err)
+		}
+	}
+}
