@@ -90,3 +90,59 @@ func TestGrammarRefusesAnOpenReasoningBlock(t *testing.T) {
 		}
 	}
 }
+
+// The issue's bar: 200 replies at temperature 1 from random weights under a
+// schema with objects, arrays, enums, required fields and bounded numbers
+// all parse and validate (with a JSON Schema validator, not the grammar).
+func TestSchemaRepliesAllValidate(t *testing.T) {
+	ref, goe := loadBoth(t)
+	f, err := grammar.SchemaFormat(`{
+	  "type": "object",
+	  "properties": {
+	    "name": {"type": "string", "minLength": 1, "maxLength": 12},
+	    "age": {"type": "integer", "minimum": 18, "maximum": 99},
+	    "score": {"type": "number", "minimum": -1.5, "maximum": 2},
+	    "color": {"enum": ["red", "green", "blue"]},
+	    "tags": {"type": "array", "items": {"type": "string", "maxLength": 5}, "minItems": 1, "maxItems": 3},
+	    "pet": {"type": "object", "properties": {"kind": {"const": "cat"}, "lives": {"type": "integer", "minimum": 1, "maximum": 9}}, "required": ["kind"], "additionalProperties": false},
+	    "note": {"type": ["string", "null"], "maxLength": 8}
+	  },
+	  "required": ["name", "age", "color", "tags"],
+	  "additionalProperties": false
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, b := range []struct {
+		name  string
+		gen   api.Generator
+		count uint32
+	}{{"llama.cpp", ref, 150}, {"go", goe, 50}} {
+		optional := map[string]int{}
+		for seed := range b.count {
+			r := collectGen(t, b.gen, api.Request{
+				Raw: true, Prompt: "person:",
+				Sampling: api.Sampling{Temperature: 1, RepeatPenalty: 1, Seed: seed + 100},
+				Grammar:  f.GBNF, MaxTokens: 400,
+			})
+			n++
+			if err := f.Check(r.text); err != nil {
+				t.Errorf("%s seed %d: %v\n%s", b.name, seed, err, r.text)
+				continue
+			}
+			for _, k := range []string{`"score"`, `"pet"`, `"note"`} {
+				if strings.Contains(r.text, k) {
+					optional[k]++
+				}
+			}
+		}
+		// Optional properties are sampled, not always left out.
+		if len(optional) == 0 {
+			t.Errorf("%s: no reply used an optional property", b.name)
+		}
+	}
+	if n != 200 {
+		t.Fatalf("%d replies", n)
+	}
+}

@@ -14,6 +14,12 @@ llama_token natter_sample(struct llama_sampler *smpl, struct llama_context *ctx)
 // natter_sample_logits samples (and accepts) from logits kept from an
 // earlier decode instead of the context's current ones; -1 on failure.
 llama_token natter_sample_logits(struct llama_sampler *smpl, const float *logits, int n);
+// natter_text_guard_init makes a sampler for grammar mode that keeps the
+// reply what the grammar sees: it masks control tokens (the grammar reads
+// their text, the reply shows none) and tokens whose bytes would break UTF-8
+// (the grammar decodes bytes without checking continuations), and the end
+// of generation inside a character. NULL on failure.
+struct llama_sampler *natter_text_guard_init(const struct llama_vocab *vocab);
 #ifdef __cplusplus
 }
 #endif

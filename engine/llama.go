@@ -474,6 +474,13 @@ func newSampler(s samplingParams, vocab *C.struct_llama_vocab) (*sampler, error)
 			C.llama_sampler_free(ch)
 			return nil, errors.New("llama.cpp refused the grammar")
 		}
+		guard := C.natter_text_guard_init(vocab)
+		if guard == nil {
+			C.llama_sampler_free(g)
+			C.llama_sampler_free(ch)
+			return nil, errors.New("could not set up the grammar's text guard")
+		}
+		C.llama_sampler_chain_add(ch, guard)
 		C.llama_sampler_chain_add(ch, g)
 	}
 	if s.repeatPenalty != 1 && s.repeatPenalty > 0 {
