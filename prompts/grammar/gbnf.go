@@ -530,7 +530,7 @@ func (p *parser) char() (rune, error) {
 		return '\r', nil
 	case 'n':
 		return '\n', nil
-	case '\\', '"', '[', ']', '-', '^', '.':
+	case '\\', '"', '[', ']': // what the llama.cpp natter links knows; \- came later
 		return rune(c), nil
 	default:
 		return 0, p.errAt(start, "unknown escape \\%c", c)
