@@ -28,6 +28,7 @@ type askOptions struct {
 	mf                                            modelFlags
 	sf                                            samplingFlags
 	pf                                            personaFlags
+	ff                                            formatFlags
 	raw, stats, save, noSave, ignoreEOS, rawBytes bool
 }
 
@@ -46,7 +47,10 @@ func askCommand() *cobra.Command {
   git diff | natter ask "write a commit message for this"
 
   # greedy, at most 64 tokens, with timing on stderr
-  natter ask --temp 0 -n 64 --stats "name three primes"`,
+  natter ask --temp 0 -n 64 --stats "name three primes"
+
+  # JSON that matches a schema, for a program to read (exit 1 if it does not)
+  natter ask --json-schema person.schema.json "Ada Lovelace, born 1815" | jq .name`,
 		Args: cobra.ArbitraryArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return applyConfig(cmd)
@@ -58,6 +62,7 @@ func askCommand() *cobra.Command {
 	o.mf.register(cmd)
 	o.sf.register(cmd)
 	o.pf.register(cmd)
+	o.ff.register(cmd)
 	fs := cmd.Flags()
 	fs.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the model's end of turn")
 	group(fs, flagsSampling, "ignore-eos")
@@ -78,6 +83,14 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 	}
 	sampling, err := sf.sampling()
 	if err != nil {
+		return usageError(cmd, "%v", err)
+	}
+	format, err := o.ff.format()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+		return status(exitError)
+	}
+	if err := thinkOff(sf, format); err != nil {
 		return usageError(cmd, "%v", err)
 	}
 	prompt, err := askPrompt(pos, os.Stdin)
@@ -127,6 +140,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 
 	system := o.pf.system
 	req := api.Request{Sampling: sampling, MaxTokens: sf.maxTokens, IgnoreEOS: o.ignoreEOS, ReasoningBudget: sf.budget()}
+	applyFormat(&req, format)
 	if o.raw {
 		req.Raw, req.Prompt = true, prompt
 	} else {
@@ -182,7 +196,11 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		// in the TUI. Pipes and files get the bytes unchanged.
 		out = &terminalWriter{w: os.Stdout}
 	}
-	return status(streamAnswer(ctx, gen, req, out, o.stats, sink))
+	var check func(string) error
+	if format != nil {
+		check = format.Check
+	}
+	return status(streamAnswer(ctx, gen, req, out, o.stats, sink, check))
 }
 
 // terminalWriter cleans text for a terminal. A character cut in two by
@@ -246,8 +264,9 @@ func (discardReply) Checkpoint(prompts.Message) error                 { return n
 func (discardReply) Finish(prompts.Message, *api.Stats, string) error { return nil }
 
 // streamAnswer prints the generation as it arrives; on interrupt the partial
-// answer stays printed and the status is 130.
-func streamAnswer(ctx context.Context, eng api.Generator, req api.Request, out io.Writer, showStats bool, sink replySink) int {
+// answer stays printed and the status is 130. check, when set, validates the
+// finished reply (a structured-output format): failing it is status 1.
+func streamAnswer(ctx context.Context, eng api.Generator, req api.Request, out io.Writer, showStats bool, sink replySink, check func(string) error) int {
 	ch, err := eng.Generate(ctx, req)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
@@ -296,10 +315,28 @@ func streamAnswer(ctx context.Context, eng api.Generator, req api.Request, out i
 			}
 			if ev.Stats.StopReason == api.StopCancelled && ctx.Err() != nil {
 				status = exitInterrupted
+			} else if check != nil {
+				if err := check(reply.String()); err != nil {
+					fmt.Fprintf(os.Stderr, "natter ask: %v%s\n", err, stopHint(ev.Stats))
+					status = exitError
+				}
 			}
 		}
 	}
 	return status
+}
+
+// stopHint explains a reply that stopped early, for a failed check.
+func stopHint(s *api.Stats) string {
+	switch s.StopReason {
+	case api.StopMaxTokens:
+		return fmt.Sprintf(" (the reply hit the token limit after %d tokens; raise it with -n)", s.GeneratedTokens)
+	case api.StopContext:
+		return " (the context window filled up; raise it with --ctx)"
+	case api.StopSequence:
+		return " (a stop sequence ended it)"
+	}
+	return ""
 }
 
 // warnFallback says when a chain's first template failed and a fallback

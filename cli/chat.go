@@ -180,6 +180,7 @@ type chatOptions struct {
 	mf                       modelFlags
 	sf                       samplingFlags
 	pf                       personaFlags
+	ff                       formatFlags
 	fullscreen, cont, noSave bool
 	theme, resume            string
 }
@@ -216,6 +217,7 @@ func chatCommand() *cobra.Command {
 	o.mf.register(cmd)
 	o.sf.register(cmd)
 	o.pf.register(cmd)
+	o.ff.register(cmd)
 	fs := cmd.Flags()
 	fs.BoolVarP(&o.cont, "continue", "c", false, "continue the most recent chat")
 	fs.StringVar(&o.resume, "resume", "", "resume the saved chat `ID`; --resume alone picks from a searchable list")
@@ -262,6 +264,14 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	if err != nil {
 		return usageError(cmd, "%v", err)
 	}
+	format, err := o.ff.format()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "natter: %v\n", err)
+		return status(exitError)
+	}
+	if err := thinkOff(sf, format); err != nil {
+		return usageError(cmd, "%v", err)
+	}
 	if !term.IsTerminal(int(os.Stdout.Fd())) || !term.IsTerminal(int(os.Stdin.Fd())) {
 		fmt.Fprintln(os.Stderr, "natter: the chat needs a terminal; for scripts and pipes use `natter ask`")
 		return status(exitUsage)
@@ -273,7 +283,7 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	st := openHistory(o.noSave)
 	defer st.Close()
 
-	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: o.fullscreen, Theme: o.theme, System: o.pf.system}
+	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: o.fullscreen, Theme: o.theme, System: o.pf.system, Format: format}
 	// gen and kv change with /model (a tea command goroutine) and are read
 	// after each reply (the recorder's goroutine).
 	var (

@@ -19,6 +19,7 @@ import (
 	"natter/engine/api"
 	"natter/engine/gguf/synth"
 	"natter/prompts"
+	"natter/prompts/grammar"
 	"natter/remote"
 	"natter/serve"
 )
@@ -110,9 +111,18 @@ func TestAgainstNatterServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := []prompts.Message{{Role: prompts.RoleSystem, Content: "You are a test."}, {Role: prompts.RoleUser, Content: "Once upon a time there was"}}
+	// Structured output crosses the wire: the schema as response_format,
+	// a bare grammar as the grammar field; the server's constrained greedy
+	// reply is the local one.
+	schema, err := grammar.SchemaFormat(`{"type":"object","properties":{"w":{"enum":["a","b"]},"n":{"type":"integer","minimum":0,"maximum":9}},"required":["w","n"],"additionalProperties":false}`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, req := range []api.Request{
 		{Messages: msgs, Template: chain, Sampling: greedy(), MaxTokens: 24},
 		{Raw: true, Prompt: "Once upon a time", Sampling: greedy(), MaxTokens: 24},
+		{Messages: msgs, Template: chain, Sampling: greedy(), MaxTokens: 60, Grammar: schema.GBNF, JSONSchema: schema.Schema},
+		{Raw: true, Prompt: "Once", Sampling: greedy(), MaxTokens: 24, Grammar: `root ::= [a-z ]{3,20} "."`},
 	} {
 		local := collect(t, eng, req)
 		if local.err != nil || local.text == "" {
@@ -124,6 +134,11 @@ func TestAgainstNatterServe(t *testing.T) {
 		}
 		if got.text != local.text {
 			t.Fatalf("raw=%v: remote %q, local %q", req.Raw, got.text, local.text)
+		}
+		if req.JSONSchema != nil {
+			if err := schema.Check(got.text); err != nil {
+				t.Fatalf("the schema reply %q: %v", got.text, err)
+			}
 		}
 		if got.stats.PromptTokens != local.stats.PromptTokens || got.stats.GeneratedTokens != local.stats.GeneratedTokens || got.stats.StopReason != local.stats.StopReason {
 			t.Fatalf("raw=%v: remote stats %+v, local %+v", req.Raw, got.stats, local.stats)
@@ -468,6 +483,14 @@ func TestThinkingGoesToTheTemplate(t *testing.T) {
 	collect(t, c, userReq())
 	if b := <-bodies; !strings.Contains(b, `"chat_template_kwargs":{"enable_thinking":false}`) {
 		t.Errorf("--think off not sent: %s", b)
+	}
+	// --json is json_object mode (servers strict about json_schema take it).
+	j := grammar.JSONFormat()
+	req := userReq()
+	req.Grammar, req.JSONSchema = j.GBNF, j.Schema
+	collect(t, c, req)
+	if b := <-bodies; !strings.Contains(b, `"response_format":{"type":"json_object"}`) || strings.Contains(b, `"grammar"`) {
+		t.Errorf("--json sent as: %s", b)
 	}
 	// Sampling goes along as the servers' extra fields.
 	collect(t, c, userReq())

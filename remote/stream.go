@@ -12,6 +12,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/openai/openai-go/v3/packages/respjson"
 	"github.com/openai/openai-go/v3/packages/ssestream"
+	"github.com/openai/openai-go/v3/shared"
 
 	"natter/engine/api"
 	"natter/prompts"
@@ -157,6 +158,18 @@ func (c *Client) open(ctx context.Context, req api.Request) stream {
 	if on := c.Thinking(); on != nil && !req.Raw {
 		extra = append(extra, option.WithJSONSet("chat_template_kwargs", map[string]any{"enable_thinking": *on}))
 	}
+	// Structured output: a schema travels as response_format (or, for raw
+	// completions, llama-server's json_schema); a bare GBNF grammar as the
+	// "grammar" field llama-server and natter serve read. natter checks the
+	// reply afterwards either way, since a server may ignore the field.
+	schema := json.RawMessage(req.JSONSchema)
+	if req.Grammar != "" && (len(schema) == 0 || req.Raw) {
+		if len(schema) > 0 {
+			extra = append(extra, option.WithJSONSet("json_schema", schema))
+		} else {
+			extra = append(extra, option.WithJSONSet("grammar", req.Grammar))
+		}
+	}
 	if req.Raw {
 		p := openai.CompletionNewParams{
 			Model:         openai.CompletionNewParamsModel(c.ep.Model),
@@ -191,6 +204,16 @@ func (c *Client) open(ctx context.Context, req api.Request) stream {
 	}
 	if len(req.Stop) > 0 {
 		p.Stop = openai.ChatCompletionNewParamsStopUnion{OfStringArray: req.Stop}
+	}
+	switch {
+	case string(schema) == `{"type":"object"}`:
+		// --json: any object is json_object mode, which servers that are
+		// strict about json_schema (OpenAI's needs closed objects) accept.
+		p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}
+	case len(schema) > 0:
+		p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+			JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "natter_reply", Schema: schema, Strict: openai.Bool(true)},
+		}}
 	}
 	return sseStream[openai.ChatCompletionChunk]{c.oc.Chat.Completions.NewStreaming(ctx, p, extra...), chatChunk}
 }

@@ -178,8 +178,6 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 		return invalid("tools", "tool calling is not supported by natter serve yet")
 	case in.ToolChoice.set() && string(in.ToolChoice) != `"none"` && string(in.ToolChoice) != `"auto"`:
 		return invalid("tool_choice", "tool calling is not supported by natter serve yet")
-	case in.ResponseFormat != nil && in.ResponseFormat.Type != "" && in.ResponseFormat.Type != "text":
-		return invalid("response_format", "response_format %q is not supported yet (only \"text\")", in.ResponseFormat.Type)
 	case in.Logprobs != nil && *in.Logprobs, in.TopLogprobs != nil && *in.TopLogprobs > 0:
 		return invalid("logprobs", "logprobs are not supported")
 	}
@@ -190,6 +188,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request, l *reqLog) *apiErr
 	req, aerr := s.build(&in.sampling, maxTok)
 	if aerr != nil {
 		return aerr
+	}
+	fm, aerr := format(in.ResponseFormat, &in.sampling)
+	if aerr != nil {
+		return aerr
+	}
+	if fm != nil {
+		req.Grammar, req.JSONSchema = fm.GBNF, fm.Schema
 	}
 	msgs, aerr := chatMessages(in.Messages)
 	if aerr != nil {
@@ -266,6 +271,13 @@ func (s *Server) completion(w http.ResponseWriter, r *http.Request, l *reqLog) *
 	req, aerr := s.build(&in.sampling, in.MaxTokens)
 	if aerr != nil {
 		return aerr
+	}
+	fm, aerr := format(nil, &in.sampling)
+	if aerr != nil {
+		return aerr
+	}
+	if fm != nil {
+		req.Grammar, req.JSONSchema = fm.GBNF, fm.Schema
 	}
 	prompt, aerr := completionPrompt(in.Prompt)
 	if aerr != nil {

@@ -9,6 +9,7 @@ import (
 
 	"natter/engine/api"
 	"natter/prompts"
+	"natter/prompts/grammar"
 )
 
 // fieldError is a value of the right JSON type that natter cannot take.
@@ -33,6 +34,9 @@ type sampling struct {
 	FrequencyPenalty *float64    `json:"frequency_penalty"`
 	PresencePenalty  *float64    `json:"presence_penalty"`
 	LogitBias        rawField    `json:"logit_bias"`
+	// llama-server's extras: a GBNF grammar, or a JSON Schema.
+	Grammar    *string         `json:"grammar"`
+	JSONSchema json.RawMessage `json:"json_schema"`
 }
 
 type streamOpts struct {
@@ -73,16 +77,24 @@ func (s *stopList) UnmarshalJSON(b []byte) error {
 
 type chatRequest struct {
 	sampling
-	Messages            []chatMessage `json:"messages"`
-	MaxCompletionTokens *int          `json:"max_completion_tokens"`
-	Logprobs            *bool         `json:"logprobs"`
-	TopLogprobs         *int          `json:"top_logprobs"`
-	Tools               rawField      `json:"tools"`
-	ToolChoice          rawField      `json:"tool_choice"`
-	Functions           rawField      `json:"functions"`
-	ResponseFormat      *struct {
-		Type string `json:"type"`
-	} `json:"response_format"`
+	Messages            []chatMessage   `json:"messages"`
+	MaxCompletionTokens *int            `json:"max_completion_tokens"`
+	Logprobs            *bool           `json:"logprobs"`
+	TopLogprobs         *int            `json:"top_logprobs"`
+	Tools               rawField        `json:"tools"`
+	ToolChoice          rawField        `json:"tool_choice"`
+	Functions           rawField        `json:"functions"`
+	ResponseFormat      *responseFormat `json:"response_format"`
+}
+
+// responseFormat is OpenAI's structured-output request.
+type responseFormat struct {
+	Type       string `json:"type"`
+	JSONSchema *struct {
+		Name   string          `json:"name"`
+		Schema json.RawMessage `json:"schema"`
+		Strict *bool           `json:"strict"`
+	} `json:"json_schema"`
 }
 
 type chatMessage struct {
@@ -214,6 +226,65 @@ func (s *Server) build(p *sampling, maxTokens *int) (api.Request, *apiError) {
 	}
 	req.Stop = p.Stop
 	return req, nil
+}
+
+// format reads the structured-output fields: OpenAI's response_format or
+// llama-server's grammar / json_schema, at most one of them. A schema or
+// grammar natter cannot enforce is a 400 here, before the model runs.
+func format(rf *responseFormat, p *sampling) (*grammar.Format, *apiError) {
+	var out []*grammar.Format
+	var param string
+	add := func(name string, f *grammar.Format, err error) *apiError {
+		if err != nil {
+			return invalid(name, "%s: %v", name, err)
+		}
+		out, param = append(out, f), name
+		return nil
+	}
+	if rf != nil {
+		switch rf.Type {
+		case "", "text":
+		case "json_object":
+			add("response_format", grammar.JSONFormat(), nil)
+		case "json_schema":
+			if rf.JSONSchema == nil || len(bytes.TrimSpace(rf.JSONSchema.Schema)) == 0 {
+				return nil, invalid("response_format", "response_format json_schema needs json_schema.schema")
+			}
+			name := rf.JSONSchema.Name
+			if name == "" {
+				name = "schema"
+			}
+			f, err := grammar.SchemaFromJSON(name, rf.JSONSchema.Schema)
+			if aerr := add("response_format", f, err); aerr != nil {
+				return nil, aerr
+			}
+		default:
+			return nil, invalid("response_format", "response_format type %q is unknown (text, json_object or json_schema)", rf.Type)
+		}
+	}
+	if p.Grammar != nil && *p.Grammar != "" {
+		g, err := grammar.Parse(*p.Grammar)
+		var f *grammar.Format
+		if err == nil {
+			f = grammar.FromGrammar("request", *p.Grammar, g)
+		}
+		if aerr := add("grammar", f, err); aerr != nil {
+			return nil, aerr
+		}
+	}
+	if t := bytes.TrimSpace(p.JSONSchema); len(t) > 0 && string(t) != "null" {
+		f, err := grammar.SchemaFromJSON("json_schema", t)
+		if aerr := add("json_schema", f, err); aerr != nil {
+			return nil, aerr
+		}
+	}
+	switch len(out) {
+	case 0:
+		return nil, nil
+	case 1:
+		return out[0], nil
+	}
+	return nil, invalid(param, "response_format, grammar and json_schema exclude each other")
 }
 
 // chatMessages checks and converts the conversation.

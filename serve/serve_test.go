@@ -18,6 +18,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
 
 	"natter/engine"
 	"natter/engine/api"
@@ -377,6 +378,10 @@ func TestBadRequests(t *testing.T) {
 		{"max_tokens 0", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"max_tokens":0}`, 400, "invalid_value", "max_tokens", "at least 1"},
 		{"tools", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f"}}]}`, 400, "invalid_value", "tools", "not supported"},
 		{"json_schema", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema"}}`, 400, "invalid_value", "response_format", "json_schema"},
+		{"schema keyword", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"not":{"type":"string"}}}}}`, 400, "invalid_value", "response_format", `"not"`},
+		{"format type", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"yaml"}}`, 400, "invalid_value", "response_format", "yaml"},
+		{"bad grammar", "POST", "/v1/completions", `{"prompt":"x","grammar":"root ::= root \"a\""}`, 400, "invalid_value", "grammar", "left-recursive"},
+		{"two formats", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"response_format":{"type":"json_object"},"grammar":"root ::= \"a\""}`, 400, "invalid_value", "grammar", "exclude each other"},
 		{"penalty", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"presence_penalty":0.5}`, 400, "invalid_value", "presence_penalty", "repeat_penalty"},
 		{"context exceeded", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"` + long + `"}]}`, 400, "context_length_exceeded", "messages", "context"},
 		{"old turns are not dropped", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"` + long[:2000] + `"},{"role":"assistant","content":"ok"},{"role":"user","content":"` + long[:2000] + `"}]}`, 400, "context_length_exceeded", "messages", "context"},
@@ -408,6 +413,64 @@ func TestBadRequests(t *testing.T) {
 	}
 	if st, v := raw(t, s, "GET", "/health", ""); st != 200 || v["status"] != "ok" {
 		t.Fatalf("health: %d %v", st, v)
+	}
+}
+
+// response_format constrains the reply: json_schema and json_object through
+// the official client, llama-server's grammar field on /v1/completions.
+func TestStructuredOutput(t *testing.T) {
+	s := start(t, chatModel, 512, nil)
+	c := s.client()
+	ctx := context.Background()
+	schema := map[string]any{
+		"type": "object",
+		"properties": map[string]any{
+			"mood":  map[string]any{"enum": []any{"happy", "sad"}},
+			"count": map[string]any{"type": "integer", "minimum": 1, "maximum": 5},
+		},
+		"required":             []any{"mood", "count"},
+		"additionalProperties": false,
+	}
+	for seed := range int64(4) {
+		resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+			Model: "synth-chat", Messages: []openai.ChatCompletionMessageParamUnion{user("how are you")},
+			Temperature: openai.Float(1), Seed: openai.Int(seed), MaxTokens: openai.Int(80),
+			ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
+				JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "mood", Schema: schema, Strict: openai.Bool(true)},
+			}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Mood  string
+			Count int
+		}
+		got := resp.Choices[0].Message.Content
+		if err := json.Unmarshal([]byte(got), &v); err != nil || (v.Mood != "happy" && v.Mood != "sad") || v.Count < 1 || v.Count > 5 {
+			t.Errorf("seed %d: %q (%v)", seed, got, err)
+		}
+		if resp.Choices[0].FinishReason != "stop" {
+			t.Errorf("seed %d: finish_reason %q", seed, resp.Choices[0].FinishReason)
+		}
+	}
+	resp, err := c.Chat.Completions.New(ctx, openai.ChatCompletionNewParams{
+		Model: "synth-chat", Messages: []openai.ChatCompletionMessageParamUnion{user("json please")}, MaxTokens: openai.Int(200),
+		ResponseFormat: openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj map[string]any
+	if got := resp.Choices[0].Message.Content; resp.Choices[0].FinishReason == "stop" && json.Unmarshal([]byte(got), &obj) != nil {
+		t.Errorf("json_object reply %q is not a JSON object", got)
+	}
+	st, v := raw(t, s, "POST", "/v1/completions", `{"prompt":"Once","grammar":"root ::= (\"yes\" | \"no\") \"!\"","max_tokens":8}`)
+	if st != 200 {
+		t.Fatalf("grammar completion: %d %v", st, v)
+	}
+	if text := v["choices"].([]any)[0].(map[string]any)["text"]; text != "yes!" && text != "no!" {
+		t.Errorf("grammar completion text %q", text)
 	}
 }
 

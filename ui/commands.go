@@ -35,7 +35,7 @@ func init() {
 		{"undo", "/undo", "drop the last exchange", cmdUndo},
 		{"compact", "/compact", "summarize older turns to free the context", cmdCompact},
 		{"copy", "/copy [code] [N]", "copy a reply, or a code block (OSC 52)", cmdCopy},
-		{"set", "/set KEY VALUE", "change a sampling setting (alone: list)", cmdSet},
+		{"set", "/set KEY VALUE", "change a setting (sampling, json, schema, grammar); alone: list", cmdSet},
 		{"stats", "/stats", "figures for the last reply", cmdStats},
 		{"prompt", "/prompt [NAME]", "the exact last prompt sent; NAME switches persona", cmdPrompt},
 		{"template", "/template", "the chat template and where it came from", cmdTemplate},
@@ -336,7 +336,7 @@ func cmdCopy(m *Model, arg string) tea.Cmd {
 }
 
 // settings in /set order.
-var settingKeys = []string{"temp", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "max-tokens"}
+var settingKeys = []string{"temp", "top-k", "top-p", "min-p", "repeat-penalty", "seed", "max-tokens", "json", "schema", "grammar"}
 
 func (m *Model) settingsText() string {
 	s := m.sampling
@@ -348,8 +348,12 @@ func (m *Model) settingsText() string {
 	if m.maxTokens > 0 {
 		maxT = fmt.Sprint(m.maxTokens)
 	}
-	return fmt.Sprintf("temp %g · top-k %d · top-p %g · min-p %g · repeat-penalty %g · seed %s · max-tokens %s",
-		s.Temperature, s.TopK, s.TopP, s.MinP, s.RepeatPenalty, seed, maxT)
+	format := "free text"
+	if m.format != nil {
+		format = m.format.String()
+	}
+	return fmt.Sprintf("temp %g · top-k %d · top-p %g · min-p %g · repeat-penalty %g · seed %s · max-tokens %s · replies %s",
+		s.Temperature, s.TopK, s.TopP, s.MinP, s.RepeatPenalty, seed, maxT, format)
 }
 
 func cmdSet(m *Model, arg string) tea.Cmd {
@@ -357,6 +361,9 @@ func cmdSet(m *Model, arg string) tea.Cmd {
 	if len(f) == 0 {
 		m.addNote(m.settingsText())
 		return nil
+	}
+	if k := strings.ToLower(f[0]); k == "json" || k == "schema" || k == "grammar" {
+		return setFormat(m, k, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(arg), f[0])))
 	}
 	if len(f) != 2 {
 		m.badInput("Usage: /set KEY VALUE (keys: " + strings.Join(settingKeys, ", ") + ")")

@@ -17,6 +17,7 @@ import (
 
 	"natter/engine/api"
 	"natter/prompts"
+	"natter/prompts/grammar"
 )
 
 // Config is everything the chat needs from the command line.
@@ -30,7 +31,10 @@ type Config struct {
 	Persona   string // shown in the header only; its text is expected in System
 	Sampling  api.Sampling
 	MaxTokens int
-	Template  prompts.ChatTemplate // nil: the engine's default
+	// Format constrains every reply (--json, --json-schema, --grammar);
+	// /set schema and /set grammar change it. nil: free text.
+	Format   *grammar.Format
+	Template prompts.ChatTemplate // nil: the engine's default
 	// ModelName names a model in the header, status line, history and
 	// exports (e.g. its catalog name); nil or "": DefaultModelName.
 	ModelName func(api.ModelInfo) string
@@ -260,6 +264,7 @@ type Model struct {
 	msgs      []prompts.Message
 	sampling  api.Sampling
 	maxTokens int
+	format    *grammar.Format // the reply format; nil: free text
 
 	entries      []*entry
 	cur          *reply
@@ -342,6 +347,7 @@ type entry struct {
 // reply is the answer being streamed.
 type reply struct {
 	id          int
+	format      *grammar.Format // checked when the reply is done
 	doc         *streamDoc
 	split       prompts.Splitter
 	answer      strings.Builder // the reply exactly as the model wrote it
@@ -379,6 +385,7 @@ func New(cfg Config) Model {
 		persona:    cfg.Persona,
 		sampling:   cfg.Sampling,
 		maxTokens:  cfg.MaxTokens,
+		format:     cfg.Format,
 		pastes:     map[string]string{},
 		inputCache: &viewCache{},
 		viewMemo:   &viewCache{},

@@ -73,6 +73,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case burstTickMsg:
 		return m.handleBurstTick(msg)
+	case formatMsg:
+		m.applyFormatMsg(msg)
+		return m, nil
 	case ctxCountMsg:
 		if msg.seq == m.ctxSeq && msg.err == nil && m.cur == nil {
 			m.ctxNow = msg.tokens
@@ -871,7 +874,9 @@ func (m Model) request() api.Request {
 		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: m.system})
 	}
 	msgs = append(msgs, m.conversation()...)
-	return api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
+	req := api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
+	m.applyFormat(&req)
+	return req
 }
 
 // ---- generation ----
@@ -883,6 +888,9 @@ func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	id := m.genSeq
 	ctx, cancel := context.WithCancel(m.baseCtx)
 	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel, sent: req.Messages}
+	if req.Grammar != "" {
+		m.cur.format = m.format
+	}
 	m.sentReq = &req
 	m.ctxSeq++ // a count of the conversation before this turn is stale
 	m.errLine, m.notice = "", ""
@@ -1098,6 +1106,12 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 			m.addNote("Stopped before the first token; your message is back in the input.")
 		}
 		return
+	}
+	if err == nil && reason != api.StopCancelled {
+		if bad := checkFormat(r.format, content, stats); bad != "" {
+			footer = strings.TrimSpace(footer + " · " + bad)
+			footer = strings.TrimPrefix(footer, "· ")
+		}
 	}
 	if err == nil && footer == "" && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
 		// An end of turn as the first token: say so rather than leave a

@@ -58,6 +58,9 @@ type Request struct {
 	// none. A template that leaves a reasoning block open is an error then:
 	// the grammar would constrain the thinking, not the answer.
 	Grammar string
+	// JSONSchema is the JSON Schema Grammar was made from, if any: a remote
+	// server gets it as response_format (it cannot take a GBNF grammar).
+	JSONSchema []byte
 	// IgnoreEOS keeps generating past end-of-generation tokens (benchmarks).
 	IgnoreEOS bool
 	// NoDrop: a conversation too long for the context is an error
