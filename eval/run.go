@@ -105,6 +105,10 @@ func runCase(ctx context.Context, c *Case, idx, run int, t Target, judge *Judge)
 	req := api.Request{
 		Messages: messages(c, t.System), Template: t.Template,
 		Sampling: t.Sampling, MaxTokens: maxTokens, NoDrop: true,
+		Grammar: c.Check.Grammar, JSONSchema: c.Check.GrammarSchema,
+	}
+	if c.Grammar != "" {
+		req.Grammar = c.Grammar
 	}
 	reply, stats, err := generate(ctx, t.Gen, req)
 	r.Output, r.Reasoning = reply.answer, reply.reasoning

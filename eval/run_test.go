@@ -330,3 +330,57 @@ func TestRemoteCellMatchesLocal(t *testing.T) {
 		}
 	}
 }
+
+// With a grammar (or json's constrain) the json and number checks pass on
+// real generations: expectations taken from a greedy run pass, perturbed
+// ones fail, with the reason.
+func TestConstrainedChecksOnRealModels(t *testing.T) {
+	for name, path := range models(t) {
+		t.Run(name, func(t *testing.T) {
+			e, chain := openModel(t, path)
+			tg := eval.Target{Cell: eval.Cell{Model: name, Backend: e.Info().Backend}, Gen: e, Template: chain, Sampling: eval.Greedy()}
+			const schema = `{type: object, properties: {mood: {enum: [happy, sad, cross]}, n: {type: integer, minimum: 1, maximum: 99}}, required: [mood, n], additionalProperties: false}`
+			suite := func(mood, n string) string {
+				return "name: constrained\nmax_tokens: 60\ncases:\n" +
+					"  - id: j\n    input: How do you feel?\n    json: {schema: " + schema + ", constrain: true" + mood + "}\n" +
+					"  - id: n\n    input: Pick a number\n    grammar: 'root ::= [1-9] [0-9]?'\n    " + n + "\n"
+			}
+			probe, err := eval.RunCell(context.Background(), writeSuite(t, "probe.yaml", suite("", "regex: '^[0-9]+$'")), tg, eval.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v struct {
+				Mood string
+				N    int
+			}
+			for _, r := range probe.Results {
+				if !r.Pass {
+					t.Fatalf("%s: %s (%q)", r.Case, r.Reason, r.Output)
+				}
+			}
+			if err := json.Unmarshal([]byte(probe.Results[0].Output), &v); err != nil || v.Mood == "" {
+				t.Fatalf("constrained reply %q: %v", probe.Results[0].Output, err)
+			}
+			num := strings.TrimSpace(probe.Results[1].Output)
+			good, err := eval.RunCell(context.Background(), writeSuite(t, "good.yaml", suite(", fields: {mood: "+v.Mood+", n: "+fmt.Sprint(v.N)+"}", "number: "+num)), tg, eval.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range good.Results {
+				if !r.Pass {
+					t.Errorf("%s: %s (%q)", r.Case, r.Reason, r.Output)
+				}
+			}
+			bad, err := eval.RunCell(context.Background(), writeSuite(t, "bad.yaml", suite(", fields: {n: "+fmt.Sprint(v.N+1)+"}", "number: 1000")), tg, eval.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range bad.Results {
+				if r.Pass || r.Reason == "" {
+					t.Errorf("perturbed %s passed (%q)", r.Case, r.Output)
+				}
+			}
+			t.Logf("json %s, number %s; perturbed: %s / %s", probe.Results[0].Output, num, bad.Results[0].Reason, bad.Results[1].Reason)
+		})
+	}
+}

@@ -23,6 +23,7 @@ import (
 
 	"natter/internal/editdist"
 	"natter/prompts"
+	"natter/prompts/grammar"
 )
 
 // Limits of a suite file.
@@ -135,6 +136,7 @@ type parser struct {
 // schemaFile is a schema file compiled once for every case naming it.
 type schemaFile struct {
 	schema *jsonschema.Schema
+	doc    any // the schema as read, for constrain's grammar
 	err    error
 }
 
@@ -1051,7 +1053,7 @@ func (p *parser) toAny(n *yaml.Node, schema bool, depth int) (any, error) {
 
 // ---- cases
 
-var caseFields = []string{"id", "input", "messages", "system", "vars", "tags", "max_tokens", "ignore_case", "labels",
+var caseFields = []string{"id", "input", "messages", "system", "vars", "tags", "max_tokens", "ignore_case", "labels", "grammar",
 	"exact", "contains", "contains_any", "regex", "choice", "json", "number", "tolerance", "judge"}
 
 var checkFields = []string{"exact", "contains", "contains_any", "regex", "choice", "json", "number", "judge"}
@@ -1152,6 +1154,8 @@ func (p *parser) caseOf(m *yaml.Node, n int, d *defaults) (Case, bool) {
 		tolerance            float64
 		hasTolerance         bool
 		contains, containsAn []string
+		gram                 string
+		hasGram              bool
 	)
 	for _, kv := range kvs {
 		switch kv.key {
@@ -1169,6 +1173,8 @@ func (p *parser) caseOf(m *yaml.Node, n int, d *defaults) (Case, bool) {
 			caseVars, _ = p.vars(kv, name)
 		case "tags":
 			c.Tags, _ = p.strList(kv, name, false)
+		case "grammar":
+			gram, hasGram = p.text(kv, name)
 		case "max_tokens":
 			c.MaxTokens, _ = p.positive(kv, name)
 		case "ignore_case":
@@ -1432,7 +1438,44 @@ func (p *parser) caseOf(m *yaml.Node, n int, d *defaults) (Case, bool) {
 		}
 	}
 	c.Check = ch
+	if hasGram {
+		if ch.Grammar != "" {
+			p.fail(f["grammar"].line, name, "has both grammar and json constrain: give one")
+			return c, false
+		}
+		src, err := p.grammarSource(gram)
+		if err != nil {
+			p.fail(f["grammar"].line, name, "%v", err)
+			return c, false
+		}
+		c.Grammar = src
+	}
 	return c, true
+}
+
+// grammarSource is a case's grammar: GBNF inline (it holds "::="), or a
+// file named relative to the suite; it must parse.
+func (p *parser) grammarSource(v string) (string, error) {
+	src := v
+	if !strings.Contains(v, "::=") {
+		full := v
+		if !filepath.IsAbs(full) {
+			base, err := filepath.Abs(p.path)
+			if err != nil {
+				return "", err
+			}
+			full = filepath.Join(filepath.Dir(base), v)
+		}
+		f, err := grammar.GrammarFormat(full)
+		if err != nil {
+			return "", fmt.Errorf("grammar: %w", err)
+		}
+		return f.GBNF, nil
+	}
+	if _, err := grammar.Parse(src); err != nil {
+		return "", err
+	}
+	return src, nil
 }
 
 // checkGroup is the check kind a check field gives: contains and
@@ -1552,7 +1595,7 @@ func (p *parser) messageList(kv pair, cs string) ([]prompts.Message, bool) {
 	return out, true
 }
 
-var jsonFields = []string{"schema", "fields"}
+var jsonFields = []string{"schema", "fields", "constrain"}
 
 // jsonCheck reads json: true or json: {schema, fields}.
 func (p *parser) jsonCheck(ch *Check, kv pair, cs string, n int, vars map[string]string) bool {
@@ -1573,16 +1616,26 @@ func (p *parser) jsonCheck(ch *Check, kv pair, cs string, n int, vars map[string
 		p.fail(pr.line, cs, "json: %s", pr.msg)
 	}
 	ok := len(probs) == 0
+	constrain, constrainLine := false, 0
+	var doc any
 	for _, f := range kvs {
 		switch f.key {
+		case "constrain":
+			b, err := strconv.ParseBool(strings.ToLower(f.v.Value))
+			if f.v.Kind != yaml.ScalarNode || err != nil {
+				p.fail(f.line, cs, "json: constrain: want true or false, got %s", kindName(f.v))
+				ok = false
+				continue
+			}
+			constrain, constrainLine = b, f.line
 		case "schema":
-			sch, err := p.schema(f.v, n)
+			sch, d, err := p.schema(f.v, n)
 			if err != nil {
 				p.fail(f.line, cs, "json: schema: %v", err)
 				ok = false
 				continue
 			}
-			ch.Schema = sch
+			ch.Schema, doc = sch, d
 		case "fields":
 			if f.v.Kind != yaml.MappingNode {
 				p.fail(f.line, cs, "json: fields: want a mapping of dotted paths (a.b, items.0.name) to values, got %s", kindName(f.v))
@@ -1623,6 +1676,22 @@ func (p *parser) jsonCheck(ch *Check, kv pair, cs string, n int, vars map[string
 			ok = false
 		}
 	}
+	if constrain && ok {
+		// Generate under the schema's grammar (any JSON object without
+		// one), so the case measures content, not the model's JSON syntax.
+		f := grammar.JSONFormat()
+		if doc != nil {
+			raw, err := json.Marshal(doc)
+			if err == nil {
+				f, err = grammar.SchemaFromJSON("schema", raw)
+			}
+			if err != nil {
+				p.fail(constrainLine, cs, "json: constrain: %v", err)
+				return false
+			}
+		}
+		ch.Grammar, ch.GrammarSchema = f.GBNF, f.Schema
+	}
 	return ok
 }
 
@@ -1642,65 +1711,67 @@ func dottedPath(s string) bool {
 
 // schema compiles an inline schema, or the schema file a string names
 // (relative to the suite file). Nothing is fetched from the network.
-func (p *parser) schema(v *yaml.Node, n int) (*jsonschema.Schema, error) {
+func (p *parser) schema(v *yaml.Node, n int) (*jsonschema.Schema, any, error) {
 	base, err := filepath.Abs(p.path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" {
 		name := v.Value
 		if strings.TrimSpace(name) == "" {
-			return nil, errors.New("the file name is empty")
+			return nil, nil, errors.New("the file name is empty")
 		}
 		full := name
 		if !filepath.IsAbs(full) {
 			full = filepath.Join(filepath.Dir(base), name)
 		}
 		if sf, ok := p.schemas[full]; ok {
-			return sf.schema, sf.err
+			return sf.schema, sf.doc, sf.err
 		}
-		sch, err := p.schemaFile(full)
+		sch, doc, err := p.schemaFile(full)
 		if err != nil {
 			err = fmt.Errorf("%s: %v", name, err)
 		}
-		p.schemas[full] = schemaFile{sch, err}
-		return sch, err
+		p.schemas[full] = schemaFile{sch, doc, err}
+		return sch, doc, err
 	}
 	if v.Kind != yaml.MappingNode && v.ShortTag() != "!!bool" {
-		return nil, fmt.Errorf("want a JSON Schema (a mapping) or the name of a schema file, got %s", kindName(v))
+		return nil, nil, fmt.Errorf("want a JSON Schema (a mapping) or the name of a schema file, got %s", kindName(v))
 	}
 	doc, err := p.toAny(v, true, 0)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Relative $refs resolve beside the suite file.
-	return compileSchema(fmt.Sprintf("%s.case%d.schema.json", base, n), doc)
+	sch, err := compileSchema(fmt.Sprintf("%s.case%d.schema.json", base, n), doc)
+	return sch, doc, err
 }
 
-func (p *parser) schemaFile(full string) (*jsonschema.Schema, error) {
+func (p *parser) schemaFile(full string) (*jsonschema.Schema, any, error) {
 	b, err := readLocal(full)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var doc any
 	switch strings.ToLower(filepath.Ext(full)) {
 	case ".yaml", ".yml":
 		var n yaml.Node
 		if err := yaml.Unmarshal(b, &n); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(n.Content) == 0 {
-			return nil, errors.New("the file is empty")
+			return nil, nil, errors.New("the file is empty")
 		}
 		if doc, err = p.toAny(n.Content[0], true, 0); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	default:
 		if doc, err = jsonschema.UnmarshalJSON(bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("invalid JSON: %v", err)
+			return nil, nil, fmt.Errorf("invalid JSON: %v", err)
 		}
 	}
-	return compileSchema(full, doc)
+	sch, err := compileSchema(full, doc)
+	return sch, doc, err
 }
 
 // readLocal reads a regular file of at most maxSchemaBytes.

@@ -291,6 +291,12 @@ func TestParseSuiteErrors(t *testing.T) {
 		{"s.yaml", "cases:\n  - input: a\n    contains_any: b\n    contains: c\n    exact: d\n", `s.yaml:5: case "#1": has both contains_any and exact: give one check`},
 		{"s.yaml", "cases:\n  - input: a\n    exact: b\n    tolerance: 1\n", `s.yaml:4: case "#1": tolerance goes with a number check`},
 		{"s.yaml", "cases:\n  - input: a\n    regex: b\n    ignore_case: true\n", `s.yaml:4: case "#1": ignore_case goes with exact, contains and choice checks (for a regex, start it with (?i))`},
+		// grammars
+		{"s.yaml", "cases:\n  - input: a\n    grammar: 'root ::= root \"a\"'\n    regex: x\n", `s.yaml:3: case "#1": grammar: rule "root" is left-recursive`},
+		{"s.yaml", "cases:\n  - input: a\n    grammar: none.gbnf\n    regex: x\n", `s.yaml:3: case "#1": grammar: open `},
+		{"s.yaml", "cases:\n  - input: a\n    grammar: 'root ::= \"{}\"'\n    json: {constrain: true}\n", `s.yaml:3: case "#1": has both grammar and json constrain: give one`},
+		{"s.yaml", "cases:\n  - input: a\n    json: {constrain: maybe}\n", `s.yaml:3: case "#1": json: constrain: want true or false`},
+		{"s.yaml", "cases:\n  - input: a\n    json: {schema: {type: object, not: {required: [a]}}, constrain: true}\n", `s.yaml:3: case "#1": json: constrain: schema: unsupported JSON Schema keyword "not"`},
 		// the input
 		{"s.yaml", "cases:\n  - exact: b\n", `s.yaml:2: case "#1": no input: give input (a prompt) or messages`},
 		{"s.yaml", "cases:\n  - input: a\n    messages: [{role: user, content: a}]\n    exact: b\n", `s.yaml:2: case "#1": has both input and messages: give one`},

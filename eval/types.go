@@ -37,7 +37,10 @@ type Case struct {
 	Vars      map[string]string
 	Tags      []string
 	MaxTokens int // 0: the suite's, else the command's --max-tokens
-	Check     Check
+	// Grammar (GBNF) constrains the reply; "" leaves it free (unless the
+	// json check's constrain sets Check.Grammar).
+	Grammar string
+	Check   Check
 }
 
 // Check kinds.
@@ -71,6 +74,10 @@ type Check struct {
 	// holds the given value.
 	Schema *jsonschema.Schema
 	Fields map[string]any
+	// json with constrain: the reply is generated under this grammar (the
+	// schema's, else any JSON object), so it is JSON by construction.
+	Grammar       string
+	GrammarSchema []byte
 	// number: the first number in the reply is within Tolerance of Number.
 	Number, Tolerance float64
 	// judge: another model grades the reply against Rubric.
