@@ -615,12 +615,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	}
 	stats.CachedTokens = n
 
-	e.lc.setAbort(false)
-	stopWatch := context.AfterFunc(ctx, func() { e.lc.setAbort(true) })
-	defer func() {
-		stopWatch()
-		e.lc.setAbort(false)
-	}()
+	defer e.lc.watch(ctx)()
 
 	t0 := time.Now()
 	if err := e.lc.decode(toks[n:], n, true); err != nil {

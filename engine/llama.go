@@ -41,6 +41,7 @@ static void natter_batch_set(struct llama_batch *b, int i, llama_token tok, llam
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -416,6 +417,24 @@ func (lc *llamaContext) decodeBatch(toks []Token, pos, start, end, outFrom, outT
 		return errors.New("no room in the KV cache for this batch")
 	default:
 		return fmt.Errorf("llama_decode failed (%d)", int(rc))
+	}
+}
+
+// watch sets the abort flag when ctx ends, until the returned function is
+// called. That function waits for a flag already being set before it clears
+// it: otherwise a late cancel of this request could abort the next one.
+func (lc *llamaContext) watch(ctx context.Context) (stop func()) {
+	lc.setAbort(false)
+	set := make(chan struct{})
+	unregister := context.AfterFunc(ctx, func() {
+		lc.setAbort(true)
+		close(set)
+	})
+	return func() {
+		if !unregister() {
+			<-set
+		}
+		lc.setAbort(false)
 	}
 }
 

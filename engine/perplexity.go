@@ -47,11 +47,9 @@ func (e *Engine) Perplexity(ctx context.Context, text string, chunk int, progres
 	var nll, nll2 float64
 	var runErr error
 	err = e.do(func() {
-		e.lc.setAbort(false)
-		stop := context.AfterFunc(ctx, func() { e.lc.setAbort(true) })
+		stop := e.lc.watch(ctx)
 		defer func() {
 			stop()
-			e.lc.setAbort(false)
 			e.lc.clear()
 			e.cached = e.cached[:0]
 		}()
