@@ -528,6 +528,9 @@ func validateRequest(req api.Request) error {
 		return err
 	}
 	if req.Grammar != "" {
+		if req.IgnoreEOS {
+			return errors.New("a grammar ends the reply itself: it cannot be combined with ignoring end of generation")
+		}
 		if _, err := grammar.Parse(req.Grammar); err != nil {
 			return err
 		}

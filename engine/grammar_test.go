@@ -3,10 +3,12 @@ package engine
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"natter/engine/api"
+	"natter/engine/gguf/synth"
 	"natter/prompts"
 	"natter/prompts/grammar"
 )
@@ -144,5 +146,34 @@ func TestSchemaRepliesAllValidate(t *testing.T) {
 	}
 	if n != 200 {
 		t.Fatalf("%d replies", n)
+	}
+}
+
+// On a Qwen3.5-architecture file (Go engine, byte-level BPE vocabulary
+// with multi-byte pieces) schema replies at temperature 1 validate too,
+// including non-ASCII string content split across tokens.
+func TestSchemaRepliesOnQwen35(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "qwen35.gguf")
+	if err := synth.Qwen35Tiny().Write(path); err != nil {
+		t.Fatal(err)
+	}
+	e, err := LoadGo(Options{ModelPath: path, ContextSize: 512, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	f, err := grammar.SchemaFormat(`{"type":"object","properties":{"word":{"type":"string","minLength":2,"maxLength":8},"k":{"type":"integer","minimum":-5,"maximum":5},"ok":{"type":"boolean"}},"required":["word","k","ok"],"additionalProperties":false}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seed := range uint32(25) {
+		r := collectGen(t, e, api.Request{
+			Messages: []prompts.Message{{Role: "user", Content: "日本語 please"}},
+			Sampling: api.Sampling{Temperature: 1, RepeatPenalty: 1, Seed: seed + 7},
+			Grammar:  f.GBNF, MaxTokens: 200,
+		})
+		if err := f.Check(r.text); err != nil {
+			t.Errorf("seed %d: %v\n%q", seed, err, r.text)
+		}
 	}
 }
