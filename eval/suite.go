@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	neturl "net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -1808,7 +1807,7 @@ func readLocal(path string) ([]byte, error) {
 
 func compileSchema(loc string, doc any) (*jsonschema.Schema, error) {
 	c := jsonschema.NewCompiler()
-	c.UseLoader(localLoader{})
+	c.UseLoader(grammar.LocalLoader{})
 	if err := c.AddResource(loc, doc); err != nil {
 		return nil, err
 	}
@@ -1817,30 +1816,6 @@ func compileSchema(loc string, doc any) (*jsonschema.Schema, error) {
 		return nil, errors.New(strings.Join(strings.Fields(err.Error()), " "))
 	}
 	return sch, nil
-}
-
-// localLoader lets a schema $ref local files and refuses every other URL:
-// running a suite never touches the network. (The JSON Schema
-// meta-schemas are built into the compiler.)
-type localLoader struct{}
-
-func (localLoader) Load(u string) (any, error) {
-	pu, err := neturl.Parse(u)
-	if err != nil {
-		return nil, err
-	}
-	if pu.Scheme != "file" {
-		return nil, fmt.Errorf("not fetching %s: schemas are never loaded from the network; save it to a local file and $ref that", u)
-	}
-	path, err := jsonschema.FileLoader{}.ToFile(u)
-	if err != nil {
-		return nil, err
-	}
-	b, err := readLocal(path)
-	if err != nil {
-		return nil, err
-	}
-	return jsonschema.UnmarshalJSON(bytes.NewReader(b))
 }
 
 // ---- vars

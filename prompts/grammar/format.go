@@ -100,7 +100,7 @@ func newSchemaFormat(kind, source string, b []byte, file string) (*Format, error
 		loc = "file://" + filepath.ToSlash(file)
 	}
 	c := jsonschema.NewCompiler()
-	c.UseLoader(localLoader{})
+	c.UseLoader(LocalLoader{})
 	if err := c.AddResource(loc, doc); err != nil {
 		return nil, fmt.Errorf("%s: %v", where, err)
 	}
@@ -199,11 +199,13 @@ func clip(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// localLoader resolves $ref within local files only: schemas are never
-// fetched from the network.
-type localLoader struct{}
+// LocalLoader is a jsonschema loader that resolves $ref within local files
+// only: schemas are never fetched from the network. (The JSON Schema
+// meta-schemas are built into the compiler.)
+type LocalLoader struct{}
 
-func (localLoader) Load(u string) (any, error) {
+// Load implements jsonschema.URLLoader.
+func (LocalLoader) Load(u string) (any, error) {
 	if !strings.HasPrefix(u, "file://") {
 		return nil, fmt.Errorf("not fetching %s: schemas are never loaded from the network; save it to a local file and $ref that", u)
 	}
