@@ -1108,9 +1108,10 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		return
 	}
 	if err == nil && reason != api.StopCancelled {
-		if bad := checkFormat(r.format, content, stats); bad != "" {
-			footer = strings.TrimSpace(footer + " · " + bad)
-			footer = strings.TrimPrefix(footer, "· ")
+		if bad := checkFormat(r.format, content, stats); bad != "" && footer == "" {
+			footer = bad
+		} else if bad != "" {
+			footer += " · " + bad
 		}
 	}
 	if err == nil && footer == "" && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
