@@ -655,7 +655,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		temperature: req.Sampling.Temperature, topK: req.Sampling.TopK, topP: req.Sampling.TopP,
 		minP: req.Sampling.MinP, repeatPenalty: req.Sampling.RepeatPenalty,
 		repeatLastN: req.Sampling.RepeatLastN, seed: req.Sampling.Seed, grammar: req.Grammar,
-	}, e.model.vocab)
+	}, e.model)
 	if err != nil {
 		fail(err)
 		return

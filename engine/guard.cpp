@@ -40,11 +40,17 @@ extern "C" llama_token natter_sample_logits(struct llama_sampler *smpl, const fl
 	}
 }
 
+// The token texts a text guard checks, built once per model: a pass over
+// the whole vocabulary is too slow to repeat for every request.
+struct natter_token_table {
+	std::vector<std::string> pieces; // as the reply shows them (special = false)
+	std::vector<bool> eog;
+};
+
 namespace {
 
 struct text_guard {
-	std::vector<std::string> pieces; // as the reply shows them (special = false)
-	std::vector<bool> eog;
+	const natter_token_table *t;
 	// UTF-8 state after the accepted tokens: continuation bytes still due
 	// and the valid range of the next one.
 	int need = 0;
@@ -88,10 +94,10 @@ const char *guard_name(const struct llama_sampler *) { return "natter-text-guard
 
 void guard_accept(struct llama_sampler *smpl, llama_token tok) {
 	auto *g = static_cast<text_guard *>(smpl->ctx);
-	if (tok < 0 || (size_t)tok >= g->pieces.size() || g->eog[tok]) {
+	if (tok < 0 || (size_t)tok >= g->t->pieces.size() || g->t->eog[tok]) {
 		return;
 	}
-	if (!utf8_continue(g->pieces[tok], g->need, g->lo, g->hi)) {
+	if (!utf8_continue(g->t->pieces[tok], g->need, g->lo, g->hi)) {
 		g->need = 0; // cannot happen after apply; start clean rather than stick
 		g->lo = 0x80;
 		g->hi = 0xBF;
@@ -103,16 +109,17 @@ void guard_apply(struct llama_sampler *smpl, llama_token_data_array *cur) {
 	for (size_t i = 0; i < cur->size; i++) {
 		llama_token id = cur->data[i].id;
 		bool ok;
-		if (id < 0 || (size_t)id >= g->pieces.size()) {
+		const natter_token_table *t = g->t;
+		if (id < 0 || (size_t)id >= t->pieces.size()) {
 			ok = false;
-		} else if (g->eog[id]) {
+		} else if (t->eog[id]) {
 			ok = g->need == 0;
-		} else if (g->pieces[id].empty()) {
+		} else if (t->pieces[id].empty()) {
 			ok = false; // a control token
 		} else {
 			int need = g->need;
 			unsigned char lo = g->lo, hi = g->hi;
-			ok = utf8_continue(g->pieces[id], need, lo, hi);
+			ok = utf8_continue(t->pieces[id], need, lo, hi);
 		}
 		if (!ok) {
 			cur->data[i].logit = -INFINITY;
@@ -135,24 +142,36 @@ const struct llama_sampler_i guard_iface = {
 
 } // namespace
 
-extern "C" struct llama_sampler *natter_text_guard_init(const struct llama_vocab *vocab) {
+extern "C" struct natter_token_table *natter_token_table_new(const struct llama_vocab *vocab) {
 	try {
-		auto *g = new text_guard();
+		auto *t = new natter_token_table();
 		int n = llama_vocab_n_tokens(vocab);
-		g->pieces.resize(n);
-		g->eog.resize(n);
+		t->pieces.resize(n);
+		t->eog.resize(n);
 		std::vector<char> buf(256);
 		for (int id = 0; id < n; id++) {
-			g->eog[id] = llama_vocab_is_eog(vocab, id);
+			t->eog[id] = llama_vocab_is_eog(vocab, id);
 			int k = llama_token_to_piece(vocab, id, buf.data(), (int)buf.size(), 0, false);
 			if (k < 0) {
 				buf.resize(-k);
 				k = llama_token_to_piece(vocab, id, buf.data(), (int)buf.size(), 0, false);
 			}
 			if (k > 0) {
-				g->pieces[id].assign(buf.data(), k);
+				t->pieces[id].assign(buf.data(), k);
 			}
 		}
+		return t;
+	} catch (...) {
+		return nullptr;
+	}
+}
+
+extern "C" void natter_token_table_free(struct natter_token_table *t) { delete t; }
+
+extern "C" struct llama_sampler *natter_text_guard_init(const struct natter_token_table *t) {
+	try {
+		auto *g = new text_guard();
+		g->t = t;
 		return llama_sampler_init(&guard_iface, g);
 	} catch (...) {
 		return nullptr;

@@ -18,8 +18,12 @@ llama_token natter_sample_logits(struct llama_sampler *smpl, const float *logits
 // reply what the grammar sees: it masks control tokens (the grammar reads
 // their text, the reply shows none) and tokens whose bytes would break UTF-8
 // (the grammar decodes bytes without checking continuations), and the end
-// of generation inside a character. NULL on failure.
-struct llama_sampler *natter_text_guard_init(const struct llama_vocab *vocab);
+// of generation inside a character. It reads the token table of
+// natter_token_table_new, which must outlive it. NULL on failure.
+struct natter_token_table;
+struct natter_token_table *natter_token_table_new(const struct llama_vocab *vocab);
+void natter_token_table_free(struct natter_token_table *t);
+struct llama_sampler *natter_text_guard_init(const struct natter_token_table *t);
 #ifdef __cplusplus
 }
 #endif

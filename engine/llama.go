@@ -135,6 +135,9 @@ func SystemInfo() string {
 type model struct {
 	c     *C.struct_llama_model
 	vocab *C.struct_llama_vocab
+	// tokens is the grammar text guard's table, built on first use (the
+	// engine's single worker goroutine is its only user).
+	tokens *C.struct_natter_token_table
 }
 
 func loadModel(path string, progress func(float32) bool, extraBufs bool) (*model, error) {
@@ -162,9 +165,21 @@ func (m *model) Close() error {
 	if m == nil || m.c == nil {
 		return nil
 	}
+	if m.tokens != nil {
+		C.natter_token_table_free(m.tokens)
+		m.tokens = nil
+	}
 	C.llama_model_free(m.c)
 	m.c, m.vocab = nil, nil
 	return nil
+}
+
+// tokenTable is the text guard's table of token texts, made once.
+func (m *model) tokenTable() *C.struct_natter_token_table {
+	if m.tokens == nil {
+		m.tokens = C.natter_token_table_new(m.vocab)
+	}
+	return m.tokens
 }
 
 func (m *model) desc() string {
@@ -481,19 +496,22 @@ type sampler struct{ c *C.struct_llama_sampler }
 
 // newSampler builds the chain; a grammar (already checked by
 // grammar.Parse) goes first, so every later step sees only allowed tokens.
-func newSampler(s samplingParams, vocab *C.struct_llama_vocab) (*sampler, error) {
+func newSampler(s samplingParams, m *model) (*sampler, error) {
 	cp := C.llama_sampler_chain_default_params()
 	cp.no_perf = true
 	ch := C.llama_sampler_chain_init(cp)
 	if s.grammar != "" {
 		cs := C.CString(s.grammar)
-		g := C.natter_grammar_init(vocab, cs)
+		g := C.natter_grammar_init(m.vocab, cs)
 		C.free(unsafe.Pointer(cs))
 		if g == nil {
 			C.llama_sampler_free(ch)
 			return nil, errors.New("llama.cpp refused the grammar")
 		}
-		guard := C.natter_text_guard_init(vocab)
+		var guard *C.struct_llama_sampler
+		if t := m.tokenTable(); t != nil {
+			guard = C.natter_text_guard_init(t)
+		}
 		if guard == nil {
 			C.llama_sampler_free(g)
 			C.llama_sampler_free(ch)
