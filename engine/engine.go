@@ -506,7 +506,7 @@ func lastUser(msgs []prompts.Message) int {
 // EventError, then closes. Cancelling ctx stops it within one token, or
 // within one abort check during prefill. Callers must drain the channel.
 func (e *Engine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
-	if err := validateRequest(req); err != nil {
+	if _, err := validateRequest(req); err != nil {
 		return nil, err
 	}
 	ch := make(chan api.Event, 256)
@@ -522,20 +522,19 @@ func (e *Engine) Generate(ctx context.Context, req api.Request) (<-chan api.Even
 }
 
 // validateRequest refuses what would fail later, before any work: bad
-// sampling values and a grammar llama.cpp would reject (or abort on).
-func validateRequest(req api.Request) error {
+// sampling values and a grammar llama.cpp would reject (or abort on). It
+// returns the parsed grammar (nil without one) for the Go engine's matcher.
+func validateRequest(req api.Request) (*grammar.Grammar, error) {
 	if err := validateSampling(req.Sampling); err != nil {
-		return err
+		return nil, err
 	}
-	if req.Grammar != "" {
-		if req.IgnoreEOS {
-			return errors.New("a grammar ends the reply itself: it cannot be combined with ignoring end of generation")
-		}
-		if _, err := grammar.Parse(req.Grammar); err != nil {
-			return err
-		}
+	if req.Grammar == "" {
+		return nil, nil
 	}
-	return nil
+	if req.IgnoreEOS {
+		return nil, errors.New("a grammar ends the reply itself: it cannot be combined with ignoring end of generation")
+	}
+	return grammar.Parse(req.Grammar)
 }
 
 // errGrammarInThought: the prompt ends inside a reasoning block, where a

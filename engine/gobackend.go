@@ -44,6 +44,7 @@ type GoEngine struct {
 	// vocab is the token trie a grammar masks with, built on first use.
 	vocab  *grammar.Vocab
 	pieces [][]byte // token bytes, nil for control tokens
+	eos    []int32  // the end-of-generation tokens, for the mask
 
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
@@ -250,19 +251,21 @@ func (e *GoEngine) PromptTokens(req api.Request) ([]Token, error) {
 // Generate implements api.Generator with the same event stream as Engine.
 // Cancelling ctx stops within one token, or inside the prompt batch being computed.
 func (e *GoEngine) Generate(ctx context.Context, req api.Request) (<-chan api.Event, error) {
-	if err := validateRequest(req); err != nil {
+	g, err := validateRequest(req)
+	if err != nil {
 		return nil, err
 	}
 	ch := make(chan api.Event, 256)
 	go func() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		e.generate(ctx, req, ch)
+		e.generate(ctx, req, g, ch)
 	}()
 	return ch, nil
 }
 
-func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.Event) {
+// generate runs req; g is its parsed grammar (nil: none).
+func (e *GoEngine) generate(ctx context.Context, req api.Request, g *grammar.Grammar, ch chan<- api.Event) {
 	start := time.Now()
 	final := func(ev api.Event) {
 		select {
@@ -279,12 +282,12 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, ch chan<- api.
 		return
 	}
 	var gc *grammarCursor
-	if req.Grammar != "" {
+	if g != nil {
 		if endsInThought(p.text) {
 			final(api.Event{Kind: api.EventError, Err: errGrammarInThought})
 			return
 		}
-		if gc, err = e.newGrammarCursor(req.Grammar); err != nil {
+		if gc, err = e.newGrammarCursor(g); err != nil {
 			final(api.Event{Kind: api.EventError, Err: err})
 			return
 		}
@@ -430,17 +433,18 @@ type grammarCursor struct {
 	allow []bool
 }
 
-func (e *GoEngine) newGrammarCursor(src string) (*grammarCursor, error) {
-	g, err := grammar.Parse(src)
-	if err != nil {
-		return nil, err
-	}
+func (e *GoEngine) newGrammarCursor(g *grammar.Grammar) (*grammarCursor, error) {
 	if e.vocab == nil {
 		pieces, err := e.g.GrammarPieces()
 		if err != nil {
 			return nil, err
 		}
 		e.vocab, e.pieces = grammar.NewVocab(pieces), pieces
+		for i := range pieces {
+			if e.g.IsEOS(int32(i)) {
+				e.eos = append(e.eos, int32(i))
+			}
+		}
 	}
 	m := grammar.NewMatcher(g)
 	return &grammarCursor{e: e, m: m, st: m.Start(), allow: make([]bool, e.vocab.Size())}, nil
@@ -449,7 +453,6 @@ func (e *GoEngine) newGrammarCursor(src string) (*grammarCursor, error) {
 // sample draws an allowed token and moves the grammar past it; -1 when no
 // token can continue.
 func (c *grammarCursor) sample(smp *goengine.Sampler, logits []float32) int32 {
-	pieces := c.e.vocab
 	valid := func(t int32) bool {
 		if c.e.g.IsEOS(t) {
 			return c.m.Accepting(c.st)
@@ -458,14 +461,15 @@ func (c *grammarCursor) sample(smp *goengine.Sampler, logits []float32) int32 {
 		return p != nil && c.m.Feed(c.st, p) != grammar.Dead
 	}
 	mask := func(l []float32) int {
-		n := c.m.Allowed(c.st, pieces, c.allow)
-		eog := c.m.Accepting(c.st)
-		for i := range l {
-			switch {
-			case i < len(c.allow) && c.allow[i]:
-			case eog && c.e.g.IsEOS(int32(i)):
+		n := c.m.Allowed(c.st, c.e.vocab, c.allow)
+		if c.m.Accepting(c.st) {
+			for _, t := range c.e.eos {
+				c.allow[t] = true
 				n++
-			default:
+			}
+		}
+		for i := range l {
+			if i >= len(c.allow) || !c.allow[i] {
 				l[i] = float32(math.Inf(-1))
 			}
 		}
