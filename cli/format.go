@@ -65,9 +65,7 @@ func thinkOff(sf *samplingFlags, f *grammar.Format) error {
 // applyFormat puts a format on a request: the grammar for the local
 // engines, the schema for a remote server.
 func applyFormat(req *api.Request, f *grammar.Format) {
-	if f == nil {
-		req.Grammar, req.JSONSchema = "", nil
-		return
+	if f != nil {
+		req.Grammar, req.JSONSchema = f.GBNF, f.Schema
 	}
-	req.Grammar, req.JSONSchema = f.GBNF, f.Schema
 }

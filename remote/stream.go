@@ -163,12 +163,11 @@ func (c *Client) open(ctx context.Context, req api.Request) stream {
 	// "grammar" field llama-server and natter serve read. natter checks the
 	// reply afterwards either way, since a server may ignore the field.
 	schema := json.RawMessage(req.JSONSchema)
-	if req.Grammar != "" && (len(schema) == 0 || req.Raw) {
-		if len(schema) > 0 {
-			extra = append(extra, option.WithJSONSet("json_schema", schema))
-		} else {
-			extra = append(extra, option.WithJSONSet("grammar", req.Grammar))
-		}
+	switch {
+	case len(schema) > 0 && req.Raw: // chat requests take it as response_format
+		extra = append(extra, option.WithJSONSet("json_schema", schema))
+	case len(schema) == 0 && req.Grammar != "":
+		extra = append(extra, option.WithJSONSet("grammar", req.Grammar))
 	}
 	if req.Raw {
 		p := openai.CompletionNewParams{
