@@ -4,6 +4,8 @@
 // outside prompts/... (internal/layers checks this).
 package prompts
 
+import "slices"
+
 // Roles used in messages.
 const (
 	RoleSystem    = "system"
@@ -19,6 +21,19 @@ type Message struct {
 	// Reasoning is the model's thinking for an assistant turn, kept apart
 	// from Content so templates that take reasoning_content can use it.
 	Reasoning string `json:"reasoning_content,omitempty"`
+	// ToolCalls are the calls an assistant turn made.
+	ToolCalls []ToolCall `json:"tool_calls,omitempty"`
+	// ToolCallID and Name tie a tool-role message (a result) to its call.
+	ToolCallID string `json:"tool_call_id,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// ToolCall is one call of a tool by the model.
+type ToolCall struct {
+	ID   string `json:"id,omitempty"`
+	Name string `json:"name"`
+	// Arguments is a JSON object, as text.
+	Arguments string `json:"arguments"`
 }
 
 // ChatTemplate turns a conversation into the exact prompt text a model expects.
@@ -28,4 +43,10 @@ type ChatTemplate interface {
 	// Name says which formatter this is, e.g. "gguf:jinja", "llama.cpp:chatml".
 	Name() string
 	Render(msgs []Message, addGenerationPrompt bool) (string, error)
+}
+
+// Equal reports whether two messages are the same turn.
+func (m Message) Equal(o Message) bool {
+	return m.Role == o.Role && m.Content == o.Content && m.Reasoning == o.Reasoning &&
+		m.ToolCallID == o.ToolCallID && m.Name == o.Name && slices.Equal(m.ToolCalls, o.ToolCalls)
 }

@@ -46,17 +46,7 @@ func fromJinjaSpans(js []jinja.Span) []Span {
 // RenderSpans implements SpanRenderer: the renderer follows the message
 // strings themselves into the output.
 func (t *JinjaTemplate) RenderSpans(msgs []Message, addGenerationPrompt bool) (string, []Span, error) {
-	list := make([]any, len(msgs))
-	for i, m := range msgs {
-		d := jinja.NewDict()
-		d.Set("role", m.Role)
-		d.Set("content", m.Content)
-		if m.Reasoning != "" {
-			d.Set("reasoning_content", m.Reasoning)
-		}
-		list[i] = d
-	}
-	out, js, err := t.tmpl.RenderTracked(t.vars(list, t.opt.Tools, addGenerationPrompt), jinja.Options{Limits: t.opt.Limits, Now: t.opt.Now}, tracked(msgs))
+	out, js, err := t.tmpl.RenderTracked(t.vars(jinjaMessages(msgs), t.opt.Tools, addGenerationPrompt), jinja.Options{Limits: t.opt.Limits, Now: t.opt.Now}, tracked(msgs))
 	return out, fromJinjaSpans(js), err
 }
 

@@ -74,6 +74,11 @@ func (t *JinjaTemplate) Options() JinjaOptions { return t.opt }
 
 // Render implements ChatTemplate.
 func (t *JinjaTemplate) Render(msgs []Message, addGenerationPrompt bool) (string, error) {
+	return t.RenderValues(jinjaMessages(msgs), t.opt.Tools, addGenerationPrompt)
+}
+
+// jinjaMessages is the "messages" variable for msgs.
+func jinjaMessages(msgs []Message) []any {
 	list := make([]any, len(msgs))
 	for i, m := range msgs {
 		d := jinja.NewDict()
@@ -82,9 +87,42 @@ func (t *JinjaTemplate) Render(msgs []Message, addGenerationPrompt bool) (string
 		if m.Reasoning != "" {
 			d.Set("reasoning_content", m.Reasoning)
 		}
+		setToolFields(d, m)
 		list[i] = d
 	}
-	return t.RenderValues(list, t.opt.Tools, addGenerationPrompt)
+	return list
+}
+
+// setToolFields adds a message's tool calls and tool-result fields the way
+// transformers passes them: OpenAI's shape, with the arguments as a mapping
+// (templates iterate them or apply tojson).
+func setToolFields(d *jinja.Dict, m Message) {
+	if len(m.ToolCalls) > 0 {
+		calls := make([]any, len(m.ToolCalls))
+		for i, c := range m.ToolCalls {
+			fn := jinja.NewDict()
+			fn.Set("name", c.Name)
+			var args any = c.Arguments
+			if v, err := jinja.ParseJSON([]byte(c.Arguments)); err == nil {
+				args = v
+			}
+			fn.Set("arguments", args)
+			call := jinja.NewDict()
+			if c.ID != "" {
+				call.Set("id", c.ID)
+			}
+			call.Set("type", "function")
+			call.Set("function", fn)
+			calls[i] = call
+		}
+		d.Set("tool_calls", &jinja.List{Items: calls})
+	}
+	if m.ToolCallID != "" {
+		d.Set("tool_call_id", m.ToolCallID)
+	}
+	if m.Name != "" {
+		d.Set("name", m.Name)
+	}
 }
 
 // RenderValues renders arbitrary JSON-like messages (e.g. with tool_calls)

@@ -33,7 +33,7 @@ const compactInstruction = "Summarize our conversation so far in one short parag
 // prompt: the summary (when valid) and the turns after it.
 func (m Model) conversation() []prompts.Message {
 	c := m.compact
-	if c == nil || c.upto > len(m.msgs) || m.msgs[c.upto-1] != c.last {
+	if c == nil || c.upto > len(m.msgs) || !m.msgs[c.upto-1].Equal(c.last) {
 		return m.msgs
 	}
 	out := []prompts.Message{
@@ -87,7 +87,7 @@ func cmdCompact(m *Model, _ string) tea.Cmd {
 
 func (m Model) conversationValid() bool {
 	c := m.compact
-	return c != nil && c.upto <= len(m.msgs) && m.msgs[c.upto-1] == c.last
+	return c != nil && c.upto <= len(m.msgs) && m.msgs[c.upto-1].Equal(c.last)
 }
 
 // finishCompaction ends a /compact reply: a summary replaces the older

@@ -35,7 +35,7 @@ func TestReplyIsStreamedAndRecorded(t *testing.T) {
 		t.Fatalf("want 1 request, got %d", len(reqs))
 	}
 	want := []prompts.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hi"}}
-	if len(reqs[0].Messages) != 2 || reqs[0].Messages[0] != want[0] || reqs[0].Messages[1] != want[1] {
+	if len(reqs[0].Messages) != 2 || !reqs[0].Messages[0].Equal(want[0]) || !reqs[0].Messages[1].Equal(want[1]) {
 		t.Fatalf("request messages = %+v", reqs[0].Messages)
 	}
 	msgs := h.lastMsgs()
