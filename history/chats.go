@@ -62,15 +62,20 @@ type Chat struct {
 
 // Message is one saved turn. JSON field names are stable.
 type Message struct {
-	ID        int64      `json:"id"`
-	Role      string     `json:"role"`
-	Content   string     `json:"content"`
-	Reasoning string     `json:"reasoning_content,omitempty"`
-	Status    string     `json:"status"`
-	Model     string     `json:"model,omitempty"`
-	Stats     *api.Stats `json:"stats,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	ID        int64  `json:"id"`
+	Role      string `json:"role"`
+	Content   string `json:"content"`
+	Reasoning string `json:"reasoning_content,omitempty"`
+	// ToolCalls are an assistant turn's calls; ToolCallID and Name tie a
+	// role "tool" message (a result) to its call.
+	ToolCalls  []prompts.ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string             `json:"tool_call_id,omitempty"`
+	Name       string             `json:"name,omitempty"`
+	Status     string             `json:"status"`
+	Model      string             `json:"model,omitempty"`
+	Stats      *api.Stats         `json:"stats,omitempty"`
+	CreatedAt  time.Time          `json:"created_at"`
+	UpdatedAt  time.Time          `json:"updated_at"`
 }
 
 // MessageMeta is optional data saved with a message.
@@ -81,19 +86,25 @@ type MessageMeta struct {
 
 // PromptMessages turns the chat back into what the engine takes: the system
 // prompt (if any) then every turn with content, partial replies included
-// since the user saw them.
+// since the user saw them. Tool calls and tool results are kept even when
+// empty: a call without its result (or the reverse) breaks the exchange.
 func (c *Chat) PromptMessages() []prompts.Message {
 	var out []prompts.Message
 	if c.SystemPrompt != "" {
 		out = append(out, prompts.Message{Role: prompts.RoleSystem, Content: c.SystemPrompt})
 	}
 	for _, m := range c.Messages {
-		if m.Content == "" && m.Reasoning == "" {
+		if m.Content == "" && m.Reasoning == "" && len(m.ToolCalls) == 0 && m.Role != prompts.RoleTool {
 			continue
 		}
-		out = append(out, prompts.Message{Role: m.Role, Content: m.Content, Reasoning: m.Reasoning})
+		out = append(out, m.prompt())
 	}
 	return out
+}
+
+func (m Message) prompt() prompts.Message {
+	return prompts.Message{Role: m.Role, Content: m.Content, Reasoning: m.Reasoning,
+		ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID, Name: m.Name}
 }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
@@ -140,6 +151,10 @@ func (s *Store) AddMessage(ctx context.Context, chatID int64, m prompts.Message,
 	if err != nil {
 		return 0, err
 	}
+	calls, err := toolCallsJSON(m.ToolCalls)
+	if err != nil {
+		return 0, err
+	}
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		now := nowMS()
@@ -147,9 +162,9 @@ func (s *Store) AddMessage(ctx context.Context, chatID int64, m prompts.Message,
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(chat_id, role, content, reasoning, status, model, stats, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 'complete', ?, ?, ?, ?)`,
-			chatID, m.Role, m.Content, m.Reasoning, meta.Model, stats, now, now)
+			(chat_id, role, content, reasoning, tool_calls, tool_call_id, tool_name, status, model, stats, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)`,
+			chatID, m.Role, m.Content, m.Reasoning, calls, m.ToolCallID, m.Name, meta.Model, stats, now, now)
 		if err != nil {
 			return err
 		}
@@ -187,6 +202,28 @@ func statsJSON(st *api.Stats) (string, error) {
 	return string(b), err
 }
 
+// toolCallsJSON is the tool_calls column: a JSON array, '' when none.
+func toolCallsJSON(calls []prompts.ToolCall) (string, error) {
+	if len(calls) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(calls)
+	return string(b), err
+}
+
+// parseToolCalls reads the tool_calls column; unreadable JSON (a damaged
+// row) gives no calls rather than no chat, as with stats.
+func parseToolCalls(s string) []prompts.ToolCall {
+	if s == "" {
+		return nil
+	}
+	var calls []prompts.ToolCall
+	if json.Unmarshal([]byte(s), &calls) != nil {
+		return nil
+	}
+	return calls
+}
+
 // UpdateChat replaces a chat's settings (model, persona, system prompt,
 // template, sampling) after a change mid-chat; the title is left alone.
 func (s *Store) UpdateChat(ctx context.Context, chatID int64, meta ChatMeta) error {
@@ -216,21 +253,24 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 		if err := touchChat(ctx, tx, chatID, now); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, role, content, reasoning FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
+		rows, err := tx.QueryContext(ctx, `SELECT id, role, content, reasoning, tool_calls, tool_call_id, tool_name
+			FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
 		if err != nil {
 			return err
 		}
 		type row struct {
-			id                       int64
-			role, content, reasoning string
+			id  int64
+			msg prompts.Message
 		}
 		var have []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.role, &r.content, &r.reasoning); err != nil {
+			var calls string
+			if err := rows.Scan(&r.id, &r.msg.Role, &r.msg.Content, &r.msg.Reasoning, &calls, &r.msg.ToolCallID, &r.msg.Name); err != nil {
 				rows.Close()
 				return err
 			}
+			r.msg.ToolCalls = parseToolCalls(calls)
 			have = append(have, r)
 		}
 		rows.Close()
@@ -239,8 +279,9 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 		}
 		keep := 0
 		for keep < len(have) && keep < len(msgs) {
-			h, m := have[keep], msgs[keep]
-			if h.role != m.Role || h.content != m.Content || h.reasoning != m.Reasoning {
+			// Tool fields count too: a result answering another call,
+			// or a call with other arguments, is a new row.
+			if !have[keep].msg.Equal(msgs[keep]) {
 				break
 			}
 			keep++
@@ -254,9 +295,14 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 			if m.Role == "" {
 				return errors.New("history: message has no role")
 			}
+			calls, err := toolCallsJSON(m.ToolCalls)
+			if err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO messages
-				(chat_id, role, content, reasoning, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, 'complete', ?, ?)`, chatID, m.Role, m.Content, m.Reasoning, now, now); err != nil {
+				(chat_id, role, content, reasoning, tool_calls, tool_call_id, tool_name, status, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?)`,
+				chatID, m.Role, m.Content, m.Reasoning, calls, m.ToolCallID, m.Name, now, now); err != nil {
 				return err
 			}
 		}
@@ -448,7 +494,8 @@ func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
 				c.Sampling = &sm
 			}
 		}
-		rows, err := db.QueryContext(ctx, `SELECT id, role, content, reasoning, status, model, stats, created_at, updated_at
+		rows, err := db.QueryContext(ctx, `SELECT id, role, content, reasoning, tool_calls, tool_call_id, tool_name,
+				status, model, stats, created_at, updated_at
 			FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
 		if err != nil {
 			return err
@@ -457,10 +504,12 @@ func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
 		c.Messages = []Message{}
 		for rows.Next() {
 			var m Message
-			var stats string
-			if err := rows.Scan(&m.ID, &m.Role, &m.Content, &m.Reasoning, &m.Status, &m.Model, &stats, &created, &updated); err != nil {
+			var stats, calls string
+			if err := rows.Scan(&m.ID, &m.Role, &m.Content, &m.Reasoning, &calls, &m.ToolCallID, &m.Name,
+				&m.Status, &m.Model, &stats, &created, &updated); err != nil {
 				return err
 			}
+			m.ToolCalls = parseToolCalls(calls)
 			m.CreatedAt, m.UpdatedAt = fromMS(created), fromMS(updated)
 			if stats != "" {
 				var st api.Stats

@@ -33,6 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "stream":
 		streamForever(os.Getenv("NATTER_HISTORY_PATH"))
+	case "streamtools":
+		streamToolCall(os.Getenv("NATTER_HISTORY_PATH"))
 	}
 	os.Exit(3)
 }

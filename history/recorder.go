@@ -142,7 +142,7 @@ func (r *Recorder) Checkpoint(reply prompts.Message) error {
 		return r.done(err)
 	}
 	r.w.Set(reply.Content, reply.Reasoning)
-	return r.done(nil)
+	return r.done(r.w.SetToolCalls(reply.ToolCalls))
 }
 
 // Finish saves the whole reply. stopReason "cancelled" or "error" marks it
@@ -156,6 +156,10 @@ func (r *Recorder) Finish(reply prompts.Message, stats *api.Stats, stopReason st
 	w := r.w
 	r.w = nil
 	w.Set(reply.Content, reply.Reasoning)
+	if err := w.SetToolCalls(reply.ToolCalls); err != nil {
+		w.Interrupt()
+		return err
+	}
 	status := StatusComplete
 	if stopReason == api.StopCancelled || stopReason == "error" {
 		status = StatusInterrupted

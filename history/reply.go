@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"natter/engine/api"
+	"natter/prompts"
 )
 
 // ReplyWriter saves an assistant reply while it streams. Append never waits
@@ -27,6 +28,7 @@ type ReplyWriter struct {
 	mu        sync.Mutex
 	content   strings.Builder
 	reasoning strings.Builder
+	toolCalls string // the tool_calls column (JSON), '' when none
 	dirty     bool
 	done      bool
 	timer     *time.Timer
@@ -87,6 +89,23 @@ func (w *ReplyWriter) Set(content, reasoning string) {
 	w.scheduleLocked(strings.Count(content, "\n")+strings.Count(reasoning, "\n") != lines)
 }
 
+// SetToolCalls replaces the tool calls the reply makes. They are saved at
+// once, like a finished line: a call is only worth keeping whole.
+func (w *ReplyWriter) SetToolCalls(calls []prompts.ToolCall) error {
+	js, err := toolCallsJSON(calls)
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done || js == w.toolCalls {
+		return nil
+	}
+	w.toolCalls = js
+	w.scheduleLocked(true)
+	return nil
+}
+
 // Append adds reply text.
 func (w *ReplyWriter) Append(text string) { w.add(&w.content, text) }
 
@@ -133,12 +152,12 @@ func (w *ReplyWriter) checkpoint() {
 		w.mu.Unlock()
 		return
 	}
-	content, reasoning := w.content.String(), w.reasoning.String()
+	content, reasoning, calls := w.content.String(), w.reasoning.String(), w.toolCalls
 	w.dirty = false
 	w.lastFlush = time.Now()
 	w.mu.Unlock()
 
-	err := w.save(content, reasoning, StatusStreaming, "")
+	err := w.save(content, reasoning, calls, StatusStreaming, "")
 
 	w.mu.Lock()
 	w.err = err
@@ -148,15 +167,15 @@ func (w *ReplyWriter) checkpoint() {
 	w.mu.Unlock()
 }
 
-func (w *ReplyWriter) save(content, reasoning, status, stats string) error {
+func (w *ReplyWriter) save(content, reasoning, calls, status, stats string) error {
 	ctx := context.Background()
 	return w.s.write(ctx, func(tx *sql.Tx) error {
 		now := nowMS()
-		q := `UPDATE messages SET content = ?, reasoning = ?, status = ?, updated_at = ? WHERE id = ?`
-		args := []any{content, reasoning, status, now, w.id}
+		q := `UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, status = ?, updated_at = ? WHERE id = ?`
+		args := []any{content, reasoning, calls, status, now, w.id}
 		if stats != "" {
-			q = `UPDATE messages SET content = ?, reasoning = ?, status = ?, updated_at = ?, stats = ? WHERE id = ?`
-			args = []any{content, reasoning, status, now, stats, w.id}
+			q = `UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, status = ?, updated_at = ?, stats = ? WHERE id = ?`
+			args = []any{content, reasoning, calls, status, now, stats, w.id}
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
@@ -218,10 +237,10 @@ func (w *ReplyWriter) end(status, stats string) error {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	content, reasoning := w.content.String(), w.reasoning.String()
+	content, reasoning, calls := w.content.String(), w.reasoning.String(), w.toolCalls
 	w.mu.Unlock()
 
-	err := w.save(content, reasoning, status, stats)
+	err := w.save(content, reasoning, calls, status, stats)
 	w.s.mu.Lock()
 	delete(w.s.writers, w)
 	w.s.mu.Unlock()

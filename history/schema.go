@@ -13,6 +13,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrate0to1,
 	migrate1to2,
 	migrate2to3,
+	migrate3to4,
 }
 
 // SchemaVersion is the schema this code writes (PRAGMA user_version).
@@ -82,6 +83,19 @@ func migrate2to3(ctx context.Context, tx *sql.Tx) error {
 			INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);
 		END`,
 		`INSERT INTO messages_fts(messages_fts) VALUES ('rebuild')`,
+	)
+}
+
+// v4: tool calling. An assistant turn's calls and a tool result's link to
+// its call get their own columns, so content stays what the user saw (and
+// what search indexes).
+func migrate3to4(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx,
+		// JSON array of prompts.ToolCall, '' when the turn made none.
+		`ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT ''`,
+		// For role 'tool' rows: the call answered and the tool's name.
+		`ALTER TABLE messages ADD COLUMN tool_call_id TEXT NOT NULL DEFAULT ''`,
+		`ALTER TABLE messages ADD COLUMN tool_name TEXT NOT NULL DEFAULT ''`,
 	)
 }
 

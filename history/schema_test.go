@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"natter/prompts"
 )
 
 // buildVersion creates a database at schema version v with the given
@@ -41,6 +43,11 @@ var seed = map[int]func(t *testing.T, db *sql.DB){
 		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, status, created_at, updated_at) VALUES (7, 'user', 'ancient question about lighthouses', 'complete', 1000, 1000)`)
 		// Left streaming by a process that is long gone.
 		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, status, owner, created_at, updated_at) VALUES (7, 'assistant', 'ancient answer', 'streaming', '0123456789abcdef', 1500, 1500)`)
+	},
+	3: func(t *testing.T, db *sql.DB) {
+		mustExec(t, db, `INSERT INTO chats (id, title, model, persona, system_prompt, template, created_at, updated_at) VALUES (7, 'old chat', 'm1', 'pirate', 'Arr.', 'gguf:jinja', 1000, 2000)`)
+		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, reasoning, status, model, stats, created_at, updated_at) VALUES (7, 'user', 'ancient question about lighthouses', '', 'complete', '', '', 1000, 1000)`)
+		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, reasoning, status, model, stats, created_at, updated_at) VALUES (7, 'assistant', 'ancient answer', 'hmm', 'complete', 'm1', '{"generated_tokens":3}', 1500, 1600)`)
 	},
 }
 
@@ -93,6 +100,18 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 			if v == 2 && c.Messages[1].Status != StatusInterrupted {
 				t.Errorf("abandoned v2 reply: %+v", c.Messages[1])
 			}
+			if v == 3 {
+				// Old turns have no tool fields and resume as they were.
+				a := c.Messages[1]
+				if a.ToolCalls != nil || a.ToolCallID != "" || a.Name != "" || a.Reasoning != "hmm" || a.Stats == nil || a.Stats.GeneratedTokens != 3 {
+					t.Errorf("v3 reply after migration: %+v", a)
+				}
+				want := []prompts.Message{{Role: "system", Content: "Arr."}, user("ancient question about lighthouses"),
+					{Role: "assistant", Content: "ancient answer", Reasoning: "hmm"}}
+				if !equalMessages(c.PromptMessages(), want) {
+					t.Errorf("v3 prompt messages = %+v", c.PromptMessages())
+				}
+			}
 			// Old text is searchable, new writes work and are searchable.
 			if hits, err := s.Search(bg, "lighthouses", SearchOptions{}); err != nil || len(hits) != 1 {
 				t.Errorf("search old text: %+v %v", hits, err)
@@ -104,6 +123,14 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 			id := mustChat(t, s, ChatMeta{})
 			if id <= 7 {
 				t.Errorf("new chat id %d reuses old ids", id)
+			}
+			// The migrated database keeps tool turns.
+			turns := toolTurns()
+			for _, m := range turns {
+				mustAdd(t, s, id, m)
+			}
+			if c, err := s.Get(bg, id); err != nil || !equalMessages(c.PromptMessages(), turns) {
+				t.Errorf("tool turns in a migrated database: %+v %v", c, err)
 			}
 		})
 	}
