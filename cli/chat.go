@@ -181,6 +181,7 @@ type chatOptions struct {
 	sf                       samplingFlags
 	pf                       personaFlags
 	ff                       formatFlags
+	tf                       toolFlags
 	fullscreen, cont, noSave bool
 	theme, resume            string
 }
@@ -218,6 +219,7 @@ func chatCommand() *cobra.Command {
 	o.sf.register(cmd)
 	o.pf.register(cmd)
 	o.ff.register(cmd)
+	o.tf.register(cmd)
 	fs := cmd.Flags()
 	fs.BoolVarP(&o.cont, "continue", "c", false, "continue the most recent chat")
 	fs.StringVar(&o.resume, "resume", "", "resume the saved chat `ID`; --resume alone picks from a searchable list")
@@ -272,6 +274,10 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	if err := thinkOff(sf, format); err != nil {
 		return usageError(cmd, "%v", err)
 	}
+	toolCfg, err := o.tf.config()
+	if err != nil {
+		return usageError(cmd, "%v", err)
+	}
 	if !term.IsTerminal(int(os.Stdout.Fd())) || !term.IsTerminal(int(os.Stdin.Fd())) {
 		fmt.Fprintln(os.Stderr, "natter: the chat needs a terminal; for scripts and pipes use `natter ask`")
 		return status(exitUsage)
@@ -283,7 +289,7 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	st := openHistory(o.noSave)
 	defer st.Close()
 
-	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: o.fullscreen, Theme: o.theme, System: o.pf.system, Format: format}
+	cfg := ui.Config{Sampling: sampling, MaxTokens: max(sf.maxTokens, 0), Fullscreen: o.fullscreen, Theme: o.theme, System: o.pf.system, Format: format, Tools: toolCfg}
 	// gen and kv change with /model (a tea command goroutine) and are read
 	// after each reply (the recorder's goroutine).
 	var (

@@ -21,6 +21,7 @@ const (
 	flagsSampling = "sampling"
 	flagsChat     = "chat"
 	flagsOutput   = "output"
+	flagsTools    = "tools"
 	flagsServe    = "server"
 )
 

@@ -66,6 +66,7 @@ var flagGroups = []struct{ id, title string }{
 	{flagsModel, "model flags"},
 	{flagsSampling, "sampling flags"},
 	{flagsChat, "chat flags"},
+	{flagsTools, "tool flags"},
 	{flagsServe, "server flags"},
 	{flagsOutput, "output flags"},
 	{"", "flags"},

@@ -202,7 +202,7 @@ func statsJSON(st *api.Stats) (string, error) {
 	return string(b), err
 }
 
-// toolCallsJSON is the tool_calls column: a JSON array, '' when none.
+// toolCallsJSON is the tool_calls column: a JSON array, empty when none.
 func toolCallsJSON(calls []prompts.ToolCall) (string, error) {
 	if len(calls) == 0 {
 		return "", nil

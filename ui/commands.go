@@ -44,6 +44,7 @@ func init() {
 		{"resume", "/resume ID", "continue saved chat ID", cmdResume},
 		{"rename", "/rename TITLE", "rename this chat", cmdRename},
 		{"model", "/model [N|PATH]", "list local models, or switch to one (N, NAME or PATH)", cmdModel},
+		{"tools", "/tools [on|off]", "tools the model may call (--tools): list, or turn on or off", cmdTools},
 		{"think", "/think [on|off]", "reasoning models: think before answering, or not", cmdThink},
 		{"save", "/save [FILE]", "export the chat as Markdown (default: named after its title)", cmdSave},
 		{"quit", "/quit (/exit)", "leave natter (also /bye)", func(m *Model, _ string) tea.Cmd { return m.quit() }},
@@ -97,6 +98,10 @@ func (m *Model) badInput(msg string) {
 func (m *Model) busyStreaming() bool {
 	if m.cur != nil {
 		m.badInput("A reply is still streaming: press Esc to stop it first.")
+		return true
+	}
+	if m.agent != nil {
+		m.badInput("A tool call is under way: answer it (y/a/n/e) or press Esc to stop the tool steps.")
 		return true
 	}
 	return false

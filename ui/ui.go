@@ -6,6 +6,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -18,6 +19,8 @@ import (
 	"natter/engine/api"
 	"natter/prompts"
 	"natter/prompts/grammar"
+	"natter/prompts/toolcall"
+	"natter/tools"
 )
 
 // Config is everything the chat needs from the command line.
@@ -79,6 +82,9 @@ type Config struct {
 	Pull func(ctx context.Context, name string, progress func(PullProgress)) (string, error)
 	// Offline: downloads are forbidden (NATTER_OFFLINE).
 	Offline bool
+
+	// Tools the model may call (--tools); nil: none, /tools says so.
+	Tools *ToolsConfig
 }
 
 // Personas renders named system prompts.
@@ -316,8 +322,12 @@ type Model struct {
 	pager     *pager     // /template
 	picker    *chatPicker
 	catalog   []CatalogItem
-	catSel    int
-	pull      *pullState
+
+	tools      toolsState
+	agent      *agent // the tool steps of the turn under way (nil: none)
+	pendingBad string // why the last reply's tool calls could not be read
+	catSel     int
+	pull       *pullState
 }
 
 type entryKind int
@@ -328,6 +338,7 @@ const (
 	entryNote
 	entryError
 	entryBanner
+	entryTool // a tool call or its result; footer is its status
 )
 
 // entry is one item of the visible transcript.
@@ -337,6 +348,7 @@ type entry struct {
 	think       string
 	thinkTokens int
 	footer      string // "stopped", error text…
+	toolResult  bool   // entryTool: a result, not a call
 	blocks      []block
 
 	lines []string // rendered for fullscreen at width
@@ -370,6 +382,10 @@ type reply struct {
 	sent []prompts.Message
 	// compactUpto > 0: this reply is /compact's summary of msgs[:compactUpto].
 	compactUpto int
+	// calls reads tool calls out of the reply (nil: tools are off); shown
+	// is the answer text drawn so far, the rest being held back.
+	calls *toolcall.Stream
+	shown strings.Builder
 }
 
 // New builds the model; Run uses it, tests drive it directly.
@@ -433,7 +449,14 @@ func New(cfg Config) Model {
 		case prompts.RoleUser:
 			m.entries = append(m.entries, &entry{kind: entryUser, text: cleanText(msg.Content)})
 		case prompts.RoleAssistant:
-			m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))
+			if msg.Content != "" || msg.Reasoning != "" || len(msg.ToolCalls) == 0 {
+				m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))
+			}
+			for _, c := range msg.ToolCalls {
+				m.entries = append(m.entries, &entry{kind: entryTool, text: tools.Sanitize(c.Name + " " + oneLine(c.Arguments))})
+			}
+		case prompts.RoleTool:
+			m.entries = append(m.entries, &entry{kind: entryTool, toolResult: true, text: tools.Sanitize(previewLines(msg.Content, 4)), footer: msg.Name + " result"})
 		}
 	}
 	if cfg.ResumeNote != "" && len(m.msgs) > 0 {
@@ -465,6 +488,17 @@ func New(cfg Config) Model {
 		if n := fallbackNote(m.templateChain()); n != "" {
 			m.entries = append(m.entries, &entry{kind: entryNote, text: n})
 			m.fallbackNoted = n
+		}
+	}
+	m.tools = toolsState{cfg: cfg.Tools, always: map[string]bool{}}
+	for _, msg := range m.msgs {
+		m.tools.ids += len(msg.ToolCalls) // new ids follow a resumed chat's
+	}
+	if cfg.Tools != nil && cfg.Tools.On {
+		if err := m.setToolsOn(true); err != nil {
+			m.entries = append(m.entries, &entry{kind: entryError, text: "Tools stay off: " + err.Error()})
+		} else {
+			m.entries = append(m.entries, &entry{kind: entryNote, text: fmt.Sprintf("Tools on: %s; each call asks first%s. /tools lists them.", m.toolNames(), m.yoloNote())})
 		}
 	}
 	if cfg.ResumedModel != "" && m.gen != nil {

@@ -17,6 +17,7 @@ import (
 
 	"natter/engine/api"
 	"natter/prompts"
+	"natter/prompts/toolcall"
 )
 
 type (
@@ -145,6 +146,15 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			case tea.MouseWheelDown:
 				m.scrollBy(3)
 			}
+		}
+		return m, nil
+	case toolPreparedMsg:
+		return m.handleToolPrepared(msg)
+	case toolDoneMsg:
+		return m.handleToolDone(msg)
+	case toolTickMsg:
+		if m.agent != nil && m.agent.await == awaitRun && msg.seq == m.tools.seq {
+			return m, toolTick(msg.seq)
 		}
 		return m, nil
 	case streamMsg:
@@ -305,6 +315,13 @@ func (m *Model) applyTheme() {
 
 func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	key := k.String()
+	if m.agent != nil && m.overlay == "" && m.picker == nil && m.agent.await != awaitReason && m.agent.await != awaitEdit {
+		// A call waiting for y/a/n/e takes single keys before they could
+		// become typed text.
+		if nm, cmd, ok := m.toolKey(key); ok {
+			return nm, cmd
+		}
+	}
 	if text, ok := m.burstText(k, key); ok {
 		return m.addToBurst(text)
 	}
@@ -319,6 +336,11 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	}
 	if m.picker != nil {
 		return m.pickerKey(k)
+	}
+	if m.agent != nil && m.overlay == "" {
+		if nm, cmd, ok := m.toolKey(key); ok {
+			return nm, cmd
+		}
 	}
 	if m.overlay == "pager" && m.pager != nil && key != "ctrl+c" && key != "ctrl+d" {
 		return m.pagerKey(key)
@@ -796,6 +818,11 @@ func commonPrefix(ss []string) string {
 }
 
 func (m Model) submit() (tea.Model, tea.Cmd) {
+	if a := m.agent; a != nil && len(a.queue) > 0 && (a.await == awaitReason || a.await == awaitEdit) {
+		// The input holds a refusal's reason or edited arguments (even
+		// empty, even starting with "/").
+		return m, m.toolSubmit()
+	}
 	raw := m.input.Value()
 	text := m.expandPastes(raw)
 	trimmed := strings.TrimSpace(text)
@@ -818,6 +845,10 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	}
 	if m.cur != nil {
 		m.errLine = "A reply is still streaming: your message waits here; Esc stops the reply."
+		return m, nil
+	}
+	if m.agent != nil {
+		m.errLine = "A tool call is under way: answer it (y/a/n/e) or press Esc to stop the tool steps."
 		return m, nil
 	}
 	if m.gen == nil {
@@ -875,6 +906,13 @@ func (m Model) request() api.Request {
 	}
 	msgs = append(msgs, m.conversation()...)
 	req := api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
+	if m.tools.on {
+		// Checked by /tools on; should the template have changed since, the
+		// request goes without tools and the reply is read as plain text.
+		if t, _, err := m.toolTemplate(); err == nil {
+			req.Template = t
+		}
+	}
 	m.applyFormat(&req)
 	return req
 }
@@ -890,6 +928,9 @@ func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	m.cur = &reply{id: id, doc: newStreamDoc(m.md), started: m.now(), cancel: cancel, sent: req.Messages}
 	if req.Grammar != "" {
 		m.cur.format = m.format
+	}
+	if m.tools.on && m.tools.format != nil && req.Template != nil && prompts.ToolsOf(req.Template) != nil {
+		m.cur.calls = m.tools.format.NewStream()
 	}
 	m.sentReq = &req
 	m.ctxSeq++ // a count of the conversation before this turn is stale
@@ -960,7 +1001,7 @@ func (m Model) handleStream(msg streamMsg) (tea.Model, tea.Cmd) {
 			}
 		}
 		m.finishReply("", err, msg.final.Stats)
-		return m, m.flushPrints()
+		return m, tea.Batch(m.flushPrints(), m.agentNext())
 	}
 	// Saved every 500 ms and at every finished line, so a killed process
 	// loses at most the line being written.
@@ -1002,8 +1043,20 @@ func (m *Model) absorb(r *reply, text string, pieces int) {
 		r.thinkTokens += pieces
 	}
 	r.answer.WriteString(ans)
-	r.doc.write(cleanText(ans))
+	r.show(ans)
+	if r.calls != nil && r.calls.InCall() {
+		m.notice = writingCallNotice
+	}
 	m.flushReply(r, false)
+}
+
+// show draws streamed answer text; tool-call markup is held back.
+func (r *reply) show(ans string) {
+	if r.calls != nil {
+		ans = r.calls.Feed(ans)
+		r.shown.WriteString(ans)
+	}
+	r.doc.write(cleanText(ans))
 }
 
 // flushReply sends finished blocks of the streaming reply to the scrollback
@@ -1048,13 +1101,32 @@ func (m *Model) stop() tea.Cmd {
 func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	r := m.cur
 	m.cur = nil
+	if m.notice == writingCallNotice {
+		m.notice = ""
+	}
 	ans, think := r.split.Flush()
 	r.think.WriteString(think)
 	r.thinkShow.WriteString(cleanText(think))
 	r.answer.WriteString(ans)
-	r.doc.write(cleanText(ans))
-	r.doc.finish()
+	r.show(ans)
 	content := r.answer.String()
+	// A reply that ended by itself may hand the turn to its tool calls.
+	var calls []prompts.ToolCall
+	var bad []toolcall.Malformed
+	endedWell := err == nil && stopNote == "" && (stats == nil || stats.StopReason == api.StopEOG || stats.StopReason == api.StopSequence)
+	if r.calls != nil {
+		var rest string
+		rest, calls, bad = r.calls.Finish()
+		if endedWell && (len(calls) > 0 || len(bad) > 0) {
+			content = rest
+		} else {
+			calls, bad = nil, nil
+			if strings.HasPrefix(content, r.shown.String()) {
+				r.doc.write(cleanText(content[r.shown.Len():])) // what the stream held back
+			}
+		}
+	}
+	r.doc.finish()
 	reason := api.StopEOG
 	footer := stopNote
 	if stopNote != "" {
@@ -1108,13 +1180,13 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		return
 	}
 	if err == nil && reason != api.StopCancelled {
-		if bad := checkFormat(r.format, content, stats); bad != "" && footer == "" {
+		if bad := checkFormat(r.format, r.answer.String(), stats); bad != "" && footer == "" {
 			footer = bad
 		} else if bad != "" {
 			footer += " · " + bad
 		}
 	}
-	if err == nil && footer == "" && strings.TrimSpace(content) == "" && r.think.Len() == 0 {
+	if err == nil && footer == "" && strings.TrimSpace(content) == "" && r.think.Len() == 0 && len(calls) == 0 && len(bad) == 0 {
 		// An end of turn as the first token: say so rather than leave a
 		// blank turn that looks like a hang.
 		footer = "empty reply: the model ended its turn at once (/retry for another)"
@@ -1126,6 +1198,11 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 	}
 	m.entries = append(m.entries, e)
 	msg := prompts.Message{Role: prompts.RoleAssistant, Content: content, Reasoning: r.think.String()}
+	if len(calls) > 0 || len(bad) > 0 {
+		m.takeToolCalls(content, calls, bad, &msg)
+	} else {
+		m.agent = nil // the turn is over
+	}
 	m.msgs = append(m.msgs, msg)
 	m.record(func(rc Recorder) error { return rc.Finish(msg, stats, reason) })
 	if m.statsPending && !r.stopped {
@@ -1266,6 +1343,14 @@ func (m *Model) quit() tea.Cmd {
 	var cmd tea.Cmd
 	if m.cur != nil {
 		cmd = m.stop()
+	}
+	if m.agent != nil {
+		// A running command is killed; its result is not waited for.
+		if m.agent.cancel != nil {
+			m.agent.cancel()
+		}
+		m.agent.await = ""
+		m.stopAgent("the user quit")
 	}
 	if !m.printing && len(m.printQ) == 0 {
 		return tea.Quit

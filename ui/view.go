@@ -105,6 +105,7 @@ func (m Model) bottom() []string {
 	if m.showCatalog() {
 		out = append(out, m.catalogLines()...)
 	}
+	out = append(out, m.approvalLines()...)
 	out = append(out, m.inputLines()...)
 	out = append(out, m.completionLines()...)
 	switch {
@@ -361,6 +362,22 @@ func (m Model) renderEntry(e *entry) []string {
 		lines := wrapLines(e.text, w-2)
 		for i, l := range lines {
 			lines[i] = m.st.dim.Render("  " + l)
+		}
+		return lines
+	case entryTool:
+		var lines []string
+		if e.text != "" {
+			lines = wrapLines(e.text, w-4)
+			for i, l := range lines {
+				p := "    "
+				if i == 0 && !e.toolResult {
+					p = "  ⚙ "
+				}
+				lines[i] = m.st.think.Render(p + l)
+			}
+		}
+		if e.footer != "" {
+			lines = append(lines, m.st.dim.Render(ansi.Truncate("    ↳ "+e.footer, w, "…")))
 		}
 		return lines
 	case entryError:

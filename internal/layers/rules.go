@@ -38,8 +38,14 @@ var Rules = []Rule{
 		Doc:     "saved chats in SQLite and the KV-state cache; never loads the engine",
 	},
 	{
+		Pkg:     "natter/tools/...",
+		May:     []string{"natter/tools/...", "natter/prompts/..."},
+		NotDeps: []string{"natter/engine/...", "natter/history/...", "natter/ui/..."},
+		Doc:     "what the model may call: built-in file and command tools with their safety bounds; pure Go",
+	},
+	{
 		Pkg:     "natter/ui/...",
-		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api"},
+		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api", "natter/tools"},
 		TestMay: []string{"natter/history"}, // chats saved to real SQLite, still no cgo
 		NotDeps: []string{"natter/engine/...", "!natter/engine/api"},
 		Doc:     "the Bubble Tea chat; knows the engine only through engine/api, so its tests need no cgo",
@@ -80,7 +86,7 @@ var Rules = []Rule{
 		May: []string{
 			"natter/cli/...", "natter/prompts/...", "natter/engine/...", "natter/models/...",
 			"natter/history/...", "natter/ui/...", "natter/config/...", "natter/doctor/...",
-			"natter/serve/...", "natter/remote/...", "natter/eval/...",
+			"natter/serve/...", "natter/remote/...", "natter/eval/...", "natter/tools/...",
 		},
 		Doc: "the cobra command tree; wires every layer below together",
 	},
