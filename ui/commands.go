@@ -193,11 +193,11 @@ func cmdRetry(m *Model, _ string) tea.Cmd {
 		m.errLine = "No model is loaded: use /model PATH."
 		return nil
 	}
-	n := len(m.msgs)
-	if n > 0 && m.msgs[n-1].Role == prompts.RoleAssistant {
-		m.msgs = m.msgs[:n-1]
-		n--
+	// Everything after the last user message goes, tool steps included.
+	if i := lastUserIndex(m.msgs); i >= 0 {
+		m.msgs = m.msgs[:i+1]
 	}
+	n := len(m.msgs)
 	if n == 0 || m.msgs[n-1].Role != prompts.RoleUser {
 		m.errLine = "Nothing to retry yet."
 		return nil
@@ -205,6 +205,15 @@ func cmdRetry(m *Model, _ string) tea.Cmd {
 	m.recordRewrite()
 	m.addNote("↻ retrying the last reply")
 	return m.startGen()
+}
+
+func lastUserIndex(msgs []prompts.Message) int {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == prompts.RoleUser {
+			return i
+		}
+	}
+	return -1
 }
 
 func cmdEdit(m *Model, _ string) tea.Cmd {
@@ -236,10 +245,11 @@ func cmdUndo(m *Model, _ string) tea.Cmd {
 		m.errLine = "Nothing to undo."
 		return nil
 	}
-	if m.msgs[n-1].Role == prompts.RoleAssistant {
-		n--
-	}
-	if n > 0 && m.msgs[n-1].Role == prompts.RoleUser {
+	// The exchange is the last user message and all that answered it
+	// (replies, tool calls and their results).
+	if i := lastUserIndex(m.msgs); i >= 0 {
+		n = i
+	} else if m.msgs[n-1].Role == prompts.RoleAssistant {
 		n--
 	}
 	m.msgs = m.msgs[:n]

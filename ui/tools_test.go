@@ -234,3 +234,23 @@ func TestToolsOnRefusedWithoutToolTemplate(t *testing.T) {
 		t.Fatalf("/tools on: %q", h.m.errLine)
 	}
 }
+
+// /retry and /undo treat a user message and all its tool steps as one
+// exchange.
+func TestToolTurnRetryAndUndo(t *testing.T) {
+	h, g, _ := toolHarness(t, hermesCall(`{"path": "a.txt"}`), ToolsConfig{Yolo: true, MaxSteps: 1})
+	h.typeText("read it")
+	h.enter()
+	h.waitFor("the step limit", func(m Model) bool { return m.agent == nil && len(toolResults(m.msgs)) == 1 })
+	h.typeText("/retry")
+	h.enter()
+	h.waitFor("the retried turn", func(m Model) bool { return len(g.requests()) == 2 && m.agent == nil && len(toolResults(m.msgs)) == 1 && m.cur == nil })
+	if got := g.requests()[1].Messages; len(got) != 1 || got[0].Role != prompts.RoleUser {
+		t.Fatalf("/retry sent %+v, want the user message alone", got)
+	}
+	h.typeText("/undo")
+	h.enter()
+	if len(h.m.msgs) != 0 {
+		t.Fatalf("/undo left %+v", h.m.msgs)
+	}
+}

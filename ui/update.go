@@ -1171,10 +1171,14 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 			m.msgs = m.msgs[:n-1]
 			m.recordRewrite()
 		}
-		if err != nil {
+		m.agent = nil
+		switch {
+		case err != nil:
 			m.addEntry(&entry{kind: entryError, text: oneLine(err.Error())})
 			m.errLine = oneLine(err.Error())
-		} else {
+		case len(m.msgs) > 0 && m.msgs[len(m.msgs)-1].Role == prompts.RoleTool:
+			m.addNote("Stopped before the first token; the tool results stay in the chat (/retry asks again).")
+		default:
 			m.addNote("Stopped before the first token; your message is back in the input.")
 		}
 		return
