@@ -244,7 +244,9 @@ func TestToolTurnRetryAndUndo(t *testing.T) {
 	h.waitFor("the step limit", func(m Model) bool { return m.agent == nil && len(toolResults(m.msgs)) == 1 })
 	h.typeText("/retry")
 	h.enter()
-	h.waitFor("the retried turn", func(m Model) bool { return len(g.requests()) == 2 && m.agent == nil && len(toolResults(m.msgs)) == 1 && m.cur == nil })
+	h.waitFor("the retried turn", func(m Model) bool {
+		return len(g.requests()) == 2 && m.agent == nil && len(toolResults(m.msgs)) == 1 && m.cur == nil
+	})
 	if got := g.requests()[1].Messages; len(got) != 1 || got[0].Role != prompts.RoleUser {
 		t.Fatalf("/retry sent %+v, want the user message alone", got)
 	}
