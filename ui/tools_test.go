@@ -256,3 +256,30 @@ func TestToolTurnRetryAndUndo(t *testing.T) {
 		t.Fatalf("/undo left %+v", h.m.msgs)
 	}
 }
+
+// A resumed chat shows its tool calls and results and sends them again.
+func TestResumedToolTurnsShowAndResend(t *testing.T) {
+	msgs := []prompts.Message{
+		{Role: prompts.RoleUser, Content: "read it"},
+		{Role: prompts.RoleAssistant, Content: "Looking.", ToolCalls: []prompts.ToolCall{{ID: "call00001", Name: "read_file", Arguments: `{"path":"a.txt"}`}}},
+		{Role: prompts.RoleTool, ToolCallID: "call00001", Name: "read_file", Content: "1\talpha\x1b[31m"},
+		{Role: prompts.RoleAssistant, Content: "It says alpha."},
+	}
+	g := newFakeGen("ok")
+	h := newHarness(t, Config{Gen: g, Template: qwenTemplate(t), Messages: msgs}, 100, 30)
+	s := h.screen()
+	for _, want := range []string{"⚙ read_file {\"path\":\"a.txt\"}", "alpha\\x1b[31m", "↳ read_file result", "It says alpha."} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("resumed screen lacks %q:\n%s", want, s)
+		}
+	}
+	h.typeText("and then?")
+	h.enter()
+	h.waitFor("the reply", func(m Model) bool { return m.cur == nil && len(g.requests()) == 1 })
+	if got := g.requests()[0].Messages; len(got) != 5 || !got[1].Equal(msgs[1]) || !got[2].Equal(msgs[2]) {
+		t.Fatalf("resent %+v", got)
+	}
+	if h.m.tools.ids != 1 {
+		t.Fatalf("new call ids would not follow the resumed ones: %d", h.m.tools.ids)
+	}
+}
