@@ -3,9 +3,11 @@ package cli
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"natter/prompts/toolcall"
 	"natter/tools"
 	"natter/ui"
 )
@@ -24,6 +26,7 @@ func (f *toolFlags) register(cmd *cobra.Command) {
 	fs.IntVar(&f.maxSteps, "max-steps", 10, "with --tools: most replies one message may lead to")
 	fs.StringVar(&f.format, "tool-format", "", "how the model writes tool calls, when its template does not tell (hermes, llama3, …)")
 	group(fs, flagsTools, "tools", "yolo", "max-steps", "tool-format")
+	choices(cmd, "tool-format", toolcall.Names()...)
 }
 
 // config builds the chat's tools, rooted in the working directory. They
@@ -31,6 +34,9 @@ func (f *toolFlags) register(cmd *cobra.Command) {
 func (f *toolFlags) config() (*ui.ToolsConfig, error) {
 	if f.maxSteps < 1 {
 		return nil, fmt.Errorf("--max-steps %d: want 1 or more", f.maxSteps)
+	}
+	if _, ok := toolcall.ByName(f.format); f.format != "" && !ok {
+		return nil, fmt.Errorf("--tool-format %q: want one of %s", f.format, strings.Join(toolcall.Names(), ", "))
 	}
 	wd, err := os.Getwd()
 	if err != nil {
