@@ -106,3 +106,13 @@ func TestTmuxToolAlwaysAndMaxSteps(t *testing.T) {
 		t.Fatalf("exit status %d", st)
 	}
 }
+
+// Bad tool flags are usage errors before any model loads.
+func TestToolFlagsAreChecked(t *testing.T) {
+	for _, args := range [][]string{{"--tools", "--tool-format", "nope"}, {"--tools", "--max-steps", "0"}} {
+		_, errOut, st := natter(t, "", append([]string{"-m", chatModel}, args...)...)
+		if st != 2 || !strings.Contains(errOut, args[1]) {
+			t.Errorf("natter %v: status %d, stderr %q", args, st, errOut)
+		}
+	}
+}
