@@ -46,7 +46,7 @@ func fromJinjaSpans(js []jinja.Span) []Span {
 // RenderSpans implements SpanRenderer: the renderer follows the message
 // strings themselves into the output.
 func (t *JinjaTemplate) RenderSpans(msgs []Message, addGenerationPrompt bool) (string, []Span, error) {
-	out, js, err := t.tmpl.RenderTracked(t.vars(jinjaMessages(msgs), t.opt.Tools, addGenerationPrompt), jinja.Options{Limits: t.opt.Limits, Now: t.opt.Now}, tracked(msgs))
+	out, js, err := t.tmpl.RenderTracked(t.vars(t.messages(msgs), t.opt.Tools, addGenerationPrompt), jinja.Options{Limits: t.opt.Limits, Now: t.opt.Now}, tracked(msgs))
 	return out, fromJinjaSpans(js), err
 }
 

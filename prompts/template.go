@@ -74,7 +74,63 @@ func (t *JinjaTemplate) Options() JinjaOptions { return t.opt }
 
 // Render implements ChatTemplate.
 func (t *JinjaTemplate) Render(msgs []Message, addGenerationPrompt bool) (string, error) {
-	return t.RenderValues(jinjaMessages(msgs), t.opt.Tools, addGenerationPrompt)
+	return t.RenderValues(t.messages(msgs), t.opt.Tools, addGenerationPrompt)
+}
+
+// messages is the "messages" variable for msgs as this template wants it.
+func (t *JinjaTemplate) messages(msgs []Message) []any {
+	if foldsToolResults(t.src) {
+		return foldToolResults(msgs)
+	}
+	return jinjaMessages(msgs)
+}
+
+// foldsToolResults: the template reads tool results from the calling
+// turn's tool_responses (Gemma 4) and has no tool role of its own, so
+// results passed as tool messages would become a turn the model never saw
+// in training.
+func foldsToolResults(src string) bool {
+	if !strings.Contains(src, "tool_responses") {
+		return false
+	}
+	for _, q := range []string{`== 'tool'`, `== "tool"`} {
+		if strings.Contains(src, "role'] "+q) || strings.Contains(src, "role "+q) || strings.Contains(src, `role"] `+q) {
+			return false
+		}
+	}
+	return true
+}
+
+// foldToolResults is jinjaMessages with each run of tool messages moved
+// into the assistant turn before it as tool_responses [{name, response}]
+// (a JSON object result as a mapping, anything else as its text).
+func foldToolResults(msgs []Message) []any {
+	list := jinjaMessages(msgs)
+	out := make([]any, 0, len(list))
+	var host *jinja.Dict
+	var responses *jinja.List
+	for i, m := range msgs {
+		if m.Role == RoleTool && host != nil {
+			r := jinja.NewDict()
+			r.Set("name", m.Name)
+			var v any = m.Content
+			if j, err := jinja.ParseJSON([]byte(m.Content)); err == nil {
+				if _, ok := j.(*jinja.Dict); ok {
+					v = j
+				}
+			}
+			r.Set("response", v)
+			responses.Items = append(responses.Items, r)
+			continue
+		}
+		host, responses = nil, nil
+		if m.Role == RoleAssistant && len(m.ToolCalls) > 0 {
+			host, responses = list[i].(*jinja.Dict), &jinja.List{}
+			host.Set("tool_responses", responses)
+		}
+		out = append(out, list[i])
+	}
+	return out
 }
 
 // jinjaMessages is the "messages" variable for msgs.

@@ -70,3 +70,45 @@ func TestWithToolsRefusesTemplatesWithoutTools(t *testing.T) {
 		t.Fatalf("no tools should leave the template as it is: %v", err)
 	}
 }
+
+// Gemma 4 reads results from the calling turn's tool_responses: tool
+// messages are folded there, so the prompt continues the model's turn as
+// the model was trained, instead of opening a "tool" turn.
+func TestGemma4ToolResultsFoldIntoTheModelTurn(t *testing.T) {
+	src := sharedTemplate(t, "google-gemma-4-31B-it-interleaved.jinja")
+	if !foldsToolResults(src) {
+		t.Fatal("Gemma 4's template not recognised as one that folds tool results")
+	}
+	if foldsToolResults(sharedTemplate(t, "Qwen-Qwen2.5-7B-Instruct.jinja")) {
+		t.Fatal("Qwen2.5's template folds tool results")
+	}
+	j, err := NewJinja("gguf:jinja", src, JinjaOptions{BOS: "<bos>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := WithTools(j, []any{weatherTool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []Message{
+		{Role: RoleUser, Content: "Weather in Oslo?"},
+		{Role: RoleAssistant, ToolCalls: []ToolCall{{ID: "call00001", Name: "get_weather", Arguments: `{"city":"Oslo"}`}}},
+		{Role: RoleTool, ToolCallID: "call00001", Name: "get_weather", Content: "rain, 4 °C"},
+	}
+	out, err := tt.Render(msgs, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `<|turn>model` + "\n" + `<|tool_call>call:get_weather{city:<|"|>Oslo<|"|>}<tool_call|><|tool_response>response:get_weather{value:<|"|>rain, 4 °C<|"|>}<tool_response|>`
+	if !strings.Contains(out, want) || strings.Contains(out, "<|turn>tool") {
+		t.Fatalf("prompt:\n%s\nwant it to contain:\n%s", out, want)
+	}
+	if strings.HasSuffix(strings.TrimSuffix(out, "<|channel>thought\n<channel|>"), "<|turn>model\n") {
+		t.Fatalf("a new model turn was opened after the results:\n%s", out)
+	}
+	// The same messages, spans tracked, render alike.
+	out2, _, _, err := RenderProtected(tt, msgs, true, []string{"<|turn>", "<turn|>"})
+	if err != nil || out2 != out {
+		t.Fatalf("RenderProtected differs (%v):\n%s", err, out2)
+	}
+}

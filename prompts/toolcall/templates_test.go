@@ -98,7 +98,7 @@ var templateCases = []templateCase{
 	{file: "mistralai-Mistral-Nemo-Instruct-2407.jinja", family: "mistral", bos: "<s>", eos: "</s>", parallel: true, start: "[/INST]", end: "</s>", ids: true},
 	{file: "Mistral-Small-3.2-24B-Instruct-2506.jinja", family: "mistral-v11", bos: "<s>", eos: "</s>", parallel: true, start: "[/INST]", end: "</s>", ids: true},
 	{file: "unsloth-mistral-Devstral-Small-2507.jinja", family: "mistral-v11", bos: "<s>", eos: "</s>", parallel: true, start: "[/INST]", end: "</s>"},
-	{file: "google-gemma-4-31B-it-interleaved.jinja", family: "gemma4", bos: "<bos>", eos: "<eos>", parallel: true, start: "<|turn>model\n", end: "<turn|>"},
+	{file: "google-gemma-4-31B-it-interleaved.jinja", family: "gemma4", bos: "<bos>", eos: "<eos>", parallel: true, start: "<|turn>model\n", end: "<|tool_response>"}, // results fold into the turn
 	{file: "LFM2.5-8B-A1B.jinja", family: "lfm2", bos: "<|startoftext|>", parallel: true, start: "<|im_start|>assistant\n", end: "<|im_end|>"},
 	{file: "LFM2-8B-A1B.jinja", family: "lfm2", bos: "<|startoftext|>", parallel: true, start: "<|im_start|>assistant\n", end: "<|im_end|>",
 		noCalls: "LFM2's template writes only an assistant turn's content, never its tool_calls"},
