@@ -285,6 +285,7 @@ func runChat(cmd *cobra.Command, o *chatOptions, pos []string) error {
 	defer mf.setupLogs()()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
+	defer startMCP(ctx, o.tf.on, toolCfg)()
 
 	st := openHistory(o.noSave)
 	defer st.Close()

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"natter/prompts/toolcall"
 	"natter/tools"
+	"natter/tools/mcp"
 	"natter/ui"
 )
 
@@ -47,4 +51,46 @@ func (f *toolFlags) config() (*ui.ToolsConfig, error) {
 		return nil, err
 	}
 	return &ui.ToolsConfig{Tools: set.Builtin(), On: f.on, Yolo: f.yolo, MaxSteps: f.maxSteps, Format: f.format}, nil
+}
+
+// startMCP adds the tools of the config file's [mcp.NAME] servers to tc
+// (with --tools only: starting them costs a process each and up to their
+// start timeout). Their stderr goes to a log in the state dir, never the
+// terminal. The returned func ends the servers.
+func startMCP(ctx context.Context, on bool, tc *ui.ToolsConfig) func() {
+	cfg, err := loadConfig()
+	if !on || err != nil || len(cfg.MCPServers()) == 0 {
+		return func() {}
+	}
+	var servers []mcp.Server
+	for _, s := range cfg.MCPServers() {
+		servers = append(servers, mcp.Server{Name: s.Name, Command: s.Command, Env: s.Env, Dir: s.Dir})
+	}
+	var taken []string
+	for _, t := range tc.Tools {
+		taken = append(taken, t.Spec().Name)
+	}
+	var logw io.Writer = io.Discard
+	closeLog := func() {}
+	if err := os.MkdirAll(stateDir(), 0o700); err == nil {
+		if f, err := openRotatingLog(filepath.Join(stateDir(), "mcp.log")); err == nil {
+			logw, closeLog = f, func() { f.Close() }
+		}
+	}
+	set, err := mcp.Connect(ctx, servers, mcp.Options{Stderr: logw, Taken: taken})
+	if err != nil {
+		closeLog()
+		return func() {}
+	}
+	for _, e := range set.Errors() {
+		fmt.Fprintf(os.Stderr, "natter: warning: %v (its log: %s)\n", e, filepath.Join(stateDir(), "mcp.log"))
+	}
+	if tc.Source == nil {
+		tc.Source = map[string]string{}
+	}
+	for _, t := range set.Tools() {
+		tc.Tools = append(tc.Tools, t)
+		tc.Source[t.Spec().Name] = set.Source(t.Spec().Name)
+	}
+	return func() { set.Close(); closeLog() }
 }

@@ -21,8 +21,9 @@ type Config struct {
 	Path   string // the file read ("" for none)
 	Exists bool   // the file was there and read
 
-	values    []Value     // one per Keys entry, same order; nil means all defaults
-	endpoints []*Endpoint // [endpoints.NAME] tables, in file order
+	values    []Value      // one per Keys entry, same order; nil means all defaults
+	endpoints []*Endpoint  // [endpoints.NAME] tables, in file order
+	mcp       []*MCPServer // [mcp.NAME] tables, in file order
 }
 
 // FileError is any problem with the config file. Unknown parts are zero and
@@ -148,7 +149,10 @@ func (c *Config) parse(data []byte) *FileError {
 	if err := toml.Unmarshal(data, &m); err != nil {
 		return decodeError(err, nil)
 	}
-	return c.checkEndpoints()
+	if err := c.checkEndpoints(); err != nil {
+		return err
+	}
+	return c.checkMCP()
 }
 
 // syntaxError prefers go-toml's own DecodeError (its position and key); the
@@ -253,6 +257,12 @@ func (w *walker) table(e *unstable.Node) ([]string, *FileError) {
 		}
 		return w.endpointTable(first, parts)
 	}
+	if parts[0] == "mcp" {
+		if len(parts) == 1 {
+			return parts, nil // [mcp] with inline tables inside
+		}
+		return w.mcpTable(first, parts)
+	}
 	if k := known(parts); k != nil {
 		return nil, w.errAt(first, k.Name, "want %s, got a table", k.typeWant())
 	}
@@ -285,6 +295,9 @@ func (w *walker) keyValue(prefix []string, kv *unstable.Node) *FileError {
 	name := strings.Join(parts, ".")
 	if parts[0] == "endpoints" {
 		return w.endpointValue(parts, val, first)
+	}
+	if parts[0] == "mcp" {
+		return w.mcpValue(parts, val, first)
 	}
 	if k := known(parts); k != nil {
 		line, _ := w.nodePos(first)
