@@ -1,6 +1,8 @@
 package config
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2/unstable"
@@ -173,3 +175,37 @@ func (c *Config) checkMCP() *FileError {
 	}
 	return nil
 }
+
+// mcpText writes the MCP servers back as TOML Load reads to the same.
+func mcpText(b *strings.Builder, servers []*MCPServer) {
+	for _, s := range servers {
+		fmt.Fprintf(b, "\n[mcp.%s]\n", s.Name)
+		q := make([]string, len(s.Command))
+		for i, a := range s.Command {
+			q[i] = strconv.Quote(a)
+		}
+		fmt.Fprintf(b, "command = [%s]\n", strings.Join(q, ", "))
+		if len(s.Env) > 0 {
+			kv := make([]string, len(s.Env))
+			for i, e := range s.Env {
+				k, v, _ := strings.Cut(e, "=")
+				kv[i] = strconv.Quote(k) + " = " + strconv.Quote(v)
+			}
+			fmt.Fprintf(b, "env = { %s }\n", strings.Join(kv, ", "))
+		}
+		if s.Dir != "" {
+			fmt.Fprintf(b, "dir = %s\n", strconv.Quote(s.Dir))
+		}
+	}
+}
+
+// mcpExample is the commented example config init writes.
+const mcpExample = `
+# MCP servers whose tools the model may call with --tools (stdio; each call
+# asks first). Their stderr goes to mcp.log in the state directory.
+#
+# [mcp.files]
+# command = ["mcp-server-filesystem", "/home/me/notes"]
+# env = { LOG_LEVEL = "warn" }
+# dir = "/home/me"
+`

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -102,5 +103,30 @@ func TestMCPErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v; want %q", c.text, err, c.want)
 		}
+	}
+}
+
+// config show writes MCP servers back so they load the same.
+func TestMCPShowRoundTrips(t *testing.T) {
+	c, err := loadText(t, "[mcp.fs]\ncommand = [\"srv\", \"--root\", \"/tmp/a b\"]\nenv = { A = \"1\", B = \"x=y\" }\ndir = \"/tmp\"\n\n[mcp.git]\ncommand = [\"git-mcp\"]\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := loadText(t, c.Show())
+	if err != nil {
+		t.Fatalf("show does not load back: %v\n%s", err, c.Show())
+	}
+	a, b := c.MCPServers(), back.MCPServers()
+	if len(a) != 2 || len(b) != 2 {
+		t.Fatalf("%+v vs %+v", a, b)
+	}
+	for i := range a {
+		a[i].Line, b[i].Line = 0, 0
+		if fmt.Sprint(a[i]) != fmt.Sprint(b[i]) {
+			t.Errorf("server %d: %+v, back %+v", i, a[i], b[i])
+		}
+	}
+	if _, err := loadText(t, InitText()); err != nil {
+		t.Fatalf("init text with the MCP example does not load: %v", err)
 	}
 }

@@ -29,6 +29,7 @@ func InitText() string {
 	comment(&b, initHeader)
 	writeSections(&b, defaults(), false)
 	b.WriteString(endpointsExample)
+	b.WriteString(mcpExample)
 	return b.String()
 }
 
@@ -50,6 +51,7 @@ func (c *Config) Show() string {
 	writeSections(&b, c.Values(), true)
 	if c != nil {
 		endpointsText(&b, c.endpoints)
+		mcpText(&b, c.mcp)
 	}
 	return b.String()
 }
