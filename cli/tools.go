@@ -64,7 +64,7 @@ func startMCP(ctx context.Context, on bool, tc *ui.ToolsConfig) func() {
 	}
 	var servers []mcp.Server
 	for _, s := range cfg.MCPServers() {
-		servers = append(servers, mcp.Server{Name: s.Name, Command: s.Command, Env: s.Env, Dir: s.Dir})
+		servers = append(servers, mcp.Server{Name: s.Name, Command: s.Command, Env: s.Env, Dir: s.Dir, URL: s.URL})
 	}
 	var taken []string
 	for _, t := range tc.Tools {

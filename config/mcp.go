@@ -16,11 +16,13 @@ type MCPServer struct {
 	Command []string // program and arguments; never empty after Load
 	Env     []string // KEY=value, in file order
 	Dir     string
-	Line    int // where its table starts
+	// URL is a streamable-HTTP server's endpoint, instead of Command.
+	URL  string
+	Line int // where its table starts
 }
 
 // mcpFields are the keys an mcp table may hold.
-var mcpFields = []string{"command", "env", "dir"}
+var mcpFields = []string{"command", "env", "dir", "url"}
 
 // MCPServers lists the file's MCP servers in the order they appear.
 func (c *Config) MCPServers() []MCPServer {
@@ -120,6 +122,15 @@ func (w *walker) mcpValue(parts []string, val, first *unstable.Node) *FileError 
 			return w.errAt(first, name, "want a string, got %s", kindName(val.Kind))
 		}
 		s.Dir = string(val.Data)
+	case "url":
+		if val.Kind != unstable.String {
+			return w.errAt(first, name, "want a string, got %s", kindName(val.Kind))
+		}
+		u := string(val.Data)
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return w.errAt(first, name, "want an http:// or https:// URL, got %q", u)
+		}
+		s.URL = u
 	default:
 		field := parts[2]
 		best, bestD := "", -1
@@ -169,8 +180,11 @@ func (w *walker) inline(prefix []string, val *unstable.Node) *FileError {
 // checkMCP runs after the whole file: every server needs a command.
 func (c *Config) checkMCP() *FileError {
 	for _, s := range c.mcp {
-		if len(s.Command) == 0 {
-			return &FileError{Line: s.Line, Key: "mcp." + s.Name, Msg: `an MCP server needs a command, such as command = ["npx", "-y", "server"]`}
+		switch {
+		case len(s.Command) == 0 && s.URL == "":
+			return &FileError{Line: s.Line, Key: "mcp." + s.Name, Msg: `an MCP server needs a command, such as command = ["npx", "-y", "server"], or a url`}
+		case len(s.Command) > 0 && s.URL != "":
+			return &FileError{Line: s.Line, Key: "mcp." + s.Name, Msg: "an MCP server has a command (stdio) or a url (streamable HTTP), not both"}
 		}
 	}
 	return nil
@@ -180,11 +194,15 @@ func (c *Config) checkMCP() *FileError {
 func mcpText(b *strings.Builder, servers []*MCPServer) {
 	for _, s := range servers {
 		fmt.Fprintf(b, "\n[mcp.%s]\n", s.Name)
-		q := make([]string, len(s.Command))
-		for i, a := range s.Command {
-			q[i] = strconv.Quote(a)
+		if s.URL != "" {
+			fmt.Fprintf(b, "url = %s\n", strconv.Quote(s.URL))
+		} else {
+			q := make([]string, len(s.Command))
+			for i, a := range s.Command {
+				q[i] = strconv.Quote(a)
+			}
+			fmt.Fprintf(b, "command = [%s]\n", strings.Join(q, ", "))
 		}
-		fmt.Fprintf(b, "command = [%s]\n", strings.Join(q, ", "))
 		if len(s.Env) > 0 {
 			kv := make([]string, len(s.Env))
 			for i, e := range s.Env {
@@ -208,4 +226,7 @@ const mcpExample = `
 # command = ["mcp-server-filesystem", "/home/me/notes"]
 # env = { LOG_LEVEL = "warn" }
 # dir = "/home/me"
+#
+# [mcp.remote]                        # streamable HTTP instead of a command
+# url = "http://127.0.0.1:8931/mcp"
 `

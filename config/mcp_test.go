@@ -81,8 +81,8 @@ theme = "dark"
 
 func TestMCPErrors(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
-		{"[mcp.fs]\ncommand = [\"x\"]\ncomand = [\"y\"]\n", `:3:1: unknown key "mcp.fs.comand" (did you mean "command"?) (an MCP server has command, env, dir)`},
-		{"[mcp.fs]\ncommand = [\"x\"]\nurl = \"http://x\"\n", `:3:1: unknown key "mcp.fs.url" (an MCP server has command, env, dir)`},
+		{"[mcp.fs]\ncommand = [\"x\"]\ncomand = [\"y\"]\n", `:3:1: unknown key "mcp.fs.comand" (did you mean "command"?) (an MCP server has command, env, dir, url)`},
+		{"[mcp.fs]\ncommand = [\"x\"]\nurl = \"http://x\"\n", `:1: mcp.fs: an MCP server has a command (stdio) or a url (streamable HTTP), not both`},
 		{"[mcp.fs]\ndir = \"/tmp\"\n", `:1: mcp.fs: an MCP server needs a command`},
 		{"[mcp.fs]\ncommand = []\n", `:2:1: mcp.fs.command: want the program to run first`},
 		{"[mcp.fs]\ncommand = [\"\"]\n", `mcp.fs.command: want the program to run first`},
@@ -128,5 +128,25 @@ func TestMCPShowRoundTrips(t *testing.T) {
 	}
 	if _, err := loadText(t, InitText()); err != nil {
 		t.Fatalf("init text with the MCP example does not load: %v", err)
+	}
+}
+
+func TestMCPURL(t *testing.T) {
+	c, err := loadText(t, "[mcp.web]\nurl = \"http://127.0.0.1:8931/mcp\"\n")
+	if err != nil || len(c.MCPServers()) != 1 || c.MCPServers()[0].URL != "http://127.0.0.1:8931/mcp" {
+		t.Fatalf("%v %+v", err, c.MCPServers())
+	}
+	back, err := loadText(t, c.Show())
+	if err != nil || back.MCPServers()[0].URL != c.MCPServers()[0].URL {
+		t.Fatalf("show: %v\n%s", err, c.Show())
+	}
+	for text, want := range map[string]string{
+		"[mcp.web]\nurl = \"ftp://x\"\n":                     "http:// or https://",
+		"[mcp.web]\nurl = \"http://x\"\ncommand = [\"a\"]\n": "not both",
+		"[mcp.web]\ndir = \"/tmp\"\n":                        "or a url",
+	} {
+		if _, err := loadText(t, text); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", text, err, want)
+		}
 	}
 }

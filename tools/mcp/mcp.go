@@ -37,6 +37,8 @@ type Server struct {
 	Command []string // program and arguments; the program is looked up in $PATH
 	Env     []string // KEY=value added to natter's environment
 	Dir     string   // working directory ("" for natter's)
+	// URL is a streamable-HTTP server's endpoint, used instead of Command.
+	URL string
 }
 
 // Options bound the servers and their calls.
@@ -135,7 +137,14 @@ func Connect(ctx context.Context, servers []Server, opt Options) (*Set, error) {
 // start runs one server and lists its tools.
 func start(ctx context.Context, sv Server, opt Options, stderr io.Writer) (*conn, error) {
 	fail := func(err error) error {
-		return fmt.Errorf("mcp server %q (%s): %w", sv.Name, strings.Join(sv.Command, " "), err)
+		where := strings.Join(sv.Command, " ")
+		if sv.URL != "" {
+			where = sv.URL
+		}
+		return fmt.Errorf("mcp server %q (%s): %w", sv.Name, where, err)
+	}
+	if sv.URL != "" {
+		return startHTTP(ctx, sv, opt, fail)
 	}
 	if len(sv.Command) == 0 || sv.Command[0] == "" {
 		return nil, fail(errors.New("no command"))
@@ -179,11 +188,46 @@ func start(ctx context.Context, sv Server, opt Options, stderr io.Writer) (*conn
 	return c, nil
 }
 
+// startHTTP connects to a streamable-HTTP server and lists its tools. No
+// standalone SSE stream: natter only needs answers to its own requests.
+func startHTTP(ctx context.Context, sv Server, opt Options, fail func(error) error) (*conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, opt.StartTimeout)
+	defer cancel()
+	c := &conn{server: sv, stderr: &tail{w: io.Discard}, closed: make(chan struct{})}
+	client := sdk.NewClient(&sdk.Implementation{Name: "natter", Version: "1"}, nil)
+	session, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: sv.URL, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	c.session = session
+	if err == nil {
+		for t, lerr := range session.Tools(ctx, nil) {
+			if lerr != nil {
+				err = fmt.Errorf("listing tools: %w", lerr)
+				break
+			}
+			c.list = append(c.list, t)
+		}
+	}
+	if err != nil {
+		c.close()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %v", opt.StartTimeout)
+		}
+		return nil, fail(err)
+	}
+	return c, nil
+}
+
 // close ends the server: stdin closed, then SIGTERM, then SIGKILL (the
 // SDK's order), and then whatever it started in its process group.
 func (c *conn) close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		if c.cmd == nil { // a streamable-HTTP server: only the session ends
+			if c.session != nil {
+				err = c.session.Close()
+			}
+			close(c.closed)
+			return
+		}
 		if c.session != nil {
 			err = c.session.Close()
 		} else if c.cmd.Process != nil {
