@@ -159,27 +159,9 @@ func start(ctx context.Context, sv Server, opt Options, stderr io.Writer) (*conn
 	cmd.WaitDelay = closeGrace
 	ownGroup(cmd)
 
-	ctx, cancel := context.WithTimeout(ctx, opt.StartTimeout)
-	defer cancel()
-	client := sdk.NewClient(&sdk.Implementation{Name: "natter", Version: "1"}, nil)
 	// The SDK stops waiting for the handshake and the list when ctx ends;
 	// c.close then ends the process.
-	session, err := client.Connect(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: closeGrace}, nil)
-	c.session = session
-	if err == nil {
-		for t, lerr := range session.Tools(ctx, nil) {
-			if lerr != nil {
-				err = fmt.Errorf("listing tools: %w", lerr)
-				break
-			}
-			c.list = append(c.list, t)
-		}
-	}
-	if err != nil {
-		c.close()
-		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %v", opt.StartTimeout)
-		}
+	if err := c.open(ctx, &sdk.CommandTransport{Command: cmd, TerminateDuration: closeGrace}, opt); err != nil {
 		if t := c.stderr.last(); t != "" {
 			err = fmt.Errorf("%w; its stderr ends: %s", err, t)
 		}
@@ -188,22 +170,21 @@ func start(ctx context.Context, sv Server, opt Options, stderr io.Writer) (*conn
 	return c, nil
 }
 
-// startHTTP connects to a streamable-HTTP server and lists its tools. No
-// standalone SSE stream: natter only needs answers to its own requests.
-func startHTTP(ctx context.Context, sv Server, opt Options, fail func(error) error) (*conn, error) {
+// open shakes hands over t and lists the server's tools within the start
+// timeout; on failure the server is closed.
+func (c *conn) open(ctx context.Context, t sdk.Transport, opt Options) error {
 	ctx, cancel := context.WithTimeout(ctx, opt.StartTimeout)
 	defer cancel()
-	c := &conn{server: sv, stderr: &tail{w: io.Discard}, closed: make(chan struct{})}
 	client := sdk.NewClient(&sdk.Implementation{Name: "natter", Version: "1"}, nil)
-	session, err := client.Connect(ctx, &sdk.StreamableClientTransport{Endpoint: sv.URL, DisableStandaloneSSE: true, MaxRetries: -1}, nil)
+	session, err := client.Connect(ctx, t, nil)
 	c.session = session
 	if err == nil {
-		for t, lerr := range session.Tools(ctx, nil) {
+		for tool, lerr := range session.Tools(ctx, nil) {
 			if lerr != nil {
 				err = fmt.Errorf("listing tools: %w", lerr)
 				break
 			}
-			c.list = append(c.list, t)
+			c.list = append(c.list, tool)
 		}
 	}
 	if err != nil {
@@ -211,6 +192,15 @@ func startHTTP(ctx context.Context, sv Server, opt Options, fail func(error) err
 		if errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("no answer within %v", opt.StartTimeout)
 		}
+	}
+	return err
+}
+
+// startHTTP connects to a streamable-HTTP server and lists its tools. No
+// standalone SSE stream: natter only needs answers to its own requests.
+func startHTTP(ctx context.Context, sv Server, opt Options, fail func(error) error) (*conn, error) {
+	c := &conn{server: sv, stderr: &tail{w: io.Discard}, closed: make(chan struct{})}
+	if err := c.open(ctx, &sdk.StreamableClientTransport{Endpoint: sv.URL, DisableStandaloneSSE: true, MaxRetries: -1}, opt); err != nil {
 		return nil, fail(err)
 	}
 	return c, nil
