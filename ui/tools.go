@@ -251,13 +251,16 @@ func (m *Model) takeToolCalls(content string, calls []prompts.ToolCall, bad []to
 	}
 	msg.ToolCalls = calls
 	a.ran = false
-	if len(calls) == 0 {
-		a.bad++
+	if len(bad) > 0 {
+		// Told to the model before the good calls' results.
 		reasons := make([]string, len(bad))
 		for i, b := range bad {
 			reasons[i] = b.Reason
 		}
 		m.pendingBad = strings.Join(reasons, "; ")
+	}
+	if len(calls) == 0 {
+		a.bad++
 		return
 	}
 	a.bad = 0

@@ -283,3 +283,17 @@ func TestResumedToolTurnsShowAndResend(t *testing.T) {
 		t.Fatalf("new call ids would not follow the resumed ones: %d", h.m.tools.ids)
 	}
 }
+
+// An unreadable call next to a good one is not dropped: the model is told,
+// and the good one still runs.
+func TestToolCallBadBesideGood(t *testing.T) {
+	reply := hermesCall(`{"path": "a.txt"}`) + "\n<tool_call>\n{\"name\": \"read_file\", \"arguments\": [1]}\n</tool_call>"
+	h, _, _ := toolHarness(t, reply, ToolsConfig{Yolo: true, MaxSteps: 1})
+	h.typeText("read")
+	h.enter()
+	h.waitFor("the turn to end", func(m Model) bool { return m.agent == nil && m.cur == nil && len(toolResults(m.msgs)) == 2 })
+	res := toolResults(h.m.msgs)
+	if !strings.Contains(res[0].Content, "could not be read") || !strings.Contains(res[1].Content, "alpha") {
+		t.Fatalf("results %+v", res)
+	}
+}

@@ -1118,7 +1118,9 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 		var rest string
 		rest, calls, bad = r.calls.Finish()
 		if endedWell && (len(calls) > 0 || len(bad) > 0) {
-			content = rest
+			if len(calls) > 0 {
+				content = rest
+			} // else the model sees its unreadable call as it wrote it, then the error
 		} else {
 			calls, bad = nil, nil
 			if strings.HasPrefix(content, r.shown.String()) {
