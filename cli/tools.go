@@ -77,6 +77,8 @@ func startMCP(ctx context.Context, on bool, tc *ui.ToolsConfig) func() {
 			logw, closeLog = f, func() { f.Close() }
 		}
 	}
+	// A server can take seconds to start: say what the wait is for.
+	fmt.Fprintf(os.Stderr, "natter: starting %d MCP %s…\n", len(servers), map[bool]string{true: "server", false: "servers"}[len(servers) == 1])
 	set, err := mcp.Connect(ctx, servers, mcp.Options{Stderr: logw, Taken: taken})
 	if err != nil {
 		closeLog()
