@@ -452,6 +452,9 @@ func parseRat(s string) (*big.Rat, error) {
 
 // ---- GBNF text helpers ----
 
+// Literal is a GBNF string literal matching exactly the text s.
+func Literal(s string) string { return quoteLit(s) }
+
 // quoteLit is a GBNF literal for the raw text s.
 func quoteLit(s string) string {
 	var b strings.Builder

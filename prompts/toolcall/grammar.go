@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"natter/prompts/grammar"
 )
 
 // Grammar returns a GBNF grammar (llama.cpp syntax, root rule "root") for a
@@ -39,36 +41,11 @@ func validToolName(n string) bool {
 	return true
 }
 
-// gbnfLit writes s as a GBNF string literal.
-func gbnfLit(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20:
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
 // nameRule is the alternatives of the tool names, written by quote.
 func nameRule(rule string, names []string, quote func(string) string) string {
 	alts := make([]string, len(names))
 	for i, n := range names {
-		alts[i] = gbnfLit(quote(n))
+		alts[i] = grammar.Literal(quote(n))
 	}
 	return rule + " ::= " + strings.Join(alts, " | ") + "\n"
 }
@@ -89,7 +66,7 @@ ws ::= [ \t\n]{0,8}
 
 // jsonCall is the common {"name": …, "<argKey>": {…}} object.
 func jsonCall(argKey string) string {
-	return `"{" ws "\"name\"" ws ":" ws fname ws "," ws ` + gbnfLit(`"`+argKey+`"`) + ` ws ":" ws obj`
+	return `"{" ws "\"name\"" ws ":" ws fname ws "," ws ` + grammar.Literal(`"`+argKey+`"`) + ` ws ":" ws obj`
 }
 
 func hermesGrammar(names []string) (string, error) {
