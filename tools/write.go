@@ -68,6 +68,27 @@ func readState(abs string, limit int64) (fileState, []byte, error) {
 	return state, content, nil
 }
 
+// unchanged is the check before a write runs: the path still resolves as
+// approved and the file is as it was when the call was prepared (since
+// tells the model what to redo). bad is the refusal, nil when all is well.
+func (s *Set) unchanged(ctx context.Context, pl place, prev fileState, since string) (now fileState, bad *outcome) {
+	fail := func(o outcome) (fileState, *outcome) { return fileState{}, &o }
+	if err := s.recheck(pl); err != nil {
+		return fail(failf("%v", err))
+	}
+	now, _, err := readState(pl.abs, 0)
+	if err != nil {
+		return fail(failf("%s", describe(pl.display, err)))
+	}
+	if !now.same(prev) {
+		return fail(failf("%s changed since %s", pl.display, since))
+	}
+	if ctx.Err() != nil {
+		return fail(failf(stoppedByUser))
+	}
+	return now, nil
+}
+
 func (a fileState) same(b fileState) bool {
 	return a.exists == b.exists && a.size == b.size && a.sum == b.sum
 }
@@ -197,18 +218,8 @@ func (t writeFileTool) Prepare(text string) (*Call, error) {
 	}
 	c.Outside = outside(pl)
 	c.run = func(ctx context.Context) outcome {
-		if err := t.s.recheck(pl); err != nil {
-			return failf("%v", err)
-		}
-		now, _, err := readState(pl.abs, 0)
-		if err != nil {
-			return failf("%s", describe(pl.display, err))
-		}
-		if !now.same(prev) {
-			return failf("%s changed since this write was prepared; nothing was written. Read it again before writing", pl.display)
-		}
-		if ctx.Err() != nil {
-			return failf(stoppedByUser)
+		if _, bad := t.s.unchanged(ctx, pl, prev, "this write was prepared; nothing was written. Read it again before writing"); bad != nil {
+			return *bad
 		}
 		if mkdir != "" {
 			if err := os.MkdirAll(mkdir, 0o777); err != nil {
@@ -359,18 +370,9 @@ func (t editFileTool) Prepare(text string) (*Call, error) {
 	c.Preview = diff(label, label, old, updated)
 	c.Outside = outside(pl)
 	c.run = func(ctx context.Context) outcome {
-		if err := t.s.recheck(pl); err != nil {
-			return failf("%v", err)
-		}
-		now, _, err := readState(pl.abs, 0)
-		if err != nil {
-			return failf("%s", describe(pl.display, err))
-		}
-		if !now.same(prev) {
-			return failf("%s changed since this edit was prepared; nothing was written. Read it again and redo the edit", pl.display)
-		}
-		if ctx.Err() != nil {
-			return failf(stoppedByUser)
+		now, bad := t.s.unchanged(ctx, pl, prev, "this edit was prepared; nothing was written. Read it again and redo the edit")
+		if bad != nil {
+			return *bad
 		}
 		if err := writeAtomic(pl.abs, []byte(updated), now); err != nil {
 			return failf("writing %s", describe(pl.display, err))
