@@ -624,6 +624,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 		name := m.modelName()
 		m.recordSettings(func(r SettingsRecorder) error { return r.SetModel(name) })
 	}
+	m.toolsForModel()
 	// What the load noticed about the file (bad special-token ids, keys of
 	// the wrong type) is said here, as natter says it on stderr at start-up.
 	if w, ok := msg.gen.(LoadWarner); ok {

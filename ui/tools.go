@@ -83,8 +83,9 @@ type toolsState struct {
 	on     bool
 	always map[string]bool // tools the user answered "a" for, this chat
 	format *toolcall.Format
-	seq    int // the live prepare/run (stale messages are dropped)
-	ids    int // tool-call ids given out in this chat
+	tmpl   prompts.ChatTemplate // the chat template with the tool definitions, while on
+	seq    int                  // the live prepare/run (stale messages are dropped)
+	ids    int                  // tool-call ids given out in this chat
 }
 
 // generatedID is the shape toolcall gives calls that came without an id.
@@ -142,7 +143,7 @@ func (m *Model) toolTemplate() (prompts.ChatTemplate, *toolcall.Format, error) {
 // model's template cannot take them.
 func (m *Model) setToolsOn(on bool) error {
 	if !on {
-		m.tools.on, m.tools.format = false, nil
+		m.tools.on, m.tools.format, m.tools.tmpl = false, nil, nil
 		return nil
 	}
 	if len(m.toolList()) == 0 {
@@ -151,12 +152,24 @@ func (m *Model) setToolsOn(on bool) error {
 	if m.gen == nil {
 		return fmt.Errorf("no model is loaded")
 	}
-	_, f, err := m.toolTemplate()
+	t, f, err := m.toolTemplate()
 	if err != nil {
 		return err
 	}
-	m.tools.on, m.tools.format = true, f
+	m.tools.on, m.tools.format, m.tools.tmpl = true, f, t
 	return nil
+}
+
+// toolsForModel redoes the tool template for a newly loaded model, whose
+// template may write calls another way or take no tools at all.
+func (m *Model) toolsForModel() {
+	if !m.tools.on {
+		return
+	}
+	if err := m.setToolsOn(true); err != nil {
+		m.setToolsOn(false)
+		m.addNote("Tools off: " + err.Error())
+	}
 }
 
 func cmdTools(m *Model, arg string) tea.Cmd {

@@ -907,11 +907,7 @@ func (m Model) request() api.Request {
 	msgs = append(msgs, m.conversation()...)
 	req := api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
 	if m.tools.on {
-		// Checked by /tools on; should the template have changed since, the
-		// request goes without tools and the reply is read as plain text.
-		if t, _, err := m.toolTemplate(); err == nil {
-			req.Template = t
-		}
+		req.Template = m.tools.tmpl
 	}
 	m.applyFormat(&req)
 	return req
@@ -929,7 +925,7 @@ func (m *Model) startGenWith(req api.Request) tea.Cmd {
 	if req.Grammar != "" {
 		m.cur.format = m.format
 	}
-	if m.tools.on && m.tools.format != nil && req.Template != nil && prompts.ToolsOf(req.Template) != nil {
+	if m.tools.on && req.Template == m.tools.tmpl {
 		m.cur.calls = m.tools.format.NewStream()
 	}
 	m.sentReq = &req
