@@ -33,6 +33,7 @@ type JinjaTemplate struct {
 	src  string
 	tmpl *jinja.Template
 	opt  JinjaOptions
+	fold bool // tool results go into the calling turn (foldsToolResults)
 }
 
 // NewJinja parses source. name says where it came from ("gguf:jinja",
@@ -60,7 +61,7 @@ func newJinja(name, file, source string, opt JinjaOptions) (*JinjaTemplate, erro
 	if err != nil {
 		return nil, err
 	}
-	return &JinjaTemplate{name: name, src: source, tmpl: t, opt: opt}, nil
+	return &JinjaTemplate{name: name, src: source, tmpl: t, opt: opt, fold: foldsToolResults(source)}, nil
 }
 
 // Name implements ChatTemplate.
@@ -79,7 +80,7 @@ func (t *JinjaTemplate) Render(msgs []Message, addGenerationPrompt bool) (string
 
 // messages is the "messages" variable for msgs as this template wants it.
 func (t *JinjaTemplate) messages(msgs []Message) []any {
-	if foldsToolResults(t.src) {
+	if t.fold {
 		return foldToolResults(msgs)
 	}
 	return jinjaMessages(msgs)
