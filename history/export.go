@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"natter/engine/api"
 	"natter/prompts"
 )
 
@@ -75,8 +78,43 @@ func writeMarkdown(w io.Writer, c *Chat) error {
 			}
 			bw.WriteString("\n")
 		}
+		if m.Stats != nil && len(m.Stats.Adapters) > 0 {
+			// The adapters changed the weights: the reply is not the bare model's.
+			fmt.Fprintf(bw, "\n%s\n", adaptersNote(m.Stats.Adapters))
+		}
 	}
 	return bw.Flush()
+}
+
+// adaptersNote names the LoRA adapters a reply was made with, and their
+// hashes, since a file name alone does not say which weights they were.
+func adaptersNote(list []api.Adapter) string {
+	var parts []string
+	for _, a := range list {
+		name := a.Name
+		if name == "" {
+			name = filepath.Base(a.Path)
+		}
+		s := mdEscape(name) + " ×" + strconv.FormatFloat(float64(a.Scale), 'g', -1, 32)
+		if a.SHA256 != "" {
+			s += ", sha256 " + mdEscape(a.SHA256[:min(len(a.SHA256), 12)])
+		}
+		parts = append(parts, s)
+	}
+	return "*(LoRA: " + strings.Join(parts, "; ") + ")*"
+}
+
+// mdEscape keeps a file name literal inside the italic note. Underscores
+// stay: common in file names, and inside a word they are not emphasis.
+func mdEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune("\\`*[]<>", r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // writeToolResult shows a tool's output verbatim in a fenced block: it is

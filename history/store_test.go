@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -125,7 +126,7 @@ func TestChatRoundTrip(t *testing.T) {
 	if r.Role != "assistant" || r.Content != "Use slices.Reverse." || r.Reasoning != "think…" || r.Status != StatusComplete || r.Model != "tiny-q8" {
 		t.Errorf("reply = %+v", r)
 	}
-	if r.Stats == nil || *r.Stats != *stats {
+	if r.Stats == nil || !reflect.DeepEqual(*r.Stats, *stats) {
 		t.Errorf("stats = %+v", r.Stats)
 	}
 	pm := c.PromptMessages()

@@ -46,6 +46,7 @@ func init() {
 		{"model", "/model [N|PATH]", "list local models, or switch to one (N, NAME or PATH)", cmdModel},
 		{"tools", "/tools [on|off]", "tools the model may call (--tools): list, or turn on or off", cmdTools},
 		{"think", "/think [on|off]", "reasoning models: think before answering, or not", cmdThink},
+		{"lora", "/lora [N SCALE]", "LoRA adapters: list them, or set one's scale (off = 0)", cmdLora},
 		{"save", "/save [FILE]", "export the chat as Markdown (default: named after its title)", cmdSave},
 		{"quit", "/quit (/exit)", "leave natter (also /bye)", func(m *Model, _ string) tea.Cmd { return m.quit() }},
 	}
@@ -510,14 +511,18 @@ func cmdStats(m *Model, _ string) tea.Cmd {
 		m.addNote("No reply has finished yet.")
 		return nil
 	}
+	lora := ""
+	if len(s.Adapters) > 0 {
+		lora = "\nLoRA: " + loraStatsText(s.Adapters)
+	}
 	m.addNote(fmt.Sprintf(
 		"prompt %s tokens (%s from cache) · prefill %s (%.1f tok/s)\n"+
 			"generated %s tokens · decode %s (%.2f tok/s) · ttft %s\n"+
-			"context %s/%s · stop: %s · template: %s%s",
+			"context %s/%s · stop: %s · template: %s%s%s",
 		commas(s.PromptTokens), commas(s.CachedTokens), fmtDur(s.PrefillTime), s.PrefillTPS,
 		commas(s.GeneratedTokens), fmtDur(s.DecodeTime), s.DecodeTPS, fmtDur(s.TTFT),
 		commas(s.ContextUsed), commas(s.ContextSize), s.StopReason, s.Template,
-		map[bool]string{true: " · " + plural(s.DroppedTurns, "turn", "turns") + " dropped", false: ""}[s.DroppedTurns > 0]))
+		map[bool]string{true: " · " + plural(s.DroppedTurns, "turn", "turns") + " dropped", false: ""}[s.DroppedTurns > 0], lora))
 	return nil
 }
 
@@ -611,6 +616,7 @@ func (m Model) handleModelLoaded(msg modelLoadedMsg) (tea.Model, tea.Cmd) {
 	old := m.gen
 	m.gen = msg.gen
 	m.info = msg.gen.Info()
+	m.lora = loraState{seq: m.lora.seq + 1}
 	m.last, m.ctxNow, m.sentReq = nil, -1, nil
 	if old == nil {
 		m.addNote(fmt.Sprintf("Loaded %s (%s). Say hello!", m.modelName(), msg.path))

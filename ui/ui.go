@@ -239,6 +239,7 @@ type Model struct {
 
 	gen  api.Generator
 	info api.ModelInfo
+	lora loraState // the model's LoRA adapters (lora.go)
 
 	width, height int
 	fullscreen    bool

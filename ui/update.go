@@ -212,6 +212,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case modelLoadedMsg:
 		return m.handleModelLoaded(msg)
+	case loraMsg:
+		return m.handleLora(msg)
 	case promptShownMsg:
 		return m.handlePromptShown(msg)
 	case templateCheckMsg:

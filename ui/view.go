@@ -530,6 +530,11 @@ func (m Model) statusLine() string {
 		parts = append(parts, part{st.warn.Render("no model"), 0})
 	} else {
 		parts = append(parts, part{st.status.Render(m.modelLabel()), 2})
+		// Adapters change what the model says: they stay while there is
+		// room for more than the essentials.
+		if l := m.loraStatus(); l != "" {
+			parts = append(parts, part{st.status.Render(l), 3})
+		}
 		if b := m.info.Backend; b != "" {
 			parts = append(parts, part{st.dim.Render(BackendLabel(b)), 7})
 		}

@@ -121,6 +121,27 @@ type Stats struct {
 	ContextUsed     int           `json:"context_used"`  // tokens in the KV cache at the end
 	ContextSize     int           `json:"context_size"`
 	Template        string        `json:"template"` // which formatter produced the prompt
+	// Adapters are the LoRA adapters that were on (scale != 0) while the
+	// reply was generated, so a saved reply says what produced it.
+	Adapters []Adapter `json:"adapters,omitempty"`
+}
+
+// Adapter is a LoRA adapter loaded on top of a model's weights.
+type Adapter struct {
+	Path   string  `json:"path"`
+	Name   string  `json:"name"`   // the file's base name
+	SHA256 string  `json:"sha256"` // of the file, hex
+	Scale  float32 `json:"scale"`  // 0 = loaded but off
+}
+
+// AdapterScaler is a model whose LoRA adapters can be rescaled (0 turns
+// one off) without reloading it.
+type AdapterScaler interface {
+	// Adapters lists the loaded adapters with their current scales.
+	Adapters() []Adapter
+	// SetAdapterScale sets adapter i's scale; the cache is cleared, since
+	// what it holds was computed with the old weights.
+	SetAdapterScale(i int, scale float32) error
 }
 
 // ModelInfo describes the loaded model.
@@ -143,6 +164,8 @@ type ModelInfo struct {
 	// general.license.link; "" when the file does not say.
 	License     string `json:"license,omitempty"`
 	LicenseLink string `json:"license_link,omitempty"`
+	// Adapters are the LoRA adapters loaded with the model, as loaded.
+	Adapters []Adapter `json:"adapters,omitempty"`
 }
 
 // Generator is what a front end needs from an engine.
