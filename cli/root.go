@@ -125,6 +125,7 @@ func NewRoot() *cobra.Command {
 	}
 	add(groupChat, askCommand(), serveCommand())
 	add(groupModels, modelsCommand(), pullCommand(), benchCommand(), evalCommand())
+	add(groupModels, quantizeCommand(), tuneCommand())
 	add(groupSaved, promptsCommand(), templateCommand(), historyCommand())
 	add(groupSetup, configCommand(), doctorCommand(), versionCommand(), manCommand(root))
 	root.SetHelpCommandGroupID(groupSetup)
