@@ -102,7 +102,11 @@ const (
 )
 
 // Open reads and validates the GGUF file at path.
-func Open(path string) (*File, error) {
+func Open(path string) (*File, error) { return open(path, "model", parse) }
+
+// open is Open with the parser and, for messages, the noun for the file
+// wanted ("model", "LoRA adapter").
+func open(path, noun string, parseFn func(io.ReaderAt, int64, string) (*File, error)) (*File, error) {
 	fail := func(kind error, format string, a ...any) error {
 		return &Error{Path: path, Kind: kind, Msg: fmt.Sprintf(format, a...)}
 	}
@@ -113,18 +117,18 @@ func Open(path string) (*File, error) {
 	case err != nil:
 		return nil, fail(err, "cannot read: %v", unwrapPathError(err))
 	case st.IsDir():
-		return nil, fail(ErrNotGGUF, "is a directory, not a GGUF model file")
+		return nil, fail(ErrNotGGUF, "is a directory, not a GGUF %s file", noun)
 	case !st.Mode().IsRegular():
 		return nil, fail(ErrNotGGUF, "is not a regular file")
 	case st.Size() == 0:
-		return nil, fail(ErrNotGGUF, "empty file (0 bytes), not a GGUF model")
+		return nil, fail(ErrNotGGUF, "empty file (0 bytes), not a GGUF %s", noun)
 	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fail(err, "cannot open: %v", unwrapPathError(err))
 	}
 	defer f.Close()
-	gf, err := parse(f, st.Size(), path)
+	gf, err := parseFn(f, st.Size(), path)
 	if err != nil {
 		return nil, err
 	}
@@ -472,7 +476,26 @@ const (
 	minTensorBytes = 8 + 1 + 4 + 8 + 4 + 8
 )
 
+// parse reads a model: the layout, then what llama.cpp's model loader
+// would trip on.
 func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
+	f, err := parseLayout(ra, size, path)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.checkNotAdapter(); err != nil {
+		return nil, err
+	}
+	if err := f.checkLlama(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// parseLayout checks what any GGUF file must satisfy (header, metadata,
+// tensor infos and data layout) and nothing model-specific, so adapters
+// can share it.
+func parseLayout(ra io.ReaderAt, size int64, path string) (*File, error) {
 	if size < 0 {
 		return nil, &Error{Path: path, Kind: ErrCorrupt, Msg: fmt.Sprintf("negative size %d", size)}
 	}
@@ -682,9 +705,6 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 				ErrCorrupt, i, t.Name, t.Offset, next)}
 		}
 		next += (t.Size + f.Alignment - 1) / f.Alignment * f.Alignment
-	}
-	if err := f.checkLlama(); err != nil {
-		return nil, err
 	}
 	return f, nil
 }
