@@ -38,6 +38,22 @@ type chatGen struct {
 	chain *prompts.Chain
 }
 
+// Adapters implements api.AdapterScaler: none on a backend without LoRA.
+func (g *chatGen) Adapters() []api.Adapter {
+	if a, ok := g.Model.(api.AdapterScaler); ok {
+		return a.Adapters()
+	}
+	return nil
+}
+
+// SetAdapterScale implements api.AdapterScaler.
+func (g *chatGen) SetAdapterScale(i int, scale float32) error {
+	if a, ok := g.Model.(api.AdapterScaler); ok {
+		return a.SetAdapterScale(i, scale)
+	}
+	return errors.New("this model's engine cannot apply LoRA adapters")
+}
+
 // LoadWarnings implements ui.LoadWarner.
 func (g *chatGen) LoadWarnings() []string { return g.warnings }
 
@@ -564,7 +580,18 @@ func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 	if w := fitWarning(path, mf.ctx); w != "" {
 		warnings = append(warnings, strings.TrimPrefix(w, "warning: "))
 	}
-	e, err := engine.Open(mf.options(path, nil))
+	opts := mf.options(path, nil)
+	if len(opts.Loras) > 0 {
+		// --lora was given for the model natter started with; a model
+		// switched to in the chat keeps them only if they fit it.
+		if f, err := engine.Validate(path); err == nil {
+			if _, err := engine.CheckLoras(f, opts.Loras); err != nil {
+				warnings = append(warnings, fmt.Sprintf("LoRA adapters left off: %v", err))
+				opts.Loras = nil
+			}
+		}
+	}
+	e, err := engine.Open(opts)
 	if err == nil {
 		_ = models.Remember(path)
 	}

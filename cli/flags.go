@@ -63,6 +63,9 @@ type modelFlags struct {
 	remember bool
 	// models holds every -m of a command that takes several (eval).
 	models []string
+	// loras are the --lora FILE[:SCALE] values, parsed by check.
+	loras    []string
+	loraOpts []engine.LoraOption
 }
 
 const modelUsage = "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)"
@@ -87,10 +90,12 @@ func (m *modelFlags) registerRest(cmd *cobra.Command) {
 	fs.StringVar(&m.cacheType, "cache-type", "f16", "KV cache type: f16, q8_0, q4_0, f32, bf16")
 	fs.StringVar(&m.backend, "backend", engine.BackendAuto, "engine: auto (llama.cpp, or the Go engine for the models only it runs), llama.cpp, go")
 	fs.BoolVar(&m.insecure, "insecure", false, "allow plain http to a remote server beyond this machine (-m openai://...)")
-	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure")
+	fs.StringArrayVar(&m.loras, "lora", nil, "apply a LoRA adapter GGUF: FILE[:SCALE] (scale 1 by default; repeatable)")
+	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure", "lora")
 	fs.BoolVar(&m.verbose, "verbose", false, "show llama.cpp logs on stderr")
 	group(fs, flagsOutput, "verbose")
 	_ = cmd.RegisterFlagCompletionFunc("model", completeModels)
+	_ = cmd.MarkFlagFilename("lora", "gguf")
 	choices(cmd, "flash-attn", "auto", "on", "off")
 	choices(cmd, "cache-type", "f16", "q8_0", "q4_0", "f32", "bf16")
 	choices(cmd, "backend", engine.BackendAuto, engine.BackendLlama, engine.BackendGo)
@@ -104,6 +109,17 @@ func (m *modelFlags) check() error {
 		return fmt.Errorf("--threads %d: must be between 1 and 1024 (0 = one per physical core)", m.threads)
 	case m.batch < 1:
 		return fmt.Errorf("--batch %d: must be at least 1", m.batch)
+	}
+	m.loraOpts = nil
+	if _, isRemote, _ := m.endpoint(); isRemote && len(m.loras) > 0 {
+		return fmt.Errorf("--lora applies to a local GGUF model, not to %s (a server loads its own adapters)", m.model)
+	}
+	for _, l := range m.loras {
+		o, err := engine.ParseLora(l)
+		if err != nil {
+			return err
+		}
+		m.loraOpts = append(m.loraOpts, o)
 	}
 	if m.threads == 0 {
 		m.threads = engine.PhysicalCores()
@@ -186,6 +202,7 @@ func (m *modelFlags) options(path string, progress func(float32) bool) engine.Op
 	return engine.Options{
 		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
 		FlashAttn: m.flashAttn, CacheType: m.cacheType, Backend: m.backend, Progress: progress,
+		Loras: m.loraOpts,
 	}
 }
 

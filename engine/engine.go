@@ -41,6 +41,9 @@ type Options struct {
 	GenericKernels bool
 	// Progress is called while the weights load (0..1); returning false aborts.
 	Progress func(float32) bool
+	// Loras are LoRA adapters applied on top of the weights (llama.cpp
+	// backend only), each checked against the model before it loads.
+	Loras []LoraOption
 }
 
 // Engine is a loaded model with its context. Its methods are safe for
@@ -53,6 +56,8 @@ type Engine struct {
 	specials []special
 	builtin  prompts.ChatTemplate
 	maxPiece int // longest token text, for a length check before tokenizing
+	loras    []*loraAdapter
+	loraMu   sync.Mutex // guards the loras' scales, read by Adapters
 
 	jobs      chan func()
 	quit      chan struct{}
@@ -84,6 +89,10 @@ func Load(opts Options) (*Engine, error) {
 	if opts.ContextSize < 0 || opts.BatchSize < 0 || opts.Threads < 0 {
 		return nil, errors.New("context size, batch size and threads must not be negative")
 	}
+	adapters, err := CheckLoras(f, opts.Loras)
+	if err != nil {
+		return nil, err
+	}
 	if opts.Threads == 0 {
 		opts.Threads = PhysicalCores()
 	}
@@ -107,6 +116,11 @@ func Load(opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
 	}
 	e := &Engine{opts: opts, model: m, lc: lc, jobs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
+	if err := e.loadLoras(adapters); err != nil {
+		lc.Close()
+		m.Close()
+		return nil, err
+	}
 	e.specials = m.loadSpecials()
 	e.maxPiece = f.MaxTokenBytes()
 	e.info = e.modelInfo(f)
@@ -139,6 +153,7 @@ func (e *Engine) modelInfo(f *gguf.File) api.ModelInfo {
 		EOS:          e.model.tokenText(e.model.eos()),
 		AddBOS:       e.model.addBOS(),
 		Backend:      BackendLlama,
+		Adapters:     e.Adapters(),
 	}
 }
 
@@ -174,6 +189,7 @@ func (e *Engine) Close() error {
 		close(e.quit)
 		<-e.done
 		e.lc.Close()
+		e.closeLoras()
 		e.model.Close()
 	})
 	return nil
@@ -598,7 +614,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 		return
 	}
 	nCtx := e.lc.nCtx()
-	stats := &api.Stats{PromptTokens: len(toks), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template}
+	stats := &api.Stats{PromptTokens: len(toks), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template, Adapters: e.activeAdapters()}
 
 	// Reuse the longest common prefix of what is cached; at least the last
 	// prompt token is decoded again, since its logits are needed (unless a

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"sort"
@@ -58,6 +59,9 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	if opts.ContextSize < 0 || opts.BatchSize < 0 || opts.Threads < 0 {
 		return nil, errors.New("context size, batch size and threads must not be negative")
+	}
+	if len(opts.Loras) > 0 {
+		return nil, fmt.Errorf("--lora: the Go engine, which runs %s models, cannot apply LoRA adapters (only the llama.cpp backend can)", f.Arch())
 	}
 	if opts.Threads == 0 {
 		opts.Threads = PhysicalCores()
