@@ -34,14 +34,12 @@ func tuneCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tune [flags]",
 		Short: "fine-tune a model on your chats or texts (llama.cpp's training)",
-		Long: "Fine-tune an F32 GGUF model on a JSONL file, one example per line: {\"messages\": [...]}, a chat\n" +
-			"rendered with the model's chat template exactly as the chat renders it, or {\"text\": \"...\"}.\n" +
-			"The loss covers every token of the text: llama.cpp's training API cannot leave the prompt's\n" +
-			"tokens out.\n\n" +
-			"What trains: the llama.cpp built into natter (Dec 2025) cannot take gradients through its KV\n" +
-			"cache, so only the tensors after the last block's keys and values train: that block's attn_q,\n" +
-			"attn_output, ffn_* and ffn_norm, the final output_norm and the output layer (when the model\n" +
-			"has its own, not tied to the embeddings).\n\n" +
+		Long: "Fine-tune a model's F32 weights on a JSONL file, one example per line: {\"messages\": [...]}, a\n" +
+			"chat rendered with the model's chat template exactly as the chat renders it, or {\"text\": \"...\"}.\n" +
+			"A chat's loss covers the assistant's replies only: the prompts are context.\n\n" +
+			"natter trains Llama-architecture models (Llama, Mistral, SmolLM, TinyLlama, …) on its own graph\n" +
+			"of the model with ggml's training API (AdamW or SGD). llama.cpp's llama_opt path, in the version\n" +
+			"natter carries, gives wrong gradients, so natter does not use it.\n\n" +
 			"Ctrl+C saves a checkpoint beside the output; the same command with --resume goes on from it\n" +
 			"(the optimizer's moments start afresh there). The output is written to a temp file and renamed\n" +
 			"into place, so a crash never leaves half a model. Quantize the result with natter quantize.",
@@ -62,7 +60,7 @@ func tuneCommand() *cobra.Command {
 	fs.IntVar(&o.epochs, "epochs", 2, "passes over the training data")
 	fs.Float64Var(&o.lr, "lr", 1e-5, "learning rate")
 	fs.Float64Var(&o.wd, "weight-decay", 0, "weight decay")
-	fs.IntVar(&o.ctx, "ctx", 256, "tokens per training sequence (rounded up to a multiple of 256)")
+	fs.IntVar(&o.ctx, "ctx", 256, "tokens per training sequence")
 	fs.StringVar(&o.layers, "train-layers", "all", tune.LayersHelp)
 	fs.StringVar(&o.optimizer, "optimizer", "adamw", "adamw, or sgd (no optimizer state: less memory)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the order sequences are trained in")

@@ -2,82 +2,10 @@ package engine
 
 /*
 #include <stdlib.h>
-#include <string.h>
 #include "llama.h"
-#include "ggml-opt.h"
-#include "ggml-backend.h"
+#include "traingraph.h"
 
-// natter_lr is read by ggml before every optimizer step; Go writes it
-// between steps, so a schedule needs no call back into Go.
 struct natter_lr { float lr; float wd; };
-
-static struct ggml_opt_optimizer_params natter_opt_pars(void *ud) {
-	struct ggml_opt_optimizer_params p = ggml_opt_get_default_optimizer_params(NULL);
-	const struct natter_lr *lr = (const struct natter_lr *)ud;
-	p.adamw.alpha = lr->lr;
-	p.adamw.wd = lr->wd;
-	p.sgd.alpha = lr->lr;
-	p.sgd.wd = lr->wd;
-	return p;
-}
-
-// natter_train_set holds the names of the tensors to train (chosen in Go)
-// and records the ones llama.cpp marked, so their trained values can be
-// read back for saving.
-struct natter_train_set {
-	const char **names;
-	int n_names;
-	const struct ggml_tensor **got;
-	int n_got;
-};
-
-static bool natter_param_filter(const struct ggml_tensor *t, void *ud) {
-	struct natter_train_set *s = (struct natter_train_set *)ud;
-	for (int i = 0; i < s->n_names; i++) {
-		if (strcmp(s->names[i], t->name) == 0) {
-			if (s->n_got < s->n_names) {
-				s->got[s->n_got++] = t;
-			}
-			return true;
-		}
-	}
-	return false;
-}
-
-// natter_warm decodes one token so the context hands its thread count to
-// the CPU backend (llama.cpp does so only in a decode; the training path
-// would otherwise run ggml's default of 4 threads, whatever the machine).
-static int natter_warm(struct llama_context *ctx, llama_token tok) {
-	llama_token t = tok;
-	int rc = llama_decode(ctx, llama_batch_get_one(&t, 1));
-	llama_memory_clear(llama_get_memory(ctx), true);
-	return rc;
-}
-
-static void natter_opt_init(struct llama_context *ctx, struct llama_model *m, struct natter_train_set *s, struct natter_lr *lr, int sgd) {
-	struct llama_opt_params p;
-	memset(&p, 0, sizeof p);
-	p.n_ctx_train = 0;
-	p.param_filter = natter_param_filter;
-	p.param_filter_ud = s;
-	p.get_opt_pars = natter_opt_pars;
-	p.get_opt_pars_ud = lr;
-	p.optimizer_type = sgd ? GGML_OPT_OPTIMIZER_TYPE_SGD : GGML_OPT_OPTIMIZER_TYPE_ADAMW;
-	llama_opt_init(ctx, m, p);
-}
-
-// natter_opt_run runs the windows in ds: the first split train (one
-// optimizer step each), the rest are only evaluated.
-static double natter_opt_run(struct llama_context *ctx, ggml_opt_dataset_t ds, int64_t split, int train) {
-	ggml_opt_result_t rt = ggml_opt_result_init();
-	ggml_opt_result_t re = ggml_opt_result_init();
-	llama_opt_epoch(ctx, ds, rt, re, split, NULL, NULL);
-	double loss = 0, unc = 0;
-	ggml_opt_result_loss(train ? rt : re, &loss, &unc);
-	ggml_opt_result_free(rt);
-	ggml_opt_result_free(re);
-	return loss;
-}
 */
 import "C"
 
@@ -97,117 +25,190 @@ import (
 	"natter/prompts"
 )
 
+// Fine-tuning runs on natter's own forward graph of the model, built on
+// ggml's training API (ggml_opt: the AdamW/SGD steps and cross-entropy that
+// llama.cpp's llama_opt_epoch drives too). natter does not train through
+// llama_opt_* itself: in the llama.cpp it carries (Dec 2025) that path
+// cannot take gradients through the KV cache writes (ggml_set_rows), adds
+// each step's gradients to the last when the graph is rebuilt per batch,
+// and passes every norm's gradient through RMS_NORM_BACK, which is wrong
+// here (gradcheck_test.go compares against finite differences). Its own
+// graph has no cache, static buffers and a norm made of ops whose
+// gradients check out, and it can leave prompt tokens out of the loss.
+
+// TrainArchitectures are the architectures natter's graph trains.
+var TrainArchitectures = []string{"llama"}
+
 // TrainOptions configure a Trainer.
 type TrainOptions struct {
 	ModelPath string
-	// Window is the tokens per training sequence; llama.cpp sizes contexts
-	// in steps of 256, so it is rounded up to one (0 = 256).
-	Window  int
-	Threads int // 0 = physical cores
+	Window    int // tokens per training sequence (0 = 256)
+	Threads   int // 0 = physical cores
 	// Train names the tensors to train (TrainableTensors picks them).
 	Train []string
-	SGD   bool // plain SGD instead of AdamW: a third of the optimizer memory
+	SGD   bool // plain SGD instead of AdamW: no optimizer state
 }
 
-// TrainWindow is the window llama.cpp will use for a --ctx of n.
-func TrainWindow(n int) int {
-	if n <= 0 {
-		n = 256
-	}
-	return (n + 255) / 256 * 256
-}
-
-// Trainer fine-tunes a model's F32 tensors in place with llama.cpp's
-// training API (llama_opt_init, llama_opt_epoch). Not safe for concurrent
-// use; Close is idempotent.
+// Trainer fine-tunes a model's F32 tensors. Not safe for concurrent use;
+// Close is idempotent.
 type Trainer struct {
+	gt       *C.struct_natter_gt
 	opts     TrainOptions
 	file     *gguf.File
-	model    *model
-	ctx      *C.struct_llama_context
+	model    *model // the vocabulary only: tokenizing and the chat template
 	window   int
-	ds       C.ggml_opt_dataset_t
 	lr       *C.struct_natter_lr
-	set      *C.struct_natter_train_set
 	cnames   []*C.char
 	specials []special
 	builtin  prompts.ChatTemplate
 	closed   bool
 }
 
-// TrainLimit says which tensors the bundled llama.cpp can train. Its ggml
-// (Dec 2025) cannot take gradients through the KV cache writes (ggml_set_rows
-// is refused by the backward pass; upstream has since allowed it), so only
-// tensors after the last block's key and value projections train: that
-// block's query, attention output and feed-forward, the final norm and the
-// output layer.
-const TrainLimit = "the llama.cpp built into natter (Dec 2025) cannot backpropagate into its KV cache, so only the tensors after the last block's keys and values can train: that block's attn_q, attn_output, ffn_* and ffn_norm, the final output_norm and the output layer"
-
-// TrainableTensors lists the tensors of f that llama.cpp can train and
-// that keep(name) selects: F32 weights within TrainLimit (llama.cpp also
-// leaves the token embeddings and rope frequencies frozen).
-func TrainableTensors(f *gguf.File, keep func(name string) bool) []gguf.TensorInfo {
-	var out []gguf.TensorInfo
-	last := -1
-	if n, ok := f.Uint(f.Arch() + ".block_count"); ok {
-		last = int(n) - 1
+// CheckTrainArch says why natter cannot train f's architecture or layout
+// (nil when it can).
+func CheckTrainArch(f *gguf.File) error {
+	if !slices.Contains(TrainArchitectures, f.Arch()) {
+		return fmt.Errorf("%s is a %s model; natter tune trains %s models (Llama, Mistral, SmolLM, TinyLlama, …)", filepath.Base(f.Path), f.Arch(), strings.Join(TrainArchitectures, ", "))
 	}
+	if _, err := graphParams(f); err != nil {
+		return fmt.Errorf("%s: natter tune does not support its %v", filepath.Base(f.Path), err)
+	}
+	known := map[string]bool{"attn_norm.weight": true, "attn_q.weight": true, "attn_k.weight": true, "attn_v.weight": true,
+		"attn_output.weight": true, "ffn_norm.weight": true, "ffn_gate.weight": true, "ffn_up.weight": true, "ffn_down.weight": true}
 	for _, t := range f.Tensors {
-		if t.Type != gguf.TypeF32 || !trainable(t.Name, last) {
+		switch t.Name {
+		case "token_embd.weight", "output_norm.weight", "output.weight", "rope_freqs.weight":
 			continue
 		}
-		if keep == nil || keep(t.Name) {
+		rest, ok := strings.CutPrefix(t.Name, "blk.")
+		if _, tail, cut := strings.Cut(rest, "."); ok && cut && known[tail] {
+			continue
+		}
+		return fmt.Errorf("%s: natter tune does not know its tensor %s", filepath.Base(f.Path), t.Name)
+	}
+	return nil
+}
+
+// TrainableTensors lists the tensors of f that can train (F32 weights but
+// the rope frequencies) and that keep selects.
+func TrainableTensors(f *gguf.File, keep func(name string) bool) []gguf.TensorInfo {
+	var out []gguf.TensorInfo
+	for _, t := range f.Tensors {
+		if t.Type == gguf.TypeF32 && t.Name != "rope_freqs.weight" && (keep == nil || keep(t.Name)) {
 			out = append(out, t)
 		}
 	}
 	return out
 }
 
-// OutsideTrainLimit lists the F32 tensors keep selects that TrainLimit
-// keeps from training, so an explicit --train-layers is refused rather
-// than quietly cut down.
-func OutsideTrainLimit(f *gguf.File, keep func(name string) bool) []string {
-	last := -1
-	if n, ok := f.Uint(f.Arch() + ".block_count"); ok {
-		last = int(n) - 1
+// TrainWindow is the window a --ctx of n gives.
+func TrainWindow(n int) int {
+	if n <= 0 {
+		return 256
 	}
-	var out []string
+	return max(n, 8)
+}
+
+// graphParams reads the hyperparameters natter's llama graph needs; an
+// error names what it does not support.
+func graphParams(f *gguf.File) (C.struct_natter_hparams, error) {
+	var hp C.struct_natter_hparams
+	arch := f.Arch()
+	u := func(k string, def uint64) (int, error) {
+		v, ok := f.Get(arch + "." + k)
+		if !ok {
+			return int(def), nil
+		}
+		n, ok := gguf.AsUint(v)
+		if !ok {
+			return 0, fmt.Errorf("%s.%s is not one number", arch, k)
+		}
+		return int(n), nil
+	}
+	fl := func(k string, def float64) (float64, error) {
+		v, ok := f.Get(arch + "." + k)
+		if !ok {
+			return def, nil
+		}
+		switch x := v.(type) {
+		case float32:
+			return float64(x), nil
+		case float64:
+			return x, nil
+		}
+		return 0, fmt.Errorf("%s.%s is not a number", arch, k)
+	}
+	var err error
+	var n [8]int
+	for i, k := range []string{"block_count", "embedding_length", "attention.head_count", "feed_forward_length", "context_length"} {
+		if n[i], err = u(k, 0); err != nil {
+			return hp, err
+		}
+	}
+	nLayer, nEmbd, nHead, nFF, nCtx := n[0], n[1], n[2], n[3], n[4]
+	if nLayer == 0 || nEmbd == 0 || nHead == 0 || nFF == 0 {
+		return hp, errors.New("missing hyperparameters")
+	}
+	nKV, err := u("attention.head_count_kv", uint64(nHead))
+	if err != nil {
+		return hp, err
+	}
+	hd, err := u("attention.key_length", uint64(nEmbd/nHead))
+	if err != nil {
+		return hp, err
+	}
+	if vd, _ := u("attention.value_length", uint64(hd)); vd != hd || nKV == 0 || nHead%nKV != 0 {
+		return hp, errors.New("its attention layout")
+	}
+	rot, err := u("rope.dimension_count", uint64(hd))
+	if err != nil {
+		return hp, err
+	}
+	eps, err := fl("attention.layer_norm_rms_epsilon", 1e-5)
+	if err != nil {
+		return hp, err
+	}
+	base, err := fl("rope.freq_base", 10000)
+	if err != nil {
+		return hp, err
+	}
+	scale := 1.0
+	switch st := f.String(arch + ".rope.scaling.type"); st {
+	case "", "none":
+	case "linear":
+		factor, err := fl("rope.scaling.factor", 1)
+		if err != nil || factor <= 0 {
+			return hp, errors.New("its rope scaling factor")
+		}
+		scale = 1 / factor
+	default:
+		return hp, fmt.Errorf("rope scaling %q", st)
+	}
+	tv, _ := f.Get("tokenizer.ggml.tokens")
+	toks, _ := tv.([]string)
+	hp.n_layer, hp.n_embd, hp.n_head, hp.n_head_kv = C.int(nLayer), C.int(nEmbd), C.int(nHead), C.int(nKV)
+	hp.head_dim, hp.n_ff, hp.n_vocab, hp.n_rot, hp.n_ctx_orig = C.int(hd), C.int(nFF), C.int(len(toks)), C.int(rot), C.int(nCtx)
+	hp.eps, hp.rope_base, hp.rope_scale = C.float(eps), C.float(base), C.float(scale)
 	for _, t := range f.Tensors {
-		if t.Type == gguf.TypeF32 && t.Name != "token_embd.weight" && t.Name != "rope_freqs.weight" && keep(t.Name) && !trainable(t.Name, last) {
-			out = append(out, t.Name)
+		switch t.Name {
+		case "output.weight":
+			hp.has_output = true
+		case "rope_freqs.weight":
+			hp.has_rope_freqs = true
 		}
 	}
-	return out
+	return hp, nil
 }
 
-// trainable reports whether name is within TrainLimit for a model whose
-// last block is last.
-func trainable(name string, last int) bool {
-	if strings.HasPrefix(name, "output_norm.") || strings.HasPrefix(name, "output.") {
-		return true
-	}
-	rest, ok := strings.CutPrefix(name, fmt.Sprintf("blk.%d.", last))
-	if !ok {
-		return false
-	}
-	for _, p := range []string{"attn_q.", "attn_output.", "ffn_"} {
-		if strings.HasPrefix(rest, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// NewTrainer loads the model for training: read into memory (weights must
-// be writable, so no mmap), no repacked kernels, an F32 KV cache (ggml has
-// no backward pass through F16 there) and no flash attention.
+// NewTrainer loads the model for training: llama.cpp reads only its
+// vocabulary (for tokenizing and the chat template), ggml the weights.
 func NewTrainer(o TrainOptions) (*Trainer, error) {
 	f, err := Validate(o.ModelPath)
 	if err != nil {
 		return nil, err
 	}
-	if GoArchitectures[f.Arch()] {
-		return nil, fmt.Errorf("%s: natter tune trains only architectures the built-in llama.cpp runs; %s runs on the Go engine, which cannot train", o.ModelPath, f.Arch())
+	if err := CheckTrainArch(f); err != nil {
+		return nil, err
 	}
 	if len(o.Train) == 0 {
 		return nil, errors.New("no tensors selected to train")
@@ -216,65 +217,40 @@ func NewTrainer(o TrainOptions) (*Trainer, error) {
 		o.Threads = PhysicalCores()
 	}
 	o.Window = TrainWindow(o.Window)
+	hp, err := graphParams(f)
+	if err != nil {
+		return nil, err
+	}
 	initBackend()
 	cpath := C.CString(o.ModelPath)
 	defer C.free(unsafe.Pointer(cpath))
 	mp := C.llama_model_default_params()
-	mp.use_mmap = false
-	mp.n_gpu_layers = 0
-	mp.use_extra_bufts = false
+	mp.vocab_only = true
 	cm := C.llama_model_load_from_file(cpath, mp)
 	if cm == nil {
-		return nil, fmt.Errorf("%s: llama.cpp could not load the model (%s)", o.ModelPath, logHint())
+		return nil, fmt.Errorf("%s: llama.cpp could not load the vocabulary (%s)", o.ModelPath, logHint())
 	}
 	m := &model{c: cm, vocab: C.llama_model_get_vocab(cm)}
-	cp := C.llama_context_default_params()
-	cp.n_ctx = C.uint32_t(o.Window)
-	cp.n_batch = C.uint32_t(o.Window)
-	cp.n_ubatch = C.uint32_t(o.Window)
-	cp.n_seq_max = 1
-	cp.n_threads = C.int32_t(o.Threads)
-	cp.n_threads_batch = C.int32_t(o.Threads)
-	cp.no_perf = true
-	cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
-	cp.type_k, cp.type_v = C.GGML_TYPE_F32, C.GGML_TYPE_F32
-	ctx := C.llama_init_from_model(cm, cp)
-	if ctx == nil {
-		m.Close()
-		return nil, errors.New("llama.cpp could not create a training context (out of memory?)")
-	}
-	if n := int(C.llama_n_ctx(ctx)); n != o.Window {
-		C.llama_free(ctx)
-		m.Close()
-		return nil, fmt.Errorf("llama.cpp made a %d-token context for a %d-token window", n, o.Window)
-	}
-	if rc := C.natter_warm(ctx, C.llama_token(m.bos())); rc != 0 {
-		C.llama_free(ctx)
-		m.Close()
-		return nil, fmt.Errorf("llama.cpp could not run the model (decode returned %d)", int(rc))
-	}
-	t := &Trainer{opts: o, file: f, model: m, ctx: ctx, window: o.Window}
+	t := &Trainer{opts: o, file: f, model: m, window: o.Window}
 	t.lr = (*C.struct_natter_lr)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_natter_lr{}))))
-	t.set = (*C.struct_natter_train_set)(C.calloc(1, C.size_t(unsafe.Sizeof(C.struct_natter_train_set{}))))
-	n := len(o.Train)
-	t.set.names = (**C.char)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
-	t.set.got = (**C.struct_ggml_tensor)(C.calloc(C.size_t(n), C.size_t(unsafe.Sizeof((*C.struct_ggml_tensor)(nil)))))
-	t.set.n_names = C.int(n)
-	names := unsafe.Slice(t.set.names, n)
+	names := (**C.char)(C.calloc(C.size_t(len(o.Train)), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
+	defer C.free(unsafe.Pointer(names))
+	ns := unsafe.Slice(names, len(o.Train))
 	for i, name := range o.Train {
 		t.cnames = append(t.cnames, C.CString(name))
-		names[i] = t.cnames[i]
+		ns[i] = t.cnames[i]
 	}
 	sgd := 0
 	if o.SGD {
 		sgd = 1
 	}
-	C.natter_opt_init(ctx, cm, t.set, t.lr, C.int(sgd))
-	if int(t.set.n_got) == 0 {
+	errBuf := (*C.char)(C.calloc(512, 1))
+	defer C.free(unsafe.Pointer(errBuf))
+	t.gt = C.natter_gt_new(cpath, hp, names, C.int(len(o.Train)), C.int(o.Threads), C.int(o.Window), C.int(sgd), unsafe.Pointer(t.lr), errBuf, 512)
+	if t.gt == nil {
 		t.Close()
-		return nil, errors.New("llama.cpp found none of the selected tensors to train")
+		return nil, fmt.Errorf("%s: %s", o.ModelPath, C.GoString(errBuf))
 	}
-	t.ds = C.ggml_opt_dataset_init(C.GGML_TYPE_I32, C.GGML_TYPE_I32, C.int64_t(o.Window), C.int64_t(o.Window), 1, 1)
 	t.specials = m.loadSpecials()
 	t.builtin = newBuiltinTemplate(m)
 	return t, nil
@@ -283,8 +259,8 @@ func NewTrainer(o TrainOptions) (*Trainer, error) {
 // Window is the tokens per training sequence.
 func (t *Trainer) Window() int { return t.window }
 
-// Trained is how many tensors llama.cpp is training.
-func (t *Trainer) Trained() int { return int(t.set.n_got) }
+// Trained is how many tensors are training.
+func (t *Trainer) Trained() int { return len(t.opts.Train) }
 
 // Info describes the model being trained (what a chat template needs).
 func (t *Trainer) Info() api.ModelInfo {
@@ -309,15 +285,15 @@ func (t *Trainer) TextTokens(text string) ([]Token, error) {
 	return t.model.tokenize(text, true, false)
 }
 
-// ChatTokens renders a whole conversation with tmpl (no generation prompt:
-// its last turn is the model's) and tokenizes it exactly as the chat does,
-// so message text never turns into control tokens.
-func (t *Trainer) ChatTokens(tmpl prompts.ChatTemplate, msgs []prompts.Message) ([]Token, error) {
+// ChatTokens renders a conversation with tmpl and tokenizes it exactly as
+// the chat does, so message text never turns into control tokens. addGen
+// adds the template's opening of the model's turn, as a prompt has.
+func (t *Trainer) ChatTokens(tmpl prompts.ChatTemplate, msgs []prompts.Message, addGen bool) ([]Token, error) {
 	texts := make([]string, len(t.specials))
 	for i, sp := range t.specials {
 		texts[i] = sp.text
 	}
-	text, ps, _, err := prompts.RenderProtected(tmpl, msgs, false, texts)
+	text, ps, _, err := prompts.RenderProtected(tmpl, msgs, addGen, texts)
 	if err != nil {
 		return nil, err
 	}
@@ -334,10 +310,13 @@ func (t *Trainer) SetLR(lr, wd float32) {
 	t.lr.wd = C.float(wd)
 }
 
-// load copies window+1 tokens into the dataset: inputs and next tokens.
-func (t *Trainer) load(seq []Token) error {
+// check refuses a sequence of the wrong length or with foreign tokens.
+func (t *Trainer) check(seq []Token, targets []bool) error {
 	if len(seq) != t.window+1 {
 		return fmt.Errorf("a training sequence needs %d tokens, got %d", t.window+1, len(seq))
+	}
+	if targets != nil && len(targets) != len(seq) {
+		return fmt.Errorf("%d targets for %d tokens", len(targets), len(seq))
 	}
 	nv := Token(t.model.nVocab())
 	for _, tok := range seq {
@@ -345,28 +324,45 @@ func (t *Trainer) load(seq []Token) error {
 			return fmt.Errorf("token %d is outside the vocabulary (%d)", tok, nv)
 		}
 	}
-	data := unsafe.Slice((*Token)(C.ggml_opt_dataset_data(t.ds).data), t.window)
-	labels := unsafe.Slice((*Token)(C.ggml_opt_dataset_labels(t.ds).data), t.window)
-	copy(data, seq[:t.window])
-	copy(labels, seq[1:])
 	return nil
+}
+
+// run evaluates seq (window+1 tokens): the loss of predicting each token
+// from those before it, over the positions targets marks (nil: all; the
+// first token is never one). With train it takes one optimizer step.
+func (t *Trainer) run(seq []Token, targets []bool, train bool) (float64, error) {
+	if err := t.check(seq, targets); err != nil {
+		return 0, err
+	}
+	labels := make([]int32, t.window)
+	n := 0
+	for i := range labels {
+		labels[i] = seq[i+1]
+		if targets != nil && !targets[i+1] {
+			labels[i] = -1
+		} else {
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, errors.New("a training sequence with no target tokens")
+	}
+	tr := 0
+	if train {
+		tr = 1
+	}
+	return t.result(float64(C.natter_gt_run(t.gt, (*C.int32_t)(unsafe.Pointer(&seq[0])), (*C.int32_t)(unsafe.Pointer(&labels[0])), C.int(tr))))
 }
 
 // Step trains on one sequence of Window()+1 tokens (one optimizer step)
 // and returns its mean cross-entropy loss before the update.
-func (t *Trainer) Step(seq []Token) (float64, error) {
-	if err := t.load(seq); err != nil {
-		return 0, err
-	}
-	return t.result(float64(C.natter_opt_run(t.ctx, t.ds, 1, 1)))
+func (t *Trainer) Step(seq []Token, targets []bool) (float64, error) {
+	return t.run(seq, targets, true)
 }
 
 // Loss evaluates one sequence without training.
-func (t *Trainer) Loss(seq []Token) (float64, error) {
-	if err := t.load(seq); err != nil {
-		return 0, err
-	}
-	return t.result(float64(C.natter_opt_run(t.ctx, t.ds, 0, 0)))
+func (t *Trainer) Loss(seq []Token, targets []bool) (float64, error) {
+	return t.run(seq, targets, false)
 }
 
 func (t *Trainer) result(loss float64) (float64, error) {
@@ -379,13 +375,7 @@ func (t *Trainer) result(loss float64) (float64, error) {
 // Save writes the model with its trained tensors to path: the base file
 // byte for byte (all its metadata, the same layout) with the trained
 // tensors' data replaced, written to a temp file and renamed into place.
-// progress, if set, sees bytes written of the total.
 func (t *Trainer) Save(path string) error {
-	got := unsafe.Slice(t.set.got, int(t.set.n_got))
-	byName := map[string]*C.struct_ggml_tensor{}
-	for _, ct := range got {
-		byName[C.GoString(&ct.name[0])] = (*C.struct_ggml_tensor)(unsafe.Pointer(ct))
-	}
 	return writeAtomic(path, func(w *os.File) error {
 		src, err := os.Open(t.opts.ModelPath)
 		if err != nil {
@@ -395,27 +385,41 @@ func (t *Trainer) Save(path string) error {
 		if _, err := io.Copy(w, src); err != nil {
 			return err
 		}
-		var buf []byte
 		for _, ti := range t.file.Tensors {
-			ct, ok := byName[ti.Name]
-			if !ok {
+			if !slices.Contains(t.opts.Train, ti.Name) {
 				continue
 			}
-			n := uint64(C.ggml_nbytes(ct))
-			if n != ti.Size {
-				return fmt.Errorf("%s: llama.cpp holds %d bytes, the file %d", ti.Name, n, ti.Size)
+			b := t.tensorBytes(ti.Name)
+			if uint64(len(b)) != ti.Size {
+				return fmt.Errorf("%s: training holds %d bytes, the file %d", ti.Name, len(b), ti.Size)
 			}
-			if uint64(cap(buf)) < n {
-				buf = make([]byte, n)
-			}
-			b := buf[:n]
-			C.ggml_backend_tensor_get(ct, unsafe.Pointer(&b[0]), 0, C.size_t(n))
 			if _, err := w.WriteAt(b, t.file.DataOffset+int64(ti.Offset)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// tensorBytes is a tensor's current data in the trainer (nil if absent).
+func (t *Trainer) tensorBytes(name string) []byte {
+	cn := C.CString(name)
+	defer C.free(unsafe.Pointer(cn))
+	var p unsafe.Pointer
+	var n C.size_t
+	if C.natter_gt_data(t.gt, cn, &p, &n) != 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), int(n))
+}
+
+// tensorData is a tensor's values (tests).
+func (t *Trainer) tensorData(name string) []float32 {
+	b := t.tensorBytes(name)
+	if b == nil {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
 }
 
 // writeAtomic writes path through a temp file beside it, synced and then
@@ -449,26 +453,18 @@ func writeAtomic(path string, write func(*os.File) error) error {
 	return nil
 }
 
-// Close frees the training context, the model and the C-side state.
+// Close frees the graph, the vocabulary and the C-side state.
 func (t *Trainer) Close() error {
 	if t == nil || t.closed {
 		return nil
 	}
 	t.closed = true
-	if t.ds != nil {
-		C.ggml_opt_dataset_free(t.ds)
-	}
-	if t.ctx != nil {
-		C.llama_free(t.ctx)
+	if t.gt != nil {
+		C.natter_gt_free(t.gt)
 	}
 	t.model.Close()
 	for _, c := range t.cnames {
 		C.free(unsafe.Pointer(c))
-	}
-	if t.set != nil {
-		C.free(unsafe.Pointer(t.set.names))
-		C.free(unsafe.Pointer(t.set.got))
-		C.free(unsafe.Pointer(t.set))
 	}
 	C.free(unsafe.Pointer(t.lr))
 	return nil
@@ -546,9 +542,9 @@ func matrixTypes(f *gguf.File) string {
 	return strings.Join(ts, ", ")
 }
 
-// CheckTrainable says why f cannot be fine-tuned: llama.cpp trains F32
-// tensors only, so a model whose matrices are F16 or quantized would train
-// just its norms.
+// CheckTrainable says why the selected tensors cannot be fine-tuned:
+// ggml's optimizer steps only F32 tensors, so a model whose matrices are
+// F16 or quantized would train just its norms.
 func CheckTrainable(f *gguf.File, train []gguf.TensorInfo) error {
 	for _, t := range train {
 		if len(t.Dims) >= 2 {
@@ -556,10 +552,10 @@ func CheckTrainable(f *gguf.File, train []gguf.TensorInfo) error {
 		}
 	}
 	for _, t := range f.Tensors {
-		if len(t.Dims) >= 2 && t.Type == gguf.TypeF32 && t.Name != "token_embd.weight" {
+		if len(t.Dims) >= 2 && t.Type == gguf.TypeF32 {
 			return errors.New("--train-layers selects no weight matrix to train")
 		}
 	}
-	return fmt.Errorf("%s stores its weight matrices as %s; llama.cpp trains only F32 tensors. Make an F32 copy first: natter quantize %s %s F32 (from a quantized file this keeps its quantization error; an F16 or BF16 original is better)",
+	return fmt.Errorf("%s stores its weight matrices as %s; natter tune trains F32 weights. Make an F32 copy first: natter quantize %s %s F32 (from a quantized file this keeps its quantization error; an F16 or BF16 original is better)",
 		filepath.Base(f.Path), matrixTypes(f), f.Path, strings.TrimSuffix(f.Path, filepath.Ext(f.Path))+"-f32.gguf")
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // LayersHelp describes --train-layers.
-const LayersHelp = `which tensors train, comma-separated: all (default: all that can, see above); attn, ffn, norm or output for only those kinds (e.g. "ffn,output"); last:N, first:N or blocks:A-B (0-based) for only those blocks, which the built-in llama.cpp allows only for the last block`
+const LayersHelp = `which tensors train, comma-separated: all (default); attn, ffn, norm, output or embd for only those kinds; last:N, first:N or blocks:A-B (0-based) for only those blocks (with the output layer and embeddings), e.g. "last:2,attn"`
 
 // Layers selects the tensors to train by name.
 type Layers struct {
@@ -31,7 +31,7 @@ func ParseLayers(spec string, nLayer int) (Layers, error) {
 		}
 		switch key {
 		case "all":
-		case "attn", "ffn", "norm", "output":
+		case "attn", "ffn", "norm", "output", "embd":
 			if hasVal {
 				return l, bad("takes no value")
 			}
@@ -109,6 +109,8 @@ func classify(name string) (block int, kind string) {
 		return block, "ffn"
 	case strings.HasPrefix(rest, "output"):
 		return block, "output"
+	case strings.HasPrefix(rest, "token_embd"):
+		return block, "embd"
 	}
 	return block, "other"
 }

@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"natter/engine"
@@ -136,10 +137,8 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 	if err != nil {
 		return Result{}, err
 	}
-	if !layers.All() {
-		if out := engine.OutsideTrainLimit(base, layers.Keep); len(out) > 0 {
-			return Result{}, fmt.Errorf("--train-layers %s selects %s (and %d more tensors), but %s", cfg.Layers, out[0], len(out)-1, engine.TrainLimit)
-		}
+	if err := engine.CheckTrainArch(base); err != nil {
+		return Result{}, err
 	}
 	tensors := engine.TrainableTensors(base, layers.Keep)
 	if err := engine.CheckTrainable(base, tensors); err != nil {
@@ -188,21 +187,29 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 			return Result{}, err
 		}
 	}
-	trainToks, err := tokenize(tr, tmpl, train, cfg.Data)
+	trainToks, targets, whole, err := tokenize(tr, tmpl, train, cfg.Data)
 	if err != nil {
 		return Result{}, err
 	}
-	seqs := Sequences(trainToks, window)
+	if hasChats(train) {
+		switch {
+		case whole > 0:
+			note(fmt.Sprintf("%d chats render differently as a prompt than inside the conversation, so their loss covers the whole chat; the others' covers the assistant's replies only", whole))
+		default:
+			note("the loss covers the assistant's replies only (the prompts are context)")
+		}
+	}
+	seqs := Sequences(trainToks, targets, window)
 	if len(trainToks) < window+1 {
 		note(fmt.Sprintf("the training data is %d tokens, less than one %d-token window; it is repeated to fill one (lower --ctx to train on shorter windows)", len(trainToks), window))
 	}
-	var valSeqs [][]int32
+	var valSeqs []Seq
 	if val != nil {
-		vt, err := tokenize(tr, tmpl, val, cfg.Eval)
+		vt, vm, _, err := tokenize(tr, tmpl, val, cfg.Eval)
 		if err != nil {
 			return Result{}, err
 		}
-		valSeqs = Sequences(vt, window)
+		valSeqs = Sequences(vt, vm, window)
 	}
 	res := Result{Out: cfg.Out, Window: window, Tensors: tr.Trained(), Params: params, Tokens: len(trainToks), Sequences: len(seqs), Memory: mem, ValLoss: math.NaN(), FirstVal: st.FirstVal, ResumedFrom: st.Done}
 	total := cfg.Epochs * len(seqs)
@@ -223,7 +230,7 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 			if err := ctx.Err(); err != nil {
 				return 0, err
 			}
-			l, err := tr.Loss(s)
+			l, err := tr.Loss(s.Tokens, s.Targets)
 			if err != nil {
 				return 0, err
 			}
@@ -265,7 +272,8 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 				}
 				return res, fmt.Errorf("%w at step %d of %d; the checkpoint is saved (%s): run the same command with --resume to go on", ErrStopped, done, total, ckW)
 			}
-			loss, err := tr.Step(seqs[order[i]])
+			sq := seqs[order[i]]
+			loss, err := tr.Step(sq.Tokens, sq.Targets)
 			if err != nil {
 				return res, err
 			}
@@ -343,27 +351,75 @@ func hasChats(exs []Example) bool {
 
 // tokenize turns the examples into one stream: chats rendered whole with
 // the model's template, texts as completion prompts with an end-of-text
-// token after each, so the model learns where they stop.
-func tokenize(tr *engine.Trainer, tmpl prompts.ChatTemplate, exs []Example, path string) ([]int32, error) {
-	var out []int32
+// token after each, so the model learns where they stop. targets marks
+// the tokens the loss counts: a chat's assistant replies (with the end of
+// their turn) and all of a text but its first token; whole counts the
+// chats whose replies could not be found, which count whole.
+func tokenize(tr *engine.Trainer, tmpl prompts.ChatTemplate, exs []Example, path string) (stream []int32, targets []bool, whole int, err error) {
 	for _, ex := range exs {
 		var toks []int32
-		var err error
+		var mask []bool
 		if ex.Messages != nil {
 			if tmpl == nil {
-				return nil, fmt.Errorf("%s:%d: the model has no chat template to render chats with", path, ex.Line)
+				return nil, nil, 0, fmt.Errorf("%s:%d: the model has no chat template to render chats with", path, ex.Line)
 			}
-			toks, err = tr.ChatTokens(tmpl, ex.Messages)
+			var ok bool
+			toks, mask, ok, err = chatTargets(tr, tmpl, ex.Messages)
+			if !ok {
+				whole++
+			}
 		} else {
 			toks, err = tr.TextTokens(ex.Text)
 			toks = append(toks, tr.EOS())
+			mask = make([]bool, len(toks))
+			for i := 1; i < len(mask); i++ {
+				mask[i] = true
+			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, ex.Line, err)
+			return nil, nil, 0, fmt.Errorf("%s:%d: %w", path, ex.Line, err)
 		}
-		out = append(out, toks...)
+		stream = append(stream, toks...)
+		targets = append(targets, mask...)
 	}
-	return out, nil
+	return stream, targets, whole, nil
+}
+
+// chatTargets tokenizes a chat and finds each assistant reply in it: the
+// tokens between the prompt that precedes it (rendered with the opening of
+// the model's turn, as the chat sends it) and the conversation up to its
+// end. When a template renders earlier turns differently once more follow
+// (some drop old reasoning), the prefixes do not line up and the whole
+// chat counts (ok false).
+func chatTargets(tr *engine.Trainer, tmpl prompts.ChatTemplate, msgs []prompts.Message) (toks []int32, mask []bool, ok bool, err error) {
+	toks, err = tr.ChatTokens(tmpl, msgs, false)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	mask = make([]bool, len(toks))
+	for i, m := range msgs {
+		if m.Role != "assistant" {
+			continue
+		}
+		pre, err := tr.ChatTokens(tmpl, msgs[:i], true)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		end, err := tr.ChatTokens(tmpl, msgs[:i+1], false)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if !slices.Equal(pre, toks[:min(len(pre), len(toks))]) || !slices.Equal(end, toks[:min(len(end), len(toks))]) || len(end) <= len(pre) {
+			for j := 1; j < len(mask); j++ {
+				mask[j] = true
+			}
+			return toks, mask, false, nil
+		}
+		for j := len(pre); j < len(end); j++ {
+			mask[j] = true
+		}
+	}
+	return toks, mask, true, nil
 }
 
 // shuffled is the order of an epoch's sequences: fixed by seed and epoch,

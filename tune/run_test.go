@@ -86,7 +86,7 @@ func TestTuneSynthReproducesTrainedText(t *testing.T) {
 	out := filepath.Join(dir, "tuned.gguf")
 	prefix := "once upon a time there"
 	before := greedy(t, base, prefix, 20)
-	res, err := Run(context.Background(), Config{Base: base, Data: data, Out: out, Epochs: 30, LR: 1e-2, Layers: "output", Seed: 1}, nil, quiet(t))
+	res, err := Run(context.Background(), Config{Base: base, Data: data, Out: out, Epochs: 60, LR: 3e-3, Seed: 1}, nil, quiet(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +97,7 @@ func TestTuneSynthReproducesTrainedText(t *testing.T) {
 	got := greedy(t, out, prefix, 20)
 	t.Logf("base continues %q with %q; tuned with %q", prefix, before, got)
 	want := strings.TrimPrefix(synthText, prefix)
-	// A model that trains only its output layer sees the same context in
-	// "saw a" and "was a" and may go on with "little" after both: the first
-	// words are the test.
-	if n := 30; len(got) < n || got[:n] != want[:n] {
+	if !strings.HasPrefix(got, want[:60]) {
 		t.Fatalf("tuned model continues %q with %q; want the trained text %q", prefix, got, want)
 	}
 	if strings.HasPrefix(before, want[:30]) {
@@ -115,13 +112,13 @@ func TestTuneStoriesLowersLossAndKeepsMetadata(t *testing.T) {
 	val := writeTest(t, dir, "val.jsonl", textLine(storyText))
 	out := filepath.Join(dir, "tuned.gguf")
 	var seen []Progress
-	res, err := Run(context.Background(), Config{Base: stories, Data: data, Eval: val, Out: out, Epochs: 25, LR: 1e-3, Seed: 1}, func(p Progress) { seen = append(seen, p) }, quiet(t))
+	res, err := Run(context.Background(), Config{Base: stories, Data: data, Eval: val, Out: out, Epochs: 40, LR: 1e-3, Seed: 1}, func(p Progress) { seen = append(seen, p) }, quiet(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("stories260K: train loss %.3f -> %.3f, validation %.3f -> %.3f, %d steps in %s", res.FirstLoss, res.LastLoss, res.FirstVal, res.ValLoss, res.Steps, res.Elapsed)
-	if !(res.LastLoss < 0.8*res.FirstLoss) {
-		t.Errorf("train loss %.3f -> %.3f: want a drop of at least 20%%", res.FirstLoss, res.LastLoss)
+	if !(res.LastLoss < res.FirstLoss/10) {
+		t.Errorf("train loss %.3f -> %.3f: want it cut tenfold", res.FirstLoss, res.LastLoss)
 	}
 	if !(res.ValLoss < res.FirstVal) {
 		t.Errorf("validation loss %.3f -> %.3f: want it lower", res.FirstVal, res.ValLoss)
@@ -141,8 +138,15 @@ func TestTuneStoriesLowersLossAndKeepsMetadata(t *testing.T) {
 		t.Errorf("the tuned file lost metadata: %d keys, %d bytes, name %q, ctx %d; the base has %d, %d, %q, %d",
 			len(a.KV), a.FileSize, a.Name(), a.ContextLength(), len(b.KV), b.FileSize, b.Name(), b.ContextLength())
 	}
-	if greedy(t, out, "Once upon a time", 16) == greedy(t, stories, "Once upon a time", 16) {
-		t.Log("note: the greedy continuation of a generic prefix did not change")
+	// The tuned model tells the trained story; the base tells another.
+	prefix := "Once upon a time, a purple fox"
+	got, base := greedy(t, out, prefix, 24), greedy(t, stories, prefix, 24)
+	t.Logf("base: %q; tuned: %q", base, got)
+	if want := storyText[len(prefix):]; !strings.HasPrefix(want, strings.TrimSpace(got)[:40]) && !strings.HasPrefix(got, want[:40]) {
+		t.Errorf("the tuned model continues %q with %q; want the trained story %q", prefix, got, want)
+	}
+	if strings.HasPrefix(base, storyText[len(prefix):][:20]) {
+		t.Errorf("the base already tells the trained story: %q", base)
 	}
 	if _, err := os.Stat(out + ".checkpoint.json"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a finished run left its checkpoint: %v", err)
@@ -228,6 +232,10 @@ func TestTuneRefusesBadInput(t *testing.T) {
 	good := writeTest(t, dir, "train.jsonl", textLine(synthText))
 	out := filepath.Join(dir, "tuned.gguf")
 	q8 := synthBase(t, dir, synth.Q8_0)
+	lfm2 := filepath.Join(dir, "lfm2.gguf")
+	if err := synth.LFM2Tiny().Write(lfm2); err != nil {
+		t.Fatal(err)
+	}
 	ro := filepath.Join(dir, "ro")
 	if err := os.Mkdir(ro, 0o555); err != nil {
 		t.Fatal(err)
@@ -244,7 +252,8 @@ func TestTuneRefusesBadInput(t *testing.T) {
 		{"missing folder", Config{Out: filepath.Join(dir, "nope", "t.gguf")}, "does not exist"},
 		{"output is the base", Config{Out: base}, "is the base model"},
 		{"memory", Config{Available: func() (int64, bool) { return 1 << 20, true }}, "needs about"},
-		{"tensors", Config{Layers: "last:2"}, "last:2"},
+		{"other architecture", Config{Base: lfm2}, "natter tune trains llama"},
+		{"blocks out of range", Config{Layers: "blocks:0-9"}, "blocks:A-B"},
 		{"unknown layer spec", Config{Layers: "wings"}, "unknown"},
 		{"no lr", Config{LR: -1}, "--lr"},
 	}
