@@ -276,6 +276,9 @@ func (t *Trainer) Info() api.ModelInfo {
 // fallback when the model's Jinja template cannot be used.
 func (t *Trainer) BuiltinTemplate() prompts.ChatTemplate { return t.builtin }
 
+// TokenText is a token's text in the vocabulary.
+func (t *Trainer) TokenText(tok Token) string { return t.model.tokenText(tok) }
+
 // EOS is the model's end-of-sequence token.
 func (t *Trainer) EOS() Token { return t.model.eos() }
 

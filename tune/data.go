@@ -113,6 +113,10 @@ func parseExample(b []byte) (Example, error) {
 	var raw rawExample
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return Example{}, errors.New(jsonErr(err))
+		}
 		return Example{}, fmt.Errorf("not a JSON object: %v", jsonErr(err))
 	}
 	if dec.More() {
