@@ -2,7 +2,10 @@ package engine
 
 import (
 	"math"
+	"path/filepath"
 	"testing"
+
+	"natter/engine/gguf/synth"
 )
 
 // TestGraphTrainerGradients compares the gradient one SGD step applies to
@@ -10,18 +13,46 @@ import (
 // is how the wrong RMS_NORM_BACK of the bundled ggml showed up: every
 // tensor before the final norm got a wrong gradient.)
 func TestGraphTrainerGradients(t *testing.T) {
-	path := "../../shared/models/stories260K.gguf"
-	if !fileExists(path) {
-		t.Skip("did not run: stories260K is absent")
+	dir := t.TempDir()
+	q2, q3 := filepath.Join(dir, "qwen2.gguf"), filepath.Join(dir, "qwen3.gguf")
+	if err := synth.Qwen2Tiny().Write(q2); err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range []string{"output_norm.weight", "blk.4.ffn_down.weight", "blk.4.ffn_gate.weight", "blk.4.ffn_norm.weight",
-		"blk.4.attn_q.weight", "blk.4.attn_k.weight", "blk.4.attn_v.weight", "blk.4.attn_output.weight",
-		"blk.2.ffn_up.weight", "blk.0.attn_norm.weight", "token_embd.weight"} {
+	if err := synth.Qwen3Tiny().Write(q3); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		path  string
+		names []string
+	}{
+		{q2, []string{"blk.0.attn_q.bias", "blk.0.attn_k.bias", "blk.1.attn_v.bias", "blk.0.attn_q.weight"}},
+		{q3, []string{"blk.0.attn_q_norm.weight", "blk.0.attn_k_norm.weight", "blk.0.ffn_up.weight", "output.weight"}},
+	}
+	if stories := "../../shared/models/stories260K.gguf"; fileExists(stories) {
+		cases = append(cases, struct {
+			path  string
+			names []string
+		}{stories, []string{"output_norm.weight", "blk.4.ffn_down.weight", "blk.4.ffn_gate.weight", "blk.4.ffn_norm.weight",
+			"blk.4.attn_q.weight", "blk.4.attn_k.weight", "blk.4.attn_v.weight", "blk.4.attn_output.weight",
+			"blk.2.ffn_up.weight", "blk.0.attn_norm.weight", "token_embd.weight"}})
+	} else {
+		t.Log("stories260K: did not run, the file is absent")
+	}
+	for _, c := range cases {
+		for _, name := range c.names {
+			checkGradient(t, c.path, name)
+		}
+	}
+}
+
+func checkGradient(t *testing.T, path, name string) {
+	t.Helper()
+	{
 		tr, err := NewTrainer(TrainOptions{ModelPath: path, Window: 16, Train: []string{name}, SGD: true, Threads: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		toks, err := tr.TextTokens("Once upon a time, a purple fox named Zed lived under a tall bridge by the river.")
+		toks, err := tr.TextTokens("once upon a time there was a little girl named lily. she saw a big dog in the house and they played all day")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +91,7 @@ func TestGraphTrainerGradients(t *testing.T) {
 		for k, i := range idx {
 			g := float64(before[i]-w[i]) / lr
 			if math.Abs(g-fd[k]) > 0.05*math.Abs(fd[k])+5e-4 {
-				t.Errorf("%s[%d]: the step's gradient %+.5f, finite differences %+.5f", name, i, g, fd[k])
+				t.Errorf("%s %s[%d]: the step's gradient %+.5f, finite differences %+.5f", filepath.Base(path), name, i, g, fd[k])
 			}
 		}
 		tr.Close()

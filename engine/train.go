@@ -37,7 +37,7 @@ import (
 // gradients check out, and it can leave prompt tokens out of the loss.
 
 // TrainArchitectures are the architectures natter's graph trains.
-var TrainArchitectures = []string{"llama"}
+var TrainArchitectures = []string{"llama", "qwen2", "qwen3"}
 
 // TrainOptions configure a Trainer.
 type TrainOptions struct {
@@ -68,13 +68,19 @@ type Trainer struct {
 // (nil when it can).
 func CheckTrainArch(f *gguf.File) error {
 	if !slices.Contains(TrainArchitectures, f.Arch()) {
-		return fmt.Errorf("%s is a %s model; natter tune trains %s models (Llama, Mistral, SmolLM, TinyLlama, …)", filepath.Base(f.Path), f.Arch(), strings.Join(TrainArchitectures, ", "))
+		return fmt.Errorf("%s is a %s model; natter tune trains %s models (Llama, Mistral, SmolLM, TinyLlama, Qwen2.5, Qwen3, …)", filepath.Base(f.Path), f.Arch(), strings.Join(TrainArchitectures, ", "))
 	}
 	if _, err := graphParams(f); err != nil {
 		return fmt.Errorf("%s: natter tune does not support its %v", filepath.Base(f.Path), err)
 	}
 	known := map[string]bool{"attn_norm.weight": true, "attn_q.weight": true, "attn_k.weight": true, "attn_v.weight": true,
 		"attn_output.weight": true, "ffn_norm.weight": true, "ffn_gate.weight": true, "ffn_up.weight": true, "ffn_down.weight": true}
+	switch f.Arch() {
+	case "qwen2":
+		known["attn_q.bias"], known["attn_k.bias"], known["attn_v.bias"] = true, true, true
+	case "qwen3":
+		known["attn_q_norm.weight"], known["attn_k_norm.weight"] = true, true
+	}
 	for _, t := range f.Tensors {
 		switch t.Name {
 		case "token_embd.weight", "output_norm.weight", "output.weight", "rope_freqs.weight":
@@ -190,12 +196,23 @@ func graphParams(f *gguf.File) (C.struct_natter_hparams, error) {
 	hp.head_dim, hp.n_ff, hp.n_vocab, hp.n_rot, hp.n_ctx_orig = C.int(hd), C.int(nFF), C.int(len(toks)), C.int(rot), C.int(nCtx)
 	hp.eps, hp.rope_base, hp.rope_scale = C.float(eps), C.float(base), C.float(scale)
 	for _, t := range f.Tensors {
-		switch t.Name {
-		case "output.weight":
+		switch {
+		case t.Name == "output.weight":
 			hp.has_output = true
-		case "rope_freqs.weight":
+		case t.Name == "rope_freqs.weight":
 			hp.has_rope_freqs = true
+		case strings.HasSuffix(t.Name, ".attn_q.bias"):
+			hp.has_qkv_bias = true
+		case strings.HasSuffix(t.Name, ".attn_q_norm.weight"):
+			hp.has_qk_norm = true
 		}
+	}
+	// llama.cpp's rope type per architecture: NeoX for the Qwen family.
+	if arch == "qwen2" || arch == "qwen3" {
+		hp.rope_mode = 2
+	}
+	if arch == "qwen3" && !hp.has_qk_norm {
+		return hp, errors.New("missing attn_q_norm tensors")
 	}
 	return hp, nil
 }

@@ -3,7 +3,10 @@ package engine
 import (
 	"math"
 	"os"
+	"path/filepath"
 	"testing"
+
+	"natter/engine/gguf/synth"
 )
 
 // llamaNLL is llama.cpp's mean negative log-likelihood of toks[1:] given
@@ -35,6 +38,13 @@ func llamaNLL(t *testing.T, path string, toks []Token) float64 {
 // (stories260K, GQA 8/4) and a synthetic one (GQA 4/2, its own output).
 func TestGraphTrainerLossMatchesLlamaCpp(t *testing.T) {
 	models := map[string]string{"synth": synthModel(t, loraBase())}
+	for name, w := range map[string]interface{ Write(string) error }{"qwen2-tied": synth.Qwen2Tiny(), "qwen3": synth.Qwen3Tiny()} {
+		p := filepath.Join(t.TempDir(), name+".gguf")
+		if err := w.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		models[name] = p
+	}
 	if p := "../../shared/models/stories260K.gguf"; fileExists(p) {
 		models["stories260K"] = p
 	} else {

@@ -29,6 +29,7 @@ struct natter_gt {
 	struct ggml_tensor *tok_embd, *output_norm, *output, *rope_freqs;
 	struct layer {
 		struct ggml_tensor *attn_norm, *wq, *wk, *wv, *wo, *ffn_norm, *w_gate, *w_up, *w_down;
+		struct ggml_tensor *bq, *bk, *bv, *q_norm, *k_norm; // NULL when the architecture has none
 	} *layers;
 	float *onehot; // labels buffer, n_vocab x window
 };
@@ -135,6 +136,15 @@ struct natter_gt *natter_gt_new(const char *path, struct natter_hparams hp, cons
 		NEED(l->wv, "blk.%d.attn_v.weight", il);
 		NEED(l->wo, "blk.%d.attn_output.weight", il);
 		NEED(l->ffn_norm, "blk.%d.ffn_norm.weight", il);
+		if (hp.has_qkv_bias) {
+			NEED(l->bq, "blk.%d.attn_q.bias", il);
+			NEED(l->bk, "blk.%d.attn_k.bias", il);
+			NEED(l->bv, "blk.%d.attn_v.bias", il);
+		}
+		if (hp.has_qk_norm) {
+			NEED(l->q_norm, "blk.%d.attn_q_norm.weight", il);
+			NEED(l->k_norm, "blk.%d.attn_k_norm.weight", il);
+		}
 		NEED(l->w_gate, "blk.%d.ffn_gate.weight", il);
 		NEED(l->w_up, "blk.%d.ffn_up.weight", il);
 		NEED(l->w_down, "blk.%d.ffn_down.weight", il);
@@ -205,11 +215,23 @@ static struct ggml_tensor *build(struct natter_gt *g, struct ggml_context *ctx, 
 	for (int il = 0; il < hp->n_layer; il++) {
 		const struct layer *l = &g->layers[il];
 		struct ggml_tensor *h = ggml_mul(ctx, rms_norm(ctx, x, hp->eps), l->attn_norm);
-		struct ggml_tensor *q = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, l->wq, h), hd, hp->n_head, T);
-		struct ggml_tensor *k = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, l->wk, h), hd, hp->n_head_kv, T);
-		struct ggml_tensor *v = ggml_reshape_3d(ctx, ggml_mul_mat(ctx, l->wv, h), hd, hp->n_head_kv, T);
-		q = ggml_rope_ext(ctx, q, pos, g->rope_freqs, hp->n_rot, 0, hp->n_ctx_orig, hp->rope_base, hp->rope_scale, 0.0f, 1.0f, 32.0f, 1.0f);
-		k = ggml_rope_ext(ctx, k, pos, g->rope_freqs, hp->n_rot, 0, hp->n_ctx_orig, hp->rope_base, hp->rope_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+		struct ggml_tensor *q = ggml_mul_mat(ctx, l->wq, h);
+		struct ggml_tensor *k = ggml_mul_mat(ctx, l->wk, h);
+		struct ggml_tensor *v = ggml_mul_mat(ctx, l->wv, h);
+		if (l->bq) {
+			q = ggml_add(ctx, q, l->bq);
+			k = ggml_add(ctx, k, l->bk);
+			v = ggml_add(ctx, v, l->bv);
+		}
+		q = ggml_reshape_3d(ctx, q, hd, hp->n_head, T);
+		k = ggml_reshape_3d(ctx, k, hd, hp->n_head_kv, T);
+		v = ggml_reshape_3d(ctx, v, hd, hp->n_head_kv, T);
+		if (l->q_norm) {
+			q = ggml_mul(ctx, rms_norm(ctx, q, hp->eps), l->q_norm);
+			k = ggml_mul(ctx, rms_norm(ctx, k, hp->eps), l->k_norm);
+		}
+		q = ggml_rope_ext(ctx, q, pos, g->rope_freqs, hp->n_rot, hp->rope_mode, hp->n_ctx_orig, hp->rope_base, hp->rope_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+		k = ggml_rope_ext(ctx, k, pos, g->rope_freqs, hp->n_rot, hp->rope_mode, hp->n_ctx_orig, hp->rope_base, hp->rope_scale, 0.0f, 1.0f, 32.0f, 1.0f);
 		q = ggml_permute(ctx, q, 0, 2, 1, 3);                       // [hd, T, n_head]
 		k = ggml_permute(ctx, k, 0, 2, 1, 3);                       // [hd, T, n_head_kv]
 		struct ggml_tensor *vt = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3)); // [T, hd, n_head_kv]

@@ -16,6 +16,9 @@ struct natter_hparams {
 	float eps, rope_base, rope_scale;
 	bool has_output;     // output.weight exists (else token_embd is tied)
 	bool has_rope_freqs; // rope_freqs.weight (Llama 3 frequency factors)
+	int rope_mode;       // ggml rope mode: 0 (llama), 2 (NeoX: Qwen)
+	bool has_qkv_bias;   // attn_{q,k,v}.bias (Qwen2)
+	bool has_qk_norm;    // attn_{q,k}_norm.weight per head (Qwen3)
 };
 
 struct natter_gt;
