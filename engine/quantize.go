@@ -219,6 +219,9 @@ func Quantize(ctx context.Context, in, out string, o QuantizeOptions) (QuantizeR
 	if err := checkRequantize(f, qt, o.AllowRequantize); err != nil {
 		return QuantizeResult{}, err
 	}
+	if err := checkRows(f, qt, o.Pure); err != nil {
+		return QuantizeResult{}, err
+	}
 	est := estimateBytes(f, qt, o.Pure)
 	if free := freeSpace(dir); free >= 0 && free < est+est/10 {
 		return QuantizeResult{}, fmt.Errorf("%w in %s for %s: the %s file needs about %s, and %s is free",
@@ -384,6 +387,33 @@ func checkRequantize(f *gguf.File, qt QuantType, allow bool) error {
 func converted(t gguf.TensorInfo) bool {
 	return len(t.Dims) >= 2 && strings.HasSuffix(t.Name, "weight") &&
 		!strings.Contains(t.Name, "_norm.weight") && !strings.Contains(t.Name, "ffn_gate_inp.weight")
+}
+
+// checkRows refuses, before llama.cpp fails on it midway, a legacy type
+// (Q4_0 … Q8_0, IQ4_NL) for a model with rows its 32-value blocks do not
+// divide: llama.cpp falls back to another type only for the k-quants.
+func checkRows(f *gguf.File, qt QuantType, pure bool) error {
+	switch qt.base {
+	case gguf.TypeQ4_0, gguf.TypeQ4_1, gguf.TypeQ5_0, gguf.TypeQ5_1, gguf.TypeQ8_0, gguf.TypeIQ4_NL:
+	default:
+		return nil
+	}
+	tied := true
+	for _, t := range f.Tensors {
+		tied = tied && t.Name != "output.weight"
+	}
+	for _, t := range f.Tensors {
+		if !converted(t) || t.Dims[0]%qt.base.BlockSize() == 0 {
+			continue
+		}
+		// The output layer gets Q6_K (not with --pure), which can fall back.
+		if !pure && qt.base != gguf.TypeQ8_0 && (t.Name == "output.weight" || tied && t.Name == "token_embd.weight") {
+			continue
+		}
+		return fmt.Errorf("%s: %s has rows of %d values, which %s's blocks of %d do not divide; llama.cpp cannot make that type of this model. A k-quant (Q6_K, Q5_K_M, Q4_K_M), which keeps such tensors in another type, works",
+			filepath.Base(f.Path), t.Name, t.Dims[0], qt.Name, qt.base.BlockSize())
+	}
+	return nil
 }
 
 // estimateBytes is about the output's size: each converted tensor at its

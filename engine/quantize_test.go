@@ -520,3 +520,31 @@ func BenchmarkQuantize(b *testing.B) {
 		}
 	}
 }
+
+// A model whose feed-forward rows (100) are no multiple of 32 cannot be
+// made Q8_0 or Q4_0 (llama.cpp stops midway); natter says so before it
+// starts, and a k-quant, which keeps those tensors in another type, works.
+func TestQuantizeRowsLegacyTypesCannotTake(t *testing.T) {
+	dir := t.TempDir()
+	s := quantSpec(synth.F32)
+	s.NFF, s.Name = 100, "synth-quant-ff100"
+	in := filepath.Join(dir, "in.gguf")
+	if err := synth.Write(in, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{"Q8_0", "Q4_0", "IQ4_NL"} {
+		out := filepath.Join(dir, typ+".gguf")
+		_, err := Quantize(context.Background(), in, out, QuantizeOptions{Type: typ, Threads: 2})
+		if err == nil || !strings.Contains(err.Error(), "ffn_down.weight has rows of 100 values") || !strings.Contains(err.Error(), "k-quant") {
+			t.Fatalf("%s: %v", typ, err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Fatalf("%s: a refused quantization left %s", typ, out)
+		}
+	}
+	out := filepath.Join(dir, "q6k.gguf")
+	quantize(t, in, out, "Q6_K")
+	if _, err := Validate(out); err != nil {
+		t.Fatal(err)
+	}
+}
