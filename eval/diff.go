@@ -103,6 +103,16 @@ func Diff(a, b *Run) DiffResult {
 			d.OnlyB = append(d.OnlyB, cb.Cell)
 		}
 	}
+	// A run of one model, then one of another (a tuned or quantized copy):
+	// the two cells are what the user compares.
+	if len(d.Cells) == 0 && len(a.Cells) == 1 && len(b.Cells) == 1 {
+		d.OnlyA, d.OnlyB = nil, nil
+		cd := diffCell(a.Cells[0], b.Cells[0])
+		if la, lb := a.Cells[0].Cell.Label(), b.Cells[0].Cell.Label(); la != lb {
+			cd.Changed = append([]string{"compared across cells: " + la + " → " + lb}, cd.Changed...)
+		}
+		d.Cells = append(d.Cells, cd)
+	}
 	return d
 }
 

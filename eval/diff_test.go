@@ -3,6 +3,7 @@ package eval
 import (
 	"bytes"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +240,26 @@ func TestDiffDuplicateCells(t *testing.T) {
 	}}
 	d := Diff(a, b)
 	if len(d.Cells) != 2 || !d.Cells[0].Same() || !d.Cells[1].Same() || len(d.OnlyB) != 1 || len(d.OnlyA) != 0 {
+		t.Fatalf("%+v", d)
+	}
+}
+
+// Two runs of one cell each, of different models (a base, then its tuned
+// copy), are compared with each other rather than listed apart.
+func TestDiffOneCellEachAcrossModels(t *testing.T) {
+	a := &Run{ID: 1, SuiteHash: "s", Runs: 1, Cells: []CellResult{{Cell: Cell{Model: "base", ModelHash: "h1"}, Results: []CaseResult{fail("c1", 0, "no", "wanted yes"), pass("c2", 0, "yes")}}}}
+	b := &Run{ID: 2, SuiteHash: "s", Runs: 1, Cells: []CellResult{{Cell: Cell{Model: "tuned", ModelHash: "h2"}, Results: []CaseResult{pass("c1", 0, "yes"), pass("c2", 0, "yes")}}}}
+	d := Diff(a, b)
+	if len(d.Cells) != 1 || len(d.OnlyA)+len(d.OnlyB) != 0 {
+		t.Fatalf("%+v", d)
+	}
+	c := d.Cells[0]
+	if len(c.Better) != 1 || c.Better[0].Case != "c1" || !slices.Contains(c.Changed, "model file changed") || !strings.Contains(c.Changed[0], "base → tuned") {
+		t.Fatalf("%+v", c)
+	}
+	// With two cells in a run, unmatched cells stay apart.
+	a.Cells = append(a.Cells, CellResult{Cell: Cell{Model: "other"}})
+	if d := Diff(a, b); len(d.Cells) != 0 || len(d.OnlyA) != 2 {
 		t.Fatalf("%+v", d)
 	}
 }
