@@ -54,6 +54,20 @@ func TestAskLoraScales(t *testing.T) {
 	if code != 2 || !strings.Contains(errOut, "scale 9") {
 		t.Fatalf("--lora scale 9: exit %d, %q; want a usage error", code, errOut)
 	}
+
+	// bench and eval take adapters too; eval's cells name them.
+	out, errOut, code := natter(t, "", "bench", "-m", tinyModel, "--lora", ad, "-p", "16", "-n", "8", "-r", "1")
+	if code != 0 || !strings.Contains(out, "tg8") {
+		t.Fatalf("bench --lora: exit %d\n%s\n%s", code, out, errOut)
+	}
+	suite := filepath.Join(t.TempDir(), "s.yaml")
+	if err := os.WriteFile(suite, []byte("cases:\n  - input: hello\n    contains: x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = natter(t, "", "eval", suite, "-m", tinyModel, "--lora", ad+":0.5", "--no-save", "-n", "4")
+	if code != 0 || !strings.Contains(out, "+lora style.gguf×0.5") {
+		t.Fatalf("eval --lora: exit %d\n%s\n%s", code, out, errOut)
+	}
 }
 
 func TestTmuxLoraCommand(t *testing.T) {

@@ -268,7 +268,7 @@ func runEval(cmd *cobra.Command, o *evalOptions, args []string) error {
 models:
 	for _, t := range targets {
 		cellOf := func(tmpl, persona, personaText string) eval.Cell {
-			return eval.Cell{Model: t.name, ModelRef: t.ref, Backend: t.backend, Persona: persona, PersonaText: personaText,
+			return eval.Cell{Model: t.name + loraLabel(mf.loraOpts, t.remote == nil), ModelRef: t.ref, Backend: t.backend, Persona: persona, PersonaText: personaText,
 				Template: tmpl, TemplateText: templateText[tmpl], Sampling: string(samplingJSON)}
 		}
 		failAll := func(err error) {
@@ -289,7 +289,7 @@ models:
 			failAll(err)
 			continue
 		}
-		hash := t.hash(ctx, prog)
+		hash := withAdapters(t.hash(ctx, prog), m.gen)
 		for _, tmpl := range templates {
 			chain, err := m.templateFor(tmpl, o.sf.thinkVars())
 			if err != nil {
@@ -396,6 +396,34 @@ func writeReport(rep eval.Report, o *evalOptions) error {
 }
 
 // evalModel is one -m of an eval, resolved but not loaded.
+// loraLabel names the adapters a local model's cells run with, so runs
+// with and without them are told apart.
+func loraLabel(loras []engine.LoraOption, local bool) string {
+	if !local || len(loras) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, l := range loras {
+		parts = append(parts, fmt.Sprintf("%s×%g", filepath.Base(l.Path), l.Scale))
+	}
+	return " +lora " + strings.Join(parts, ",")
+}
+
+// withAdapters folds the loaded adapters (file hashes and scales) into a
+// model's hash: a diff then says the model changed when they did.
+func withAdapters(hash string, gen api.Generator) string {
+	a, ok := gen.(api.AdapterScaler)
+	if !ok || hash == "" || len(a.Adapters()) == 0 {
+		return hash
+	}
+	h := sha256.New()
+	io.WriteString(h, hash)
+	for _, ad := range a.Adapters() {
+		fmt.Fprintf(h, "\x00%s %g", ad.SHA256, ad.Scale)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 type evalModel struct {
 	spec, name, ref, backend string
 	path                     string           // a local file
