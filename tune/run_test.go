@@ -250,6 +250,8 @@ func TestTuneRefusesBadInput(t *testing.T) {
 		{"chat without a reply", Config{Data: writeTest(t, dir, "chat.jsonl", `{"messages":[{"role":"user","content":"hi"}]}`+"\n")}, "chat.jsonl:1: the last message is the user's"},
 		{"quantized base", Config{Base: q8}, "natter quantize"},
 		{"missing folder", Config{Out: filepath.Join(dir, "nope", "t.gguf")}, "does not exist"},
+		// Nobody, root included, can make files in /proc/self.
+		{"unwritable folder", Config{Out: "/proc/self/t.gguf"}, "cannot write in /proc/self"},
 		{"output is the base", Config{Out: base}, "is the base model"},
 		{"memory", Config{Available: func() (int64, bool) { return 1 << 20, true }}, "needs about"},
 		{"other architecture", Config{Base: lfm2}, "natter tune trains llama"},
