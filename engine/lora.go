@@ -69,7 +69,7 @@ func CheckLoras(base *gguf.File, opts []LoraOption) ([]api.Adapter, error) {
 		}
 		ad, err := gguf.OpenAdapter(o.Path)
 		if err != nil {
-			return nil, fmt.Errorf("--lora: %w", err)
+			return nil, fmt.Errorf("--lora for %s: %w", filepath.Base(base.Path), err)
 		}
 		if err := gguf.CheckAdapter(base, ad); err != nil {
 			return nil, err

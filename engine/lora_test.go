@@ -140,7 +140,7 @@ func TestLoraBadAdaptersAreClearErrors(t *testing.T) {
 	}{
 		"other shapes":  {mismatched, []string{"other.gguf", filepath.Base(basePath)}},
 		"model as lora": {basePath, []string{"not a LoRA adapter"}},
-		"missing":       {filepath.Join(dir, "nope.gguf"), []string{"nope.gguf"}},
+		"missing":       {filepath.Join(dir, "nope.gguf"), []string{"nope.gguf", filepath.Base(basePath)}},
 	}
 	for _, cut := range []int{len(b) / 2, len(b) - 1, 100, 8} {
 		p := filepath.Join(dir, fmt.Sprintf("cut-%d.gguf", cut))
@@ -150,7 +150,7 @@ func TestLoraBadAdaptersAreClearErrors(t *testing.T) {
 		cases[fmt.Sprintf("truncated to %d bytes", cut)] = struct {
 			path string
 			want []string
-		}{p, []string{filepath.Base(p)}}
+		}{p, []string{filepath.Base(p), filepath.Base(basePath)}}
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

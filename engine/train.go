@@ -540,10 +540,12 @@ func EstimateTrainMemory(f *gguf.File, train []gguf.TensorInfo, window int, sgd 
 	nVocab := int64(len(tokens))
 	w := int64(window)
 	perLayer := w*(12*nEmbd+4*nFF) + 2*nHead*w*w
-	// ggml's allocator reuses the forward activations' memory for their
-	// gradients as the backward pass goes, so one set is counted (measured:
-	// the estimate is some 15% above the peak RSS of BenchmarkTrainStep).
-	m.Activations = 4*(nLayer*perLayer) + 3*4*w*nVocab + 2*4*nLayer*w*nEmbd
+	// Over the vocabulary: the logits, their softmax and gradient, and the
+	// one-hot labels (ggml's and the host copy). ggml's allocator reuses
+	// the forward activations' memory for their gradients as the backward
+	// pass goes, so one set is counted (measured: the estimate is some 15%
+	// above the peak RSS of BenchmarkTrainStep).
+	m.Activations = 4*(nLayer*perLayer) + 5*4*w*nVocab + 2*4*nLayer*w*nEmbd
 	m.Total = m.Weights + m.Gradients + m.Optimizer + m.Activations
 	return m
 }

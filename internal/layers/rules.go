@@ -69,6 +69,11 @@ var Rules = []Rule{
 		Doc:     "test suites: parsing, checks, the runner, reports and saved runs; knows models only through engine/api",
 	},
 	{
+		Pkg: "natter/tune/...",
+		May: []string{"natter/tune/...", "natter/engine/...", "natter/prompts/..."},
+		Doc: "fine-tuning: the training data, its windows and targets, the run with checkpoints; trains through the engine's Trainer",
+	},
+	{
 		Pkg: "natter/config/...",
 		May: []string{"natter/config/...", "natter/internal/editdist"},
 		Doc: "the config file; imports nothing of natter's but the typo distance",
@@ -86,7 +91,7 @@ var Rules = []Rule{
 		May: []string{
 			"natter/cli/...", "natter/prompts/...", "natter/engine/...", "natter/models/...",
 			"natter/history/...", "natter/ui/...", "natter/config/...", "natter/doctor/...",
-			"natter/serve/...", "natter/remote/...", "natter/eval/...", "natter/tools/...",
+			"natter/serve/...", "natter/remote/...", "natter/eval/...", "natter/tools/...", "natter/tune/...",
 		},
 		Doc: "the cobra command tree; wires every layer below together",
 	},
