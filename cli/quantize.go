@@ -138,20 +138,7 @@ func quantizeReport(out string, r engine.QuantizeResult) string {
 	if r.Elapsed >= time.Minute {
 		took = r.Elapsed.Round(time.Second).String()
 	}
-	return fmt.Sprintf("wrote %s: %s, %s → %s (%s) in %s", out, r.Type, sizeText(r.InBytes), sizeText(r.OutBytes), change, took)
-}
-
-// sizeText is n in kB, MB or GB with one decimal (powers of 1000).
-func sizeText(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
+	return fmt.Sprintf("wrote %s: %s, %s → %s (%s) in %s", out, r.Type, engine.HumanBytes(r.InBytes), engine.HumanBytes(r.OutBytes), change, took)
 }
 
 func isTTY(w io.Writer) bool {

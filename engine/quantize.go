@@ -225,7 +225,7 @@ func Quantize(ctx context.Context, in, out string, o QuantizeOptions) (QuantizeR
 	est := estimateBytes(f, qt, o.Pure)
 	if free := freeSpace(dir); free >= 0 && free < est+est/10 {
 		return QuantizeResult{}, fmt.Errorf("%w in %s for %s: the %s file needs about %s, and %s is free",
-			ErrNoSpace, dir, filepath.Base(out), qt.Name, humanBytes(est), humanBytes(free))
+			ErrNoSpace, dir, filepath.Base(out), qt.Name, HumanBytes(est), HumanBytes(free))
 	}
 	select {
 	case quantSem <- struct{}{}:
@@ -463,8 +463,8 @@ func freeBytes(dir string) int64 {
 	return int64(C.natter_free_bytes(cdir))
 }
 
-// humanBytes is n in MB or GB (powers of 1000, as file managers show).
-func humanBytes(n int64) string {
+// HumanBytes is n in kB, MB or GB (powers of 1000, as file managers show).
+func HumanBytes(n int64) string {
 	switch {
 	case n >= 1e9:
 		return fmt.Sprintf("%.1f GB", float64(n)/1e9)

@@ -498,18 +498,7 @@ type TrainMemory struct {
 
 func (m TrainMemory) String() string {
 	return fmt.Sprintf("weights %s + gradients %s + optimizer state %s + activations %s = %s",
-		FmtBytes(m.Weights), FmtBytes(m.Gradients), FmtBytes(m.Optimizer), FmtBytes(m.Activations), FmtBytes(m.Total))
-}
-
-// FmtBytes shows a byte count in KiB, MiB or GiB.
-func FmtBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.0f KiB", float64(n)/(1<<10))
+		HumanBytes(m.Weights), HumanBytes(m.Gradients), HumanBytes(m.Optimizer), HumanBytes(m.Activations), HumanBytes(m.Total))
 }
 
 // EstimateTrainMemory reckons the memory training f on window tokens

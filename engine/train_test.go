@@ -136,5 +136,5 @@ func BenchmarkTrainStep(b *testing.B) {
 	b.ReportMetric(float64(b.N*256)/b.Elapsed().Seconds(), "tokens/s")
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	b.Logf("memory estimate: %s; the process's peak RSS %s", EstimateTrainMemory(f, ts, 256, false), FmtBytes(ru.Maxrss<<10))
+	b.Logf("memory estimate: %s; the process's peak RSS %s", EstimateTrainMemory(f, ts, 256, false), HumanBytes(ru.Maxrss<<10))
 }

@@ -214,7 +214,7 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 	res := Result{Out: cfg.Out, Window: window, Tensors: tr.Trained(), Params: params, Tokens: len(trainToks), Sequences: len(seqs), Memory: mem, ValLoss: math.NaN(), FirstVal: st.FirstVal, ResumedFrom: st.Done}
 	total := cfg.Epochs * len(seqs)
 	note(fmt.Sprintf("training %d tensors (%s values) on %d tokens: %d sequences of %d tokens × %d epochs = %d steps; memory about %s",
-		res.Tensors, fmtCount(params), len(trainToks), len(seqs), window, cfg.Epochs, total, engine.FmtBytes(mem.Total)))
+		res.Tensors, fmtCount(params), len(trainToks), len(seqs), window, cfg.Epochs, total, engine.HumanBytes(mem.Total)))
 	if st.Done >= total {
 		return Result{}, fmt.Errorf("the checkpoint has all %d steps done; remove %s to start again", total, ckM)
 	}

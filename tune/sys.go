@@ -43,7 +43,7 @@ func checkMemory(cfg Config, m engine.TrainMemory) error {
 		return nil
 	}
 	return fmt.Errorf("training %s needs about %s but %s of memory is free (%s). Train fewer tensors (--train-layers last:2 or attn), use a shorter --ctx, or --optimizer sgd",
-		filepath.Base(cfg.Base), engine.FmtBytes(m.Total), engine.FmtBytes(free), m)
+		filepath.Base(cfg.Base), engine.HumanBytes(m.Total), engine.HumanBytes(free), m)
 }
 
 // checkDisk refuses a run whose output cannot fit on its filesystem: the
@@ -55,7 +55,7 @@ func checkDisk(out string, need int64) error {
 	}
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if need > free {
-		return fmt.Errorf("-o %s: the tuned model needs %s but %s is free there", out, engine.FmtBytes(need), engine.FmtBytes(free))
+		return fmt.Errorf("-o %s: the tuned model needs %s but %s is free there", out, engine.HumanBytes(need), engine.HumanBytes(free))
 	}
 	return nil
 }
