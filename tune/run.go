@@ -145,6 +145,9 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 		return Result{}, err
 	}
 	window := engine.TrainWindow(cfg.Window)
+	if n := base.ContextLength(); n > 0 && uint64(window) > n {
+		return Result{}, fmt.Errorf("--ctx %d: %s was trained on sequences of %d tokens; train on at most that many", window, filepath.Base(cfg.Base), n)
+	}
 	mem := engine.EstimateTrainMemory(base, tensors, window, cfg.SGD)
 	if err := checkMemory(cfg, mem); err != nil {
 		return Result{}, err

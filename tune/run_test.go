@@ -256,6 +256,7 @@ func TestTuneRefusesBadInput(t *testing.T) {
 		{"memory", Config{Available: func() (int64, bool) { return 1 << 20, true }}, "needs about"},
 		{"other architecture", Config{Base: lfm2}, "natter tune trains llama"},
 		{"blocks out of range", Config{Layers: "blocks:0-9"}, "blocks:A-B"},
+		{"window beyond the model's context", Config{Window: 4096}, "trained on sequences of 512 tokens"},
 		{"unknown layer spec", Config{Layers: "wings"}, "unknown"},
 		{"no lr", Config{LR: -1}, "--lr"},
 	}
@@ -281,7 +282,7 @@ func TestTuneRefusesBadInput(t *testing.T) {
 			if c.cfg.LR != 0 {
 				cfg.LR = c.cfg.LR
 			}
-			cfg.Available, cfg.Layers = c.cfg.Available, c.cfg.Layers
+			cfg.Available, cfg.Layers, cfg.Window = c.cfg.Available, c.cfg.Layers, c.cfg.Window
 			_, err := Run(context.Background(), cfg, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("got %v; want an error containing %q", err, c.want)
