@@ -180,6 +180,12 @@ func (p *tuneProgress) report(pr tune.Progress) {
 		if pr.Total > 0 {
 			frac = float64(pr.Done) / float64(pr.Total)
 		}
+		// One line, or \r cannot redraw it: clip to the terminal's width.
+		if w, _, err := term.GetSize(int(os.Stderr.Fd())); err == nil && w > 30 {
+			if r := []rune(line); len(r) > w-26 {
+				line = string(r[:w-27]) + "…"
+			}
+		}
 		fmt.Fprintf(p.w, "\r\033[K%s %s", p.bar.ViewAs(frac), line)
 		p.shown = true
 		return
