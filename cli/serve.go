@@ -190,7 +190,7 @@ func runServe(cmd *cobra.Command, o *serveOptions) error {
 	defer server.Close()
 	srv := serve.NewHTTPServer(server.Handler(), func(net.Listener) context.Context { return base })
 	url := "http://" + ln.Addr().String() + "/v1"
-	fmt.Fprintf(os.Stderr, "natter serve: %s (%s, ctx %d) on %s\n", id, info.Backend, info.ContextSize, url)
+	fmt.Fprintf(os.Stderr, "natter serve: %s (%s, ctx %d%s) on %s\n", id, info.Backend, info.ContextSize, loraLabel(o.mf.loraOpts, true), url)
 	fmt.Fprintf(os.Stderr, "  try: curl %s/chat/completions -H 'Content-Type: application/json'", url)
 	if key != "" {
 		fmt.Fprintf(os.Stderr, " -H \"Authorization: Bearer $%s\"", o.apiKeyEnv)

@@ -22,6 +22,7 @@ func main() {
 	mtp := flag.Bool("mtp", false, "qwen35/qwen35moe: append the MTP (nextn) block, as llama.cpp v0.5.0's converter does by default")
 	omitKV := flag.Bool("omit-shared-kv", false, "gemma4: leave attn_k/attn_v/attn_k_norm out of the KV-shared layers")
 	force := flag.Bool("f", false, "overwrite an existing file")
+	lora := flag.Int("lora", 0, "llama: write a LoRA adapter of this rank for the model of -size instead of the model")
 	flag.Parse()
 	if *out == "" {
 		flag.Usage()
@@ -38,12 +39,25 @@ func main() {
 	if err != nil {
 		fail("%v", err)
 	}
+	if *lora > 0 {
+		if write, err = loraWriter(*arch, *size, *lora); err != nil {
+			fail("%v", err)
+		}
+	}
 	if _, err := os.Stat(*out); err == nil && !*force {
 		return // already there: generation is deterministic
 	}
 	if err := write(*out); err != nil {
 		fail("%v", err)
 	}
+}
+
+// loraWriter writes an adapter for the llama model of size.
+func loraWriter(arch, size string, rank int) (func(string) error, error) {
+	if arch != "llama" || size != "tiny" {
+		return nil, fmt.Errorf("-lora is for -arch llama -size tiny")
+	}
+	return synth.LoraSpec{Base: synth.Tiny(), Rank: rank, Seed: 1}.Write, nil
 }
 
 func fail(format string, a ...any) {
