@@ -585,7 +585,10 @@ func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 		// --lora was given for the model natter started with; a model
 		// switched to in the chat keeps them only if they fit it.
 		if f, err := engine.Validate(path); err == nil {
-			if _, err := engine.CheckLoras(f, opts.Loras); err != nil {
+			if b, _ := engine.ChooseBackend(f.Arch(), opts.Backend); b == engine.BackendGo {
+				warnings = append(warnings, "LoRA adapters left off: the Go engine, which runs "+f.Arch()+", cannot apply them")
+				opts.Loras = nil
+			} else if _, err := engine.CheckLoras(f, opts.Loras); err != nil {
 				warnings = append(warnings, fmt.Sprintf("LoRA adapters left off: %v", err))
 				opts.Loras = nil
 			}
