@@ -87,6 +87,21 @@ func TestTmuxLoraCommand(t *testing.T) {
 	})
 	p.line("hello")
 	p.waitFor("a reply", func(s string) bool { return finished(s) && strings.Count(p.all(), "hello") >= 1 })
+
+	// A model the adapter does not fit: the switch keeps the model, leaves
+	// the adapter off and says why.
+	other := synth.Tiny()
+	other.Name, other.NEmbd, other.NFF, other.ChatTemplate = "synth-narrow", 32, 64, synth.ChatML
+	narrow := filepath.Join(t.TempDir(), "narrow.gguf")
+	if err := synth.Write(narrow, other); err != nil {
+		t.Fatal(err)
+	}
+	p.line("/lora 1 1")
+	p.waitFor("the adapter on again", func(s string) bool { return strings.Contains(statusOf(s), "+lora style.gguf×1") })
+	p.line("/model " + narrow)
+	p.waitFor("the switch with the adapter left off", func(s string) bool {
+		return strings.Contains(p.all(), "LoRA adapters left off") && strings.HasPrefix(statusOf(s), "narrow F32") && !strings.Contains(statusOf(s), "+lora")
+	})
 }
 
 // TestTmuxTuneStopAndResume stops a tune with Ctrl+C in a terminal and
