@@ -267,7 +267,12 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 	for done := st.Done; done < total; {
 		epoch := done / len(seqs)
 		order := shuffled(len(seqs), cfg.Seed, epoch)
+		// The epoch's mean counts the steps of this epoch recorded so far,
+		// resumed ones included.
 		var epochSum float64
+		for _, l := range st.Losses[epoch*len(seqs):] {
+			epochSum += l
+		}
 		for i := done % len(seqs); i < len(seqs); i++ {
 			if ctx.Err() != nil {
 				if err := save(); err != nil {
@@ -284,18 +289,13 @@ func Run(ctx context.Context, cfg Config, report func(Progress), note func(strin
 			done++
 			stepsHere++
 			st.Done = done
-			// The epoch's mean counts the steps of this epoch recorded so
-			// far, resumed ones included.
-			epochSum = 0
-			inEpoch := st.Losses[epoch*len(seqs):]
-			for _, l := range inEpoch {
-				epochSum += l
-			}
+			epochSum += loss
+			inEpoch := len(st.Losses) - epoch*len(seqs)
 			el := time.Since(start)
 			perStep := el / time.Duration(stepsHere)
 			report(Progress{
 				Epoch: epoch + 1, Epochs: cfg.Epochs, Step: i + 1, Steps: len(seqs), Done: done, Total: total,
-				Loss: loss, EpochLoss: epochSum / float64(len(inEpoch)), ValLoss: valLoss,
+				Loss: loss, EpochLoss: epochSum / float64(inEpoch), ValLoss: valLoss,
 				TokensPerSec: float64(stepsHere*window) / el.Seconds(), Elapsed: el, ETA: perStep * time.Duration(total-done),
 			})
 		}
