@@ -1,6 +1,7 @@
 // Command synthgen writes a synthetic GGUF model (random weights) for tests
 // and benchmarks: go run ./engine/gguf/synth/synthgen -o FILE
-// [-arch llama|qwen35|qwen35moe|gemma4] [-size tiny|...] [-type q8_0].
+// [-arch llama|qwen35|qwen35moe|gemma4] [-size tiny|...] [-type q8_0]
+// [-mmproj gemma3|qwen2a|ultravox].
 package main
 
 import (
@@ -23,6 +24,7 @@ func main() {
 	omitKV := flag.Bool("omit-shared-kv", false, "gemma4: leave attn_k/attn_v/attn_k_norm out of the KV-shared layers")
 	force := flag.Bool("f", false, "overwrite an existing file")
 	lora := flag.Int("lora", 0, "llama: write a LoRA adapter of this rank for the model of -size instead of the model")
+	mmproj := flag.String("mmproj", "", "-arch llama -size tiny: write a multimodal projector (mmproj) for that model instead: gemma3 (images), qwen2a or ultravox (audio)")
 	flag.Parse()
 	if *out == "" {
 		flag.Usage()
@@ -43,6 +45,12 @@ func main() {
 		if write, err = loraWriter(*arch, *size, *lora); err != nil {
 			fail("%v", err)
 		}
+	}
+	if *mmproj != "" {
+		if *arch != "llama" || *size != "tiny" {
+			fail("-mmproj is for -arch llama -size tiny")
+		}
+		write = synth.ProjectorSpec{Projector: *mmproj, TextEmbd: synth.Tiny().NEmbd, Seed: 1}.Write
 	}
 	if _, err := os.Stat(*out); err == nil && !*force {
 		return // already there: generation is deterministic

@@ -1,0 +1,386 @@
+package synth
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+)
+
+// Multimodal projectors ("mmproj" files) for llama.cpp's tools/mtmd, as the
+// bundled clip.cpp (ollama v0.24.0) loads them: general.architecture "clip",
+// hyperparameters under clip.vision.* or clip.audio.*, encoder tensors under
+// "v." or "a.", projector tensors under "mm.".
+//
+// Three projector types, each the simplest of its kind in this clip.cpp:
+//
+//   - ProjectorGemma3 (vision): a full SigLIP ViT (conv2d patch embedding
+//     with bias, learned position embedding, pre-norm transformer blocks
+//     with biased q/k/v/out and a GELU MLP, post-layernorm), then a 2-D
+//     average pool of MergeFactor x MergeFactor patches, an RMS norm
+//     (mm.soft_emb_norm) and mm.input_projection to the text model's width.
+//     Images are resized to ImageSize x ImageSize, so every image gives the
+//     same ImageTokens embeddings, with no slicing, no class token, no
+//     RoPE and no special tokens the text vocabulary must have (mtmd wraps
+//     them in the plain texts "<start_of_image>"/"<end_of_image>"). IDEFICS3
+//     slices big images and looks up tokens the synthetic vocab lacks; the
+//     LLaVA "mlp" graph adds feature-layer selection and position ids.
+//     Note for the engine: mtmd_decode_use_non_causal is true for gemma3,
+//     so image embeddings are decoded with causal attention off.
+//   - ProjectorQwen2A (audio): the Whisper encoder (two conv1d, 1500 learned
+//     positions, transformer blocks, 2x average pool, post-layernorm), then
+//     one linear layer mm.a.fc. 750 embeddings per 30-second chunk.
+//   - ProjectorUltravox (audio): the same encoder without the pool, frames
+//     stacked StackFactor at a time, then RMS norm, SwiGLU MLP, RMS norm and
+//     a linear layer. 1500/StackFactor embeddings per chunk, so tests can
+//     keep audio prompts short.
+//
+// mtmd cuts audio into 30-second chunks of 3000 mel frames (16 kHz, hop
+// 160, n_fft 400: fixed in clip.cpp for these types; only num_mel_bins is
+// read from the file), shorter audio is padded to one chunk.
+
+// Projector types (clip.projector_type values) the writer knows.
+const (
+	ProjectorGemma3   = "gemma3"
+	ProjectorQwen2A   = "qwen2a"
+	ProjectorUltravox = "ultravox"
+)
+
+// whisperPositions is the number of positions of the Whisper encoder: the
+// 3000 frames of a chunk halved by the second conv1d's stride.
+const whisperPositions = 1500
+
+// ProjectorSpec describes a synthetic multimodal projector. Output is
+// deterministic for a given spec. Zero sizes take the defaults noted.
+type ProjectorSpec struct {
+	Projector string // ProjectorGemma3, ProjectorQwen2A or ProjectorUltravox; "" = gemma3
+	// TextEmbd is the text model's n_embd (llama_model_n_embd_inp), the
+	// width of the embeddings the projector produces (clip.*.projection_dim
+	// and the output dimension of the last projector matrix). Required.
+	TextEmbd int
+
+	// Encoder.
+	NEmbd  int // width; 0 = 32
+	NFF    int // MLP width; 0 = 4*NEmbd
+	NHead  int // attention heads; 0 = 2
+	NLayer int // transformer blocks; 0 = 2
+
+	// Vision (gemma3).
+	ImageSize   int // images are resized to ImageSize x ImageSize; 0 = 32
+	PatchSize   int // 0 = 8
+	MergeFactor int // average-pool kernel per side (clip.vision.projector.scale_factor); 0 = 2
+
+	// Audio.
+	NMelBins    int // mel bins of the spectrogram; 0 = 80
+	StackFactor int // ultravox: frames stacked per embedding; must divide 1500; 0 = 30
+
+	Type TensorType // F32 or F16 for the weight matrices; 1-D tensors, embeddings and position embeddings are F32, conv1d kernels F16 (as the converters write them)
+	Seed int64
+	Name string // general.name; "" = "synth-mmproj-<type>"
+
+	// KV replaces metadata values by key, or adds keys; a nil value
+	// removes the key (like LoraSpec.KV), for crafted files.
+	KV map[string]any
+	// Omit lists tensor names to leave out, for crafted files.
+	Omit []string
+	// ShapeOf, when non-nil, overrides tensor shapes (crafted files, like
+	// LoraSpec.ShapeOf): it gets each tensor's name and ggml shape and
+	// returns the shape to write.
+	ShapeOf func(name string, dims []int) []int
+}
+
+// TinyVisionProjector is a gemma3 projector of a few hundred KB for a text
+// model of width textEmbd (e.g. Tiny().NEmbd): 32x32 images, 8x8 patches,
+// 4 embeddings per image.
+func TinyVisionProjector(textEmbd int) ProjectorSpec {
+	return ProjectorSpec{Projector: ProjectorGemma3, TextEmbd: textEmbd, Seed: 1}
+}
+
+// TinyAudioProjector is a qwen2a projector for a text model of width
+// textEmbd: 80 mel bins, 750 embeddings per 30-second chunk.
+func TinyAudioProjector(textEmbd int) ProjectorSpec {
+	return ProjectorSpec{Projector: ProjectorQwen2A, TextEmbd: textEmbd, Seed: 1}
+}
+
+// withDefaults fills the zero fields.
+func (s ProjectorSpec) withDefaults() ProjectorSpec {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if s.Projector == "" {
+		s.Projector = ProjectorGemma3
+	}
+	def(&s.NEmbd, 32)
+	def(&s.NFF, 4*s.NEmbd)
+	def(&s.NHead, 2)
+	def(&s.NLayer, 2)
+	if s.Vision() {
+		def(&s.ImageSize, 32)
+		def(&s.PatchSize, 8)
+		def(&s.MergeFactor, 2)
+	} else {
+		def(&s.NMelBins, 80)
+		if s.Projector == ProjectorUltravox {
+			def(&s.StackFactor, 30)
+		}
+	}
+	if s.Name == "" {
+		s.Name = "synth-mmproj-" + s.Projector
+	}
+	return s
+}
+
+// Vision reports whether the projector is for images (else audio).
+func (s ProjectorSpec) Vision() bool {
+	return s.Projector == "" || s.Projector == ProjectorGemma3
+}
+
+// ImageTokens is the number of embeddings an image becomes (0 for audio).
+func (s ProjectorSpec) ImageTokens() int {
+	if !s.Vision() {
+		return 0
+	}
+	d := s.withDefaults()
+	side := d.ImageSize / d.PatchSize / d.MergeFactor
+	return side * side
+}
+
+// AudioTokens is the number of embeddings per 30-second chunk of audio (0
+// for vision); shorter audio is one chunk.
+func (s ProjectorSpec) AudioTokens() int {
+	switch d := s.withDefaults(); d.Projector {
+	case ProjectorQwen2A:
+		return whisperPositions / 2
+	case ProjectorUltravox:
+		return whisperPositions / d.StackFactor
+	}
+	return 0
+}
+
+// Validate reports a spec that cannot be written or that llama.cpp could
+// not run.
+func (s ProjectorSpec) Validate() error {
+	switch s.Projector {
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox:
+	default:
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox)
+	}
+	d := s.withDefaults()
+	sizes := []int{d.TextEmbd, d.NEmbd, d.NFF, d.NHead, d.NLayer}
+	if d.Vision() {
+		sizes = append(sizes, d.ImageSize, d.PatchSize, d.MergeFactor)
+	} else {
+		sizes = append(sizes, d.NMelBins)
+	}
+	if d.Projector == ProjectorUltravox {
+		sizes = append(sizes, d.StackFactor)
+	}
+	if slices.ContainsFunc(sizes, func(n int) bool { return n < 1 }) {
+		if d.TextEmbd < 1 {
+			return errors.New("synth: projector TextEmbd (the text model's n_embd) must be positive")
+		}
+		return errors.New("synth: all projector sizes must be positive")
+	}
+	switch {
+	case d.NEmbd%d.NHead != 0:
+		return fmt.Errorf("synth: projector NEmbd %d not divisible by NHead %d", d.NEmbd, d.NHead)
+	case d.Type != F32 && d.Type != F16:
+		return fmt.Errorf("synth: projector tensor type %v (F32 or F16)", d.Type)
+	}
+	if d.Vision() {
+		side := d.ImageSize / d.PatchSize
+		switch {
+		case d.ImageSize%d.PatchSize != 0:
+			return fmt.Errorf("synth: ImageSize %d not a multiple of PatchSize %d", d.ImageSize, d.PatchSize)
+		case side%d.MergeFactor != 0:
+			// clip.cpp counts (side/merge)² tokens but the pool yields
+			// floor(side/merge)²; a mismatch aborts the encoder.
+			return fmt.Errorf("synth: %d patches per side not a multiple of MergeFactor %d", side, d.MergeFactor)
+		}
+	}
+	if d.Projector == ProjectorUltravox && whisperPositions%d.StackFactor != 0 {
+		// clip_n_output_tokens counts ceil(3000/f)/2 embeddings, the graph
+		// makes ceil(1500/f); they differ unless f divides 1500, and then
+		// clip_image_batch_encode aborts.
+		return fmt.Errorf("synth: ultravox StackFactor %d does not divide %d", d.StackFactor, whisperPositions)
+	}
+	return nil
+}
+
+// tensors lists the projector's tensors; d has its defaults.
+func (d ProjectorSpec) tensors() []tensor {
+	ts := []tensor{}
+	add := func(t tensor) {
+		if slices.Contains(d.Omit, t.name) {
+			return
+		}
+		t.stream = t.name // values do not depend on which others exist
+		if d.ShapeOf != nil {
+			t.dims = d.ShapeOf(t.name, slices.Clone(t.dims))
+			if t.values != nil {
+				t.values = make([]float32, t.elems())
+			}
+		}
+		ts = append(ts, t)
+	}
+	rnd := func(typ TensorType, name string, dims ...int) { add(tensor{name: name, dims: dims, typ: typ}) }
+	mat := func(name string, dims ...int) { rnd(d.Type, name, dims...) }
+	ones := func(name string, n int) { add(tensor{name: name, dims: []int{n}, typ: F32, norm: true}) }
+	zeros := func(name string, dims ...int) {
+		n := 1
+		for _, x := range dims {
+			n *= x
+		}
+		add(tensor{name: name, dims: dims, typ: F32, values: make([]float32, n)})
+	}
+	e, ff := d.NEmbd, d.NFF
+	// One pre-norm transformer block, as build_vit runs it; whisper has
+	// no attn_k bias (whisper-enc.cpp asserts it).
+	block := func(p string, kBias bool) {
+		ones(p+"ln1.weight", e)
+		zeros(p+"ln1.bias", e)
+		for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out"} {
+			mat(p+w+".weight", e, e)
+			if w != "attn_k" || kBias {
+				zeros(p+w+".bias", e)
+			}
+		}
+		ones(p+"ln2.weight", e)
+		zeros(p+"ln2.bias", e)
+		mat(p+"ffn_up.weight", e, ff)
+		zeros(p+"ffn_up.bias", ff)
+		mat(p+"ffn_down.weight", ff, e)
+		zeros(p+"ffn_down.bias", e)
+	}
+	if d.Vision() {
+		side := d.ImageSize / d.PatchSize
+		rnd(F32, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
+		zeros("v.patch_embd.bias", e)
+		rnd(F32, "v.position_embd.weight", e, side*side)
+		for i := 0; i < d.NLayer; i++ {
+			block(fmt.Sprintf("v.blk.%d.", i), true)
+		}
+		ones("v.post_ln.weight", e)
+		zeros("v.post_ln.bias", e)
+		ones("mm.soft_emb_norm.weight", e)
+		// Stored [text, vision]: siglip.cpp multiplies by its transpose.
+		mat("mm.input_projection.weight", d.TextEmbd, e)
+		return ts
+	}
+	// conv1d kernels are [kernel, in, out]; biases [1, out] so they
+	// broadcast over the frames.
+	rnd(F16, "a.conv1d.1.weight", 3, d.NMelBins, e)
+	zeros("a.conv1d.1.bias", 1, e)
+	rnd(F16, "a.conv1d.2.weight", 3, e, e)
+	zeros("a.conv1d.2.bias", 1, e)
+	rnd(F32, "a.position_embd.weight", e, whisperPositions)
+	for i := 0; i < d.NLayer; i++ {
+		block(fmt.Sprintf("a.blk.%d.", i), false)
+	}
+	ones("a.post_ln.weight", e)
+	zeros("a.post_ln.bias", e)
+	switch d.Projector {
+	case ProjectorQwen2A:
+		mat("mm.a.fc.weight", e, d.TextEmbd)
+		zeros("mm.a.fc.bias", d.TextEmbd)
+	case ProjectorUltravox:
+		in, hidden := e*d.StackFactor, d.TextEmbd
+		ones("mm.a.norm_pre.weight", in)
+		mat("mm.a.mlp.1.weight", in, 2*hidden) // SwiGLU halves it
+		ones("mm.a.norm_mid.weight", hidden)
+		mat("mm.a.mlp.2.weight", hidden, d.TextEmbd)
+	}
+	return ts
+}
+
+// header is the projector's metadata; d has its defaults.
+func (d ProjectorSpec) header(ts []tensor) []byte {
+	fileType := uint32(0)
+	if d.Type == F16 {
+		fileType = 1
+	}
+	kvs := []kvPair{
+		{"general.architecture", "clip"},
+		{"general.type", "mmproj"},
+		{"general.name", d.Name},
+		{"general.alignment", uint32(Alignment)},
+		{"general.file_type", fileType},
+		{"clip.has_vision_encoder", d.Vision()},
+		{"clip.has_audio_encoder", !d.Vision()},
+		{"clip.projector_type", d.Projector},
+	}
+	m := "clip.audio."
+	if d.Vision() {
+		m = "clip.vision."
+	}
+	kvs = append(kvs,
+		kvPair{m + "embedding_length", uint32(d.NEmbd)},
+		kvPair{m + "feed_forward_length", uint32(d.NFF)},
+		kvPair{m + "block_count", uint32(d.NLayer)},
+		kvPair{m + "projection_dim", uint32(d.TextEmbd)},
+		kvPair{m + "attention.head_count", uint32(d.NHead)},
+	)
+	if d.Vision() {
+		kvs = append(kvs,
+			kvPair{"clip.use_gelu", true},
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
+			kvPair{m + "image_size", uint32(d.ImageSize)},
+			kvPair{m + "patch_size", uint32(d.PatchSize)},
+			kvPair{m + "image_mean", []float32{0.5, 0.5, 0.5}},
+			kvPair{m + "image_std", []float32{0.5, 0.5, 0.5}},
+			kvPair{m + "projector.scale_factor", uint32(d.MergeFactor)},
+		)
+	} else {
+		kvs = append(kvs,
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-5)},
+			kvPair{m + "num_mel_bins", uint32(d.NMelBins)},
+		)
+		if d.Projector == ProjectorUltravox {
+			kvs = append(kvs, kvPair{m + "projector.stack_factor", uint32(d.StackFactor)})
+		}
+	}
+	keys := make([]string, 0, len(d.KV))
+	for k := range d.KV {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		i := slices.IndexFunc(kvs, func(p kvPair) bool { return p.k == k })
+		switch v := d.KV[k]; {
+		case v == nil && i >= 0:
+			kvs = slices.Delete(kvs, i, i+1)
+		case v == nil:
+		case i < 0:
+			kvs = append(kvs, kvPair{k, v})
+		default:
+			kvs[i].v = v
+		}
+	}
+	return header(kvs, ts)
+}
+
+// ParamCount is the number of weights in the projector.
+func (s ProjectorSpec) ParamCount() int64 {
+	var n int64
+	for _, t := range s.withDefaults().tensors() {
+		n += int64(t.elems())
+	}
+	return n
+}
+
+// Write writes the projector to path atomically.
+func (s ProjectorSpec) Write(path string) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	d := s.withDefaults()
+	ts := d.tensors()
+	for _, t := range ts {
+		if len(t.dims) < 1 || len(t.dims) > 4 || slices.ContainsFunc(t.dims, func(n int) bool { return n < 1 }) {
+			return fmt.Errorf("synth: ShapeOf(%s) = %v, want 1 to 4 positive dimensions", t.name, t.dims)
+		}
+	}
+	return writeFile(path, d.header(ts), ts, d.Seed, 1)
+}
