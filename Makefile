@@ -15,10 +15,10 @@ export CGO_ENABLED  := 1
 export CGO_CFLAGS   := $(OPTFLAGS)
 export CGO_CXXFLAGS := $(OPTFLAGS)
 GGML_DIR   = $(OLLAMA_DIR)/ml/backend/ggml/ggml
-# The last two include paths are for engine/ggmlamx, which builds ggml's AMX
-# kernels. GGML_USE_CPU_REPACK turns on the repacked Q4_0/Q4_K/IQ4_NL
+# The ggml src paths are for engine/ggmlamx, which builds ggml's AMX kernels;
+# tools/mtmd is for engine/mtmdlib (images and audio). GGML_USE_CPU_REPACK turns on the repacked Q4_0/Q4_K/IQ4_NL
 # kernels that upstream llama.cpp builds by default (much faster on AVX2).
-export CGO_CPPFLAGS  = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(GGML_DIR)/include -I$(GGML_DIR)/src -I$(GGML_DIR)/src/ggml-cpu -DGGML_USE_CPU_REPACK
+export CGO_CPPFLAGS  = -I$(OLLAMA_DIR)/llama/llama.cpp/include -I$(GGML_DIR)/include -I$(GGML_DIR)/src -I$(GGML_DIR)/src/ggml-cpu -I$(OLLAMA_DIR)/llama/llama.cpp/tools/mtmd -DGGML_USE_CPU_REPACK
 
 # Models generated for benchmarks live here (git-ignored).
 BENCH_DIR := testdata/bench

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"natter/engine/api"
@@ -110,7 +111,22 @@ func openGo(opts Options, f *gguf.File) (Model, error) {
 	if opts.CacheType != "" && opts.CacheType != "f16" {
 		return nil, fmt.Errorf("--cache-type %s: the Go engine (which runs %s) keeps its cache in f16", opts.CacheType, f.Arch())
 	}
-	return LoadGo(opts)
+	var note string
+	if opts.Projector != "" {
+		// Ollama's Go engine reads vision and audio weights only from the
+		// model file itself; a separate mmproj is not wired to it yet.
+		note = fmt.Sprintf("the Go engine, which runs %s models, cannot read a separate projector (%s) yet", f.Arch(), filepath.Base(opts.Projector))
+		if !opts.ProjectorFound {
+			return nil, errors.New("--mmproj: " + note)
+		}
+		opts.Projector = ""
+	}
+	g, err := LoadGo(opts)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	g.info.ProjectorNote = note
+	return g, nil
 }
 
 // SavesState reports whether m can serialise its cache (SaveState); the Go

@@ -44,6 +44,13 @@ type Options struct {
 	// Loras are LoRA adapters applied on top of the weights (llama.cpp
 	// backend only), each checked against the model before it loads.
 	Loras []LoraOption
+	// Projector is a multimodal projector (mmproj GGUF) that lets the model
+	// read images or audio attached to messages; "" for text only.
+	Projector string
+	// ProjectorFound: Projector was found beside the model, not asked for,
+	// so one that cannot load leaves the model text-only (the reason in
+	// Info().ProjectorNote) instead of failing the load.
+	ProjectorFound bool
 }
 
 // Engine is a loaded model with its context. Its methods are safe for
@@ -58,6 +65,7 @@ type Engine struct {
 	maxPiece int // longest token text, for a length check before tokenizing
 	loras    []*loraAdapter
 	loraMu   sync.Mutex // guards the loras' scales, read by Adapters
+	proj     *projector // nil: text only
 
 	jobs      chan func()
 	quit      chan struct{}
@@ -77,7 +85,11 @@ var ErrClosed = errors.New("engine closed")
 // Validate checks a model file with the pure-Go GGUF reader. llama.cpp aborts
 // the process on some malformed files, so nothing reaches it unchecked.
 func Validate(path string) (*gguf.File, error) {
-	return gguf.Open(path)
+	f, err := gguf.Open(path)
+	if err == nil && f.IsProjector() {
+		return nil, fmt.Errorf("%s: this is a multimodal projector (mmproj), not a model: load the model and give this file with --mmproj", path)
+	}
+	return f, err
 }
 
 // Load validates the file, loads the model and creates its context.
@@ -121,9 +133,22 @@ func Load(opts Options) (*Engine, error) {
 		m.Close()
 		return nil, err
 	}
+	var projNote string
+	if opts.Projector != "" {
+		if e.proj, err = loadProjector(opts.Projector, m, opts.Threads, opts.FlashAttn); err != nil {
+			if !opts.ProjectorFound {
+				e.closeLoras()
+				lc.Close()
+				m.Close()
+				return nil, fmt.Errorf("--mmproj: %w", err)
+			}
+			projNote = err.Error()
+		}
+	}
 	e.specials = m.loadSpecials()
 	e.maxPiece = f.MaxTokenBytes()
 	e.info = e.modelInfo(f)
+	e.info.ProjectorNote = projNote
 	e.builtin = newBuiltinTemplate(m)
 	go e.worker()
 	return e, nil
@@ -136,7 +161,7 @@ func (e *Engine) modelInfo(f *gguf.File) api.ModelInfo {
 		size = st.Size()
 	}
 	license, link := f.License()
-	return api.ModelInfo{
+	info := api.ModelInfo{
 		License:      license,
 		LicenseLink:  link,
 		Path:         e.opts.ModelPath,
@@ -155,6 +180,11 @@ func (e *Engine) modelInfo(f *gguf.File) api.ModelInfo {
 		Backend:      BackendLlama,
 		Adapters:     e.Adapters(),
 	}
+	if e.proj != nil {
+		info.Projector = e.proj.path
+		info.Vision, info.Audio = e.proj.vision, e.proj.audio
+	}
+	return info
 }
 
 func (e *Engine) worker() {
@@ -190,6 +220,7 @@ func (e *Engine) Close() error {
 		<-e.done
 		e.lc.Close()
 		e.closeLoras()
+		e.proj.Close() // before the model it was made for
 		e.model.Close()
 	})
 	return nil
@@ -312,6 +343,7 @@ func (e *Engine) PromptTokens(req api.Request) ([]Token, error) {
 
 type builtPrompt struct {
 	tokens   []Token
+	media    []mediaSpan // where attachments sit in tokens
 	text     string
 	template string
 	dropped  int
@@ -329,6 +361,12 @@ type promptEnv struct {
 	specials []special
 	// maxPiece is the most bytes one token stands for (0: unknown).
 	maxPiece int
+	// For attachments (nil media: the model takes none): marker stands for
+	// one in the rendered text, chatSeg tokenizes the text between markers
+	// (BOS only for the first), media gives an attachment's tokens.
+	marker  string
+	chatSeg func(text string, spans []span, first bool) ([]Token, error)
+	media   func(a prompts.Attachment) ([]mediaPart, error)
 }
 
 func (e *Engine) env() promptEnv {
@@ -337,6 +375,18 @@ func (e *Engine) env() promptEnv {
 		raw: func(text string) ([]Token, error) { return e.model.tokenize(text, true, false) },
 		chat: func(text string, spans []span) ([]Token, error) {
 			return e.model.tokenizePrompt(text, e.specials, spans)
+		},
+		marker: e.proj.markerText(),
+		chatSeg: func(text string, spans []span, first bool) ([]Token, error) {
+			plain := func(s string) ([]Token, error) { return e.model.tokenize(s, false, false) }
+			return tokenizeChat(text, e.specials, spans, plain, e.model.bos(), first && e.model.addBOS())
+		},
+		media: func(a prompts.Attachment) ([]mediaPart, error) {
+			it, err := e.proj.item(a)
+			if err != nil {
+				return nil, err
+			}
+			return it.parts, nil
 		},
 	}
 }
@@ -392,6 +442,13 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 	}
 	tryDrop := func(k int) try {
 		msgs := dropTurns(req.Messages, k)
+		var atts []prompts.Attachment
+		if hasMedia(msgs) {
+			if env.media == nil {
+				return try{err: errNoMedia}
+			}
+			msgs, atts = withMarkers(msgs, env.marker)
+		}
 		text, spans, name, err := renderPrompt(tmpl, msgs, env.specials)
 		if err != nil {
 			return try{err: err}
@@ -405,11 +462,17 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 			}
 			return try{err: contextExceeded("the message needs more tokens than the context holds (%d); raise --ctx or shorten it", nCtx)}
 		}
-		toks, err := env.chat(text, spans)
+		var toks []Token
+		var ms []mediaSpan
+		if atts != nil {
+			toks, ms, text, err = tokenizeMedia(env, text, spans, atts)
+		} else {
+			toks, err = env.chat(text, spans)
+		}
 		if err != nil {
 			return try{err: err}
 		}
-		p := builtPrompt{tokens: toks, text: text, template: name, dropped: k}
+		p := builtPrompt{tokens: toks, media: ms, text: text, template: name, dropped: k}
 		switch {
 		case len(toks)+reserve(nCtx, req) <= nCtx:
 			return try{p: p, fits: true}
@@ -620,6 +683,11 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	// prompt token is decoded again, since its logits are needed (unless a
 	// restored checkpoint of a hybrid model kept them).
 	c := commonPrefix(e.cached, toks)
+	for _, ms := range p.media {
+		if ms.start < c && c < ms.start+ms.n {
+			c = ms.start // an attachment is decoded whole or not at all
+		}
+	}
 	n := c
 	if n == len(toks) {
 		n--
@@ -636,7 +704,7 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	defer e.lc.watch(ctx)()
 
 	t0 := time.Now()
-	if err := e.lc.decode(toks[n:], n, true); err != nil {
+	if err := e.decodePrompt(toks, n, p.media); err != nil {
 		// Part of the batch may sit in the cache: drop it to stay consistent.
 		if !e.lc.removeFrom(n) {
 			e.lc.clear()
@@ -778,6 +846,25 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	}
 	stats.ContextUsed = len(e.cached)
 	e.sendFinal(ctx, ch, api.Event{Kind: api.EventDone, Stats: stats})
+}
+
+// decodePrompt decodes toks[n:] at positions n.., the attachments among
+// them through the projector, asking for the last token's logits.
+func (e *Engine) decodePrompt(toks []Token, n int, media []mediaSpan) error {
+	defer e.proj.trim()
+	for _, ms := range media {
+		if ms.start < n {
+			continue // in the cache already
+		}
+		if err := e.lc.decode(toks[n:ms.start], n, false); err != nil {
+			return err
+		}
+		if err := e.decodeMedia(ms, ms.start); err != nil {
+			return err
+		}
+		n = ms.start + ms.n
+	}
+	return e.lc.decode(toks[n:], n, true)
 }
 
 func commonPrefix(a, b []Token) int {

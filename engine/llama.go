@@ -326,6 +326,12 @@ type llamaContext struct {
 	abort  *C.int
 	batch  C.struct_llama_batch
 	nBatch int
+	// nUbatch is the micro-batch: attachments that attend both ways must
+	// fit one.
+	nUbatch int
+	// embd is a batch of embeddings (attachments), made on first use.
+	embd      C.struct_llama_batch
+	embdWidth int
 	// pool keeps ggml's worker threads alive between decodes; without it
 	// ggml creates and joins threads for every token.
 	pool *C.struct_ggml_threadpool
@@ -359,7 +365,7 @@ func newContext(m *model, p contextParams) (*llamaContext, error) {
 	if c == nil {
 		return nil, errors.New("llama.cpp could not create a context (out of memory?)")
 	}
-	lc := &llamaContext{c: c, nBatch: p.nBatch}
+	lc := &llamaContext{c: c, nBatch: p.nBatch, nUbatch: int(cp.n_ubatch)}
 	tpp := C.ggml_threadpool_params_default(C.int(p.threads))
 	if lc.pool = C.ggml_threadpool_new(&tpp); lc.pool != nil {
 		C.llama_attach_threadpool(c, lc.pool, lc.pool)
@@ -383,6 +389,9 @@ func (lc *llamaContext) Close() error {
 		lc.pool = nil
 	}
 	C.llama_batch_free(lc.batch)
+	if lc.embd.embd != nil {
+		C.llama_batch_free(lc.embd)
+	}
 	C.free(unsafe.Pointer(lc.abort))
 	lc.c, lc.abort = nil, nil
 	return nil

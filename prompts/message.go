@@ -26,6 +26,27 @@ type Message struct {
 	// ToolCallID and Name tie a tool-role message (a result) to its call.
 	ToolCallID string `json:"tool_call_id,omitempty"`
 	Name       string `json:"name,omitempty"`
+	// Media are the files attached to a user turn (images, audio), in
+	// order. The engine puts each where the template places the turn's
+	// content, before its text.
+	Media []Attachment `json:"media,omitempty"`
+}
+
+// Media kinds.
+const (
+	MediaImage = "image"
+	MediaAudio = "audio"
+)
+
+// Attachment is a file given with a message. Data is not serialised: a
+// saved chat keeps the hash, and the bytes live once in a content store.
+type Attachment struct {
+	Kind   string `json:"kind"`             // MediaImage or MediaAudio
+	Name   string `json:"name"`             // the file's base name, for display
+	SHA256 string `json:"sha256"`           // of Data, hex
+	Format string `json:"format,omitempty"` // "png", "wav", ...
+	Size   int64  `json:"size"`
+	Data   []byte `json:"-"`
 }
 
 // ToolCall is one call of a tool by the model.

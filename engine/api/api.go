@@ -166,6 +166,14 @@ type ModelInfo struct {
 	LicenseLink string `json:"license_link,omitempty"`
 	// Adapters are the LoRA adapters loaded with the model, as loaded.
 	Adapters []Adapter `json:"adapters,omitempty"`
+	// Projector is the multimodal projector file, "" if none; Vision and
+	// Audio say what attachments the model takes.
+	Projector string `json:"projector,omitempty"`
+	Vision    bool   `json:"vision,omitempty"`
+	Audio     bool   `json:"audio,omitempty"`
+	// ProjectorNote says why a projector found beside the model is not in
+	// use ("" when none was found or it loaded).
+	ProjectorNote string `json:"projector_note,omitempty"`
 }
 
 // Generator is what a front end needs from an engine.

@@ -117,7 +117,7 @@ func TestCheckFindsViolations(t *testing.T) {
 		"natter/history imports natter/engine (history may import: natter/history/..., natter/prompts/..., natter/engine/api)",
 		"natter/prompts imports natter/engine/api (prompts may import: natter/prompts/...)",
 		"natter/models's tests import natter/engine (models may import: natter/models/..., natter/engine/gguf/...)",
-		"natter/ui imports natter/history (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools)",
+		"natter/ui imports natter/history (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools, natter/media)",
 		"natter/ui depends on natter/engine via natter/history (ui must not depend on natter/engine/... except natter/engine/api, even indirectly)",
 	}
 	slices.Sort(got)
@@ -179,8 +179,8 @@ func TestLoadFindsViolationsOnDisk(t *testing.T) {
 	}
 	got := strs(Check(g, Rules))
 	want := []string{
-		"natter/engine imports natter/history (engine may import: natter/engine/..., natter/prompts/...)",
-		"natter/ui's tests import natter/engine (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools; its tests also natter/history)",
+		"natter/engine imports natter/history (engine may import: natter/engine/..., natter/prompts/..., natter/media)",
+		"natter/ui's tests import natter/engine (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools, natter/media; its tests also natter/history)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("violations:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

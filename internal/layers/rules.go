@@ -11,8 +11,14 @@ var Rules = []Rule{
 		Doc:     "messages, chat templates (prompts/jinja), personas and prompt files; pure Go, the bottom layer",
 	},
 	{
+		Pkg:     "natter/media/...",
+		May:     []string{"natter/media/..."},
+		NotDeps: []string{"natter/...", "!natter/media/..."},
+		Doc:     "decodes user images and audio into RGB pixels and mono PCM for the engines; pure Go",
+	},
+	{
 		Pkg: "natter/engine/...",
-		May: []string{"natter/engine/...", "natter/prompts/..."},
+		May: []string{"natter/engine/...", "natter/prompts/...", "natter/media"},
 		Doc: "runs models (llama.cpp through cgo, the Go engine, tokenizer); the only cgo in natter",
 	},
 	{
@@ -45,14 +51,14 @@ var Rules = []Rule{
 	},
 	{
 		Pkg:     "natter/ui/...",
-		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api", "natter/tools"},
+		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api", "natter/tools", "natter/media"},
 		TestMay: []string{"natter/history"}, // chats saved to real SQLite, still no cgo
 		NotDeps: []string{"natter/engine/...", "!natter/engine/api"},
 		Doc:     "the Bubble Tea chat; knows the engine only through engine/api, so its tests need no cgo",
 	},
 	{
 		Pkg:     "natter/serve/...",
-		May:     []string{"natter/serve/...", "natter/prompts/...", "natter/engine/api"},
+		May:     []string{"natter/serve/...", "natter/prompts/...", "natter/engine/api", "natter/media"},
 		TestMay: []string{"natter/engine/...", "natter/history/..."}, // a real engine behind the server
 		Doc:     "the OpenAI-compatible HTTP server; knows the engine only through engine/api",
 	},

@@ -1,0 +1,1 @@
+#include "mtmd-audio.cpp"

@@ -1,0 +1,1 @@
+#include "models/cogvlm.cpp"

@@ -1,0 +1,1 @@
+#include "models/glm4v.cpp"

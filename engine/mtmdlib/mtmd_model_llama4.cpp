@@ -1,0 +1,1 @@
+#include "models/llama4.cpp"

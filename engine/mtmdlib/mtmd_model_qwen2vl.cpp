@@ -1,0 +1,1 @@
+#include "models/qwen2vl.cpp"
