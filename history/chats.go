@@ -71,11 +71,14 @@ type Message struct {
 	ToolCalls  []prompts.ToolCall `json:"tool_calls,omitempty"`
 	ToolCallID string             `json:"tool_call_id,omitempty"`
 	Name       string             `json:"name,omitempty"`
-	Status     string             `json:"status"`
-	Model      string             `json:"model,omitempty"`
-	Stats      *api.Stats         `json:"stats,omitempty"`
-	CreatedAt  time.Time          `json:"created_at"`
-	UpdatedAt  time.Time          `json:"updated_at"`
+	// Media are the turn's attachments, with their bytes loaded (see
+	// Attachment.Missing).
+	Media     []Attachment `json:"media,omitempty"`
+	Status    string       `json:"status"`
+	Model     string       `json:"model,omitempty"`
+	Stats     *api.Stats   `json:"stats,omitempty"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
 }
 
 // MessageMeta is optional data saved with a message.
@@ -88,13 +91,15 @@ type MessageMeta struct {
 // prompt (if any) then every turn with content, partial replies included
 // since the user saw them. Tool calls and tool results are kept even when
 // empty: a call without its result (or the reverse) breaks the exchange.
+// Attachments whose bytes are missing come with nil Data
+// (MissingAttachments lists them).
 func (c *Chat) PromptMessages() []prompts.Message {
 	var out []prompts.Message
 	if c.SystemPrompt != "" {
 		out = append(out, prompts.Message{Role: prompts.RoleSystem, Content: c.SystemPrompt})
 	}
 	for _, m := range c.Messages {
-		if m.Content == "" && m.Reasoning == "" && len(m.ToolCalls) == 0 && m.Role != prompts.RoleTool {
+		if m.Content == "" && m.Reasoning == "" && len(m.ToolCalls) == 0 && len(m.Media) == 0 && m.Role != prompts.RoleTool {
 			continue
 		}
 		out = append(out, m.prompt())
@@ -103,8 +108,12 @@ func (c *Chat) PromptMessages() []prompts.Message {
 }
 
 func (m Message) prompt() prompts.Message {
+	var media []prompts.Attachment
+	for _, a := range m.Media {
+		media = append(media, a.Attachment)
+	}
 	return prompts.Message{Role: m.Role, Content: m.Content, Reasoning: m.Reasoning,
-		ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID, Name: m.Name}
+		ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID, Name: m.Name, Media: media}
 }
 
 func nowMS() int64 { return time.Now().UnixMilli() }
@@ -155,16 +164,25 @@ func (s *Store) AddMessage(ctx context.Context, chatID int64, m prompts.Message,
 	if err != nil {
 		return 0, err
 	}
+	atts, media, err := prepareMedia(m.Media)
+	if err != nil {
+		return 0, err
+	}
+	s.preWrite(atts)
 	var id int64
 	err = s.write(ctx, func(tx *sql.Tx) error {
 		now := nowMS()
 		if err := touchChat(ctx, tx, chatID, now); err != nil {
 			return err
 		}
+		// The bytes first: a row never refers to a blob not yet stored.
+		if err := s.putBlobsLocked(atts); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO messages
-			(chat_id, role, content, reasoning, tool_calls, tool_call_id, tool_name, status, model, stats, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)`,
-			chatID, m.Role, m.Content, m.Reasoning, calls, m.ToolCallID, m.Name, meta.Model, stats, now, now)
+			(chat_id, role, content, reasoning, tool_calls, tool_call_id, tool_name, media, status, model, stats, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?, ?, ?)`,
+			chatID, m.Role, m.Content, m.Reasoning, calls, m.ToolCallID, m.Name, media, meta.Model, stats, now, now)
 		if err != nil {
 			return err
 		}
@@ -247,30 +265,51 @@ func (s *Store) UpdateChat(ctx context.Context, chatID int64, meta ChatMeta) err
 
 // ReplaceMessages makes chatID hold exactly msgs (after /undo, /retry,
 // /edit). Messages that stay the same keep their ids, stats and times.
+// Blobs only the removed messages referred to are deleted.
 func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompts.Message) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	// Check every attachment before anything is written.
+	type want struct {
+		atts  []prompts.Attachment
+		media string
+	}
+	wants := make([]want, len(msgs))
+	var all []prompts.Attachment
+	for i, m := range msgs {
+		atts, media, err := prepareMedia(m.Media)
+		if err != nil {
+			return err
+		}
+		wants[i] = want{atts, media}
+		all = append(all, atts...)
+	}
+	s.preWrite(all)
+	var removed []string
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		removed = nil
 		now := nowMS()
 		if err := touchChat(ctx, tx, chatID, now); err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT id, role, content, reasoning, tool_calls, tool_call_id, tool_name
+		rows, err := tx.QueryContext(ctx, `SELECT id, role, content, reasoning, tool_calls, tool_call_id, tool_name, media
 			FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
 		if err != nil {
 			return err
 		}
 		type row struct {
-			id  int64
-			msg prompts.Message
+			id    int64
+			msg   prompts.Message
+			media string
 		}
 		var have []row
 		for rows.Next() {
 			var r row
 			var calls string
-			if err := rows.Scan(&r.id, &r.msg.Role, &r.msg.Content, &r.msg.Reasoning, &calls, &r.msg.ToolCallID, &r.msg.Name); err != nil {
+			if err := rows.Scan(&r.id, &r.msg.Role, &r.msg.Content, &r.msg.Reasoning, &calls, &r.msg.ToolCallID, &r.msg.Name, &r.media); err != nil {
 				rows.Close()
 				return err
 			}
 			r.msg.ToolCalls = parseToolCalls(calls)
+			r.msg.Media = parseMedia(r.media)
 			have = append(have, r)
 		}
 		rows.Close()
@@ -280,8 +319,9 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 		keep := 0
 		for keep < len(have) && keep < len(msgs) {
 			// Tool fields count too: a result answering another call,
-			// or a call with other arguments, is a new row.
-			if !have[keep].msg.Equal(msgs[keep]) {
+			// or a call with other arguments, is a new row; so do the
+			// attachments (prompts.Message.Equal does not compare them).
+			if !have[keep].msg.Equal(msgs[keep]) || !sameMedia(have[keep].msg.Media, wants[keep].atts) {
 				break
 			}
 			keep++
@@ -290,8 +330,18 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 			if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE chat_id = ? AND id >= ?`, chatID, have[keep].id); err != nil {
 				return err
 			}
+			for _, r := range have[keep:] {
+				if r.media != "" {
+					removed = append(removed, r.media)
+				}
+			}
 		}
-		for _, m := range msgs[keep:] {
+		// All of them, kept rows' too: a blob deleted from disk comes
+		// back when its bytes are at hand again.
+		if err := s.putBlobsLocked(all); err != nil {
+			return err
+		}
+		for i, m := range msgs[keep:] {
 			if m.Role == "" {
 				return errors.New("history: message has no role")
 			}
@@ -300,9 +350,9 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO messages
-				(chat_id, role, content, reasoning, tool_calls, tool_call_id, tool_name, status, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?)`,
-				chatID, m.Role, m.Content, m.Reasoning, calls, m.ToolCallID, m.Name, now, now); err != nil {
+				(chat_id, role, content, reasoning, tool_calls, tool_call_id, tool_name, media, status, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'complete', ?, ?)`,
+				chatID, m.Role, m.Content, m.Reasoning, calls, m.ToolCallID, m.Name, wants[keep+i].media, now, now); err != nil {
 				return err
 			}
 		}
@@ -316,6 +366,10 @@ func (s *Store) ReplaceMessages(ctx context.Context, chatID int64, msgs []prompt
 		_, err = tx.ExecContext(ctx, `UPDATE chats SET title = ? WHERE id = ? AND title_source = 'auto'`, TitleFrom(first), chatID)
 		return err
 	})
+	if err == nil {
+		s.collectGarbage(ctx, mediaSums(removed))
+	}
+	return err
 }
 
 // Rename sets a chat's title. An empty title goes back to the one derived
@@ -342,9 +396,28 @@ func (s *Store) Rename(ctx context.Context, chatID int64, title string) error {
 	})
 }
 
-// Delete removes a chat and all its messages, then calls the OnDelete hook.
+// Delete removes a chat and all its messages, and the attachments no other
+// chat refers to, then calls the OnDelete hook.
 func (s *Store) Delete(ctx context.Context, chatID int64) error {
+	var media []string
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		media = nil
+		rows, err := tx.QueryContext(ctx, `SELECT media FROM messages WHERE chat_id = ? AND media != ''`, chatID)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				rows.Close()
+				return err
+			}
+			media = append(media, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM chats WHERE id = ?`, chatID)
 		if err != nil {
 			return err
@@ -357,6 +430,7 @@ func (s *Store) Delete(ctx context.Context, chatID int64) error {
 	if err != nil {
 		return err
 	}
+	s.collectGarbage(ctx, mediaSums(media))
 	s.mu.Lock()
 	hook := s.onDelete
 	s.mu.Unlock()
@@ -471,8 +545,10 @@ func (s *Store) Latest(ctx context.Context) (*Chat, error) {
 	return s.Get(ctx, id)
 }
 
-// Get loads a chat with all its messages. Replies left streaming by a
-// process that has died are marked interrupted first.
+// Get loads a chat with all its messages, attachments' bytes included (a
+// blob missing or damaged on disk leaves that attachment's Data nil and
+// Missing set, and the chat loads). Replies left streaming by a process
+// that has died are marked interrupted first.
 func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
 	s.sweep(ctx)
 	var c Chat
@@ -495,7 +571,7 @@ func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
 			}
 		}
 		rows, err := db.QueryContext(ctx, `SELECT id, role, content, reasoning, tool_calls, tool_call_id, tool_name,
-				status, model, stats, created_at, updated_at
+				media, status, model, stats, created_at, updated_at
 			FROM messages WHERE chat_id = ? ORDER BY id`, chatID)
 		if err != nil {
 			return err
@@ -504,12 +580,15 @@ func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
 		c.Messages = []Message{}
 		for rows.Next() {
 			var m Message
-			var stats, calls string
+			var stats, calls, media string
 			if err := rows.Scan(&m.ID, &m.Role, &m.Content, &m.Reasoning, &calls, &m.ToolCallID, &m.Name,
-				&m.Status, &m.Model, &stats, &created, &updated); err != nil {
+				&media, &m.Status, &m.Model, &stats, &created, &updated); err != nil {
 				return err
 			}
 			m.ToolCalls = parseToolCalls(calls)
+			for _, a := range parseMedia(media) {
+				m.Media = append(m.Media, Attachment{Attachment: a})
+			}
 			m.CreatedAt, m.UpdatedAt = fromMS(created), fromMS(updated)
 			if stats != "" {
 				var st api.Stats
@@ -524,6 +603,7 @@ func (s *Store) Get(ctx context.Context, chatID int64) (*Chat, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.loadMedia(c.Messages)
 	return &c, nil
 }
 

@@ -2,7 +2,9 @@
 // pure Go, WAL mode): chats, messages, full-text search, export, and the
 // `natter history` command. Package history/kvcache stores model KV states
 // so a resumed chat need not be re-processed. It imports prompts and
-// engine/api only, so it never compiles llama.cpp.
+// engine/api only, so it never compiles llama.cpp. Attachments (images,
+// audio) are kept once per sha256 in AttachmentDir, beside the database;
+// rows hold their metadata (attachments.go).
 //
 // Saving never stops a chat: if the disk refuses a write the Store carries
 // on in memory and reports it once (TakeWarning, or a *Warning from a
@@ -26,6 +28,8 @@
 //	`natter --resume ID`  id, err := history.ParseID(arg); rec, c, err := st.ResumeRecorder(ctx, id)
 //	`--resume` (no ID)    a picker over st.FindChats(ctx, query, 50)
 //	then                  cfg.Recorder = rec; cfg.Messages = c.PromptMessages()
+//	                      history.MissingAttachments(cfg.Messages): attachments whose file
+//	                      (in history.AttachmentDir(path)) is gone or damaged, Data nil
 //	`natter ask`          rec := st.NewRecorder(...); rec.NewChat(model, system);
 //	                      rec.Append(user); rec.Checkpoint(partial)…; rec.Finish(reply, stats, stats.StopReason)
 //

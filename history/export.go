@@ -17,7 +17,8 @@ import (
 )
 
 // Export writes chat chatID to w as "md" (readable Markdown) or "json" (the
-// Chat structure, stable field names).
+// Chat structure, stable field names). Attachments are referenced, not
+// embedded: their metadata, and the path of the file holding the bytes.
 func (s *Store) Export(ctx context.Context, chatID int64, format string, w io.Writer) error {
 	if format != "md" && format != "json" {
 		return fmt.Errorf("unknown export format %q (want md or json)", format)
@@ -61,11 +62,22 @@ func writeMarkdown(w io.Writer, c *Chat) error {
 		if m.Reasoning != "" {
 			fmt.Fprintf(bw, "<details><summary>Thinking</summary>\n\n%s\n\n</details>\n\n", m.Reasoning)
 		}
+		if len(m.Media) > 0 {
+			for i, a := range m.Media {
+				if i > 0 {
+					bw.WriteString("\n")
+				}
+				fmt.Fprintf(bw, "%s\n", attachmentLine(a))
+			}
+			if m.Content != "" || len(m.ToolCalls) > 0 || m.Role == prompts.RoleTool {
+				bw.WriteString("\n")
+			}
+		}
 		if m.Role == prompts.RoleTool {
 			writeToolResult(bw, m)
 			continue
 		}
-		if m.Content != "" || len(m.ToolCalls) == 0 {
+		if m.Content != "" || len(m.ToolCalls) == 0 && len(m.Media) == 0 {
 			fmt.Fprintf(bw, "%s\n", m.Content)
 		}
 		for i, tc := range m.ToolCalls {
@@ -84,6 +96,27 @@ func writeMarkdown(w io.Writer, c *Chat) error {
 		}
 	}
 	return bw.Flush()
+}
+
+// attachmentLine references an attachment (the bytes stay in the blob
+// store): name, kind, size, the start of its hash, and the file holding
+// it when there is one, or that it is missing.
+func attachmentLine(a Attachment) string {
+	name := cmp.Or(a.Name, "attachment")
+	sum := a.SHA256
+	if len(sum) > 12 {
+		sum = sum[:12] + "…"
+	}
+	s := fmt.Sprintf("📎 %s (%s, %s, sha256 %s)", mdEscape(name), cmp.Or(a.Kind, "file"), humanSize(a.Size), sum)
+	switch {
+	case a.Missing && a.Path != "":
+		s += " *missing* (expected at " + codeSpan(a.Path) + ")"
+	case a.Missing:
+		s += " *missing*"
+	case a.Path != "":
+		s += " at " + codeSpan(a.Path)
+	}
+	return s
 }
 
 // adaptersNote names the LoRA adapters a reply was made with, and their

@@ -142,6 +142,9 @@ func (r *Recorder) Checkpoint(reply prompts.Message) error {
 		return r.done(err)
 	}
 	r.w.Set(reply.Content, reply.Reasoning)
+	if err := r.w.SetMedia(reply.Media); err != nil {
+		return r.done(err)
+	}
 	return r.done(r.w.SetToolCalls(reply.ToolCalls))
 }
 
@@ -157,6 +160,10 @@ func (r *Recorder) Finish(reply prompts.Message, stats *api.Stats, stopReason st
 	r.w = nil
 	w.Set(reply.Content, reply.Reasoning)
 	if err := w.SetToolCalls(reply.ToolCalls); err != nil {
+		w.Interrupt()
+		return err
+	}
+	if err := w.SetMedia(reply.Media); err != nil {
 		w.Interrupt()
 		return err
 	}

@@ -3,6 +3,7 @@ package history
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,9 @@ type ReplyWriter struct {
 	content   strings.Builder
 	reasoning strings.Builder
 	toolCalls string // the tool_calls column (JSON), '' when none
+	media     string // the media column (JSON), '' when none
+	mediaRaw  string // JSON of the attachments last given, to skip re-checking them
+	atts      []prompts.Attachment
 	dirty     bool
 	done      bool
 	timer     *time.Timer
@@ -106,6 +110,40 @@ func (w *ReplyWriter) SetToolCalls(calls []prompts.ToolCall) error {
 	return nil
 }
 
+// SetMedia replaces the reply's attachments (a model or tool that returns
+// an image). Checked and saved at once, like tool calls.
+func (w *ReplyWriter) SetMedia(atts []prompts.Attachment) error {
+	// Hashing the bytes again on every checkpoint would be costly: the
+	// metadata unchanged means the same attachments.
+	raw := ""
+	if len(atts) > 0 {
+		b, err := json.Marshal(atts)
+		if err != nil {
+			return err
+		}
+		raw = string(b)
+	}
+	w.mu.Lock()
+	same := w.done || raw == w.mediaRaw
+	w.mu.Unlock()
+	if same {
+		return nil
+	}
+	norm, media, err := prepareMedia(atts)
+	if err != nil {
+		return err
+	}
+	w.s.preWrite(norm)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.done {
+		return nil
+	}
+	w.mediaRaw, w.media, w.atts = raw, media, norm
+	w.scheduleLocked(true)
+	return nil
+}
+
 // Append adds reply text.
 func (w *ReplyWriter) Append(text string) { w.add(&w.content, text) }
 
@@ -152,12 +190,12 @@ func (w *ReplyWriter) checkpoint() {
 		w.mu.Unlock()
 		return
 	}
-	content, reasoning, calls := w.content.String(), w.reasoning.String(), w.toolCalls
+	snap := w.snapshotLocked()
 	w.dirty = false
 	w.lastFlush = time.Now()
 	w.mu.Unlock()
 
-	err := w.save(content, reasoning, calls, StatusStreaming, "")
+	err := w.save(snap, StatusStreaming, "")
 
 	w.mu.Lock()
 	w.err = err
@@ -167,15 +205,28 @@ func (w *ReplyWriter) checkpoint() {
 	w.mu.Unlock()
 }
 
-func (w *ReplyWriter) save(content, reasoning, calls, status, stats string) error {
+// replySnap is what a checkpoint writes.
+type replySnap struct {
+	content, reasoning, calls, media string
+	atts                             []prompts.Attachment
+}
+
+func (w *ReplyWriter) snapshotLocked() replySnap {
+	return replySnap{w.content.String(), w.reasoning.String(), w.toolCalls, w.media, w.atts}
+}
+
+func (w *ReplyWriter) save(r replySnap, status, stats string) error {
 	ctx := context.Background()
 	return w.s.write(ctx, func(tx *sql.Tx) error {
 		now := nowMS()
-		q := `UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, status = ?, updated_at = ? WHERE id = ?`
-		args := []any{content, reasoning, calls, status, now, w.id}
+		if err := w.s.putBlobsLocked(r.atts); err != nil {
+			return err
+		}
+		q := `UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, media = ?, status = ?, updated_at = ? WHERE id = ?`
+		args := []any{r.content, r.reasoning, r.calls, r.media, status, now, w.id}
 		if stats != "" {
-			q = `UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, status = ?, updated_at = ?, stats = ? WHERE id = ?`
-			args = []any{content, reasoning, calls, status, now, stats, w.id}
+			q = `UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, media = ?, status = ?, updated_at = ?, stats = ? WHERE id = ?`
+			args = []any{r.content, r.reasoning, r.calls, r.media, status, now, stats, w.id}
 		}
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return err
@@ -237,10 +288,10 @@ func (w *ReplyWriter) end(status, stats string) error {
 	if w.timer != nil {
 		w.timer.Stop()
 	}
-	content, reasoning, calls := w.content.String(), w.reasoning.String(), w.toolCalls
+	snap := w.snapshotLocked()
 	w.mu.Unlock()
 
-	err := w.save(content, reasoning, calls, status, stats)
+	err := w.save(snap, status, stats)
 	w.s.mu.Lock()
 	delete(w.s.writers, w)
 	w.s.mu.Unlock()

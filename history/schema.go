@@ -14,6 +14,7 @@ var migrations = []func(ctx context.Context, tx *sql.Tx) error{
 	migrate1to2,
 	migrate2to3,
 	migrate3to4,
+	migrate4to5,
 }
 
 // SchemaVersion is the schema this code writes (PRAGMA user_version).
@@ -96,6 +97,15 @@ func migrate3to4(ctx context.Context, tx *sql.Tx) error {
 		// For role 'tool' rows: the call answered and the tool's name.
 		`ALTER TABLE messages ADD COLUMN tool_call_id TEXT NOT NULL DEFAULT ''`,
 		`ALTER TABLE messages ADD COLUMN tool_name TEXT NOT NULL DEFAULT ''`,
+	)
+}
+
+// v5: attachments. The metadata of a message's media (JSON array of
+// prompts.Attachment, without the bytes; empty when none); the bytes are
+// files named by their sha256 in AttachmentDir (attachments.go).
+func migrate4to5(ctx context.Context, tx *sql.Tx) error {
+	return execAll(ctx, tx,
+		`ALTER TABLE messages ADD COLUMN media TEXT NOT NULL DEFAULT ''`,
 	)
 }
 

@@ -49,6 +49,11 @@ var seed = map[int]func(t *testing.T, db *sql.DB){
 		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, reasoning, status, model, stats, created_at, updated_at) VALUES (7, 'user', 'ancient question about lighthouses', '', 'complete', '', '', 1000, 1000)`)
 		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, reasoning, status, model, stats, created_at, updated_at) VALUES (7, 'assistant', 'ancient answer', 'hmm', 'complete', 'm1', '{"generated_tokens":3}', 1500, 1600)`)
 	},
+	4: func(t *testing.T, db *sql.DB) {
+		mustExec(t, db, `INSERT INTO chats (id, title, model, persona, system_prompt, template, created_at, updated_at) VALUES (7, 'old chat', 'm1', 'pirate', 'Arr.', 'gguf:jinja', 1000, 2000)`)
+		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, status, created_at, updated_at) VALUES (7, 'user', 'ancient question about lighthouses', 'complete', 1000, 1000)`)
+		mustExec(t, db, `INSERT INTO messages (chat_id, role, content, reasoning, tool_calls, status, model, stats, created_at, updated_at) VALUES (7, 'assistant', 'ancient answer', 'hmm', '[{"id":"c1","name":"look","arguments":"{}"}]', 'complete', 'm1', '{"generated_tokens":3}', 1500, 1600)`)
+	},
 }
 
 func mustExec(t *testing.T, db *sql.DB, q string) {
@@ -100,6 +105,20 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 			if v == 2 && c.Messages[1].Status != StatusInterrupted {
 				t.Errorf("abandoned v2 reply: %+v", c.Messages[1])
 			}
+			if v == 4 {
+				// Tool turns survive; old rows have no attachments.
+				a := c.Messages[1]
+				if len(a.ToolCalls) != 1 || a.ToolCalls[0].Name != "look" || a.Media != nil || c.Messages[0].Media != nil {
+					t.Errorf("v4 reply after migration: %+v", c.Messages)
+				}
+				var media string
+				s.read(func(db *sql.DB) error {
+					return db.QueryRow(`SELECT media FROM messages WHERE chat_id = 7 LIMIT 1`).Scan(&media)
+				})
+				if media != "" {
+					t.Errorf("old row's media column = %q", media)
+				}
+			}
 			if v == 3 {
 				// Old turns have no tool fields and resume as they were.
 				a := c.Messages[1]
@@ -131,6 +150,12 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 			}
 			if c, err := s.Get(bg, id); err != nil || !equalMessages(c.PromptMessages(), turns) {
 				t.Errorf("tool turns in a migrated database: %+v %v", c, err)
+			}
+			// And attachments, in the old chat as in new ones.
+			img := attachment(prompts.MediaImage, "old.png", "png", []byte("pixels of an old chat"))
+			mustAdd(t, s, 7, prompts.Message{Role: prompts.RoleUser, Content: "and this?", Media: []prompts.Attachment{img}})
+			if c, err := s.Get(bg, 7); err != nil || len(c.Messages) != 4 || !sameBytes(c.Messages[3].Media, img) {
+				t.Errorf("attachment in a migrated database: %+v %v", c, err)
 			}
 		})
 	}

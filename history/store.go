@@ -69,6 +69,16 @@ type Store struct {
 	closed   bool
 	writers  map[*ReplyWriter]struct{}
 	onDelete func(chatID int64)
+
+	// Attachment bytes (attachments.go): blobDir is AttachmentDir(path),
+	// "" for a memory-only store; memBlobs holds the blobs written while
+	// the store is not on disk; damaged, the hashes whose file a read
+	// found damaged. blobMu guards those two alone, so blobs are read
+	// without holding mu.
+	blobDir  string
+	blobMu   sync.Mutex
+	memBlobs map[string][]byte
+	damaged  map[string]bool
 }
 
 // DefaultPath is $XDG_DATA_HOME/natter/history.db, falling back to
@@ -105,6 +115,7 @@ func OpenOptions(path string, opts Options) (*Store, error) {
 	if path == "" {
 		return s, s.useMemory(ctx, nil)
 	}
+	s.blobDir = AttachmentDir(path)
 	db, err := s.openDisk(ctx)
 	// Another natter creating or checkpointing the same file at this very
 	// moment can make the open fail with a lock error or a busy schema:
