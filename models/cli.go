@@ -329,6 +329,13 @@ func pullCmd(ctx context.Context, spec string, o PullCmdOptions, stdout, stderr 
 		fmt.Fprintf(stdout, "saved %s (%s)\n", res.Path, HumanBytes(uint64(res.Size)))
 		fmt.Fprintf(stderr, "warning: the server published no sha256 for this file, so it could not be verified (sha256 %s; pass --sha256 HEX to check it)\n", res.SHA256)
 	}
+	if pr := res.Projector; pr != nil {
+		if pr.AlreadyPresent {
+			fmt.Fprintf(stdout, "its projector (images, audio) is on disk: %s\n", pr.Path)
+		} else {
+			fmt.Fprintf(stdout, "saved its projector (images, audio) %s (%s)\n", pr.Path, HumanBytes(uint64(pr.Size)))
+		}
+	}
 	if meta, err := ReadMeta(res.Path); err == nil {
 		if w := CheckFit(meta, 0).Warning(); w != "" {
 			fmt.Fprintln(stderr, "warning: "+w)

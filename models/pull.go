@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"natter/engine/gguf"
 )
 
 // Errors a caller may want to tell apart (wrapped; use errors.Is).
@@ -139,6 +141,10 @@ type PullResult struct {
 	Verified       bool   `json:"verified"`
 	AlreadyPresent bool   `json:"already_present"` // nothing was downloaded
 	Resumed        int64  `json:"resumed_bytes"`
+	// Projector is the multimodal projector pulled beside the model (nil:
+	// the repository has none); ProjectorError why it could not be.
+	Projector      *PullResult `json:"projector,omitempty"`
+	ProjectorError string      `json:"projector_error,omitempty"`
 }
 
 type puller struct {
@@ -204,7 +210,39 @@ func Pull(ctx context.Context, spec string, opts PullOptions) (*PullResult, erro
 	if err != nil {
 		return nil, err
 	}
-	return p.run(ctx)
+	res, err := p.run(ctx)
+	if err != nil || p.t.Projector == nil {
+		return res, err
+	}
+	// The repository's projector (images, audio) comes along, verified the
+	// same way. The model is usable without it, so only an interrupt is an
+	// error; another failure is reported in the result.
+	popts := opts
+	popts.SHA256, popts.Validate = "", validateProjector
+	pp, err := newPuller(popts)
+	if err != nil {
+		return nil, err
+	}
+	pp.t = p.t.Projector
+	pr, err := pp.run(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil, err
+	case err != nil:
+		res.ProjectorError = err.Error()
+		if opts.Warn != nil {
+			opts.Warn("the model is in place, but its projector (for images and audio) was not pulled: " + err.Error())
+		}
+	default:
+		res.Projector = pr
+	}
+	return res, nil
+}
+
+// validateProjector checks a downloaded mmproj file.
+func validateProjector(path string) error {
+	_, err := gguf.OpenProjector(path)
+	return err
 }
 
 func newPuller(opts PullOptions) (*puller, error) {

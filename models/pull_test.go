@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"natter/engine/gguf/synth"
 )
 
 const (
@@ -719,5 +721,41 @@ func TestPullTrickleIsCut(t *testing.T) {
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("took %v", d)
+	}
+}
+
+// A repository's projector comes with the model, saved as mmproj-MODEL so
+// FindProjector pairs them; a broken one leaves the model pulled.
+func TestPullBringsProjector(t *testing.T) {
+	isolate(t)
+	srv := newHFServer(t)
+	srv.add("someone/Vis-GGUF/Vis-Q8_0.gguf", tinyBytes(t))
+	proj := filepath.Join(t.TempDir(), "p.gguf")
+	if err := synth.TinyVisionProjector(synth.Tiny().NEmbd).Write(proj); err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := os.ReadFile(proj)
+	srv.add("someone/Vis-GGUF/mmproj-Vis-F16.gguf", pb)
+	srv.add("someone/Vis-GGUF/mmproj-Vis-F32.gguf", []byte("the other precision"))
+	dir := t.TempDir()
+	res, err := Pull(context.Background(), "hf.co/someone/Vis-GGUF:Q8_0", pullOpts(srv, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Projector == nil || filepath.Base(res.Projector.Path) != "mmproj-Vis-Q8_0.gguf" || !res.Projector.Verified {
+		t.Fatalf("projector result %+v (error %q)", res.Projector, res.ProjectorError)
+	}
+	if got := FindProjector(res.Path); got != res.Projector.Path {
+		t.Fatalf("FindProjector(%s) = %q, want the pulled %q", res.Path, got, res.Projector.Path)
+	}
+
+	srv.add("someone/Bad-GGUF/Bad-Q8_0.gguf", tinyBytes(t))
+	srv.add("someone/Bad-GGUF/mmproj-Bad-F16.gguf", []byte("not a projector"))
+	res, err = Pull(context.Background(), "hf.co/someone/Bad-GGUF:Q8_0", pullOpts(srv, dir))
+	if err != nil || res.Projector != nil || res.ProjectorError == "" {
+		t.Fatalf("a broken projector: err %v, result %+v", err, res)
+	}
+	if _, err := os.Stat(res.Path); err != nil {
+		t.Fatalf("the model was not kept: %v", err)
 	}
 }

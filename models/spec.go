@@ -30,6 +30,9 @@ type target struct {
 	Size     int64  // expected, -1 when unknown
 	HF       bool   // served by Hugging Face (X-Linked-Etag is the LFS sha256)
 	Label    string // what to call it in messages
+	// Projector is the repository's multimodal projector, pulled beside
+	// the model (nil: none).
+	Projector *target
 }
 
 var sha256Re = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -250,7 +253,38 @@ func (p *puller) pickQuant(repo, quant string, files []hfFile) (*target, error) 
 	if match[0].LFS != nil && match[0].LFS.Size > 0 {
 		t.Size = match[0].LFS.Size
 	}
+	t.Projector = p.pickProjector(repo, files, t.FileName)
 	return t, nil
+}
+
+// pickProjector chooses the repository's mmproj file for a model saved as
+// model (F16 first, as FindProjector prefers), or nil. It is saved as
+// mmproj-MODEL, so FindProjector pairs the two in a shared folder.
+func (p *puller) pickProjector(repo string, files []hfFile, model string) *target {
+	var names []string
+	byName := map[string]hfFile{}
+	for _, f := range files {
+		base := path.Base(f.Path)
+		if (f.Type == "file" || f.Type == "") && strings.EqualFold(path.Ext(base), ".gguf") && strings.HasPrefix(strings.ToLower(base), "mmproj") {
+			names = append(names, f.Path)
+			byName[f.Path] = f
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	best := bestProjector(names)
+	t := p.hfTarget(repo, best)
+	if t == nil {
+		return nil
+	}
+	f := byName[best]
+	t.FileName = "mmproj-" + model
+	t.SHA256, t.Size = f.sha256(), f.Size
+	if f.LFS != nil && f.LFS.Size > 0 {
+		t.Size = f.LFS.Size
+	}
+	return t
 }
 
 // hasQuantToken: quant appears in name as a whole token, so Q4_K does not
