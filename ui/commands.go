@@ -46,6 +46,7 @@ func init() {
 		{"model", "/model [N|PATH]", "list local models, or switch to one (N, NAME or PATH)", cmdModel},
 		{"tools", "/tools [on|off]", "tools the model may call (--tools): list, or turn on or off", cmdTools},
 		{"think", "/think [on|off]", "reasoning models: think before answering, or not", cmdThink},
+		{"attach", "/attach FILE", "attach an image or audio file to your next message", cmdAttach},
 		{"lora", "/lora [N SCALE]", "LoRA adapters: list them, or set one's scale (off = 0)", cmdLora},
 		{"save", "/save [FILE]", "export the chat as Markdown (default: named after its title)", cmdSave},
 		{"quit", "/quit (/exit)", "leave natter (also /bye)", func(m *Model, _ string) tea.Cmd { return m.quit() }},

@@ -610,7 +610,7 @@ func TestHelpScrollsWhenItDoesNotFit(t *testing.T) {
 		h.key(tea.KeyDown, 0)
 	}
 	scr := h.screen()
-	if !strings.Contains(scr, "/quit") || !strings.Contains(scr, "of 31") {
+	if !strings.Contains(scr, "/quit") || !strings.Contains(scr, "of 32") {
 		t.Fatalf("scrolled help:\n%s", scr)
 	}
 	if n := len(strings.Split(h.m.View().Content, "\n")); n > 24 {

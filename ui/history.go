@@ -236,7 +236,7 @@ func (m Model) handleChatResumed(msg chatResumedMsg) (tea.Model, tea.Cmd) {
 	for _, x := range m.msgs {
 		switch x.Role {
 		case prompts.RoleUser:
-			m.addEntry(&entry{kind: entryUser, text: cleanText(x.Content)})
+			m.addEntry(&entry{kind: entryUser, text: userText(x)})
 		case prompts.RoleAssistant:
 			e := m.finishedAssistant(x.Content, x.Reasoning, "")
 			m.addEntry(e)

@@ -240,6 +240,8 @@ type Model struct {
 	gen  api.Generator
 	info api.ModelInfo
 	lora loraState // the model's LoRA adapters (lora.go)
+	// attach are the files waiting to go with the next message (attach.go).
+	attach []prompts.Attachment
 
 	width, height int
 	fullscreen    bool
@@ -448,7 +450,7 @@ func New(cfg Config) Model {
 	for _, msg := range m.msgs {
 		switch msg.Role {
 		case prompts.RoleUser:
-			m.entries = append(m.entries, &entry{kind: entryUser, text: cleanText(msg.Content)})
+			m.entries = append(m.entries, &entry{kind: entryUser, text: userText(msg)})
 		case prompts.RoleAssistant:
 			if msg.Content != "" || msg.Reasoning != "" || len(msg.ToolCalls) == 0 {
 				m.entries = append(m.entries, m.finishedAssistant(msg.Content, msg.Reasoning, ""))

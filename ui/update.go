@@ -214,6 +214,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleModelLoaded(msg)
 	case loraMsg:
 		return m.handleLora(msg)
+	case attachMsg:
+		return m.onAttach(msg)
 	case promptShownMsg:
 		return m.handlePromptShown(msg)
 	case templateCheckMsg:
@@ -831,6 +833,11 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	if trimmed == "" {
 		return m, nil
 	}
+	if p, ok := droppedPath(trimmed); ok {
+		// A dropped file: the terminal typed its path.
+		m.input.Reset()
+		return m, cmdAttach(&m, p)
+	}
 	if strings.HasPrefix(trimmed, "/") && !strings.HasPrefix(trimmed, "//") {
 		m.remember(raw)
 		m.input.Reset()
@@ -866,12 +873,13 @@ func (m Model) submit() (tea.Model, tea.Cmd) {
 	m.remember(raw)
 	m.sentRaw = raw
 	m.input.Reset() // pastes stay: history recall may bring a placeholder back
-	msg := prompts.Message{Role: prompts.RoleUser, Content: text}
+	msg := prompts.Message{Role: prompts.RoleUser, Content: text, Media: m.attach}
+	m.attach = nil
 	if m.title == "" {
 		m.title = titleFrom(text)
 	}
 	m.msgs = append(m.msgs, msg)
-	m.addEntry(&entry{kind: entryUser, text: cleanText(text)})
+	m.addEntry(&entry{kind: entryUser, text: userText(msg)})
 	m.record(func(r Recorder) error { return r.Append(msg) })
 	cmd := m.startGen()
 	return m, tea.Batch(cmd, m.flushPrints())
@@ -906,7 +914,7 @@ func (m Model) request() api.Request {
 	if m.system != "" {
 		msgs = append(msgs, prompts.Message{Role: prompts.RoleSystem, Content: m.system})
 	}
-	msgs = append(msgs, m.conversation()...)
+	msgs = append(msgs, presentMedia(m.conversation())...)
 	req := api.Request{Messages: msgs, Template: m.cfg.Template, Sampling: m.sampling, MaxTokens: m.maxTokens}
 	if m.tools.on {
 		req.Template = m.tools.tmpl

@@ -106,6 +106,7 @@ func (m Model) bottom() []string {
 		out = append(out, m.catalogLines()...)
 	}
 	out = append(out, m.approvalLines()...)
+	out = append(out, m.attachLines()...)
 	out = append(out, m.inputLines()...)
 	out = append(out, m.completionLines()...)
 	switch {
