@@ -2,6 +2,7 @@ package remote
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,10 +229,32 @@ func chatParams(msgs []prompts.Message) []openai.ChatCompletionMessageParamUnion
 		case prompts.RoleTool:
 			out = append(out, openai.ToolMessage(m.Content, ""))
 		default:
+			if len(m.Media) > 0 {
+				out = append(out, openai.UserMessage(mediaParts(m)))
+				continue
+			}
 			out = append(out, openai.UserMessage(m.Content))
 		}
 	}
 	return out
+}
+
+// mediaParts is a user turn with attachments as OpenAI content parts: each
+// file inline as base64 (a data URL for images), then the text.
+func mediaParts(m prompts.Message) []openai.ChatCompletionContentPartUnionParam {
+	var parts []openai.ChatCompletionContentPartUnionParam
+	for _, a := range m.Media {
+		b64 := base64.StdEncoding.EncodeToString(a.Data)
+		if a.Kind == prompts.MediaAudio {
+			parts = append(parts, openai.InputAudioContentPart(openai.ChatCompletionContentPartInputAudioInputAudioParam{Data: b64, Format: a.Format}))
+			continue
+		}
+		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/" + a.Format + ";base64," + b64}))
+	}
+	if m.Content != "" {
+		parts = append(parts, openai.TextContentPart(m.Content))
+	}
+	return parts
 }
 
 // sseStream is openai-go's stream of T, with what natter reads from each

@@ -2,12 +2,16 @@ package serve
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
 
 	"natter/engine/api"
+	"natter/media"
 	"natter/prompts"
 	"natter/prompts/grammar"
 )
@@ -106,10 +110,12 @@ type chatMessage struct {
 	Name             string   `json:"name"`
 }
 
-// content is a message's content: a string, null, or an array of parts of
-// which natter takes text only.
+// content is a message's content: a string, null, or an array of parts:
+// text, images (image_url with a data: URL; natter fetches nothing) and
+// audio (input_audio).
 type content struct {
-	text string
+	text  string
+	media []prompts.Attachment
 }
 
 func (c *content) UnmarshalJSON(b []byte) error {
@@ -121,8 +127,10 @@ func (c *content) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	var parts []struct {
-		Type string  `json:"type"`
-		Text *string `json:"text"`
+		Type       string     `json:"type"`
+		Text       *string    `json:"text"`
+		ImageURL   *imagePart `json:"image_url"`
+		InputAudio *audioPart `json:"input_audio"`
 	}
 	if err := json.Unmarshal(b, &parts); err != nil {
 		return &fieldError{"messages.content", "expected a string or an array of content parts"}
@@ -134,10 +142,16 @@ func (c *content) UnmarshalJSON(b []byte) error {
 			texts = append(texts, *p.Text)
 		case p.Type == "text":
 			return &fieldError{"messages.content", `a "text" part needs a "text" string`}
+		case p.Type == "image_url" || p.Type == "input_audio":
+			a, err := partMedia(p.Type, p.ImageURL, p.InputAudio, len(c.media)+1)
+			if err != nil {
+				return err
+			}
+			c.media = append(c.media, a)
 		case p.Type == "":
 			return &fieldError{"messages.content", `a content part needs a "type"`}
 		default:
-			return &fieldError{"messages.content", fmt.Sprintf("content parts of type %q are not supported (natter serve takes text only)", p.Type)}
+			return &fieldError{"messages.content", fmt.Sprintf("content parts of type %q are not supported (natter serve takes text, image_url and input_audio)", p.Type)}
 		}
 	}
 	c.text = strings.Join(texts, "\n")
@@ -308,7 +322,7 @@ func chatMessages(in []chatMessage) ([]prompts.Message, *apiError) {
 		if m.ToolCalls.set() {
 			return nil, invalid(param+".tool_calls", "%s: tool calls are not supported by natter serve yet", param)
 		}
-		out = append(out, prompts.Message{Role: role, Content: m.Content.text, Reasoning: m.ReasoningContent})
+		out = append(out, prompts.Message{Role: role, Content: m.Content.text, Reasoning: m.ReasoningContent, Media: m.Content.media})
 	}
 	return out, nil
 }
@@ -330,4 +344,46 @@ func completionPrompt(raw json.RawMessage) (string, *apiError) {
 		return many[0], nil
 	}
 	return "", invalid("prompt", "prompt must be a string (token-id prompts are not supported)")
+}
+
+type imagePart struct {
+	URL string `json:"url"`
+}
+
+type audioPart struct {
+	Data string `json:"data"`
+}
+
+// partMedia is the attachment of an image_url or input_audio part: base64
+// data, sniffed for its kind (a file's name or a stated format may lie).
+func partMedia(typ string, img *imagePart, audio *audioPart, n int) (prompts.Attachment, error) {
+	field := "messages.content." + typ
+	var b64 string
+	switch {
+	case typ == "image_url" && img != nil:
+		rest, ok := strings.CutPrefix(img.URL, "data:")
+		_, data, isB64 := strings.Cut(rest, ";base64,")
+		if !ok || !isB64 {
+			return prompts.Attachment{}, &fieldError{field, "only data: URLs with base64 data are taken (natter serve fetches nothing from the network)"}
+		}
+		b64 = data
+	case typ == "input_audio" && audio != nil:
+		b64 = audio.Data
+	default:
+		return prompts.Attachment{}, &fieldError{field, fmt.Sprintf("a %q part needs its %q object", typ, typ)}
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return prompts.Attachment{}, &fieldError{field, "the data is not valid base64"}
+	}
+	if len(data) > media.MaxFileSize {
+		return prompts.Attachment{}, &fieldError{field, fmt.Sprintf("the file is larger than %d MiB", media.MaxFileSize>>20)}
+	}
+	kind, format := media.Sniff(data)
+	want := map[string]string{"image_url": prompts.MediaImage, "input_audio": prompts.MediaAudio}[typ]
+	if kind != want {
+		return prompts.Attachment{}, &fieldError{field, "the data is not " + map[string]string{"image_url": "an image (PNG, JPEG, WebP, GIF, BMP)", "input_audio": "audio (WAV, FLAC, MP3)"}[typ]}
+	}
+	sum := sha256.Sum256(data)
+	return prompts.Attachment{Kind: kind, Format: format, Name: fmt.Sprintf("%s-%d.%s", kind, n, format), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Data: data}, nil
 }

@@ -76,7 +76,14 @@ type server struct {
 // start loads path in a real engine and serves it on a free loopback port.
 func start(t *testing.T, path string, ctx int, edit func(*serve.Config)) *server {
 	t.Helper()
-	eng, err := engine.Open(engine.Options{ModelPath: path, ContextSize: ctx, Threads: testThreads})
+	return startOpts(t, engine.Options{ModelPath: path, ContextSize: ctx}, edit)
+}
+
+// startOpts is start for a model loaded with opts.
+func startOpts(t *testing.T, opts engine.Options, edit func(*serve.Config)) *server {
+	t.Helper()
+	opts.Threads = testThreads
+	eng, err := engine.Open(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +378,7 @@ func TestBadRequests(t *testing.T) {
 		{"empty messages", "POST", "/v1/chat/completions", `{"messages":[]}`, 400, "invalid_value", "messages", "empty"},
 		{"no messages", "POST", "/v1/chat/completions", `{"model":"synth-chat"}`, 400, "invalid_value", "messages", "empty"},
 		{"bad role", "POST", "/v1/chat/completions", `{"messages":[{"role":"wizard","content":"hi"}]}`, 400, "invalid_value", "messages[0].role", "wizard"},
-		{"image part", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "invalid_value", "messages.content", "image_url"},
+		{"image part", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":[{"type":"image_url","image_url":{"url":"x"}}]}]}`, 400, "invalid_value", "messages.content.image_url", "data: URLs"},
 		{"unknown model", "POST", "/v1/chat/completions", `{"model":"gpt-9","messages":[{"role":"user","content":"hi"}]}`, 404, "model_not_found", "model", "gpt-9"},
 		{"temperature range", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"temperature":3}`, 400, "invalid_value", "temperature", "between 0 and 2"},
 		{"n", "POST", "/v1/chat/completions", `{"messages":[{"role":"user","content":"hi"}],"n":2}`, 400, "invalid_value", "n", "n must be 1"},
