@@ -29,6 +29,7 @@ type askOptions struct {
 	sf                                            samplingFlags
 	pf                                            personaFlags
 	ff                                            formatFlags
+	md                                            mediaFlags
 	raw, stats, save, noSave, ignoreEOS, rawBytes bool
 }
 
@@ -49,6 +50,13 @@ func askCommand() *cobra.Command {
   # greedy, at most 64 tokens, with timing on stderr
   natter ask --temp 0 -n 64 --stats "name three primes"
 
+  # the text of a scanned receipt, or a voice memo's words, for a pipe
+  natter ask --ocr receipt.jpg | grep -i total
+  natter ask --transcribe memo.wav > memo.txt
+
+  # a question about an image (the model needs its mmproj projector)
+  natter ask --image chart.png "what trend does this chart show?"
+
   # JSON that matches a schema, for a program to read (exit 1 if it does not)
   natter ask --json-schema person.schema.json "Ada Lovelace, born 1815" | jq .name`,
 		Args: cobra.ArbitraryArgs,
@@ -63,6 +71,7 @@ func askCommand() *cobra.Command {
 	o.sf.register(cmd)
 	o.pf.register(cmd)
 	o.ff.register(cmd)
+	o.md.register(cmd)
 	fs := cmd.Flags()
 	fs.BoolVar(&o.ignoreEOS, "ignore-eos", false, "keep generating past the model's end of turn")
 	group(fs, flagsSampling, "ignore-eos")
@@ -93,11 +102,36 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 	if err := thinkOff(sf, format); err != nil {
 		return usageError(cmd, "%v", err)
 	}
+	shortcut, err := o.md.shortcut()
+	if err != nil {
+		return usageError(cmd, "%v", err)
+	}
+	if o.raw && o.md.any() {
+		return usageError(cmd, "--raw takes text only: attachments need the chat template to place them")
+	}
+	if shortcut != "" {
+		// A transcript is wanted as written: greedy, no thinking, unless
+		// the user asked otherwise.
+		if !cmd.Flags().Changed("temp") {
+			sampling.Temperature = 0
+		}
+		if sf.think == "auto" {
+			sf.think = "off"
+		}
+	}
 	prompt, err := askPrompt(pos, os.Stdin)
+	if errors.Is(err, errNoPrompt) && shortcut != "" {
+		prompt, err = shortcut, nil
+	}
 	if err != nil {
 		if errors.Is(err, errNoPrompt) {
 			return usageError(cmd, "%v", err)
 		}
+		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+		return status(exitError)
+	}
+	atts, err := o.md.load()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 		return status(exitError)
 	}
@@ -130,11 +164,20 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
 			return status(exitError)
 		}
+		proj, _ := mf.projector(path)
+		if err := checkMedia(atts, proj, path, mf.mmproj == "none"); err != nil {
+			fmt.Fprintf(os.Stderr, "natter ask: %v\n", err)
+			return status(exitError)
+		}
 		defer mf.setupLogs()()
 		if eng, err = mf.loadFor(ctx, "ask", path); err != nil {
 			return err
 		}
 		defer eng.Close()
+		if note := eng.Info().ProjectorNote; note != "" && len(atts) > 0 {
+			fmt.Fprintf(os.Stderr, "natter ask: the model cannot take the attachments: %s\n", note)
+			return status(exitError)
+		}
 		gen, name = eng, modelName(eng.Info())
 	}
 
@@ -171,7 +214,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		if system != "" {
 			req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleSystem, Content: system})
 		}
-		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt})
+		req.Messages = append(req.Messages, prompts.Message{Role: prompts.RoleUser, Content: prompt, Media: atts})
 	}
 	// Without --save nothing is recorded at all (an in-memory history
 	// would index the whole prompt for nothing: 6 s and 800 MB for the
@@ -183,7 +226,7 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 		rec := st.NewRecorder(history.ChatMeta{Model: name, SystemPrompt: system, Sampling: &sampling})
 		defer rec.Close()
 		if err := rec.NewChat(name, system); err == nil {
-			if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt}); err != nil {
+			if err := rec.Append(prompts.Message{Role: prompts.RoleUser, Content: prompt, Media: atts}); err != nil {
 				fmt.Fprintln(os.Stderr, "warning:", err)
 			}
 		}

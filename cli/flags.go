@@ -66,6 +66,9 @@ type modelFlags struct {
 	// loras are the --lora FILE[:SCALE] values, parsed by check.
 	loras    []string
 	loraOpts []engine.LoraOption
+	// mmproj is --mmproj: a projector file, "none", or "" (look beside
+	// the model).
+	mmproj string
 }
 
 const modelUsage = "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)"
@@ -91,11 +94,13 @@ func (m *modelFlags) registerRest(cmd *cobra.Command) {
 	fs.StringVar(&m.backend, "backend", engine.BackendAuto, "engine: auto (llama.cpp, or the Go engine for the models only it runs), llama.cpp, go")
 	fs.BoolVar(&m.insecure, "insecure", false, "allow plain http to a remote server beyond this machine (-m openai://...)")
 	fs.StringArrayVar(&m.loras, "lora", nil, "apply a LoRA adapter GGUF: FILE[:SCALE] (scale 1 by default; repeatable)")
-	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure", "lora")
+	fs.StringVar(&m.mmproj, "mmproj", "", "multimodal projector GGUF for images/audio (default: an mmproj-*.gguf beside the model; none: text only)")
+	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure", "lora", "mmproj")
 	fs.BoolVar(&m.verbose, "verbose", false, "show llama.cpp logs on stderr")
 	group(fs, flagsOutput, "verbose")
 	_ = cmd.RegisterFlagCompletionFunc("model", completeModels)
 	_ = cmd.MarkFlagFilename("lora", "gguf")
+	_ = cmd.MarkFlagFilename("mmproj", "gguf")
 	choices(cmd, "flash-attn", "auto", "on", "off")
 	choices(cmd, "cache-type", "f16", "q8_0", "q4_0", "f32", "bf16")
 	choices(cmd, "backend", engine.BackendAuto, engine.BackendLlama, engine.BackendGo)
@@ -113,6 +118,16 @@ func (m *modelFlags) check() error {
 	m.loraOpts = nil
 	if _, isRemote, _ := m.endpoint(); isRemote && len(m.loras) > 0 {
 		return fmt.Errorf("--lora applies to a local GGUF model, not to %s (a server loads its own adapters)", m.model)
+	}
+	if _, isRemote, _ := m.endpoint(); isRemote && m.mmproj != "" && m.mmproj != "none" {
+		return fmt.Errorf("--mmproj applies to a local GGUF model, not to %s (a server loads its own projector)", m.model)
+	}
+	if m.mmproj != "" && m.mmproj != "none" {
+		if st, err := os.Stat(m.mmproj); err != nil {
+			return fmt.Errorf("--mmproj: %w", err)
+		} else if !st.Mode().IsRegular() {
+			return fmt.Errorf("--mmproj %s: not a file", m.mmproj)
+		}
 	}
 	for _, l := range m.loras {
 		o, err := engine.ParseLora(l)
@@ -199,11 +214,25 @@ func (m *modelFlags) loadFor(ctx context.Context, name, path string) (engine.Mod
 
 // options are the engine options the flags select.
 func (m *modelFlags) options(path string, progress func(float32) bool) engine.Options {
+	proj, found := m.projector(path)
 	return engine.Options{
 		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
 		FlashAttn: m.flashAttn, CacheType: m.cacheType, Backend: m.backend, Progress: progress,
-		Loras: m.loraOpts,
+		Loras: m.loraOpts, Projector: proj, ProjectorFound: found,
 	}
+}
+
+// projector is the projector --mmproj selects for the model at path, and
+// whether it was found beside the model rather than named.
+func (m *modelFlags) projector(path string) (string, bool) {
+	switch m.mmproj {
+	case "none":
+		return "", false
+	case "":
+		p := models.FindProjector(path)
+		return p, p != ""
+	}
+	return m.mmproj, false
 }
 
 // samplingFlags are the generation flags of ask and the chat.

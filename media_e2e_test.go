@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"image"
+	"image/color"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"natter/engine/gguf/synth"
+)
+
+// visionDir is a folder holding a chat model with a synthetic projector of
+// kind beside it (named as Hugging Face repos name them), so natter finds
+// the projector itself.
+func visionDir(t *testing.T, kind string) (model string) {
+	t.Helper()
+	dir := t.TempDir()
+	spec := synth.Tiny()
+	spec.Name, spec.ChatTemplate = "synth-vision", synth.ChatML
+	model = filepath.Join(dir, "synth-vision-F32.gguf")
+	if err := synth.Write(model, spec); err != nil {
+		t.Fatal(err)
+	}
+	p := synth.ProjectorSpec{Projector: kind, TextEmbd: spec.NEmbd, Seed: 1}
+	if err := p.Write(filepath.Join(dir, "mmproj-synth-vision-F16.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
+func writePNG(t *testing.T, dir, name string, w, h int) string {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			img.Set(x, y, color.RGBA{uint8(x * 255 / w), uint8(y * 255 / h), 90, 255})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, img); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func writeWAV(t *testing.T, dir, name string, rate int, secs float64) string {
+	t.Helper()
+	n := int(float64(rate) * secs)
+	var b bytes.Buffer
+	w := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
+	b.WriteString("RIFF")
+	w(uint32(36 + 2*n))
+	b.WriteString("WAVEfmt ")
+	w(uint32(16))
+	w(uint16(1))
+	w(uint16(1))
+	w(uint32(rate))
+	w(uint32(rate * 2))
+	w(uint16(2))
+	w(uint16(16))
+	b.WriteString("data")
+	w(uint32(2 * n))
+	for i := range n {
+		w(int16(10000 * math.Sin(2*math.Pi*330*float64(i)/float64(rate))))
+	}
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestAskImageAudioAndShortcuts(t *testing.T) {
+	model := visionDir(t, synth.ProjectorGemma3)
+	dir := t.TempDir()
+	img := writePNG(t, dir, "receipt.png", 60, 40)
+	wav := writeWAV(t, dir, "memo.wav", 22050, 1)
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
+	}
+
+	out, errOut, code := ask("--image", img, "--stats", "what does this receipt total?")
+	if code != 0 || out == "" {
+		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
+	}
+	withImage := promptTokens(t, errOut)
+	again, _, _ := ask("--image", img, "what does this receipt total?")
+	if again != out {
+		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
+	}
+	_, errOut, _ = ask("--stats", "what does this receipt total?")
+	if textOnly := promptTokens(t, errOut); withImage < textOnly+synth.TinyVisionProjector(64).ImageTokens() {
+		t.Fatalf("prompt with the image %d tokens, without %d: the image's embeddings are not counted", withImage, textOnly)
+	}
+
+	// --ocr needs no prompt and prints plain text.
+	if out, errOut, code := ask("--ocr", img); code != 0 || out == "" {
+		t.Fatalf("--ocr: exit %d, %q\n%s", code, out, errOut)
+	}
+
+	// Clear one-line refusals, before the model loads.
+	oneLine := func(what string, code int, errOut string, want ...string) {
+		t.Helper()
+		if code != 1 || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Fatalf("%s: exit %d, stderr %q; want exit 1 and one line", what, code, errOut)
+		}
+		for _, w := range want {
+			if !strings.Contains(errOut, w) {
+				t.Fatalf("%s: stderr %q lacks %q", what, errOut, w)
+			}
+		}
+	}
+	_, errOut, code = ask("--audio", wav, "x")
+	oneLine("audio to a vision projector", code, errOut, "memo.wav", "images only")
+	_, errOut, code = ask("--image", wav, "x")
+	oneLine("a WAV given as --image", code, errOut, "audio, not an image", "--audio")
+	_, errOut, code = natter(t, "", "ask", "-m", chatModel, "--image", img, "x")
+	oneLine("a text-only model", code, errOut, "takes text only", "--mmproj")
+	_, errOut, code = ask("--mmproj", "none", "--image", img, "x")
+	oneLine("--mmproj none", code, errOut, "--mmproj none", "text only")
+	txt := filepath.Join(dir, "notes.txt")
+	os.WriteFile(txt, []byte("not an image"), 0o644)
+	_, errOut, code = ask("--image", txt, "x")
+	oneLine("a text file", code, errOut, "not an image or audio file")
+	b, _ := os.ReadFile(img)
+	cut := filepath.Join(dir, "cut.png")
+	os.WriteFile(cut, b[:len(b)/2], 0o644)
+	_, errOut, code = ask("--image", cut, "x")
+	if code != 1 || !strings.Contains(errOut, "cut.png") || !strings.Contains(errOut, "PNG") {
+		t.Fatalf("a truncated PNG: exit %d, %q", code, errOut)
+	}
+	_, errOut, code = ask("--image", img, "--raw", "x")
+	if code != 2 || !strings.Contains(errOut, "--raw") {
+		t.Fatalf("--raw with an image: exit %d, %q; want a usage error", code, errOut)
+	}
+
+	// Audio through an audio projector, --transcribe for a pipe.
+	audioModel := visionDir(t, synth.ProjectorUltravox)
+	out, errOut, code = natter(t, "", "ask", "-m", audioModel, "-n", "6", "--ignore-eos", "--transcribe", wav)
+	if code != 0 || out == "" {
+		t.Fatalf("--transcribe: exit %d, %q\n%s", code, out, errOut)
+	}
+}
+
+func TestTmuxAttachImage(t *testing.T) {
+	model := visionDir(t, synth.ProjectorGemma3)
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	img := writePNG(t, p.home, "chart.png", 48, 48)
+	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	p.line("/attach " + img)
+	p.waitFor("the chip above the input", func(s string) bool { return strings.Contains(s, "📎 chart.png (image") })
+	p.line("what trend is this?")
+	p.waitFor("a reply", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› 📎 chart.png (image") })
+	if s := p.screen(); strings.Contains(s, "(/attach clear removes them)") {
+		t.Fatalf("the chip stayed after the message was sent:\n%s", s)
+	}
+
+	// A dropped file: the terminal types its quoted path.
+	other := writePNG(t, p.home, "my scan.png", 32, 20)
+	p.line("'" + other + "'")
+	p.waitFor("the dropped file attached", func(s string) bool { return strings.Contains(s, "📎 my scan.png (image") })
+	p.line("/attach clear")
+	p.waitFor("the chip removed", func(s string) bool { return strings.Contains(s, "Removed 1 attachment") })
+
+	// The image was saved once, by its hash, beside the history.
+	blobs, _ := filepath.Glob(filepath.Join(p.home, "*", "natter", "attachments", "*", "*"))
+	if len(blobs) != 1 {
+		t.Fatalf("attachment blobs in the data dir: %v; want the one image", blobs)
+	}
+	p.line("/quit")
+	p.exited()
+
+	// A text-only model says so at once.
+	p.natter(chatArgs(chatModel, "-n", "4")...)
+	p.line("/attach " + img)
+	p.waitFor("the refusal", func(s string) bool { return strings.Contains(s, "takes text only") })
+}
+
+// natter ask against natter serve: the image travels as an OpenAI content
+// part and the server's projector reads it, as a local run does.
+func TestAskRemoteImage(t *testing.T) {
+	model := visionDir(t, synth.ProjectorGemma3)
+	img := writePNG(t, t.TempDir(), "scan.png", 30, 30)
+	_, env := isolatedEnv(t)
+	s := startServe(t, env, "-m", model)
+	host := strings.TrimSuffix(strings.TrimPrefix(s.url, "http://"), "/v1")
+	args := []string{"ask", "--temp", "0", "-n", "8", "--image", img, "what is this?"}
+	local, errOut, st := runEnv(t, env, append([]string{"-m", model}, args...)...)
+	if st != 0 {
+		t.Fatalf("local: exit %d: %s", st, errOut)
+	}
+	remote, errOut, st := runEnv(t, env, append([]string{"-m", "openai://" + host + "/synth-vision-F32"}, args...)...)
+	if st != 0 || remote != local {
+		t.Fatalf("remote: exit %d, %q; local %q\n%s", st, remote, local, errOut)
+	}
+}
