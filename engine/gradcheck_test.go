@@ -71,7 +71,9 @@ func checkGradient(t *testing.T, path, name string) {
 			nEmbd := len(w) / tr.model.nVocab()
 			idx = []int{int(seq[3])*nEmbd + 1, int(seq[5])*nEmbd + 7, int(seq[9])*nEmbd + nEmbd - 1}
 		}
-		const eps = 1e-3
+		// The loss is summed in float32: with a smaller step its rounding
+		// (about 1e-6) swamps the difference of small gradients.
+		const eps = 1e-2
 		fd := make([]float64, len(idx))
 		for k, i := range idx {
 			old := w[i]
