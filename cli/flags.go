@@ -89,7 +89,7 @@ func (m *modelFlags) registerRest(cmd *cobra.Command) {
 	fs.IntVar(&m.ctx, "ctx", 0, "context size in tokens (0 = min(4096, the model's))")
 	fs.IntVarP(&m.threads, "threads", "t", 0, "CPU threads (0 = one per physical core)")
 	fs.IntVar(&m.batch, "batch", 2048, "prompt batch size")
-	fs.StringVar(&m.flashAttn, "flash-attn", "auto", "flash attention: auto, on, off")
+	fs.StringVar(&m.flashAttn, "flash-attn", "auto", "flash attention: on, off, or auto (on for a context over 16k or a quantized cache)")
 	fs.StringVar(&m.cacheType, "cache-type", "f16", "KV cache type: f16, q8_0, q4_0, f32, bf16")
 	fs.StringVar(&m.backend, "backend", engine.BackendAuto, "engine: auto (llama.cpp, or the Go engine for the models only it runs), llama.cpp, go")
 	fs.BoolVar(&m.insecure, "insecure", false, "allow plain http to a remote server beyond this machine (-m openai://...)")

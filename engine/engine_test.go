@@ -741,3 +741,22 @@ func TestOversizedPromptRefusedBeforeTokenizing(t *testing.T) {
 		}
 	}
 }
+
+func TestFlashAttnAuto(t *testing.T) {
+	for _, c := range []struct {
+		mode, cache string
+		ctx         int
+		want        bool
+	}{
+		{"auto", "f16", 4096, false},
+		{"", "", 4096, false},
+		{"auto", "q8_0", 4096, true}, // a quantized V cache needs it
+		{"auto", "f16", 32768, true}, // the scores of a batch would not fit
+		{"on", "f16", 512, true},
+		{"off", "q8_0", 512, false}, // llama.cpp then refuses the context
+	} {
+		if got := useFlashAttn(c.mode, c.ctx, c.cache); got != c.want {
+			t.Errorf("useFlashAttn(%q, %d, %q) = %v, want %v", c.mode, c.ctx, c.cache, got, c.want)
+		}
+	}
+}
