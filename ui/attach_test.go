@@ -1,0 +1,51 @@
+package ui
+
+import (
+	"strings"
+	"testing"
+
+	"natter/prompts"
+)
+
+func TestDroppedPath(t *testing.T) {
+	for _, c := range []struct {
+		line, want string
+		ok         bool
+	}{
+		{"/home/u/scan.png", "/home/u/scan.png", true},
+		{"'/home/u/my scan.PNG'", "/home/u/my scan.PNG", true},
+		{`"/home/u/my scan.jpg"`, "/home/u/my scan.jpg", true},
+		{`/home/u/my\ scan.webp`, "/home/u/my scan.webp", true},
+		{"file:///home/u/my%20memo.wav", "/home/u/my memo.wav", true},
+		{"./memo.mp3  ", "./memo.mp3", true},
+		{"/attach x.png", "", false},      // a command with an argument
+		{"look at /tmp/a.png", "", false}, // a sentence
+		{"/tmp/notes.txt", "", false},     // not a media file
+		{"/model", "", false},             // a command
+		{"scan.png", "", false},           // a bare word: may be a question
+		{"'/a.png\n/b.png'", "", false},   // several lines
+	} {
+		got, ok := droppedPath(c.line)
+		if ok != c.ok || got != c.want {
+			t.Errorf("droppedPath(%q) = %q, %v; want %q, %v", c.line, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestPresentMediaDropsMissingBytes(t *testing.T) {
+	msgs := []prompts.Message{
+		{Role: prompts.RoleUser, Content: "a", Media: []prompts.Attachment{{Kind: "image", Name: "gone.png"}, {Kind: "image", Name: "here.png", Size: 1, Data: []byte{1}}}},
+		{Role: prompts.RoleAssistant, Content: "b"},
+	}
+	out := presentMedia(msgs)
+	if len(out[0].Media) != 1 || out[0].Media[0].Name != "here.png" {
+		t.Fatalf("presentMedia kept %+v", out[0].Media)
+	}
+	if len(msgs[0].Media) != 2 {
+		t.Fatal("presentMedia changed the chat it was given")
+	}
+	got := userText(msgs[0])
+	if !strings.Contains(got, "📎 gone.png") || strings.Count(got, "missing from the history store") != 1 || !strings.HasSuffix(got, "here.png (image, 1 B)\na") {
+		t.Fatalf("userText = %q", got)
+	}
+}
