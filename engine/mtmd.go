@@ -111,13 +111,12 @@ func loadProjector(path string, m *model, threads int, flashAttn string) (*proje
 	cp.print_timings = false
 	cp.warmup = false
 	cp.n_threads = C.int(threads)
-	switch flashAttn {
-	case "on":
+	// The encoder runs one batch of a few hundred patches: like a prompt,
+	// it is slower with the bundled CPU flash-attention kernel (see
+	// flashAttnAutoCtx), so auto leaves it off.
+	cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+	if flashAttn == "on" {
 		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
-	case "off":
-		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
-	default:
-		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_AUTO
 	}
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
@@ -170,7 +169,7 @@ func (p *projector) markerText() string {
 }
 
 // errNoMedia is the error for attachments to a backend that takes none.
-var errNoMedia = errors.New("this backend cannot take images or audio yet (use --backend llama.cpp with a projector)")
+var errNoMedia = errors.New("the Go engine (which runs Gemma 4 and Qwen3.5 here) cannot take images or audio in natter yet")
 
 // can reports an error when the projector cannot take an attachment.
 func (p *projector) can(a prompts.Attachment) error {
