@@ -62,6 +62,7 @@ func benchCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error { return runBench(cmd, &o) },
 	}
 	o.mf.register(cmd)
+	o.mf.noMedia(cmd)
 	fs := cmd.Flags()
 	fs.IntVarP(&o.p, "n-prompt", "p", 512, "prompt tokens for the prefill test (0 = skip)")
 	fs.IntVarP(&o.n, "n-gen", "n", 128, "tokens to generate for the decode test (0 = skip)")

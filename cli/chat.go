@@ -594,9 +594,15 @@ func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 			}
 		}
 	}
+	// A projector that does not fit (an --mmproj given for the first model,
+	// then a switch to another) leaves the chat text-only, with the reason.
+	opts.ProjectorFound = opts.Projector != ""
 	e, err := engine.Open(opts)
 	if err == nil {
 		_ = models.Remember(path)
+		if note := e.Info().ProjectorNote; note != "" {
+			warnings = append(warnings, "images and audio are off for this model: "+note)
+		}
 	}
 	return e, warnings, err
 }

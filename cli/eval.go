@@ -84,6 +84,7 @@ func evalCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error { return runEval(cmd, &o, args) },
 	}
 	o.mf.registerMulti(cmd)
+	o.mf.noMedia(cmd)
 	o.sf.register(cmd)
 	fs := cmd.Flags()
 	// Greedy by default: a suite is for comparing, so runs must repeat.

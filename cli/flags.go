@@ -69,6 +69,16 @@ type modelFlags struct {
 	// mmproj is --mmproj: a projector file, "none", or "" (look beside
 	// the model).
 	mmproj string
+	// textOnly: the command takes no attachments (bench, eval), so no
+	// projector is looked for or loaded.
+	textOnly bool
+}
+
+// noMedia marks a command that takes no attachments: --mmproj is hidden
+// and no projector loads.
+func (m *modelFlags) noMedia(cmd *cobra.Command) {
+	m.textOnly = true
+	_ = cmd.Flags().MarkHidden("mmproj")
 }
 
 const modelUsage = "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)"
@@ -225,10 +235,10 @@ func (m *modelFlags) options(path string, progress func(float32) bool) engine.Op
 // projector is the projector --mmproj selects for the model at path, and
 // whether it was found beside the model rather than named.
 func (m *modelFlags) projector(path string) (string, bool) {
-	switch m.mmproj {
-	case "none":
+	switch {
+	case m.textOnly || m.mmproj == "none":
 		return "", false
-	case "":
+	case m.mmproj == "":
 		p := models.FindProjector(path)
 		return p, p != ""
 	}
