@@ -49,3 +49,29 @@ func TestPresentMediaDropsMissingBytes(t *testing.T) {
 		t.Fatalf("userText = %q", got)
 	}
 }
+
+// /edit brings the last message's attachments back above the input, and
+// Enter sends them again with the edited text.
+func TestEditKeepsAttachments(t *testing.T) {
+	img := prompts.Attachment{Kind: prompts.MediaImage, Name: "scan.png", SHA256: "ab", Size: 3, Data: []byte{1, 2, 3}}
+	msgs := []prompts.Message{
+		{Role: prompts.RoleUser, Content: "what is this?", Media: []prompts.Attachment{img}},
+		{Role: prompts.RoleAssistant, Content: "a scan"},
+	}
+	h := newHarness(t, Config{Gen: newFakeGen(), Messages: msgs}, 100, 30)
+	h.typeText("/edit")
+	h.enter()
+	h.settle()
+	if len(h.m.attach) != 1 || h.m.attach[0].Name != "scan.png" || !strings.Contains(h.screen(), "📎 scan.png (image") {
+		t.Fatalf("after /edit: attach %+v\n%s", h.m.attach, h.screen())
+	}
+	h.typeText(" now")
+	h.enter()
+	h.waitFor("the resend", func(m Model) bool { return m.cur == nil && len(m.msgs) == 2 })
+	if got := h.lastMsgs()[0]; len(got.Media) != 1 || got.Media[0].Name != "scan.png" || got.Content != "what is this? now" {
+		t.Fatalf("resent %+v", got)
+	}
+	if len(h.m.attach) != 0 {
+		t.Fatal("the chip stayed after the resend")
+	}
+}

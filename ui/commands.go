@@ -231,6 +231,8 @@ func cmdEdit(m *Model, _ string) tea.Cmd {
 		return nil
 	}
 	text := m.msgs[i].Content
+	// Its attachments wait above the input again, to go with the resend.
+	m.attach = presentMedia(m.msgs[i : i+1])[0].Media
 	m.msgs = m.msgs[:i]
 	m.recordRewrite()
 	m.setInputText(text)
