@@ -157,6 +157,9 @@ func TestTmuxAttachImage(t *testing.T) {
 	p := newPane(t, "NATTER_NO_HISTORY=")
 	img := writePNG(t, p.home, "chart.png", 48, 48)
 	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	if st := statusOf(p.screen()); !strings.Contains(st, "+vision") {
+		t.Fatalf("the status line %q does not say the model takes images", st)
+	}
 	p.line("/attach " + img)
 	p.waitFor("the chip above the input", func(s string) bool { return strings.Contains(s, "📎 chart.png (image") })
 	p.line("what trend is this?")

@@ -11,6 +11,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"natter/engine/api"
 	"natter/media"
 	"natter/prompts"
 )
@@ -218,4 +219,17 @@ func presentMedia(msgs []prompts.Message) []prompts.Message {
 		return msgs
 	}
 	return out
+}
+
+// mediaStatus is the status line's word for a model that takes images or
+// audio: "+vision", "+audio", "+vision+audio"; "" for text only.
+func mediaStatus(in api.ModelInfo) string {
+	var s string
+	if in.Vision {
+		s += "+vision"
+	}
+	if in.Audio {
+		s += "+audio"
+	}
+	return s
 }

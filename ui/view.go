@@ -536,6 +536,11 @@ func (m Model) statusLine() string {
 		if l := m.loraStatus(); l != "" {
 			parts = append(parts, part{st.status.Render(l), 3})
 		}
+		// What the model reads besides text (its projector), so a user
+		// knows /attach will work.
+		if l := mediaStatus(m.info); l != "" {
+			parts = append(parts, part{st.dim.Render(l), 6})
+		}
 		if b := m.info.Backend; b != "" {
 			parts = append(parts, part{st.dim.Render(BackendLabel(b)), 7})
 		}
