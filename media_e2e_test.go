@@ -207,3 +207,55 @@ func TestAskRemoteImage(t *testing.T) {
 		t.Fatalf("remote: exit %d, %q; local %q\n%s", st, remote, local, errOut)
 	}
 }
+
+// A saved chat with an image resumes with it: the bytes come back from the
+// history's store, and a follow-up turn reads them. A blob deleted by hand
+// leaves the chat readable, the attachment marked missing.
+func TestTmuxAttachResume(t *testing.T) {
+	model := visionDir(t, synth.ProjectorGemma3)
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	img := writePNG(t, p.home, "chart.png", 48, 48)
+	p.natter(chatArgs(model, "--temp", "0", "-n", "6")...)
+	p.line("/attach " + img)
+	p.waitFor("the chip", func(s string) bool { return strings.Contains(s, "📎 chart.png (image") })
+	p.line("what trend is this?")
+	p.waitFor("a reply", finished)
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+
+	p.natter(chatArgs(model, "--temp", "0", "-n", "6", "-c")...)
+	p.waitFor("the resumed chat with its image", func(s string) bool { return strings.Contains(s, "› 📎 chart.png (image") })
+	if strings.Contains(p.all(), "missing from the history store") {
+		t.Fatalf("the image's bytes did not come back:\n%s", p.all())
+	}
+	p.line("and the colours?")
+	p.waitFor("a follow-up reply", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› and the colours?") })
+	p.keys("C-d")
+	p.exited()
+
+	blobs, _ := filepath.Glob(filepath.Join(p.home, "data", "natter", "attachments", "*", "*"))
+	if len(blobs) != 1 {
+		t.Fatalf("blobs %v", blobs)
+	}
+	os.Remove(blobs[0])
+	p.natter(chatArgs(model, "--temp", "0", "-n", "6", "-c")...)
+	p.waitFor("the attachment marked missing", func(s string) bool { return strings.Contains(s, "missing from the history store") })
+	p.line("still there?")
+	p.waitFor("a reply without the image", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› still there?") })
+
+	// The export names the file and its hash.
+	out, _, _ := natterEnvHome(t, p.home, "history", "export", "1", "--format", "md")
+	if !strings.Contains(out, "📎 chart.png") || !strings.Contains(out, "sha256") {
+		t.Fatalf("export lacks the attachment:\n%s", out)
+	}
+}
+
+// natterEnvHome runs natter with the history of a pane's home.
+func natterEnvHome(t *testing.T, home string, args ...string) (string, string, int) {
+	t.Helper()
+	env := []string{"HOME=" + home, "XDG_STATE_HOME=" + filepath.Join(home, "state"), "XDG_DATA_HOME=" + filepath.Join(home, "data"),
+		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "NATTER_MODEL=", "NATTER_NO_HISTORY="}
+	return runEnv(t, append(os.Environ(), env...), args...)
+}
