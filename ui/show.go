@@ -2,6 +2,7 @@ package ui
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	tea "charm.land/bubbletea/v2"
@@ -89,6 +90,12 @@ func (m *Model) infoText() string {
 		row("context", ctx)
 	}
 	row("engine", BackendLabel(info.Backend))
+	switch {
+	case info.Projector != "":
+		row("media", strings.TrimPrefix(mediaStatus(info), "+")+" · projector "+TerminalSafe(filepath.Base(info.Projector))+" (/attach FILE)")
+	case info.ProjectorNote != "":
+		row("media", "text only: "+TerminalSafe(info.ProjectorNote))
+	}
 	var toks []string
 	if info.BOS != "" {
 		toks = append(toks, "BOS "+printable(info.BOS))
