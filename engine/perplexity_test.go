@@ -67,7 +67,9 @@ func TestPerplexityStories260K(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Skipf("DID NOT RUN: %s is absent", path)
 	}
-	e, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	// Flash attention on, as upstream's default (auto) runs it on CPU: the
+	// figures below are upstream's with it.
+	e, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1, FlashAttn: "on"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +96,20 @@ func TestPerplexityStories260K(t *testing.T) {
 	if math.Abs(story.PPL-upstreamStoriesPPL) > 1e-4 || math.Abs(story.StdErr-upstreamStoriesStdErr) > 1e-5 {
 		t.Fatalf("PPL %.5f ± %.6f, upstream llama-perplexity %.4f ± %.5f", story.PPL, story.StdErr, upstreamStoriesPPL, upstreamStoriesStdErr)
 	}
+
+	// Without flash attention (natter's auto at this context), as upstream's -fa off.
+	off, err := Load(Options{ModelPath: path, ContextSize: 256, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer off.Close()
+	r, err := off.Perplexity(context.Background(), string(text), 128, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.PPL-upstreamStoriesPPLNoFA) > 1e-4 || math.Abs(r.StdErr-upstreamStoriesStdErrNoFA) > 1e-5 {
+		t.Fatalf("without flash attention PPL %.5f ± %.6f, upstream llama-perplexity -fa off %.4f ± %.5f", r.PPL, r.StdErr, upstreamStoriesPPLNoFA, upstreamStoriesStdErrNoFA)
+	}
 }
 
 // upstreamStoriesPPL is upstream llama.cpp v0.5.0's (de3ff81, built from
@@ -106,4 +122,7 @@ func TestPerplexityStories260K(t *testing.T) {
 const (
 	upstreamStoriesPPL    = 3.4784
 	upstreamStoriesStdErr = 0.10772
+	// The same with -fa off.
+	upstreamStoriesPPLNoFA    = 3.4782
+	upstreamStoriesStdErrNoFA = 0.10771
 )
