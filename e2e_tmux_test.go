@@ -184,7 +184,9 @@ func (p *pane) launch(args ...string) {
 	p.line("clear; " + p.lastCmd + "; echo natter-exit=$?")
 }
 
-var exitRE = regexp.MustCompile(`(?m)^natter-exit=(\d+)$`)
+// A Ctrl+C that reaches the terminal as natter exits is echoed (^C) on
+// the line the shell then prints the status on.
+var exitRE = regexp.MustCompile(`(?m)^(?:\^C)*natter-exit=(\d+)$`)
 
 // exited waits for natter to end and returns its exit status.
 func (p *pane) exited() int {
