@@ -577,7 +577,8 @@ func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 	if err := checkLoad(path, mf, func(s string) { warnings = append(warnings, strings.TrimPrefix(s, "warning: ")) }); err != nil {
 		return nil, nil, err
 	}
-	if w := fitWarning(path, mf.ctx); w != "" {
+	proj, _ := mf.projector(path)
+	if w := fitWarning(path, mf.ctx, proj); w != "" {
 		warnings = append(warnings, strings.TrimPrefix(w, "warning: "))
 	}
 	opts := mf.options(path, nil)

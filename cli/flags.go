@@ -198,7 +198,8 @@ func (m *modelFlags) load(path string, progress func(float32) bool) (engine.Mode
 	if err := checkLoad(path, m, func(s string) { fmt.Fprintln(os.Stderr, s) }); err != nil {
 		return nil, err
 	}
-	if w := fitWarning(path, m.ctx); w != "" {
+	proj, _ := m.projector(path)
+	if w := fitWarning(path, m.ctx, proj); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}
 	e, err := engine.Open(m.options(path, progress))

@@ -93,13 +93,17 @@ func pullCommand() *cobra.Command {
 // "" for the last model used) to a file path.
 func resolveModelName(p string) (string, error) { return models.Resolve(p) }
 
-// fitWarning says when the model will likely not fit in free memory.
-func fitWarning(path string, ctx int) string {
-	rep, err := models.CheckFitPath(path, ctx)
+// fitWarning says when the model, with its projector (proj, "" for none),
+// will likely not fit in free memory.
+func fitWarning(path string, ctx int, proj string) string {
+	meta, err := models.ReadMeta(path)
 	if err != nil {
 		return ""
 	}
-	if w := rep.Warning(); w != "" {
+	if st, err := os.Stat(proj); proj != "" && err == nil {
+		meta.FileSize += st.Size() // the projector's weights load too
+	}
+	if w := models.CheckFit(meta, ctx).Warning(); w != "" {
 		return fmt.Sprintf("warning: %s", w)
 	}
 	return ""
