@@ -172,14 +172,21 @@ func (s LoraSpec) header(ts []tensor) []byte {
 		{"adapter.type", "lora"},
 		{"adapter.lora.alpha", s.alpha()},
 	}
-	keys := make([]string, 0, len(s.KV))
-	for k := range s.KV {
+	return header(overrideKVs(kvs, s.KV), ts)
+}
+
+// overrideKVs applies a spec's KV overrides to kvs: a value replaces or
+// adds its key (added in key order, so files stay deterministic), nil
+// removes it.
+func overrideKVs(kvs []kvPair, over map[string]any) []kvPair {
+	keys := make([]string, 0, len(over))
+	for k := range over {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
 		i := slices.IndexFunc(kvs, func(p kvPair) bool { return p.k == k })
-		switch v := s.KV[k]; {
+		switch v := over[k]; {
 		case v == nil && i >= 0:
 			kvs = slices.Delete(kvs, i, i+1)
 		case v == nil:
@@ -189,7 +196,7 @@ func (s LoraSpec) header(ts []tensor) []byte {
 			kvs[i].v = v
 		}
 	}
-	return header(kvs, ts)
+	return kvs
 }
 
 // Write writes the adapter to path atomically.

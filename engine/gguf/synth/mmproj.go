@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 )
 
 // Multimodal projectors ("mmproj" files) for llama.cpp's tools/mtmd, as the
@@ -341,24 +340,7 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 			kvs = append(kvs, kvPair{m + "projector.stack_factor", uint32(d.StackFactor)})
 		}
 	}
-	keys := make([]string, 0, len(d.KV))
-	for k := range d.KV {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		i := slices.IndexFunc(kvs, func(p kvPair) bool { return p.k == k })
-		switch v := d.KV[k]; {
-		case v == nil && i >= 0:
-			kvs = slices.Delete(kvs, i, i+1)
-		case v == nil:
-		case i < 0:
-			kvs = append(kvs, kvPair{k, v})
-		default:
-			kvs[i].v = v
-		}
-	}
-	return header(kvs, ts)
+	return header(overrideKVs(kvs, d.KV), ts)
 }
 
 // ParamCount is the number of weights in the projector.
