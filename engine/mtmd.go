@@ -30,7 +30,6 @@ import "C"
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -195,10 +194,7 @@ func (p *projector) item(a prompts.Attachment) (*mediaItem, error) {
 	if len(a.Data) == 0 {
 		return nil, fmt.Errorf("%s: the file's bytes are missing (a saved chat whose attachment is gone from the history store); attach it again", a.Name)
 	}
-	key := a.SHA256
-	if key == "" {
-		key = sha256Hex(a.Data)
-	}
+	key := a.Sum()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.c == nil {
@@ -363,10 +359,7 @@ func tokenizeMedia(env promptEnv, text string, spans []span, atts []prompts.Atta
 			return nil, nil, "", err
 		}
 		n := 0
-		sha := atts[k].SHA256
-		if sha == "" {
-			sha = sha256Hex(atts[k].Data)
-		}
+		sha := atts[k].Sum()
 		for j, p := range parts {
 			if p.chunk == nil {
 				out = append(out, p.toks...)
@@ -457,9 +450,4 @@ func (lc *llamaContext) decodeEmbd(embd *C.float, n, nEmbd, pos int, nonCausal b
 		}
 	}
 	return nil
-}
-
-func sha256Hex(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }

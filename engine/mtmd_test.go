@@ -2,9 +2,7 @@ package engine
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"image"
 	"image/color"
 	"image/png"
@@ -81,8 +79,7 @@ func wavOf(rate int, secs, freq float64) []byte {
 }
 
 func attachment(kind, name, format string, data []byte) prompts.Attachment {
-	sum := sha256.Sum256(data)
-	return prompts.Attachment{Kind: kind, Name: name, Format: format, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Data: data}
+	return prompts.NewAttachment(kind, format, name, data)
 }
 
 func loadWithProjector(t *testing.T, proj string) *Engine {

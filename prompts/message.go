@@ -4,7 +4,11 @@
 // outside prompts/... (internal/layers checks this).
 package prompts
 
-import "slices"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+)
 
 // Roles used in messages.
 const (
@@ -47,6 +51,24 @@ type Attachment struct {
 	Format string `json:"format,omitempty"` // "png", "wav", ...
 	Size   int64  `json:"size"`
 	Data   []byte `json:"-"`
+}
+
+// NewAttachment is an attachment of data, with its hash and size.
+func NewAttachment(kind, format, name string, data []byte) Attachment {
+	return Attachment{Kind: kind, Format: format, Name: name, SHA256: hashHex(data), Size: int64(len(data)), Data: data}
+}
+
+// Sum is the attachment's SHA256: as recorded, else computed from Data.
+func (a Attachment) Sum() string {
+	if a.SHA256 != "" {
+		return a.SHA256
+	}
+	return hashHex(a.Data)
+}
+
+func hashHex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // ToolCall is one call of a tool by the model.

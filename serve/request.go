@@ -2,9 +2,7 @@ package serve
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -384,6 +382,5 @@ func partMedia(typ string, img *imagePart, audio *audioPart, n int) (prompts.Att
 	if kind != want {
 		return prompts.Attachment{}, &fieldError{field, "the data is not " + map[string]string{"image_url": "an image (PNG, JPEG, WebP, GIF, BMP)", "input_audio": "audio (WAV, FLAC, MP3)"}[typ]}
 	}
-	sum := sha256.Sum256(data)
-	return prompts.Attachment{Kind: kind, Format: format, Name: fmt.Sprintf("%s-%d.%s", kind, n, format), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Data: data}, nil
+	return prompts.NewAttachment(kind, format, fmt.Sprintf("%s-%d.%s", kind, n, format), data), nil
 }

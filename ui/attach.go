@@ -1,8 +1,6 @@
 package ui
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -36,8 +34,7 @@ func ReadAttachment(path string) (prompts.Attachment, error) {
 	if err != nil {
 		return prompts.Attachment{}, err
 	}
-	sum := sha256.Sum256(data)
-	return prompts.Attachment{Kind: kind, Format: format, Name: filepath.Base(path), SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), Data: data}, nil
+	return prompts.NewAttachment(kind, format, filepath.Base(path), data), nil
 }
 
 func cmdAttach(m *Model, arg string) tea.Cmd {
