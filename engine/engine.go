@@ -441,13 +441,9 @@ func buildPrompt(env promptEnv, req api.Request) (builtPrompt, error) {
 		err  error // a fault of the template or the tokenizer, or (at most) the context error
 	}
 	tryDrop := func(k int) try {
-		msgs := dropTurns(req.Messages, k)
-		var atts []prompts.Attachment
-		if hasMedia(msgs) {
-			if env.media == nil {
-				return try{err: errNoMedia}
-			}
-			msgs, atts = withMarkers(msgs, env.marker)
+		msgs, atts := withMarkers(dropTurns(req.Messages, k), env.marker)
+		if atts != nil && env.media == nil {
+			return try{err: errNoMedia}
 		}
 		text, spans, name, err := renderPrompt(tmpl, msgs, env.specials)
 		if err != nil {

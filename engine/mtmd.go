@@ -318,16 +318,6 @@ func withMarkers(msgs []prompts.Message, marker string) ([]prompts.Message, []pr
 	return out, atts
 }
 
-// hasMedia reports whether any message carries an attachment.
-func hasMedia(msgs []prompts.Message) bool {
-	for _, m := range msgs {
-		if len(m.Media) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
 // tokenizeMedia tokenizes a rendered prompt that holds one marker per
 // attachment, in order: text between markers as usual (message contents
 // protected), each marker replaced by the attachment's tokens. shown is
