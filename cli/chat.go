@@ -577,11 +577,10 @@ func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 	if err := checkLoad(path, mf, func(s string) { warnings = append(warnings, strings.TrimPrefix(s, "warning: ")) }); err != nil {
 		return nil, nil, err
 	}
-	proj, _ := mf.projector(path)
-	if w := fitWarning(path, mf.ctx, proj); w != "" {
+	opts := mf.options(path, nil)
+	if w := fitWarning(path, mf.ctx, opts.Projector); w != "" {
 		warnings = append(warnings, strings.TrimPrefix(w, "warning: "))
 	}
-	opts := mf.options(path, nil)
 	if len(opts.Loras) > 0 {
 		// --lora was given for the model natter started with; a model
 		// switched to in the chat keeps them only if they fit it.

@@ -198,11 +198,11 @@ func (m *modelFlags) load(path string, progress func(float32) bool) (engine.Mode
 	if err := checkLoad(path, m, func(s string) { fmt.Fprintln(os.Stderr, s) }); err != nil {
 		return nil, err
 	}
-	proj, _ := m.projector(path)
-	if w := fitWarning(path, m.ctx, proj); w != "" {
+	opts := m.options(path, progress)
+	if w := fitWarning(path, m.ctx, opts.Projector); w != "" {
 		fmt.Fprintln(os.Stderr, w)
 	}
-	e, err := engine.Open(m.options(path, progress))
+	e, err := engine.Open(opts)
 	if err == nil && m.remember {
 		_ = models.Remember(path) // best effort: only a convenience
 	}
