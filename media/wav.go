@@ -227,3 +227,29 @@ func wavSampleFunc(f wavFormat) func([]byte) float32 {
 		return func(b []byte) float32 { return float32(int32(le32(b))) / (1 << 31) }
 	}
 }
+
+// EncodeWAV writes mono samples (clamped to [-1, 1]) as a 16-bit PCM WAV
+// file at rate Hz: the one audio format every OpenAI-compatible server
+// reads (OpenAI's API takes only wav and mp3).
+func EncodeWAV(samples []float32, rate int) []byte {
+	n := len(samples) * 2
+	b := make([]byte, 44+n)
+	le := binary.LittleEndian
+	copy(b[0:], "RIFF")
+	le.PutUint32(b[4:], uint32(36+n))
+	copy(b[8:], "WAVEfmt ")
+	le.PutUint32(b[16:], 16)
+	le.PutUint16(b[20:], 1) // PCM
+	le.PutUint16(b[22:], 1) // mono
+	le.PutUint32(b[24:], uint32(rate))
+	le.PutUint32(b[28:], uint32(rate*2))
+	le.PutUint16(b[32:], 2)
+	le.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	le.PutUint32(b[40:], uint32(n))
+	for i, s := range samples {
+		v := clamp1(s) * 32767
+		le.PutUint16(b[44+2*i:], uint16(int16(math.Round(float64(v)))))
+	}
+	return b
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/openai/openai-go/v3/shared"
 
 	"natter/engine/api"
+	"natter/media"
 	"natter/prompts"
 )
 
@@ -244,9 +245,19 @@ func chatParams(msgs []prompts.Message) []openai.ChatCompletionMessageParamUnion
 func mediaParts(m prompts.Message) []openai.ChatCompletionContentPartUnionParam {
 	var parts []openai.ChatCompletionContentPartUnionParam
 	for _, a := range m.Media {
-		b64 := base64.StdEncoding.EncodeToString(a.Data)
+		data, format := a.Data, a.Format
+		if a.Kind == prompts.MediaAudio && format != "wav" && format != "mp3" {
+			// OpenAI's API takes only wav and mp3: send anything else
+			// (FLAC) as 16 kHz mono WAV, the rate speech encoders read.
+			// A file that does not decode goes as it is, for the server
+			// to name (attaching it decoded it already).
+			if au, err := media.DecodeAudio(data, 16000, media.AudioLimits{}); err == nil {
+				data, format = media.EncodeWAV(au.Samples, au.Rate), "wav"
+			}
+		}
+		b64 := base64.StdEncoding.EncodeToString(data)
 		if a.Kind == prompts.MediaAudio {
-			parts = append(parts, openai.InputAudioContentPart(openai.ChatCompletionContentPartInputAudioInputAudioParam{Data: b64, Format: a.Format}))
+			parts = append(parts, openai.InputAudioContentPart(openai.ChatCompletionContentPartInputAudioInputAudioParam{Data: b64, Format: format}))
 			continue
 		}
 		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: "data:image/" + a.Format + ";base64," + b64}))
