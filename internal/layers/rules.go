@@ -64,7 +64,7 @@ var Rules = []Rule{
 	},
 	{
 		Pkg:     "natter/remote/...",
-		May:     []string{"natter/remote/...", "natter/prompts/...", "natter/engine/api"},
+		May:     []string{"natter/remote/...", "natter/prompts/...", "natter/engine/api", "natter/media"},
 		TestMay: []string{"natter/engine/...", "natter/serve/..."}, // natter serve as the server
 		Doc:     "the remote backend: an OpenAI-compatible server behind api.Generator; pure Go",
 	},
