@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/binary"
 	"image"
 	"image/color"
 	"image/png"
@@ -15,6 +14,7 @@ import (
 
 	"natter/engine/api"
 	"natter/engine/gguf/synth"
+	"natter/media"
 	"natter/prompts"
 )
 
@@ -57,25 +57,11 @@ func pngOf(t *testing.T, w, h int, checker bool) []byte {
 
 // wavOf is 16-bit mono PCM at rate of a sine of freq Hz.
 func wavOf(rate int, secs, freq float64) []byte {
-	n := int(float64(rate) * secs)
-	var b bytes.Buffer
-	w := func(v any) { _ = binary.Write(&b, binary.LittleEndian, v) }
-	b.WriteString("RIFF")
-	w(uint32(36 + 2*n))
-	b.WriteString("WAVEfmt ")
-	w(uint32(16))
-	w(uint16(1))
-	w(uint16(1))
-	w(uint32(rate))
-	w(uint32(rate * 2))
-	w(uint16(2))
-	w(uint16(16))
-	b.WriteString("data")
-	w(uint32(2 * n))
-	for i := range n {
-		w(int16(12000 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate))))
+	s := make([]float32, int(float64(rate)*secs))
+	for i := range s {
+		s[i] = float32(int16(12000*math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))) / 32767
 	}
-	return b.Bytes()
+	return media.EncodeWAV(s, rate)
 }
 
 func attachment(kind, name, format string, data []byte) prompts.Attachment {
