@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"unsafe"
@@ -97,6 +98,9 @@ func loadProjector(path string, m *model, threads int, flashAttn string) (*proje
 	p, err := gguf.OpenProjector(path)
 	if err != nil {
 		return nil, err
+	}
+	if slices.Contains(gguf.GoProjectorTypes, p.VisionType) {
+		return nil, fmt.Errorf("%s: a %s projector is for Gemma 4 models (run by the Go engine), not for this one", path, p.VisionType)
 	}
 	// The width of the embeddings the model reads (mtmd compares this one;
 	// it differs from n_embd for deepstack models such as Qwen3-VL).

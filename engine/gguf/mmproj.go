@@ -44,6 +44,17 @@ var ProjectorTypes = []string{
 	"janus_pro", "glm4v",
 }
 
+// GoProjectorTypes are projector types only natter's Go engine runs (the
+// vendored llama.cpp predates them): Gemma 4's vision encoder, as upstream
+// llama.cpp v0.5.0's converter writes it. Gemma 4's audio encoder
+// ("gemma4a") is recognised so a combined file opens, but not run.
+var GoProjectorTypes = []string{"gemma4v"}
+
+// unrunAudioTypes are audio encoders a projector file may carry beside a
+// vision encoder natter runs; the file opens with its audio left out
+// (Projector.AudioSkipped says so).
+var unrunAudioTypes = []string{"gemma4a"}
+
 // Projector types that run the Whisper audio encoder; mtmd has an audio
 // preprocessor only for the first three (glma aborts in mtmd_init).
 var (
@@ -85,7 +96,10 @@ type Projector struct {
 	// types that resize images to ImageSize (gemma3); 0 where it depends
 	// on the image.
 	ImageTokens int
-	NMelBins    int // audio; 0 without
+	// AudioSkipped names an audio encoder the file has but natter cannot
+	// run (Audio is then false), "" otherwise.
+	AudioSkipped string
+	NMelBins     int // audio; 0 without
 	// AudioTokens is the number of embeddings per 30-second chunk of audio
 	// (shorter clips are one chunk); 0 without audio.
 	AudioTokens int
@@ -382,6 +396,11 @@ func (f *File) projector() (*Projector, error) {
 	if !p.Vision && !p.Audio {
 		return nil, c.corrupt("the projector has no encoder: %s and %s are missing or false", projectorHasVision, projectorHasAudio)
 	}
+	if p.Audio && p.Vision {
+		if typ := f.String("clip.audio.projector_type"); slices.Contains(unrunAudioTypes, typ) && f.String(projectorTypeKey) == "" {
+			p.Audio, p.AudioSkipped = false, typ
+		}
+	}
 	dims := map[string]int{}
 	for _, m := range []string{"vision", "audio"} {
 		if (m == "vision" && !p.Vision) || (m == "audio" && !p.Audio) {
@@ -436,8 +455,8 @@ func (c *projChecker) modality(name string) (modality, error) {
 	switch {
 	case typ == "":
 		return md, c.corrupt("the projector has an audio encoder but no projector type (%s or clip.audio.projector_type)", projectorTypeKey)
-	case !slices.Contains(ProjectorTypes, typ):
-		return md, c.corrupt("%s %s is not a projector type this llama.cpp knows (%s)", key, short(typ), strings.Join(ProjectorTypes, ", "))
+	case !slices.Contains(ProjectorTypes, typ) && !slices.Contains(GoProjectorTypes, typ):
+		return md, c.corrupt("%s %s is not a projector type natter knows (%s)", key, short(typ), strings.Join(append(slices.Clone(ProjectorTypes), GoProjectorTypes...), ", "))
 	case typ == "qwen2.5o" && name == "vision":
 		typ = "qwen2.5vl_merger"
 	case typ == "qwen2.5o":
@@ -493,7 +512,13 @@ func (c *projChecker) modality(name string) (modality, error) {
 	if md.nEmbd%md.nHead != 0 {
 		return md, c.corrupt("%sembedding_length %d is not divisible by attention.head_count %d", pre, md.nEmbd, md.nHead)
 	}
-	if name == "vision" {
+	if typ == "gemma4v" {
+		// Gemma 4 sizes images itself (a token budget, not image_size)
+		// and normalises to [-1, 1] whatever mean and std say.
+		if md.patchSize, err = req(pre+"patch_size", 1); err != nil {
+			return md, err
+		}
+	} else if name == "vision" {
 		if md.imageSize, err = req(pre+"image_size", 1); err != nil {
 			return md, err
 		}
@@ -555,6 +580,8 @@ func (c *projChecker) projDim(md modality) (int, error) {
 		name = "mm.1.bias"
 	case "gemma3":
 		name = "mm.input_projection.weight"
+	case "gemma4v":
+		name, d = "mm.input_projection.weight", 1
 	case "idefics3", "llama4":
 		name, d = "mm.model.fc.weight", 1
 	case "ultravox", "voxtral", "glma":
@@ -689,6 +716,8 @@ func (c *projChecker) shapes(md modality, outDim int) error {
 		return c.opt(p+".post_ln.bias", e)
 	}
 	switch md.typ {
+	case "gemma4v":
+		return c.gemma4v(md, outDim)
 	case "gemma3":
 		side := md.imageSize / md.patchSize
 		merge, ok := c.u32("clip.vision.projector.scale_factor")
@@ -842,4 +871,60 @@ func (c *projChecker) audioTokens(md modality) (int, error) {
 			projectorStackFactor, n, counted, built, frames)
 	}
 	return ceil(frames, n), nil
+}
+
+// gemma4v checks Gemma 4's vision encoder as Ollama's gemma4 package (the
+// Go engine) reads it: no patch bias, a learned position table for x and y
+// ([n_embd, positions, 2]), RMS-normed blocks with q/k norms, post norms and
+// a gated MLP, then a pool and mm.input_projection.
+func (c *projChecker) gemma4v(md modality, outDim int) error {
+	e, ff, out, ps := uint64(md.nEmbd), uint64(md.nFF), uint64(outDim), uint64(md.patchSize)
+	hd := e / uint64(md.nHead)
+	if hd%4 != 0 {
+		// two halves, each rotated by NeoX RoPE in pairs
+		return c.corrupt("gemma4v: head size %d (embedding_length / head_count) must be a multiple of 4", hd)
+	}
+	if merge, ok := c.u32("clip.vision.projector.scale_factor"); ok && merge < 1 {
+		return c.corrupt("clip.vision.projector.scale_factor is %d, must be at least 1", merge)
+	}
+	if err := c.need("v.patch_embd.weight", ps, ps, 3, e); err != nil {
+		return err
+	}
+	if err := c.absent("v.patch_embd.bias", "Gemma 4's patch embedding has no bias"); err != nil {
+		return err
+	}
+	t, ok := c.tensor("v.position_embd.weight")
+	if !ok {
+		return c.need("v.position_embd.weight")
+	}
+	if len(t.Dims) != 3 || dim(t, 0) != e || dim(t, 2) != 2 {
+		return c.corrupt("tensor v.position_embd.weight is %v, want [%d positions 2]", t.Dims, e)
+	}
+	blk := func(il int, s string) string { return fmt.Sprintf("v.blk.%d.%s", il, s) }
+	for il := 0; il < md.nLayer; il++ {
+		for _, s := range []struct {
+			name string
+			dims []uint64
+		}{
+			{"ln1.weight", []uint64{e}}, {"ln2.weight", []uint64{e}},
+			{"attn_post_norm.weight", []uint64{e}}, {"ffn_post_norm.weight", []uint64{e}},
+			{"attn_q.weight", []uint64{e, e}}, {"attn_k.weight", []uint64{e, e}}, {"attn_v.weight", []uint64{e, e}},
+			{"attn_out.weight", []uint64{e, e}},
+			{"attn_q_norm.weight", []uint64{hd}}, {"attn_k_norm.weight", []uint64{hd}},
+			{"ffn_gate.weight", []uint64{e, ff}}, {"ffn_up.weight", []uint64{e, ff}}, {"ffn_down.weight", []uint64{ff, e}},
+		} {
+			if err := c.need(blk(il, s.name), s.dims...); err != nil {
+				return err
+			}
+		}
+		if err := c.opt(blk(il, "out_scale.weight"), e); err != nil {
+			return err
+		}
+	}
+	for _, s := range []string{"v.std_bias", "v.std_scale"} {
+		if err := c.opt(s, e); err != nil {
+			return err
+		}
+	}
+	return c.need("mm.input_projection.weight", e, out)
 }

@@ -39,6 +39,8 @@ func TestOpenProjector(t *testing.T) {
 		{withProjKV(synth.TinyVisionProjector(text), "clip.vision.projector.scale_factor", uint32(3)), true, "gemma3", 32, 8, 1, 0, 0},
 		{synth.TinyAudioProjector(text), false, "qwen2a", 0, 0, 0, 80, 750},
 		{synth.ProjectorSpec{Projector: synth.ProjectorUltravox, TextEmbd: text, NMelBins: 128, StackFactor: 15}, false, "ultravox", 0, 0, 0, 128, 100},
+		// Gemma 4 (the Go engine's): sized per image, no image_size read.
+		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}, true, "gemma4v", 0, 8, 0, 0, 0},
 	} {
 		path := writeProjector(t, dir, strconv.Itoa(i)+"-"+c.typ+".gguf", c.s)
 		p, err := OpenProjector(path)
@@ -109,6 +111,7 @@ func TestCheckProjectorRejects(t *testing.T) {
 	text := synth.Tiny().NEmbd
 	vision, audio := synth.TinyVisionProjector(text), synth.TinyAudioProjector(text)
 	ultravox := synth.ProjectorSpec{Projector: synth.ProjectorUltravox, TextEmbd: text, Seed: 1}
+	gemma4v := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}
 	cases := []projectorCase{
 		{"text model", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "text.gguf")
@@ -142,7 +145,12 @@ func TestCheckProjectorRejects(t *testing.T) {
 		specCase("arch type", withProjKV(vision, "general.architecture", uint32(1)), ErrCorrupt, "general.architecture is a uint32"),
 		specCase("wrong dim", synth.TinyVisionProjector(text/2), ErrProjectorMismatch, "image embeddings have 32 values but the text model's have 64"),
 		specCase("wrong dim audio", synth.TinyAudioProjector(text*2), ErrProjectorMismatch, "audio embeddings have 128 values"),
-		specCase("unknown type", withProjKV(vision, "clip.projector_type", "gemma9"), ErrCorrupt, `clip.projector_type "gemma9" is not a projector type this llama.cpp knows (mlp, ldp`),
+		specCase("unknown type", withProjKV(vision, "clip.projector_type", "gemma9"), ErrCorrupt, `clip.projector_type "gemma9" is not a projector type natter knows (mlp, ldp`),
+		specCase("gemma4v pos 2-D", withShape(gemma4v, map[string][]int{"v.position_embd.weight": {32, 128}}), ErrCorrupt, "v.position_embd.weight is [32 128], want [32 positions 2]"),
+		specCase("gemma4v no q norm", withOmit(gemma4v, "v.blk.1.attn_q_norm.weight"), ErrCorrupt, "no tensor v.blk.1.attn_q_norm.weight"),
+		specCase("gemma4v gate", withShape(gemma4v, map[string][]int{"v.blk.0.ffn_gate.weight": {32, 64}}), ErrCorrupt, "v.blk.0.ffn_gate.weight is [32 64], want [32 128]"),
+		specCase("gemma4v heads", withProjKV(gemma4v, "clip.vision.attention.head_count", uint32(16)), ErrCorrupt, "head size 2 (embedding_length / head_count) must be a multiple of 4"),
+		specCase("gemma4v width", synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text / 2, Seed: 1}, ErrProjectorMismatch, "image embeddings have 32 values but the text model's have 64"),
 		specCase("vision with audio type", withProjKV(vision, "clip.projector_type", "qwen2a"), ErrCorrupt, "vision encoder but its projector type \"qwen2a\" is for audio"),
 		specCase("audio with vision type", withProjKV(audio, "clip.projector_type", "gemma3"), ErrCorrupt, "audio encoder but its projector type \"gemma3\" is for images"),
 		specCase("glma", withProjKV(audio, "clip.projector_type", "glma", "clip.audio.projector.stack_factor", uint32(2)), ErrCorrupt, `audio projector type "glma" is not one this llama.cpp can run`),
@@ -224,6 +232,21 @@ func TestCheckProjectorRejects(t *testing.T) {
 		case !strings.Contains(err.Error(), c.msg) || strings.Contains(err.Error(), "\n"):
 			t.Errorf("%s: %q, want %q", c.name, err, c.msg)
 		}
+	}
+}
+
+// A Gemma 4 projector with vision and audio opens with its audio encoder
+// named as skipped (natter does not run gemma4a).
+func TestProjectorSkipsGemma4Audio(t *testing.T) {
+	text := synth.Tiny().NEmbd
+	s := withProjKV(synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1},
+		"clip.projector_type", nil, "clip.vision.projector_type", "gemma4v", "clip.audio.projector_type", "gemma4a", "clip.has_audio_encoder", true)
+	p, err := OpenProjector(writeProjector(t, t.TempDir(), "both.gguf", s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Vision || p.Audio || p.AudioSkipped != "gemma4a" || p.VisionType != "gemma4v" {
+		t.Fatalf("got vision %v audio %v skipped %q type %q", p.Vision, p.Audio, p.AudioSkipped, p.VisionType)
 	}
 }
 

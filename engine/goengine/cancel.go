@@ -90,13 +90,15 @@ func reachScheduler(b ml.Backend) (schedHandle, []unsafe.Pointer, bool) {
 }
 
 // resetScheduler undoes what a failed compute left in the scheduler.
-func (e *Engine) resetScheduler() {
-	if e.sched.sched == nil {
+func (e *Engine) resetScheduler() { resetSched(e.sched) }
+
+func resetSched(h schedHandle) {
+	if h.sched == nil {
 		return
 	}
-	e.sched.mu.Lock()
-	defer e.sched.mu.Unlock()
-	ggmlops.ResetScheduler(e.sched.sched)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ggmlops.ResetScheduler(h.sched)
 }
 
 // watch sets the cancel flag when ctx ends, until the function it returns
@@ -124,10 +126,15 @@ func (e *Engine) watch(ctx context.Context) (stop func()) {
 // flag and reports errStopped when the flag stopped it; any other failure
 // of the compute is an error. Either way the scheduler is reset.
 func (e *Engine) compute(mctx ml.Context, out ml.Tensor, cancellable bool) (err error) {
+	return e.computeOn(e.sched, mctx, out, cancellable)
+}
+
+// computeOn is compute for a graph of the backend whose scheduler is h.
+func (e *Engine) computeOn(h schedHandle, mctx ml.Context, out ml.Tensor, cancellable bool) (err error) {
 	if !cancellable || e.cancel == nil {
 		defer func() {
 			if r := recover(); r != nil {
-				e.resetScheduler()
+				resetSched(h)
 				err = fmt.Errorf("the Go engine failed: %v", r)
 			}
 		}()
@@ -143,7 +150,7 @@ func (e *Engine) compute(mctx ml.Context, out ml.Tensor, cancellable bool) (err 
 	if failure == nil {
 		return nil
 	}
-	e.resetScheduler()
+	resetSched(h)
 	if e.cancel.Stops() > stops {
 		return errStopped
 	}

@@ -26,10 +26,13 @@ import (
 
 // Options configure Load.
 type Options struct {
-	ModelPath   string
-	ContextSize int // tokens; 0 = min(4096, trained context)
-	BatchSize   int // 0 = 512
-	Threads     int // 0 = ggml's default
+	ModelPath string
+	// ProjectorPath is a Gemma 4 vision projector (mmproj) for the model
+	// (vision.go); "" for none.
+	ProjectorPath string
+	ContextSize   int // tokens; 0 = min(4096, trained context)
+	BatchSize     int // 0 = 512
+	Threads       int // 0 = ggml's default
 	// Progress is called while the weights load (0..1).
 	Progress func(float32)
 	// NoSnapshots turns off the turn snapshots of hybrid models (to
@@ -72,6 +75,8 @@ type Engine struct {
 
 	cancel *ggmlops.Cancel // stops a prompt batch's graph (cancel.go); nil: between batches only
 	sched  schedHandle
+
+	vision *visionState // nil without a projector (vision.go)
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
@@ -95,9 +100,10 @@ func Load(opts Options) (e *Engine, err error) {
 			}
 		}
 	}()
-	m, err := newModel(opts.ModelPath, f, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: flashAttention(opts.FlashAttention)})
+	m, err := newModel(opts.ModelPath, opts.ProjectorPath, f, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: flashAttention(opts.FlashAttention)})
 	if err != nil {
-		if errors.Is(err, ErrLayout) {
+		var pe projectorError
+		if errors.Is(err, ErrLayout) || errors.As(err, &pe) {
 			return nil, err // already names the file
 		}
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
@@ -136,6 +142,13 @@ func Load(opts Options) (e *Engine, err error) {
 		e.Close()
 		return nil, fmt.Errorf("%s: %w", opts.ModelPath, err)
 	}
+	lb, _ := m.Backend().(*layoutBackend)
+	if lb != nil && lb.proj != nil {
+		if err := lb.proj.Load(context.Background(), func(float32) {}); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("%s: %w", opts.ProjectorPath, err)
+		}
+	}
 	if !opts.GenericKernels {
 		e.amx = moveLinearWeights(m)
 	}
@@ -143,6 +156,10 @@ func Load(opts Options) (e *Engine, err error) {
 		e.fusedLayers = installFusedDeltaNet(m)
 	}
 	e.setupCancel(m.Backend())
+	if err := e.setupVision(lb); err != nil {
+		e.Close()
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -215,18 +232,44 @@ func (e *Engine) CachedTokens() []int32 { return append([]int32(nil), e.cached..
 // before it stay cached (on a hybrid model, none do: the next Prefill goes
 // back to a snapshot or starts over).
 func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, reused int, err error) {
+	return e.PrefillMedia(ctx, toks, nil)
+}
+
+// Span places embeddings in a prompt: positions [Start, Start+N) of its
+// tokens hold placeholders (negative ids, the same for the same media, so
+// prefix reuse keeps it) whose embeddings Embed gives, N rows of
+// EmbedWidth() floats. Embed is called only when the span is not in the
+// cache already.
+type Span struct {
+	Start, N int
+	Embed    func() ([]float32, error)
+}
+
+// PrefillMedia is Prefill for a prompt holding media spans, in order. A
+// span is decoded whole or not at all, in a batch that ends with it.
+func (e *Engine) PrefillMedia(ctx context.Context, toks []int32, spans []Span) (logits []float32, reused int, err error) {
 	if len(toks) == 0 {
 		return nil, 0, errors.New("empty prompt")
 	}
 	if len(toks) >= e.nCtx {
 		return nil, 0, fmt.Errorf("the prompt is %d tokens but the context holds %d", len(toks), e.nCtx)
 	}
+	last := 0
+	for _, sp := range spans {
+		switch {
+		case sp.N < 1 || sp.Start < last || sp.Start+sp.N >= len(toks) || sp.Embed == nil:
+			return nil, 0, fmt.Errorf("media span [%d, %d) does not fit a %d-token prompt in order", sp.Start, sp.Start+sp.N, len(toks))
+		case sp.N > e.nBatch:
+			return nil, 0, fmt.Errorf("an attachment takes %d positions, more than one batch holds (%d); raise --batch", sp.N, e.nBatch)
+		}
+		last = sp.Start + sp.N
+	}
 	defer e.watch(ctx)()
-	logits, reused, err = e.prefill(ctx, toks)
+	logits, reused, err = e.prefill(ctx, toks, spans)
 	if errors.Is(err, errCacheFull) && len(e.snaps) > 0 {
 		// Old snapshots hold cells the prompt needs: free them, read again.
 		e.dropSnapshots()
-		logits, reused, err = e.prefill(ctx, toks)
+		logits, reused, err = e.prefill(ctx, toks, spans)
 	}
 	if err == nil {
 		e.takeSnapshot(logits)
@@ -234,13 +277,18 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 	return logits, reused, err
 }
 
-func (e *Engine) prefill(ctx context.Context, toks []int32) (logits []float32, reused int, err error) {
+func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logits []float32, reused int, err error) {
 	n := 0
 	for n < len(e.cached) && n < len(toks) && e.cached[n] == toks[n] {
 		n++
 	}
 	if n == len(toks) {
 		n-- // the last token is decoded again for its logits
+	}
+	for _, sp := range spans {
+		if sp.Start < n && n < sp.Start+sp.N {
+			n = sp.Start // media are decoded whole
+		}
 	}
 	// A hybrid cache cannot drop its tail: go back to the snapshot that
 	// covers most of the prompt instead of reading it all again.
@@ -268,19 +316,49 @@ func (e *Engine) prefill(ctx context.Context, toks []int32) (logits []float32, r
 		return nil, 0, err
 	}
 	n = len(e.cached)
-	for i := n; i < len(toks); i += e.nBatch {
+	for i := n; i < len(toks); {
 		if err := ctx.Err(); err != nil {
 			return nil, n, err
 		}
 		end := min(i+e.nBatch, len(toks))
-		if logits, err = e.forward(toks[i:end], i, true); err != nil {
+		var embeds []batchEmbed
+		for _, sp := range spans {
+			if sp.Start+sp.N <= i || sp.Start >= end {
+				continue
+			}
+			// The first span in the batch ends it: whole, or in the next
+			// batch when it does not fit in this one.
+			if sp.Start+sp.N > end {
+				end = sp.Start
+				break
+			}
+			end = sp.Start + sp.N
+			rows, err := sp.Embed()
+			if err != nil {
+				return nil, n, err
+			}
+			if len(rows) != sp.N*e.EmbedWidth() {
+				return nil, n, fmt.Errorf("an attachment gave %d values, want %d×%d", len(rows), sp.N, e.EmbedWidth())
+			}
+			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows})
+			break
+		}
+		if logits, err = e.forward(toks[i:end], i, true, embeds...); err != nil {
 			if errors.Is(err, errStopped) && ctx.Err() != nil {
 				err = ctx.Err()
 			}
 			return nil, n, err
 		}
+		i = end
 	}
 	return logits, n, nil
+}
+
+// batchEmbed is a media span within a batch: n rows of embeddings from
+// batch index index.
+type batchEmbed struct {
+	index, n int
+	rows     []float32
 }
 
 // Decode feeds one sampled token and returns the next logits.
@@ -329,7 +407,7 @@ func (e *Engine) truncate(n int) error {
 // may stop its graph (errStopped). After any failure but a full cache the
 // batch is discarded from the cache; a panic inside Ollama's code becomes an
 // error.
-func (e *Engine) forward(toks []int32, pos int, cancellable bool) (logits []float32, err error) {
+func (e *Engine) forward(toks []int32, pos int, cancellable bool, embeds ...batchEmbed) (logits []float32, err error) {
 	written := true // the cache may hold part of the batch
 	defer func() {
 		if r := recover(); r != nil {
@@ -346,7 +424,21 @@ func (e *Engine) forward(toks []int32, pos int, cancellable bool) (logits []floa
 	for i := range toks {
 		b.Positions[i] = int32(pos + i)
 	}
-	b.Inputs = mctx.Input().FromInts(toks, len(toks))
+	ids := toks
+	if len(embeds) > 0 {
+		// Placeholders read token 0, as Ollama's runner feeds them: the
+		// embeddings replace them after the lookup, and Gemma 4's
+		// per-layer inputs take token 0's.
+		ids = make([]int32, len(toks))
+		for i, t := range toks {
+			ids[i] = max(t, 0)
+		}
+		for _, em := range embeds {
+			t := mctx.Input().FromFloats(em.rows, len(em.rows)/em.n, em.n)
+			b.Multimodal = append(b.Multimodal, input.MultimodalIndex{Index: em.index, Multimodal: []input.Multimodal{{Tensor: t}}})
+		}
+	}
+	b.Inputs = mctx.Input().FromInts(ids, len(ids))
 	b.Outputs = mctx.Input().FromInts([]int32{int32(len(toks) - 1)}, 1)
 	mctx.SetBatchSize(len(toks))
 	out, err := model.Forward(mctx, e.m, b)

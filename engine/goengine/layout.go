@@ -37,6 +37,11 @@ type layoutBackend struct {
 	scaled     map[string]scaledWeight // weights to hand over scaled (layout_scale.go)
 	path       string
 	dataOffset int64
+
+	// proj is the projector's backend (vision.go), which holds the
+	// tensors the vision encoder reads; nil without one.
+	proj     ml.Backend
+	projPlan *projectorPlan
 }
 
 // prepare builds what Get hands out besides the file's own tensors: the
@@ -92,6 +97,12 @@ func (b *layoutBackend) Get(name string) ml.Tensor {
 		b.made[name] = t
 		return t
 	}
+	if projectorTensor(name) {
+		if b.proj == nil {
+			return nil // the model file's own vision weights are not read
+		}
+		return b.proj.Get(name)
+	}
 	if b.reads != nil && !b.reads[name] {
 		return nil
 	}
@@ -110,6 +121,10 @@ func (b *layoutBackend) Close() {
 	if b.ctx != nil {
 		b.ctx.Close()
 		b.ctx = nil
+	}
+	if b.proj != nil {
+		b.proj.Close()
+		b.proj = nil
 	}
 	b.Backend.Close()
 }
@@ -145,16 +160,28 @@ func init() {
 }
 
 // newModel is model.New with the backend wrapped for the file's layout.
-func newModel(path string, f *gguf.File, params ml.BackendParams) (model.Model, error) {
+func newModel(path, projector string, f *gguf.File, params ml.BackendParams) (model.Model, error) {
 	lb, err := planLayout(f)
 	if err != nil {
 		return nil, err
+	}
+	if projector != "" {
+		if lb.cfg == nil {
+			return nil, fmt.Errorf("%s: the Go engine reads projectors only for gemma4 models, not %s", projector, f.Arch())
+		}
+		if err := planProjector(f, lb, projector); err != nil {
+			return nil, projectorError{err}
+		}
 	}
 	inner, err := ml.NewBackend(path, params)
 	if err != nil {
 		return nil, err
 	}
 	lb.Backend = inner
+	if err := lb.openProjector(params); err != nil {
+		lb.Close()
+		return nil, projectorError{err}
+	}
 	if err := lb.prepare(); err != nil {
 		lb.Close()
 		return nil, err

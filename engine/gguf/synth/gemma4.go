@@ -3,6 +3,7 @@ package synth
 import (
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Gemma4Spec describes a synthetic dense Gemma 4 model (architecture
@@ -43,11 +44,33 @@ type Gemma4Spec struct {
 	// Tiny models use more so that greedy choices have clear margins.
 	WeightStd float32
 
+	// ImageTokens appends Gemma 4's image delimiters "<|image>" and
+	// "<image|>" to the vocabulary as control tokens (ids GemmaImageStart
+	// and GemmaImageEnd), for models paired with a gemma4v projector.
+	ImageTokens bool
+
 	Type         TensorType
 	Seed         int64
 	Name         string
 	ChatTemplate string
 	TiedOutput   bool // Gemma ties the output to token_embd
+}
+
+// Ids of Gemma4Spec.ImageTokens' delimiters.
+var (
+	GemmaImageStart = len(vocabTokens)
+	GemmaImageEnd   = len(vocabTokens) + 1
+)
+
+// vocab is the model's vocabulary: the synthetic one, plus the image
+// delimiters when asked.
+func (s Gemma4Spec) vocab() (tokens []string, scores []float32, types []int32) {
+	if !s.ImageTokens {
+		return vocabTokens, vocabScores, vocabTypes
+	}
+	return append(slices.Clone(vocabTokens), "<|image>", "<image|>"),
+		append(slices.Clone(vocabScores), 0, 0),
+		append(slices.Clone(vocabTypes), TypeControl, TypeControl)
 }
 
 // Gemma4Tiny is a gemma4 model of about 2 MB for tests: 8 layers (3 and
@@ -141,7 +164,8 @@ func (s Gemma4Spec) ropeFreqs() []float32 {
 }
 
 func (s Gemma4Spec) tensors() []tensor {
-	nVocab := len(vocabTokens)
+	toks, _, _ := s.vocab()
+	nVocab := len(toks)
 	e, pl := s.NEmbd, s.NEmbdPerLayer
 	m := func(name string, dims ...int) tensor { return mat(s.Type, name, dims...) }
 	ts := []tensor{m("token_embd.weight", e, nVocab)}
@@ -211,6 +235,7 @@ var spmMergeList = spmMerges(vocabTokens, vocabTypes)
 
 func (s Gemma4Spec) header(ts []tensor) []byte {
 	a := "gemma4."
+	toks, scores, types := s.vocab()
 	swa := make([]bool, s.NLayer)
 	for i := range swa {
 		swa[i] = s.IsSWA(i)
@@ -263,9 +288,9 @@ func (s Gemma4Spec) header(ts []tensor) []byte {
 		// The SentencePiece-style vocabulary of Vocab, with BPE merges, as
 		// Gemma 4's tokenizer ("gemma4": BPE over "▁"-for-space text).
 		kvPair{"tokenizer.ggml.model", "gemma4"},
-		kvPair{"tokenizer.ggml.tokens", vocabTokens},
-		kvPair{"tokenizer.ggml.scores", vocabScores},
-		kvPair{"tokenizer.ggml.token_type", vocabTypes},
+		kvPair{"tokenizer.ggml.tokens", toks},
+		kvPair{"tokenizer.ggml.scores", scores},
+		kvPair{"tokenizer.ggml.token_type", types},
 		kvPair{"tokenizer.ggml.merges", spmMergeList},
 		kvPair{"tokenizer.ggml.bos_token_id", uint32(TokBOS)},
 		kvPair{"tokenizer.ggml.eos_token_id", uint32(TokEOS)},

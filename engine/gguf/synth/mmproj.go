@@ -43,6 +43,15 @@ const (
 	ProjectorGemma3   = "gemma3"
 	ProjectorQwen2A   = "qwen2a"
 	ProjectorUltravox = "ultravox"
+	// ProjectorGemma4V is Gemma 4's vision encoder (run by the Go engine,
+	// not this llama.cpp), in the layout upstream llama.cpp v0.5.0's
+	// converter writes: no patch bias, a learned position table for x and y
+	// ([NEmbd, Positions, 2]), 2-D RoPE inside RMS-normed blocks with q/k
+	// norms, post norms, a gated MLP and a per-block output scale; then an
+	// average pool of MergeFactor x MergeFactor and mm.input_projection
+	// (stored [NEmbd, TextEmbd]). The number of embeddings depends on the
+	// image (the engine sizes it to a token budget), so ImageTokens is 0.
+	ProjectorGemma4V = "gemma4v"
 )
 
 // whisperPositions is the number of positions of the Whisper encoder: the
@@ -68,6 +77,10 @@ type ProjectorSpec struct {
 	ImageSize   int // images are resized to ImageSize x ImageSize; 0 = 32
 	PatchSize   int // 0 = 8
 	MergeFactor int // average-pool kernel per side (clip.vision.projector.scale_factor); 0 = 2
+	Positions   int // gemma4v: rows of the x and y position tables; 0 = 64
+	// ClampOutput, for gemma4v, gives mm.input_projection the output
+	// clamp scalars [min, max] (Gemma4ClippableLinear); nil: none.
+	ClampOutput []float32
 
 	// Audio.
 	NMelBins    int // mel bins of the spectrogram; 0 = 80
@@ -119,6 +132,9 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 		def(&s.ImageSize, 32)
 		def(&s.PatchSize, 8)
 		def(&s.MergeFactor, 2)
+		if s.Projector == ProjectorGemma4V {
+			def(&s.Positions, 64)
+		}
 	} else {
 		def(&s.NMelBins, 80)
 		if s.Projector == ProjectorUltravox {
@@ -133,12 +149,12 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 
 // Vision reports whether the projector is for images (else audio).
 func (s ProjectorSpec) Vision() bool {
-	return s.Projector == "" || s.Projector == ProjectorGemma3
+	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V
 }
 
 // ImageTokens is the number of embeddings an image becomes (0 for audio).
 func (s ProjectorSpec) ImageTokens() int {
-	if !s.Vision() {
+	if !s.Vision() || s.Projector == ProjectorGemma4V {
 		return 0
 	}
 	d := s.withDefaults()
@@ -162,9 +178,9 @@ func (s ProjectorSpec) AudioTokens() int {
 // not run.
 func (s ProjectorSpec) Validate() error {
 	switch s.Projector {
-	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox:
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V:
 	default:
-		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox)
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V)
 	}
 	d := s.withDefaults()
 	sizes := []int{d.TextEmbd, d.NEmbd, d.NFF, d.NHead, d.NLayer}
@@ -188,7 +204,16 @@ func (s ProjectorSpec) Validate() error {
 	case d.Type != F32 && d.Type != F16:
 		return fmt.Errorf("synth: projector tensor type %v (F32 or F16)", d.Type)
 	}
-	if d.Vision() {
+	if d.Projector == ProjectorGemma4V {
+		switch {
+		case (d.NEmbd/d.NHead)%4 != 0:
+			return fmt.Errorf("synth: gemma4v head size %d must be a multiple of 4", d.NEmbd/d.NHead)
+		case d.Positions < 1:
+			return errors.New("synth: gemma4v Positions must be positive")
+		case d.ClampOutput != nil && len(d.ClampOutput) != 2:
+			return errors.New("synth: ClampOutput is [min, max]")
+		}
+	} else if d.Vision() {
 		side := d.ImageSize / d.PatchSize
 		switch {
 		case d.ImageSize%d.PatchSize != 0:
@@ -252,6 +277,35 @@ func (d ProjectorSpec) tensors() []tensor {
 		zeros(p+"ffn_up.bias", ff)
 		mat(p+"ffn_down.weight", ff, e)
 		zeros(p+"ffn_down.bias", e)
+	}
+	if d.Projector == ProjectorGemma4V {
+		scalar := func(name string, v float32) { add(tensor{name: name, dims: []int{1}, typ: F32, values: []float32{v}}) }
+		hd := e / d.NHead
+		rnd(F16, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
+		rnd(F32, "v.position_embd.weight", e, d.Positions, 2)
+		for i := 0; i < d.NLayer; i++ {
+			p := fmt.Sprintf("v.blk.%d.", i)
+			for _, n := range []string{"ln1", "ln2", "attn_post_norm", "ffn_post_norm"} {
+				ones(p+n+".weight", e)
+			}
+			for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out"} {
+				mat(p+w+".weight", e, e)
+			}
+			ones(p+"attn_q_norm.weight", hd)
+			ones(p+"attn_k_norm.weight", hd)
+			mat(p+"ffn_gate.weight", e, ff)
+			mat(p+"ffn_up.weight", e, ff)
+			mat(p+"ffn_down.weight", ff, e)
+			add(tensor{name: p + "out_scale.weight", dims: []int{e}, typ: F32, values: slices.Repeat([]float32{0.9}, e)})
+		}
+		zeros("v.std_bias", e)
+		add(tensor{name: "v.std_scale", dims: []int{e}, typ: F32, values: slices.Repeat([]float32{0.5}, e)})
+		mat("mm.input_projection.weight", e, d.TextEmbd)
+		if d.ClampOutput != nil {
+			scalar("mm.input_projection.output_min", d.ClampOutput[0])
+			scalar("mm.input_projection.output_max", d.ClampOutput[1])
+		}
+		return ts
 	}
 	if d.Vision() {
 		side := d.ImageSize / d.PatchSize
@@ -321,7 +375,16 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 		kvPair{m + "projection_dim", uint32(d.TextEmbd)},
 		kvPair{m + "attention.head_count", uint32(d.NHead)},
 	)
-	if d.Vision() {
+	if d.Projector == ProjectorGemma4V {
+		kvs = append(kvs,
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
+			kvPair{m + "image_size", uint32(224)}, // written by the converter, read by neither engine
+			kvPair{m + "patch_size", uint32(d.PatchSize)},
+			kvPair{m + "image_mean", []float32{0, 0, 0}},
+			kvPair{m + "image_std", []float32{1, 1, 1}},
+			kvPair{m + "projector.scale_factor", uint32(d.MergeFactor)},
+		)
+	} else if d.Vision() {
 		kvs = append(kvs,
 			kvPair{"clip.use_gelu", true},
 			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
