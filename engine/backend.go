@@ -112,20 +112,31 @@ func openGo(opts Options, f *gguf.File) (Model, error) {
 		return nil, fmt.Errorf("--cache-type %s: the Go engine (which runs %s) keeps its cache in f16", opts.CacheType, f.Arch())
 	}
 	var note string
-	if opts.Projector != "" {
-		// Ollama's Go engine reads vision and audio weights only from the
-		// model file itself; a separate mmproj is not wired to it yet.
-		note = fmt.Sprintf("the Go engine, which runs %s models, cannot read a separate projector (%s) yet", f.Arch(), filepath.Base(opts.Projector))
+	if opts.Projector != "" && f.Arch() != "gemma4" {
+		// Qwen3.5's vision encoder (M-RoPE positions) is not wired yet.
+		note = fmt.Sprintf("the Go engine, which runs %s models, cannot read a separate projector (%s) yet; natter reads Gemma 4's", f.Arch(), filepath.Base(opts.Projector))
 		if !opts.ProjectorFound {
 			return nil, errors.New("--mmproj: " + note)
 		}
 		opts.Projector = ""
 	}
 	g, err := LoadGo(opts)
+	if err != nil && opts.Projector != "" {
+		if !opts.ProjectorFound {
+			return nil, fmt.Errorf("--mmproj: %w", err)
+		}
+		// A projector found beside the model that does not load: the
+		// model runs text-only, and says why.
+		note = err.Error()
+		opts.Projector = ""
+		g, err = LoadGo(opts)
+	}
 	if err != nil {
 		return nil, err // not a typed nil in the interface
 	}
-	g.info.ProjectorNote = note
+	if note != "" {
+		g.info.ProjectorNote = note
+	}
 	return g, nil
 }
 

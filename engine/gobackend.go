@@ -47,6 +47,8 @@ type GoEngine struct {
 	pieces [][]byte // token bytes, nil for control tokens
 	eos    []int32  // the end-of-generation tokens, for the mask
 
+	vision *goVision // images through a gemma4v projector (gomedia.go); nil: text only
+
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
 }
@@ -71,7 +73,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		// Ollama's loader cannot be aborted; the callback only reports.
 		progress = func(p float32) { opts.Progress(p) }
 	}
-	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots, GenericKernels: opts.GenericKernels,
+	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ProjectorPath: opts.Projector, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots, GenericKernels: opts.GenericKernels,
 		// Flash attention unless turned off: upstream llama.cpp's "auto"
 		// enables it on CPU, and only with it do greedy ids equal upstream's.
 		FlashAttention: opts.FlashAttn != "off"})
@@ -80,6 +82,9 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	opts.ContextSize = g.ContextSize()
 	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes()}
+	if g.Vision() {
+		e.vision = newGoVision(opts.Projector, g)
+	}
 	if tok, err := bpe.New(f); err == nil {
 		e.tok = tok
 	}
@@ -112,6 +117,10 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		ContextSize: g.ContextSize(), ChatTemplate: f.ChatTemplate(), AddBOS: e.addBOS,
 	}
 	e.info.License, e.info.LicenseLink = f.License()
+	if e.vision != nil {
+		e.info.Projector, e.info.Vision = opts.Projector, true
+		e.info.ProjectorNote = g.ProjectorNote()
+	}
 	if len(v.BOS) > 0 {
 		e.info.BOS = v.Decode(v.BOS[0])
 	}
@@ -225,6 +234,11 @@ func (e *GoEngine) env() promptEnv {
 		chat: func(text string, spans []span) ([]Token, error) {
 			return tokenizeChat(text, e.specials, spans, e.plain, e.bos, e.addBOS)
 		},
+		marker: e.vision.markerText(),
+		chatSeg: func(text string, spans []span, first bool) ([]Token, error) {
+			return tokenizeChat(text, e.specials, spans, e.plain, e.bos, first && e.addBOS)
+		},
+		media: e.mediaParts,
 	}
 }
 
@@ -299,7 +313,8 @@ func (e *GoEngine) generate(ctx context.Context, req api.Request, g *grammar.Gra
 	nCtx := e.g.ContextSize()
 	stats := &api.Stats{PromptTokens: len(p.tokens), DroppedTurns: p.dropped, ContextSize: nCtx, Template: p.template}
 	t0 := time.Now()
-	logits, reused, err := e.g.Prefill(ctx, p.tokens)
+	logits, reused, err := e.g.PrefillMedia(ctx, p.tokens, e.spans(ctx, p.media))
+	e.vision.trim()
 	if err != nil {
 		if ctx.Err() != nil {
 			stats.StopReason = api.StopCancelled

@@ -76,12 +76,16 @@ type mediaItem struct {
 	parts  []mediaPart
 }
 
-// mediaPart is either text tokens or one media chunk of n positions.
+// mediaPart is either text tokens or one media chunk of n positions: an
+// mtmd chunk (llama.cpp) or an image for the Go engine (gomedia.go).
 type mediaPart struct {
 	toks  []Token
 	chunk *C.mtmd_input_chunk
+	img   *goImage
 	n     int
 }
+
+func (p mediaPart) isMedia() bool { return p.chunk != nil || p.img != nil }
 
 // mediaSpan places a media chunk in a prompt's tokens: positions
 // [start, start+n) hold placeholder tokens (negative ids derived from the
@@ -90,6 +94,7 @@ type mediaPart struct {
 type mediaSpan struct {
 	start, n int
 	chunk    *C.mtmd_input_chunk
+	img      *goImage
 }
 
 // loadProjector checks path with the pure-Go reader (llama.cpp's clip code
@@ -172,7 +177,7 @@ func (p *projector) markerText() string {
 }
 
 // errNoMedia is the error for attachments to a backend that takes none.
-var errNoMedia = errors.New("the Go engine (which runs Gemma 4 and Qwen3.5 here) cannot take images or audio in natter yet")
+var errNoMedia = errors.New("this backend takes no images or audio")
 
 // can reports an error when the projector cannot take an attachment.
 func (p *projector) can(a prompts.Attachment) error {
@@ -355,11 +360,11 @@ func tokenizeMedia(env promptEnv, text string, spans []span, atts []prompts.Atta
 		n := 0
 		sha := atts[k].Sum()
 		for j, p := range parts {
-			if p.chunk == nil {
+			if !p.isMedia() {
 				out = append(out, p.toks...)
 				continue
 			}
-			ms = append(ms, mediaSpan{start: len(out), n: p.n, chunk: p.chunk})
+			ms = append(ms, mediaSpan{start: len(out), n: p.n, chunk: p.chunk, img: p.img})
 			out = append(out, placeholders(sha, j, p.n)...)
 			n += p.n
 		}

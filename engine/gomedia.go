@@ -1,0 +1,163 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"sync"
+
+	"natter/engine/goengine"
+	"natter/media"
+	"natter/prompts"
+)
+
+// goVision is the Go engine's side of attachments: Gemma 4 images through
+// the vision encoder of a gemma4v projector (goengine/vision.go). As with
+// mtmd, an attachment becomes its delimiter tokens and placeholders in the
+// prompt; its embeddings are computed when a prefill first needs them and
+// kept, so later turns with the same image reuse the cache or, after a
+// change earlier in the chat, at least skip the encoder.
+type goVision struct {
+	path   string
+	marker string
+	// begin and end wrap an image's embeddings (Gemma 4's "<|image>" and
+	// "<image|>"); nil when the vocabulary lacks them.
+	begin, end []Token
+
+	mu    sync.Mutex
+	items map[string]*goImage
+	order []string
+}
+
+// goImage is one image attachment, prepared for the encoder; rows are its
+// embeddings once encoded (the prepared pixels are dropped then).
+type goImage struct {
+	name string
+	mu   sync.Mutex
+	im   *goengine.Image
+	n    int
+	rows []float32
+}
+
+func newGoVision(path string, g *goengine.Engine) *goVision {
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	v := &goVision{path: path, marker: "<__media_" + hex.EncodeToString(nonce[:]) + "__>", items: map[string]*goImage{}}
+	vocab := g.Vocabulary()
+	for id, t := range vocab.Values {
+		switch t {
+		case "<|image>":
+			v.begin = []Token{Token(id)}
+		case "<image|>":
+			v.end = []Token{Token(id)}
+		}
+	}
+	return v
+}
+
+func (v *goVision) markerText() string {
+	if v == nil {
+		return ""
+	}
+	return v.marker
+}
+
+// parts prepares attachment a (once per content) and returns its tokens.
+func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
+	v := e.vision
+	switch {
+	case v == nil:
+		return nil, fmt.Errorf("%s: this model takes text only (no projector loaded; give one with --mmproj)", a.Name)
+	case a.Kind == prompts.MediaAudio:
+		return nil, fmt.Errorf("%s: this model's projector takes images, not audio (natter does not run Gemma 4's audio encoder yet)", a.Name)
+	case a.Kind != prompts.MediaImage:
+		return nil, fmt.Errorf("%s: unknown attachment kind %q", a.Name, a.Kind)
+	case len(a.Data) == 0:
+		return nil, fmt.Errorf("%s: the file's bytes are missing (a saved chat whose attachment is gone from the history store); attach it again", a.Name)
+	}
+	key := a.Sum()
+	v.mu.Lock()
+	it := v.items[key]
+	v.mu.Unlock()
+	if it == nil {
+		img, err := media.DecodeImage(a.Data, media.ImageLimits{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name, err)
+		}
+		im, err := e.g.PrepareImage(rgbaOf(img))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.Name, err)
+		}
+		it = &goImage{name: a.Name, im: im, n: im.Tokens()}
+		v.mu.Lock()
+		if old := v.items[key]; old != nil {
+			it = old // prepared meanwhile by another prompt
+		} else {
+			v.items[key] = it
+			v.order = append(v.order, key)
+		}
+		v.mu.Unlock()
+	}
+	var parts []mediaPart
+	if v.begin != nil {
+		parts = append(parts, mediaPart{toks: v.begin})
+	}
+	parts = append(parts, mediaPart{img: it, n: it.n})
+	if v.end != nil {
+		parts = append(parts, mediaPart{toks: v.end})
+	}
+	return parts, nil
+}
+
+// trim forgets the oldest images beyond the bound; only the generation
+// calls it, after its prefill.
+func (v *goVision) trim() {
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for len(v.order) > mediaItems {
+		delete(v.items, v.order[0])
+		v.order = v.order[1:]
+	}
+}
+
+// embed encodes the image once; the generation (holding the engine) calls it.
+func (e *GoEngine) embed(ctx context.Context, it *goImage) ([]float32, error) {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	if it.rows != nil {
+		return it.rows, nil
+	}
+	rows, err := e.g.EncodeImage(ctx, it.im)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%s: %w", it.name, err)
+	}
+	it.rows, it.im = rows, nil
+	return rows, nil
+}
+
+// spans are the prompt's images as the Go engine places them.
+func (e *GoEngine) spans(ctx context.Context, ms []mediaSpan) []goengine.Span {
+	var out []goengine.Span
+	for _, m := range ms {
+		it := m.img
+		out = append(out, goengine.Span{Start: m.start, N: m.n, Embed: func() ([]float32, error) { return e.embed(ctx, it) }})
+	}
+	return out
+}
+
+// rgbaOf wraps natter's decoded RGB as an opaque image.RGBA.
+func rgbaOf(img *media.Image) *image.RGBA {
+	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
+	for i, j := 0, 0; i+2 < len(img.RGB); i, j = i+3, j+4 {
+		out.Pix[j], out.Pix[j+1], out.Pix[j+2], out.Pix[j+3] = img.RGB[i], img.RGB[i+1], img.RGB[i+2], 255
+	}
+	return out
+}

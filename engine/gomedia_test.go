@@ -1,0 +1,158 @@
+package engine
+
+import (
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"natter/engine/api"
+	"natter/engine/gguf/synth"
+	"natter/prompts"
+)
+
+// Images on the Go engine: a synthetic Gemma 4 model (with its image
+// delimiters) and a synthetic gemma4v projector, encoded by the Go
+// engine's vision model for real.
+
+func gemma4VisionFiles(t *testing.T) (model, proj string) {
+	t.Helper()
+	dir := t.TempDir()
+	spec := synth.Gemma4Tiny()
+	spec.ImageTokens = true
+	model = filepath.Join(dir, "gemma4.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	proj = filepath.Join(dir, "mmproj-gemma4.gguf")
+	if err := (synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: spec.NEmbd, Seed: 5}).Write(proj); err != nil {
+		t.Fatal(err)
+	}
+	return model, proj
+}
+
+func openGemma4Vision(t *testing.T, model, proj string) Model {
+	t.Helper()
+	m, err := Open(Options{ModelPath: model, Projector: proj, ContextSize: 1024, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestGoEngineImageEndToEnd(t *testing.T) {
+	model, proj := gemma4VisionFiles(t)
+	m := openGemma4Vision(t, model, proj)
+	g, ok := m.(*GoEngine)
+	if !ok {
+		t.Fatalf("a gemma4 model opened on %T", m)
+	}
+	if in := g.Info(); !in.Vision || in.Audio || in.Projector != proj || in.ProjectorNote != "" {
+		t.Fatalf("Info() = vision %v audio %v projector %q note %q", in.Vision, in.Audio, in.Projector, in.ProjectorNote)
+	}
+	grad := attachment(prompts.MediaImage, "grad.png", "png", pngOf(t, 64, 48, false))
+	// The same size, so the same number of positions: only the embeddings
+	// tell the two apart.
+	check := attachment(prompts.MediaImage, "check.png", "png", pngOf(t, 64, 48, true))
+	req := imageRequest([]prompts.Attachment{grad}, "what is this?")
+
+	// The image sits between Gemma 4's delimiters where the template puts
+	// the message, as placeholders; /prompt names it.
+	toks, err := g.PromptTokens(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin, end := slices.Index(toks, Token(synth.GemmaImageStart)), slices.Index(toks, Token(synth.GemmaImageEnd))
+	if begin < 0 || end <= begin+1 {
+		t.Fatalf("no <|image> … <image|> in the prompt tokens %v", toks)
+	}
+	n := end - begin - 1
+	for _, tk := range toks[begin+1 : end] {
+		if tk >= 0 {
+			t.Fatalf("a real token %d among the image's placeholders", tk)
+		}
+	}
+	if n < 100 || n > 280 {
+		t.Fatalf("the image takes %d positions, want Gemma 4's budget of at most 280 (and near it)", n)
+	}
+	text, _, err := g.RenderPrompt(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	label := "[image grad.png: " + strconv.Itoa(n) + " tokens]"
+	if !strings.Contains(text, label) || strings.Contains(text, "__media_") {
+		t.Fatalf("rendered prompt %q lacks %q", text, label)
+	}
+
+	r1 := collectGen(t, g, req)
+	if r1.stats.PromptTokens != len(toks) {
+		t.Fatalf("prompt tokens %d, want %d", r1.stats.PromptTokens, len(toks))
+	}
+	g.Reset()
+	if again := collectGen(t, g, req); again.text != r1.text {
+		t.Fatalf("greedy output with the same image differs run to run: %q vs %q", r1.text, again.text)
+	}
+	g.Reset()
+	if other := collectGen(t, g, imageRequest([]prompts.Attachment{check}, "what is this?")); other.text == r1.text {
+		t.Fatalf("another image gave the same reply %q: the embeddings are not reaching the model", other.text)
+	}
+
+	// A second turn reuses the cache through the image and answers as a
+	// cold engine does.
+	g.Reset()
+	r1 = collectGen(t, g, req)
+	turn2 := req
+	turn2.Messages = append(slices.Clone(req.Messages),
+		prompts.Message{Role: prompts.RoleAssistant, Content: r1.text},
+		prompts.Message{Role: prompts.RoleUser, Content: "and the colours?"})
+	r2 := collectGen(t, g, turn2)
+	if r2.stats.CachedTokens < end+1 {
+		t.Fatalf("turn 2 reused %d tokens; the image ends at %d", r2.stats.CachedTokens, end+1)
+	}
+	cold := openGemma4Vision(t, model, proj)
+	if c := collectGen(t, cold, turn2); c.text != r2.text {
+		t.Fatalf("cached turn 2 %q differs from a cold run %q", r2.text, c.text)
+	}
+
+	// Audio is refused in words, before anything runs.
+	wav := attachment(prompts.MediaAudio, "memo.wav", "wav", wavOf(16000, 0.5, 440))
+	if _, err := g.PromptTokens(imageRequest([]prompts.Attachment{wav}, "transcribe")); err == nil || !strings.Contains(err.Error(), "images, not audio") {
+		t.Fatalf("audio attachment: %v", err)
+	}
+	// A broken image: a clear error naming it.
+	bad := attachment(prompts.MediaImage, "broken.png", "png", pngOf(t, 32, 32, false)[:40])
+	ch, err := g.Generate(t.Context(), imageRequest([]prompts.Attachment{bad}, "what?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := collect(t, ch, nil); r.err == nil || !strings.Contains(r.err.Error(), "broken.png") {
+		t.Fatalf("broken image: %v", r.err)
+	}
+}
+
+// A projector that does not fit: asked for, the load fails naming it;
+// found beside the model, the model loads text-only and says why.
+func TestGoEngineProjectorRefused(t *testing.T) {
+	model, _ := gemma4VisionFiles(t)
+	wrong := filepath.Join(t.TempDir(), "mmproj-gemma3.gguf")
+	if err := synth.TinyVisionProjector(synth.Gemma4Tiny().NEmbd).Write(wrong); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{ModelPath: model, Projector: wrong, ContextSize: 512}); err == nil || !strings.Contains(err.Error(), "--mmproj") || !strings.Contains(err.Error(), "gemma4v") {
+		t.Fatalf("asked-for gemma3 projector: %v", err)
+	}
+	m, err := Open(Options{ModelPath: model, Projector: wrong, ProjectorFound: true, ContextSize: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if in := m.Info(); in.Vision || !strings.Contains(in.ProjectorNote, "gemma4v") {
+		t.Fatalf("found gemma3 projector: vision %v note %q", in.Vision, in.ProjectorNote)
+	}
+	img := attachment(prompts.MediaImage, "grad.png", "png", pngOf(t, 16, 16, false))
+	if _, err := m.PromptTokens(api.Request{Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "hi", Media: []prompts.Attachment{img}}}}); err == nil || !strings.Contains(err.Error(), "text only") {
+		t.Fatalf("image to a text-only model: %v", err)
+	}
+}
