@@ -259,3 +259,41 @@ func natterEnvHome(t *testing.T, home string, args ...string) (string, string, i
 		"XDG_CONFIG_HOME=" + filepath.Join(home, "config"), "NATTER_MODEL=", "NATTER_NO_HISTORY="}
 	return runEnv(t, append(os.Environ(), env...), args...)
 }
+
+// A Gemma 4 model on the Go engine with its gemma4v projector beside it,
+// as a Hugging Face repo ships them: natter finds the projector and the
+// Go engine's vision encoder reads the image.
+func TestAskGemma4Image(t *testing.T) {
+	dir := t.TempDir()
+	spec := synth.Gemma4Tiny()
+	spec.ImageTokens = true
+	model := filepath.Join(dir, "gemma-4-synth-F32.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	p := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: spec.NEmbd, Seed: 1}
+	if err := p.Write(filepath.Join(dir, "mmproj-gemma-4-synth-F16.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	img := writePNG(t, dir, "receipt.png", 60, 40)
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
+	}
+	out, errOut, code := ask("--image", img, "--stats", "what does this receipt total?")
+	if code != 0 || out == "" {
+		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
+	}
+	withImage := promptTokens(t, errOut)
+	if again, _, _ := ask("--image", img, "what does this receipt total?"); again != out {
+		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
+	}
+	_, errOut, _ = ask("--stats", "what does this receipt total?")
+	// Gemma 4's budget: up to 280 embeddings plus <|image> and <image|>.
+	if textOnly := promptTokens(t, errOut); withImage < textOnly+100 || withImage > textOnly+282+2 {
+		t.Fatalf("prompt with the image %d tokens, without %d", withImage, textOnly)
+	}
+	wav := writeWAV(t, dir, "memo.wav", 16000, 0.5)
+	if _, errOut, code := ask("--audio", wav, "x"); code != 1 || !strings.Contains(errOut, "images only") {
+		t.Fatalf("audio to a vision-only projector: exit %d, %q", code, errOut)
+	}
+}
