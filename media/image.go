@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -37,13 +38,23 @@ type ImageLimits struct {
 	// MaxPixels: refuse sources with more pixels than this, before
 	// decoding them. 0 means DefaultMaxPixels.
 	MaxPixels int64
+	// MaxDecodeBytes bounds the memory of decoders that hold the whole
+	// image (all but non-interlaced PNG, which is streamed row by row when
+	// big): an image whose decoded planes would need more is refused
+	// before decoding. 0 means DefaultMaxDecodeBytes.
+	MaxDecodeBytes int64
 }
 
 // Defaults of ImageLimits.
 const (
-	DefaultMaxSide   = 2048
-	DefaultMaxPixels = 100_000_000
+	DefaultMaxSide        = 2048
+	DefaultMaxPixels      = 1_000_000_000
+	DefaultMaxDecodeBytes = 1 << 30
 )
+
+// pngStreamPixels: non-interlaced PNGs with more pixels than this are
+// streamed (pngstream.go) rather than decoded whole.
+var pngStreamPixels int64 = 16_000_000
 
 func (l ImageLimits) withDefaults() ImageLimits {
 	if l.MaxSide <= 0 {
@@ -51,6 +62,9 @@ func (l ImageLimits) withDefaults() ImageLimits {
 	}
 	if l.MaxPixels <= 0 {
 		l.MaxPixels = DefaultMaxPixels
+	}
+	if l.MaxDecodeBytes <= 0 {
+		l.MaxDecodeBytes = DefaultMaxDecodeBytes
 	}
 	return l
 }
@@ -109,6 +123,18 @@ func DecodeImage(data []byte, lim ImageLimits) (img *Image, err error) {
 		if n := jpegScans(data); n > maxJPEGScans {
 			return nil, newErr(ErrUnsupported, nil, "unsupported JPEG: %d progressive scans (at most %d)", n, maxJPEGScans)
 		}
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); format == "png" && px > pngStreamPixels && pngStreamable(data) {
+		w, h := fitSize(cfg.Width, cfg.Height, lim.MaxSide)
+		rgb, err := pngStreamDecode(data, w, h)
+		if err != nil {
+			return nil, err
+		}
+		return &Image{W: w, H: h, RGB: rgb, Format: format, SrcW: cfg.Width, SrcH: cfg.Height}, nil
+	}
+	if need := decodeBytes(format, data, cfg); need > lim.MaxDecodeBytes {
+		return nil, newErr(ErrTooLarge, nil, "%s image is %d×%d: decoding it takes about %s of memory, over the %s bound (natter streams only non-interlaced PNGs that big)",
+			name, cfg.Width, cfg.Height, byteSize(need), byteSize(lim.MaxDecodeBytes))
 	}
 
 	src, err := codec.decode(bytes.NewReader(data))
@@ -174,6 +200,89 @@ func checkPixels(name string, w, h int, limit int64) error {
 			name, w, h, megapixels(n), megapixels(limit))
 	}
 	return nil
+}
+
+// decodeBytes estimates the memory a whole-image decoder takes for the
+// image: its decoded planes (and a progressive JPEG's coefficients).
+func decodeBytes(format string, data []byte, cfg image.Config) int64 {
+	px := int64(cfg.Width) * int64(cfg.Height)
+	switch format {
+	case "jpeg":
+		if n, progressive, ok := jpegSamples(data); ok {
+			if progressive {
+				return 5 * n // the planes, and an int32 coefficient per sample
+			}
+			return n
+		}
+		return 3 * px
+	case "gif":
+		return px
+	case "png":
+		switch cfg.ColorModel {
+		case color.GrayModel:
+			return px
+		case color.Gray16Model:
+			return 2 * px
+		case color.RGBA64Model, color.NRGBA64Model:
+			return 8 * px
+		}
+		if _, ok := cfg.ColorModel.(color.Palette); ok {
+			return px
+		}
+	}
+	return 4 * px
+}
+
+// jpegSamples reads a JPEG's frame header: the samples of all its
+// components (after chroma subsampling) and whether it is progressive.
+func jpegSamples(b []byte) (n int64, progressive, ok bool) {
+	for i := 2; i+4 <= len(b); {
+		if b[i] != 0xff {
+			return 0, false, false
+		}
+		m := b[i+1]
+		if m == 0xff || (m >= 0xd0 && m <= 0xd9) || m == 0x01 {
+			i++ // fill byte or a marker without a length
+			continue
+		}
+		l := int(b[i+2])<<8 | int(b[i+3])
+		seg := b[i+4 : min(len(b), i+2+l)]
+		if m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc {
+			if len(seg) < 6 {
+				return 0, false, false
+			}
+			h, w, nc := int64(seg[1])<<8|int64(seg[2]), int64(seg[3])<<8|int64(seg[4]), int(seg[5])
+			if len(seg) < 6+3*nc || nc == 0 {
+				return 0, false, false
+			}
+			hmax, vmax := int64(1), int64(1)
+			for c := range nc {
+				hv := seg[6+3*c+1]
+				hmax, vmax = max(hmax, int64(hv>>4)), max(vmax, int64(hv&15))
+			}
+			for c := range nc {
+				hv := seg[6+3*c+1]
+				hc, vc := max(int64(hv>>4), 1), max(int64(hv&15), 1)
+				n += (w*hc + hmax - 1) / hmax * ((h*vc + vmax - 1) / vmax)
+			}
+			if nc == 4 {
+				n += 4 * w * h // converted to CMYK pixels
+			}
+			return n, m == 0xc2 || m == 0xc6 || m == 0xca || m == 0xce, true
+		}
+		if m == 0xda {
+			return 0, false, false
+		}
+		i += 2 + l
+	}
+	return 0, false, false
+}
+
+func byteSize(n int64) string {
+	if n >= 1<<30 {
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(n)/(1<<30)), ".0") + " GB"
+	}
+	return fmt.Sprintf("%d MB", (n+1<<20-1)>>20)
 }
 
 func megapixels(n int64) string {
@@ -299,31 +408,47 @@ func (r *rowReader) row(y int) []byte {
 // average the pixels they have.
 func boxShrink(src image.Image, k int) *image.RGBA {
 	b := src.Bounds()
-	sw, sh := b.Dx(), b.Dy()
-	ow, oh := (sw+k-1)/k, (sh+k-1)/k
-	dst := image.NewRGBA(image.Rect(0, 0, ow, oh))
-	sum := make([]uint32, 3*ow)
+	s := newShrunk(b.Dx(), b.Dy(), k)
 	rows := newRowReader(src)
-	for oy := range oh {
-		clear(sum)
-		y0, y1 := oy*k, min(oy*k+k, sh)
-		for y := y0; y < y1; y++ {
-			row := rows.row(y)
-			for x := range sw {
-				o := 3 * (x / k)
-				sum[o] += uint32(row[3*x])
-				sum[o+1] += uint32(row[3*x+1])
-				sum[o+2] += uint32(row[3*x+2])
-			}
-		}
-		d := dst.Pix[oy*dst.Stride:]
-		for ox := range ow {
-			n := uint32((min(ox*k+k, sw) - ox*k) * (y1 - y0))
-			d[4*ox] = uint8((sum[3*ox] + n/2) / n)
-			d[4*ox+1] = uint8((sum[3*ox+1] + n/2) / n)
-			d[4*ox+2] = uint8((sum[3*ox+2] + n/2) / n)
-			d[4*ox+3] = 0xff
-		}
+	for y := range b.Dy() {
+		s.add(y, rows.row(y))
 	}
-	return dst
+	return s.img
+}
+
+// shrunk accumulates source rows, in order, into k×k box averages.
+type shrunk struct {
+	img           *image.RGBA
+	sw, sh, k, ow int
+	sum           []uint32
+}
+
+func newShrunk(sw, sh, k int) *shrunk {
+	ow, oh := (sw+k-1)/k, (sh+k-1)/k
+	return &shrunk{img: image.NewRGBA(image.Rect(0, 0, ow, oh)), sw: sw, sh: sh, k: k, ow: ow, sum: make([]uint32, 3*ow)}
+}
+
+// add takes source row y (RGB); the last row of a block writes it out.
+func (s *shrunk) add(y int, row []byte) {
+	k := s.k
+	for x := range s.sw {
+		o := 3 * (x / k)
+		s.sum[o] += uint32(row[3*x])
+		s.sum[o+1] += uint32(row[3*x+1])
+		s.sum[o+2] += uint32(row[3*x+2])
+	}
+	if (y+1)%k != 0 && y+1 != s.sh {
+		return
+	}
+	oy := y / k
+	y0 := oy * k
+	d := s.img.Pix[oy*s.img.Stride:]
+	for ox := range s.ow {
+		n := uint32((min(ox*k+k, s.sw) - ox*k) * (y + 1 - y0))
+		d[4*ox] = uint8((s.sum[3*ox] + n/2) / n)
+		d[4*ox+1] = uint8((s.sum[3*ox+1] + n/2) / n)
+		d[4*ox+2] = uint8((s.sum[3*ox+2] + n/2) / n)
+		d[4*ox+3] = 0xff
+	}
+	clear(s.sum)
 }

@@ -289,7 +289,7 @@ func pngHeaderOnly(w, h uint32) []byte {
 }
 
 func TestMaxPixelsRefusedBeforeDecoding(t *testing.T) {
-	data := pngHeaderOnly(20000, 20000)
+	data := pngHeaderOnly(40000, 40000)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, err := DecodeImage(data, ImageLimits{})
@@ -297,12 +297,12 @@ func TestMaxPixelsRefusedBeforeDecoding(t *testing.T) {
 	if !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("err = %v, want ErrTooLarge", err)
 	}
-	for _, s := range []string{"20000×20000", "400 megapixels", "100-megapixel limit", "PNG"} {
+	for _, s := range []string{"40000×40000", "1600 megapixels", "1000-megapixel limit", "PNG"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not say %q", err, s)
 		}
 	}
-	// 20000² pixels would be 1.6 GB; the refusal must come from the header.
+	// 40000² pixels would be 6.4 GB; the refusal must come from the header.
 	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
 		t.Errorf("refusing allocated %d bytes", n)
 	}
