@@ -30,9 +30,13 @@ type Options struct {
 	// ProjectorPath is a Gemma 4 vision projector (mmproj) for the model
 	// (vision.go); "" for none.
 	ProjectorPath string
-	ContextSize   int // tokens; 0 = min(4096, trained context)
-	BatchSize     int // 0 = 512
-	Threads       int // 0 = ggml's default
+	// ImageAttention is how image positions attend to each other: "" as
+	// upstream llama.cpp does (causal for the widths of Gemma 4 E2B and
+	// E4B, both ways otherwise), "causal" or "bidirectional".
+	ImageAttention string
+	ContextSize    int // tokens; 0 = min(4096, trained context)
+	BatchSize      int // 0 = 512
+	Threads        int // 0 = ggml's default
 	// Progress is called while the weights load (0..1).
 	Progress func(float32)
 	// NoSnapshots turns off the turn snapshots of hybrid models (to
@@ -156,7 +160,7 @@ func Load(opts Options) (e *Engine, err error) {
 		e.fusedLayers = installFusedDeltaNet(m)
 	}
 	e.setupCancel(m.Backend())
-	if err := e.setupVision(lb); err != nil {
+	if err := e.setupVision(lb, opts.ImageAttention); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -340,7 +344,7 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 			if len(rows) != sp.N*e.EmbedWidth() {
 				return nil, n, fmt.Errorf("an attachment gave %d values, want %d×%d", len(rows), sp.N, e.EmbedWidth())
 			}
-			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows})
+			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows, causal: e.vision != nil && e.vision.causal})
 			break
 		}
 		if logits, err = e.forward(toks[i:end], i, true, embeds...); err != nil {
@@ -359,6 +363,7 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 type batchEmbed struct {
 	index, n int
 	rows     []float32
+	causal   bool // the image attends causally (vision.go)
 }
 
 // Decode feeds one sampled token and returns the next logits.
@@ -434,7 +439,29 @@ func (e *Engine) forward(toks []int32, pos int, cancellable bool, embeds ...batc
 			ids[i] = max(t, 0)
 		}
 		for _, em := range embeds {
-			t := mctx.Input().FromFloats(em.rows, len(em.rows)/em.n, em.n)
+			w := len(em.rows) / em.n
+			if !em.causal {
+				t := mctx.Input().FromFloats(em.rows, w, em.n)
+				b.Multimodal = append(b.Multimodal, input.MultimodalIndex{Index: em.index, Multimodal: []input.Multimodal{{Tensor: t}}})
+				continue
+			}
+			// Causal images: Ollama's Gemma 4 lifts the causal mask for
+			// every row its multimodal tensor spans, so the image goes in
+			// as one flat row (the copy fills all n rows, the mask is
+			// lifted for the first only) and the image's last position
+			// takes that first row: it is the one image row for which
+			// seeing the whole batch is what causal attention sees.
+			// Positions, not row order, place tokens in the cache.
+			last := em.n - 1
+			rows := make([]float32, 0, len(em.rows))
+			rows = append(rows, em.rows[last*w:]...)
+			rows = append(rows, em.rows[:last*w]...)
+			p0 := b.Positions[em.index]
+			b.Positions[em.index] = p0 + int32(last)
+			for j := 1; j < em.n; j++ {
+				b.Positions[em.index+j] = p0 + int32(j-1)
+			}
+			t := mctx.Input().FromFloats(rows, w*em.n, 1)
 			b.Multimodal = append(b.Multimodal, input.MultimodalIndex{Index: em.index, Multimodal: []input.Multimodal{{Tensor: t}}})
 		}
 	}

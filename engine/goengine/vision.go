@@ -34,7 +34,11 @@ import (
 //   - image embeddings are placed whole in one batch that ends with them,
 //     because Ollama's Gemma 4 lifts the causal mask for image positions
 //     within a batch: text after the image in the same batch would be
-//     seen by it, and the result would depend on batch boundaries.
+//     seen by it, and the result would depend on batch boundaries;
+//   - Gemma 4 E2B and E4B read images causally (upstream's rule), which
+//     forward arranges within Ollama's mask. For the bigger models
+//     upstream lifts the mask in sliding-window layers only, Ollama in
+//     all layers; natter runs Ollama's.
 
 // projectorError is an error about the projector file, which names it.
 type projectorError struct{ error }
@@ -142,12 +146,28 @@ type visionState struct {
 	m     *gemma4.Model
 	b     ml.Backend  // the projector's backend
 	sched schedHandle // its scheduler, reset after a failed (or stopped) encode
+	// causal: image positions attend causally, as text does; otherwise
+	// both ways within the image (see forward).
+	causal bool
 }
 
 // setupVision finds the loaded vision model and prepares its encodes.
-func (e *Engine) setupVision(lb *layoutBackend) error {
+func (e *Engine) setupVision(lb *layoutBackend, attention string) error {
 	if lb == nil || lb.proj == nil {
 		return nil
+	}
+	var causal bool
+	switch attention {
+	case "":
+		// Upstream's rule (mtmd_decode_use_non_causal): Gemma 4 E2B
+		// (n_embd 1536) and E4B (2560) read images causally, the bigger
+		// models both ways.
+		causal = lb.projPlan.textEmbd == 1536 || lb.projPlan.textEmbd == 2560
+	case "causal":
+		causal = true
+	case "bidirectional":
+	default:
+		return fmt.Errorf("image attention %q: want causal or bidirectional", attention)
 	}
 	gm, ok := e.m.(*gemma4.Model)
 	if !ok || gm.VisionModel == nil || len(gm.VisionModel.Layers) == 0 || gm.MultiModalProjector == nil || gm.MultiModalProjector.Projection == nil || gm.MultiModalProjector.Projection.Weight == nil {
@@ -160,7 +180,7 @@ func (e *Engine) setupVision(lb *layoutBackend) error {
 			return fmt.Errorf("%s: %w", lb.projPlan.path, err)
 		}
 	}
-	v := &visionState{plan: lb.projPlan, m: gm, b: lb.proj}
+	v := &visionState{plan: lb.projPlan, m: gm, b: lb.proj, causal: causal}
 	if h, backends, ok := reachScheduler(lb.proj); ok {
 		v.sched = h
 		installed := false

@@ -34,9 +34,9 @@ func visionFiles(t testing.TB, proj synth.ProjectorSpec) (model, mmproj string) 
 	return model, mmproj
 }
 
-func loadVision(t testing.TB, model, mmproj string, batch int) *goengine.Engine {
+func loadVision(t testing.TB, model, mmproj string, batch int, attention ...string) *goengine.Engine {
 	t.Helper()
-	e, err := goengine.Load(goengine.Options{ModelPath: model, ProjectorPath: mmproj, ContextSize: 1024, BatchSize: batch, Threads: 2, FlashAttention: true})
+	e, err := goengine.Load(goengine.Options{ModelPath: model, ProjectorPath: mmproj, ContextSize: 1024, BatchSize: batch, Threads: 2, FlashAttention: true, ImageAttention: append(attention, "")[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +144,14 @@ func TestVisionClampApplied(t *testing.T) {
 // same logits whatever the batch size (the image is decoded whole in a
 // batch that ends with it) and when the prefix is reused from the cache.
 func TestVisionPrefill(t *testing.T) {
+	for _, mode := range []string{"bidirectional", "causal"} {
+		t.Run(mode, func(t *testing.T) { testVisionPrefill(t, mode) })
+	}
+}
+
+func testVisionPrefill(t *testing.T, mode string) {
 	model, mmproj := visionFiles(t, synth.ProjectorSpec{Seed: 3})
-	e := loadVision(t, model, mmproj, 0)
+	e := loadVision(t, model, mmproj, 0, mode)
 	im, err := e.PrepareImage(testImage(40, 30, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +192,7 @@ func TestVisionPrefill(t *testing.T) {
 	}
 
 	// Small batches: text before the image in one batch, the image in the next.
-	small := loadVision(t, model, mmproj, n+2)
+	small := loadVision(t, model, mmproj, n+2, mode)
 	again, _, err := small.PrefillMedia(context.Background(), toks, []goengine.Span{span})
 	if err != nil {
 		t.Fatal(err)
@@ -194,10 +200,14 @@ func TestVisionPrefill(t *testing.T) {
 	if !close32(cold, again, 1e-4) {
 		t.Fatal("logits differ with another batch size")
 	}
+	other := map[string]string{"causal": "bidirectional", "bidirectional": "causal"}[mode]
+	if l, _, err := loadVision(t, model, mmproj, 0, other).PrefillMedia(context.Background(), toks, []goengine.Span{span}); err != nil || close32(cold, l, 1e-3) {
+		t.Fatalf("%s and %s image attention gave the same logits (%v)", mode, other, err)
+	}
 
 	// A different image, same tokens otherwise: different logits.
-	other, _ := e.PrepareImage(testImage(40, 30, 2))
-	orows, err := e.EncodeImage(context.Background(), other)
+	otherImg, _ := e.PrepareImage(testImage(40, 30, 2))
+	orows, err := e.EncodeImage(context.Background(), otherImg)
 	if err != nil {
 		t.Fatal(err)
 	}
