@@ -108,6 +108,14 @@ func TinyVisionProjector(textEmbd int) ProjectorSpec {
 	return ProjectorSpec{Projector: ProjectorGemma3, TextEmbd: textEmbd, Seed: 1}
 }
 
+// Gemma4VisionBench is a gemma4v projector shaped like Gemma 4's vision
+// tower (768 wide, 16 blocks, 12 heads, 16-pixel patches pooled 3×3,
+// 10,240 positions; about 150M weights in F16) for benchmarks.
+func Gemma4VisionBench(textEmbd int) ProjectorSpec {
+	return ProjectorSpec{Projector: ProjectorGemma4V, TextEmbd: textEmbd, NEmbd: 768, NFF: 3072, NHead: 12, NLayer: 16,
+		PatchSize: 16, MergeFactor: 3, Positions: 10240, Type: F16, Seed: 9}
+}
+
 // TinyAudioProjector is a qwen2a projector for a text model of width
 // textEmbd: 80 mel bins, 750 embeddings per 30-second chunk.
 func TinyAudioProjector(textEmbd int) ProjectorSpec {
