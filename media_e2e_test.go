@@ -260,14 +260,13 @@ func natterEnvHome(t *testing.T, home string, args ...string) (string, string, i
 	return runEnv(t, append(os.Environ(), env...), args...)
 }
 
-// A Gemma 4 model on the Go engine with its gemma4v projector beside it,
-// as a Hugging Face repo ships them: natter finds the projector and the
-// Go engine's vision encoder reads the image.
-func TestAskGemma4Image(t *testing.T) {
-	dir := t.TempDir()
+// gemma4VisionDir writes a Gemma 4 model with its gemma4v projector beside
+// it, as a Hugging Face repo ships them.
+func gemma4VisionDir(t *testing.T, dir string) (model string) {
+	t.Helper()
 	spec := synth.Gemma4Tiny()
 	spec.ImageTokens = true
-	model := filepath.Join(dir, "gemma-4-synth-F32.gguf")
+	model = filepath.Join(dir, "gemma-4-synth-F32.gguf")
 	if err := spec.Write(model); err != nil {
 		t.Fatal(err)
 	}
@@ -275,6 +274,35 @@ func TestAskGemma4Image(t *testing.T) {
 	if err := p.Write(filepath.Join(dir, "mmproj-gemma-4-synth-F16.gguf")); err != nil {
 		t.Fatal(err)
 	}
+	return model
+}
+
+// The chat with a Gemma 4 model on the Go engine: the projector found
+// beside it, an image attached, answered, and placed in /prompt.
+func TestTmuxAttachGemma4Image(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	model := gemma4VisionDir(t, t.TempDir())
+	img := writePNG(t, p.home, "chart.png", 48, 48)
+	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	if st := statusOf(p.screen()); !strings.Contains(st, "+vision") {
+		t.Fatalf("the status line %q does not say the model takes images", st)
+	}
+	p.line("/attach " + img)
+	p.waitFor("the chip above the input", func(s string) bool { return strings.Contains(s, "📎 chart.png (image") })
+	p.line("what trend is this?")
+	p.waitFor("a reply", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› 📎 chart.png (image") })
+	p.line("/prompt")
+	p.waitFor("the image's place in the prompt", func(s string) bool { return strings.Contains(p.all(), "[image chart.png: ") })
+	p.line("/quit")
+	p.exited()
+}
+
+// A Gemma 4 model on the Go engine with its gemma4v projector beside it:
+// natter finds the projector and the Go engine's vision encoder reads
+// the image.
+func TestAskGemma4Image(t *testing.T) {
+	dir := t.TempDir()
+	model := gemma4VisionDir(t, dir)
 	img := writePNG(t, dir, "receipt.png", 60, 40)
 	ask := func(extra ...string) (string, string, int) {
 		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
