@@ -83,7 +83,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	opts.ContextSize = g.ContextSize()
 	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes()}
 	if g.Vision() {
-		e.vision = newGoVision(opts.Projector, g)
+		e.vision = newGoVision(g)
 	}
 	if tok, err := bpe.New(f); err == nil {
 		e.tok = tok

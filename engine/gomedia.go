@@ -20,7 +20,6 @@ import (
 // kept, so later turns with the same image reuse the cache or, after a
 // change earlier in the chat, at least skip the encoder.
 type goVision struct {
-	path   string
 	marker string
 	// begin and end wrap an image's embeddings (Gemma 4's "<|image>" and
 	// "<image|>"); nil when the vocabulary lacks them.
@@ -41,10 +40,10 @@ type goImage struct {
 	rows []float32
 }
 
-func newGoVision(path string, g *goengine.Engine) *goVision {
+func newGoVision(g *goengine.Engine) *goVision {
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
-	v := &goVision{path: path, marker: "<__media_" + hex.EncodeToString(nonce[:]) + "__>", items: map[string]*goImage{}}
+	v := &goVision{marker: "<__media_" + hex.EncodeToString(nonce[:]) + "__>", items: map[string]*goImage{}}
 	vocab := g.Vocabulary()
 	for id, t := range vocab.Values {
 		switch t {
@@ -64,7 +63,8 @@ func (v *goVision) markerText() string {
 	return v.marker
 }
 
-// parts prepares attachment a (once per content) and returns its tokens.
+// mediaParts prepares attachment a (once per content) and returns its
+// tokens: the delimiters and the image's placeholders.
 func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 	v := e.vision
 	switch {

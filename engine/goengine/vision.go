@@ -26,8 +26,8 @@ import (
 //
 // Ollama's gemma4 package and upstream llama.cpp v0.5.0 (gemma4v) name the
 // tensors alike; only the metadata differs (clip.vision.* in the mmproj,
-// gemma4.vision.* for Ollama), which layoutConfig renames. Two steps
-// follow upstream rather than Ollama:
+// gemma4.vision.* for Ollama), which layoutConfig renames. Where the two
+// differ, natter follows upstream as far as Ollama's code allows:
 //   - the weightless RMS norm of the multimodal embedder comes before the
 //     projection (upstream's embedding_pre_projection_norm; Ollama applies
 //     it after), so natter runs the pool and projection itself;

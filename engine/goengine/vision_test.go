@@ -277,3 +277,31 @@ func close32(a, b []float32, tol float64) bool {
 	}
 	return true
 }
+
+// An encode whose context has ended stops inside its graph and says so;
+// the engine encodes again afterwards.
+func TestVisionEncodeCancelled(t *testing.T) {
+	model, mmproj := visionFiles(t, synth.ProjectorSpec{Seed: 3})
+	e := loadVision(t, model, mmproj, 0)
+	im, err := e.PrepareImage(testImage(40, 30, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := e.EncodeImage(context.Background(), im)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stops := goengine.CancelStops(e)
+	if _, err := e.EncodeImage(ctx, im); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled encode: %v", err)
+	}
+	if stops >= 0 && goengine.CancelStops(e) != stops+1 {
+		t.Fatalf("the cancel stopped %d graphs, want 1", goengine.CancelStops(e)-stops)
+	}
+	got, err := e.EncodeImage(context.Background(), im)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("encode after a cancelled one: %v (same: %v)", err, slices.Equal(got, want))
+	}
+}
