@@ -206,22 +206,26 @@ func TestKilledMidStream(t *testing.T) {
 			parentDone <- err
 			return
 		}
-		defer ps.Close()
-		id, _ := ps.NewChat(bg, ChatMeta{Title: "parent"})
-		for {
-			select {
-			case <-stop:
-				parentDone <- nil
-				return
-			default:
+		// Closed before it reports, so its lock file is gone by the time
+		// the test counts them.
+		write := func() error {
+			id, _ := ps.NewChat(bg, ChatMeta{Title: "parent"})
+			for {
+				select {
+				case <-stop:
+					return nil
+				default:
+				}
+				if _, err := ps.AddMessage(bg, id, user(fmt.Sprint("q", parentTurns)), MessageMeta{}); err != nil {
+					return err
+				}
+				parentTurns++
+				time.Sleep(5 * time.Millisecond)
 			}
-			if _, err := ps.AddMessage(bg, id, user(fmt.Sprint("q", parentTurns)), MessageMeta{}); err != nil {
-				parentDone <- err
-				return
-			}
-			parentTurns++
-			time.Sleep(5 * time.Millisecond)
 		}
+		err = write()
+		ps.Close()
+		parentDone <- err
 	}()
 	// Remember when each chunk was appended (as seen from here).
 	var seen []time.Time
