@@ -152,9 +152,10 @@ func TestAskImageAudioAndShortcuts(t *testing.T) {
 	}
 }
 
-func TestTmuxAttachImage(t *testing.T) {
-	model := visionDir(t, synth.ProjectorGemma3)
-	p := newPane(t, "NATTER_NO_HISTORY=")
+// askAboutChart starts the chat on model, which must say it takes images,
+// attaches chart.png and waits for the reply; it returns the image's path.
+func askAboutChart(t *testing.T, p *pane, model string) string {
+	t.Helper()
 	img := writePNG(t, p.home, "chart.png", 48, 48)
 	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
 	if st := statusOf(p.screen()); !strings.Contains(st, "+vision") {
@@ -164,6 +165,13 @@ func TestTmuxAttachImage(t *testing.T) {
 	p.waitFor("the chip above the input", func(s string) bool { return strings.Contains(s, "📎 chart.png (image") })
 	p.line("what trend is this?")
 	p.waitFor("a reply", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› 📎 chart.png (image") })
+	return img
+}
+
+func TestTmuxAttachImage(t *testing.T) {
+	model := visionDir(t, synth.ProjectorGemma3)
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	img := askAboutChart(t, p, model)
 	if s := p.screen(); strings.Contains(s, "(/attach clear removes them)") {
 		t.Fatalf("the chip stayed after the message was sent:\n%s", s)
 	}
@@ -281,16 +289,7 @@ func gemma4VisionDir(t *testing.T, dir string) (model string) {
 // beside it, an image attached, answered, and placed in /prompt.
 func TestTmuxAttachGemma4Image(t *testing.T) {
 	p := newPane(t, "NATTER_NO_HISTORY=")
-	model := gemma4VisionDir(t, t.TempDir())
-	img := writePNG(t, p.home, "chart.png", 48, 48)
-	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
-	if st := statusOf(p.screen()); !strings.Contains(st, "+vision") {
-		t.Fatalf("the status line %q does not say the model takes images", st)
-	}
-	p.line("/attach " + img)
-	p.waitFor("the chip above the input", func(s string) bool { return strings.Contains(s, "📎 chart.png (image") })
-	p.line("what trend is this?")
-	p.waitFor("a reply", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› 📎 chart.png (image") })
+	askAboutChart(t, p, gemma4VisionDir(t, t.TempDir()))
 	p.line("/prompt")
 	p.waitFor("the image's place in the prompt", func(s string) bool { return strings.Contains(p.all(), "[image chart.png: ") })
 	p.line("/quit")
