@@ -67,15 +67,8 @@ func (v *goVision) markerText() string {
 // tokens: the delimiters and the image's placeholders.
 func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 	v := e.vision
-	switch {
-	case v == nil:
-		return nil, fmt.Errorf("%s: this model takes text only (no projector loaded; give one with --mmproj)", a.Name)
-	case a.Kind == prompts.MediaAudio:
-		return nil, fmt.Errorf("%s: this model's projector takes images, not audio (natter does not run Gemma 4's audio encoder yet)", a.Name)
-	case a.Kind != prompts.MediaImage:
-		return nil, fmt.Errorf("%s: unknown attachment kind %q", a.Name, a.Kind)
-	case len(a.Data) == 0:
-		return nil, fmt.Errorf("%s: the file's bytes are missing (a saved chat whose attachment is gone from the history store); attach it again", a.Name)
+	if err := mediaCheck(a, v != nil, true, false, " (natter does not run Gemma 4's audio encoder yet)"); err != nil {
+		return nil, err
 	}
 	key := a.Sum()
 	v.mu.Lock()

@@ -181,15 +181,27 @@ var errNoMedia = errors.New("this backend takes no images or audio")
 
 // can reports an error when the projector cannot take an attachment.
 func (p *projector) can(a prompts.Attachment) error {
+	if p == nil {
+		return mediaCheck(a, false, false, false, "")
+	}
+	return mediaCheck(a, true, p.vision, p.audio, "")
+}
+
+// mediaCheck reports why an attachment cannot go to a backend whose
+// projector (loaded: there is one) takes images (vision) and audio;
+// audioNote is added to the refusal of audio.
+func mediaCheck(a prompts.Attachment, loaded, vision, audio bool, audioNote string) error {
 	switch {
-	case p == nil:
+	case !loaded:
 		return fmt.Errorf("%s: this model takes text only (no projector loaded; give one with --mmproj)", a.Name)
-	case a.Kind == prompts.MediaImage && !p.vision:
+	case a.Kind == prompts.MediaImage && !vision:
 		return fmt.Errorf("%s: this model's projector takes audio, not images", a.Name)
-	case a.Kind == prompts.MediaAudio && !p.audio:
-		return fmt.Errorf("%s: this model's projector takes images, not audio", a.Name)
+	case a.Kind == prompts.MediaAudio && !audio:
+		return fmt.Errorf("%s: this model's projector takes images, not audio%s", a.Name, audioNote)
 	case a.Kind != prompts.MediaImage && a.Kind != prompts.MediaAudio:
 		return fmt.Errorf("%s: unknown attachment kind %q", a.Name, a.Kind)
+	case len(a.Data) == 0:
+		return fmt.Errorf("%s: the file's bytes are missing (a saved chat whose attachment is gone from the history store); attach it again", a.Name)
 	}
 	return nil
 }
@@ -199,9 +211,6 @@ func (p *projector) can(a prompts.Attachment) error {
 func (p *projector) item(a prompts.Attachment) (*mediaItem, error) {
 	if err := p.can(a); err != nil {
 		return nil, err
-	}
-	if len(a.Data) == 0 {
-		return nil, fmt.Errorf("%s: the file's bytes are missing (a saved chat whose attachment is gone from the history store); attach it again", a.Name)
 	}
 	key := a.Sum()
 	p.mu.Lock()

@@ -89,9 +89,7 @@ func reachScheduler(b ml.Backend) (schedHandle, []unsafe.Pointer, bool) {
 	return h, backends, true
 }
 
-// resetScheduler undoes what a failed compute left in the scheduler.
-func (e *Engine) resetScheduler() { resetSched(e.sched) }
-
+// resetSched undoes what a failed compute left in the scheduler h.
 func resetSched(h schedHandle) {
 	if h.sched == nil {
 		return
@@ -105,9 +103,12 @@ func resetSched(h schedHandle) {
 // is called; that function waits for a flag being set to be set and clears
 // it, so no later graph (a Decode) sees a cancel meant for this request.
 func (e *Engine) watch(ctx context.Context) (stop func()) {
-	if e.cancel == nil || ctx.Done() == nil {
+	if e.cancel == nil || ctx.Done() == nil || e.watching {
+		// Already watching: an image encode inside a Prefill's batches
+		// runs under the Prefill's watch.
 		return func() {}
 	}
+	e.watching = true
 	e.cancel.Clear()
 	set := make(chan struct{})
 	unregister := context.AfterFunc(ctx, func() {
@@ -119,6 +120,7 @@ func (e *Engine) watch(ctx context.Context) (stop func()) {
 			<-set
 		}
 		e.cancel.Clear()
+		e.watching = false
 	}
 }
 

@@ -77,8 +77,9 @@ type Engine struct {
 	snaps       []snapshot // states at the ends of recent prompts
 	tick        uint64
 
-	cancel *ggmlops.Cancel // stops a prompt batch's graph (cancel.go); nil: between batches only
-	sched  schedHandle
+	cancel   *ggmlops.Cancel // stops a prompt batch's graph (cancel.go); nil: between batches only
+	sched    schedHandle
+	watching bool // a watch (cancel.go) is set
 
 	vision *visionState // nil without a projector (vision.go)
 }
@@ -416,7 +417,7 @@ func (e *Engine) forward(toks []int32, pos int, cancellable bool, embeds ...batc
 	written := true // the cache may hold part of the batch
 	defer func() {
 		if r := recover(); r != nil {
-			e.resetScheduler()
+			resetSched(e.sched)
 			err = fmt.Errorf("the Go engine failed: %v", r)
 		}
 		if err != nil && written {
