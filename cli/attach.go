@@ -121,8 +121,6 @@ func checkMedia(atts []prompts.Attachment, projPath, model string, off bool) err
 		switch {
 		case a.Kind == prompts.MediaImage && !p.Vision:
 			return fmt.Errorf("%s: the projector %s takes audio only, not images", a.Name, filepath.Base(projPath))
-		case a.Kind == prompts.MediaAudio && p.AudioSkipped != "":
-			return fmt.Errorf("%s: the projector %s has a %s audio encoder, which natter does not run yet; it takes images only", a.Name, filepath.Base(projPath), p.AudioSkipped)
 		case a.Kind == prompts.MediaAudio && !p.Audio:
 			return fmt.Errorf("%s: the projector %s takes images only, not audio", a.Name, filepath.Base(projPath))
 		}

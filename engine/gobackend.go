@@ -47,7 +47,7 @@ type GoEngine struct {
 	pieces [][]byte // token bytes, nil for control tokens
 	eos    []int32  // the end-of-generation tokens, for the mask
 
-	vision *goVision // images through a gemma4v projector (gomedia.go); nil: text only
+	vision *goVision // images and audio through a Gemma 4 projector (gomedia.go); nil: text only
 
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
@@ -82,7 +82,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	opts.ContextSize = g.ContextSize()
 	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes()}
-	if g.Vision() {
+	if g.Vision() || g.Audio() {
 		e.vision = newGoVision(g)
 	}
 	if tok, err := bpe.New(f); err == nil {
@@ -118,8 +118,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	e.info.License, e.info.LicenseLink = f.License()
 	if e.vision != nil {
-		e.info.Projector, e.info.Vision = opts.Projector, true
-		e.info.ProjectorNote = g.ProjectorNote()
+		e.info.Projector, e.info.Vision, e.info.Audio = opts.Projector, g.Vision(), g.Audio()
 	}
 	if len(v.BOS) > 0 {
 		e.info.BOS = v.Decode(v.BOS[0])

@@ -14,43 +14,55 @@ import (
 )
 
 // goVision is the Go engine's side of attachments: Gemma 4 images through
-// the vision encoder of a gemma4v projector (goengine/vision.go). As with
-// mtmd, an attachment becomes its delimiter tokens and placeholders in the
-// prompt; its embeddings are computed when a prefill first needs them and
-// kept, so later turns with the same image reuse the cache or, after a
-// change earlier in the chat, at least skip the encoder.
+// the vision encoder of a gemma4v projector (goengine/vision.go) and audio
+// through a gemma4a one (goengine/audio.go). As with mtmd, an attachment
+// becomes its delimiter tokens and placeholders in the prompt; its
+// embeddings are computed when a prefill first needs them and kept, so
+// later turns with the same attachment reuse the cache or, after a change
+// earlier in the chat, at least skip the encoder.
 type goVision struct {
-	marker string
-	// begin and end wrap an image's embeddings (Gemma 4's "<|image>" and
-	// "<image|>"); nil when the vocabulary lacks them.
-	begin, end []Token
+	marker        string
+	vision, audio bool // which encoders are loaded
+	// The delimiters around an image's or a clip's embeddings (Gemma 4's
+	// "<|image>"/"<image|>", "<|audio>"/"<audio|>"); nil when the
+	// vocabulary lacks them.
+	imgBegin, imgEnd, audBegin, audEnd []Token
 
 	mu    sync.Mutex
 	items map[string]*goImage
 	order []string
 }
 
-// goImage is one image attachment, prepared for the encoder; rows are its
-// embeddings once encoded (the prepared pixels are dropped then).
+// goImage is one attachment, an image or a clip, prepared for its encoder;
+// rows are its embeddings once encoded (the prepared input is dropped then).
 type goImage struct {
 	name string
 	mu   sync.Mutex
 	im   *goengine.Image
+	clip *goengine.AudioClip
 	n    int
 	rows []float32
+	// causal: the text model reads it causally (audio always; images as
+	// the engine decides).
+	causal bool
 }
 
 func newGoVision(g *goengine.Engine) *goVision {
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
-	v := &goVision{marker: "<__media_" + hex.EncodeToString(nonce[:]) + "__>", items: map[string]*goImage{}}
+	v := &goVision{marker: "<__media_" + hex.EncodeToString(nonce[:]) + "__>", items: map[string]*goImage{},
+		vision: g.Vision(), audio: g.Audio()}
 	vocab := g.Vocabulary()
 	for id, t := range vocab.Values {
 		switch t {
 		case "<|image>":
-			v.begin = []Token{Token(id)}
+			v.imgBegin = []Token{Token(id)}
 		case "<image|>":
-			v.end = []Token{Token(id)}
+			v.imgEnd = []Token{Token(id)}
+		case "<|audio>":
+			v.audBegin = []Token{Token(id)}
+		case "<audio|>":
+			v.audEnd = []Token{Token(id)}
 		}
 	}
 	return v
@@ -67,7 +79,7 @@ func (v *goVision) markerText() string {
 // tokens: the delimiters and the image's placeholders.
 func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 	v := e.vision
-	if err := mediaCheck(a, v != nil, true, false, " (natter does not run Gemma 4's audio encoder yet)"); err != nil {
+	if err := mediaCheck(a, v != nil, v != nil && v.vision, v != nil && v.audio, ""); err != nil {
 		return nil, err
 	}
 	key := a.Sum()
@@ -75,15 +87,10 @@ func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 	it := v.items[key]
 	v.mu.Unlock()
 	if it == nil {
-		img, err := media.DecodeImage(a.Data, media.ImageLimits{})
-		if err != nil {
+		var err error
+		if it, err = e.prepare(a); err != nil {
 			return nil, fmt.Errorf("%s: %w", a.Name, err)
 		}
-		im, err := e.g.PrepareImage(rgbaOf(img))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", a.Name, err)
-		}
-		it = &goImage{name: a.Name, im: im, n: im.Tokens()}
 		v.mu.Lock()
 		if old := v.items[key]; old != nil {
 			it = old // prepared meanwhile by another prompt
@@ -93,15 +100,43 @@ func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 		}
 		v.mu.Unlock()
 	}
+	begin, end := v.imgBegin, v.imgEnd
+	if it.clip != nil {
+		begin, end = v.audBegin, v.audEnd
+	}
 	var parts []mediaPart
-	if v.begin != nil {
-		parts = append(parts, mediaPart{toks: v.begin})
+	if begin != nil {
+		parts = append(parts, mediaPart{toks: begin})
 	}
 	parts = append(parts, mediaPart{img: it, n: it.n})
-	if v.end != nil {
-		parts = append(parts, mediaPart{toks: v.end})
+	if end != nil {
+		parts = append(parts, mediaPart{toks: end})
 	}
 	return parts, nil
+}
+
+// prepare decodes attachment a and readies it for its encoder.
+func (e *GoEngine) prepare(a prompts.Attachment) (*goImage, error) {
+	if a.Kind == prompts.MediaAudio {
+		au, err := media.DecodeAudio(a.Data, e.g.AudioRate(), media.AudioLimits{})
+		if err != nil {
+			return nil, err
+		}
+		clip, err := e.g.PrepareAudio(au.Samples)
+		if err != nil {
+			return nil, err
+		}
+		return &goImage{name: a.Name, clip: clip, n: clip.Tokens(), causal: true}, nil
+	}
+	img, err := media.DecodeImage(a.Data, media.ImageLimits{})
+	if err != nil {
+		return nil, err
+	}
+	im, err := e.g.PrepareImage(rgbaOf(img))
+	if err != nil {
+		return nil, err
+	}
+	return &goImage{name: a.Name, im: im, n: im.Tokens(), causal: e.g.ImageCausal()}, nil
 }
 
 // trim forgets the oldest images beyond the bound; only the generation
@@ -118,30 +153,37 @@ func (v *goVision) trim() {
 	}
 }
 
-// embed encodes the image once; the generation (holding the engine) calls it.
+// embed encodes the attachment once; the generation (holding the engine)
+// calls it.
 func (e *GoEngine) embed(ctx context.Context, it *goImage) ([]float32, error) {
 	it.mu.Lock()
 	defer it.mu.Unlock()
 	if it.rows != nil {
 		return it.rows, nil
 	}
-	rows, err := e.g.EncodeImage(ctx, it.im)
+	var rows []float32
+	var err error
+	if it.clip != nil {
+		rows, err = e.g.EncodeAudio(ctx, it.clip)
+	} else {
+		rows, err = e.g.EncodeImage(ctx, it.im)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("%s: %w", it.name, err)
 	}
-	it.rows, it.im = rows, nil
+	it.rows, it.im, it.clip = rows, nil, nil
 	return rows, nil
 }
 
-// spans are the prompt's images as the Go engine places them.
+// spans are the prompt's attachments as the Go engine places them.
 func (e *GoEngine) spans(ctx context.Context, ms []mediaSpan) []goengine.Span {
 	var out []goengine.Span
 	for _, m := range ms {
 		it := m.img
-		out = append(out, goengine.Span{Start: m.start, N: m.n, Embed: func() ([]float32, error) { return e.embed(ctx, it) }})
+		out = append(out, goengine.Span{Start: m.start, N: m.n, Causal: it.causal, Embed: func() ([]float32, error) { return e.embed(ctx, it) }})
 	}
 	return out
 }

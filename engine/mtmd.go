@@ -104,8 +104,10 @@ func loadProjector(path string, m *model, threads int, flashAttn string) (*proje
 	if err != nil {
 		return nil, err
 	}
-	if slices.Contains(gguf.GoProjectorTypes, p.VisionType) {
-		return nil, fmt.Errorf("%s: a %s projector is for Gemma 4 models (run by the Go engine), not for this one", path, p.VisionType)
+	for _, typ := range []string{p.VisionType, p.AudioType} {
+		if slices.Contains(gguf.GoProjectorTypes, typ) {
+			return nil, fmt.Errorf("%s: a %s projector is for Gemma 4 models (run by the Go engine), not for this one", path, typ)
+		}
 	}
 	// The width of the embeddings the model reads (mtmd compares this one;
 	// it differs from n_embd for deepstack models such as Qwen3-VL).

@@ -45,20 +45,15 @@ var ProjectorTypes = []string{
 }
 
 // GoProjectorTypes are projector types only natter's Go engine runs (the
-// vendored llama.cpp predates them): Gemma 4's vision encoder, as upstream
-// llama.cpp v0.5.0's converter writes it. Gemma 4's audio encoder
-// ("gemma4a") is recognised so a combined file opens, but not run.
-var GoProjectorTypes = []string{"gemma4v"}
-
-// unrunAudioTypes are audio encoders a projector file may carry beside a
-// vision encoder natter runs; the file opens with its audio left out
-// (Projector.AudioSkipped says so).
-var unrunAudioTypes = []string{"gemma4a"}
+// vendored llama.cpp predates them): Gemma 4's vision and audio encoders,
+// as upstream llama.cpp v0.5.0's converter writes them (one file may hold
+// both).
+var GoProjectorTypes = []string{"gemma4v", "gemma4a"}
 
 // Projector types that run the Whisper audio encoder; mtmd has an audio
 // preprocessor only for the first three (glma aborts in mtmd_init).
 var (
-	audioProjectorTypes = []string{"qwen2a", "ultravox", "voxtral", "glma"}
+	audioProjectorTypes = []string{"qwen2a", "ultravox", "voxtral", "glma", "gemma4a"}
 	mtmdAudioTypes      = []string{"qwen2a", "ultravox", "voxtral"}
 	stackProjectorTypes = []string{"ultravox", "voxtral", "glma"} // need clip.audio.projector.stack_factor
 )
@@ -67,6 +62,7 @@ const (
 	whisperFrames        = 3000 // mel frames per 30-second chunk (mtmd-audio.cpp)
 	whisperPositions     = 1500 // after the stride-2 conv1d
 	gemma3DefaultMerge   = 4    // clip.cpp's n_merge when scale_factor is absent
+	gemma4AudioTokens    = 750  // per 30-second chunk: 2,999 mel frames halved twice
 	projectorArch        = "clip"
 	projectorTypeKey     = "clip.projector_type"
 	projectorHasVision   = "clip.has_vision_encoder"
@@ -96,10 +92,7 @@ type Projector struct {
 	// types that resize images to ImageSize (gemma3); 0 where it depends
 	// on the image.
 	ImageTokens int
-	// AudioSkipped names an audio encoder the file has but natter cannot
-	// run (Audio is then false), "" otherwise.
-	AudioSkipped string
-	NMelBins     int // audio; 0 without
+	NMelBins    int // audio; 0 without
 	// AudioTokens is the number of embeddings per 30-second chunk of audio
 	// (shorter clips are one chunk); 0 without audio.
 	AudioTokens int
@@ -396,11 +389,6 @@ func (f *File) projector() (*Projector, error) {
 	if !p.Vision && !p.Audio {
 		return nil, c.corrupt("the projector has no encoder: %s and %s are missing or false", projectorHasVision, projectorHasAudio)
 	}
-	if p.Audio && p.Vision {
-		if typ := f.String("clip.audio.projector_type"); slices.Contains(unrunAudioTypes, typ) && f.String(projectorTypeKey) == "" {
-			p.Audio, p.AudioSkipped = false, typ
-		}
-	}
 	dims := map[string]int{}
 	for _, m := range []string{"vision", "audio"} {
 		if (m == "vision" && !p.Vision) || (m == "audio" && !p.Audio) {
@@ -469,7 +457,7 @@ func (c *projChecker) modality(name string) (modality, error) {
 		return md, c.corrupt("the projector has a vision encoder but its projector type %s is for audio", short(typ))
 	case name == "audio" && !isAudioType:
 		return md, c.corrupt("the projector has an audio encoder but its projector type %s is for images", short(typ))
-	case name == "audio" && !slices.Contains(mtmdAudioTypes, typ):
+	case name == "audio" && !slices.Contains(mtmdAudioTypes, typ) && !slices.Contains(GoProjectorTypes, typ):
 		return md, c.corrupt("audio projector type %s is not one this llama.cpp can run (%s); it would abort", short(typ), strings.Join(mtmdAudioTypes, ", "))
 	}
 	pre := "clip." + name + "."
@@ -582,6 +570,8 @@ func (c *projChecker) projDim(md modality) (int, error) {
 		name = "mm.input_projection.weight"
 	case "gemma4v":
 		name, d = "mm.input_projection.weight", 1
+	case "gemma4a":
+		name, d = "mm.a.input_projection.weight", 1
 	case "idefics3", "llama4":
 		name, d = "mm.model.fc.weight", 1
 	case "ultravox", "voxtral", "glma":
@@ -718,6 +708,8 @@ func (c *projChecker) shapes(md modality, outDim int) error {
 	switch md.typ {
 	case "gemma4v":
 		return c.gemma4v(md, outDim)
+	case "gemma4a":
+		return c.gemma4a(md, outDim)
 	case "gemma3":
 		side := md.imageSize / md.patchSize
 		merge, ok := c.u32("clip.vision.projector.scale_factor")
@@ -856,6 +848,9 @@ func gemma3Tokens(side, k int) (pooled, counted int) {
 // voxtral's pool). Real Ultravox (f = 8) and Voxtral (f = 4) projectors
 // hit this in this llama.cpp.
 func (c *projChecker) audioTokens(md modality) (int, error) {
+	if md.typ == "gemma4a" {
+		return gemma4AudioTokens, nil
+	}
 	if md.typ == "qwen2a" {
 		return whisperPositions / 2, nil
 	}
@@ -927,4 +922,106 @@ func (c *projChecker) gemma4v(md modality, outDim int) error {
 		}
 	}
 	return c.need("mm.input_projection.weight", e, out)
+}
+
+// gemma4a checks Gemma 4's audio encoder as natter's Go engine runs it
+// (upstream's graph): two stride-2 conv2d with layer norms over the mel
+// spectrogram, a linear projection, conformer blocks (two half-step FFNs,
+// chunked local attention with relative positions, a depthwise causal
+// conv), an optional output projection, then an RMS norm and
+// mm.a.input_projection. The conv kernels must be F32: ggml's depthwise
+// conv reads nothing else.
+func (c *projChecker) gemma4a(md modality, outDim int) error {
+	e, ff, out := uint64(md.nEmbd), uint64(md.nFF), uint64(outDim)
+	hd := e / uint64(md.nHead)
+	f32 := func(name string) error {
+		if t, ok := c.tensor(name); ok && t.Type != TypeF32 {
+			return c.corrupt("tensor %s is %s; Gemma 4's audio convolutions take F32 kernels only", tname(name), t.Type)
+		}
+		return nil
+	}
+	in, freq := uint64(1), uint64(md.nMel)
+	for i := 0; i < 2; i++ {
+		name := fmt.Sprintf("a.conv1d.%d.weight", i)
+		t, ok := c.tensor(name)
+		if !ok {
+			return c.need(name)
+		}
+		ch := dim(t, 3)
+		if err := c.need(name, 3, 3, in, ch); err != nil {
+			return err
+		}
+		if err := f32(name); err != nil {
+			return err
+		}
+		for _, s := range []string{"bias", "norm.weight"} {
+			if err := c.opt(fmt.Sprintf("a.conv1d.%d.%s", i, s), ch); err != nil {
+				return err
+			}
+		}
+		in, freq = ch, (freq-1)/2+1
+	}
+	if err := c.need("a.input_projection.weight", in*freq, e); err != nil {
+		return err
+	}
+	if err := c.opt("a.input_projection.bias", e); err != nil {
+		return err
+	}
+	blk := func(il int, s string) string { return fmt.Sprintf("a.blk.%d.%s", il, s) }
+	for il := 0; il < md.nLayer; il++ {
+		for _, s := range []struct {
+			name string
+			need bool
+			dims []uint64
+		}{
+			{"ffn_norm.weight", true, []uint64{e}}, {"ffn_up.weight", true, []uint64{e, ff}}, {"ffn_down.weight", true, []uint64{ff, e}},
+			{"ffn_post_norm.weight", false, []uint64{e}},
+			{"ln1.weight", false, []uint64{e}}, {"attn_pre_norm.weight", false, []uint64{e}},
+			{"attn_q.weight", true, []uint64{e, e}}, {"attn_k.weight", true, []uint64{e, e}}, {"attn_v.weight", true, []uint64{e, e}},
+			{"attn_out.weight", true, []uint64{e, e}}, {"attn_out.bias", false, []uint64{e}},
+			{"attn_post_norm.weight", false, []uint64{e}}, {"attn_k_rel.weight", false, []uint64{e, e}},
+			{"per_dim_scale.weight", false, []uint64{hd}}, {"per_dim_k_scale.weight", false, []uint64{hd}},
+			{"conv_norm.weight", false, []uint64{e}}, {"conv_pw1.weight", true, []uint64{e, 2 * e}},
+			{"conv_dw.bias", false, []uint64{e}}, {"norm_conv.weight", false, []uint64{e}},
+			{"conv_pw2.weight", true, []uint64{e, e}},
+			{"ffn_norm_1.weight", true, []uint64{e}}, {"ffn_up_1.weight", true, []uint64{e, ff}}, {"ffn_down_1.weight", true, []uint64{ff, e}},
+			{"ffn_post_norm_1.weight", false, []uint64{e}}, {"ln2.weight", false, []uint64{e}},
+		} {
+			check := c.opt
+			if s.need {
+				check = c.need
+			}
+			if err := check(blk(il, s.name), s.dims...); err != nil {
+				return err
+			}
+		}
+		dw := blk(il, "conv_dw.weight")
+		t, ok := c.tensor(dw)
+		if !ok {
+			return c.need(dw)
+		}
+		if k := dim(t, 0); k < 1 || k > 64 {
+			return c.corrupt("tensor %s has a kernel of %d taps; want 1 to 64", tname(dw), k)
+		}
+		if err := c.need(dw, dim(t, 0), e); err != nil {
+			return err
+		}
+		if err := f32(dw); err != nil {
+			return err
+		}
+	}
+	o := e
+	if t, ok := c.tensor("a.pre_encode.out.weight"); ok {
+		o = dim(t, 1)
+		if err := c.need("a.pre_encode.out.weight", e, o); err != nil {
+			return err
+		}
+		if err := c.opt("a.pre_encode.out.bias", o); err != nil {
+			return err
+		}
+	}
+	if err := c.opt("mm.a.soft_emb_norm.weight", o); err != nil {
+		return err
+	}
+	return c.need("mm.a.input_projection.weight", o, out)
 }

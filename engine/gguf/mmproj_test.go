@@ -41,6 +41,7 @@ func TestOpenProjector(t *testing.T) {
 		{synth.ProjectorSpec{Projector: synth.ProjectorUltravox, TextEmbd: text, NMelBins: 128, StackFactor: 15}, false, "ultravox", 0, 0, 0, 128, 100},
 		// Gemma 4 (the Go engine's): sized per image, no image_size read.
 		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}, true, "gemma4v", 0, 8, 0, 0, 0},
+		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text, Seed: 1}, false, "gemma4a", 0, 0, 0, 32, 750},
 	} {
 		path := writeProjector(t, dir, strconv.Itoa(i)+"-"+c.typ+".gguf", c.s)
 		p, err := OpenProjector(path)
@@ -97,6 +98,14 @@ func withOmit(s synth.ProjectorSpec, names ...string) synth.ProjectorSpec {
 	return s
 }
 
+func withF16(s synth.ProjectorSpec, names ...string) synth.ProjectorSpec {
+	s.TypeOf = map[string]synth.TensorType{}
+	for _, n := range names {
+		s.TypeOf[n] = synth.F16
+	}
+	return s
+}
+
 func withShape(s synth.ProjectorSpec, shapes map[string][]int) synth.ProjectorSpec {
 	s.ShapeOf = func(name string, dims []int) []int {
 		if d, ok := shapes[name]; ok {
@@ -112,6 +121,7 @@ func TestCheckProjectorRejects(t *testing.T) {
 	vision, audio := synth.TinyVisionProjector(text), synth.TinyAudioProjector(text)
 	ultravox := synth.ProjectorSpec{Projector: synth.ProjectorUltravox, TextEmbd: text, Seed: 1}
 	gemma4v := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}
+	gemma4a := synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text, Seed: 1}
 	cases := []projectorCase{
 		{"text model", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "text.gguf")
@@ -151,6 +161,12 @@ func TestCheckProjectorRejects(t *testing.T) {
 		specCase("gemma4v gate", withShape(gemma4v, map[string][]int{"v.blk.0.ffn_gate.weight": {32, 64}}), ErrCorrupt, "v.blk.0.ffn_gate.weight is [32 64], want [32 128]"),
 		specCase("gemma4v heads", withProjKV(gemma4v, "clip.vision.attention.head_count", uint32(16)), ErrCorrupt, "head size 2 (embedding_length / head_count) must be a multiple of 4"),
 		specCase("gemma4v width", synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text / 2, Seed: 1}, ErrProjectorMismatch, "image embeddings have 32 values but the text model's have 64"),
+		specCase("gemma4a input proj", withShape(gemma4a, map[string][]int{"a.input_projection.weight": {60, 32}}), ErrCorrupt, "a.input_projection.weight is [60 32], want [64 32]"),
+		specCase("gemma4a no pw1", withOmit(gemma4a, "a.blk.1.conv_pw1.weight"), ErrCorrupt, "no tensor a.blk.1.conv_pw1.weight"),
+		specCase("gemma4a dw taps", withShape(gemma4a, map[string][]int{"a.blk.0.conv_dw.weight": {100, 32}}), ErrCorrupt, "a.blk.0.conv_dw.weight has a kernel of 100 taps"),
+		specCase("gemma4a ffn_up_1", withShape(gemma4a, map[string][]int{"a.blk.0.ffn_up_1.weight": {32, 64}}), ErrCorrupt, "a.blk.0.ffn_up_1.weight is [32 64], want [32 128]"),
+		specCase("gemma4a out", withShape(gemma4a, map[string][]int{"mm.a.input_projection.weight": {32, 64}}), ErrCorrupt, "mm.a.input_projection.weight is [32 64], want [64 64]"),
+		specCase("gemma4a width", synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text / 2, Seed: 1}, ErrProjectorMismatch, "audio embeddings have 32 values but the text model's have 64"),
 		specCase("vision with audio type", withProjKV(vision, "clip.projector_type", "qwen2a"), ErrCorrupt, "vision encoder but its projector type \"qwen2a\" is for audio"),
 		specCase("audio with vision type", withProjKV(audio, "clip.projector_type", "gemma3"), ErrCorrupt, "audio encoder but its projector type \"gemma3\" is for images"),
 		specCase("glma", withProjKV(audio, "clip.projector_type", "glma", "clip.audio.projector.stack_factor", uint32(2)), ErrCorrupt, `audio projector type "glma" is not one this llama.cpp can run`),
@@ -235,18 +251,26 @@ func TestCheckProjectorRejects(t *testing.T) {
 	}
 }
 
-// A Gemma 4 projector with vision and audio opens with its audio encoder
-// named as skipped (natter does not run gemma4a).
-func TestProjectorSkipsGemma4Audio(t *testing.T) {
+// A Gemma 4 projector with both encoders (as the converter writes E2B and
+// E4B) opens with both; an F16 audio conv kernel, which ggml's depthwise
+// conv cannot read, is refused.
+func TestProjectorGemma4Both(t *testing.T) {
 	text := synth.Tiny().NEmbd
-	s := withProjKV(synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1},
-		"clip.projector_type", nil, "clip.vision.projector_type", "gemma4v", "clip.audio.projector_type", "gemma4a", "clip.has_audio_encoder", true)
-	p, err := OpenProjector(writeProjector(t, t.TempDir(), "both.gguf", s))
+	dir := t.TempDir()
+	s := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, Gemma4Audio: true, TextEmbd: text, Seed: 1}
+	p, err := OpenProjector(writeProjector(t, dir, "both.gguf", s))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Vision || p.Audio || p.AudioSkipped != "gemma4a" || p.VisionType != "gemma4v" {
-		t.Fatalf("got vision %v audio %v skipped %q type %q", p.Vision, p.Audio, p.AudioSkipped, p.VisionType)
+	if !p.Vision || !p.Audio || p.VisionType != "gemma4v" || p.AudioType != "gemma4a" || p.AudioTokens != 750 || p.NMelBins != 32 {
+		t.Fatalf("got vision %v audio %v types %q %q tokens %d mel %d", p.Vision, p.Audio, p.VisionType, p.AudioType, p.AudioTokens, p.NMelBins)
+	}
+	if err := CheckProjector(p, text); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenProjector(writeProjector(t, dir, "f16.gguf", withF16(s, "a.blk.0.conv_dw.weight")))
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "a.blk.0.conv_dw.weight is F16; Gemma 4's audio convolutions take F32 kernels only") {
+		t.Fatalf("F16 depthwise kernel: %v", err)
 	}
 }
 

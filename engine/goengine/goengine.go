@@ -27,13 +27,18 @@ import (
 // Options configure Load.
 type Options struct {
 	ModelPath string
-	// ProjectorPath is a Gemma 4 vision projector (mmproj) for the model
-	// (vision.go); "" for none.
+	// ProjectorPath is a Gemma 4 projector (mmproj) for the model, with a
+	// vision encoder (vision.go), an audio one (audio.go) or both; "" for
+	// none.
 	ProjectorPath string
 	// ImageAttention is how image positions attend to each other: "" as
 	// upstream llama.cpp does (causal for the widths of Gemma 4 E2B and
 	// E4B, both ways otherwise), "causal" or "bidirectional".
 	ImageAttention string
+	// ProjectorCache is where a loadable copy of a projector goes when
+	// Ollama's loader cannot open the file itself (projcopy.go); "" is
+	// the user's cache folder (natter/projectors).
+	ProjectorCache string
 	ContextSize    int // tokens; 0 = min(4096, trained context)
 	BatchSize      int // 0 = 512
 	Threads        int // 0 = ggml's default
@@ -81,7 +86,9 @@ type Engine struct {
 	sched    schedHandle
 	watching bool // a watch (cancel.go) is set
 
-	vision *visionState // nil without a projector (vision.go)
+	vision   *visionState   // nil without a vision projector (vision.go)
+	projCopy *ProjectorCopy // the projector copy opened, if any (projcopy.go)
+	audio  *audioState  // nil without an audio projector (audio.go)
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
@@ -105,7 +112,7 @@ func Load(opts Options) (e *Engine, err error) {
 			}
 		}
 	}()
-	m, err := newModel(opts.ModelPath, opts.ProjectorPath, f, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: flashAttention(opts.FlashAttention)})
+	m, err := newModel(opts.ModelPath, opts.ProjectorPath, opts.ProjectorCache, f, ml.BackendParams{AllocMemory: true, NumThreads: opts.Threads, FlashAttention: flashAttention(opts.FlashAttention)})
 	if err != nil {
 		var pe projectorError
 		if errors.Is(err, ErrLayout) || errors.As(err, &pe) {
@@ -161,7 +168,10 @@ func Load(opts Options) (e *Engine, err error) {
 		e.fusedLayers = installFusedDeltaNet(m)
 	}
 	e.setupCancel(m.Backend())
-	if err := e.setupVision(lb, opts.ImageAttention); err != nil {
+	if lb != nil {
+		e.projCopy = lb.projCopy
+	}
+	if err := e.setupProjector(lb, opts.ImageAttention); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -244,14 +254,18 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 // tokens hold placeholders (negative ids, the same for the same media, so
 // prefix reuse keeps it) whose embeddings Embed gives, N rows of
 // EmbedWidth() floats. Embed is called only when the span is not in the
-// cache already.
+// cache already, and may be called more than once. Causal spans (audio,
+// and images where ImageCausal) are read causally, others both ways.
 type Span struct {
 	Start, N int
+	Causal   bool
 	Embed    func() ([]float32, error)
 }
 
 // PrefillMedia is Prefill for a prompt holding media spans, in order. A
-// span is decoded whole or not at all, in a batch that ends with it.
+// span is decoded whole or not at all, in a batch that ends with it; a
+// causal span longer than a batch is decoded in batch-sized pieces, each
+// ending its batch.
 func (e *Engine) PrefillMedia(ctx context.Context, toks []int32, spans []Span) (logits []float32, reused int, err error) {
 	if len(toks) == 0 {
 		return nil, 0, errors.New("empty prompt")
@@ -264,7 +278,7 @@ func (e *Engine) PrefillMedia(ctx context.Context, toks []int32, spans []Span) (
 		switch {
 		case sp.N < 1 || sp.Start < last || sp.Start+sp.N >= len(toks) || sp.Embed == nil:
 			return nil, 0, fmt.Errorf("media span [%d, %d) does not fit a %d-token prompt in order", sp.Start, sp.Start+sp.N, len(toks))
-		case sp.N > e.nBatch:
+		case sp.N > e.nBatch && !sp.Causal:
 			return nil, 0, fmt.Errorf("an attachment takes %d positions, more than one batch holds (%d); raise --batch", sp.N, e.nBatch)
 		}
 		last = sp.Start + sp.N
@@ -331,6 +345,24 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 			if sp.Start+sp.N <= i || sp.Start >= end {
 				continue
 			}
+			if sp.Causal && sp.N > e.nBatch {
+				// Text before it goes first; then a piece per batch.
+				if sp.Start > i {
+					end = sp.Start
+					break
+				}
+				rows, err := sp.Embed()
+				if err != nil {
+					return nil, n, err
+				}
+				w := e.EmbedWidth()
+				if len(rows) != sp.N*w {
+					return nil, n, fmt.Errorf("an attachment gave %d values, want %d×%d", len(rows), sp.N, w)
+				}
+				end = min(sp.Start+sp.N, i+e.nBatch)
+				embeds = append(embeds, batchEmbed{index: 0, n: end - i, rows: rows[(i-sp.Start)*w : (end-sp.Start)*w], causal: true})
+				break
+			}
 			// The first span in the batch ends it: whole, or in the next
 			// batch when it does not fit in this one.
 			if sp.Start+sp.N > end {
@@ -345,7 +377,7 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 			if len(rows) != sp.N*e.EmbedWidth() {
 				return nil, n, fmt.Errorf("an attachment gave %d values, want %d×%d", len(rows), sp.N, e.EmbedWidth())
 			}
-			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows, causal: e.vision != nil && e.vision.causal})
+			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows, causal: sp.Causal})
 			break
 		}
 		if logits, err = e.forward(toks[i:end], i, true, embeds...); err != nil {
@@ -364,7 +396,7 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 type batchEmbed struct {
 	index, n int
 	rows     []float32
-	causal   bool // the image attends causally (vision.go)
+	causal   bool // the span attends causally (see forward)
 }
 
 // Decode feeds one sampled token and returns the next logits.

@@ -40,8 +40,10 @@ type layoutBackend struct {
 
 	// proj is the projector's backend (vision.go), which holds the
 	// tensors the vision encoder reads; nil without one.
-	proj     ml.Backend
-	projPlan *projectorPlan
+	proj      ml.Backend
+	projPlan  *projectorPlan
+	projCache string         // where a loadable copy of the projector goes ("" = the user cache)
+	projCopy  *ProjectorCopy // the copy opened instead of the file, if any
 }
 
 // prepare builds what Get hands out besides the file's own tensors: the
@@ -160,7 +162,7 @@ func init() {
 }
 
 // newModel is model.New with the backend wrapped for the file's layout.
-func newModel(path, projector string, f *gguf.File, params ml.BackendParams) (model.Model, error) {
+func newModel(path, projector, projCache string, f *gguf.File, params ml.BackendParams) (model.Model, error) {
 	lb, err := planLayout(f)
 	if err != nil {
 		return nil, err
@@ -178,6 +180,7 @@ func newModel(path, projector string, f *gguf.File, params ml.BackendParams) (mo
 		return nil, err
 	}
 	lb.Backend = inner
+	lb.projCache = projCache
 	if err := lb.openProjector(params); err != nil {
 		lb.Close()
 		return nil, projectorError{err}

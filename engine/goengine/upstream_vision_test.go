@@ -143,7 +143,7 @@ func TestVisionGreedyMatchesUpstream(t *testing.T) {
 	for i := start; i < start+n; i++ {
 		toks[i] = int32(-1000 - i)
 	}
-	span := goengine.Span{Start: start, N: n, Embed: func() ([]float32, error) { return rows, nil }}
+	span := goengine.Span{Start: start, N: n, Causal: e.ImageCausal(), Embed: func() ([]float32, error) { return rows, nil }}
 	logits, _, err := e.PrefillMedia(context.Background(), toks, []goengine.Span{span})
 	if err != nil {
 		t.Fatal(err)

@@ -48,13 +48,14 @@ func (e projectorError) Unwrap() error { return e.error }
 // projectorPlan is what planLayout learned from the projector file.
 type projectorPlan struct {
 	path      string
-	nEmbd     int // the encoder's width
+	vision    bool
+	nEmbd     int // the vision encoder's width
 	patch     int // pixels per patch side
 	merge     int // patches pooled per side
 	positions int // rows of the x and y position tables
 	eps       float32
 	textEmbd  int
-	audioNote string // an audio encoder in the file that is not run
+	audio     *audioPlan // nil without an audio encoder (audio.go)
 }
 
 // planProjector checks the projector at path against the text model f and
@@ -64,12 +65,12 @@ func planProjector(f *gguf.File, lb *layoutBackend, path string) error {
 	if err != nil {
 		return err
 	}
-	if f.Arch() != "gemma4" || p.VisionType != "gemma4v" {
+	if f.Arch() != "gemma4" || (p.Vision && p.VisionType != "gemma4v") || (p.Audio && p.AudioType != "gemma4a") {
 		what := p.ProjectorType
 		if what == "" {
 			what = "unknown"
 		}
-		return fmt.Errorf("%s: the Go engine reads Gemma 4 vision projectors (gemma4v) for gemma4 models; this is a %s projector for a %s model", path, what, f.Arch())
+		return fmt.Errorf("%s: the Go engine reads Gemma 4 projectors (gemma4v, gemma4a) for gemma4 models; this is a %s projector for a %s model", path, what, f.Arch())
 	}
 	textEmbd, _ := gguf.AsUint(mustGet(f, "gemma4.embedding_length"))
 	if err := gguf.CheckProjector(p, int(textEmbd)); err != nil {
@@ -83,9 +84,17 @@ func planProjector(f *gguf.File, lb *layoutBackend, path string) error {
 		}
 		return def
 	}
-	plan := &projectorPlan{path: path, textEmbd: int(textEmbd), audioNote: p.AudioSkipped,
-		nEmbd: u("clip.vision.embedding_length", 0), patch: u("clip.vision.patch_size", 16),
-		merge: u("clip.vision.projector.scale_factor", 3), eps: 1e-6}
+	plan := &projectorPlan{path: path, textEmbd: int(textEmbd)}
+	if p.Audio {
+		plan.audio = &audioPlan{nEmbd: u("clip.audio.embedding_length", 0), nHead: u("clip.audio.attention.head_count", 1),
+			nLayer: u("clip.audio.block_count", 0), nMel: p.NMelBins}
+	}
+	lb.projPlan = plan
+	if !p.Vision {
+		return nil
+	}
+	plan.vision, plan.nEmbd, plan.patch, plan.merge, plan.eps = true,
+		u("clip.vision.embedding_length", 0), u("clip.vision.patch_size", 16), u("clip.vision.projector.scale_factor", 3), 1e-6
 	if v, ok := p.Get("clip.vision.attention.layer_norm_epsilon"); ok {
 		if x, ok := v.(float32); ok {
 			plan.eps = x
@@ -104,13 +113,13 @@ func planProjector(f *gguf.File, lb *layoutBackend, path string) error {
 	c.set("vision.projector.scale_factor", uint32(plan.merge))
 	c.set("vision.attention.layer_norm_epsilon", plan.eps)
 	c.set("vision.num_channels", uint32(3))
-	lb.projPlan = plan
 	return nil
 }
 
 func mustGet(f *gguf.File, k string) any { v, _ := f.Get(k); return v }
 
-// projectorTensor reports names the vision encoder reads from the projector.
+// projectorTensor reports names Ollama's gemma4 model reads from the
+// projector (its vision encoder's; the audio encoder is natter's own).
 func projectorTensor(name string) bool {
 	return strings.HasPrefix(name, "v.") || strings.HasPrefix(name, "mm.")
 }
@@ -125,42 +134,70 @@ func (lb *layoutBackend) openProjector(params ml.BackendParams) error {
 	// (measured on the Gemma 4-sized bench encoder: 15.1 s against 9.7 s
 	// an image); as for prompts, it stays off here.
 	params.FlashAttention = ml.FlashAttentionDisabled
-	b, err := ml.NewBackend(lb.projPlan.path, params)
+	path, cp, err := loadableProjector(lb.projPlan.path, lb.projCache)
+	if err != nil {
+		return err
+	}
+	b, err := ml.NewBackend(path, params)
 	if err != nil {
 		return fmt.Errorf("%s: %w", lb.projPlan.path, err)
 	}
-	lb.proj = b
+	lb.proj, lb.projCopy = b, cp
 	return nil
 }
+
+// ProjectorCopy is the loadable copy of the projector natter opened
+// instead of the file (projcopy.go), nil when it opened the file.
+func (e *Engine) ProjectorCopy() *ProjectorCopy { return e.projCopy }
 
 // Vision reports whether a vision projector is loaded.
 func (e *Engine) Vision() bool { return e.vision != nil }
 
-// ProjectorNote names what the loaded projector has but natter does not
-// run (an audio encoder), "" when nothing.
-func (e *Engine) ProjectorNote() string {
-	if e.vision == nil || e.vision.plan.audioNote == "" {
-		return ""
-	}
-	return fmt.Sprintf("the projector's %s audio encoder is not run by natter yet", e.vision.plan.audioNote)
-}
+// ImageCausal reports whether the text model reads images causally.
+func (e *Engine) ImageCausal() bool { return e.vision != nil && e.vision.causal }
 
 // visionState is the loaded projector of an Engine.
 type visionState struct {
 	plan  *projectorPlan
 	m     *gemma4.Model
 	b     ml.Backend  // the projector's backend
-	sched schedHandle // its scheduler, reset after a failed (or stopped) encode
+	sched schedHandle // its scheduler, reset after a failed (or stopped) encode (shared with audio)
 	// causal: image positions attend causally, as text does; otherwise
 	// both ways within the image (see forward).
 	causal bool
 }
 
-// setupVision finds the loaded vision model and prepares its encodes.
-func (e *Engine) setupVision(lb *layoutBackend, attention string) error {
+// setupProjector prepares the encodes of the projector's encoders.
+func (e *Engine) setupProjector(lb *layoutBackend, attention string) error {
 	if lb == nil || lb.proj == nil {
 		return nil
 	}
+	var sched schedHandle
+	if h, backends, ok := reachScheduler(lb.proj); ok {
+		sched = h
+		installed := false
+		for _, p := range backends {
+			if ggmlops.InstallCancel(p) {
+				installed = true
+			}
+		}
+		if installed && e.cancel == nil {
+			e.cancel = ggmlops.NewCancel()
+		}
+	}
+	if lb.projPlan.vision {
+		if err := e.setupVision(lb, attention, sched); err != nil {
+			return err
+		}
+	}
+	if lb.projPlan.audio != nil {
+		return e.setupAudio(lb, sched)
+	}
+	return nil
+}
+
+// setupVision finds the loaded vision model and prepares its encodes.
+func (e *Engine) setupVision(lb *layoutBackend, attention string, sched schedHandle) error {
 	var causal bool
 	switch attention {
 	case "":
@@ -185,20 +222,7 @@ func (e *Engine) setupVision(lb *layoutBackend, attention string) error {
 			return fmt.Errorf("%s: %w", lb.projPlan.path, err)
 		}
 	}
-	v := &visionState{plan: lb.projPlan, m: gm, b: lb.proj, causal: causal}
-	if h, backends, ok := reachScheduler(lb.proj); ok {
-		v.sched = h
-		installed := false
-		for _, p := range backends {
-			if ggmlops.InstallCancel(p) {
-				installed = true
-			}
-		}
-		if installed && e.cancel == nil {
-			e.cancel = ggmlops.NewCancel()
-		}
-	}
-	e.vision = v
+	e.vision = &visionState{plan: lb.projPlan, m: gm, b: lb.proj, sched: sched, causal: causal}
 	return nil
 }
 
@@ -238,12 +262,16 @@ func (e *Engine) PrepareImage(img image.Image) (*Image, error) {
 	return &Image{pix: pix, w: w, h: h, tokens: (px / v.plan.merge) * (py / v.plan.merge)}, nil
 }
 
-// EmbedWidth is the width of an image embedding (the text model's).
+// EmbedWidth is the width of an image or audio embedding (the text
+// model's).
 func (e *Engine) EmbedWidth() int {
-	if e.vision == nil {
-		return 0
+	switch {
+	case e.vision != nil:
+		return e.vision.plan.textEmbd
+	case e.audio != nil:
+		return e.audio.textEmbd
 	}
-	return e.vision.plan.textEmbd
+	return 0
 }
 
 // EncodeImage runs the vision encoder on im and returns its embeddings,

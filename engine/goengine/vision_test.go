@@ -36,7 +36,8 @@ func visionFiles(t testing.TB, proj synth.ProjectorSpec) (model, mmproj string) 
 
 func loadVision(t testing.TB, model, mmproj string, batch int, attention ...string) *goengine.Engine {
 	t.Helper()
-	e, err := goengine.Load(goengine.Options{ModelPath: model, ProjectorPath: mmproj, ContextSize: 1024, BatchSize: batch, Threads: 2, FlashAttention: true, ImageAttention: append(attention, "")[0]})
+	e, err := goengine.Load(goengine.Options{ModelPath: model, ProjectorPath: mmproj, ContextSize: 1024, BatchSize: batch, Threads: 2, FlashAttention: true, ImageAttention: append(attention, "")[0],
+		ProjectorCache: filepath.Join(filepath.Dir(mmproj), "cache")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,8 @@ func testVisionPrefill(t *testing.T, mode string) {
 	n := im.Tokens()
 	toks, start := visionPrompt(n, 100)
 	encodes := 0
-	span := goengine.Span{Start: start, N: n, Embed: func() ([]float32, error) { encodes++; return rows, nil }}
+	embed := func() ([]float32, error) { encodes++; return rows, nil }
+	span := goengine.Span{Start: start, N: n, Causal: e.ImageCausal(), Embed: embed}
 	cold, reused, err := e.PrefillMedia(context.Background(), toks, []goengine.Span{span})
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +203,11 @@ func testVisionPrefill(t *testing.T, mode string) {
 		t.Fatal("logits differ with another batch size")
 	}
 	other := map[string]string{"causal": "bidirectional", "bidirectional": "causal"}[mode]
-	if l, _, err := loadVision(t, model, mmproj, 0, other).PrefillMedia(context.Background(), toks, []goengine.Span{span}); err != nil || close32(cold, l, 1e-3) {
+	oe := loadVision(t, model, mmproj, 0, other)
+	if oe.ImageCausal() == e.ImageCausal() {
+		t.Fatalf("%s and %s image attention are both causal %v", mode, other, e.ImageCausal())
+	}
+	if l, _, err := oe.PrefillMedia(context.Background(), toks, []goengine.Span{{Start: start, N: n, Causal: oe.ImageCausal(), Embed: embed}}); err != nil || close32(cold, l, 1e-3) {
 		t.Fatalf("%s and %s image attention gave the same logits (%v)", mode, other, err)
 	}
 
@@ -212,7 +218,7 @@ func testVisionPrefill(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	otoks, _ := visionPrompt(n, 7000)
-	diff, _, err := e.PrefillMedia(context.Background(), otoks, []goengine.Span{{Start: start, N: n, Embed: func() ([]float32, error) { return orows, nil }}})
+	diff, _, err := e.PrefillMedia(context.Background(), otoks, []goengine.Span{{Start: start, N: n, Causal: e.ImageCausal(), Embed: func() ([]float32, error) { return orows, nil }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +230,7 @@ func testVisionPrefill(t *testing.T, mode string) {
 	if err := small.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := small.PrefillMedia(context.Background(), toks, []goengine.Span{{Start: start, N: n, Embed: func() ([]float32, error) { return nil, errors.New("gone") }}}); err == nil || !strings.Contains(err.Error(), "gone") {
+	if _, _, err := small.PrefillMedia(context.Background(), toks, []goengine.Span{{Start: start, N: n, Causal: small.ImageCausal(), Embed: func() ([]float32, error) { return nil, errors.New("gone") }}}); err == nil || !strings.Contains(err.Error(), "gone") {
 		t.Fatalf("a failing encode: %v", err)
 	}
 }

@@ -48,6 +48,10 @@ type Gemma4Spec struct {
 	// "<image|>" to the vocabulary as control tokens (ids GemmaImageStart
 	// and GemmaImageEnd), for models paired with a gemma4v projector.
 	ImageTokens bool
+	// AudioTokens appends the image delimiters and then the audio ones,
+	// "<|audio>" and "<audio|>" (ids GemmaAudioStart, GemmaAudioEnd), for
+	// models paired with a gemma4a projector.
+	AudioTokens bool
 
 	Type         TensorType
 	Seed         int64
@@ -56,21 +60,27 @@ type Gemma4Spec struct {
 	TiedOutput   bool // Gemma ties the output to token_embd
 }
 
-// Ids of Gemma4Spec.ImageTokens' delimiters.
+// Ids of Gemma4Spec.ImageTokens' and AudioTokens' delimiters.
 var (
 	GemmaImageStart = len(vocabTokens)
 	GemmaImageEnd   = len(vocabTokens) + 1
+	GemmaAudioStart = len(vocabTokens) + 2
+	GemmaAudioEnd   = len(vocabTokens) + 3
 )
 
-// vocab is the model's vocabulary: the synthetic one, plus the image
-// delimiters when asked.
+// vocab is the model's vocabulary: the synthetic one, plus the image (and
+// audio) delimiters when asked.
 func (s Gemma4Spec) vocab() (tokens []string, scores []float32, types []int32) {
-	if !s.ImageTokens {
+	if !s.ImageTokens && !s.AudioTokens {
 		return vocabTokens, vocabScores, vocabTypes
 	}
-	return append(slices.Clone(vocabTokens), "<|image>", "<image|>"),
-		append(slices.Clone(vocabScores), 0, 0),
-		append(slices.Clone(vocabTypes), TypeControl, TypeControl)
+	extra := []string{"<|image>", "<image|>"}
+	if s.AudioTokens {
+		extra = append(extra, "<|audio>", "<audio|>")
+	}
+	return append(slices.Clone(vocabTokens), extra...),
+		append(slices.Clone(vocabScores), make([]float32, len(extra))...),
+		append(slices.Clone(vocabTypes), slices.Repeat([]int32{TypeControl}, len(extra))...)
 }
 
 // Gemma4Tiny is a gemma4 model of about 2 MB for tests: 8 layers (3 and

@@ -52,6 +52,15 @@ const (
 	// (stored [NEmbd, TextEmbd]). The number of embeddings depends on the
 	// image (the engine sizes it to a token budget), so ImageTokens is 0.
 	ProjectorGemma4V = "gemma4v"
+	// ProjectorGemma4A is Gemma 4's audio encoder (Go engine), as upstream
+	// llama.cpp v0.5.0 writes it: two stride-2 conv2d (F32 kernels
+	// [3, 3, in, Channels[i]]) with layer norms over the mel spectrogram,
+	// a.input_projection, conformer blocks (half-step FFNs, chunked local
+	// attention with attn_k_rel and per_dim_scale, a depthwise causal conv
+	// conv_dw [ConvKernel, NEmbd]), a.pre_encode.out to AudioOut, then
+	// mm.a.input_projection. A gemma4v spec with Gemma4Audio set writes
+	// both encoders in one file, as the converter does for E2B/E4B.
+	ProjectorGemma4A = "gemma4a"
 )
 
 // whisperPositions is the number of positions of the Whisper encoder: the
@@ -83,8 +92,13 @@ type ProjectorSpec struct {
 	ClampOutput []float32
 
 	// Audio.
-	NMelBins    int // mel bins of the spectrogram; 0 = 80
+	NMelBins    int // mel bins of the spectrogram; 0 = 80 (gemma4a: 32)
 	StackFactor int // ultravox: frames stacked per embedding; must divide 1500; 0 = 30
+	// Gemma 4 audio (gemma4a, or gemma4v with Gemma4Audio).
+	Gemma4Audio bool   // gemma4v: add the gemma4a audio encoder
+	Channels    [2]int // output channels of the two conv2d; 0 = 4, 8
+	ConvKernel  int    // taps of the depthwise conv; 0 = 5
+	AudioOut    int    // width after a.pre_encode.out; 0 = 2*NEmbd
 
 	Type TensorType // F32 or F16 for the weight matrices; 1-D tensors, embeddings and position embeddings are F32, conv1d kernels F16 (as the converters write them)
 	Seed int64
@@ -99,6 +113,8 @@ type ProjectorSpec struct {
 	// LoraSpec.ShapeOf): it gets each tensor's name and ggml shape and
 	// returns the shape to write.
 	ShapeOf func(name string, dims []int) []int
+	// TypeOf overrides tensor types by name, for crafted files.
+	TypeOf map[string]TensorType
 }
 
 // TinyVisionProjector is a gemma3 projector of a few hundred KB for a text
@@ -143,7 +159,15 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 		if s.Projector == ProjectorGemma4V {
 			def(&s.Positions, 64)
 		}
-	} else {
+	}
+	if s.Audio() {
+		if s.Projector == ProjectorGemma4A || s.Gemma4Audio {
+			def(&s.NMelBins, 32)
+			def(&s.Channels[0], 4)
+			def(&s.Channels[1], 8)
+			def(&s.ConvKernel, 5)
+			def(&s.AudioOut, 2*s.NEmbd)
+		}
 		def(&s.NMelBins, 80)
 		if s.Projector == ProjectorUltravox {
 			def(&s.StackFactor, 30)
@@ -155,9 +179,19 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 	return s
 }
 
-// Vision reports whether the projector is for images (else audio).
+// Vision reports whether the projector is for images.
 func (s ProjectorSpec) Vision() bool {
 	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V
+}
+
+// Audio reports whether the projector is for audio.
+func (s ProjectorSpec) Audio() bool {
+	return !s.Vision() || (s.Projector == ProjectorGemma4V && s.Gemma4Audio)
+}
+
+// gemma4a reports whether the spec has Gemma 4's audio encoder.
+func (s ProjectorSpec) gemma4a() bool {
+	return s.Projector == ProjectorGemma4A || (s.Projector == ProjectorGemma4V && s.Gemma4Audio)
 }
 
 // ImageTokens is the number of embeddings an image becomes (0 for audio).
@@ -171,8 +205,12 @@ func (s ProjectorSpec) ImageTokens() int {
 }
 
 // AudioTokens is the number of embeddings per 30-second chunk of audio (0
-// for vision); shorter audio is one chunk.
+// for vision); shorter audio is one chunk (gemma4a: fewer embeddings,
+// 25 a second).
 func (s ProjectorSpec) AudioTokens() int {
+	if s.gemma4a() {
+		return 750
+	}
 	switch d := s.withDefaults(); d.Projector {
 	case ProjectorQwen2A:
 		return whisperPositions / 2
@@ -186,16 +224,23 @@ func (s ProjectorSpec) AudioTokens() int {
 // not run.
 func (s ProjectorSpec) Validate() error {
 	switch s.Projector {
-	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V:
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A:
 	default:
-		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V)
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A)
+	}
+	if s.Gemma4Audio && s.Projector != ProjectorGemma4V {
+		return errors.New("synth: Gemma4Audio goes with a gemma4v projector")
 	}
 	d := s.withDefaults()
 	sizes := []int{d.TextEmbd, d.NEmbd, d.NFF, d.NHead, d.NLayer}
 	if d.Vision() {
 		sizes = append(sizes, d.ImageSize, d.PatchSize, d.MergeFactor)
-	} else {
+	}
+	if d.Audio() {
 		sizes = append(sizes, d.NMelBins)
+	}
+	if d.gemma4a() {
+		sizes = append(sizes, d.Channels[0], d.Channels[1], d.ConvKernel, d.AudioOut)
 	}
 	if d.Projector == ProjectorUltravox {
 		sizes = append(sizes, d.StackFactor)
@@ -249,6 +294,9 @@ func (d ProjectorSpec) tensors() []tensor {
 			return
 		}
 		t.stream = t.name // values do not depend on which others exist
+		if typ, ok := d.TypeOf[t.name]; ok {
+			t.typ = typ
+		}
 		if d.ShapeOf != nil {
 			t.dims = d.ShapeOf(t.name, slices.Clone(t.dims))
 			if t.values != nil {
@@ -313,6 +361,13 @@ func (d ProjectorSpec) tensors() []tensor {
 			scalar("mm.input_projection.output_min", d.ClampOutput[0])
 			scalar("mm.input_projection.output_max", d.ClampOutput[1])
 		}
+		if d.Gemma4Audio {
+			d.gemma4Audio(add, mat, ones, zeros)
+		}
+		return ts
+	}
+	if d.Projector == ProjectorGemma4A {
+		d.gemma4Audio(add, mat, ones, zeros)
 		return ts
 	}
 	if d.Vision() {
@@ -356,6 +411,42 @@ func (d ProjectorSpec) tensors() []tensor {
 	return ts
 }
 
+// gemma4Audio adds the gemma4a encoder's tensors; d has its defaults.
+func (d ProjectorSpec) gemma4Audio(add func(tensor), mat func(string, ...int), ones func(string, int), zeros func(string, ...int)) {
+	e, ff, hd := d.NEmbd, d.NFF, d.NEmbd/d.NHead
+	in, freq := 1, d.NMelBins
+	for i, ch := range d.Channels {
+		add(tensor{name: fmt.Sprintf("a.conv1d.%d.weight", i), dims: []int{3, 3, in, ch}, typ: F32})
+		ones(fmt.Sprintf("a.conv1d.%d.norm.weight", i), ch)
+		in, freq = ch, (freq-1)/2+1
+	}
+	mat("a.input_projection.weight", in*freq, e)
+	for i := 0; i < d.NLayer; i++ {
+		p := fmt.Sprintf("a.blk.%d.", i)
+		for _, n := range []string{"ffn_norm", "ffn_post_norm", "ln1", "attn_post_norm", "conv_norm", "norm_conv", "ffn_norm_1", "ffn_post_norm_1", "ln2"} {
+			ones(p+n+".weight", e)
+		}
+		for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out", "attn_k_rel", "conv_pw2"} {
+			mat(p+w+".weight", e, e)
+		}
+		mat(p+"ffn_up.weight", e, ff)
+		mat(p+"ffn_down.weight", ff, e)
+		mat(p+"ffn_up_1.weight", e, ff)
+		mat(p+"ffn_down_1.weight", ff, e)
+		mat(p+"conv_pw1.weight", e, 2*e)
+		add(tensor{name: p + "conv_dw.weight", dims: []int{d.ConvKernel, e}, typ: F32})
+		// softplus of the learned scale, as the converter stores it
+		add(tensor{name: p + "per_dim_scale.weight", dims: []int{hd}, typ: F32, values: slices.Repeat([]float32{0.9}, hd)})
+	}
+	mat("a.pre_encode.out.weight", e, d.AudioOut)
+	zeros("a.pre_encode.out.bias", d.AudioOut)
+	mat("mm.a.input_projection.weight", d.AudioOut, d.TextEmbd)
+	if d.Projector == ProjectorGemma4A && d.ClampOutput != nil {
+		add(tensor{name: "mm.a.input_projection.output_min", dims: []int{1}, typ: F32, values: []float32{d.ClampOutput[0]}})
+		add(tensor{name: "mm.a.input_projection.output_max", dims: []int{1}, typ: F32, values: []float32{d.ClampOutput[1]}})
+	}
+}
+
 // header is the projector's metadata; d has its defaults.
 func (d ProjectorSpec) header(ts []tensor) []byte {
 	fileType := uint32(0)
@@ -369,20 +460,38 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 		{"general.alignment", uint32(Alignment)},
 		{"general.file_type", fileType},
 		{"clip.has_vision_encoder", d.Vision()},
-		{"clip.has_audio_encoder", !d.Vision()},
-		{"clip.projector_type", d.Projector},
+		{"clip.has_audio_encoder", d.Audio()},
+	}
+	if d.Gemma4Audio {
+		// Two encoders: one projector type each (the converter's rule).
+		kvs = append(kvs, kvPair{"clip.vision.projector_type", d.Projector}, kvPair{"clip.audio.projector_type", ProjectorGemma4A})
+	} else {
+		kvs = append(kvs, kvPair{"clip.projector_type", d.Projector})
+	}
+	sizes := func(m string) {
+		kvs = append(kvs,
+			kvPair{m + "embedding_length", uint32(d.NEmbd)},
+			kvPair{m + "feed_forward_length", uint32(d.NFF)},
+			kvPair{m + "block_count", uint32(d.NLayer)},
+			kvPair{m + "projection_dim", uint32(d.TextEmbd)},
+			kvPair{m + "attention.head_count", uint32(d.NHead)},
+		)
+	}
+	if d.gemma4a() {
+		sizes("clip.audio.")
+		kvs = append(kvs,
+			kvPair{"clip.audio.attention.layer_norm_epsilon", float32(1e-6)},
+			kvPair{"clip.audio.num_mel_bins", uint32(d.NMelBins)},
+		)
+		if !d.Vision() {
+			return header(overrideKVs(kvs, d.KV), ts)
+		}
 	}
 	m := "clip.audio."
 	if d.Vision() {
 		m = "clip.vision."
 	}
-	kvs = append(kvs,
-		kvPair{m + "embedding_length", uint32(d.NEmbd)},
-		kvPair{m + "feed_forward_length", uint32(d.NFF)},
-		kvPair{m + "block_count", uint32(d.NLayer)},
-		kvPair{m + "projection_dim", uint32(d.TextEmbd)},
-		kvPair{m + "attention.head_count", uint32(d.NHead)},
-	)
+	sizes(m)
 	if d.Projector == ProjectorGemma4V {
 		kvs = append(kvs,
 			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
