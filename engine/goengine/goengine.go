@@ -88,7 +88,7 @@ type Engine struct {
 
 	vision   *visionState   // nil without a vision projector (vision.go)
 	projCopy *ProjectorCopy // the projector copy opened, if any (projcopy.go)
-	audio  *audioState  // nil without an audio projector (audio.go)
+	audio    *audioState    // nil without an audio projector (audio.go)
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
