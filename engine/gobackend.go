@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -119,6 +120,13 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	e.info.License, e.info.LicenseLink = f.License()
 	if e.vision != nil {
 		e.info.Projector, e.info.Vision, e.info.Audio = opts.Projector, g.Vision(), g.Audio()
+	}
+	if cp := g.ProjectorCopy(); cp != nil {
+		e.info.ProjectorCopy = cp.Path
+		if cp.Created {
+			e.info.ProjectorCopyNote = fmt.Sprintf("made a loadable copy of %s (%s, the file with clip.block_count added, which Ollama's loader needs for the audio encoder) at %s; it is reused while the file is unchanged",
+				filepath.Base(opts.Projector), HumanBytes(cp.Size), cp.Path)
+		}
 	}
 	if len(v.BOS) > 0 {
 		e.info.BOS = v.Decode(v.BOS[0])

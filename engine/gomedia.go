@@ -42,6 +42,7 @@ type goImage struct {
 	clip *goengine.AudioClip
 	n    int
 	rows []float32
+	audio bool // a clip (its delimiters are the audio ones)
 	// causal: the text model reads it causally (audio always; images as
 	// the engine decides).
 	causal bool
@@ -101,7 +102,7 @@ func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 		v.mu.Unlock()
 	}
 	begin, end := v.imgBegin, v.imgEnd
-	if it.clip != nil {
+	if it.audio {
 		begin, end = v.audBegin, v.audEnd
 	}
 	var parts []mediaPart
@@ -126,7 +127,7 @@ func (e *GoEngine) prepare(a prompts.Attachment) (*goImage, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &goImage{name: a.Name, clip: clip, n: clip.Tokens(), causal: true}, nil
+		return &goImage{name: a.Name, clip: clip, n: clip.Tokens(), audio: true, causal: true}, nil
 	}
 	img, err := media.DecodeImage(a.Data, media.ImageLimits{})
 	if err != nil {
@@ -163,7 +164,7 @@ func (e *GoEngine) embed(ctx context.Context, it *goImage) ([]float32, error) {
 	}
 	var rows []float32
 	var err error
-	if it.clip != nil {
+	if it.audio {
 		rows, err = e.g.EncodeAudio(ctx, it.clip)
 	} else {
 		rows, err = e.g.EncodeImage(ctx, it.im)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -155,4 +156,115 @@ func TestGoEngineProjectorRefused(t *testing.T) {
 	if _, err := m.PromptTokens(api.Request{Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "hi", Media: []prompts.Attachment{img}}}}); err == nil || !strings.Contains(err.Error(), "text only") {
 		t.Fatalf("image to a text-only model: %v", err)
 	}
+}
+
+// Audio on the Go engine: a synthetic Gemma 4 model with its delimiters
+// and a projector holding both Gemma 4 encoders, as E2B/E4B's is; Ollama's
+// loader opens it through natter's cached copy.
+func TestGoEngineAudioEndToEnd(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	dir := t.TempDir()
+	spec := synth.Gemma4Tiny()
+	spec.AudioTokens = true
+	model := filepath.Join(dir, "gemma4.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	proj := filepath.Join(dir, "mmproj-gemma4.gguf")
+	if err := (synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, Gemma4Audio: true, TextEmbd: spec.NEmbd, Seed: 5}).Write(proj); err != nil {
+		t.Fatal(err)
+	}
+	before := fileBytes(t, proj)
+	m := openGemma4Vision(t, model, proj)
+	in := m.Info()
+	if !in.Vision || !in.Audio || in.Projector != proj || in.ProjectorNote != "" {
+		t.Fatalf("Info() = vision %v audio %v projector %q note %q", in.Vision, in.Audio, in.Projector, in.ProjectorNote)
+	}
+	if !strings.HasPrefix(in.ProjectorCopy, filepath.Join(cache, "natter", "projectors")) || !strings.Contains(in.ProjectorCopyNote, "loadable copy") || !strings.Contains(in.ProjectorCopyNote, "kB") {
+		t.Fatalf("copy %q note %q", in.ProjectorCopy, in.ProjectorCopyNote)
+	}
+	if !slices.Equal(before, fileBytes(t, proj)) {
+		t.Fatal("the user's projector file changed")
+	}
+	// A second load reuses the copy and says nothing.
+	if again := openGemma4Vision(t, model, proj).Info(); again.ProjectorCopy != in.ProjectorCopy || again.ProjectorCopyNote != "" {
+		t.Fatalf("second load: copy %q note %q", again.ProjectorCopy, again.ProjectorCopyNote)
+	}
+
+	memo := attachment(prompts.MediaAudio, "memo.wav", "wav", wavOf(16000, 2, 440))
+	req := imageRequest([]prompts.Attachment{memo}, "transcribe this")
+	toks, err := m.PromptTokens(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin, end := slices.Index(toks, Token(synth.GemmaAudioStart)), slices.Index(toks, Token(synth.GemmaAudioEnd))
+	// 2 s at 25 embeddings a second.
+	if begin < 0 || end-begin-1 != 50 {
+		t.Fatalf("no <|audio> + 50 placeholders + <audio|> in %v", toks)
+	}
+	text, _, err := m.RenderPrompt(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if label := "[audio memo.wav: 50 tokens]"; !strings.Contains(text, label) {
+		t.Fatalf("rendered prompt %q lacks %q", text, label)
+	}
+	g := m.(*GoEngine)
+	r1 := collectGen(t, g, req)
+	g.Reset()
+	if again := collectGen(t, g, req); again.text != r1.text {
+		t.Fatalf("greedy output with the same clip differs run to run: %q vs %q", r1.text, again.text)
+	}
+	g.Reset()
+	other := attachment(prompts.MediaAudio, "other.wav", "wav", wavOf(16000, 2, 1234))
+	if o := collectGen(t, g, imageRequest([]prompts.Attachment{other}, "transcribe this")); o.text == r1.text {
+		t.Fatalf("another clip gave the same reply %q: the embeddings are not reaching the model", o.text)
+	}
+	// Turn 2 reuses the cache through the clip and answers as a cold run.
+	g.Reset()
+	r1 = collectGen(t, g, req)
+	turn2 := req
+	turn2.Messages = append(slices.Clone(req.Messages),
+		prompts.Message{Role: prompts.RoleAssistant, Content: r1.text},
+		prompts.Message{Role: prompts.RoleUser, Content: "and then?"})
+	r2 := collectGen(t, g, turn2)
+	if r2.stats.CachedTokens < end+1 {
+		t.Fatalf("turn 2 reused %d tokens; the clip ends at %d", r2.stats.CachedTokens, end+1)
+	}
+	if c := collectGen(t, openGemma4Vision(t, model, proj), turn2); c.text != r2.text {
+		t.Fatalf("cached turn 2 %q differs from a cold run %q", r2.text, c.text)
+	}
+	// An image and a clip in one message both go in.
+	img := attachment(prompts.MediaImage, "grad.png", "png", pngOf(t, 64, 48, false))
+	both, err := m.PromptTokens(imageRequest([]prompts.Attachment{img, memo}, "what?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(both, Token(synth.GemmaImageStart)) || !slices.Contains(both, Token(synth.GemmaAudioStart)) {
+		t.Fatalf("image and clip: %v", both)
+	}
+	// Broken and empty audio: clear errors naming the file.
+	for _, bad := range []prompts.Attachment{
+		attachment(prompts.MediaAudio, "cut.wav", "wav", wavOf(16000, 1, 300)[:30]),
+		attachment(prompts.MediaAudio, "blip.wav", "wav", wavOf(16000, 0.005, 300)),
+	} {
+		ch, err := g.Generate(t.Context(), imageRequest([]prompts.Attachment{bad}, "what?"))
+		if err == nil {
+			r := collect(t, ch, nil)
+			err = r.err
+		}
+		if err == nil || !strings.Contains(err.Error(), bad.Name) {
+			t.Fatalf("%s: %v", bad.Name, err)
+		}
+	}
+}
+
+func fileBytes(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

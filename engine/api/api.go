@@ -174,6 +174,12 @@ type ModelInfo struct {
 	// ProjectorNote says why a projector found beside the model is not in
 	// use ("" when none was found or it loaded).
 	ProjectorNote string `json:"projector_note,omitempty"`
+	// ProjectorCopy is the loadable copy of the projector the Go engine
+	// opened instead of the file (Ollama's loader cannot open Gemma 4
+	// projectors with audio as they are), "" when none; ProjectorCopyNote
+	// says so, with its size, on the load that made it.
+	ProjectorCopy     string `json:"projector_copy,omitempty"`
+	ProjectorCopyNote string `json:"-"`
 }
 
 // Generator is what a front end needs from an engine.
