@@ -285,6 +285,91 @@ func gemma4VisionDir(t *testing.T, dir string) (model string) {
 	return model
 }
 
+// gemma4AudioDir writes a Gemma 4 model with its image and audio
+// delimiters and, beside it, a projector with both encoders (as E2B and
+// E4B ship), into dir.
+func gemma4AudioDir(t *testing.T, dir string) (model string) {
+	t.Helper()
+	spec := synth.Gemma4Tiny()
+	spec.AudioTokens = true
+	model = filepath.Join(dir, "gemma-4-synth-F32.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	p := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, Gemma4Audio: true, TextEmbd: spec.NEmbd, Seed: 1}
+	if err := p.Write(filepath.Join(dir, "mmproj-gemma-4-synth-F16.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
+// natter ask --audio and --transcribe with a Gemma 4 model on the Go
+// engine: the clip goes in (25 positions a second plus its delimiters),
+// the answer is stable, the projector copy is announced once.
+func TestAskGemma4Audio(t *testing.T) {
+	dir := t.TempDir()
+	model := gemma4AudioDir(t, dir)
+	wav := writeWAV(t, dir, "memo.wav", 16000, 2)
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
+	}
+	out, errOut, code := ask("--audio", wav, "--stats", "what is said?")
+	if code != 0 || out == "" {
+		t.Fatalf("--audio: exit %d, %q\n%s", code, out, errOut)
+	}
+	withAudio := promptTokens(t, errOut)
+	again, errAgain, _ := ask("--audio", wav, "what is said?")
+	if again != out {
+		t.Fatalf("greedy answers about the same clip differ: %q and %q", out, again)
+	}
+	// The copy is keyed by the projector's path, new in this test: the
+	// first load makes and announces it, the second reuses it quietly.
+	if !strings.Contains(errOut, "made a loadable copy of mmproj-gemma-4-synth-F16.gguf") || strings.Contains(errAgain, "loadable copy") {
+		t.Fatalf("copy notes: first load\n%s\nsecond load\n%s", errOut, errAgain)
+	}
+	_, errOut, _ = ask("--stats", "what is said?")
+	// 50 positions, <|audio> and <audio|>, and the line break after them.
+	if textOnly := promptTokens(t, errOut); withAudio != textOnly+50+2+1 {
+		t.Fatalf("prompt with 2 s of audio %d tokens, without %d (want 53 more)", withAudio, textOnly)
+	}
+	tr, errOut, code := ask("--transcribe", wav)
+	if code != 0 || strings.TrimSpace(tr) == "" {
+		t.Fatalf("--transcribe: exit %d, %q\n%s", code, tr, errOut)
+	}
+	img := writePNG(t, dir, "receipt.png", 60, 40)
+	if out, errOut, code := ask("--image", img, "--audio", wav, "both?"); code != 0 || out == "" {
+		t.Fatalf("--image with --audio: exit %d, %q\n%s", code, out, errOut)
+	}
+	bad := filepath.Join(dir, "cut.wav")
+	b, _ := os.ReadFile(wav)
+	os.WriteFile(bad, b[:30], 0o644)
+	if _, errOut, code := ask("--audio", bad, "x"); code == 0 || !strings.Contains(errOut, "cut.wav") {
+		t.Fatalf("truncated WAV: exit %d, %q", code, errOut)
+	}
+}
+
+// The chat with a Gemma 4 model whose projector has both encoders: the
+// status line says +vision+audio, the copy note shows at start, a clip is
+// attached and answered, and /prompt shows where its positions go.
+func TestTmuxAttachGemma4Audio(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	model := gemma4AudioDir(t, t.TempDir())
+	wav := writeWAV(t, p.home, "memo.wav", 16000, 2)
+	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	if st := statusOf(p.screen()); !strings.Contains(st, "+vision+audio") {
+		t.Fatalf("the status line %q does not say the model takes images and audio", st)
+	}
+	p.waitFor("the projector copy's note", func(s string) bool { return strings.Contains(p.all(), "loadable copy") })
+	p.line("/attach " + wav)
+	p.waitFor("the chip above the input", func(s string) bool { return strings.Contains(s, "📎 memo.wav (audio") })
+	p.line("what is said?")
+	p.waitFor("a reply", func(s string) bool { return finished(s) && strings.Contains(p.all(), "› 📎 memo.wav (audio") })
+	p.line("/prompt")
+	p.waitFor("the clip's place in the prompt", func(s string) bool { return strings.Contains(p.all(), "[audio memo.wav: 50 tokens]") })
+	p.line("/quit")
+	p.exited()
+}
+
 // The chat with a Gemma 4 model on the Go engine: the projector found
 // beside it, an image attached, answered, and placed in /prompt.
 func TestTmuxAttachGemma4Image(t *testing.T) {

@@ -178,6 +178,9 @@ func runAsk(cmd *cobra.Command, o *askOptions, pos []string) error {
 			fmt.Fprintf(os.Stderr, "natter ask: the model cannot take the attachments: %s\n", note)
 			return status(exitError)
 		}
+		if note := eng.Info().ProjectorCopyNote; note != "" {
+			fmt.Fprintf(os.Stderr, "natter ask: %s\n", note)
+		}
 		gen, name = eng, modelName(eng.Info())
 	}
 

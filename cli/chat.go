@@ -554,6 +554,9 @@ func loadChatModel(mf *modelFlags, sf *samplingFlags, path string, tmplOverride 
 		if shown {
 			fmt.Fprint(os.Stderr, "\r\033[K")
 		}
+		if err == nil && eng.Info().ProjectorCopyNote != "" {
+			fmt.Fprintln(os.Stderr, "natter: "+eng.Info().ProjectorCopyNote)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -602,6 +605,9 @@ func loadQuiet(mf *modelFlags, path string) (engine.Model, []string, error) {
 		_ = models.Remember(path)
 		if note := e.Info().ProjectorNote; note != "" {
 			warnings = append(warnings, "images and audio are off for this model: "+note)
+		}
+		if note := e.Info().ProjectorCopyNote; note != "" {
+			warnings = append(warnings, note)
 		}
 	}
 	return e, warnings, err

@@ -93,6 +93,9 @@ func (m *Model) infoText() string {
 	switch {
 	case info.Projector != "":
 		row("media", strings.TrimPrefix(mediaStatus(info), "+")+" · projector "+TerminalSafe(filepath.Base(info.Projector))+" (/attach FILE)")
+		if info.ProjectorCopy != "" {
+			row("", "opened through natter's copy "+TerminalSafe(info.ProjectorCopy))
+		}
 	case info.ProjectorNote != "":
 		row("media", "text only: "+TerminalSafe(info.ProjectorNote))
 	}
