@@ -36,12 +36,12 @@ type goVision struct {
 // goImage is one attachment, an image or a clip, prepared for its encoder;
 // rows are its embeddings once encoded (the prepared input is dropped then).
 type goImage struct {
-	name string
-	mu   sync.Mutex
-	im   *goengine.Image
-	clip *goengine.AudioClip
-	n    int
-	rows []float32
+	name  string
+	mu    sync.Mutex
+	im    *goengine.Image
+	clip  *goengine.AudioClip
+	n     int
+	rows  []float32
 	audio bool // a clip (its delimiters are the audio ones)
 	// causal: the text model reads it causally (audio always; images as
 	// the engine decides).
