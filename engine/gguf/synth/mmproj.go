@@ -132,6 +132,15 @@ func Gemma4VisionBench(textEmbd int) ProjectorSpec {
 		PatchSize: 16, MergeFactor: 3, Positions: 10240, Type: F16, Seed: 9}
 }
 
+// Gemma4AudioBench is a gemma4a projector shaped like Gemma 4's audio
+// tower (1024 wide, 12 conformer blocks, 8 heads, 128 mel bins, conv
+// channels 128 and 32, a 1536-wide output projection; about 300M weights
+// in F16) for benchmarks.
+func Gemma4AudioBench(textEmbd int) ProjectorSpec {
+	return ProjectorSpec{Projector: ProjectorGemma4A, TextEmbd: textEmbd, NEmbd: 1024, NFF: 4096, NHead: 8, NLayer: 12,
+		NMelBins: 128, Channels: [2]int{128, 32}, AudioOut: 1536, Type: F16, Seed: 9}
+}
+
 // TinyAudioProjector is a qwen2a projector for a text model of width
 // textEmbd: 80 mel bins, 750 embeddings per 30-second chunk.
 func TinyAudioProjector(textEmbd int) ProjectorSpec {
