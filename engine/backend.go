@@ -112,9 +112,8 @@ func openGo(opts Options, f *gguf.File) (Model, error) {
 		return nil, fmt.Errorf("--cache-type %s: the Go engine (which runs %s) keeps its cache in f16", opts.CacheType, f.Arch())
 	}
 	var note string
-	if opts.Projector != "" && f.Arch() != "gemma4" {
-		// Qwen3.5's vision encoder (M-RoPE positions) is not wired yet.
-		note = fmt.Sprintf("the Go engine, which runs %s models, cannot read a separate projector (%s) yet; natter reads Gemma 4's", f.Arch(), filepath.Base(opts.Projector))
+	if opts.Projector != "" && !goProjectorArch(f.Arch()) {
+		note = fmt.Sprintf("the Go engine, which runs %s models, cannot read a separate projector (%s) yet; natter reads Gemma 4's and Qwen3.5's", f.Arch(), filepath.Base(opts.Projector))
 		if !opts.ProjectorFound {
 			return nil, errors.New("--mmproj: " + note)
 		}

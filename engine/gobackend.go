@@ -48,7 +48,8 @@ type GoEngine struct {
 	pieces [][]byte // token bytes, nil for control tokens
 	eos    []int32  // the end-of-generation tokens, for the mask
 
-	vision *goVision // images and audio through a Gemma 4 projector (gomedia.go); nil: text only
+	vision *goVision   // images and audio through a Gemma 4 or Qwen3.5 projector (gomedia.go); nil: text only
+	clip   *clipVision // Qwen3.5's image encoder (goclip.go); nil otherwise
 
 	mu        sync.Mutex // held by the running generation
 	closeOnce sync.Once
@@ -74,17 +75,29 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		// Ollama's loader cannot be aborted; the callback only reports.
 		progress = func(p float32) { opts.Progress(p) }
 	}
-	g, err := goengine.Load(goengine.Options{ModelPath: opts.ModelPath, ProjectorPath: opts.Projector, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots, GenericKernels: opts.GenericKernels,
+	gopts := goengine.Options{ModelPath: opts.ModelPath, ProjectorPath: opts.Projector, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots, GenericKernels: opts.GenericKernels,
 		// Flash attention unless turned off: upstream llama.cpp's "auto"
 		// enables it on CPU, and only with it do greedy ids equal upstream's.
-		FlashAttention: opts.FlashAttn != "off"})
+		FlashAttention: opts.FlashAttn != "off"}
+	var clip *clipVision
+	if opts.Projector != "" && qwenVisionArch(f.Arch()) {
+		// Qwen3.5's projector is run by llama.cpp's CLIP code, the text
+		// model by the Go engine with M-RoPE positions.
+		w, _ := f.Uint(f.Arch() + ".embedding_length")
+		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads); err != nil {
+			return nil, err
+		}
+		gopts.ProjectorPath, gopts.MRoPEImages = "", true
+	}
+	g, err := goengine.Load(gopts)
 	if err != nil {
+		clip.Close()
 		return nil, err
 	}
 	opts.ContextSize = g.ContextSize()
-	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes()}
-	if g.Vision() || g.Audio() {
-		e.vision = newGoVision(g)
+	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes(), clip: clip}
+	if g.Vision() || g.Audio() || clip != nil {
+		e.vision = newGoVision(g, clip != nil)
 	}
 	if tok, err := bpe.New(f); err == nil {
 		e.tok = tok
@@ -119,7 +132,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	e.info.License, e.info.LicenseLink = f.License()
 	if e.vision != nil {
-		e.info.Projector, e.info.Vision, e.info.Audio = opts.Projector, g.Vision(), g.Audio()
+		e.info.Projector, e.info.Vision, e.info.Audio = opts.Projector, e.vision.vision, e.vision.audio
 	}
 	if cp := g.ProjectorCopy(); cp != nil {
 		e.info.ProjectorCopy = cp.Path
@@ -144,6 +157,8 @@ func (e *GoEngine) Close() error {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.g.Close()
+		e.vision.free()
+		e.clip.Close()
 	})
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"image"
 	"sync"
@@ -33,12 +34,20 @@ type goVision struct {
 	order []string
 }
 
+// goProjectorArch reports the architectures whose projectors the Go engine
+// reads: Gemma 4's (gemma4v, gemma4a) and Qwen3.5's (qwen3vl_merger).
+func goProjectorArch(arch string) bool { return arch == "gemma4" || qwenVisionArch(arch) }
+
+func qwenVisionArch(arch string) bool { return arch == "qwen35" || arch == "qwen35moe" }
+
 // goImage is one attachment, an image or a clip, prepared for its encoder;
 // rows are its embeddings once encoded (the prepared input is dropped then).
 type goImage struct {
 	name  string
 	mu    sync.Mutex
 	im    *goengine.Image
+	cim   *clipImage // Qwen3.5's (goclip.go)
+	grid  [2]int     // its M-RoPE grid
 	clip  *goengine.AudioClip
 	n     int
 	rows  []float32
@@ -48,17 +57,23 @@ type goImage struct {
 	causal bool
 }
 
-func newGoVision(g *goengine.Engine) *goVision {
+// newGoVision readies attachments for g; qwen: images go through
+// Qwen3.5's projector (GoEngine.clip).
+func newGoVision(g *goengine.Engine, qwen bool) *goVision {
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	v := &goVision{marker: "<__media_" + hex.EncodeToString(nonce[:]) + "__>", items: map[string]*goImage{},
-		vision: g.Vision(), audio: g.Audio()}
+		vision: g.Vision() || qwen, audio: g.Audio()}
 	vocab := g.Vocabulary()
+	begin, end := "<|image>", "<image|>"
+	if qwen {
+		begin, end = "<|vision_start|>", "<|vision_end|>"
+	}
 	for id, t := range vocab.Values {
 		switch t {
-		case "<|image>":
+		case begin:
 			v.imgBegin = []Token{Token(id)}
-		case "<image|>":
+		case end:
 			v.imgEnd = []Token{Token(id)}
 		case "<|audio>":
 			v.audBegin = []Token{Token(id)}
@@ -133,6 +148,16 @@ func (e *GoEngine) prepare(a prompts.Attachment) (*goImage, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.clip != nil {
+		if e.vision.imgBegin == nil || e.vision.imgEnd == nil {
+			return nil, errors.New("the model's vocabulary lacks <|vision_start|> and <|vision_end|>, which its images need")
+		}
+		cim, err := e.clip.prepare(img)
+		if err != nil {
+			return nil, err
+		}
+		return &goImage{name: a.Name, cim: cim, grid: [2]int{cim.gx, cim.gy}, n: cim.tokens(), causal: true}, nil
+	}
 	im, err := e.g.PrepareImage(rgbaOf(img))
 	if err != nil {
 		return nil, err
@@ -149,9 +174,31 @@ func (v *goVision) trim() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for len(v.order) > mediaItems {
+		v.items[v.order[0]].drop()
 		delete(v.items, v.order[0])
 		v.order = v.order[1:]
 	}
+}
+
+// drop frees what the item holds outside Go's heap.
+func (it *goImage) drop() {
+	it.mu.Lock()
+	defer it.mu.Unlock()
+	it.cim.free()
+	it.cim = nil
+}
+
+// free drops every item (the engine is closing).
+func (v *goVision) free() {
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, it := range v.items {
+		it.drop()
+	}
+	v.items, v.order = map[string]*goImage{}, nil
 }
 
 // embed encodes the attachment once; the generation (holding the engine)
@@ -164,9 +211,12 @@ func (e *GoEngine) embed(ctx context.Context, it *goImage) ([]float32, error) {
 	}
 	var rows []float32
 	var err error
-	if it.audio {
+	switch {
+	case it.audio:
 		rows, err = e.g.EncodeAudio(ctx, it.clip)
-	} else {
+	case it.cim != nil:
+		rows, err = e.clip.encode(it.cim)
+	default:
 		rows, err = e.g.EncodeImage(ctx, it.im)
 	}
 	if err != nil {
@@ -175,7 +225,8 @@ func (e *GoEngine) embed(ctx context.Context, it *goImage) ([]float32, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", it.name, err)
 	}
-	it.rows, it.im, it.clip = rows, nil, nil
+	it.cim.free()
+	it.rows, it.im, it.clip, it.cim = rows, nil, nil, nil
 	return rows, nil
 }
 
@@ -184,7 +235,7 @@ func (e *GoEngine) spans(ctx context.Context, ms []mediaSpan) []goengine.Span {
 	var out []goengine.Span
 	for _, m := range ms {
 		it := m.img
-		out = append(out, goengine.Span{Start: m.start, N: m.n, Causal: it.causal, Embed: func() ([]float32, error) { return e.embed(ctx, it) }})
+		out = append(out, goengine.Span{Start: m.start, N: m.n, Causal: it.causal, Grid: it.grid, Embed: func() ([]float32, error) { return e.embed(ctx, it) }})
 	}
 	return out
 }

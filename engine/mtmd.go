@@ -97,6 +97,9 @@ type mediaSpan struct {
 	img      *goImage
 }
 
+// setMtmdLog routes llama.cpp's multimodal log (mtmd and clip) to natter's.
+func setMtmdLog() { C.natter_mtmd_set_log() }
+
 // loadProjector checks path with the pure-Go reader (llama.cpp's clip code
 // aborts the process on some malformed files) and loads it for m.
 func loadProjector(path string, m *model, threads int, flashAttn string) (*projector, error) {
@@ -115,7 +118,7 @@ func loadProjector(path string, m *model, threads int, flashAttn string) (*proje
 	if err := gguf.CheckProjector(p, nEmbd); err != nil {
 		return nil, err
 	}
-	C.natter_mtmd_set_log()
+	setMtmdLog()
 	cp := C.mtmd_context_params_default()
 	cp.use_gpu = false
 	cp.print_timings = false

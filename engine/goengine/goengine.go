@@ -35,6 +35,9 @@ type Options struct {
 	// upstream llama.cpp does (causal for the widths of Gemma 4 E2B and
 	// E4B, both ways otherwise), "causal" or "bidirectional".
 	ImageAttention string
+	// MRoPEImages readies a Qwen3.5 model for images given as spans with a
+	// grid (mrope.go), their embeddings made by the caller.
+	MRoPEImages bool
 	// ProjectorCache is where a loadable copy of a projector goes when
 	// Ollama's loader cannot open the file itself (projcopy.go); "" is
 	// the user's cache folder (natter/projectors).
@@ -89,6 +92,10 @@ type Engine struct {
 	vision   *visionState   // nil without a vision projector (vision.go)
 	projCopy *ProjectorCopy // the projector copy opened, if any (projcopy.go)
 	audio    *audioState    // nil without an audio projector (audio.go)
+	// mrope: the model takes image spans with a grid (mrope.go), rows of
+	// mropeWidth floats.
+	mrope      bool
+	mropeWidth int
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader
@@ -175,6 +182,13 @@ func Load(opts Options) (e *Engine, err error) {
 		e.Close()
 		return nil, err
 	}
+	if opts.MRoPEImages {
+		w, _ := f.Uint(f.Arch() + ".embedding_length")
+		if e.mropeWidth, e.mrope = enableMRoPE(m, int(w)); !e.mrope {
+			e.Close()
+			return nil, fmt.Errorf("%s: images with M-RoPE positions are for qwen35 models, not %s", opts.ModelPath, f.Arch())
+		}
+	}
 	return e, nil
 }
 
@@ -259,7 +273,11 @@ func (e *Engine) Prefill(ctx context.Context, toks []int32) (logits []float32, r
 type Span struct {
 	Start, N int
 	Causal   bool
-	Embed    func() ([]float32, error)
+	// Grid, for M-RoPE models (Qwen3.5 with images, see mrope.go), is the
+	// image's grid of embeddings, columns by rows (Grid[0]*Grid[1] == N);
+	// the span sits between one delimiter token before it and one after.
+	Grid  [2]int
+	Embed func() ([]float32, error)
 }
 
 // PrefillMedia is Prefill for a prompt holding media spans, in order. A
@@ -278,12 +296,17 @@ func (e *Engine) PrefillMedia(ctx context.Context, toks []int32, spans []Span) (
 		switch {
 		case sp.N < 1 || sp.Start < last || sp.Start+sp.N >= len(toks) || sp.Embed == nil:
 			return nil, 0, fmt.Errorf("media span [%d, %d) does not fit a %d-token prompt in order", sp.Start, sp.Start+sp.N, len(toks))
-		case sp.N > e.nBatch && !sp.Causal:
+		case sp.Grid != [2]int{} && (sp.Grid[0]*sp.Grid[1] != sp.N || sp.Start < 1 || !e.mrope):
+			return nil, 0, fmt.Errorf("media span [%d, %d) with a %d×%d grid does not fit this model", sp.Start, sp.Start+sp.N, sp.Grid[0], sp.Grid[1])
+		case sp.N > e.nBatch && (!sp.Causal || sp.Grid != [2]int{}):
 			return nil, 0, fmt.Errorf("an attachment takes %d positions, more than one batch holds (%d); raise --batch", sp.N, e.nBatch)
 		}
 		last = sp.Start + sp.N
 	}
 	defer e.watch(ctx)()
+	if err := e.setMRoPE(toks, spans); err != nil {
+		return nil, 0, err
+	}
 	logits, reused, err = e.prefill(ctx, toks, spans)
 	if errors.Is(err, errCacheFull) && len(e.snaps) > 0 {
 		// Old snapshots hold cells the prompt needs: free them, read again.
@@ -345,7 +368,7 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 			if sp.Start+sp.N <= i || sp.Start >= end {
 				continue
 			}
-			if sp.Causal && sp.N > e.nBatch {
+			if sp.Causal && sp.N > e.nBatch && sp.Grid == [2]int{} {
 				// Text before it goes first; then a piece per batch.
 				if sp.Start > i {
 					end = sp.Start
@@ -377,7 +400,7 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 			if len(rows) != sp.N*e.EmbedWidth() {
 				return nil, n, fmt.Errorf("an attachment gave %d values, want %d×%d", len(rows), sp.N, e.EmbedWidth())
 			}
-			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows, causal: sp.Causal})
+			embeds = append(embeds, batchEmbed{index: sp.Start - i, n: sp.N, rows: rows, causal: sp.Causal, grid: sp.Grid})
 			break
 		}
 		if logits, err = e.forward(toks[i:end], i, true, embeds...); err != nil {
@@ -396,7 +419,8 @@ func (e *Engine) prefill(ctx context.Context, toks []int32, spans []Span) (logit
 type batchEmbed struct {
 	index, n int
 	rows     []float32
-	causal   bool // the span attends causally (see forward)
+	causal   bool   // the span attends causally (see forward)
+	grid     [2]int // M-RoPE grid (Span.Grid)
 }
 
 // Decode feeds one sampled token and returns the next logits.
@@ -473,6 +497,10 @@ func (e *Engine) forward(toks []int32, pos int, cancellable bool, embeds ...batc
 		}
 		for _, em := range embeds {
 			w := len(em.rows) / em.n
+			if em.grid != [2]int{} {
+				b.Multimodal = append(b.Multimodal, mropeImage(mctx, em))
+				continue
+			}
 			if !em.causal {
 				t := mctx.Input().FromFloats(em.rows, w, em.n)
 				b.Multimodal = append(b.Multimodal, input.MultimodalIndex{Index: em.index, Multimodal: []input.Multimodal{{Tensor: t}}})

@@ -270,6 +270,8 @@ func (e *Engine) EmbedWidth() int {
 		return e.vision.plan.textEmbd
 	case e.audio != nil:
 		return e.audio.textEmbd
+	case e.mrope:
+		return e.mropeWidth
 	}
 	return 0
 }

@@ -61,6 +61,15 @@ const (
 	// mm.a.input_projection. A gemma4v spec with Gemma4Audio set writes
 	// both encoders in one file, as the converter does for E2B/E4B.
 	ProjectorGemma4A = "gemma4a"
+	// ProjectorQwen3VL is the Qwen3-VL vision encoder (qwen3vl_merger),
+	// which Qwen3.5 uses too, as the converter writes it without deepstack
+	// layers (Qwen3.5's): a 3-D patch conv stored as two 2-D kernels
+	// (v.patch_embd.weight and .weight.1) with a bias, a learned position
+	// table for an ImageSize/PatchSize grid, pre-norm ViT blocks with a
+	// fused QKV and a GELU MLP (2-D M-RoPE inside), a post norm, then a
+	// GELU MLP over each 2×2 block of patches (mm.0, mm.2). Images keep
+	// their size in multiples of 2·PatchSize, so ImageTokens is 0.
+	ProjectorQwen3VL = "qwen3vl_merger"
 )
 
 // whisperPositions is the number of positions of the Whisper encoder: the
@@ -115,6 +124,9 @@ type ProjectorSpec struct {
 	ShapeOf func(name string, dims []int) []int
 	// TypeOf overrides tensor types by name, for crafted files.
 	TypeOf map[string]TensorType
+	// Gain scales the random weights (0: 1), for encoders whose outputs
+	// should weigh more in a tiny random model.
+	Gain float32
 }
 
 // TinyVisionProjector is a gemma3 projector of a few hundred KB for a text
@@ -190,7 +202,7 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 
 // Vision reports whether the projector is for images.
 func (s ProjectorSpec) Vision() bool {
-	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V
+	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL
 }
 
 // Audio reports whether the projector is for audio.
@@ -205,7 +217,7 @@ func (s ProjectorSpec) gemma4a() bool {
 
 // ImageTokens is the number of embeddings an image becomes (0 for audio).
 func (s ProjectorSpec) ImageTokens() int {
-	if !s.Vision() || s.Projector == ProjectorGemma4V {
+	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL {
 		return 0
 	}
 	d := s.withDefaults()
@@ -233,9 +245,9 @@ func (s ProjectorSpec) AudioTokens() int {
 // not run.
 func (s ProjectorSpec) Validate() error {
 	switch s.Projector {
-	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A:
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL:
 	default:
-		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A)
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL)
 	}
 	if s.Gemma4Audio && s.Projector != ProjectorGemma4V {
 		return errors.New("synth: Gemma4Audio goes with a gemma4v projector")
@@ -379,6 +391,35 @@ func (d ProjectorSpec) tensors() []tensor {
 		d.gemma4Audio(add, mat, ones, zeros)
 		return ts
 	}
+	if d.Projector == ProjectorQwen3VL {
+		side := d.ImageSize / d.PatchSize
+		rnd(F16, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
+		rnd(F16, "v.patch_embd.weight.1", d.PatchSize, d.PatchSize, 3, e)
+		zeros("v.patch_embd.bias", e)
+		rnd(F32, "v.position_embd.weight", e, side*side)
+		for i := 0; i < d.NLayer; i++ {
+			p := fmt.Sprintf("v.blk.%d.", i)
+			ones(p+"ln1.weight", e)
+			zeros(p+"ln1.bias", e)
+			mat(p+"attn_qkv.weight", e, 3*e)
+			zeros(p+"attn_qkv.bias", 3*e)
+			mat(p+"attn_out.weight", e, e)
+			zeros(p+"attn_out.bias", e)
+			ones(p+"ln2.weight", e)
+			zeros(p+"ln2.bias", e)
+			mat(p+"ffn_up.weight", e, ff)
+			zeros(p+"ffn_up.bias", ff)
+			mat(p+"ffn_down.weight", ff, e)
+			zeros(p+"ffn_down.bias", e)
+		}
+		ones("v.post_ln.weight", e)
+		zeros("v.post_ln.bias", e)
+		mat("mm.0.weight", 4*e, 4*e)
+		zeros("mm.0.bias", 4*e)
+		mat("mm.2.weight", 4*e, d.TextEmbd)
+		zeros("mm.2.bias", d.TextEmbd)
+		return ts
+	}
 	if d.Vision() {
 		side := d.ImageSize / d.PatchSize
 		rnd(F32, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
@@ -510,6 +551,16 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 			kvPair{m + "image_std", []float32{1, 1, 1}},
 			kvPair{m + "projector.scale_factor", uint32(d.MergeFactor)},
 		)
+	} else if d.Projector == ProjectorQwen3VL {
+		kvs = append(kvs,
+			kvPair{"clip.use_gelu", true},
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
+			kvPair{m + "image_size", uint32(d.ImageSize)},
+			kvPair{m + "patch_size", uint32(d.PatchSize)},
+			kvPair{m + "image_mean", []float32{0.5, 0.5, 0.5}},
+			kvPair{m + "image_std", []float32{0.5, 0.5, 0.5}},
+			kvPair{m + "spatial_merge_size", uint32(2)},
+		)
 	} else if d.Vision() {
 		kvs = append(kvs,
 			kvPair{"clip.use_gelu", true},
@@ -553,5 +604,9 @@ func (s ProjectorSpec) Write(path string) error {
 			return fmt.Errorf("synth: ShapeOf(%s) = %v, want 1 to 4 positive dimensions", t.name, t.dims)
 		}
 	}
-	return writeFile(path, d.header(ts), ts, d.Seed, 1)
+	gain := d.Gain
+	if gain == 0 {
+		gain = 1
+	}
+	return writeFile(path, d.header(ts), ts, d.Seed, gain)
 }

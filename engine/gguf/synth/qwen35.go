@@ -54,11 +54,34 @@ type Qwen35Spec struct {
 	// Tiny models use more so that greedy choices have clear margins.
 	WeightStd float32
 
+	// VisionTokens appends Qwen's image delimiters "<|vision_start|>" and
+	// "<|vision_end|>" and "<|image_pad|>" to the vocabulary as control
+	// tokens (ids QwenVisionStart, QwenVisionEnd, QwenImagePad), for
+	// models paired with a qwen3vl_merger projector.
+	VisionTokens bool
+
 	Type         TensorType // 2-D weight matrices; see tensors for the F32 ones
 	Seed         int64
 	Name         string
 	ChatTemplate string
 	TiedOutput   bool // no output.weight (Qwen3.5 0.8B/2B tie embeddings)
+}
+
+// Ids of Qwen35Spec.VisionTokens' tokens.
+var (
+	QwenVisionStart = len(bpeTokens)
+	QwenVisionEnd   = len(bpeTokens) + 1
+	QwenImagePad    = len(bpeTokens) + 2
+)
+
+// vocab is the model's vocabulary: the BPE one, plus the vision tokens
+// when asked.
+func (s Qwen35Spec) vocab() (tokens []string, types []int32) {
+	if !s.VisionTokens {
+		return bpeTokens, bpeTypes
+	}
+	return append(slices.Clone(bpeTokens), "<|vision_start|>", "<|vision_end|>", "<|image_pad|>"),
+		append(slices.Clone(bpeTypes), TypeControl, TypeControl, TypeControl)
 }
 
 // Qwen35Tiny is a dense qwen35 model of about 0.5 MB for tests: 8 layers,
@@ -170,7 +193,8 @@ func ones(name string, dims ...int) tensor {
 }
 
 func (s Qwen35Spec) tensors() []tensor {
-	nVocab := len(bpeTokens)
+	toks, _ := s.vocab()
+	nVocab := len(toks)
 	e := s.NEmbd
 	keyDim := s.LinHeadDim * s.LinKeyHeads
 	valDim := s.LinHeadDim * s.LinValueHeads
@@ -324,6 +348,7 @@ var (
 
 func (s Qwen35Spec) header(ts []tensor) []byte {
 	a := s.Arch() + "."
+	toks, types := s.vocab()
 	kvs := []kvPair{
 		{"general.architecture", s.Arch()},
 		{"general.name", s.Name},
@@ -381,8 +406,8 @@ func (s Qwen35Spec) header(ts []tensor) []byte {
 		kvPair{a + "rope.dimension_count", uint32(s.RopeDim)},
 		kvPair{"tokenizer.ggml.model", "gpt2"},
 		kvPair{"tokenizer.ggml.pre", "qwen35"},
-		kvPair{"tokenizer.ggml.tokens", bpeTokens},
-		kvPair{"tokenizer.ggml.token_type", bpeTypes},
+		kvPair{"tokenizer.ggml.tokens", toks},
+		kvPair{"tokenizer.ggml.token_type", types},
 		kvPair{"tokenizer.ggml.merges", bpeMerges},
 		kvPair{"tokenizer.ggml.eos_token_id", uint32(BPETokImEnd)},
 		kvPair{"tokenizer.ggml.padding_token_id", uint32(BPETokEndOfText)},

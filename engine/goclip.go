@@ -1,0 +1,142 @@
+package engine
+
+/*
+#include <stdbool.h>
+#include <stdlib.h>
+
+struct clip_ctx;
+struct clip_image_f32_batch;
+
+// In engine/mtmdlib/natter_clip.cpp.
+struct clip_ctx *natter_clip_open(const char *path);
+void natter_clip_free(struct clip_ctx *c);
+int natter_clip_n_mmproj_embd(struct clip_ctx *c);
+bool natter_clip_prepare(struct clip_ctx *c, const unsigned char *rgb, int w, int h,
+                         struct clip_image_f32_batch **out, int *gx, int *gy, int *n);
+void natter_clip_batch_free(struct clip_image_f32_batch *b);
+bool natter_clip_encode(struct clip_ctx *c, int threads, struct clip_image_f32_batch *b, float *out);
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"unsafe"
+
+	"natter/engine/gguf"
+	"natter/media"
+)
+
+// clipVision is a Qwen3-VL vision encoder (qwen3vl_merger, as Qwen3.5's
+// projector is) run by the bundled llama.cpp's CLIP code for a model on the
+// Go engine: Ollama's Qwen3-VL encoder reads tensors named and laid out as
+// Ollama's converter writes them, not as Hugging Face's mmproj files have
+// them, while llama.cpp's reads those files as they are. natter builds the
+// graph itself (mtmdlib/mtmd_model_qwen3vl.cpp) where the bundled one
+// differs from upstream's. The Go engine then places the embeddings with
+// M-RoPE positions (goengine.Span.Grid).
+type clipVision struct {
+	mu      sync.Mutex
+	c       *C.struct_clip_ctx
+	path    string
+	width   int // embedding width (the text model's)
+	threads int
+}
+
+// clipImage is an image preprocessed for the encoder: gx×gy merged
+// patches, one embedding each.
+type clipImage struct {
+	batch  *C.struct_clip_image_f32_batch
+	gx, gy int
+}
+
+func (im *clipImage) tokens() int { return im.gx * im.gy }
+
+func (im *clipImage) free() {
+	if im != nil && im.batch != nil {
+		C.natter_clip_batch_free(im.batch)
+		im.batch = nil
+	}
+}
+
+// openClipVision checks the projector with the pure-Go reader (clip.cpp
+// aborts on some malformed files) and loads it for a text model of width
+// textEmbd.
+func openClipVision(path string, textEmbd, threads int) (*clipVision, error) {
+	p, err := gguf.OpenProjector(path)
+	if err != nil {
+		return nil, err
+	}
+	if p.VisionType != "qwen3vl_merger" {
+		return nil, fmt.Errorf("%s: the Go engine reads Qwen3-VL projectors (qwen3vl_merger) for qwen35 models; this is a %s projector", path, p.ProjectorType)
+	}
+	if err := gguf.CheckProjector(p, textEmbd); err != nil {
+		return nil, err
+	}
+	if p.ProjDim != textEmbd {
+		return nil, fmt.Errorf("%s: the projector has deepstack layers (%d values per embedding for a %d-wide model), which natter does not feed to Qwen3.5 yet", path, p.ProjDim, textEmbd)
+	}
+	setMtmdLog()
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	c := C.natter_clip_open(cpath)
+	if c == nil {
+		return nil, fmt.Errorf("%s: llama.cpp could not load this projector (see the log)", path)
+	}
+	if n := int(C.natter_clip_n_mmproj_embd(c)); n != textEmbd {
+		C.natter_clip_free(c)
+		return nil, fmt.Errorf("%s: the projector makes %d-wide embeddings, the model takes %d", path, n, textEmbd)
+	}
+	return &clipVision{c: c, path: path, width: textEmbd, threads: max(threads, 1)}, nil
+}
+
+func (v *clipVision) Close() {
+	if v == nil {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.c != nil {
+		C.natter_clip_free(v.c)
+		v.c = nil
+	}
+}
+
+// prepare sizes and normalises img as the encoder's preprocessor does
+// (multiples of 32 pixels within its token limits).
+func (v *clipVision) prepare(img *media.Image) (*clipImage, error) {
+	if img.W < 1 || img.H < 1 || len(img.RGB) != 3*img.W*img.H {
+		return nil, errors.New("the image is empty")
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.c == nil {
+		return nil, errors.New("the projector is closed")
+	}
+	var batch *C.struct_clip_image_f32_batch
+	var gx, gy, n C.int
+	if !bool(C.natter_clip_prepare(v.c, (*C.uchar)(unsafe.Pointer(&img.RGB[0])), C.int(img.W), C.int(img.H), &batch, &gx, &gy, &n)) {
+		return nil, errors.New("llama.cpp could not preprocess the image")
+	}
+	im := &clipImage{batch: batch, gx: int(gx), gy: int(gy)}
+	if int(n) != im.tokens() || n < 1 {
+		im.free()
+		return nil, fmt.Errorf("the encoder counts %d embeddings for a %d×%d grid", int(n), im.gx, im.gy)
+	}
+	return im, nil
+}
+
+// encode runs the encoder on im: tokens() rows of width floats.
+func (v *clipVision) encode(im *clipImage) ([]float32, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.c == nil {
+		return nil, errors.New("the projector is closed")
+	}
+	out := make([]float32, im.tokens()*v.width)
+	if !bool(C.natter_clip_encode(v.c, C.int(v.threads), im.batch, (*C.float)(unsafe.Pointer(&out[0])))) {
+		return nil, errors.New("llama.cpp could not encode the image")
+	}
+	return out, nil
+}
