@@ -285,6 +285,63 @@ func gemma4VisionDir(t *testing.T, dir string) (model string) {
 	return model
 }
 
+// natter ask --image with a Qwen3.5 model on the Go engine, its
+// qwen3vl_merger projector found beside it: the image goes in with its
+// delimiters, the answer is stable, and another picture changes it.
+func TestAskQwen35Image(t *testing.T) {
+	dir := t.TempDir()
+	model := qwen35VisionDir(t, dir)
+	img := writePNG(t, dir, "receipt.png", 96, 64)
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
+	}
+	out, errOut, code := ask("--image", img, "--stats", "what does this receipt total?")
+	if code != 0 || out == "" {
+		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
+	}
+	withImage := promptTokens(t, errOut)
+	if again, _, _ := ask("--image", img, "what does this receipt total?"); again != out {
+		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
+	}
+	_, errOut, _ = ask("--stats", "what does this receipt total?")
+	// 6×4 embeddings, the two delimiters and the line break after them.
+	if textOnly := promptTokens(t, errOut); withImage != textOnly+24+2+1 {
+		t.Fatalf("prompt with the image %d tokens, without %d (want 27 more)", withImage, textOnly)
+	}
+	wav := writeWAV(t, dir, "memo.wav", 16000, 0.5)
+	if _, errOut, code := ask("--audio", wav, "x"); code != 1 || !strings.Contains(errOut, "images only") {
+		t.Fatalf("audio to a vision-only projector: exit %d, %q", code, errOut)
+	}
+}
+
+// qwen35VisionDir writes a Qwen3.5 model with Qwen's vision tokens and,
+// beside it, a qwen3vl_merger projector, into dir.
+func qwen35VisionDir(t *testing.T, dir string) (model string) {
+	t.Helper()
+	spec := synth.Qwen35Tiny()
+	spec.VisionTokens = true
+	model = filepath.Join(dir, "Qwen3.5-synth-F32.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	p := synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: spec.NEmbd, Seed: 5, Gain: 8}
+	if err := p.Write(filepath.Join(dir, "mmproj-Qwen3.5-synth-F16.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	return model
+}
+
+// The chat with a Qwen3.5 model: the image attached, answered, and
+// placed in /prompt (48×48 pixels: 3×3 embeddings).
+func TestTmuxAttachQwen35Image(t *testing.T) {
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	askAboutChart(t, p, qwen35VisionDir(t, t.TempDir()))
+	p.line("/prompt")
+	p.waitFor("the image's place in the prompt", func(s string) bool { return strings.Contains(p.all(), "[image chart.png: 9 tokens]") })
+	p.line("/quit")
+	p.exited()
+}
+
 // gemma4AudioDir writes a Gemma 4 model with its image and audio
 // delimiters and, beside it, a projector with both encoders (as E2B and
 // E4B ship), into dir.

@@ -84,7 +84,14 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		// Qwen3.5's projector is run by llama.cpp's CLIP code, the text
 		// model by the Go engine with M-RoPE positions.
 		w, _ := f.Uint(f.Arch() + ".embedding_length")
-		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads); err != nil {
+		// An image is decoded in one batch (its M-RoPE rows and columns
+		// count from its first embedding), so images are sized to fit one:
+		// --batch raises the bound, up to the projector's 4,096.
+		batch := opts.BatchSize
+		if batch == 0 {
+			batch = 512
+		}
+		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads, min(batch, 4096)); err != nil {
 			return nil, err
 		}
 		gopts.ProjectorPath, gopts.MRoPEImages = "", true

@@ -8,7 +8,7 @@ struct clip_ctx;
 struct clip_image_f32_batch;
 
 // In engine/mtmdlib/natter_clip.cpp.
-struct clip_ctx *natter_clip_open(const char *path);
+struct clip_ctx *natter_clip_open(const char *path, int max_tokens);
 void natter_clip_free(struct clip_ctx *c);
 int natter_clip_n_mmproj_embd(struct clip_ctx *c);
 bool natter_clip_prepare(struct clip_ctx *c, const unsigned char *rgb, int w, int h,
@@ -62,8 +62,9 @@ func (im *clipImage) free() {
 
 // openClipVision checks the projector with the pure-Go reader (clip.cpp
 // aborts on some malformed files) and loads it for a text model of width
-// textEmbd.
-func openClipVision(path string, textEmbd, threads int) (*clipVision, error) {
+// textEmbd. Images are shrunk to at most maxTokens embeddings (the Go
+// engine decodes an image in one batch).
+func openClipVision(path string, textEmbd, threads, maxTokens int) (*clipVision, error) {
 	p, err := gguf.OpenProjector(path)
 	if err != nil {
 		return nil, err
@@ -80,7 +81,7 @@ func openClipVision(path string, textEmbd, threads int) (*clipVision, error) {
 	setMtmdLog()
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	c := C.natter_clip_open(cpath)
+	c := C.natter_clip_open(cpath, C.int(maxTokens))
 	if c == nil {
 		return nil, fmt.Errorf("%s: llama.cpp could not load this projector (see the log)", path)
 	}

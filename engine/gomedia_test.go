@@ -268,3 +268,97 @@ func fileBytes(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// Images on Qwen3.5 (the Go engine, M-RoPE): a synthetic qwen35 model
+// with Qwen's vision tokens and a synthetic qwen3vl_merger projector, run
+// through Open as a user's files are.
+func TestGoEngineQwenImageEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	spec := synth.Qwen35Tiny()
+	spec.VisionTokens = true
+	model := filepath.Join(dir, "qwen35.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	proj := filepath.Join(dir, "mmproj-qwen35.gguf")
+	if err := (synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: spec.NEmbd, Seed: 5, Gain: 8}).Write(proj); err != nil {
+		t.Fatal(err)
+	}
+	m := openGemma4Vision(t, model, proj)
+	g, ok := m.(*GoEngine)
+	if !ok {
+		t.Fatalf("a qwen35 model opened on %T", m)
+	}
+	if in := g.Info(); !in.Vision || in.Audio || in.Projector != proj || in.ProjectorNote != "" {
+		t.Fatalf("Info() = vision %v audio %v projector %q note %q", in.Vision, in.Audio, in.Projector, in.ProjectorNote)
+	}
+	// 96×64 pixels: 12×8 patches of 8, 6×4 embeddings after the 2×2 merge.
+	wide := attachment(prompts.MediaImage, "wide.png", "png", pngOf(t, 96, 64, false))
+	req := imageRequest([]prompts.Attachment{wide}, "what is this?")
+	toks, err := g.PromptTokens(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin, end := slices.Index(toks, Token(synth.QwenVisionStart)), slices.Index(toks, Token(synth.QwenVisionEnd))
+	if begin < 0 || end-begin-1 != 24 {
+		t.Fatalf("no <|vision_start|> + 24 placeholders + <|vision_end|> in %v", toks)
+	}
+	text, _, err := g.RenderPrompt(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if label := "[image wide.png: 24 tokens]"; !strings.Contains(text, label) {
+		t.Fatalf("rendered prompt %q lacks %q", text, label)
+	}
+	r1 := collectGen(t, g, req)
+	g.Reset()
+	if again := collectGen(t, g, req); again.text != r1.text {
+		t.Fatalf("greedy output with the same image differs run to run: %q vs %q", r1.text, again.text)
+	}
+	// The same size, another picture: the first logits differ.
+	check := attachment(prompts.MediaImage, "check.png", "png", pngOf(t, 96, 64, true))
+	first := func(a prompts.Attachment) []float32 {
+		t.Helper()
+		g.Reset()
+		p, err := buildPrompt(g.env(), imageRequest([]prompts.Attachment{a}, "what is this?"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _, err := g.g.PrefillMedia(t.Context(), p.tokens, g.spans(t.Context(), p.media))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if a, b := first(wide), first(check); slices.Equal(a, b) {
+		t.Fatal("two images gave the same logits: the embeddings are not reaching the model")
+	}
+	// Turn 2 reuses the cache through the image and answers as a cold run.
+	g.Reset()
+	r1 = collectGen(t, g, req)
+	turn2 := req
+	turn2.Messages = append(slices.Clone(req.Messages),
+		prompts.Message{Role: prompts.RoleAssistant, Content: r1.text},
+		prompts.Message{Role: prompts.RoleUser, Content: "and the colours?"})
+	r2 := collectGen(t, g, turn2)
+	if r2.stats.CachedTokens < end+1 {
+		t.Fatalf("turn 2 reused %d tokens; the image ends at %d", r2.stats.CachedTokens, end+1)
+	}
+	if c := collectGen(t, openGemma4Vision(t, model, proj), turn2); c.text != r2.text {
+		t.Fatalf("cached turn 2 %q differs from a cold run %q", r2.text, c.text)
+	}
+	// A big image is shrunk to fit one batch (512 embeddings by default).
+	big := attachment(prompts.MediaImage, "big.png", "png", pngOf(t, 1024, 1024, false))
+	bt, err := g.PromptTokens(imageRequest([]prompts.Attachment{big}, "what?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := slices.Index(bt, Token(synth.QwenVisionEnd)) - slices.Index(bt, Token(synth.QwenVisionStart)) - 1; n < 256 || n > 512 {
+		t.Fatalf("a 1024×1024 image became %d embeddings, want at most one batch (512) and near it", n)
+	}
+	// Audio is refused in words.
+	wav := attachment(prompts.MediaAudio, "memo.wav", "wav", wavOf(16000, 0.5, 440))
+	if _, err := g.PromptTokens(imageRequest([]prompts.Attachment{wav}, "transcribe")); err == nil || !strings.Contains(err.Error(), "images, not audio") {
+		t.Fatalf("audio attachment: %v", err)
+	}
+}

@@ -103,7 +103,7 @@ func TestQwenVisionGreedyMatchesUpstream(t *testing.T) {
 		t.Fatalf("synth now writes the projector with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.MmprojSHA)
 	}
 	spec := synth.Qwen35Tiny()
-	clip, err := openClipVision(mmproj, spec.NEmbd, 1)
+	clip, err := openClipVision(mmproj, spec.NEmbd, 1, 512)
 	if err != nil {
 		t.Fatal(err)
 	}

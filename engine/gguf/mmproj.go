@@ -710,6 +710,8 @@ func (c *projChecker) shapes(md modality, outDim int) error {
 		return c.gemma4v(md, outDim)
 	case "gemma4a":
 		return c.gemma4a(md, outDim)
+	case "qwen3vl_merger":
+		return c.qwen3vl(md, outDim)
 	case "gemma3":
 		side := md.imageSize / md.patchSize
 		merge, ok := c.u32("clip.vision.projector.scale_factor")
@@ -1024,4 +1026,75 @@ func (c *projChecker) gemma4a(md modality, outDim int) error {
 		return err
 	}
 	return c.need("mm.a.input_projection.weight", o, out)
+}
+
+// qwen3vl checks the Qwen3-VL encoder (Qwen3.5's too) as clip.cpp's graph
+// and natter's (mtmdlib/mtmd_model_qwen3vl.cpp) read it, where a missing
+// tensor is an assertion that aborts the process at the first image: the
+// two patch kernels and their bias, a square learned position table, no
+// class embedding, blocks with a fused and biased QKV, then the merger
+// over 2×2 patches (mm.0, mm.2).
+func (c *projChecker) qwen3vl(md modality, outDim int) error {
+	e, ff, ps, out := uint64(md.nEmbd), uint64(md.nFF), uint64(md.patchSize), uint64(outDim)
+	if hd := e / uint64(md.nHead); hd%4 != 0 {
+		return c.corrupt("qwen3vl_merger: head size %d (embedding_length / head_count) must be a multiple of 4 for its 2-D M-RoPE", hd)
+	}
+	if err := c.need("v.patch_embd.weight", ps, ps, 3, e); err != nil {
+		return err
+	}
+	if err := c.opt("v.patch_embd.weight.1", ps, ps, 3, e); err != nil {
+		return err
+	}
+	if err := c.need("v.patch_embd.bias", e); err != nil {
+		return err
+	}
+	if err := c.absent("v.class_embd", "Qwen3-VL has no class embedding (llama.cpp asserts)"); err != nil {
+		return err
+	}
+	t, ok := c.tensor("v.position_embd.weight")
+	if !ok {
+		return c.need("v.position_embd.weight")
+	}
+	side := uint64(math.Sqrt(float64(dim(t, 1))))
+	if len(t.Dims) != 2 || dim(t, 0) != e || side*side != dim(t, 1) {
+		return c.corrupt("tensor v.position_embd.weight is %v, want [%d n] with n a square", t.Dims, e)
+	}
+	blk := func(il int, s string) string { return fmt.Sprintf("v.blk.%d.%s", il, s) }
+	for il := 0; il < md.nLayer; il++ {
+		for _, s := range []struct {
+			name string
+			need bool
+			dims []uint64
+		}{
+			{"ln1.weight", true, []uint64{e}}, {"ln1.bias", false, []uint64{e}},
+			{"ln2.weight", true, []uint64{e}}, {"ln2.bias", false, []uint64{e}},
+			{"attn_qkv.weight", true, []uint64{e, 3 * e}}, {"attn_qkv.bias", true, []uint64{3 * e}},
+			{"attn_out.weight", true, []uint64{e, e}}, {"attn_out.bias", false, []uint64{e}},
+			{"ffn_up.weight", true, []uint64{e, ff}}, {"ffn_up.bias", false, []uint64{ff}},
+			{"ffn_down.weight", true, []uint64{ff, e}}, {"ffn_down.bias", false, []uint64{e}},
+		} {
+			check := c.opt
+			if s.need {
+				check = c.need
+			}
+			if err := check(blk(il, s.name), s.dims...); err != nil {
+				return err
+			}
+		}
+	}
+	t, ok = c.tensor("mm.0.weight")
+	if !ok {
+		return c.need("mm.0.weight")
+	}
+	hidden := dim(t, 1)
+	if err := c.need("mm.0.weight", 4*e, hidden); err != nil {
+		return err
+	}
+	if err := c.need("mm.0.bias", hidden); err != nil {
+		return err
+	}
+	if err := c.need("mm.2.weight", hidden, out); err != nil {
+		return err
+	}
+	return c.need("mm.2.bias", out)
 }

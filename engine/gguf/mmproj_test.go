@@ -42,6 +42,7 @@ func TestOpenProjector(t *testing.T) {
 		// Gemma 4 (the Go engine's): sized per image, no image_size read.
 		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}, true, "gemma4v", 0, 8, 0, 0, 0},
 		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text, Seed: 1}, false, "gemma4a", 0, 0, 0, 32, 750},
+		{synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: text, Seed: 1}, true, "qwen3vl_merger", 32, 8, 0, 0, 0},
 	} {
 		path := writeProjector(t, dir, strconv.Itoa(i)+"-"+c.typ+".gguf", c.s)
 		p, err := OpenProjector(path)
@@ -122,6 +123,7 @@ func TestCheckProjectorRejects(t *testing.T) {
 	ultravox := synth.ProjectorSpec{Projector: synth.ProjectorUltravox, TextEmbd: text, Seed: 1}
 	gemma4v := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}
 	gemma4a := synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text, Seed: 1}
+	qwen3vl := synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: text, Seed: 1}
 	cases := []projectorCase{
 		{"text model", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "text.gguf")
@@ -167,6 +169,12 @@ func TestCheckProjectorRejects(t *testing.T) {
 		specCase("gemma4a ffn_up_1", withShape(gemma4a, map[string][]int{"a.blk.0.ffn_up_1.weight": {32, 64}}), ErrCorrupt, "a.blk.0.ffn_up_1.weight is [32 64], want [32 128]"),
 		specCase("gemma4a out", withShape(gemma4a, map[string][]int{"mm.a.input_projection.weight": {32, 64}}), ErrCorrupt, "mm.a.input_projection.weight is [32 64], want [64 64]"),
 		specCase("gemma4a width", synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text / 2, Seed: 1}, ErrProjectorMismatch, "audio embeddings have 32 values but the text model's have 64"),
+		specCase("qwen3vl no patch bias", withOmit(qwen3vl, "v.patch_embd.bias"), ErrCorrupt, "no tensor v.patch_embd.bias"),
+		specCase("qwen3vl no qkv bias", withOmit(qwen3vl, "v.blk.1.attn_qkv.bias"), ErrCorrupt, "no tensor v.blk.1.attn_qkv.bias"),
+		specCase("qwen3vl split qkv", withShape(qwen3vl, map[string][]int{"v.blk.0.attn_qkv.weight": {32, 32}}), ErrCorrupt, "v.blk.0.attn_qkv.weight is [32 32], want [32 96]"),
+		specCase("qwen3vl positions", withShape(qwen3vl, map[string][]int{"v.position_embd.weight": {32, 15}}), ErrCorrupt, "v.position_embd.weight is [32 15], want [32 n] with n a square"),
+		specCase("qwen3vl merger", withShape(qwen3vl, map[string][]int{"mm.2.weight": {64, 64}}), ErrCorrupt, "mm.2.weight is [64 64], want [128 64]"),
+		specCase("qwen3vl heads", withProjKV(qwen3vl, "clip.vision.attention.head_count", uint32(16)), ErrCorrupt, "head size 2 (embedding_length / head_count) must be a multiple of 4"),
 		specCase("vision with audio type", withProjKV(vision, "clip.projector_type", "qwen2a"), ErrCorrupt, "vision encoder but its projector type \"qwen2a\" is for audio"),
 		specCase("audio with vision type", withProjKV(audio, "clip.projector_type", "gemma3"), ErrCorrupt, "audio encoder but its projector type \"gemma3\" is for images"),
 		specCase("glma", withProjKV(audio, "clip.projector_type", "glma", "clip.audio.projector.stack_factor", uint32(2)), ErrCorrupt, `audio projector type "glma" is not one this llama.cpp can run`),

@@ -4,14 +4,16 @@
 
 extern "C" {
 
-struct clip_ctx * natter_clip_open(const char * path) {
+// max_tokens bounds the embeddings per image (the preprocessor shrinks
+// bigger images); -1 leaves the projector's own bound.
+struct clip_ctx * natter_clip_open(const char * path, int max_tokens) {
     clip_context_params p{};
     p.use_gpu = false;
     // One graph of a few thousand patches: like mtmd's, it stays off the
     // bundled CPU flash-attention kernel.
     p.flash_attn_type = CLIP_FLASH_ATTN_TYPE_DISABLED;
     p.image_min_tokens = -1;
-    p.image_max_tokens = -1;
+    p.image_max_tokens = max_tokens;
     p.warmup = false;
     clip_init_result r = clip_init(path, p);
     if (r.ctx_a) {
