@@ -9,6 +9,7 @@ import (
 
 	"natter/engine/api"
 	"natter/engine/gguf/synth"
+	"natter/media"
 	"natter/prompts"
 )
 
@@ -270,4 +271,58 @@ func BenchmarkGrammarDecode(b *testing.B) {
 			b.ReportMetric(tps/float64(b.N), "tok/s")
 		})
 	}
+}
+
+// BenchmarkQwenVisionEncode times one image through a Qwen3.5-sized vision
+// encoder (synth.Qwen35VisionBench) as the Go engine's Qwen3.5 runs it: a
+// 768×512 picture, kept as it is (1,536 patches, 384 embeddings). With
+// NATTER_BENCH_DIR the files (and the picture as raw RGB, bench-768x512.rgb)
+// are written there for upstream's tools.
+func BenchmarkQwenVisionEncode(b *testing.B) {
+	dir := os.Getenv("NATTER_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	}
+	spec := synth.Qwen35Tiny()
+	spec.VisionTokens = true
+	model, mmproj := filepath.Join(dir, "qwen35-tiny-vision.gguf"), filepath.Join(dir, "mmproj-qwen35-bench.gguf")
+	if err := spec.Write(model); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(mmproj); err != nil {
+		if err := synth.Qwen35VisionBench(spec.NEmbd).Write(mmproj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	img := &media.Image{W: 768, H: 512, RGB: make([]byte, 768*512*3)}
+	for i := range img.RGB {
+		img.RGB[i] = byte(i*7 + i/2311)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench-768x512.rgb"), img.RGB, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	clip, err := openClipVision(mmproj, spec.NEmbd, 2, 4096)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer clip.Close()
+	encode := func() {
+		cim, err := clip.prepare(img)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cim.free()
+		if cim.tokens() != 384 {
+			b.Fatalf("%d image tokens, want 384", cim.tokens())
+		}
+		if _, err := clip.encode(cim); err != nil {
+			b.Fatal(err)
+		}
+	}
+	encode() // warm up
+	b.ResetTimer()
+	for range b.N {
+		encode()
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/image")
 }

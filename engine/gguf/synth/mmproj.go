@@ -153,6 +153,15 @@ func Gemma4AudioBench(textEmbd int) ProjectorSpec {
 		NMelBins: 128, Channels: [2]int{128, 32}, AudioOut: 1536, Type: F16, Seed: 9}
 }
 
+// Qwen35VisionBench is a qwen3vl_merger projector shaped like a small
+// Qwen3.5's vision tower (1024 wide, 24 blocks, 16 heads, 16-pixel
+// patches, a 48×48 position table; about 300M weights in F16) for
+// benchmarks.
+func Qwen35VisionBench(textEmbd int) ProjectorSpec {
+	return ProjectorSpec{Projector: ProjectorQwen3VL, TextEmbd: textEmbd, NEmbd: 1024, NFF: 4096, NHead: 16, NLayer: 24,
+		ImageSize: 768, PatchSize: 16, Type: F16, Seed: 9}
+}
+
 // TinyAudioProjector is a qwen2a projector for a text model of width
 // textEmbd: 80 mel bins, 750 embeddings per 30-second chunk.
 func TinyAudioProjector(textEmbd int) ProjectorSpec {
