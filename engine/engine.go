@@ -73,7 +73,10 @@ type Engine struct {
 	closeOnce sync.Once
 
 	// Owned by the worker goroutine.
-	cached  []Token // tokens whose K/V are in the cache, in order
+	cached []Token // tokens whose K/V are in the cache, in order
+	// gaps are where the images of an M-RoPE model (Qwen2-VL and kin) sit
+	// in cached: there positions stop being token indexes (mrope.go).
+	gaps    []posGap
 	piece   []byte
 	lastGen []Token // tokens of the last generation (tests compare runs)
 	ckpts   checkpoints
@@ -277,7 +280,7 @@ func (e *Engine) TokenText(t Token) string { return e.model.tokenText(t) }
 
 // Reset empties the KV cache, so the next request is processed cold.
 func (e *Engine) Reset() error {
-	return e.do(func() { e.lc.clear(); e.cached = e.cached[:0] })
+	return e.do(func() { e.lc.clear(); e.cached, e.gaps = e.cached[:0], nil })
 }
 
 // CachedTokens returns a copy of the tokens held in the KV cache.
@@ -294,6 +297,11 @@ func (e *Engine) SaveState() (toks []Token, state []byte, err error) {
 			err = errors.New("nothing cached")
 			return
 		}
+		if len(e.gaps) > 0 {
+			// The tokens alone do not say where an image's positions end.
+			err = errors.New("a cache holding images with M-RoPE positions is not saved")
+			return
+		}
 		toks = append([]Token(nil), e.cached...)
 		state, err = e.lc.stateGet()
 	}); derr != nil {
@@ -308,7 +316,7 @@ func (e *Engine) LoadState(toks []Token, state []byte) error {
 	var err error
 	if derr := e.do(func() {
 		e.lc.clear()
-		e.cached = e.cached[:0]
+		e.cached, e.gaps = e.cached[:0], nil
 		if len(toks) == 0 || len(toks) > e.lc.nCtx() {
 			err = errors.New("saved state does not fit this context")
 			return
@@ -690,10 +698,11 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	}
 	var saved []float32 // a restored checkpoint's logits when it ends the prompt
 	if n < len(e.cached) {
-		if !e.lc.removeFrom(n) {
+		if !e.lc.removeFrom(e.posAt(n)) {
 			n, saved = e.restoreCheckpoint(toks, c)
 		}
 		e.cached = e.cached[:n]
+		e.trimGaps(n)
 	}
 	stats.CachedTokens = n
 
@@ -702,10 +711,11 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 	t0 := time.Now()
 	if err := e.decodePrompt(toks, n, p.media); err != nil {
 		// Part of the batch may sit in the cache: drop it to stay consistent.
-		if !e.lc.removeFrom(n) {
+		if !e.lc.removeFrom(e.posAt(n)) {
 			e.lc.clear()
 			e.cached = e.cached[:0]
 		}
+		e.trimGaps(len(e.cached))
 		if errors.Is(err, errAborted) || ctx.Err() != nil {
 			stats.StopReason = api.StopCancelled
 			stats.ContextUsed = len(e.cached)
@@ -800,13 +810,13 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 			stats.StopReason = api.StopContext
 			break
 		}
-		if err := e.lc.decode([]Token{tok}, len(e.cached), true); err != nil {
+		if err := e.lc.decode([]Token{tok}, e.posAt(len(e.cached)), true); err != nil {
 			if errors.Is(err, errAborted) || ctx.Err() != nil {
 				stats.StopReason = api.StopCancelled
 			} else {
 				stats.StopReason = api.StopContext
 			}
-			e.lc.removeFrom(len(e.cached))
+			e.lc.removeFrom(e.posAt(len(e.cached)))
 			break
 		}
 		e.cached = append(e.cached, tok)
@@ -817,8 +827,8 @@ func (e *Engine) generate(ctx context.Context, req api.Request, ch chan<- api.Ev
 			if err != nil || len(e.cached)+len(toks) >= nCtx {
 				continue
 			}
-			if err := e.lc.decode(toks, len(e.cached), true); err != nil {
-				e.lc.removeFrom(len(e.cached))
+			if err := e.lc.decode(toks, e.posAt(len(e.cached)), true); err != nil {
+				e.lc.removeFrom(e.posAt(len(e.cached)))
 				continue
 			}
 			e.cached = append(e.cached, toks...)
@@ -852,15 +862,16 @@ func (e *Engine) decodePrompt(toks []Token, n int, media []mediaSpan) error {
 		if ms.start < n {
 			continue // in the cache already
 		}
-		if err := e.lc.decode(toks[n:ms.start], n, false); err != nil {
+		if err := e.lc.decode(toks[n:ms.start], e.posAt(n), false); err != nil {
 			return err
 		}
-		if err := e.decodeMedia(ms, ms.start); err != nil {
+		if err := e.decodeMedia(ms, e.posAt(ms.start)); err != nil {
 			return err
 		}
+		e.addGap(ms)
 		n = ms.start + ms.n
 	}
-	return e.lc.decode(toks[n:], n, true)
+	return e.lc.decode(toks[n:], e.posAt(n), true)
 }
 
 func commonPrefix(a, b []Token) int {

@@ -203,7 +203,7 @@ func (e *Engine) SetAdapterScale(i int, scale float32) error {
 		a.info.Scale = scale
 		e.loraMu.Unlock()
 		e.lc.clear()
-		e.cached = e.cached[:0]
+		e.cached, e.gaps = e.cached[:0], nil
 		e.ckpts = checkpoints{}
 	}); derr != nil {
 		return derr

@@ -25,6 +25,21 @@ static void natter_embd_batch(struct llama_batch *b, const float *embd, int n, i
 	}
 	b->n_tokens = n;
 }
+
+// natter_embd_batch_grid is natter_embd_batch for M-RoPE: rows [0, n) are
+// image embeddings first..first+n of a grid nx wide whose positions start
+// at pos0, written to mpos (4*n: time, row, column, 0) in place of b->pos.
+static void natter_embd_batch_grid(struct llama_batch *b, const float *embd, int n, int n_embd, llama_pos pos0, int first, int nx, llama_pos *mpos) {
+	natter_embd_batch(b, embd, n, n_embd, pos0);
+	for (int i = 0; i < n; i++) {
+		int k = first + i;
+		mpos[i] = pos0;
+		mpos[n + i] = pos0 + k / nx;
+		mpos[2 * n + i] = pos0 + k % nx;
+		mpos[3 * n + i] = 0;
+	}
+	b->pos = mpos;
+}
 */
 import "C"
 
@@ -55,6 +70,7 @@ type projector struct {
 	vision    bool
 	audio     bool
 	nonCausal bool // the model attends both ways within an image (Gemma 3)
+	mrope     bool // images take M-RoPE positions (Qwen2-VL and kin; mrope.go)
 	rate      int  // audio sample rate the encoder wants
 	nEmbd     int
 	// marker stands for an attachment in the rendered prompt; it carries a
@@ -95,6 +111,16 @@ type mediaSpan struct {
 	start, n int
 	chunk    *C.mtmd_input_chunk
 	img      *goImage
+}
+
+// grid is an image chunk's grid of embeddings (columns, rows) for M-RoPE;
+// 0, 0 for other chunks.
+func (ms mediaSpan) grid() (nx, ny int) {
+	if ms.chunk == nil || C.mtmd_input_chunk_get_type(ms.chunk) != C.MTMD_INPUT_CHUNK_TYPE_IMAGE {
+		return 0, 0
+	}
+	it := C.mtmd_input_chunk_get_tokens_image(ms.chunk)
+	return int(C.mtmd_image_tokens_get_nx(it)), int(C.mtmd_image_tokens_get_ny(it))
 }
 
 // setMtmdLog routes llama.cpp's multimodal log (mtmd and clip) to natter's.
@@ -149,13 +175,9 @@ func loadProjector(path string, m *model, threads int, flashAttn string) (*proje
 	if pr.audio {
 		pr.rate = int(C.mtmd_get_audio_bitrate(c))
 	}
-	if bool(C.mtmd_decode_use_mrope(c)) {
-		// M-RoPE (Qwen2-VL and kin) places image tokens on a 2-D grid of
-		// positions, which natter's one-position-per-token cache cannot
-		// track yet.
-		pr.Close()
-		return nil, fmt.Errorf("%s: this projector uses M-RoPE positions (Qwen2-VL family), which natter does not support yet", path)
-	}
+	// M-RoPE (Qwen2-VL and kin) places image tokens on a 2-D grid of
+	// positions (mrope.go).
+	pr.mrope = bool(C.mtmd_decode_use_mrope(c))
 	return pr, nil
 }
 
@@ -189,7 +211,9 @@ func (p *projector) can(a prompts.Attachment) error {
 	if p == nil {
 		return mediaCheck(a, false, false, false, "")
 	}
-	return mediaCheck(a, true, p.vision, p.audio, "")
+	// Audio beside M-RoPE images (Qwen2.5-Omni) takes positions of its
+	// own that natter does not place yet.
+	return mediaCheck(a, true, p.vision, p.audio && !p.mrope, " (natter does not place audio in M-RoPE models yet)")
 }
 
 // mediaCheck reports why an attachment cannot go to a backend whose
@@ -269,7 +293,7 @@ func (p *projector) item(a prompts.Attachment) (*mediaItem, error) {
 			continue
 		}
 		n := int(C.mtmd_input_chunk_get_n_tokens(ch))
-		if int(C.mtmd_input_chunk_get_n_pos(ch)) != n {
+		if int(C.mtmd_input_chunk_get_n_pos(ch)) != n && !(p.mrope && C.mtmd_input_chunk_get_type(ch) == C.MTMD_INPUT_CHUNK_TYPE_IMAGE) {
 			C.mtmd_input_chunks_free(chunks)
 			return nil, fmt.Errorf("%s: this projector places media tokens at other positions than one each, which natter does not support", a.Name)
 		}
@@ -424,6 +448,13 @@ func (e *Engine) decodeMedia(ms mediaSpan, pos int) error {
 	if embd == nil {
 		return errors.New("llama.cpp gave no embeddings for the attachment")
 	}
+	if p.mrope {
+		nx, ny := ms.grid()
+		if nx*ny != ms.n {
+			return fmt.Errorf("an M-RoPE attachment of %d positions is not a %d×%d image", ms.n, nx, ny)
+		}
+		return e.lc.decodeEmbdGrid(embd, ms.n, p.nEmbd, pos, nx)
+	}
 	return e.lc.decodeEmbd(embd, ms.n, p.nEmbd, pos, p.nonCausal)
 }
 
@@ -452,6 +483,40 @@ func (lc *llamaContext) decodeEmbd(embd *C.float, n, nEmbd, pos int, nonCausal b
 	for start := 0; start < n; start += step {
 		k := min(step, n-start)
 		C.natter_embd_batch(&lc.embd, &rows[start*nEmbd], C.int(k), C.int(nEmbd), C.llama_pos(pos+start))
+		switch rc := C.llama_decode(lc.c, lc.embd); rc {
+		case 0:
+		case 2:
+			return errAborted
+		case 1:
+			return errors.New("no room in the KV cache for the attachment")
+		default:
+			return fmt.Errorf("llama_decode failed on the attachment (%d)", int(rc))
+		}
+	}
+	return nil
+}
+
+// decodeEmbdGrid feeds an image's n rows of embeddings, a grid nx wide,
+// with M-RoPE positions from pos0, in batch-sized pieces (causal).
+func (lc *llamaContext) decodeEmbdGrid(embd *C.float, n, nEmbd, pos0, nx int) error {
+	if lc.embd.embd == nil || lc.embdWidth != nEmbd {
+		if lc.embd.embd != nil {
+			C.llama_batch_free(lc.embd)
+		}
+		lc.embd = C.llama_batch_init(C.int32_t(lc.nBatch), C.int32_t(nEmbd), 1)
+		lc.embdWidth = nEmbd
+	}
+	mpos := (*C.llama_pos)(C.malloc(C.size_t(4*lc.nBatch) * C.size_t(unsafe.Sizeof(C.llama_pos(0)))))
+	if mpos == nil {
+		return errors.New("out of memory for the image's positions")
+	}
+	defer C.free(unsafe.Pointer(mpos))
+	own := lc.embd.pos
+	defer func() { lc.embd.pos = own }()
+	rows := unsafe.Slice((*C.float)(unsafe.Pointer(embd)), n*nEmbd)
+	for start := 0; start < n; start += lc.nBatch {
+		k := min(lc.nBatch, n-start)
+		C.natter_embd_batch_grid(&lc.embd, &rows[start*nEmbd], C.int(k), C.int(nEmbd), C.llama_pos(pos0), C.int(start), C.int(nx), mpos)
 		switch rc := C.llama_decode(lc.c, lc.embd); rc {
 		case 0:
 		case 2:

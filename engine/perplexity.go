@@ -51,7 +51,7 @@ func (e *Engine) Perplexity(ctx context.Context, text string, chunk int, progres
 		defer func() {
 			stop()
 			e.lc.clear()
-			e.cached = e.cached[:0]
+			e.cached, e.gaps = e.cached[:0], nil
 		}()
 		nVocab := e.model.nVocab()
 		buf := make([]Token, chunk)

@@ -48,6 +48,12 @@ type Qwen3Spec struct {
 	ChatTemplate string
 	TiedOutput   bool // no output.weight (Qwen3 0.6B, 1.7B, 4B)
 
+	// VL writes Qwen3-VL's text model instead (architecture "qwen3vl"):
+	// the same tensors, interleaved M-RoPE over rope.dimension_sections
+	// (time, rows, columns: 6, 5, 5 of a head's 16 pairs here, scaled to
+	// HeadDim) and no deepstack layers.
+	VL bool
+
 	Reseed map[string]int64 // as Qwen2Spec's
 }
 
@@ -75,6 +81,7 @@ type qwenModel struct {
 	name, chatTemplate                                     string
 	tied                                                   bool
 	reseed                                                 map[string]int64
+	vl                                                     bool // qwen3vl (Qwen3Spec.VL)
 }
 
 func (s Qwen2Spec) model() qwenModel {
@@ -88,9 +95,13 @@ func (s Qwen2Spec) model() qwenModel {
 }
 
 func (s Qwen3Spec) model() qwenModel {
-	return qwenModel{arch: "qwen3", nLayer: s.NLayer, nEmbd: s.NEmbd, nFF: s.NFF, nHead: s.NHead, nHeadKV: s.NHeadKV,
+	arch := "qwen3"
+	if s.VL {
+		arch = "qwen3vl"
+	}
+	return qwenModel{arch: arch, nLayer: s.NLayer, nEmbd: s.NEmbd, nFF: s.NFF, nHead: s.NHead, nHeadKV: s.NHeadKV,
 		headDim: s.HeadDim, nCtxTrain: s.NCtxTrain, qkNorm: true, std: s.WeightStd, seed: s.Seed, name: s.Name,
-		chatTemplate: s.ChatTemplate, tied: s.TiedOutput, reseed: s.Reseed}
+		chatTemplate: s.ChatTemplate, tied: s.TiedOutput, reseed: s.Reseed, vl: s.VL}
 }
 
 // Validate reports a spec llama.cpp could not load.
@@ -229,6 +240,13 @@ func (m qwenModel) header(ts []tensor) []byte {
 		kvs = append(kvs,
 			kvPair{a + "attention.key_length", uint32(m.headDim)},
 			kvPair{a + "attention.value_length", uint32(m.headDim)},
+		)
+	}
+	if m.vl {
+		t, h := m.headDim*6/32, m.headDim*5/32
+		kvs = append(kvs,
+			kvPair{a + "rope.dimension_sections", []int32{int32(t), int32(h), int32(m.headDim/2 - t - h), 0}},
+			kvPair{a + "n_deepstack_layers", uint32(0)},
 		)
 	}
 	// The llama Spec's tokenizer, so text tokenizes as with Tiny.
