@@ -98,7 +98,7 @@ func (e *Engine) restoreCheckpoint(toks []Token, c int) (n int, logits []float32
 	// The recurrent state goes first: llama_memory_hybrid::seq_rm tries the
 	// recurrent part first, and that refuses to cut inside its state until
 	// the state ends at the checkpoint.
-	if best == nil || !e.lc.partialStateSet(best.state) || !e.lc.removeFrom(len(best.toks)) {
+	if best == nil || !e.lc.partialStateSet(best.state) || !e.lc.removeFrom(e.posAt(len(best.toks))) {
 		e.lc.clear()
 		return 0, nil
 	}
