@@ -314,6 +314,39 @@ func TestAskQwen35Image(t *testing.T) {
 	}
 }
 
+// natter ask --image with a Qwen2.5-VL model on the llama.cpp backend (an
+// M-RoPE projector): the image's 9×6 embeddings go in and the answer is
+// stable.
+func TestAskQwen25VLImage(t *testing.T) {
+	dir := t.TempDir()
+	spec := synth.Qwen2Tiny()
+	spec.VL, spec.ChatTemplate = true, synth.ChatML
+	model := filepath.Join(dir, "Qwen2.5-VL-synth-F32.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	p := synth.ProjectorSpec{Projector: synth.ProjectorQwen25VL, TextEmbd: spec.NEmbd, ImageSize: 224, PatchSize: 14, Seed: 7, Gain: 8}
+	if err := p.Write(filepath.Join(dir, "mmproj-Qwen2.5-VL-synth-F16.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	img := writePNG(t, dir, "chart.png", 252, 168)
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
+	}
+	out, errOut, code := ask("--image", img, "--stats", "what trend is this?")
+	if code != 0 || out == "" {
+		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
+	}
+	withImage := promptTokens(t, errOut)
+	if again, _, _ := ask("--image", img, "what trend is this?"); again != out {
+		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
+	}
+	_, errOut, _ = ask("--stats", "what trend is this?")
+	if textOnly := promptTokens(t, errOut); withImage < textOnly+54 {
+		t.Fatalf("prompt with the image %d tokens, without %d (want 54 embeddings more)", withImage, textOnly)
+	}
+}
+
 // qwen35VisionDir writes a Qwen3.5 model with Qwen's vision tokens and,
 // beside it, a qwen3vl_merger projector, into dir.
 func qwen35VisionDir(t *testing.T, dir string) (model string) {

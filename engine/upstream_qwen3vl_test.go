@@ -47,12 +47,66 @@ func TestWriteQwen3VLFixtureInputs(t *testing.T) {
 }
 
 // Qwen3-VL with an image on the llama.cpp backend against upstream
-// llama.cpp on the same files: natter's prompt equals upstream's token for
+// llama.cpp on the same files (checkMRoPEFixture).
+func TestQwen3VLGreedyMatchesUpstream(t *testing.T) {
+	model, mmproj, img := qwen3VLFixtureFiles(t, t.TempDir())
+	checkMRoPEFixture(t, "testdata/upstream_qwen3vl_greedy.json", model, mmproj, img)
+}
+
+// The Qwen2.5-VL fixture's files (testdata/upstream_qwen25vl_greedy.json):
+// synth.Qwen2Tiny() as Qwen2-VL's text model with the ChatML template, a
+// qwen2.5vl_merger projector (Seed 7, weights ×8, 14-pixel patches, window
+// attention in its first block) and a 252×168 picture: 18×12 patches, 9×6
+// embeddings, so the 4×4 windows do not tile it evenly.
+func qwen25VLFixtureFiles(t testing.TB, dir string) (model, mmproj string, img *media.Image) {
+	spec := synth.Qwen2Tiny()
+	spec.VL, spec.ChatTemplate = true, synth.ChatML
+	model, mmproj = filepath.Join(dir, "qwen2vl.gguf"), filepath.Join(dir, "mmproj-qwen25vl.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	if err := (synth.ProjectorSpec{Projector: synth.ProjectorQwen25VL, TextEmbd: spec.NEmbd, ImageSize: 224, PatchSize: 14, Seed: 7, Gain: 8}).Write(mmproj); err != nil {
+		t.Fatal(err)
+	}
+	img = &media.Image{W: 252, H: 168, RGB: make([]byte, 252*168*3)}
+	for y := range 168 {
+		for x := range 252 {
+			i := 3 * (y*252 + x)
+			img.RGB[i], img.RGB[i+1], img.RGB[i+2] = byte(x*255/251), byte(y*255/167), byte((x/28+y/21)%2*200)
+		}
+	}
+	return model, mmproj, img
+}
+
+// TestWriteQwen25VLFixtureInputs writes the fixture's files into
+// $NATTER_QWEN_FIXTURE_DIR; it does nothing otherwise.
+func TestWriteQwen25VLFixtureInputs(t *testing.T) {
+	dir := os.Getenv("NATTER_QWEN_FIXTURE_DIR")
+	if dir == "" {
+		t.Skip("set NATTER_QWEN_FIXTURE_DIR to write the fixture's inputs")
+	}
+	model, mmproj, img := qwen25VLFixtureFiles(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "image25.rgb"), img.RGB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("model %s\nmmproj %s", sha(t, model), sha(t, mmproj))
+}
+
+// Qwen2.5-VL as Qwen3-VL above: the Qwen2-VL family's encoder (window
+// attention, no position table) and M-RoPE (not interleaved).
+func TestQwen25VLGreedyMatchesUpstream(t *testing.T) {
+	model, mmproj, img := qwen25VLFixtureFiles(t, t.TempDir())
+	checkMRoPEFixture(t, "testdata/upstream_qwen25vl_greedy.json", model, mmproj, img)
+}
+
+// checkMRoPEFixture runs a fixture of upstream's greedy ids for one image
+// on the llama.cpp backend: natter's prompt equals upstream's token for
 // token, and with natter's M-RoPE placement (the image's rows and columns,
 // the text after it resuming at the grid's longer side) the logits after
-// the prompt and the greedy ids equal upstream's.
-func TestQwen3VLGreedyMatchesUpstream(t *testing.T) {
-	b, err := os.ReadFile("testdata/upstream_qwen3vl_greedy.json")
+// the prompt and the greedy ids at every clear step equal upstream's, with
+// the image decoded in one batch and in pieces.
+func checkMRoPEFixture(t *testing.T, fixture, model, mmproj string, img *media.Image) {
+	b, err := os.ReadFile(fixture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +114,6 @@ func TestQwen3VLGreedyMatchesUpstream(t *testing.T) {
 	if err := json.Unmarshal(b, &fx); err != nil {
 		t.Fatal(err)
 	}
-	model, mmproj, img := qwen3VLFixtureFiles(t, t.TempDir())
 	if got := sha(t, model); got != fx.ModelSHA {
 		t.Fatalf("synth now writes the model with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.ModelSHA)
 	}

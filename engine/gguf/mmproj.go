@@ -712,6 +712,8 @@ func (c *projChecker) shapes(md modality, outDim int) error {
 		return c.gemma4a(md, outDim)
 	case "qwen3vl_merger":
 		return c.qwen3vl(md, outDim)
+	case "qwen2vl_merger", "qwen2.5vl_merger":
+		return c.qwen2vl(md, outDim)
 	case "gemma3":
 		side := md.imageSize / md.patchSize
 		merge, ok := c.u32("clip.vision.projector.scale_factor")
@@ -1097,4 +1099,60 @@ func (c *projChecker) qwen3vl(md modality, outDim int) error {
 		return err
 	}
 	return c.need("mm.2.bias", out)
+}
+
+// qwen2vl checks the Qwen2-VL and Qwen2.5-VL encoders as clip.cpp's graph
+// reads them, where a missing bias or an extra one is an assertion or a
+// null dereference at the first image: two patch kernels without a bias,
+// no class embedding or position table, blocks with biased q/k/v/out (and
+// a gated MLP for 2.5), then the 2×2 merger (mm.0, mm.2).
+func (c *projChecker) qwen2vl(md modality, outDim int) error {
+	e, ff, ps, out := uint64(md.nEmbd), uint64(md.nFF), uint64(md.patchSize), uint64(outDim)
+	if hd := e / uint64(md.nHead); hd%4 != 0 {
+		return c.corrupt("%s: head size %d (embedding_length / head_count) must be a multiple of 4 for its 2-D M-RoPE", md.typ, hd)
+	}
+	for _, n := range []string{"v.patch_embd.weight", "v.patch_embd.weight.1"} {
+		if err := c.need(n, ps, ps, 3, e); err != nil {
+			return err
+		}
+	}
+	for _, n := range []string{"v.patch_embd.bias", "v.class_embd"} {
+		if err := c.absent(n, md.typ+" has none (llama.cpp asserts)"); err != nil {
+			return err
+		}
+	}
+	blk := func(il int, s string) string { return fmt.Sprintf("v.blk.%d.%s", il, s) }
+	for il := 0; il < md.nLayer; il++ {
+		for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out"} {
+			if err := c.need(blk(il, w+".weight"), e, e); err != nil {
+				return err
+			}
+			if err := c.need(blk(il, w+".bias"), e); err != nil {
+				return err
+			}
+		}
+		if err := c.need(blk(il, "ffn_up.weight"), e, ff); err != nil {
+			return err
+		}
+		if err := c.opt(blk(il, "ffn_gate.weight"), e, ff); err != nil {
+			return err
+		}
+		if err := c.need(blk(il, "ffn_down.weight"), ff, e); err != nil {
+			return err
+		}
+	}
+	t, ok := c.tensor("mm.0.weight")
+	if !ok {
+		return c.need("mm.0.weight")
+	}
+	hidden := dim(t, 1)
+	for _, n := range []struct {
+		name string
+		dims []uint64
+	}{{"mm.0.weight", []uint64{4 * e, hidden}}, {"mm.0.bias", []uint64{hidden}}, {"mm.2.weight", []uint64{hidden, out}}, {"mm.2.bias", []uint64{out}}} {
+		if err := c.need(n.name, n.dims...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

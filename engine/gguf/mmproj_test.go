@@ -43,6 +43,7 @@ func TestOpenProjector(t *testing.T) {
 		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}, true, "gemma4v", 0, 8, 0, 0, 0},
 		{synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text, Seed: 1}, false, "gemma4a", 0, 0, 0, 32, 750},
 		{synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: text, Seed: 1}, true, "qwen3vl_merger", 32, 8, 0, 0, 0},
+		{synth.ProjectorSpec{Projector: synth.ProjectorQwen25VL, TextEmbd: text, Seed: 1}, true, "qwen2.5vl_merger", 32, 8, 0, 0, 0},
 	} {
 		path := writeProjector(t, dir, strconv.Itoa(i)+"-"+c.typ+".gguf", c.s)
 		p, err := OpenProjector(path)
@@ -124,6 +125,7 @@ func TestCheckProjectorRejects(t *testing.T) {
 	gemma4v := synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, TextEmbd: text, Seed: 1}
 	gemma4a := synth.ProjectorSpec{Projector: synth.ProjectorGemma4A, TextEmbd: text, Seed: 1}
 	qwen3vl := synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: text, Seed: 1}
+	qwen25vl := synth.ProjectorSpec{Projector: synth.ProjectorQwen25VL, TextEmbd: text, Seed: 1}
 	cases := []projectorCase{
 		{"text model", func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, "text.gguf")
@@ -175,6 +177,9 @@ func TestCheckProjectorRejects(t *testing.T) {
 		specCase("qwen3vl positions", withShape(qwen3vl, map[string][]int{"v.position_embd.weight": {32, 15}}), ErrCorrupt, "v.position_embd.weight is [32 15], want [32 n] with n a square"),
 		specCase("qwen3vl merger", withShape(qwen3vl, map[string][]int{"mm.2.weight": {64, 64}}), ErrCorrupt, "mm.2.weight is [64 64], want [128 64]"),
 		specCase("qwen3vl heads", withProjKV(qwen3vl, "clip.vision.attention.head_count", uint32(16)), ErrCorrupt, "head size 2 (embedding_length / head_count) must be a multiple of 4"),
+		specCase("qwen2.5vl no q bias", withOmit(qwen25vl, "v.blk.0.attn_q.bias"), ErrCorrupt, "no tensor v.blk.0.attn_q.bias"),
+		specCase("qwen2.5vl second kernel", withOmit(qwen25vl, "v.patch_embd.weight.1"), ErrCorrupt, "no tensor v.patch_embd.weight.1"),
+		specCase("qwen2.5vl merger", withShape(qwen25vl, map[string][]int{"mm.0.weight": {32, 128}}), ErrCorrupt, "mm.0.weight is [32 128], want [128 128]"),
 		specCase("vision with audio type", withProjKV(vision, "clip.projector_type", "qwen2a"), ErrCorrupt, "vision encoder but its projector type \"qwen2a\" is for audio"),
 		specCase("audio with vision type", withProjKV(audio, "clip.projector_type", "gemma3"), ErrCorrupt, "audio encoder but its projector type \"gemma3\" is for images"),
 		specCase("glma", withProjKV(audio, "clip.projector_type", "glma", "clip.audio.projector.stack_factor", uint32(2)), ErrCorrupt, `audio projector type "glma" is not one this llama.cpp can run`),

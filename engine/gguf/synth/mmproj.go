@@ -70,6 +70,12 @@ const (
 	// GELU MLP over each 2×2 block of patches (mm.0, mm.2). Images keep
 	// their size in multiples of 2·PatchSize, so ImageTokens is 0.
 	ProjectorQwen3VL = "qwen3vl_merger"
+	// ProjectorQwen25VL is the Qwen2.5-VL vision encoder (qwen2.5vl_merger):
+	// the two patch kernels without a bias and no position table (2-D
+	// M-RoPE only), RMS-normed blocks with separate biased q/k/v and a gated
+	// SiLU MLP, window attention in all but every WindowPattern-th block
+	// (windows of 112 pixels), then the same 2×2 merger.
+	ProjectorQwen25VL = "qwen2.5vl_merger"
 )
 
 // whisperPositions is the number of positions of the Whisper encoder: the
@@ -211,7 +217,7 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 
 // Vision reports whether the projector is for images.
 func (s ProjectorSpec) Vision() bool {
-	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL
+	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL
 }
 
 // Audio reports whether the projector is for audio.
@@ -226,7 +232,7 @@ func (s ProjectorSpec) gemma4a() bool {
 
 // ImageTokens is the number of embeddings an image becomes (0 for audio).
 func (s ProjectorSpec) ImageTokens() int {
-	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL {
+	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL {
 		return 0
 	}
 	d := s.withDefaults()
@@ -254,9 +260,9 @@ func (s ProjectorSpec) AudioTokens() int {
 // not run.
 func (s ProjectorSpec) Validate() error {
 	switch s.Projector {
-	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL:
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL:
 	default:
-		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL)
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL)
 	}
 	if s.Gemma4Audio && s.Projector != ProjectorGemma4V {
 		return errors.New("synth: Gemma4Audio goes with a gemma4v projector")
@@ -398,6 +404,31 @@ func (d ProjectorSpec) tensors() []tensor {
 	}
 	if d.Projector == ProjectorGemma4A {
 		d.gemma4Audio(add, mat, ones, zeros)
+		return ts
+	}
+	if d.Projector == ProjectorQwen25VL {
+		rnd(F16, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
+		rnd(F16, "v.patch_embd.weight.1", d.PatchSize, d.PatchSize, 3, e)
+		for i := 0; i < d.NLayer; i++ {
+			p := fmt.Sprintf("v.blk.%d.", i)
+			ones(p+"ln1.weight", e)
+			ones(p+"ln2.weight", e)
+			for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out"} {
+				mat(p+w+".weight", e, e)
+				zeros(p+w+".bias", e)
+			}
+			mat(p+"ffn_gate.weight", e, ff)
+			zeros(p+"ffn_gate.bias", ff)
+			mat(p+"ffn_up.weight", e, ff)
+			zeros(p+"ffn_up.bias", ff)
+			mat(p+"ffn_down.weight", ff, e)
+			zeros(p+"ffn_down.bias", e)
+		}
+		ones("v.post_ln.weight", e)
+		mat("mm.0.weight", 4*e, 4*e)
+		zeros("mm.0.bias", 4*e)
+		mat("mm.2.weight", 4*e, d.TextEmbd)
+		zeros("mm.2.bias", d.TextEmbd)
 		return ts
 	}
 	if d.Projector == ProjectorQwen3VL {
@@ -559,6 +590,17 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 			kvPair{m + "image_mean", []float32{0, 0, 0}},
 			kvPair{m + "image_std", []float32{1, 1, 1}},
 			kvPair{m + "projector.scale_factor", uint32(d.MergeFactor)},
+		)
+	} else if d.Projector == ProjectorQwen25VL {
+		kvs = append(kvs,
+			kvPair{"clip.use_silu", true},
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
+			kvPair{m + "image_size", uint32(d.ImageSize)},
+			kvPair{m + "patch_size", uint32(d.PatchSize)},
+			kvPair{m + "image_mean", []float32{0.5, 0.5, 0.5}},
+			kvPair{m + "image_std", []float32{0.5, 0.5, 0.5}},
+			kvPair{m + "spatial_merge_size", uint32(2)},
+			kvPair{m + "n_wa_pattern", uint32(2)},
 		)
 	} else if d.Projector == ProjectorQwen3VL {
 		kvs = append(kvs,

@@ -30,6 +30,10 @@ type Qwen2Spec struct {
 	// written with that seed, every other tensor keeping its own: tests
 	// tell from the output whether llama.cpp uses a tensor.
 	Reseed map[string]int64
+
+	// VL writes Qwen2-VL's text model instead (architecture "qwen2vl",
+	// also Qwen2.5-VL's): M-RoPE over rope.dimension_sections, as Qwen3Spec.VL.
+	VL bool
 }
 
 // Qwen3Spec describes a synthetic Qwen3 model (architecture "qwen3") in
@@ -89,9 +93,13 @@ func (s Qwen2Spec) model() qwenModel {
 	if s.NHead > 0 {
 		hd = s.NEmbd / s.NHead
 	}
-	return qwenModel{arch: "qwen2", nLayer: s.NLayer, nEmbd: s.NEmbd, nFF: s.NFF, nHead: s.NHead, nHeadKV: s.NHeadKV,
+	arch := "qwen2"
+	if s.VL {
+		arch = "qwen2vl"
+	}
+	return qwenModel{arch: arch, nLayer: s.NLayer, nEmbd: s.NEmbd, nFF: s.NFF, nHead: s.NHead, nHeadKV: s.NHeadKV,
 		headDim: hd, nCtxTrain: s.NCtxTrain, biases: true, std: s.WeightStd, seed: s.Seed, name: s.Name,
-		chatTemplate: s.ChatTemplate, tied: s.TiedOutput, reseed: s.Reseed}
+		chatTemplate: s.ChatTemplate, tied: s.TiedOutput, reseed: s.Reseed, vl: s.VL}
 }
 
 func (s Qwen3Spec) model() qwenModel {
@@ -244,10 +252,10 @@ func (m qwenModel) header(ts []tensor) []byte {
 	}
 	if m.vl {
 		t, h := m.headDim*6/32, m.headDim*5/32
-		kvs = append(kvs,
-			kvPair{a + "rope.dimension_sections", []int32{int32(t), int32(h), int32(m.headDim/2 - t - h), 0}},
-			kvPair{a + "n_deepstack_layers", uint32(0)},
-		)
+		kvs = append(kvs, kvPair{a + "rope.dimension_sections", []int32{int32(t), int32(h), int32(m.headDim/2 - t - h), 0}})
+		if m.arch == "qwen3vl" {
+			kvs = append(kvs, kvPair{a + "n_deepstack_layers", uint32(0)})
+		}
 	}
 	// The llama Spec's tokenizer, so text tokenizes as with Tiny.
 	kvs = append(kvs,
