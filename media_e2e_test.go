@@ -287,31 +287,42 @@ func gemma4VisionDir(t *testing.T, dir string) (model string) {
 
 // natter ask --image with a Qwen3.5 model on the Go engine, its
 // qwen3vl_merger projector found beside it: the image goes in with its
-// delimiters, the answer is stable, and another picture changes it.
+// delimiters and the answer is stable; audio is refused.
 func TestAskQwen35Image(t *testing.T) {
 	dir := t.TempDir()
 	model := qwen35VisionDir(t, dir)
 	img := writePNG(t, dir, "receipt.png", 96, 64)
-	ask := func(extra ...string) (string, string, int) {
-		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
-	}
-	out, errOut, code := ask("--image", img, "--stats", "what does this receipt total?")
-	if code != 0 || out == "" {
-		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
-	}
-	withImage := promptTokens(t, errOut)
-	if again, _, _ := ask("--image", img, "what does this receipt total?"); again != out {
-		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
-	}
-	_, errOut, _ = ask("--stats", "what does this receipt total?")
 	// 6×4 embeddings, the two delimiters and the line break after them.
-	if textOnly := promptTokens(t, errOut); withImage != textOnly+24+2+1 {
-		t.Fatalf("prompt with the image %d tokens, without %d (want 27 more)", withImage, textOnly)
+	if added := askWithMedia(t, model, "--image", img, "what does this receipt total?"); added != 24+2+1 {
+		t.Fatalf("the image added %d prompt tokens, want 27", added)
+	}
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model}, extra...)...)
 	}
 	wav := writeWAV(t, dir, "memo.wav", 16000, 0.5)
 	if _, errOut, code := ask("--audio", wav, "x"); code != 1 || !strings.Contains(errOut, "images only") {
 		t.Fatalf("audio to a vision-only projector: exit %d, %q", code, errOut)
 	}
+}
+
+// askWithMedia runs natter ask on model with flag (--image, --audio) and
+// file twice, greedy, and once without the file, and returns how many more
+// prompt tokens the file made; the two answers with it must be the same.
+func askWithMedia(t *testing.T, model, flag, file, question string) int {
+	t.Helper()
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
+	}
+	out, errOut, code := ask(flag, file, "--stats", question)
+	if code != 0 || out == "" {
+		t.Fatalf("%s: exit %d, %q\n%s", flag, code, out, errOut)
+	}
+	with := promptTokens(t, errOut)
+	if again, _, _ := ask(flag, file, question); again != out {
+		t.Fatalf("greedy answers about the same %s differ: %q and %q", file, out, again)
+	}
+	_, errOut, _ = ask("--stats", question)
+	return with - promptTokens(t, errOut)
 }
 
 // natter ask --image with a Qwen2.5-VL model on the llama.cpp backend (an
@@ -330,20 +341,8 @@ func TestAskQwen25VLImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := writePNG(t, dir, "chart.png", 252, 168)
-	ask := func(extra ...string) (string, string, int) {
-		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
-	}
-	out, errOut, code := ask("--image", img, "--stats", "what trend is this?")
-	if code != 0 || out == "" {
-		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
-	}
-	withImage := promptTokens(t, errOut)
-	if again, _, _ := ask("--image", img, "what trend is this?"); again != out {
-		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
-	}
-	_, errOut, _ = ask("--stats", "what trend is this?")
-	if textOnly := promptTokens(t, errOut); withImage < textOnly+54 {
-		t.Fatalf("prompt with the image %d tokens, without %d (want 54 embeddings more)", withImage, textOnly)
+	if added := askWithMedia(t, model, "--image", img, "what trend is this?"); added < 54 {
+		t.Fatalf("the image added %d prompt tokens, want its 54 embeddings and more", added)
 	}
 }
 
@@ -478,21 +477,12 @@ func TestAskGemma4Image(t *testing.T) {
 	dir := t.TempDir()
 	model := gemma4VisionDir(t, dir)
 	img := writePNG(t, dir, "receipt.png", 60, 40)
-	ask := func(extra ...string) (string, string, int) {
-		return natter(t, "", append([]string{"ask", "-m", model, "--temp", "0", "-n", "8", "--ignore-eos"}, extra...)...)
-	}
-	out, errOut, code := ask("--image", img, "--stats", "what does this receipt total?")
-	if code != 0 || out == "" {
-		t.Fatalf("--image: exit %d, %q\n%s", code, out, errOut)
-	}
-	withImage := promptTokens(t, errOut)
-	if again, _, _ := ask("--image", img, "what does this receipt total?"); again != out {
-		t.Fatalf("greedy answers about the same image differ: %q and %q", out, again)
-	}
-	_, errOut, _ = ask("--stats", "what does this receipt total?")
 	// Gemma 4's budget: up to 280 embeddings plus <|image> and <image|>.
-	if textOnly := promptTokens(t, errOut); withImage < textOnly+100 || withImage > textOnly+282+2 {
-		t.Fatalf("prompt with the image %d tokens, without %d", withImage, textOnly)
+	if added := askWithMedia(t, model, "--image", img, "what does this receipt total?"); added < 100 || added > 282+2 {
+		t.Fatalf("the image added %d prompt tokens", added)
+	}
+	ask := func(extra ...string) (string, string, int) {
+		return natter(t, "", append([]string{"ask", "-m", model}, extra...)...)
 	}
 	wav := writeWAV(t, dir, "memo.wav", 16000, 0.5)
 	if _, errOut, code := ask("--audio", wav, "x"); code != 1 || !strings.Contains(errOut, "images only") {

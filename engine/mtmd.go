@@ -464,13 +464,7 @@ func (lc *llamaContext) decodeEmbd(embd *C.float, n, nEmbd, pos int, nonCausal b
 	if nonCausal && n > lc.nUbatch {
 		return fmt.Errorf("the attachment takes %d positions, more than one batch holds (%d); raise --batch", n, lc.nUbatch)
 	}
-	if lc.embd.embd == nil || lc.embdWidth != nEmbd {
-		if lc.embd.embd != nil {
-			C.llama_batch_free(lc.embd)
-		}
-		lc.embd = C.llama_batch_init(C.int32_t(lc.nBatch), C.int32_t(nEmbd), 1)
-		lc.embdWidth = nEmbd
-	}
+	lc.embdBatch(nEmbd)
 	if nonCausal {
 		C.llama_set_causal_attn(lc.c, false)
 		defer C.llama_set_causal_attn(lc.c, true)
@@ -483,22 +477,15 @@ func (lc *llamaContext) decodeEmbd(embd *C.float, n, nEmbd, pos int, nonCausal b
 	for start := 0; start < n; start += step {
 		k := min(step, n-start)
 		C.natter_embd_batch(&lc.embd, &rows[start*nEmbd], C.int(k), C.int(nEmbd), C.llama_pos(pos+start))
-		switch rc := C.llama_decode(lc.c, lc.embd); rc {
-		case 0:
-		case 2:
-			return errAborted
-		case 1:
-			return errors.New("no room in the KV cache for the attachment")
-		default:
-			return fmt.Errorf("llama_decode failed on the attachment (%d)", int(rc))
+		if err := lc.decodeEmbdBatch(); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// decodeEmbdGrid feeds an image's n rows of embeddings, a grid nx wide,
-// with M-RoPE positions from pos0, in batch-sized pieces (causal).
-func (lc *llamaContext) decodeEmbdGrid(embd *C.float, n, nEmbd, pos0, nx int) error {
+// embdBatch readies the embedding batch for rows of nEmbd floats.
+func (lc *llamaContext) embdBatch(nEmbd int) {
 	if lc.embd.embd == nil || lc.embdWidth != nEmbd {
 		if lc.embd.embd != nil {
 			C.llama_batch_free(lc.embd)
@@ -506,6 +493,26 @@ func (lc *llamaContext) decodeEmbdGrid(embd *C.float, n, nEmbd, pos0, nx int) er
 		lc.embd = C.llama_batch_init(C.int32_t(lc.nBatch), C.int32_t(nEmbd), 1)
 		lc.embdWidth = nEmbd
 	}
+}
+
+// decodeEmbdBatch decodes the filled embedding batch.
+func (lc *llamaContext) decodeEmbdBatch() error {
+	switch rc := C.llama_decode(lc.c, lc.embd); rc {
+	case 0:
+		return nil
+	case 2:
+		return errAborted
+	case 1:
+		return errors.New("no room in the KV cache for the attachment")
+	default:
+		return fmt.Errorf("llama_decode failed on the attachment (%d)", int(rc))
+	}
+}
+
+// decodeEmbdGrid feeds an image's n rows of embeddings, a grid nx wide,
+// with M-RoPE positions from pos0, in batch-sized pieces (causal).
+func (lc *llamaContext) decodeEmbdGrid(embd *C.float, n, nEmbd, pos0, nx int) error {
+	lc.embdBatch(nEmbd)
 	mpos := (*C.llama_pos)(C.malloc(C.size_t(4*lc.nBatch) * C.size_t(unsafe.Sizeof(C.llama_pos(0)))))
 	if mpos == nil {
 		return errors.New("out of memory for the image's positions")
@@ -517,14 +524,8 @@ func (lc *llamaContext) decodeEmbdGrid(embd *C.float, n, nEmbd, pos0, nx int) er
 	for start := 0; start < n; start += lc.nBatch {
 		k := min(lc.nBatch, n-start)
 		C.natter_embd_batch_grid(&lc.embd, &rows[start*nEmbd], C.int(k), C.int(nEmbd), C.llama_pos(pos0), C.int(start), C.int(nx), mpos)
-		switch rc := C.llama_decode(lc.c, lc.embd); rc {
-		case 0:
-		case 2:
-			return errAborted
-		case 1:
-			return errors.New("no room in the KV cache for the attachment")
-		default:
-			return fmt.Errorf("llama_decode failed on the attachment (%d)", int(rc))
+		if err := lc.decodeEmbdBatch(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"encoding/json"
 	"image"
 	"image/png"
 	"math"
@@ -106,20 +105,7 @@ func TestQwen25VLGreedyMatchesUpstream(t *testing.T) {
 // the prompt and the greedy ids at every clear step equal upstream's, with
 // the image decoded in one batch and in pieces.
 func checkMRoPEFixture(t *testing.T, fixture, model, mmproj string, img *media.Image) {
-	b, err := os.ReadFile(fixture)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fx qwenVisionFixture
-	if err := json.Unmarshal(b, &fx); err != nil {
-		t.Fatal(err)
-	}
-	if got := sha(t, model); got != fx.ModelSHA {
-		t.Fatalf("synth now writes the model with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.ModelSHA)
-	}
-	if got := sha(t, mmproj); got != fx.MmprojSHA {
-		t.Fatalf("synth now writes the projector with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.MmprojSHA)
-	}
+	fx := readQwenFixture(t, fixture, model, mmproj)
 	for _, batch := range []int{0, 16} {
 		e, err := Load(Options{ModelPath: model, Projector: mmproj, ContextSize: 1024, BatchSize: batch, Threads: 1})
 		if err != nil {

@@ -57,6 +57,27 @@ func qwenVisionFixtureFiles(t testing.TB, dir string) (model, mmproj string, img
 	return model, mmproj, img
 }
 
+// readQwenFixture reads a fixture and checks that synth still writes its
+// files byte for byte.
+func readQwenFixture(t *testing.T, path, model, mmproj string) qwenVisionFixture {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx qwenVisionFixture
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	if got := sha(t, model); got != fx.ModelSHA {
+		t.Fatalf("synth now writes the model with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.ModelSHA)
+	}
+	if got := sha(t, mmproj); got != fx.MmprojSHA {
+		t.Fatalf("synth now writes the projector with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.MmprojSHA)
+	}
+	return fx
+}
+
 func sha(t testing.TB, path string) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -87,21 +108,8 @@ func TestWriteQwenVisionFixtureInputs(t *testing.T) {
 // (natter's M-RoPE placement through Ollama's model) equal upstream's at
 // every step where upstream's choice is clear.
 func TestQwenVisionGreedyMatchesUpstream(t *testing.T) {
-	b, err := os.ReadFile("testdata/upstream_qwen35_vision_greedy.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fx qwenVisionFixture
-	if err := json.Unmarshal(b, &fx); err != nil {
-		t.Fatal(err)
-	}
 	model, mmproj, img := qwenVisionFixtureFiles(t, t.TempDir())
-	if got := sha(t, model); got != fx.ModelSHA {
-		t.Fatalf("synth now writes the model with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.ModelSHA)
-	}
-	if got := sha(t, mmproj); got != fx.MmprojSHA {
-		t.Fatalf("synth now writes the projector with sha256 %s, the fixture's was %s: regenerate the fixture", got, fx.MmprojSHA)
-	}
+	fx := readQwenFixture(t, "testdata/upstream_qwen35_vision_greedy.json", model, mmproj)
 	spec := synth.Qwen35Tiny()
 	clip, err := openClipVision(mmproj, spec.NEmbd, 1, 512)
 	if err != nil {

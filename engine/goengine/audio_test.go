@@ -160,14 +160,13 @@ func TestAudioClampApplied(t *testing.T) {
 // A causal span longer than a batch is decoded in pieces. The check
 // against text: a span whose rows are the token embeddings of some text
 // (as the model scales them) must give the logits of that text, whatever
-// the batch size; read both ways instead, it gives others. The model's
-// has no per-layer inputs (they would take token 0's for the span), and
-// its weights are small so that kernel rounding (row order changes the
+// the batch size; read both ways instead, it gives others. The model has
+// no per-layer inputs (they would take token 0's for the span), and its
+// weights are small so that kernel rounding (row order changes the
 // summation order) stays far below the difference attention makes.
 func TestAudioPrefillPieces(t *testing.T) {
 	_, mmproj := audioFiles(t, synth.ProjectorSpec{Seed: 5}, true)
 	spec := synth.Gemma4Tiny()
-	// No per-layer inputs: they would read token 0 for the span's rows.
 	spec.AudioTokens, spec.WeightStd, spec.NEmbdPerLayer = true, 0.05, 0
 	model := filepath.Join(t.TempDir(), "calm.gguf")
 	if err := spec.Write(model); err != nil {
