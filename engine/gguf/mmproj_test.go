@@ -378,7 +378,11 @@ func retypeTensor(t *testing.T, b []byte, name string, typ GGMLType) []byte {
 func projectorFuzzSeeds(t testing.TB) [][]byte {
 	vision := projectorBytes(t, synth.ProjectorSpec{TextEmbd: 8, NEmbd: 8, NFF: 16, NLayer: 1, ImageSize: 16, PatchSize: 8, MergeFactor: 2})
 	audio := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorQwen2A, TextEmbd: 4, NEmbd: 2, NFF: 4, NHead: 1, NLayer: 1, NMelBins: 2})
-	seeds := [][]byte{vision, audio, vision[:len(vision)/2], nil, smallFile()}
+	gemma4 := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorGemma4V, Gemma4Audio: true, TextEmbd: 8, NEmbd: 8, NFF: 16, NHead: 2, NLayer: 1,
+		PatchSize: 4, Positions: 4, NMelBins: 8, Channels: [2]int{2, 2}, AudioOut: 8})
+	qwen := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: 8, NEmbd: 8, NFF: 16, NHead: 2, NLayer: 1, ImageSize: 16, PatchSize: 8})
+	qwen25 := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorQwen25VL, TextEmbd: 8, NEmbd: 8, NFF: 16, NHead: 2, NLayer: 1, ImageSize: 16, PatchSize: 8})
+	seeds := [][]byte{vision, audio, gemma4, qwen, qwen25, vision[:len(vision)/2], gemma4[:len(gemma4)/2], nil, smallFile()}
 	for _, off := range []int{24, 200, 600} {
 		c := bytes.Clone(vision)
 		c[off] ^= 0xff
@@ -412,7 +416,8 @@ func FuzzOpenProjector(f *testing.F) {
 		if !p.IsProjector() || (!p.Vision && !p.Audio) || p.ProjDim < 1 || p.ProjectorType == "" {
 			t.Fatalf("accepted %+v", *p)
 		}
-		if p.Vision && (p.ImageSize < 1 || p.PatchSize < 1) || p.Audio && p.NMelBins < 1 {
+		// Gemma 4 sizes images itself (no image_size).
+		if p.Vision && ((p.ImageSize < 1 && p.VisionType != "gemma4v") || p.PatchSize < 1) || p.Audio && p.NMelBins < 1 {
 			t.Fatalf("accepted %+v", *p)
 		}
 		if err := CheckProjector(p, p.ProjDim); err != nil {
