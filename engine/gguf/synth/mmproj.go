@@ -76,6 +76,12 @@ const (
 	// SiLU MLP, window attention in all but every WindowPattern-th block
 	// (windows of 112 pixels), then the same 2×2 merger.
 	ProjectorQwen25VL = "qwen2.5vl_merger"
+	// ProjectorPixtral is Mistral's vision encoder (Pixtral, Mistral Small
+	// 3.1, Ministral 3): RMS-normed blocks without biases, 2-D RoPE, a
+	// gated SiLU MLP, then Mistral Small 3.1's 2×2 patch merger
+	// (mm.input_norm, mm.patch_merger), a GELU MLP (mm.1, mm.2) and an
+	// [IMG_BREAK] embedding after each row of embeddings but the last.
+	ProjectorPixtral = "pixtral"
 )
 
 // whisperPositions is the number of positions of the Whisper encoder: the
@@ -217,7 +223,7 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 
 // Vision reports whether the projector is for images.
 func (s ProjectorSpec) Vision() bool {
-	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL
+	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL || s.Projector == ProjectorPixtral
 }
 
 // Audio reports whether the projector is for audio.
@@ -232,7 +238,7 @@ func (s ProjectorSpec) gemma4a() bool {
 
 // ImageTokens is the number of embeddings an image becomes (0 for audio).
 func (s ProjectorSpec) ImageTokens() int {
-	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL {
+	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL || s.Projector == ProjectorPixtral {
 		return 0
 	}
 	d := s.withDefaults()
@@ -260,9 +266,9 @@ func (s ProjectorSpec) AudioTokens() int {
 // not run.
 func (s ProjectorSpec) Validate() error {
 	switch s.Projector {
-	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL:
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL, ProjectorPixtral:
 	default:
-		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL)
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL, ProjectorPixtral)
 	}
 	if s.Gemma4Audio && s.Projector != ProjectorGemma4V {
 		return errors.New("synth: Gemma4Audio goes with a gemma4v projector")
@@ -404,6 +410,29 @@ func (d ProjectorSpec) tensors() []tensor {
 	}
 	if d.Projector == ProjectorGemma4A {
 		d.gemma4Audio(add, mat, ones, zeros)
+		return ts
+	}
+	if d.Projector == ProjectorPixtral {
+		rnd(F16, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
+		ones("v.pre_ln.weight", e)
+		for i := 0; i < d.NLayer; i++ {
+			p := fmt.Sprintf("v.blk.%d.", i)
+			ones(p+"ln1.weight", e)
+			ones(p+"ln2.weight", e)
+			for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out"} {
+				mat(p+w+".weight", e, e)
+			}
+			mat(p+"ffn_gate.weight", e, ff)
+			mat(p+"ffn_up.weight", e, ff)
+			mat(p+"ffn_down.weight", ff, e)
+		}
+		ones("mm.input_norm.weight", e)
+		mat("mm.patch_merger.weight", 4*e, e)
+		mat("mm.1.weight", e, d.TextEmbd)
+		zeros("mm.1.bias", d.TextEmbd)
+		mat("mm.2.weight", d.TextEmbd, d.TextEmbd)
+		zeros("mm.2.bias", d.TextEmbd)
+		rnd(F32, "v.token_embd.img_break", d.TextEmbd)
 		return ts
 	}
 	if d.Projector == ProjectorQwen25VL {
@@ -590,6 +619,16 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 			kvPair{m + "image_mean", []float32{0, 0, 0}},
 			kvPair{m + "image_std", []float32{1, 1, 1}},
 			kvPair{m + "projector.scale_factor", uint32(d.MergeFactor)},
+		)
+	} else if d.Projector == ProjectorPixtral {
+		kvs = append(kvs,
+			kvPair{"clip.use_silu", true},
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-5)},
+			kvPair{m + "image_size", uint32(d.ImageSize)},
+			kvPair{m + "patch_size", uint32(d.PatchSize)},
+			kvPair{m + "image_mean", []float32{0.48145466, 0.4578275, 0.40821073}},
+			kvPair{m + "image_std", []float32{0.26862954, 0.26130258, 0.27577711}},
+			kvPair{m + "spatial_merge_size", uint32(2)},
 		)
 	} else if d.Projector == ProjectorQwen25VL {
 		kvs = append(kvs,

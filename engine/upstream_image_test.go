@@ -46,10 +46,10 @@ func TestWriteQwen3VLFixtureInputs(t *testing.T) {
 }
 
 // Qwen3-VL with an image on the llama.cpp backend against upstream
-// llama.cpp on the same files (checkMRoPEFixture).
+// llama.cpp on the same files (checkImageFixture).
 func TestQwen3VLGreedyMatchesUpstream(t *testing.T) {
 	model, mmproj, img := qwen3VLFixtureFiles(t, t.TempDir())
-	checkMRoPEFixture(t, "testdata/upstream_qwen3vl_greedy.json", model, mmproj, img)
+	checkImageFixture(t, "testdata/upstream_qwen3vl_greedy.json", model, mmproj, img)
 }
 
 // The Qwen2.5-VL fixture's files (testdata/upstream_qwen25vl_greedy.json):
@@ -95,16 +95,16 @@ func TestWriteQwen25VLFixtureInputs(t *testing.T) {
 // attention, no position table) and M-RoPE (not interleaved).
 func TestQwen25VLGreedyMatchesUpstream(t *testing.T) {
 	model, mmproj, img := qwen25VLFixtureFiles(t, t.TempDir())
-	checkMRoPEFixture(t, "testdata/upstream_qwen25vl_greedy.json", model, mmproj, img)
+	checkImageFixture(t, "testdata/upstream_qwen25vl_greedy.json", model, mmproj, img)
 }
 
-// checkMRoPEFixture runs a fixture of upstream's greedy ids for one image
+// checkImageFixture runs a fixture of upstream's greedy ids for one image
 // on the llama.cpp backend: natter's prompt equals upstream's token for
-// token, and with natter's M-RoPE placement (the image's rows and columns,
-// the text after it resuming at the grid's longer side) the logits after
-// the prompt and the greedy ids at every clear step equal upstream's, with
-// the image decoded in one batch and in pieces.
-func checkMRoPEFixture(t *testing.T, fixture, model, mmproj string, img *media.Image) {
+// token, and with natter's placement (for M-RoPE models, the image's rows
+// and columns, the text after it resuming at the grid's longer side) the
+// logits after the prompt and the greedy ids at every clear step equal
+// upstream's, with the image decoded in one batch and in pieces.
+func checkImageFixture(t *testing.T, fixture, model, mmproj string, img *media.Image) {
 	fx := readQwenFixture(t, fixture, model, mmproj)
 	for _, batch := range []int{0, 16} {
 		e, err := Load(Options{ModelPath: model, Projector: mmproj, ContextSize: 1024, BatchSize: batch, Threads: 1})
@@ -172,6 +172,52 @@ func checkMRoPEFixture(t *testing.T, fixture, model, mmproj string, img *media.I
 		}
 		t.Logf("batch %d: logits within %.1e of upstream's; %d greedy ids match", batch, off, clear)
 	}
+}
+
+// The Pixtral fixture's files (testdata/upstream_pixtral_greedy.json):
+// synth.Qwen3Tiny() with the ChatML template (the encoder does not depend
+// on the text model's architecture), a pixtral projector in Mistral Small
+// 3.1 / Ministral 3's layout (Seed 7, weights ×8, a 2×2 patch merger) and
+// a 64×48 picture: 8×6 patches, 4×3 embeddings and two [IMG_BREAK]s.
+func pixtralFixtureFiles(t testing.TB, dir string) (model, mmproj string, img *media.Image) {
+	spec := synth.Qwen3Tiny()
+	spec.ChatTemplate = synth.ChatML
+	model, mmproj = filepath.Join(dir, "qwen3.gguf"), filepath.Join(dir, "mmproj-pixtral.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	if err := (synth.ProjectorSpec{Projector: synth.ProjectorPixtral, TextEmbd: spec.NEmbd, ImageSize: 64, PatchSize: 8, Seed: 7, Gain: 8}).Write(mmproj); err != nil {
+		t.Fatal(err)
+	}
+	img = &media.Image{W: 64, H: 48, RGB: make([]byte, 64*48*3)}
+	for y := range 48 {
+		for x := range 64 {
+			i := 3 * (y*64 + x)
+			img.RGB[i], img.RGB[i+1], img.RGB[i+2] = byte(x*4), byte(y*5), byte((x/8+y/8)%2*200)
+		}
+	}
+	return model, mmproj, img
+}
+
+// TestWritePixtralFixtureInputs writes the fixture's files into
+// $NATTER_QWEN_FIXTURE_DIR; it does nothing otherwise.
+func TestWritePixtralFixtureInputs(t *testing.T) {
+	dir := os.Getenv("NATTER_QWEN_FIXTURE_DIR")
+	if dir == "" {
+		t.Skip("set NATTER_QWEN_FIXTURE_DIR to write the fixture's inputs")
+	}
+	model, mmproj, img := pixtralFixtureFiles(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "image.rgb"), img.RGB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("model %s\nmmproj %s", sha(t, model), sha(t, mmproj))
+}
+
+// Ministral 3-style images (pixtral) on the llama.cpp backend against
+// upstream llama.cpp on the same files.
+func TestPixtralGreedyMatchesUpstream(t *testing.T) {
+	model, mmproj, img := pixtralFixtureFiles(t, t.TempDir())
+	checkImageFixture(t, "testdata/upstream_pixtral_greedy.json", model, mmproj, img)
 }
 
 // pngFromRGB encodes img as a PNG (lossless: natter decodes the same RGB).
