@@ -484,6 +484,15 @@ func TestAskGemma4Image(t *testing.T) {
 	ask := func(extra ...string) (string, string, int) {
 		return natter(t, "", append([]string{"ask", "-m", model}, extra...)...)
 	}
+	// --image-tokens sets the budget.
+	_, errOut, code := ask("-n", "1", "--stats", "--image-tokens", "70", "--image", img, "what does this receipt total?")
+	_, textOut, _ := ask("-n", "1", "--stats", "what does this receipt total?")
+	if added := promptTokens(t, errOut) - promptTokens(t, textOut); code != 0 || added < 40 || added > 70+3 {
+		t.Fatalf("--image-tokens 70: exit %d, the image added %d prompt tokens\n%s", code, added, errOut)
+	}
+	if _, errOut, code := ask("--image-tokens", "-1", "x"); code == 0 || !strings.Contains(errOut, "--image-tokens -1") {
+		t.Fatalf("--image-tokens -1: exit %d, %q", code, errOut)
+	}
 	wav := writeWAV(t, dir, "memo.wav", 16000, 0.5)
 	if _, errOut, code := ask("--audio", wav, "x"); code != 1 || !strings.Contains(errOut, "images only") {
 		t.Fatalf("audio to a vision-only projector: exit %d, %q", code, errOut)

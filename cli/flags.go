@@ -69,6 +69,8 @@ type modelFlags struct {
 	// mmproj is --mmproj: a projector file, "none", or "" (look beside
 	// the model).
 	mmproj string
+	// imageTokens is --image-tokens (0: the model's default).
+	imageTokens int
 	// textOnly: the command takes no attachments (bench, eval), so no
 	// projector is looked for or loaded.
 	textOnly bool
@@ -79,6 +81,7 @@ type modelFlags struct {
 func (m *modelFlags) noMedia(cmd *cobra.Command) {
 	m.textOnly = true
 	_ = cmd.Flags().MarkHidden("mmproj")
+	_ = cmd.Flags().MarkHidden("image-tokens")
 }
 
 const modelUsage = "a GGUF path, a local model name, a catalog name, or a server: openai://HOST:PORT/MODEL or a config endpoint NAME[:MODEL] (default: the last model used)"
@@ -105,7 +108,8 @@ func (m *modelFlags) registerRest(cmd *cobra.Command) {
 	fs.BoolVar(&m.insecure, "insecure", false, "allow plain http to a remote server beyond this machine (-m openai://...)")
 	fs.StringArrayVar(&m.loras, "lora", nil, "apply a LoRA adapter GGUF: FILE[:SCALE] (scale 1 by default; repeatable)")
 	fs.StringVar(&m.mmproj, "mmproj", "", "multimodal projector GGUF for images/audio (default: an mmproj-*.gguf beside the model; none: text only)")
-	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure", "lora", "mmproj")
+	fs.IntVar(&m.imageTokens, "image-tokens", 0, "most embeddings per image, for models that size images (0 = the model's default); more reads finer print, slower")
+	group(fs, flagsModel, "model", "ctx", "threads", "batch", "flash-attn", "cache-type", "backend", "insecure", "lora", "mmproj", "image-tokens")
 	fs.BoolVar(&m.verbose, "verbose", false, "show llama.cpp logs on stderr")
 	group(fs, flagsOutput, "verbose")
 	_ = cmd.RegisterFlagCompletionFunc("model", completeModels)
@@ -124,6 +128,8 @@ func (m *modelFlags) check() error {
 		return fmt.Errorf("--threads %d: must be between 1 and 1024 (0 = one per physical core)", m.threads)
 	case m.batch < 1:
 		return fmt.Errorf("--batch %d: must be at least 1", m.batch)
+	case m.imageTokens < 0:
+		return fmt.Errorf("--image-tokens %d: must be 0 (the model's default) or more", m.imageTokens)
 	}
 	m.loraOpts = nil
 	if _, isRemote, _ := m.endpoint(); isRemote && len(m.loras) > 0 {
@@ -229,7 +235,7 @@ func (m *modelFlags) options(path string, progress func(float32) bool) engine.Op
 	return engine.Options{
 		ModelPath: path, ContextSize: m.ctx, BatchSize: m.batch, Threads: m.threads,
 		FlashAttn: m.flashAttn, CacheType: m.cacheType, Backend: m.backend, Progress: progress,
-		Loras: m.loraOpts, Projector: proj, ProjectorFound: found,
+		Loras: m.loraOpts, Projector: proj, ProjectorFound: found, ImageTokens: m.imageTokens,
 	}
 }
 

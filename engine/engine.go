@@ -51,6 +51,10 @@ type Options struct {
 	// so one that cannot load leaves the model text-only (the reason in
 	// Info().ProjectorNote) instead of failing the load.
 	ProjectorFound bool
+	// ImageTokens bounds the embeddings an image becomes, for projectors
+	// that size images themselves (Gemma 4, Qwen-VL, Pixtral, …): fewer
+	// read faster, more read finer print. 0 is the model's default.
+	ImageTokens int
 }
 
 // Engine is a loaded model with its context. Its methods are safe for
@@ -138,7 +142,7 @@ func Load(opts Options) (*Engine, error) {
 	}
 	var projNote string
 	if opts.Projector != "" {
-		if e.proj, err = loadProjector(opts.Projector, m, opts.Threads, opts.FlashAttn); err != nil {
+		if e.proj, err = loadProjector(opts.Projector, m, opts.Threads, opts.FlashAttn, opts.ImageTokens); err != nil {
 			if !opts.ProjectorFound {
 				e.closeLoras()
 				lc.Close()

@@ -78,7 +78,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	gopts := goengine.Options{ModelPath: opts.ModelPath, ProjectorPath: opts.Projector, ContextSize: opts.ContextSize, BatchSize: opts.BatchSize, Threads: opts.Threads, Progress: progress, NoSnapshots: opts.NoSnapshots, GenericKernels: opts.GenericKernels,
 		// Flash attention unless turned off: upstream llama.cpp's "auto"
 		// enables it on CPU, and only with it do greedy ids equal upstream's.
-		FlashAttention: opts.FlashAttn != "off"}
+		FlashAttention: opts.FlashAttn != "off", ImageTokens: opts.ImageTokens}
 	var clip *clipVision
 	if opts.Projector != "" && qwenVisionArch(f.Arch()) {
 		// Qwen3.5's projector is run by llama.cpp's CLIP code, the text
@@ -91,7 +91,11 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		if batch == 0 {
 			batch = 512
 		}
-		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads, min(batch, 4096)); err != nil {
+		most := min(batch, 4096)
+		if opts.ImageTokens > 0 {
+			most = min(most, opts.ImageTokens)
+		}
+		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads, most); err != nil {
 			return nil, err
 		}
 		gopts.ProjectorPath, gopts.MRoPEImages = "", true

@@ -361,4 +361,17 @@ func TestGoEngineQwenImageEndToEnd(t *testing.T) {
 	if _, err := g.PromptTokens(imageRequest([]prompts.Attachment{wav}, "transcribe")); err == nil || !strings.Contains(err.Error(), "images, not audio") {
 		t.Fatalf("audio attachment: %v", err)
 	}
+	// --image-tokens bounds the embeddings: 24 become at most 12.
+	small, err := Open(Options{ModelPath: model, Projector: proj, ContextSize: 1024, Threads: 2, ImageTokens: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	st, err := small.PromptTokens(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := slices.Index(st, Token(synth.QwenVisionEnd)) - slices.Index(st, Token(synth.QwenVisionStart)) - 1; n < 8 || n > 12 {
+		t.Fatalf("with ImageTokens 12 the image became %d embeddings", n)
+	}
 }

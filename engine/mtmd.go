@@ -128,7 +128,7 @@ func setMtmdLog() { C.natter_mtmd_set_log() }
 
 // loadProjector checks path with the pure-Go reader (llama.cpp's clip code
 // aborts the process on some malformed files) and loads it for m.
-func loadProjector(path string, m *model, threads int, flashAttn string) (*projector, error) {
+func loadProjector(path string, m *model, threads int, flashAttn string, imageTokens int) (*projector, error) {
 	p, err := gguf.OpenProjector(path)
 	if err != nil {
 		return nil, err
@@ -150,6 +150,11 @@ func loadProjector(path string, m *model, threads int, flashAttn string) (*proje
 	cp.print_timings = false
 	cp.warmup = false
 	cp.n_threads = C.int(threads)
+	if imageTokens > 0 {
+		// For projectors that size images (Qwen-VL, Pixtral, …); fixed-size
+		// ones (Gemma 3) keep theirs.
+		cp.image_max_tokens = C.int(imageTokens)
+	}
 	// The encoder runs one batch of a few hundred patches: like a prompt,
 	// it is slower with the bundled CPU flash-attention kernel (see
 	// flashAttnAutoCtx), so auto leaves it off.

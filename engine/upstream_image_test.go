@@ -220,6 +220,16 @@ func TestPixtralGreedyMatchesUpstream(t *testing.T) {
 	checkImageFixture(t, "testdata/upstream_pixtral_greedy.json", model, mmproj, img)
 }
 
+func countNegative(toks []Token) int {
+	n := 0
+	for _, t := range toks {
+		if t < 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // pngFromRGB encodes img as a PNG (lossless: natter decodes the same RGB).
 func pngFromRGB(t *testing.T, img *media.Image) []byte {
 	t.Helper()
@@ -268,6 +278,20 @@ func TestQwen3VLImageTurns(t *testing.T) {
 	}
 	if c := collectGen(t, open(), turn2); c.text != r2.text {
 		t.Fatalf("cached turn 2 %q differs from a cold run %q", r2.text, c.text)
+	}
+	// ImageTokens bounds the embeddings (mtmd's image_max_tokens): the
+	// 6×4 image becomes at most 12.
+	few, err := Load(Options{ModelPath: model, Projector: mmproj, ContextSize: 1024, Threads: 1, ImageTokens: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer few.Close()
+	ft, err := few.PromptTokens(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countNegative(ft); n < 8 || n > 12 {
+		t.Fatalf("with ImageTokens 12 the image became %d embeddings (24 without)", n)
 	}
 	// After a reset, a text-only prompt runs with plain positions again.
 	if err := e.Reset(); err != nil {

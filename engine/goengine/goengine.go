@@ -35,6 +35,9 @@ type Options struct {
 	// upstream llama.cpp does (causal for the widths of Gemma 4 E2B and
 	// E4B, both ways otherwise), "causal" or "bidirectional".
 	ImageAttention string
+	// ImageTokens is the budget of embeddings per Gemma 4 image (0: 280,
+	// Hugging Face's and Ollama's default).
+	ImageTokens int
 	// MRoPEImages readies a Qwen3.5 model for images given as spans with a
 	// grid (mrope.go), their embeddings made by the caller.
 	MRoPEImages bool
@@ -178,7 +181,7 @@ func Load(opts Options) (e *Engine, err error) {
 	if lb != nil {
 		e.projCopy = lb.projCopy
 	}
-	if err := e.setupProjector(lb, opts.ImageAttention); err != nil {
+	if err := e.setupProjector(lb, opts.ImageAttention, opts.ImageTokens); err != nil {
 		e.Close()
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ollama/ollama/ml"
 	"github.com/ollama/ollama/model"
 	"github.com/ollama/ollama/model/models/gemma4"
+	"golang.org/x/image/draw"
 
 	"natter/engine/ggmlops"
 	"natter/engine/gguf"
@@ -165,10 +166,11 @@ type visionState struct {
 	// causal: image positions attend causally, as text does; otherwise
 	// both ways within the image (see forward).
 	causal bool
+	budget int // embeddings an image is sized to (Options.ImageTokens)
 }
 
 // setupProjector prepares the encodes of the projector's encoders.
-func (e *Engine) setupProjector(lb *layoutBackend, attention string) error {
+func (e *Engine) setupProjector(lb *layoutBackend, attention string, budget int) error {
 	if lb == nil || lb.proj == nil {
 		return nil
 	}
@@ -186,7 +188,7 @@ func (e *Engine) setupProjector(lb *layoutBackend, attention string) error {
 		}
 	}
 	if lb.projPlan.vision {
-		if err := e.setupVision(lb, attention, sched); err != nil {
+		if err := e.setupVision(lb, attention, budget, sched); err != nil {
 			return err
 		}
 	}
@@ -197,7 +199,10 @@ func (e *Engine) setupProjector(lb *layoutBackend, attention string) error {
 }
 
 // setupVision finds the loaded vision model and prepares its encodes.
-func (e *Engine) setupVision(lb *layoutBackend, attention string, sched schedHandle) error {
+func (e *Engine) setupVision(lb *layoutBackend, attention string, budget int, sched schedHandle) error {
+	if budget <= 0 {
+		budget = gemma4Budget
+	}
 	var causal bool
 	switch attention {
 	case "":
@@ -222,7 +227,7 @@ func (e *Engine) setupVision(lb *layoutBackend, attention string, sched schedHan
 			return fmt.Errorf("%s: %w", lb.projPlan.path, err)
 		}
 	}
-	e.vision = &visionState{plan: lb.projPlan, m: gm, b: lb.proj, sched: sched, causal: causal}
+	e.vision = &visionState{plan: lb.projPlan, m: gm, b: lb.proj, sched: sched, causal: causal, budget: budget}
 	return nil
 }
 
@@ -236,10 +241,24 @@ type Image struct {
 // Tokens is the number of embeddings (positions) the image becomes.
 func (im *Image) Tokens() int { return im.tokens }
 
-// PrepareImage resizes img to the encoder's token budget (Gemma 4's
-// default of 280 embeddings, as Hugging Face's processor and Ollama size
-// it) and normalises it. It does not touch the model's graphs, so it may
-// run beside a generation.
+// gemma4Budget is Gemma 4's default number of embeddings per image
+// (Hugging Face's processor and Ollama's); upstream llama.cpp keeps images
+// near their own size within 70 to 1,120.
+const gemma4Budget = 280
+
+// gemma4Size is the size an image of w×h is scaled to: its aspect kept,
+// filling budget embeddings of align×align pixels (a pooled patch), sides
+// in whole multiples of align (Hugging Face's and Ollama's rule).
+func gemma4Size(w, h, align, budget int) (int, int) {
+	f := math.Sqrt(float64(budget) * float64(align*align) / (float64(w) * float64(h)))
+	side := func(n int) int { return max(align, int(math.Floor(f*float64(n)/float64(align)))*align) }
+	return side(w), side(h)
+}
+
+// PrepareImage resizes img to the encoder's token budget (Options.
+// ImageTokens, Gemma 4's 280 by default) with bilinear filtering and
+// normalises it to [-1, 1], as Ollama's processor does for 280. It does
+// not touch the model's graphs, so it may run beside a generation.
 func (e *Engine) PrepareImage(img image.Image) (*Image, error) {
 	v := e.vision
 	if v == nil {
@@ -248,9 +267,15 @@ func (e *Engine) PrepareImage(img image.Image) (*Image, error) {
 	if img == nil || img.Bounds().Empty() {
 		return nil, errors.New("the image is empty")
 	}
-	pix, w, h, err := v.m.ImageProcessor.ProcessImage(img)
-	if err != nil {
-		return nil, err
+	align := v.plan.patch * v.plan.merge
+	w, h := gemma4Size(img.Bounds().Dx(), img.Bounds().Dy(), align, v.budget)
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.BiLinear.Scale(dst, dst.Bounds(), img, img.Bounds(), draw.Over, nil)
+	pix := make([]float32, 3*w*h)
+	for i := 0; i < w*h; i++ {
+		for c := 0; c < 3; c++ {
+			pix[c*w*h+i] = float32(dst.Pix[4*i+c])/255*2 - 1
+		}
 	}
 	px, py := w/v.plan.patch, h/v.plan.patch
 	if px > v.plan.positions || py > v.plan.positions {

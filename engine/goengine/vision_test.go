@@ -311,3 +311,27 @@ func TestVisionEncodeCancelled(t *testing.T) {
 		t.Fatalf("encode after a cancelled one: %v (same: %v)", err, slices.Equal(got, want))
 	}
 }
+
+// Options.ImageTokens sets Gemma 4's budget: an image fills it, aspect
+// kept, in whole pooled patches.
+func TestVisionBudget(t *testing.T) {
+	model, mmproj := visionFiles(t, synth.ProjectorSpec{Seed: 3})
+	for _, c := range []struct{ budget, lo int }{{0, 200}, {70, 40}, {600, 450}} {
+		e, err := goengine.Load(goengine.Options{ModelPath: model, ProjectorPath: mmproj, ContextSize: 1024, Threads: 2, ImageTokens: c.budget})
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, err := e.PrepareImage(testImage(40, 30, 1))
+		e.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hi := c.budget
+		if hi == 0 {
+			hi = 280
+		}
+		if im.Tokens() < c.lo || im.Tokens() > hi {
+			t.Fatalf("budget %d: %d image tokens, want %d to %d", c.budget, im.Tokens(), c.lo, hi)
+		}
+	}
+}
