@@ -79,31 +79,30 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		// Flash attention unless turned off: upstream llama.cpp's "auto"
 		// enables it on CPU, and only with it do greedy ids equal upstream's.
 		FlashAttention: opts.FlashAttn != "off", ImageTokens: opts.ImageTokens}
-	var clip *clipVision
-	if opts.Projector != "" && qwenVisionArch(f.Arch()) {
+	qwen := opts.Projector != "" && qwenVisionArch(f.Arch())
+	if qwen {
 		// Qwen3.5's projector is run by llama.cpp's CLIP code, the text
 		// model by the Go engine with M-RoPE positions.
-		w, _ := f.Uint(f.Arch() + ".embedding_length")
-		// An image is decoded in one batch (its M-RoPE rows and columns
-		// count from its first embedding), so images are sized to fit one:
-		// --batch raises the bound, up to the projector's 4,096.
-		batch := opts.BatchSize
-		if batch == 0 {
-			batch = 512
-		}
-		most := min(batch, 4096)
-		if opts.ImageTokens > 0 {
-			most = min(most, opts.ImageTokens)
-		}
-		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads, most); err != nil {
-			return nil, err
-		}
 		gopts.ProjectorPath, gopts.MRoPEImages = "", true
 	}
 	g, err := goengine.Load(gopts)
 	if err != nil {
-		clip.Close()
 		return nil, err
+	}
+	var clip *clipVision
+	if qwen {
+		w, _ := f.Uint(f.Arch() + ".embedding_length")
+		// An image is decoded in one batch (its M-RoPE rows and columns
+		// count from its first embedding), so images are sized to fit the
+		// engine's batch, at most the projector's 4,096.
+		most := min(g.BatchSize(), 4096)
+		if opts.ImageTokens > 0 {
+			most = min(most, opts.ImageTokens)
+		}
+		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads, most); err != nil {
+			g.Close()
+			return nil, err
+		}
 	}
 	opts.ContextSize = g.ContextSize()
 	e := &GoEngine{opts: opts, g: g, maxPiece: f.MaxTokenBytes(), clip: clip}

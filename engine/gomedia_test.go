@@ -361,6 +361,21 @@ func TestGoEngineQwenImageEndToEnd(t *testing.T) {
 	if _, err := g.PromptTokens(imageRequest([]prompts.Attachment{wav}, "transcribe")); err == nil || !strings.Contains(err.Error(), "images, not audio") {
 		t.Fatalf("audio attachment: %v", err)
 	}
+	// With the CLI's batch of 2,048 the bound is the Go engine's largest
+	// Qwen3.5 batch, 1,024.
+	wideBatch, err := Open(Options{ModelPath: model, Projector: proj, ContextSize: 4096, BatchSize: 2048, Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wideBatch.Close()
+	huge := attachment(prompts.MediaImage, "huge.png", "png", pngOf(t, 1024, 1024, false))
+	ht, err := wideBatch.PromptTokens(imageRequest([]prompts.Attachment{huge}, "what?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := slices.Index(ht, Token(synth.QwenVisionEnd)) - slices.Index(ht, Token(synth.QwenVisionStart)) - 1; n <= 512 || n > 1024 {
+		t.Fatalf("with --batch 2048 a 1024×1024 image became %d embeddings, want at most 1,024 and over 512", n)
+	}
 	// --image-tokens bounds the embeddings: 24 become at most 12.
 	small, err := Open(Options{ModelPath: model, Projector: proj, ContextSize: 1024, Threads: 2, ImageTokens: 12})
 	if err != nil {

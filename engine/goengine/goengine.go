@@ -244,6 +244,9 @@ func (e *Engine) IsEOS(t int32) bool { return e.tok.Is(t, tokenizer.SpecialEOS) 
 // DeltaNet adds nodes for every 64 tokens, and a 2,048-token batch aborts
 // the whole process in ggml_new_object. Half of that leaves room for the
 // bigger real models, whose node budget grows with their tensors too.
+// BatchSize is the most tokens one forward pass decodes.
+func (e *Engine) BatchSize() int { return e.nBatch }
+
 func maxBatch(arch string) int {
 	switch arch {
 	case "qwen35", "qwen35moe", "qwen3next":
