@@ -109,7 +109,8 @@ func (e *GoEngine) mediaParts(a prompts.Attachment) ([]mediaPart, error) {
 		}
 		v.mu.Lock()
 		if old := v.items[key]; old != nil {
-			it = old // prepared meanwhile by another prompt
+			it.drop() // prepared meanwhile by another prompt: keep that one
+			it = old
 		} else {
 			v.items[key] = it
 			v.order = append(v.order, key)
