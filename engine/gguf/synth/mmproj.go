@@ -11,7 +11,9 @@ import (
 // hyperparameters under clip.vision.* or clip.audio.*, encoder tensors under
 // "v." or "a.", projector tensors under "mm.".
 //
-// Three projector types, each the simplest of its kind in this clip.cpp:
+// The first three projector types, each the simplest of its kind in this
+// clip.cpp, are described here; the later ones (Gemma 4's, the Qwen-VL
+// family's, Pixtral) at their constants below:
 //
 //   - ProjectorGemma3 (vision): a full SigLIP ViT (conv2d patch embedding
 //     with bias, learned position embedding, pre-norm transformer blocks
@@ -73,8 +75,8 @@ const (
 	// ProjectorQwen25VL is the Qwen2.5-VL vision encoder (qwen2.5vl_merger):
 	// the two patch kernels without a bias and no position table (2-D
 	// M-RoPE only), RMS-normed blocks with separate biased q/k/v and a gated
-	// SiLU MLP, window attention in all but every WindowPattern-th block
-	// (windows of 112 pixels), then the same 2×2 merger.
+	// SiLU MLP, window attention in all but every second block (windows of
+	// 112 pixels; clip.vision.n_wa_pattern 2), then the same 2×2 merger.
 	ProjectorQwen25VL = "qwen2.5vl_merger"
 	// ProjectorPixtral is Mistral's vision encoder (Pixtral, Mistral Small
 	// 3.1, Ministral 3): RMS-normed blocks without biases, 2-D RoPE, a
