@@ -91,7 +91,6 @@ func LoadGo(opts Options) (*GoEngine, error) {
 	}
 	var clip *clipVision
 	if qwen {
-		w, _ := f.Uint(f.Arch() + ".embedding_length")
 		// An image is decoded in one batch (its M-RoPE rows and columns
 		// count from its first embedding), so images are sized to fit the
 		// engine's batch, at most the projector's 4,096.
@@ -99,7 +98,7 @@ func LoadGo(opts Options) (*GoEngine, error) {
 		if opts.ImageTokens > 0 {
 			most = min(most, opts.ImageTokens)
 		}
-		if clip, err = openClipVision(opts.Projector, int(w), opts.Threads, most); err != nil {
+		if clip, err = openClipVision(opts.Projector, g.EmbedWidth(), opts.Threads, most); err != nil {
 			g.Close()
 			return nil, err
 		}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"bytes"
-	"image"
 	"image/png"
 	"math"
 	"os"
@@ -233,12 +232,8 @@ func countNegative(toks []Token) int {
 // pngFromRGB encodes img as a PNG (lossless: natter decodes the same RGB).
 func pngFromRGB(t *testing.T, img *media.Image) []byte {
 	t.Helper()
-	out := image.NewRGBA(image.Rect(0, 0, img.W, img.H))
-	for i, j := 0, 0; i < len(img.RGB); i, j = i+3, j+4 {
-		out.Pix[j], out.Pix[j+1], out.Pix[j+2], out.Pix[j+3] = img.RGB[i], img.RGB[i+1], img.RGB[i+2], 255
-	}
 	var b bytes.Buffer
-	if err := png.Encode(&b, out); err != nil {
+	if err := png.Encode(&b, rgbaOf(img)); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

@@ -1084,21 +1084,26 @@ func (c *projChecker) qwen3vl(md modality, outDim int) error {
 			}
 		}
 	}
-	t, ok = c.tensor("mm.0.weight")
+	return c.qwenMerger(e, out)
+}
+
+// qwenMerger checks the Qwen-VL merger: a GELU MLP (mm.0, mm.2, biased)
+// over each 2×2 block of e-wide patches to out values.
+func (c *projChecker) qwenMerger(e, out uint64) error {
+	t, ok := c.tensor("mm.0.weight")
 	if !ok {
 		return c.need("mm.0.weight")
 	}
 	hidden := dim(t, 1)
-	if err := c.need("mm.0.weight", 4*e, hidden); err != nil {
-		return err
+	for _, n := range []struct {
+		name string
+		dims []uint64
+	}{{"mm.0.weight", []uint64{4 * e, hidden}}, {"mm.0.bias", []uint64{hidden}}, {"mm.2.weight", []uint64{hidden, out}}, {"mm.2.bias", []uint64{out}}} {
+		if err := c.need(n.name, n.dims...); err != nil {
+			return err
+		}
 	}
-	if err := c.need("mm.0.bias", hidden); err != nil {
-		return err
-	}
-	if err := c.need("mm.2.weight", hidden, out); err != nil {
-		return err
-	}
-	return c.need("mm.2.bias", out)
+	return nil
 }
 
 // qwen2vl checks the Qwen2-VL and Qwen2.5-VL encoders as clip.cpp's graph
@@ -1141,18 +1146,5 @@ func (c *projChecker) qwen2vl(md modality, outDim int) error {
 			return err
 		}
 	}
-	t, ok := c.tensor("mm.0.weight")
-	if !ok {
-		return c.need("mm.0.weight")
-	}
-	hidden := dim(t, 1)
-	for _, n := range []struct {
-		name string
-		dims []uint64
-	}{{"mm.0.weight", []uint64{4 * e, hidden}}, {"mm.0.bias", []uint64{hidden}}, {"mm.2.weight", []uint64{hidden, out}}, {"mm.2.bias", []uint64{out}}} {
-		if err := c.need(n.name, n.dims...); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.qwenMerger(e, out)
 }

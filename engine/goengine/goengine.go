@@ -99,6 +99,8 @@ type Engine struct {
 	// mropeWidth floats.
 	mrope      bool
 	mropeWidth int
+	// mropeMapped: the model's time map holds an image (mrope.go).
+	mropeMapped bool
 }
 
 // Load validates the file with natter's pure-Go GGUF reader (Ollama's loader

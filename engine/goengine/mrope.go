@@ -1,6 +1,8 @@
 package goengine
 
 import (
+	"slices"
+
 	"github.com/ollama/ollama/ml"
 	"github.com/ollama/ollama/model"
 	"github.com/ollama/ollama/model/input"
@@ -37,9 +39,12 @@ func (e *Engine) MRoPE() bool { return e.mrope }
 
 // setMRoPE gives the model the time positions of toks, whose spans with a
 // grid each stand between a delimiter before and one after. Every prefill
-// sets them, so a prompt without images after one with maps as text.
+// with an image sets them, and the first one without after it maps back
+// to plain positions; text-only prompts before that need nothing (an empty
+// map is the identity).
 func (e *Engine) setMRoPE(toks []int32, spans []Span) error {
-	if !e.mrope {
+	images := slices.ContainsFunc(spans, func(sp Span) bool { return sp.Grid != [2]int{} })
+	if !e.mrope || (!images && !e.mropeMapped) {
 		return nil
 	}
 	pt, ok := e.m.(model.MultimodalProcessor)
@@ -67,6 +72,7 @@ func (e *Engine) setMRoPE(toks []int32, spans []Span) error {
 		inputs = append(inputs, &input.Input{Token: max(toks[i], 0)})
 	}
 	_, err := pt.PostTokenize(inputs)
+	e.mropeMapped = images && err == nil
 	return err
 }
 

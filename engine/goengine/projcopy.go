@@ -61,13 +61,10 @@ type ProjectorCopy struct {
 }
 
 // loadableProjector returns the path Ollama's loader can open for the
-// projector at path: path itself, or a copy in cacheDir.
-func loadableProjector(path, cacheDir string) (string, *ProjectorCopy, error) {
-	f, err := gguf.OpenProjector(path)
-	if err != nil {
-		return "", nil, err
-	}
-	blocks := layeredBlocks(f.File)
+// projector at path (already read as f): path itself, or a copy in
+// cacheDir.
+func loadableProjector(path string, f *gguf.File, cacheDir string) (string, *ProjectorCopy, error) {
+	blocks := layeredBlocks(f)
 	if blocks == 0 {
 		return path, nil, nil
 	}
@@ -97,7 +94,7 @@ func loadableProjector(path, cacheDir string) (string, *ProjectorCopy, error) {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("making a loadable copy of %s: %w", path, err)
 	}
-	if err := writeProjectorCopy(path, out, f.File, kvs); err != nil {
+	if err := writeProjectorCopy(path, out, f, kvs); err != nil {
 		return "", nil, fmt.Errorf("making a loadable copy of %s in %s: %w", path, cacheDir, err)
 	}
 	return out, &ProjectorCopy{Path: out, Size: want, Created: true}, nil

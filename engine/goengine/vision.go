@@ -49,6 +49,7 @@ func (e projectorError) Unwrap() error { return e.error }
 // projectorPlan is what planLayout learned from the projector file.
 type projectorPlan struct {
 	path      string
+	file      *gguf.File // the projector as planProjector read it
 	vision    bool
 	nEmbd     int // the vision encoder's width
 	patch     int // pixels per patch side
@@ -85,7 +86,7 @@ func planProjector(f *gguf.File, lb *layoutBackend, path string) error {
 		}
 		return def
 	}
-	plan := &projectorPlan{path: path, textEmbd: int(textEmbd)}
+	plan := &projectorPlan{path: path, file: p.File, textEmbd: int(textEmbd)}
 	if p.Audio {
 		plan.audio = &audioPlan{nEmbd: u("clip.audio.embedding_length", 0), nHead: u("clip.audio.attention.head_count", 1),
 			nLayer: u("clip.audio.block_count", 0), nMel: p.NMelBins}
@@ -135,7 +136,7 @@ func (lb *layoutBackend) openProjector(params ml.BackendParams) error {
 	// (measured on the Gemma 4-sized bench encoder: 15.1 s against 9.7 s
 	// an image); as for prompts, it stays off here.
 	params.FlashAttention = ml.FlashAttentionDisabled
-	path, cp, err := loadableProjector(lb.projPlan.path, lb.projCache)
+	path, cp, err := loadableProjector(lb.projPlan.path, lb.projPlan.file, lb.projCache)
 	if err != nil {
 		return err
 	}
