@@ -205,6 +205,8 @@ func statusOf(screen string) string {
 var (
 	liveRE = regexp.MustCompile(`● ([\d,]+) tok`)
 	doneRE = regexp.MustCompile(`ctx ([\d,]+)/([\d,]+) · ([\d.]+) tok/s`)
+	// statusCtxRE is the context figure every status line holds.
+	statusCtxRE = regexp.MustCompile(`ctx [\d,]+/[\d,]+`)
 )
 
 // screenRows is the screen down to its last non-blank row, untrimmed.
@@ -296,6 +298,7 @@ type chatCase struct {
 	model     func(t *testing.T) string
 	wantName  string   // model name in the status line
 	longArgs  []string // a reply that lasts seconds
+	stopArgs  []string // a reply that lasts until Esc (tens of seconds): tests that stop it must not race its end
 	shortArgs []string // a reply that ends quickly, at max tokens, with a fixed seed
 }
 
@@ -308,6 +311,9 @@ func chatCases() []chatCase {
 			// Random weights: greedy decoding loops without reaching the end
 			// of turn, so the reply runs to -n.
 			longArgs: []string{"--temp", "0", "--ctx", "4096", "-n", "2000"},
+			// 2,000 tokens take 0.35 s here, which a loaded CI machine
+			// outran before the test's Esc arrived; 16,000 take 15 s.
+			stopArgs: []string{"--temp", "0", "--ctx", "16384", "-n", "16000"},
 			// A random seed sometimes draws the end of turn first (an empty
 			// reply, seen in CI); this one is known to give 16 tokens.
 			shortArgs: []string{"-n", "16", "--seed", "3"},
@@ -317,6 +323,7 @@ func chatCases() []chatCase {
 			model:     func(t *testing.T) string { return sharedModel(t, "stories260K.gguf") },
 			wantName:  "stories260K F32",
 			longArgs:  []string{"--ctx", "2048", "--seed", "3"},
+			stopArgs:  []string{"--ctx", "8192", "--seed", "3"},
 			shortArgs: []string{"-n", "16", "--seed", "3"},
 		},
 	}
@@ -387,7 +394,7 @@ func TestTmuxChatStreamsReplyWithStatus(t *testing.T) {
 func TestTmuxEscStopsReply(t *testing.T) {
 	forEachModel(t, func(t *testing.T, c chatCase, model string) {
 		p := newPane(t)
-		p.natter(chatArgs(model, c.longArgs...)...)
+		p.natter(chatArgs(model, c.stopArgs...)...)
 		p.line("Tell me a long story")
 		p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 20 })
 		p.keys("Escape")
@@ -460,7 +467,7 @@ func TestTmuxRetryGreedyIsRepeatable(t *testing.T) {
 func TestTmuxResizeWhileStreaming(t *testing.T) {
 	forEachModel(t, func(t *testing.T, c chatCase, model string) {
 		p := newPane(t)
-		p.natter(chatArgs(model, c.longArgs...)...)
+		p.natter(chatArgs(model, c.stopArgs...)...)
 		p.line("Once upon a time")
 		s := p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 10 })
 		for _, size := range [][2]int{{60, 20}, {paneW, paneH}, {40, 12}, {paneW, paneH}} {
@@ -493,7 +500,8 @@ func TestTmuxResizeWhileStreaming(t *testing.T) {
 		if n := strings.Count(all, "› xyz") + strings.Count(all, "› Message natter"); n != 1 {
 			t.Fatalf("%d input boxes in the scrollback after resizes:\n%s", n, all)
 		}
-		if n := strings.Count(all, "ctx "); n != 1 {
+		// A status line's context figure, not the "--ctx N" of a notice.
+		if n := len(statusCtxRE.FindAllString(all, -1)); n != 1 {
 			t.Fatalf("%d status lines in the scrollback after resizes:\n%s", n, all)
 		}
 		if n := strings.Count(all, "› Once upon a time"); n != 1 {
