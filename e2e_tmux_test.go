@@ -310,9 +310,10 @@ func chatCases() []chatCase {
 			wantName: "synth-chat",
 			// Random weights: greedy decoding loops without reaching the end
 			// of turn, so the reply runs to -n.
-			longArgs: []string{"--temp", "0", "--ctx", "4096", "-n", "2000"},
 			// 2,000 tokens take 0.35 s here, which a loaded CI machine
-			// outran before the test's Esc arrived; 16,000 take 15 s.
+			// outran before the test's Esc arrived; 6,000 take about 3 s,
+			// 16,000 about 15 s.
+			longArgs: []string{"--temp", "0", "--ctx", "8192", "-n", "6000"},
 			stopArgs: []string{"--temp", "0", "--ctx", "16384", "-n", "16000"},
 			// A random seed sometimes draws the end of turn first (an empty
 			// reply, seen in CI); this one is known to give 16 tokens.
@@ -322,7 +323,7 @@ func chatCases() []chatCase {
 			name:      "stories260K",
 			model:     func(t *testing.T) string { return sharedModel(t, "stories260K.gguf") },
 			wantName:  "stories260K F32",
-			longArgs:  []string{"--ctx", "2048", "--seed", "3"},
+			longArgs:  []string{"--ctx", "4096", "--seed", "3"},
 			stopArgs:  []string{"--ctx", "8192", "--seed", "3"},
 			shortArgs: []string{"-n", "16", "--seed", "3"},
 		},
@@ -840,7 +841,7 @@ func TestTmuxKeystrokePaste(t *testing.T) {
 	p := newPane(t)
 	// The context fills after some seconds of reply, and is far too small
 	// for the paste.
-	p.natter(chatArgs(chatModel, "--temp", "0", "--ctx", "1024", "-n", "2000")...)
+	p.natter(chatArgs(chatModel, "--temp", "0", "--ctx", "8192", "-n", "8000")...)
 	p.line("Hello")
 	p.waitFor("the reply to stream", func(s string) bool { return liveTokens(s) > 5 })
 	p.tmux("load-buffer", "-b", "natter-e2e", file)
