@@ -165,8 +165,7 @@ func droppedPath(line string) (string, bool) {
 	if !strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "~/") && !strings.HasPrefix(p, "./") {
 		return "", false
 	}
-	switch strings.ToLower(filepath.Ext(p)) {
-	case ".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".wav", ".flac", ".mp3":
+	if isMediaFile(p) {
 		return expandHome(p), true
 	}
 	return "", false

@@ -255,12 +255,13 @@ type Model struct {
 	input      *textarea.Model
 	inputCache *viewCache
 	pastes     map[string]string
-	burst      []byte // typed text not yet in the input (see burstTick)
-	burstSeen  int    // burstLen() when its timer was last set
-	burstKey   string // the Enter or Tab that ends the burst so far ("" none)
-	burstSeq   int    // the live burst timer
-	reuseView  bool   // this update changed nothing on screen
-	updates    int    // Update calls so far (whether viewMemo is the last frame)
+	pathComp   pathCompletion // the candidates of the last ambiguous path completion
+	burst      []byte         // typed text not yet in the input (see burstTick)
+	burstSeen  int            // burstLen() when its timer was last set
+	burstKey   string         // the Enter or Tab that ends the burst so far ("" none)
+	burstSeq   int            // the live burst timer
+	reuseView  bool           // this update changed nothing on screen
+	updates    int            // Update calls so far (whether viewMemo is the last frame)
 	viewMemo   *viewCache
 	pasteSeq   int
 	history    []string

@@ -216,6 +216,8 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.handleLora(msg)
 	case attachMsg:
 		return m.onAttach(msg)
+	case pathCompleteMsg:
+		return m.onPathComplete(msg)
 	case promptShownMsg:
 		return m.handlePromptShown(msg)
 	case templateCheckMsg:
@@ -426,8 +428,7 @@ func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
 	case "enter":
 		return m.submit()
 	case "tab":
-		m.complete()
-		return m, nil
+		return m, m.complete()
 	case "ctrl+z":
 		return m, tea.Suspend
 	case "ctrl+t":
@@ -712,7 +713,7 @@ func (m *Model) endBurst() tea.Cmd {
 		*m = nm.(Model)
 		return cmd
 	case "tab":
-		m.complete()
+		return m.complete()
 	default:
 		m.input.InsertRune('\n')
 		*m.input, _ = m.input.Update(nil)
@@ -776,25 +777,29 @@ func (m Model) expandPastes(s string) string {
 	return s
 }
 
-func (m *Model) complete() {
+// complete completes a /command, a persona name or (in a command) a path.
+func (m *Model) complete() tea.Cmd {
 	v := m.input.Value()
+	if cmd := pathCompleteCmd(v); cmd != nil {
+		return cmd
+	}
 	if arg, ok := strings.CutPrefix(v, "/prompt "); ok && !strings.ContainsAny(arg, " \n") {
 		names := m.personaNames(arg)
 		if len(names) == 0 {
-			return
+			return nil
 		}
 		prefix := commonPrefix(names)
 		if len(prefix) > len(arg) {
 			m.input.SetValue("/prompt " + prefix)
 		}
-		return
+		return nil
 	}
 	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \n") {
-		return
+		return nil
 	}
 	cs := matchCommands(v)
 	if len(cs) == 0 {
-		return
+		return nil
 	}
 	prefix := "/" + cs[0].name
 	for _, c := range cs[1:] {
@@ -809,6 +814,7 @@ func (m *Model) complete() {
 	if len(prefix) > len(v) {
 		m.input.SetValue(prefix)
 	}
+	return nil
 }
 
 func commonPrefix(ss []string) string {

@@ -694,7 +694,7 @@ var helpKeys = [][2]string{
 	{"esc", "stop reply · clear"}, {"ctrl+u", "clear the input"},
 	{"ctrl+c", "stop · clear input"}, {"ctrl+c twice", "quit (empty input)"},
 	{"ctrl+d", "quit (empty input)"}, {"ctrl+e", "edit in $EDITOR"},
-	{"ctrl+t", "reasoning on/off"}, {"tab", "complete /command"},
+	{"ctrl+t", "reasoning on/off"}, {"tab", "complete /cmd, path"},
 	{"pgup pgdn", "scroll (fullscreen)"}, {"home end", "top · bottom"},
 }
 
@@ -768,6 +768,9 @@ func (m Model) helpLines(inner int) []string {
 
 // completionLines lists the commands matching a partly typed /command.
 func (m Model) completionLines() []string {
+	if l := m.pathCompletionLines(); l != nil {
+		return l
+	}
 	v := m.input.Value()
 	if arg, ok := strings.CutPrefix(v, "/prompt "); ok && !strings.ContainsAny(arg, " \n") {
 		var out []string
