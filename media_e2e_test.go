@@ -180,8 +180,16 @@ func TestTmuxAttachImage(t *testing.T) {
 	other := writePNG(t, p.home, "my scan.png", 32, 20)
 	p.line("'" + other + "'")
 	p.waitFor("the dropped file attached", func(s string) bool { return strings.Contains(s, "📎 my scan.png (image") })
+	// Tab completes a path after /attach, from the directory on disk
+	// (which holds chart.png and my scan.png too).
+	third := writePNG(t, p.home, "receipt.png", 24, 24)
+	p.typeText("/attach " + filepath.Join(p.home, "re"))
+	p.keys("Tab")
+	p.waitFor("the completed path", func(s string) bool { return strings.Contains(s, "› /attach "+third) })
+	p.keys("Enter")
+	p.waitFor("the second chip", func(s string) bool { return strings.Contains(s, "  receipt.png (image") })
 	p.line("/attach clear")
-	p.waitFor("the chip removed", func(s string) bool { return strings.Contains(s, "Removed 1 attachment") })
+	p.waitFor("the chips removed", func(s string) bool { return strings.Contains(s, "Removed 2 attachments") })
 
 	// The image was saved once, by its hash, beside the history.
 	blobs, _ := filepath.Glob(filepath.Join(p.home, "*", "natter", "attachments", "*", "*"))
