@@ -847,7 +847,7 @@ func TestTmuxKeystrokePaste(t *testing.T) {
 	p.tmux("load-buffer", "-b", "natter-e2e", file)
 	p.tmux("paste-buffer", "-b", "natter-e2e", "-t", p.name)
 	p.waitFor("the paste folded in the input", func(s string) bool {
-		return strings.Contains(s, "› [paste #1: 503 lines, 19.5 KB]")
+		return strings.Contains(s, "› [paste #1: 503 lines, 20 kB]")
 	})
 	if s := p.all(); strings.Contains(s, "line 0 of the pasted") || strings.Contains(s, "still streaming") {
 		t.Fatalf("a pasted line was sent or refused:\n%s", s)
@@ -855,7 +855,7 @@ func TestTmuxKeystrokePaste(t *testing.T) {
 	p.waitFor("the reply to end", finished)
 	p.keys("Enter")
 	s := p.waitFor("the refusal", func(s string) bool { return strings.Contains(s, "needs") && finished(s) })
-	if !strings.Contains(s, "› [paste #1: 503 lines, 19.5 KB]") {
+	if !strings.Contains(s, "› [paste #1: 503 lines, 20 kB]") {
 		t.Fatalf("the refused paste did not come back folded:\n%s", s)
 	}
 	all := p.all()

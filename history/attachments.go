@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"natter/internal/units"
 	"natter/prompts"
 )
 
@@ -111,7 +112,7 @@ func prepareMedia(atts []prompts.Attachment) ([]prompts.Attachment, string, erro
 		if a.Data != nil {
 			n := int64(len(a.Data))
 			if n > maxAttachment {
-				return nil, "", fmt.Errorf("history: attachment %q is %s: %w", a.Name, humanSize(n), ErrAttachmentTooLarge)
+				return nil, "", fmt.Errorf("history: attachment %q is %s: %w", a.Name, units.Bytes(n), ErrAttachmentTooLarge)
 			}
 			if a.Size != 0 && a.Size != n {
 				return nil, "", fmt.Errorf("history: attachment %q: size says %d bytes, data has %d", a.Name, a.Size, n)
@@ -403,22 +404,4 @@ func (s *Store) collectGarbage(ctx context.Context, sums []string) {
 		}
 		return nil
 	})
-}
-
-// humanSize is a byte count as people read it: 512 B, 1.5 kB, 120 kB, 2.1 MB.
-func humanSize(n int64) string {
-	if n < 1000 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n)
-	for _, unit := range []string{"kB", "MB", "GB", "TB"} {
-		v /= 1000
-		if v < 999.5 || unit == "TB" {
-			if v < 9.95 {
-				return fmt.Sprintf("%.1f %s", v, unit)
-			}
-			return fmt.Sprintf("%.0f %s", v, unit)
-		}
-	}
-	return ""
 }

@@ -495,11 +495,3 @@ func TestGarbageCollectionRacesAWriter(t *testing.T) {
 		t.Fatalf("after the race: %v %s", err, describe(c.Messages))
 	}
 }
-
-func TestHumanSize(t *testing.T) {
-	for n, want := range map[int64]string{0: "0 B", 999: "999 B", 1000: "1.0 kB", 1500: "1.5 kB", 120008: "120 kB", 999_999: "1.0 MB", 2_100_000: "2.1 MB", 512 << 20: "537 MB"} {
-		if got := humanSize(n); got != want {
-			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"natter/engine/api"
+	"natter/internal/units"
 	"natter/prompts"
 )
 
@@ -107,7 +108,7 @@ func attachmentLine(a Attachment) string {
 	if len(sum) > 12 {
 		sum = sum[:12] + "…"
 	}
-	s := fmt.Sprintf("📎 %s (%s, %s, sha256 %s)", mdEscape(name), cmp.Or(a.Kind, "file"), humanSize(a.Size), sum)
+	s := fmt.Sprintf("📎 %s (%s, %s, sha256 %s)", mdEscape(name), cmp.Or(a.Kind, "file"), units.Bytes(a.Size), sum)
 	switch {
 	case a.Missing && a.Path != "":
 		s += " *missing* (expected at " + codeSpan(a.Path) + ")"

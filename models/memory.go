@@ -8,6 +8,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"natter/internal/units"
 )
 
 // DefaultContext is the context length natter uses when the user sets none
@@ -373,22 +375,8 @@ func smallerCatalogModel(avail, size uint64) string {
 	return best
 }
 
-// HumanBytes formats n as e.g. "398 MB" or "1.9 GB" (decimal units, as
-// download sites use).
-func HumanBytes(n uint64) string {
-	const k = 1000
-	switch {
-	case n < k:
-		return fmt.Sprintf("%d B", n)
-	case n < k*k:
-		return fmt.Sprintf("%.0f kB", float64(n)/k)
-	case n < k*k*k:
-		return fmt.Sprintf("%.0f MB", float64(n)/(k*k))
-	case n < k*k*k*k:
-		return fmt.Sprintf("%.1f GB", float64(n)/(k*k*k))
-	}
-	return fmt.Sprintf("%.1f TB", float64(n)/(k*k*k*k))
-}
+// HumanBytes formats n as e.g. "398 MB" or "1.9 GB" (units.Bytes).
+func HumanBytes(n uint64) string { return units.Bytes(int64(min(n, 1<<62))) }
 
 // HumanParams formats a parameter count as e.g. "494M" or "1.5B".
 func HumanParams(n uint64) string {

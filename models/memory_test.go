@@ -159,7 +159,7 @@ func TestParseMemInfo(t *testing.T) {
 }
 
 func TestHumanBytes(t *testing.T) {
-	for n, want := range map[uint64]string{0: "0 B", 999: "999 B", 1500: "2 kB", 398_000_000: "398 MB", 1_930_000_000: "1.9 GB"} {
+	for n, want := range map[uint64]string{0: "0 B", 999: "999 B", 1500: "1.5 kB", 398_000_000: "398 MB", 1_930_000_000: "1.9 GB"} {
 		if got := HumanBytes(n); got != want {
 			t.Errorf("HumanBytes(%d) = %q, want %q", n, got, want)
 		}

@@ -342,7 +342,7 @@ func TestShowCommand(t *testing.T) {
 	h.settle()
 	typeLine(h, "/show")
 	scr := h.screen()
-	for _, s := range []string{"model      tiny-llama", "file       /models/tiny-llama.gguf", "1.2B parameters · Q8_0 · 1.2 GB",
+	for _, s := range []string{"model      tiny-llama", "file       /models/tiny-llama.gguf", "1.2B parameters · Q8_0 · 1.3 GB",
 		"context    8,192 tokens (trained for 131,072)", "engine     llama.cpp", "BOS <s> · EOS </s>", "license    apache-2.0"} {
 		if !strings.Contains(scr, s) {
 			t.Fatalf("/show lacks %q:\n%s", s, scr)

@@ -361,7 +361,7 @@ func (p *fakePuller) pull(ctx context.Context, name string, progress func(PullPr
 				return "", ctx.Err()
 			}
 		}
-		progress(PullProgress{Phase: "downloading", Done: int64(i) * 100 << 20, Total: 400 << 20, Speed: 10 << 20, ETA: time.Duration(4-i) * 10 * time.Second})
+		progress(PullProgress{Phase: "downloading", Done: int64(i) * 100_000_000, Total: 400_000_000, Speed: 10_000_000, ETA: time.Duration(4-i) * 10 * time.Second})
 	}
 	if p.blocks {
 		<-ctx.Done()
@@ -382,9 +382,9 @@ func (p *fakePuller) calls() []string {
 
 func testCatalog() []CatalogItem {
 	return []CatalogItem{
-		{Name: "small-one", Description: "a small model", Size: 398 << 20, FitMark: "✓", Fit: "fits"},
-		{Name: "mid-one", Description: "a middle model", Size: 986 << 20, FitMark: "~", Fit: "tight"},
-		{Name: "big-one", Description: "a big model", Size: 2500 << 20, FitMark: "✗", Fit: "too big"},
+		{Name: "small-one", Description: "a small model", Size: 398_000_000, FitMark: "✓", Fit: "fits"},
+		{Name: "mid-one", Description: "a middle model", Size: 986_000_000, FitMark: "~", Fit: "tight"},
+		{Name: "big-one", Description: "a big model", Size: 2_400_000_000, FitMark: "✗", Fit: "too big"},
 	}
 }
 
@@ -421,7 +421,7 @@ func TestFirstRunPicksDownloadsAndLoads(t *testing.T) {
 	h.waitFor("warning", func(m Model) bool { return strings.Contains(h.screen(), "900 MB is free") })
 	p.step <- struct{}{}
 	p.step <- struct{}{}
-	h.waitFor("half", func(m Model) bool { return m.pull != nil && m.pull.last.Done == 200<<20 })
+	h.waitFor("half", func(m Model) bool { return m.pull != nil && m.pull.last.Done == 200_000_000 })
 	scr = h.screen()
 	if !strings.Contains(scr, "↓ mid-one") || !strings.Contains(scr, " 50% ") || !strings.Contains(scr, "200 MB / 400 MB") || !strings.Contains(scr, "esc stops") {
 		t.Fatalf("no progress bar:\n%s", scr)
@@ -458,7 +458,7 @@ func TestFirstRunStartsOnTheRecommendation(t *testing.T) {
 	cat := testCatalog()
 	cat[1].Recommended = true
 	cat[2].Unverified = true
-	cat = append(cat, CatalogItem{Name: "a-much-longer-name", Description: "a long name", Size: 1 << 30, FitMark: "✓", Fit: "fits"})
+	cat = append(cat, CatalogItem{Name: "a-much-longer-name", Description: "a long name", Size: 1_000_000_000, FitMark: "✓", Fit: "fits"})
 	p := &fakePuller{dir: t.TempDir(), blocks: true}
 	h := newHarness(t, Config{Catalog: func() []CatalogItem { return cat }, Pull: p.pull, LoadModel: func(string) (api.Generator, error) {
 		return nil, errors.New("must not load")
@@ -504,7 +504,7 @@ func TestFirstRunEscStopsTheDownload(t *testing.T) {
 		return nil, errors.New("must not load")
 	}}, 100, 30)
 	h.enter()
-	h.waitFor("progress", func(m Model) bool { return m.pull != nil && m.pull.last.Done == 400<<20 })
+	h.waitFor("progress", func(m Model) bool { return m.pull != nil && m.pull.last.Done == 400_000_000 })
 	h.key(tea.KeyEscape, 0)
 	h.waitFor("stopped", func(m Model) bool { return m.pull == nil })
 	h.settle()

@@ -10,6 +10,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"natter/internal/units"
 )
 
 // pullState is a download started from the first-run screen.
@@ -197,7 +199,7 @@ func (m Model) catalogLines() []string {
 	}
 	for i := top; i < len(m.catalog) && i < top+room; i++ {
 		it := m.catalog[i]
-		size := humanSize(it.Size)
+		size := units.Bytes(it.Size)
 		if it.SizeText != "" {
 			size = it.SizeText
 		}
@@ -246,29 +248,17 @@ func (m Model) pullLine(ps *pullState) string {
 	var figs []string
 	total := "?"
 	if p.Total > 0 {
-		total = humanSize(p.Total)
+		total = units.Bytes(p.Total)
 	}
-	figs = append(figs, humanSize(p.Done)+" / "+total)
+	figs = append(figs, units.Bytes(p.Done)+" / "+total)
 	if p.Speed > 0 {
-		figs = append(figs, humanSize(int64(p.Speed))+"/s")
+		figs = append(figs, units.Bytes(int64(p.Speed))+"/s")
 	}
 	if p.ETA > 0 {
 		figs = append(figs, fmtETA(p.ETA)+" left")
 	}
 	return m.st.accent.Render("↓ "+ps.name+" ") + bar + fmt.Sprintf(" %3.0f%% ", frac*100) +
 		m.st.status.Render(strings.Join(figs, " · ")) + m.st.dim.Render("  (esc stops)")
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.0f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.0f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", max(n, 0))
 }
 
 func fmtETA(d time.Duration) string {

@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"natter/engine/api"
+	"natter/internal/units"
 	"natter/prompts"
 	"natter/prompts/toolcall"
 )
@@ -758,17 +759,7 @@ func (m *Model) insertText(s string) {
 	*m.input, _ = m.input.Update(nil)
 }
 
-func humanBytes(n int) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
-}
+func humanBytes(n int) string { return units.Bytes(int64(n)) }
 
 func (m Model) expandPastes(s string) string {
 	for k, v := range m.pastes {

@@ -60,6 +60,7 @@ func TestMostSpecificRuleWins(t *testing.T) {
 		"natter/cli":                   "natter/cli/...",
 		"natter/prompts/jinja":         "natter/prompts/...",
 		"natter/internal/layers":       "natter/internal/...",
+		"natter/internal/units":        "natter/internal/units",
 		"natter/history/kvcache":       "natter/history/...",
 		"natter/models/netcheck":       "natter/models/...",
 		"natter/doctor":                "natter/doctor/...",
@@ -114,10 +115,10 @@ func TestCheckFindsViolations(t *testing.T) {
 		"no layer rule for natter/newthing: add one to internal/layers",
 		"natter imports natter/ui (natter may import: natter/cli/...)",
 		"natter/engine/api's tests import natter/engine (engine/api may import: natter/prompts/...)",
-		"natter/history imports natter/engine (history may import: natter/history/..., natter/prompts/..., natter/engine/api)",
+		"natter/history imports natter/engine (history may import: natter/history/..., natter/prompts/..., natter/engine/api, natter/internal/units)",
 		"natter/prompts imports natter/engine/api (prompts may import: natter/prompts/...)",
-		"natter/models's tests import natter/engine (models may import: natter/models/..., natter/engine/gguf/...)",
-		"natter/ui imports natter/history (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools, natter/media)",
+		"natter/models's tests import natter/engine (models may import: natter/models/..., natter/engine/gguf/..., natter/internal/units)",
+		"natter/ui imports natter/history (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools, natter/media, natter/internal/units)",
 		"natter/ui depends on natter/engine via natter/history (ui must not depend on natter/engine/... except natter/engine/api, even indirectly)",
 	}
 	slices.Sort(got)
@@ -180,7 +181,7 @@ func TestLoadFindsViolationsOnDisk(t *testing.T) {
 	got := strs(Check(g, Rules))
 	want := []string{
 		"natter/engine imports natter/history (engine may import: natter/engine/..., natter/prompts/..., natter/media)",
-		"natter/ui's tests import natter/engine (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools, natter/media; its tests also natter/history)",
+		"natter/ui's tests import natter/engine (ui may import: natter/ui/..., natter/prompts/..., natter/engine/api, natter/tools, natter/media, natter/internal/units; its tests also natter/history)",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("violations:\n%s\n\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

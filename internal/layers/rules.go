@@ -33,13 +33,13 @@ var Rules = []Rule{
 	},
 	{
 		Pkg:     "natter/models/...",
-		May:     []string{"natter/models/...", "natter/engine/gguf/..."},
+		May:     []string{"natter/models/...", "natter/engine/gguf/...", "natter/internal/units"},
 		NotDeps: []string{"natter/engine/...", "!natter/engine/gguf/..."},
 		Doc:     "the model store: discovery, catalog, pulls, memory fit; reads GGUF headers but never loads the engine",
 	},
 	{
 		Pkg:     "natter/history/...",
-		May:     []string{"natter/history/...", "natter/prompts/...", "natter/engine/api"},
+		May:     []string{"natter/history/...", "natter/prompts/...", "natter/engine/api", "natter/internal/units"},
 		NotDeps: []string{"natter/engine/...", "!natter/engine/api"},
 		Doc:     "saved chats in SQLite and the KV-state cache; never loads the engine",
 	},
@@ -51,7 +51,7 @@ var Rules = []Rule{
 	},
 	{
 		Pkg:     "natter/ui/...",
-		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api", "natter/tools", "natter/media"},
+		May:     []string{"natter/ui/...", "natter/prompts/...", "natter/engine/api", "natter/tools", "natter/media", "natter/internal/units"},
 		TestMay: []string{"natter/history"}, // chats saved to real SQLite, still no cgo
 		NotDeps: []string{"natter/engine/...", "!natter/engine/api"},
 		Doc:     "the Bubble Tea chat; knows the engine only through engine/api, so its tests need no cgo",
@@ -113,6 +113,11 @@ var Rules = []Rule{
 		Pkg: "natter/internal/editdist",
 		May: []string{},
 		Doc: "the edit distance of \"did you mean\" hints; imports nothing, so config and eval share it",
+	},
+	{
+		Pkg: "natter/internal/units",
+		May: []string{},
+		Doc: "how sizes are written (\"120 kB\"); imports nothing, so the model store, history and the chat agree",
 	},
 	{
 		Pkg: "natter/internal/...",
