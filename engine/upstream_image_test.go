@@ -145,7 +145,7 @@ func checkImageFixture(t *testing.T, fixture, model, mmproj string, img *media.I
 		// Kernel rounding (natter's llama.cpp is older than upstream's)
 		// leaves up to 0.03; a missing gap after the image gives 10.6, no
 		// rows and columns 4.2.
-		if len(fx.Logits0) != len(logits) || off > 0.05 {
+		if len(fx.Logits0) != len(logits) || off > 0.05 || math.IsNaN(off) {
 			t.Fatalf("batch %d: logits after the prompt differ from upstream's by up to %g", batch, off)
 		}
 		clear := 0
@@ -217,6 +217,44 @@ func TestWritePixtralFixtureInputs(t *testing.T) {
 func TestPixtralGreedyMatchesUpstream(t *testing.T) {
 	model, mmproj, img := pixtralFixtureFiles(t, t.TempDir())
 	checkImageFixture(t, "testdata/upstream_pixtral_greedy.json", model, mmproj, img)
+}
+
+// The bundled Pixtral graph made its [IMG_BREAK] rows from memory it never
+// wrote (scaled by 0, which leaves NaN as NaN): about one load in 25 gave
+// NaN embeddings and NaN logits. natter's graph repeats the token instead;
+// a hundred fresh loads (whose buffers reuse freed memory) all give finite
+// logits, where the old graph failed within the first thirty in each of
+// three tries.
+func TestPixtralBreakRowsAreAlwaysFinite(t *testing.T) {
+	model, mmproj, img := pixtralFixtureFiles(t, t.TempDir())
+	png := attachment(prompts.MediaImage, "image.png", "png", pngFromRGB(t, img))
+	req := api.Request{Messages: []prompts.Message{{Role: prompts.RoleUser, Content: "what is in the picture?", Media: []prompts.Attachment{png}}}}
+	for load := range 100 {
+		e, err := Load(Options{ModelPath: model, Projector: mmproj, ContextSize: 256, Threads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := e.buildPrompt(req)
+		if err != nil {
+			e.Close()
+			t.Fatal(err)
+		}
+		var logits []float32
+		if derr := e.do(func() {
+			if err = e.decodePrompt(p.tokens, 0, p.media); err == nil {
+				logits = e.lc.lastLogits(e.model.nVocab())
+			}
+		}); derr != nil || err != nil {
+			e.Close()
+			t.Fatal(derr, err)
+		}
+		e.Close()
+		for i, v := range logits {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("load %d: logit %d is %v after the image", load, i, v)
+			}
+		}
+	}
 }
 
 func countNegative(toks []Token) int {
