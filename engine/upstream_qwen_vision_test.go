@@ -142,7 +142,7 @@ func TestQwenVisionGreedyMatchesUpstream(t *testing.T) {
 		worst = max(worst, math.Abs(float64(rows[i*fx.EmbdStride])-want))
 		mean += math.Abs(want) / float64(len(fx.EmbdSample))
 	}
-	if len(fx.EmbdSample) != (len(rows)+fx.EmbdStride-1)/fx.EmbdStride || worst > 2e-3*max(1, mean) {
+	if len(fx.EmbdSample) != (len(rows)+fx.EmbdStride-1)/fx.EmbdStride || !(worst <= 2e-3*max(1, mean)) { // (NaN fails)
 		t.Fatalf("image embeddings differ from upstream's by up to %g (mean |value| %g)", worst, mean)
 	}
 
@@ -167,7 +167,7 @@ func TestQwenVisionGreedyMatchesUpstream(t *testing.T) {
 	for i, want := range fx.Logits0 {
 		off = max(off, math.Abs(float64(logits[i])-want))
 	}
-	if len(fx.Logits0) != len(logits) || off > 0.01 {
+	if len(fx.Logits0) != len(logits) || !(off <= 0.01) { // (NaN fails)
 		t.Fatalf("logits after the prompt differ from upstream's by up to %g", off)
 	}
 	// Upstream's ids are fed back, so a near-tie rounding tips the other
