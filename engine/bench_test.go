@@ -315,7 +315,7 @@ func BenchmarkQwenVisionEncode(b *testing.B) {
 		if cim.tokens() != 384 {
 			b.Fatalf("%d image tokens, want 384", cim.tokens())
 		}
-		if _, err := clip.encode(cim); err != nil {
+		if _, err := clip.encode(context.Background(), cim); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -150,6 +150,8 @@ func Load(opts Options) (*Engine, error) {
 				return nil, fmt.Errorf("--mmproj: %w", err)
 			}
 			projNote = err.Error()
+		} else {
+			e.proj.abortOn(lc.abort)
 		}
 	}
 	e.specials = m.loadSpecials()

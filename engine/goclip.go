@@ -15,10 +15,23 @@ bool natter_clip_prepare(struct clip_ctx *c, const unsigned char *rgb, int w, in
                          struct clip_image_f32_batch **out, int *gx, int *gy, int *n);
 void natter_clip_batch_free(struct clip_image_f32_batch *b);
 bool natter_clip_encode(struct clip_ctx *c, int threads, struct clip_image_f32_batch *b, float *out);
+void natter_clip_set_abort(struct clip_ctx *c, bool (*cb)(void *), void *data);
+
+// The encoder's abort flag, in C memory (ggml's threads read it).
+static bool natter_goclip_abort_cb(void *flag) { return __atomic_load_n((int *)flag, __ATOMIC_RELAXED) != 0; }
+static int *natter_goclip_abort_on(struct clip_ctx *c) {
+	int *flag = calloc(1, sizeof(int));
+	if (flag != NULL) {
+		natter_clip_set_abort(c, natter_goclip_abort_cb, flag);
+	}
+	return flag;
+}
+static void natter_goclip_flag_set(int *flag, int v) { __atomic_store_n(flag, v, __ATOMIC_RELAXED); }
 */
 import "C"
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -39,6 +52,8 @@ import (
 type clipVision struct {
 	mu      sync.Mutex
 	c       *C.struct_clip_ctx
+	flagMu  sync.Mutex // guards abort, which Close frees, for setAbort
+	abort   *C.int     // set: the running encode stops between graph nodes
 	path    string
 	width   int // embedding width (the text model's)
 	threads int
@@ -89,18 +104,40 @@ func openClipVision(path string, textEmbd, threads, maxTokens int) (*clipVision,
 		C.natter_clip_free(c)
 		return nil, fmt.Errorf("%s: the projector makes %d-wide embeddings, the model takes %d", path, n, textEmbd)
 	}
-	return &clipVision{c: c, path: path, width: textEmbd, threads: max(threads, 1)}, nil
+	abort := C.natter_goclip_abort_on(c)
+	if abort == nil {
+		C.natter_clip_free(c)
+		return nil, errors.New("out of memory")
+	}
+	return &clipVision{c: c, abort: abort, path: path, width: textEmbd, threads: max(threads, 1)}, nil
 }
 
 func (v *clipVision) Close() {
 	if v == nil {
 		return
 	}
+	v.setAbort(true) // an encode under way ends rather than hold the lock
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.c != nil {
 		C.natter_clip_free(v.c)
 		v.c = nil
+		v.flagMu.Lock()
+		C.free(unsafe.Pointer(v.abort))
+		v.abort = nil
+		v.flagMu.Unlock()
+	}
+}
+
+func (v *clipVision) setAbort(on bool) {
+	v.flagMu.Lock()
+	defer v.flagMu.Unlock()
+	if v.abort != nil {
+		n := C.int(0)
+		if on {
+			n = 1
+		}
+		C.natter_goclip_flag_set(v.abort, n)
 	}
 }
 
@@ -128,15 +165,22 @@ func (v *clipVision) prepare(img *media.Image) (*clipImage, error) {
 	return im, nil
 }
 
-// encode runs the encoder on im: tokens() rows of width floats.
-func (v *clipVision) encode(im *clipImage) ([]float32, error) {
+// encode runs the encoder on im: tokens() rows of width floats. It stops
+// early, with ctx's error, when ctx ends.
+func (v *clipVision) encode(ctx context.Context, im *clipImage) ([]float32, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.c == nil {
 		return nil, errors.New("the projector is closed")
 	}
 	out := make([]float32, im.tokens()*v.width)
-	if !bool(C.natter_clip_encode(v.c, C.int(v.threads), im.batch, (*C.float)(unsafe.Pointer(&out[0])))) {
+	stop := watchFlag(ctx, v.setAbort)
+	ok := bool(C.natter_clip_encode(v.c, C.int(v.threads), im.batch, (*C.float)(unsafe.Pointer(&out[0]))))
+	stop()
+	if !ok {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		return nil, errors.New("llama.cpp could not encode the image")
 	}
 	return out, nil

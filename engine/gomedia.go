@@ -216,7 +216,7 @@ func (e *GoEngine) embed(ctx context.Context, it *goImage) ([]float32, error) {
 	case it.audio:
 		rows, err = e.g.EncodeAudio(ctx, it.clip)
 	case it.cim != nil:
-		rows, err = e.clip.encode(it.cim)
+		rows, err = e.clip.encode(ctx, it.cim)
 	default:
 		rows, err = e.g.EncodeImage(ctx, it.im)
 	}

@@ -470,20 +470,25 @@ func (lc *llamaContext) decodeBatch(toks []Token, pos, start, end, outFrom, outT
 }
 
 // watch sets the abort flag when ctx ends, until the returned function is
-// called. That function waits for a flag already being set before it clears
-// it: otherwise a late cancel of this request could abort the next one.
-func (lc *llamaContext) watch(ctx context.Context) (stop func()) {
-	lc.setAbort(false)
-	set := make(chan struct{})
+// called.
+func (lc *llamaContext) watch(ctx context.Context) (stop func()) { return watchFlag(ctx, lc.setAbort) }
+
+// watchFlag clears a flag, then calls set(true) when ctx ends, until the
+// returned function is called. That function waits for a set(true) already
+// under way before it clears the flag: otherwise a late cancel of this
+// request could stop the next one.
+func watchFlag(ctx context.Context, set func(bool)) (stop func()) {
+	set(false)
+	done := make(chan struct{})
 	unregister := context.AfterFunc(ctx, func() {
-		lc.setAbort(true)
-		close(set)
+		set(true)
+		close(done)
 	})
 	return func() {
 		if !unregister() {
-			<-set
+			<-done
 		}
-		lc.setAbort(false)
+		set(false)
 	}
 }
 

@@ -13,6 +13,20 @@ static void natter_mtmd_log_cb(enum ggml_log_level level, const char *text, void
 }
 static void natter_mtmd_set_log(void) { mtmd_log_set(natter_mtmd_log_cb, NULL); }
 
+// In engine/mtmdlib: the encoders of a context, and their abort callback.
+struct clip_ctx;
+struct clip_ctx *natter_mtmd_clip(mtmd_context *c, bool audio);
+void natter_clip_set_abort(struct clip_ctx *c, bool (*cb)(void *), void *data);
+
+// natter_mtmd_abort_cb reads the text context's abort flag (llama.go), so
+// the request that stops a decode also stops an encode.
+static bool natter_mtmd_abort_cb(void *flag) { return __atomic_load_n((int *)flag, __ATOMIC_RELAXED) != 0; }
+static void natter_mtmd_abort_on(mtmd_context *c, int *flag) {
+	natter_clip_set_abort(natter_mtmd_clip(c, false), natter_mtmd_abort_cb, flag);
+	natter_clip_set_abort(natter_mtmd_clip(c, true), natter_mtmd_abort_cb, flag);
+}
+static int natter_mtmd_flag(int *flag) { return __atomic_load_n(flag, __ATOMIC_RELAXED); }
+
 // natter_embd_batch fills batch rows [0, n) from embd (n rows of n_embd
 // floats) at positions pos.., none asking for logits.
 static void natter_embd_batch(struct llama_batch *b, const float *embd, int n, int n_embd, llama_pos pos) {
@@ -73,6 +87,7 @@ type projector struct {
 	mrope     bool // images take M-RoPE positions (Qwen2-VL and kin; mrope.go)
 	rate      int  // audio sample rate the encoder wants
 	nEmbd     int
+	abort     *C.int // stops an encode when set (abortOn)
 	// marker stands for an attachment in the rendered prompt; it carries a
 	// random part so no text a user types can be taken for one.
 	marker string
@@ -437,21 +452,41 @@ func clipSpans(spans []span, start, end int) []span {
 	return out
 }
 
+// abortOn has the encoders stop between graph nodes while flag (the text
+// context's abort flag, which outlives the projector's use) is set.
+func (p *projector) abortOn(flag *C.int) {
+	p.abort = flag
+	C.natter_mtmd_abort_on(p.c, flag)
+}
+
+// encode runs the encoder on a media chunk (p.mu held): its rows stay in
+// the context until the next encode. A set abort flag stops it early.
+func (p *projector) encode(ms mediaSpan) (*C.float, error) {
+	if p.c == nil {
+		return nil, ErrClosed
+	}
+	if rc := C.mtmd_encode_chunk(p.c, ms.chunk); rc != 0 {
+		if p.abort != nil && C.natter_mtmd_flag(p.abort) != 0 {
+			return nil, errAborted
+		}
+		return nil, fmt.Errorf("llama.cpp could not encode the attachment (code %d)", int(rc))
+	}
+	embd := C.mtmd_get_output_embd(p.c)
+	if embd == nil {
+		return nil, errors.New("llama.cpp gave no embeddings for the attachment")
+	}
+	return embd, nil
+}
+
 // decodeMedia encodes a media chunk and feeds its embeddings to the text
 // model at positions pos...
 func (e *Engine) decodeMedia(ms mediaSpan, pos int) error {
 	p := e.proj
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.c == nil {
-		return ErrClosed
-	}
-	if rc := C.mtmd_encode_chunk(p.c, ms.chunk); rc != 0 {
-		return fmt.Errorf("llama.cpp could not encode the attachment (code %d)", int(rc))
-	}
-	embd := C.mtmd_get_output_embd(p.c)
-	if embd == nil {
-		return errors.New("llama.cpp gave no embeddings for the attachment")
+	embd, err := p.encode(ms)
+	if err != nil {
+		return err
 	}
 	if p.mrope {
 		nx, ny := ms.grid()

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"image"
 	"image/color"
 	"image/png"
@@ -119,6 +120,40 @@ func TestImageEncodingEndToEnd(t *testing.T) {
 	label := "[image grad.png: " + strconv.Itoa(spec.ImageTokens()) + " tokens]"
 	if !strings.Contains(text, label) || strings.Contains(text, "__media_") || !strings.Contains(text, "what is this?") {
 		t.Fatalf("rendered prompt %q lacks %q", text, label)
+	}
+}
+
+// An encode runs under the text context's abort flag, which a request's
+// end (Esc, quit) and Close set: its graph stops between nodes rather than
+// finish an encode nobody waits for (tens of seconds for a large image on
+// a laptop). The next encode works, and the reply equals a fresh engine's.
+func TestImageEncodeStopsOnAbort(t *testing.T) {
+	proj := writeProjector(t, synth.TinyVisionProjector(tinyChatSpec().NEmbd))
+	e := loadWithProjector(t, proj)
+	grad := attachment(prompts.MediaImage, "grad.png", "png", pngOf(t, 64, 48, false))
+	req := imageRequest([]prompts.Attachment{grad}, "what is this?")
+	p, err := e.buildPrompt(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if derr := e.do(func() {
+		e.lc.setAbort(true)
+		defer e.lc.setAbort(false)
+		e.proj.mu.Lock()
+		defer e.proj.mu.Unlock()
+		_, err = e.proj.encode(p.media[0])
+	}); derr != nil {
+		t.Fatal(derr)
+	}
+	if !errors.Is(err, errAborted) {
+		t.Fatalf("an encode with the abort flag set: %v; want it stopped", err)
+	}
+	run(t, e, req)
+	got := slices.Clone(e.lastGenerated())
+	fresh := loadWithProjector(t, proj)
+	run(t, fresh, req)
+	if want := fresh.lastGenerated(); len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("after a stopped encode the reply is %v; a fresh engine's is %v", got, want)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -124,7 +125,14 @@ func TestQwenVisionGreedyMatchesUpstream(t *testing.T) {
 	if cim.gx != 6 || cim.gy != 4 {
 		t.Fatalf("the image became a %d×%d grid, want 6×4", cim.gx, cim.gy)
 	}
-	rows, err := clip.encode(cim)
+	// An encode whose request has ended stops, and leaves the encoder
+	// working: the next one gives upstream's rows below.
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := clip.encode(ended, cim); !errors.Is(err, context.Canceled) {
+		t.Fatalf("an encode for an ended request: %v; want it stopped", err)
+	}
+	rows, err := clip.encode(context.Background(), cim)
 	if err != nil {
 		t.Fatal(err)
 	}
