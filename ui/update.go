@@ -1173,6 +1173,10 @@ func (m *Model) finishReply(stopNote string, err error, stats *api.Stats) {
 					m.setInputText(content)
 				}
 			}
+			if len(m.attach) == 0 {
+				// Its attachments go back above the input with it.
+				m.attach = m.msgs[n-1].Media
+			}
 			m.msgs = m.msgs[:n-1]
 			m.recordRewrite()
 		}
