@@ -78,25 +78,29 @@ func TestEditKeepsAttachments(t *testing.T) {
 	}
 }
 
-// A message stopped before its first token (Esc during a long image
-// encode) comes back into the input with its attachments above it, and
-// Enter sends both again.
+// While a message's image encodes the status line says so; stopped then
+// (before its first token), the message comes back into the input with its
+// attachments above it, and Enter sends both again.
 func TestStoppedMessageKeepsAttachments(t *testing.T) {
 	g := newFakeGen(tokens("a scan of a receipt", 1)...)
-	g.gate, g.pauseAfter = make(chan struct{}), 0
+	g.holdPrompt = make(chan struct{})
 	g.info.Vision = true
 	h := newHarness(t, Config{Gen: g}, 100, 30)
 	h.m.attach = []prompts.Attachment{{Kind: prompts.MediaImage, Name: "scan.png", SHA256: "ab", Size: 3, Data: []byte{1, 2, 3}}}
 	h.typeText("what is this?")
 	h.enter()
 	h.waitFor("the reply to start", func(m Model) bool { return m.cur != nil && len(m.attach) == 0 })
+	// The status line says what the wait is for.
+	if st := h.screen(); !strings.Contains(st, "● encoding scan.png · esc stops") {
+		t.Fatalf("while the image encodes:\n%s", st)
+	}
 	h.key(tea.KeyEscape, 0)
 	h.waitFor("the stop", func(m Model) bool { return m.cur == nil })
 	h.settle()
 	if h.m.input.Value() != "what is this?" || len(h.m.attach) != 1 || !strings.Contains(h.screen(), "📎 scan.png (image") {
 		t.Fatalf("after the stop: input %q, attach %+v\n%s", h.m.input.Value(), h.m.attach, h.screen())
 	}
-	close(g.gate)
+	close(g.holdPrompt)
 	h.enter()
 	h.waitFor("the resend", func(m Model) bool { return m.cur == nil && len(m.msgs) == 2 })
 	if got := h.lastMsgs()[0]; len(got.Media) != 1 || got.Media[0].Name != "scan.png" {

@@ -24,6 +24,7 @@ type fakeGen struct {
 	pieces     []string
 	pauseAfter int           // with gate: wait after this many pieces
 	gate       chan struct{} // nil: never pause
+	holdPrompt chan struct{} // non-nil: the prompt (prefill) waits for it, as an image encode does
 	failWith   error         // Generate fails up front
 	streamErr  error         // the stream ends with this error after the pieces
 	stopReason string
@@ -82,6 +83,14 @@ func (g *fakeGen) Generate(ctx context.Context, req api.Request) (<-chan api.Eve
 				ContextUsed: promptTok + n, ContextSize: 8192, Template: "fake:chatml",
 				DroppedTurns: dropped,
 			}}
+		}
+		if hold := g.holdPrompt; hold != nil {
+			select {
+			case <-hold:
+			case <-ctx.Done():
+				done(api.StopCancelled, 0)
+				return
+			}
 		}
 		// Like the engine: the prompt figures before the first token.
 		select {

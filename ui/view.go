@@ -589,6 +589,10 @@ func (m Model) statusLine() string {
 			if d := m.now().Sub(r.firstAt); d > 200*time.Millisecond && r.tokens > 1 {
 				live += fmt.Sprintf(" · %.1f tok/s", float64(r.tokens-1)/d.Seconds())
 			}
+		} else if names := encodingNames(r); pre == nil && names != "" {
+			// The engine encodes the message's images and audio before
+			// the prompt is done: seconds for a large image on a laptop.
+			live = "● encoding " + names + " · esc stops"
 		} else {
 			live = "● waiting for the first token"
 		}
@@ -793,4 +797,20 @@ func (m Model) completionLines() []string {
 		}
 	}
 	return out
+}
+
+// encodingNames names the attachments of the message a reply answers
+// ("scan.png", "scan.png +1"), or "" when it has none.
+func encodingNames(r *reply) string {
+	if len(r.sent) == 0 {
+		return ""
+	}
+	media := r.sent[len(r.sent)-1].Media
+	switch len(media) {
+	case 0:
+		return ""
+	case 1:
+		return TerminalSafe(media[0].Name)
+	}
+	return fmt.Sprintf("%s +%d", TerminalSafe(media[0].Name), len(media)-1)
 }
