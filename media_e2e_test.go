@@ -168,6 +168,49 @@ func askAboutChart(t *testing.T, p *pane, model string) string {
 	return img
 }
 
+// Esc while a large image encodes (about 20 s on one thread here for this
+// 768-wide, 6-block encoder at 896×896) stops the encode: the status line
+// named it, the message comes back into the input with its chip, and the
+// chat takes the next message at once.
+func TestTmuxEscStopsImageEncode(t *testing.T) {
+	dir := t.TempDir()
+	spec := synth.Tiny()
+	spec.Name, spec.ChatTemplate = "synth-vision", synth.ChatML
+	model := filepath.Join(dir, "synth-vision-F32.gguf")
+	if err := synth.Write(model, spec); err != nil {
+		t.Fatal(err)
+	}
+	big := synth.ProjectorSpec{TextEmbd: spec.NEmbd, NEmbd: 768, NHead: 12, NLayer: 6, ImageSize: 896, PatchSize: 14, MergeFactor: 4, Type: synth.F16, Seed: 3}
+	if err := big.Write(filepath.Join(dir, "mmproj-synth-vision-F16.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	p := newPane(t, "NATTER_NO_HISTORY=")
+	img := writePNG(t, p.home, "scan.png", 64, 64)
+	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
+	p.line("/attach " + img)
+	p.waitFor("the chip", func(s string) bool { return strings.Contains(s, "📎 scan.png (image") })
+	p.line("what does it say?")
+	p.waitFor("the encode", func(s string) bool { return strings.Contains(statusOf(s), "● encoding scan.png · esc stops") })
+	p.keys("Escape")
+	// (TestImageEncodeStopsOnAbort checks that the encode itself stops;
+	// here the terminal shows what the user gets.)
+	s := p.waitFor("the stop", func(s string) bool {
+		return strings.Contains(s, "Stopped before the first token") && !strings.Contains(statusOf(s), "●")
+	})
+	if !strings.Contains(s, "› what does it say?") || strings.Count(s, "📎 scan.png (image") != 2 {
+		t.Fatalf("the message and its chip did not come back:\n%s", s)
+	}
+	p.keys("C-u")
+	p.line("/attach clear")
+	p.waitFor("the chip removed", func(s string) bool { return strings.Contains(s, "Removed 1 attachment") })
+	p.line("hello")
+	p.waitFor("a text reply", finished)
+	p.keys("C-d")
+	if st := p.exited(); st != 0 {
+		t.Fatalf("exit status %d", st)
+	}
+}
+
 func TestTmuxAttachImage(t *testing.T) {
 	model := visionDir(t, synth.ProjectorGemma3)
 	p := newPane(t, "NATTER_NO_HISTORY=")
