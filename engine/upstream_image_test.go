@@ -173,6 +173,51 @@ func checkImageFixture(t *testing.T, fixture, model, mmproj string, img *media.I
 	}
 }
 
+// The Qwen2-VL fixture's files (testdata/upstream_qwen2vl_greedy.json): as
+// Qwen2.5-VL's, with a qwen2vl_merger projector (Seed 11, weights ×8, two
+// blocks, layer norms, full attention) and a 224×196 picture: 16×14
+// patches, 8×7 embeddings.
+func qwen2VLFixtureFiles(t testing.TB, dir string) (model, mmproj string, img *media.Image) {
+	spec := synth.Qwen2Tiny()
+	spec.VL, spec.ChatTemplate = true, synth.ChatML
+	model, mmproj = filepath.Join(dir, "qwen2vl.gguf"), filepath.Join(dir, "mmproj-qwen2vl.gguf")
+	if err := spec.Write(model); err != nil {
+		t.Fatal(err)
+	}
+	if err := (synth.ProjectorSpec{Projector: synth.ProjectorQwen2VL, TextEmbd: spec.NEmbd, ImageSize: 224, PatchSize: 14, Seed: 11, Gain: 8}).Write(mmproj); err != nil {
+		t.Fatal(err)
+	}
+	img = &media.Image{W: 224, H: 196, RGB: make([]byte, 224*196*3)}
+	for y := range 196 {
+		for x := range 224 {
+			i := 3 * (y*224 + x)
+			img.RGB[i], img.RGB[i+1], img.RGB[i+2] = byte((x+y)*255/418), byte(x*y%251), byte((x/32+y/28)%2*180)
+		}
+	}
+	return model, mmproj, img
+}
+
+// TestWriteQwen2VLFixtureInputs writes the fixture's files into
+// $NATTER_QWEN_FIXTURE_DIR; it does nothing otherwise.
+func TestWriteQwen2VLFixtureInputs(t *testing.T) {
+	dir := os.Getenv("NATTER_QWEN_FIXTURE_DIR")
+	if dir == "" {
+		t.Skip("set NATTER_QWEN_FIXTURE_DIR to write the fixture's inputs")
+	}
+	model, mmproj, img := qwen2VLFixtureFiles(t, dir)
+	if err := os.WriteFile(filepath.Join(dir, "image2.rgb"), img.RGB, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("model %s\nmmproj %s", sha(t, model), sha(t, mmproj))
+}
+
+// Qwen2-VL as Qwen2.5-VL: the same M-RoPE placement, with the family's
+// first encoder (layer norms, a plain GELU MLP, no windows).
+func TestQwen2VLGreedyMatchesUpstream(t *testing.T) {
+	model, mmproj, img := qwen2VLFixtureFiles(t, t.TempDir())
+	checkImageFixture(t, "testdata/upstream_qwen2vl_greedy.json", model, mmproj, img)
+}
+
 // The Pixtral fixture's files (testdata/upstream_pixtral_greedy.json):
 // synth.Qwen3Tiny() with the ChatML template (the encoder does not depend
 // on the text model's architecture), a pixtral projector in Mistral Small

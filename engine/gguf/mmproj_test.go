@@ -382,7 +382,8 @@ func projectorFuzzSeeds(t testing.TB) [][]byte {
 		PatchSize: 4, Positions: 4, NMelBins: 8, Channels: [2]int{2, 2}, AudioOut: 8})
 	qwen := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorQwen3VL, TextEmbd: 8, NEmbd: 8, NFF: 16, NHead: 2, NLayer: 1, ImageSize: 16, PatchSize: 8})
 	qwen25 := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorQwen25VL, TextEmbd: 8, NEmbd: 8, NFF: 16, NHead: 2, NLayer: 1, ImageSize: 16, PatchSize: 8})
-	seeds := [][]byte{vision, audio, gemma4, qwen, qwen25, vision[:len(vision)/2], gemma4[:len(gemma4)/2], nil, smallFile()}
+	qwen2 := projectorBytes(t, synth.ProjectorSpec{Projector: synth.ProjectorQwen2VL, TextEmbd: 8, NEmbd: 8, NFF: 16, NHead: 2, NLayer: 1, ImageSize: 16, PatchSize: 8})
+	seeds := [][]byte{vision, audio, gemma4, qwen, qwen25, qwen2, vision[:len(vision)/2], gemma4[:len(gemma4)/2], nil, smallFile()}
 	for _, off := range []int{24, 200, 600} {
 		c := bytes.Clone(vision)
 		c[off] ^= 0xff

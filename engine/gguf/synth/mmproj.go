@@ -78,6 +78,11 @@ const (
 	// SiLU MLP, window attention in all but every second block (windows of
 	// 112 pixels; clip.vision.n_wa_pattern 2), then the same 2×2 merger.
 	ProjectorQwen25VL = "qwen2.5vl_merger"
+	// ProjectorQwen2VL is the Qwen2-VL vision encoder (qwen2vl_merger): as
+	// Qwen2.5-VL's, but its blocks are layer-normed (weights and biases)
+	// with a plain GELU MLP (ffn_up, ffn_down, biased), every block attends
+	// to the whole image, and the merger's norm has a bias too.
+	ProjectorQwen2VL = "qwen2vl_merger"
 	// ProjectorPixtral is Mistral's vision encoder (Pixtral, Mistral Small
 	// 3.1, Ministral 3): RMS-normed blocks without biases, 2-D RoPE, a
 	// gated SiLU MLP, then Mistral Small 3.1's 2×2 patch merger
@@ -225,7 +230,7 @@ func (s ProjectorSpec) withDefaults() ProjectorSpec {
 
 // Vision reports whether the projector is for images.
 func (s ProjectorSpec) Vision() bool {
-	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL || s.Projector == ProjectorPixtral
+	return s.Projector == "" || s.Projector == ProjectorGemma3 || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL || s.Projector == ProjectorQwen2VL || s.Projector == ProjectorPixtral
 }
 
 // Audio reports whether the projector is for audio.
@@ -240,7 +245,7 @@ func (s ProjectorSpec) gemma4a() bool {
 
 // ImageTokens is the number of embeddings an image becomes (0 for audio).
 func (s ProjectorSpec) ImageTokens() int {
-	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL || s.Projector == ProjectorPixtral {
+	if !s.Vision() || s.Projector == ProjectorGemma4V || s.Projector == ProjectorQwen3VL || s.Projector == ProjectorQwen25VL || s.Projector == ProjectorQwen2VL || s.Projector == ProjectorPixtral {
 		return 0
 	}
 	d := s.withDefaults()
@@ -268,9 +273,9 @@ func (s ProjectorSpec) AudioTokens() int {
 // not run.
 func (s ProjectorSpec) Validate() error {
 	switch s.Projector {
-	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL, ProjectorPixtral:
+	case "", ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL, ProjectorQwen2VL, ProjectorPixtral:
 	default:
-		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL, ProjectorPixtral)
+		return fmt.Errorf("synth: unknown projector type %q (%s, %s, %s, %s, %s, %s, %s, %s, %s)", s.Projector, ProjectorGemma3, ProjectorQwen2A, ProjectorUltravox, ProjectorGemma4V, ProjectorGemma4A, ProjectorQwen3VL, ProjectorQwen25VL, ProjectorQwen2VL, ProjectorPixtral)
 	}
 	if s.Gemma4Audio && s.Projector != ProjectorGemma4V {
 		return errors.New("synth: Gemma4Audio goes with a gemma4v projector")
@@ -437,25 +442,35 @@ func (d ProjectorSpec) tensors() []tensor {
 		rnd(F32, "v.token_embd.img_break", d.TextEmbd)
 		return ts
 	}
-	if d.Projector == ProjectorQwen25VL {
+	if d.Projector == ProjectorQwen25VL || d.Projector == ProjectorQwen2VL {
+		v2 := d.Projector == ProjectorQwen2VL // layer norms with biases, no gate
 		rnd(F16, "v.patch_embd.weight", d.PatchSize, d.PatchSize, 3, e)
 		rnd(F16, "v.patch_embd.weight.1", d.PatchSize, d.PatchSize, 3, e)
 		for i := 0; i < d.NLayer; i++ {
 			p := fmt.Sprintf("v.blk.%d.", i)
-			ones(p+"ln1.weight", e)
-			ones(p+"ln2.weight", e)
+			for _, n := range []string{"ln1", "ln2"} {
+				ones(p+n+".weight", e)
+				if v2 {
+					zeros(p+n+".bias", e)
+				}
+			}
 			for _, w := range []string{"attn_q", "attn_k", "attn_v", "attn_out"} {
 				mat(p+w+".weight", e, e)
 				zeros(p+w+".bias", e)
 			}
-			mat(p+"ffn_gate.weight", e, ff)
-			zeros(p+"ffn_gate.bias", ff)
+			if !v2 {
+				mat(p+"ffn_gate.weight", e, ff)
+				zeros(p+"ffn_gate.bias", ff)
+			}
 			mat(p+"ffn_up.weight", e, ff)
 			zeros(p+"ffn_up.bias", ff)
 			mat(p+"ffn_down.weight", ff, e)
 			zeros(p+"ffn_down.bias", e)
 		}
 		ones("v.post_ln.weight", e)
+		if v2 {
+			zeros("v.post_ln.bias", e)
+		}
 		mat("mm.0.weight", 4*e, 4*e)
 		zeros("mm.0.bias", 4*e)
 		mat("mm.2.weight", 4*e, d.TextEmbd)
@@ -642,6 +657,15 @@ func (d ProjectorSpec) header(ts []tensor) []byte {
 			kvPair{m + "image_std", []float32{0.5, 0.5, 0.5}},
 			kvPair{m + "spatial_merge_size", uint32(2)},
 			kvPair{m + "n_wa_pattern", uint32(2)},
+		)
+	} else if d.Projector == ProjectorQwen2VL {
+		kvs = append(kvs,
+			kvPair{m + "attention.layer_norm_epsilon", float32(1e-6)},
+			kvPair{m + "image_size", uint32(d.ImageSize)},
+			kvPair{m + "patch_size", uint32(d.PatchSize)},
+			kvPair{m + "image_mean", []float32{0.48145466, 0.4578275, 0.40821073}},
+			kvPair{m + "image_std", []float32{0.26862954, 0.26130258, 0.27577711}},
+			kvPair{m + "spatial_merge_size", uint32(2)},
 		)
 	} else if d.Projector == ProjectorQwen3VL {
 		kvs = append(kvs,
