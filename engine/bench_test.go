@@ -326,3 +326,46 @@ func BenchmarkQwenVisionEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/image")
 }
+
+// BenchmarkGemma3VisionEncode times the llama.cpp backend's encoder on a
+// SigLIP-style projector (768 wide, 12 blocks, 896-pixel images in
+// 14-pixel patches: 4,096 patches pooled to 256 embeddings; Gemma 3's
+// tower is 1152 wide with 27 blocks) with flash attention off (natter's
+// default) and on.
+func BenchmarkGemma3VisionEncode(b *testing.B) {
+	dir := b.TempDir()
+	mmproj := filepath.Join(dir, "mmproj-gemma3-bench.gguf")
+	if err := (synth.ProjectorSpec{TextEmbd: tinyChatSpec().NEmbd, NEmbd: 768, NHead: 12, NLayer: 12, ImageSize: 896, PatchSize: 14, MergeFactor: 4, Type: synth.F16, Seed: 3}).Write(mmproj); err != nil {
+		b.Fatal(err)
+	}
+	model := synthModel(b, tinyChatSpec())
+	img := attachment(prompts.MediaImage, "bench.png", "png", pngOf(b, 640, 480, false))
+	for _, fa := range []string{"off", "on"} {
+		b.Run("flash-attn="+fa, func(b *testing.B) {
+			e, err := Load(Options{ModelPath: model, Projector: mmproj, ContextSize: 1024, Threads: 2, FlashAttn: fa})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer e.Close()
+			p, err := e.buildPrompt(imageRequest([]prompts.Attachment{img}, "x"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			encode := func() {
+				if derr := e.do(func() {
+					e.proj.mu.Lock()
+					defer e.proj.mu.Unlock()
+					_, err = e.proj.encode(p.media[0])
+				}); derr != nil || err != nil {
+					b.Fatal(derr, err)
+				}
+			}
+			encode() // the first encode sizes the buffers
+			b.ResetTimer()
+			for range b.N {
+				encode()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/image")
+		})
+	}
+}

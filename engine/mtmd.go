@@ -17,6 +17,11 @@ static void natter_mtmd_set_log(void) { mtmd_log_set(natter_mtmd_log_cb, NULL); 
 struct clip_ctx;
 struct clip_ctx *natter_mtmd_clip(mtmd_context *c, bool audio);
 void natter_clip_set_abort(struct clip_ctx *c, bool (*cb)(void *), void *data);
+void natter_clip_set_flash_attn(struct clip_ctx *c, int type);
+static void natter_mtmd_flash_attn(mtmd_context *c, int type) {
+	natter_clip_set_flash_attn(natter_mtmd_clip(c, false), type);
+	natter_clip_set_flash_attn(natter_mtmd_clip(c, true), type);
+}
 
 // natter_mtmd_abort_cb reads the text context's abort flag (llama.go), so
 // the request that stops a decode also stops an encode.
@@ -173,10 +178,11 @@ func loadProjector(path string, m *model, threads int, flashAttn string, imageTo
 	// The encoder runs one batch of a few hundred patches: like a prompt,
 	// it is slower with the bundled CPU flash-attention kernel (see
 	// flashAttnAutoCtx), so auto leaves it off.
-	cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+	fa := 0 // CLIP_FLASH_ATTN_TYPE_DISABLED
 	if flashAttn == "on" {
-		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
+		fa = 1 // CLIP_FLASH_ATTN_TYPE_ENABLED
 	}
+	cp.flash_attn_type = C.enum_llama_flash_attn_type(fa)
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	marker := "<__media_" + hex.EncodeToString(nonce[:]) + "__>"
@@ -189,6 +195,9 @@ func loadProjector(path string, m *model, threads int, flashAttn string, imageTo
 	if c == nil {
 		return nil, fmt.Errorf("%s: llama.cpp could not load this projector (see the log)", path)
 	}
+	// mtmd_init_from_file hands the encoders "auto" whatever cp says; the
+	// choice is theirs until the first encode (warmup is off).
+	C.natter_mtmd_flash_attn(c, C.int(fa))
 	pr := &projector{c: c, path: path, marker: marker, nEmbd: nEmbd, items: map[string]*mediaItem{},
 		vision: bool(C.mtmd_support_vision(c)), audio: bool(C.mtmd_support_audio(c)),
 		nonCausal: bool(C.mtmd_decode_use_non_causal(c))}

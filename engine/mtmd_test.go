@@ -33,7 +33,7 @@ func writeProjector(t *testing.T, spec synth.ProjectorSpec) string {
 }
 
 // pngOf is a w×h PNG: a gradient, or a checkerboard when checker is set.
-func pngOf(t *testing.T, w, h int, checker bool) []byte {
+func pngOf(t testing.TB, w, h int, checker bool) []byte {
 	t.Helper()
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	for y := range h {

@@ -10,3 +10,13 @@ extern "C" void natter_clip_set_abort(struct clip_ctx * c, ggml_abort_callback c
         ggml_backend_cpu_set_abort_callback(c->backend_cpu, cb, data);
     }
 }
+
+// natter_clip_set_flash_attn sets whether the encoder's attention uses
+// flash attention (CLIP_FLASH_ATTN_TYPE_*). The bundled mtmd_init_from_file
+// passes "auto" to the encoders whatever its parameters say, and auto turns
+// it on at the first encode; set before that encode, this choice holds.
+extern "C" void natter_clip_set_flash_attn(struct clip_ctx * c, int type) {
+    if (c != nullptr) {
+        c->flash_attn_type = (clip_flash_attn_type) type;
+    }
+}
