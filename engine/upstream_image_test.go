@@ -265,7 +265,7 @@ func TestPixtralGreedyMatchesUpstream(t *testing.T) {
 }
 
 // The bundled Pixtral graph made its [IMG_BREAK] rows from memory it never
-// wrote (scaled by 0, which leaves NaN as NaN): about one load in 25 gave
+// wrote (scaled by 0, which leaves NaN as NaN): 4 loads in 100 gave
 // NaN embeddings and NaN logits. natter's graph repeats the token instead;
 // a hundred fresh loads (whose buffers reuse freed memory) all give finite
 // logits, where the old graph failed within the first thirty in each of

@@ -3,11 +3,11 @@
 // models/pixtral.cpp. That copy makes the [IMG_BREAK] rows by scaling a
 // fresh, never written tensor by 0 and adding the token's embedding: when
 // the memory it is given holds NaN or infinity bits, 0 times them stays
-// NaN, and the image's embeddings (then every logit) are NaN — about one
-// encode in ten in natter's tests. Here the rows are the token's embedding
-// repeated, which reads nothing unwritten. The rest follows the model:
-// a ViT with RMS norms and 2-D RoPE, the optional patch merger, then the
-// GELU projector.
+// NaN, and the image's embeddings (then every logit) are NaN — in 3 of 30
+// and 4 of 100 fresh loads in natter's tests. Here the rows are the
+// token's embedding repeated, which reads nothing unwritten. The rest
+// follows the model: a ViT with RMS norms and 2-D RoPE, the optional patch
+// merger, then the GELU projector.
 #include "models/models.h"
 
 ggml_cgraph * clip_graph_pixtral::build() {
