@@ -20,6 +20,12 @@ import (
 // the projector itself.
 func visionDir(t *testing.T, kind string) (model string) {
 	t.Helper()
+	return visionDirWith(t, synth.ProjectorSpec{Projector: kind, Seed: 1})
+}
+
+// visionDirWith is visionDir with the projector p (its TextEmbd set here).
+func visionDirWith(t *testing.T, p synth.ProjectorSpec) (model string) {
+	t.Helper()
 	dir := t.TempDir()
 	spec := synth.Tiny()
 	spec.Name, spec.ChatTemplate = "synth-vision", synth.ChatML
@@ -27,7 +33,7 @@ func visionDir(t *testing.T, kind string) (model string) {
 	if err := synth.Write(model, spec); err != nil {
 		t.Fatal(err)
 	}
-	p := synth.ProjectorSpec{Projector: kind, TextEmbd: spec.NEmbd, Seed: 1}
+	p.TextEmbd = spec.NEmbd
 	if err := p.Write(filepath.Join(dir, "mmproj-synth-vision-F16.gguf")); err != nil {
 		t.Fatal(err)
 	}
@@ -173,17 +179,7 @@ func askAboutChart(t *testing.T, p *pane, model string) string {
 // named it, the message comes back into the input with its chip, and the
 // chat takes the next message at once.
 func TestTmuxEscStopsImageEncode(t *testing.T) {
-	dir := t.TempDir()
-	spec := synth.Tiny()
-	spec.Name, spec.ChatTemplate = "synth-vision", synth.ChatML
-	model := filepath.Join(dir, "synth-vision-F32.gguf")
-	if err := synth.Write(model, spec); err != nil {
-		t.Fatal(err)
-	}
-	big := synth.ProjectorSpec{TextEmbd: spec.NEmbd, NEmbd: 768, NHead: 12, NLayer: 6, ImageSize: 896, PatchSize: 14, MergeFactor: 4, Type: synth.F16, Seed: 3}
-	if err := big.Write(filepath.Join(dir, "mmproj-synth-vision-F16.gguf")); err != nil {
-		t.Fatal(err)
-	}
+	model := visionDirWith(t, synth.ProjectorSpec{NEmbd: 768, NHead: 12, NLayer: 6, ImageSize: 896, PatchSize: 14, MergeFactor: 4, Type: synth.F16, Seed: 3})
 	p := newPane(t, "NATTER_NO_HISTORY=")
 	img := writePNG(t, p.home, "scan.png", 64, 64)
 	p.natter(chatArgs(model, "--temp", "0", "-n", "8")...)
