@@ -3,6 +3,7 @@ package engine
 /*
 #include <stdbool.h>
 #include <stdlib.h>
+#include "flag.h"
 
 struct clip_ctx;
 struct clip_image_f32_batch;
@@ -17,16 +18,14 @@ void natter_clip_batch_free(struct clip_image_f32_batch *b);
 bool natter_clip_encode(struct clip_ctx *c, int threads, struct clip_image_f32_batch *b, float *out);
 void natter_clip_set_abort(struct clip_ctx *c, bool (*cb)(void *), void *data);
 
-// The encoder's abort flag, in C memory (ggml's threads read it).
-static bool natter_goclip_abort_cb(void *flag) { return __atomic_load_n((int *)flag, __ATOMIC_RELAXED) != 0; }
+// natter_goclip_abort_on gives the encoder an abort flag (flag.h).
 static int *natter_goclip_abort_on(struct clip_ctx *c) {
 	int *flag = calloc(1, sizeof(int));
 	if (flag != NULL) {
-		natter_clip_set_abort(c, natter_goclip_abort_cb, flag);
+		natter_clip_set_abort(c, natter_flag_cb, flag);
 	}
 	return flag;
 }
-static void natter_goclip_flag_set(int *flag, int v) { __atomic_store_n(flag, v, __ATOMIC_RELAXED); }
 */
 import "C"
 
@@ -137,7 +136,7 @@ func (v *clipVision) setAbort(on bool) {
 		if on {
 			n = 1
 		}
-		C.natter_goclip_flag_set(v.abort, n)
+		C.natter_flag_set(v.abort, n)
 	}
 }
 

@@ -7,6 +7,7 @@ package engine
 #include "llama.h"
 #include "ggml-cpu.h"
 #include "guard.h"
+#include "flag.h"
 
 extern void natterLog(int level, char *text, void *user_data);
 extern bool natterProgress(float progress, void *user_data);
@@ -22,13 +23,10 @@ static void natter_set_progress(struct llama_model_params *p, uintptr_t handle) 
 	p->progress_callback_user_data = (void *)handle;
 }
 
-// The abort flag lives in C memory: ggml worker threads poll it during a
-// decode without ever calling into Go.
-static bool natter_abort_cb(void *p) { return __atomic_load_n((int *)p, __ATOMIC_RELAXED) != 0; }
+// The abort flag (flag.h) stops a decode between graph nodes.
 static void natter_set_abort(struct llama_context *ctx, int *flag) {
-	llama_set_abort_callback(ctx, natter_abort_cb, flag);
+	llama_set_abort_callback(ctx, natter_flag_cb, flag);
 }
-static void natter_flag_set(int *flag, int v) { __atomic_store_n(flag, v, __ATOMIC_RELAXED); }
 
 static void natter_batch_set(struct llama_batch *b, int i, llama_token tok, llama_pos pos, bool logits) {
 	b->token[i] = tok;

@@ -5,6 +5,7 @@ package engine
 #include <string.h>
 #include "llama.h"
 #include "mtmd.h"
+#include "flag.h"
 
 extern void natterLog(int level, char *text, void *user_data);
 
@@ -23,14 +24,12 @@ static void natter_mtmd_flash_attn(mtmd_context *c, int type) {
 	natter_clip_set_flash_attn(natter_mtmd_clip(c, true), type);
 }
 
-// natter_mtmd_abort_cb reads the text context's abort flag (llama.go), so
-// the request that stops a decode also stops an encode.
-static bool natter_mtmd_abort_cb(void *flag) { return __atomic_load_n((int *)flag, __ATOMIC_RELAXED) != 0; }
+// natter_mtmd_abort_on has the encoders read the text context's abort flag
+// (llama.go), so the request that stops a decode also stops an encode.
 static void natter_mtmd_abort_on(mtmd_context *c, int *flag) {
-	natter_clip_set_abort(natter_mtmd_clip(c, false), natter_mtmd_abort_cb, flag);
-	natter_clip_set_abort(natter_mtmd_clip(c, true), natter_mtmd_abort_cb, flag);
+	natter_clip_set_abort(natter_mtmd_clip(c, false), natter_flag_cb, flag);
+	natter_clip_set_abort(natter_mtmd_clip(c, true), natter_flag_cb, flag);
 }
-static int natter_mtmd_flag(int *flag) { return __atomic_load_n(flag, __ATOMIC_RELAXED); }
 
 // natter_embd_batch fills batch rows [0, n) from embd (n rows of n_embd
 // floats) at positions pos.., none asking for logits.
@@ -475,7 +474,7 @@ func (p *projector) encode(ms mediaSpan) (*C.float, error) {
 		return nil, ErrClosed
 	}
 	if rc := C.mtmd_encode_chunk(p.c, ms.chunk); rc != 0 {
-		if p.abort != nil && C.natter_mtmd_flag(p.abort) != 0 {
+		if p.abort != nil && C.natter_flag_get(p.abort) != 0 {
 			return nil, errAborted
 		}
 		return nil, fmt.Errorf("llama.cpp could not encode the attachment (code %d)", int(rc))
