@@ -352,12 +352,8 @@ func BenchmarkGemma3VisionEncode(b *testing.B) {
 				b.Fatal(err)
 			}
 			encode := func() {
-				if derr := e.do(func() {
-					e.proj.mu.Lock()
-					defer e.proj.mu.Unlock()
-					_, err = e.proj.encode(p.media[0])
-				}); derr != nil || err != nil {
-					b.Fatal(derr, err)
+				if err := encodeFirst(e, p); err != nil {
+					b.Fatal(err)
 				}
 			}
 			encode() // the first encode sizes the buffers

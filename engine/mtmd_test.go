@@ -136,15 +136,9 @@ func TestImageEncodeStopsOnAbort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if derr := e.do(func() {
-		e.lc.setAbort(true)
-		defer e.lc.setAbort(false)
-		e.proj.mu.Lock()
-		defer e.proj.mu.Unlock()
-		_, err = e.proj.encode(p.media[0])
-	}); derr != nil {
-		t.Fatal(derr)
-	}
+	e.lc.setAbort(true)
+	err = encodeFirst(e, p)
+	e.lc.setAbort(false)
 	if !errors.Is(err, errAborted) {
 		t.Fatalf("an encode with the abort flag set: %v; want it stopped", err)
 	}

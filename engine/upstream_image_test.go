@@ -126,18 +126,7 @@ func checkImageFixture(t *testing.T, fixture, model, mmproj string, img *media.I
 		if !slices.Equal(got, fx.Prompt) {
 			t.Fatalf("natter's prompt %v\nupstream's   %v", got, fx.Prompt)
 		}
-		var logits []float32
-		if derr := e.do(func() {
-			if err = e.decodePrompt(p.tokens, 0, p.media); err == nil {
-				e.cached = append(e.cached[:0], p.tokens...)
-				logits = e.lc.lastLogits(e.model.nVocab())
-			}
-		}); derr != nil {
-			t.Fatal(derr)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		logits := prefillLogits(t, e, p)
 		off := 0.0
 		for i, want := range fx.Logits0 {
 			off = max(off, math.Abs(float64(logits[i])-want))
@@ -284,15 +273,7 @@ func TestPixtralBreakRowsAreAlwaysFinite(t *testing.T) {
 			e.Close()
 			t.Fatal(err)
 		}
-		var logits []float32
-		if derr := e.do(func() {
-			if err = e.decodePrompt(p.tokens, 0, p.media); err == nil {
-				logits = e.lc.lastLogits(e.model.nVocab())
-			}
-		}); derr != nil || err != nil {
-			e.Close()
-			t.Fatal(derr, err)
-		}
+		logits := prefillLogits(t, e, p)
 		e.Close()
 		for i, v := range logits {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -300,6 +281,36 @@ func TestPixtralBreakRowsAreAlwaysFinite(t *testing.T) {
 			}
 		}
 	}
+}
+
+// prefillLogits decodes p from position 0 on e's worker, leaves it in the
+// cache and returns the logits after it.
+func prefillLogits(t testing.TB, e *Engine, p builtPrompt) []float32 {
+	t.Helper()
+	var logits []float32
+	var err error
+	if derr := e.do(func() {
+		if err = e.decodePrompt(p.tokens, 0, p.media); err == nil {
+			e.cached = append(e.cached[:0], p.tokens...)
+			logits = e.lc.lastLogits(e.model.nVocab())
+		}
+	}); derr != nil || err != nil {
+		t.Fatal(derr, err)
+	}
+	return logits
+}
+
+// encodeFirst runs e's projector on p's first attachment on e's worker.
+func encodeFirst(e *Engine, p builtPrompt) error {
+	var err error
+	if derr := e.do(func() {
+		e.proj.mu.Lock()
+		defer e.proj.mu.Unlock()
+		_, err = e.proj.encode(p.media[0])
+	}); derr != nil {
+		return derr
+	}
+	return err
 }
 
 func countNegative(toks []Token) int {
