@@ -33,19 +33,18 @@ var pathCommands = []struct {
 // pathMaxListed bounds the candidates shown under the input.
 const pathMaxListed = 6
 
-type pathCompleteMsg struct {
-	input   string   // the input the completion was asked for
-	value   string   // the input completed ("" when nothing matched)
-	matches []string // the candidates when more than one remains
-	more    int      // candidates beyond those listed
-}
-
-// pathCompletion is the candidates shown while the input is what the
-// completion left.
+// pathCompletion is a completed input ("" when nothing matched) and, when
+// more than one name remains, the candidates shown while the input stays
+// so.
 type pathCompletion struct {
 	input   string
 	matches []string
-	more    int
+	more    int // candidates beyond those listed
+}
+
+type pathCompleteMsg struct {
+	asked string // the input the completion was asked for
+	pathCompletion
 }
 
 // pathCompleteCmd returns the command that completes the path argument of
@@ -68,7 +67,7 @@ func pathCompleteCmd(v string) tea.Cmd {
 			if value != "" {
 				value = prefix + value
 			}
-			return pathCompleteMsg{input: v, value: value, matches: matches, more: more}
+			return pathCompleteMsg{asked: v, pathCompletion: pathCompletion{input: value, matches: matches, more: more}}
 		}
 	}
 	return nil
@@ -146,20 +145,17 @@ func isMediaFile(name string) bool {
 }
 
 func (m Model) onPathComplete(msg pathCompleteMsg) (tea.Model, tea.Cmd) {
-	if m.input.Value() != msg.input {
+	if m.input.Value() != msg.asked {
 		return m, nil // typed on meanwhile: the answer is stale
 	}
-	if msg.value == "" {
+	if msg.input == "" {
 		m.notice = "No matching file."
 		return m, nil
 	}
-	if msg.value != msg.input {
-		m.input.SetValue(msg.value)
+	if msg.input != msg.asked {
+		m.input.SetValue(msg.input)
 	}
-	m.pathComp = pathCompletion{}
-	if len(msg.matches) > 1 {
-		m.pathComp = pathCompletion{input: msg.value, matches: msg.matches, more: msg.more}
-	}
+	m.pathComp = msg.pathCompletion // its candidates, if any, until the input changes
 	return m, nil
 }
 
